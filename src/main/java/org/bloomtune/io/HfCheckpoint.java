@@ -1,0 +1,30 @@
+package org.bloomtune.io;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Finds the weights of a HuggingFace model directory, in the order transformers prefers them. */
+public final class HfCheckpoint {
+    public static final String CONFIG = "config.json";
+    public static final String SAFETENSORS = "model.safetensors";
+    public static final String SAFETENSORS_INDEX = "model.safetensors.index.json";
+    public static final String TORCH_BIN = "pytorch_model.bin";
+
+    private HfCheckpoint() {}
+
+    public static Path config(Path dir) {
+        Path config = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(config)) {
+            throw new IllegalArgumentException(dir + ": no " + CONFIG + " (is this a HuggingFace model directory?)");
+        }
+        return config;
+    }
+
+    public static WeightSource openWeights(Path dir) {
+        if (!Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a directory");
+        if (Files.isRegularFile(dir.resolve(SAFETENSORS))) return SafetensorsWeights.single(dir.resolve(SAFETENSORS));
+        if (Files.isRegularFile(dir.resolve(SAFETENSORS_INDEX))) return SafetensorsWeights.sharded(dir.resolve(SAFETENSORS_INDEX));
+        if (Files.isRegularFile(dir.resolve(TORCH_BIN))) return TorchBinWeights.read(dir.resolve(TORCH_BIN));
+        throw new IllegalArgumentException(dir + ": no " + SAFETENSORS + ", " + SAFETENSORS_INDEX + " or " + TORCH_BIN);
+    }
+}

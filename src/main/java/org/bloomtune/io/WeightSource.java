@@ -1,0 +1,28 @@
+package org.bloomtune.io;
+
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.Set;
+
+/**
+ * Named tensors of a checkpoint, whatever the file format. A tensor from {@link #get} may alias the
+ * source's storage (a memory mapping), so the source stays open as long as such tensors live.
+ */
+public interface WeightSource extends AutoCloseable {
+
+    /** Where the weights come from, for error messages. */
+    String description();
+
+    Set<String> names();
+
+    long[] shape(String name);
+
+    /** The tensor called {@code name}; the caller owns the handle, the source owns the bytes. */
+    Tensor get(String name);
+
+    /** True when tensors from {@link #get} alias memory that {@link #close} releases. */
+    boolean aliasesStorage();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,11 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * What every block's attention shares in one forward call.
+ *
+ * @param alibi [B * heads, 1, S] ALiBi bias on the key axis, in the compute dtype
+ * @param mask  [B, 1, T, S] true where a score is masked (future or padding key)
+ */
+public record AttentionContext(Tensor alibi, Tensor mask) {}

@@ -1,0 +1,78 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/** BLOOM self-attention: fused QKV projection, ALiBi-biased scores, output projection. */
+public final class BloomAttention implements AutoCloseable {
+    /** {@code torch.finfo(torch.float32).min}: HF replaces masked scores with it, not with -inf. */
+    static final double FLOAT32_MIN = -3.4028234663852886e38;
+
+    private final Linear queryKeyValue;
+    private final Linear dense;
+    private final int numHeads;
+    private final int headDim;
+
+    public BloomAttention(Linear queryKeyValue, Linear dense, int numHeads) {
+        this.queryKeyValue = queryKeyValue;
+        this.dense = dense;
+        this.numHeads = numHeads;
+        this.headDim = Math.toIntExact(dense.inFeatures() / numHeads);
+    }
+
+    public Linear queryKeyValue() { return queryKeyValue; }
+
+    public Linear dense() { return dense; }
+
+    /**
+     * @param x        [B, T, H] the input layer norm's output
+     * @param residual [B, T, H] added to the output projection
+     * @param cache    keys and values of earlier positions (extended here), or null
+     */
+    public Tensor forward(Tensor x, Tensor residual, AttentionContext ctx, KvCache cache, int layer) {
+        long batch = x.size(0);
+        long queries = x.size(1);
+        Tensor[] qkv = splitHeads(queryKeyValue.forward(x), batch, queries);
+        Tensor query = qkv[0];                                                   // [B*nh, T, hd]
+        Tensor key = qkv[1];                                                     // [B*nh, hd, T]
+        Tensor value = qkv[2];                                                   // [B*nh, T, hd]
+        if (cache != null) {
+            Tensor[] full = cache.append(layer, key, value);
+            key = full[0];                                                       // [B*nh, hd, S]
+            value = full[1];                                                     // [B*nh, S, hd]
+        }
+        long keys = key.size(2);
+        Tensor scores = ctx.alibi().baddbmm(query, key, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(headDim)));
+        Tensor probs = scores.view(batch, numHeads, queries, keys)              // [B, nh, T, S]
+                .to(ScalarType.Float)
+                .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
+                .softmax(-1)
+                .to(x.scalar_type());
+        Tensor context = torch.bmm(probs.view(batch * numHeads, queries, keys), value); // [B*nh, T, hd]
+        Tensor merged = context.view(batch, numHeads, queries, headDim)
+                .permute(0, 2, 1, 3)
+                .reshape(batch, queries, (long) numHeads * headDim);                 // [B, T, H]
+        return dense.forward(merged).add(residual);
+    }
+
+    /**
+     * The fused projection is laid out per head — {@code [B, T, heads, 3, head_dim]}, q/k/v
+     * interleaved inside each head — not as three blocked thirds. Returns query [B*nh, T, hd], key
+     * already transposed for the score product [B*nh, hd, T], and value [B*nh, T, hd].
+     */
+    Tensor[] splitHeads(Tensor fused, long batch, long queries) {
+        Tensor perHead = fused.view(batch, queries, numHeads, 3, headDim);          // [B, T, nh, 3, hd]
+        Tensor query = perHead.select(3, 0).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
+        Tensor key = perHead.select(3, 1).permute(0, 2, 3, 1).reshape(batch * numHeads, headDim, queries);
+        Tensor value = perHead.select(3, 2).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
+        return new Tensor[]{query, key, value};
+    }
+
+    @Override
+    public void close() {
+        queryKeyValue.close();
+        dense.close();
+    }
+}

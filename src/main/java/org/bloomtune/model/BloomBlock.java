@@ -1,0 +1,41 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+
+/** One transformer block: x + attn(ln(x)), then x + mlp(ln(x)) (pre-norm residuals). */
+public final class BloomBlock implements AutoCloseable {
+    private final LayerNorm inputLayernorm;
+    private final BloomAttention selfAttention;
+    private final LayerNorm postAttentionLayernorm;
+    private final BloomMlp mlp;
+    private final boolean residualFromLayernorm;
+
+    public BloomBlock(LayerNorm inputLayernorm, BloomAttention selfAttention,
+                      LayerNorm postAttentionLayernorm, BloomMlp mlp, boolean residualFromLayernorm) {
+        this.inputLayernorm = inputLayernorm;
+        this.selfAttention = selfAttention;
+        this.postAttentionLayernorm = postAttentionLayernorm;
+        this.mlp = mlp;
+        this.residualFromLayernorm = residualFromLayernorm;
+    }
+
+    /** {@code hidden} [B, T, H] → [B, T, H]; {@code cache} may be null. */
+    public Tensor forward(Tensor hidden, AttentionContext ctx, KvCache cache, int layer) {
+        Tensor normed = inputLayernorm.forward(hidden);
+        Tensor attended = selfAttention.forward(normed, residualFromLayernorm ? normed : hidden, ctx, cache, layer);
+        Tensor normed2 = postAttentionLayernorm.forward(attended);
+        return mlp.forward(normed2, residualFromLayernorm ? normed2 : attended);
+    }
+
+    public BloomAttention selfAttention() { return selfAttention; }
+
+    public BloomMlp mlp() { return mlp; }
+
+    @Override
+    public void close() {
+        inputLayernorm.close();
+        selfAttention.close();
+        postAttentionLayernorm.close();
+        mlp.close();
+    }
+}

@@ -1,0 +1,129 @@
+package org.bloomtune.model;
+
+import org.bloomtune.io.HfCheckpoint;
+import org.bloomtune.io.WeightSource;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Builds a {@link BloomModel} from a HuggingFace checkpoint: checks every name and shape against
+ * the config first, then places each weight on the device in the compute dtype. Weights already
+ * in that dtype on the CPU stay views of the memory-mapped file (no copy).
+ */
+final class BloomLoader {
+    private final WeightSource source;
+    private final BloomConfig config;
+    private final DType dtype;
+    private final Device device;
+    private final String prefix;
+    private boolean aliasesSource;
+
+    private BloomLoader(WeightSource source, BloomConfig config, DType dtype, Device device) {
+        this.source = source;
+        this.config = config;
+        this.dtype = dtype;
+        this.device = device;
+        this.prefix = WeightNames.detectPrefix(source.names());
+    }
+
+    static BloomModel load(Path dir, LoadOptions options) {
+        BloomConfig config = BloomConfig.read(HfCheckpoint.config(dir));
+        WeightSource source = HfCheckpoint.openWeights(dir);
+        Device device = new Device(options.device());
+        try {
+            BloomLoader loader = new BloomLoader(source, config, options.dtype(), device);
+            loader.validate();
+            return loader.build();
+        } catch (RuntimeException e) {
+            source.close();
+            device.close();
+            throw e;
+        }
+    }
+
+    private void validate() {
+        Map<String, long[]> expected = WeightNames.expected(config);
+        List<String> missing = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            String name = prefix + e.getKey();
+            if (!source.names().contains(name)) {
+                missing.add(name);
+                continue;
+            }
+            long[] actual = source.shape(name);
+            if (!Arrays.equals(actual, e.getValue())) {
+                throw new IllegalArgumentException(source.description() + ": " + name + " has shape "
+                        + Arrays.toString(actual) + " but config.json implies " + Arrays.toString(e.getValue()));
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(source.description() + ": missing " + missing.size()
+                    + " weight(s): " + preview(missing));
+        }
+        List<String> unexpected = WeightNames.unexpected(source.names(), prefix, expected);
+        if (!unexpected.isEmpty()) {
+            throw new IllegalArgumentException(source.description() + ": unexpected weight(s) for a BLOOM with "
+                    + config.numLayers() + " layers: " + preview(unexpected));
+        }
+        if (source.names().contains(WeightNames.LM_HEAD)) {
+            long[] head = source.shape(WeightNames.LM_HEAD);
+            if (!Arrays.equals(head, expected.get(WeightNames.WORD_EMBEDDINGS))) {
+                throw new IllegalArgumentException(source.description() + ": lm_head.weight has shape "
+                        + Arrays.toString(head) + ", not the word embedding's");
+            }
+        }
+        if (!config.tieWordEmbeddings()) {
+            throw new IllegalArgumentException(source.description()
+                    + ": tie_word_embeddings=false is not supported; BLOOM ties lm_head to the word embeddings");
+        }
+    }
+
+    private BloomModel build() {
+        Tensor wordEmbeddings = weight(WeightNames.WORD_EMBEDDINGS);
+        LayerNorm embeddingsNorm = layerNorm("word_embeddings_layernorm");
+        List<BloomBlock> blocks = new ArrayList<>();
+        for (int i = 0; i < config.numLayers(); i++) blocks.add(block(WeightNames.block(i)));
+        LayerNorm lnF = layerNorm("ln_f");
+        // lm_head is tied: it is the word embedding, so the file's copy (if any) is not loaded.
+        if (!aliasesSource) source.close();
+        return new BloomModel(config, dtype, device, wordEmbeddings, embeddingsNorm, blocks, lnF,
+                aliasesSource ? source : null);
+    }
+
+    private BloomBlock block(String p) {
+        BloomAttention attention = new BloomAttention(
+                linear(p + "self_attention.query_key_value"), linear(p + "self_attention.dense"), config.numHeads());
+        BloomMlp mlp = new BloomMlp(linear(p + "mlp.dense_h_to_4h"), linear(p + "mlp.dense_4h_to_h"));
+        return new BloomBlock(layerNorm(p + "input_layernorm"), attention,
+                layerNorm(p + "post_attention_layernorm"), mlp, config.residualFromLayernorm());
+    }
+
+    private LayerNorm layerNorm(String name) {
+        return new LayerNorm(weight(name + ".weight"), weight(name + ".bias"), config.layerNormEpsilon());
+    }
+
+    private Linear linear(String name) {
+        return new DenseLinear(weight(name + ".weight"), weight(name + ".bias"));
+    }
+
+    private Tensor weight(String name) {
+        try (Tensor raw = source.get(prefix + name)) {
+            Tensor placed = raw.to(device, dtype.scalarType());
+            if (source.aliasesStorage() && Tensors.sameData(raw, placed)) aliasesSource = true;
+            return placed;
+        }
+    }
+
+    private static String preview(List<String> names) {
+        return names.size() <= 6 ? String.join(", ", names)
+                : String.join(", ", names.subList(0, 6)) + ", ... (" + (names.size() - 6) + " more)";
+    }
+}

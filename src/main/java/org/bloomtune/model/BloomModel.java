@@ -1,0 +1,159 @@
+package org.bloomtune.model;
+
+import org.bloomtune.io.WeightSource;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * BLOOM for causal language modelling, as HF's {@code BloomForCausalLM}: word embedding →
+ * {@code word_embeddings_layernorm} → blocks → {@code ln_f} → lm_head tied to the word embedding.
+ * The model owns its weights (and the mapped file they may view) until {@link #close}. Every call
+ * releases its temporaries before returning; results belong to the caller.
+ */
+public final class BloomModel implements AutoCloseable {
+    private final BloomConfig config;
+    private final DType dtype;
+    private final Device device;
+    private final Tensor wordEmbeddings;                 // [V, H], also the lm_head
+    private final LayerNorm wordEmbeddingsLayernorm;
+    private final List<BloomBlock> h;
+    private final LayerNorm lnF;
+    private final WeightSource mappedWeights;            // null when no weight views a mapping
+
+    BloomModel(BloomConfig config, DType dtype, Device device, Tensor wordEmbeddings,
+               LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF, WeightSource mappedWeights) {
+        this.config = config;
+        this.dtype = dtype;
+        this.device = device;
+        this.wordEmbeddings = wordEmbeddings;
+        this.wordEmbeddingsLayernorm = wordEmbeddingsLayernorm;
+        this.h = List.copyOf(h);
+        this.lnF = lnF;
+        this.mappedWeights = mappedWeights;
+    }
+
+    /** Loads a HuggingFace BLOOM directory in fp32 on the CPU. */
+    public static BloomModel load(Path dir) { return load(dir, LoadOptions.defaults()); }
+
+    public static BloomModel load(Path dir, LoadOptions options) { return BloomLoader.load(dir, options); }
+
+    public BloomConfig config() { return config; }
+
+    public DType dtype() { return dtype; }
+
+    public Device device() { return device; }
+
+    public List<BloomBlock> blocks() { return h; }
+
+    /** The frozen word embedding [V, H] (owned by the model). */
+    public Tensor wordEmbeddings() { return wordEmbeddings; }
+
+    public CausalLmOutput forward(CausalLmInput input) { return forward(input, null); }
+
+    /**
+     * Runs the model on {@code input}. With a cache, the new positions follow the cached ones, the
+     * attention mask must cover both ({@code [B, past + T]}), and the cache is extended.
+     */
+    public CausalLmOutput forward(CausalLmInput input, KvCache cache) {
+        try (PointerScope scope = new PointerScope()) {
+            long past = cache == null ? 0 : cache.length();
+            Tensor embeds = input.inputIds() != null ? embed(input.inputIds()) : toCompute(input.inputsEmbeds());
+            Tensor mask = attentionMask(input, past);
+            Tensor hidden = lnF.forward(blocks(wordEmbeddingsLayernorm.forward(embeds), mask, cache));
+            Tensor logits = lmHead(hidden);
+            Tensor loss = input.labels() == null ? null : CausalLmLoss.mean(logits, labels(input));
+            if (cache != null) cache.advance(input.length());
+            return new CausalLmOutput(Tensors.escape(logits), loss == null ? null : Tensors.escape(loss));
+        }
+    }
+
+    /** {@code inputIds} [B, T] → embeddings [B, T, H] in the compute dtype (before the layer norm). */
+    public Tensor embed(Tensor inputIds) {
+        checkIds(inputIds);
+        return torch.embedding(wordEmbeddings, inputIds.to(device, ScalarType.Long));
+    }
+
+    /** Runs the blocks on the normalized embeddings {@code hidden} [B, T, H]. */
+    Tensor blocks(Tensor hidden, Tensor mask, KvCache cache) {
+        AttentionContext ctx = attentionContext(mask, hidden.size(1));
+        for (int i = 0; i < h.size(); i++) hidden = h.get(i).forward(hidden, ctx, cache, i);
+        return hidden;
+    }
+
+    AttentionContext attentionContext(Tensor mask, long queries) {
+        return new AttentionContext(Alibi.bias(mask, config.numHeads(), dtype.scalarType()),
+                AttentionMask.build(mask, queries));
+    }
+
+    /** {@code hidden} [..., H] after ln_f → logits [..., V] through the tied word embedding. */
+    public Tensor lmHead(Tensor hidden) {
+        return torch.linear(hidden, wordEmbeddings);
+    }
+
+    private Tensor toCompute(Tensor t) {
+        if (t.dim() != 3 || t.size(2) != config.hiddenSize()) {
+            throw new IllegalArgumentException("inputs_embeds must be [B, T, " + config.hiddenSize()
+                    + "], got " + Tensors.shapeString(t));
+        }
+        return t.to(device, dtype.scalarType());
+    }
+
+    private Tensor attentionMask(CausalLmInput input, long past) {
+        long batch = input.batchSize();
+        long keys = past + input.length();
+        if (input.attentionMask() == null) return torch.ones(new long[]{batch, keys}, Tensors.options(DType.I64, device));
+        Tensor mask = input.attentionMask();
+        if (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != keys) {
+            throw new IllegalArgumentException("attention_mask must be [" + batch + ", " + keys + "] (past "
+                    + past + " + " + input.length() + " new positions), got " + Tensors.shapeString(mask));
+        }
+        return mask.to(device, ScalarType.Long);
+    }
+
+    private Tensor labels(CausalLmInput input) {
+        Tensor labels = input.labels();
+        if (labels.dim() != 2 || labels.size(0) != input.batchSize() || labels.size(1) != input.length()) {
+            throw new IllegalArgumentException("labels must be [" + input.batchSize() + ", " + input.length()
+                    + "], got " + Tensors.shapeString(labels));
+        }
+        Tensor onDevice = labels.to(device, ScalarType.Long);
+        Tensor counted = onDevice.ne(new Scalar(CausalLmLoss.IGNORE_INDEX));
+        checkRange("labels", onDevice.masked_select(counted));
+        return onDevice;
+    }
+
+    private void checkIds(Tensor ids) {
+        if (ids.dim() != 2) throw new IllegalArgumentException("input_ids must be [B, T], got " + Tensors.shapeString(ids));
+        checkRange("input_ids", ids);
+    }
+
+    // libtorch would raise an error for these too, but a clear message names what was wrong.
+    private void checkRange(String what, Tensor ids) {
+        if (ids.numel() == 0) return;
+        long min = ids.min().item_long();
+        long max = ids.max().item_long();
+        if (min < 0 || max >= config.vocabSize()) {
+            throw new IllegalArgumentException(what + " must lie in [0, " + config.vocabSize() + "), found "
+                    + (min < 0 ? min : max));
+        }
+    }
+
+    @Override
+    public void close() {
+        wordEmbeddings.close();
+        wordEmbeddingsLayernorm.close();
+        h.forEach(BloomBlock::close);
+        lnF.close();
+        if (mappedWeights != null) mappedWeights.close();
+        device.close();
+    }
+}

@@ -1,0 +1,25 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/** HF's causal-LM loss: position t predicts label t+1; labels equal to -100 are left out. */
+public final class CausalLmLoss {
+    public static final long IGNORE_INDEX = -100;
+    private static final long REDUCTION_MEAN = 1;
+
+    private CausalLmLoss() {}
+
+    /** {@code logits} [B, T, V], {@code labels} [B, T] → float32 scalar, the mean over counted labels. */
+    public static Tensor mean(Tensor logits, Tensor labels) {
+        long batch = logits.size(0);
+        long length = logits.size(1);
+        long vocab = logits.size(2);
+        Tensor shiftedLogits = logits.narrow(1, 0, length - 1).reshape(batch * (length - 1), vocab);
+        Tensor shiftedLabels = labels.narrow(1, 1, length - 1).reshape(batch * (length - 1));
+        return torch.cross_entropy_loss(shiftedLogits.to(ScalarType.Float), shiftedLabels,
+                new TensorOptional(), REDUCTION_MEAN, IGNORE_INDEX, 0.0);
+    }
+}

@@ -1,0 +1,122 @@
+package org.bloomtune.tensor;
+
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.util.Arrays;
+
+/**
+ * Small conversions between Java arrays and libtorch tensors. Every tensor returned here is owned
+ * by the caller, or by the innermost open {@link org.bytedeco.javacpp.PointerScope}.
+ */
+public final class Tensors {
+    private Tensors() {}
+
+    public static long[] shape(Tensor t) {
+        long[] dims = new long[(int) t.dim()];
+        for (int i = 0; i < dims.length; i++) dims[i] = t.size(i);
+        return dims;
+    }
+
+    public static String shapeString(Tensor t) { return Arrays.toString(shape(t)); }
+
+    public static long numel(long... shape) {
+        long n = 1;
+        for (long d : shape) n = Math.multiplyExact(n, d);
+        return n;
+    }
+
+    public static TensorOptions options(DType dtype, Device device) {
+        return new TensorOptions(dtype.scalarType()).device(new DeviceOptional(device));
+    }
+
+    /** A CPU float32 tensor holding a copy of {@code data}. */
+    public static Tensor fromFloats(float[] data, long... shape) {
+        checkSize(data.length, shape);
+        Tensor t = empty(shape, ScalarType.Float);
+        new FloatPointer(t.data_ptr()).put(data);
+        return t;
+    }
+
+    /** A CPU int64 tensor holding a copy of {@code data}. */
+    public static Tensor fromLongs(long[] data, long... shape) {
+        checkSize(data.length, shape);
+        Tensor t = empty(shape, ScalarType.Long);
+        new LongPointer(t.data_ptr()).put(data);
+        return t;
+    }
+
+    /** The elements of {@code t} as float32 in row-major order (copied to the CPU first if needed). */
+    public static float[] toFloats(Tensor t) {
+        try (Tensor c = cpuContiguous(t, ScalarType.Float)) {
+            float[] out = new float[Math.toIntExact(c.numel())];
+            new FloatPointer(c.data_ptr()).get(out);
+            return out;
+        }
+    }
+
+    /** The elements of {@code t} as int64 in row-major order. */
+    public static long[] toLongs(Tensor t) {
+        try (Tensor c = cpuContiguous(t, ScalarType.Long)) {
+            long[] out = new long[Math.toIntExact(c.numel())];
+            new LongPointer(c.data_ptr()).get(out);
+            return out;
+        }
+    }
+
+    public static float toFloat(Tensor scalar) {
+        if (scalar.numel() != 1) {
+            throw new IllegalArgumentException("expected one element, got shape " + shapeString(scalar));
+        }
+        return toFloats(scalar)[0];
+    }
+
+    /**
+     * A contiguous CPU view of {@code t} in {@code type}: a new handle (sharing storage when no
+     * conversion is needed) that the caller closes.
+     */
+    static Tensor cpuContiguous(Tensor t, ScalarType type) {
+        try (Device cpu = new Device(torch.DeviceType.CPU); Tensor detached = t.detach();
+             Tensor moved = detached.to(cpu, type)) {
+            return moved.contiguous();
+        }
+    }
+
+    /** True when both tensors start at the same memory, i.e. one is a view of the other. */
+    public static boolean sameData(Tensor a, Tensor b) {
+        return a.data_ptr().address() == b.data_ptr().address();
+    }
+
+    /**
+     * Lets {@code t} outlive the innermost open scope: the scope's close no longer frees it, and
+     * the caller becomes its owner (it frees it with {@code close()}).
+     */
+    public static <T extends Pointer> T escape(T t) {
+        t.retainReference();
+        return t;
+    }
+
+    private static Tensor empty(long[] shape, ScalarType type) {
+        try (TensorOptions options = new TensorOptions(type)) {
+            return torch.empty(shape, options, new MemoryFormatOptional());
+        }
+    }
+
+    public static ScalarTypeOptional optional(ScalarType type) { return new ScalarTypeOptional(type); }
+
+    private static void checkSize(int length, long[] shape) {
+        if (numel(shape) != length) {
+            throw new IllegalArgumentException(
+                    "data of " + length + " elements does not fill shape " + Arrays.toString(shape));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package org.bloomtune.generate;
+
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.model.KvCache;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Autoregressive decoding with a KV cache: one forward over the prompt (prefill), then one position
+ * per step. Prompts of different lengths are left-padded so every row's next token sits in the
+ * last column; ALiBi positions skip the padding, so padding changes nothing.
+ */
+public final class Generator {
+    private final BloomModel model;
+
+    public Generator(BloomModel model) {
+        this.model = model;
+    }
+
+    /** Left-pads {@code prompts} with the model's pad id and generates for all of them at once. */
+    public GenerationResult generate(List<long[]> prompts, GenerationConfig config, TokenListener listener) {
+        if (prompts.isEmpty()) throw new IllegalArgumentException("no prompt given");
+        int longest = prompts.stream().mapToInt(p -> p.length).max().orElseThrow();
+        if (longest == 0) throw new IllegalArgumentException("a prompt needs at least one token");
+        int batch = prompts.size();
+        long[] ids = new long[batch * longest];
+        long[] mask = new long[batch * longest];
+        List<Set<Long>> seen = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            long[] p = prompts.get(b);
+            if (p.length == 0) throw new IllegalArgumentException("prompt " + b + " is empty");
+            int pad = longest - p.length;
+            for (int t = 0; t < longest; t++) {
+                ids[b * longest + t] = t < pad ? model.config().padTokenId() : p[t - pad];
+                mask[b * longest + t] = t < pad ? 0 : 1;
+            }
+            seen.add(tokens(p));
+        }
+        try (Tensor idTensor = Tensors.fromLongs(ids, batch, longest);
+             Tensor maskTensor = Tensors.fromLongs(mask, batch, longest)) {
+            return generate(CausalLmInput.ids(idTensor).mask(maskTensor), seen, config, listener);
+        }
+    }
+
+    /**
+     * Generates after an arbitrary prefill: token ids, or embeddings such as a soft prompt followed
+     * by the prompt's token embeddings. {@code seen} holds each row's tokens for the repetition
+     * penalty; the attention mask of the prefill must be given.
+     */
+    public GenerationResult generate(CausalLmInput prefill, List<Set<Long>> seen, GenerationConfig config,
+                                     TokenListener listener) {
+        if (prefill.attentionMask() == null) throw new IllegalArgumentException("the prefill needs an attention mask");
+        int batch = Math.toIntExact(prefill.batchSize());
+        TokenPicker picker = new TokenPicker(config);
+        List<List<Long>> produced = new ArrayList<>();
+        for (int b = 0; b < batch; b++) produced.add(new ArrayList<>());
+        boolean[] finished = new boolean[batch];
+        // The mask grows by one column per step; `mask` always holds the one handle we own.
+        Tensor mask = Tensors.escape(prefill.attentionMask().to(ScalarType.Long));
+        try (KvCache cache = new KvCache(model.config().numLayers())) {
+            long[] next = step(prefill.mask(mask), cache, picker, seen, finished);
+            for (int n = 1; ; n++) {
+                record(next, produced, finished, listener, config);
+                if (n >= config.maxNewTokens() || allTrue(finished)) break;
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor grown = torch.cat(new TensorVector(mask, torch.ones(new long[]{batch, 1}, Tensors.options(DType.I64, mask.device()))), 1);
+                    mask.close();
+                    mask = Tensors.escape(grown);
+                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(mask), cache, picker, seen, finished);
+                }
+            }
+        } finally {
+            mask.close();
+        }
+        long[][] out = new long[batch][];
+        for (int b = 0; b < batch; b++) out[b] = produced.get(b).stream().mapToLong(Long::longValue).toArray();
+        return new GenerationResult(out);
+    }
+
+    /** One forward; returns each row's next token (the pad id for finished rows). */
+    private long[] step(CausalLmInput input, KvCache cache, TokenPicker picker, List<Set<Long>> seen, boolean[] finished) {
+        int batch = finished.length;
+        long vocab = model.config().vocabSize();
+        float[] last;
+        try (CausalLmOutput out = model.forward(input, cache);
+             Tensor lastPosition = out.logits().select(1, out.logits().size(1) - 1)) {
+            last = Tensors.toFloats(lastPosition);                       // [B * V]
+        }
+        long[] next = new long[batch];
+        for (int b = 0; b < batch; b++) {
+            if (finished[b]) {
+                next[b] = model.config().padTokenId();
+                continue;
+            }
+            float[] row = new float[(int) vocab];
+            System.arraycopy(last, (int) (b * vocab), row, 0, (int) vocab);
+            next[b] = picker.pick(row, seen.get(b));
+            seen.get(b).add(next[b]);
+        }
+        return next;
+    }
+
+    private static void record(long[] next, List<List<Long>> produced, boolean[] finished,
+                               TokenListener listener, GenerationConfig config) {
+        for (int b = 0; b < next.length; b++) {
+            if (finished[b]) continue;
+            produced.get(b).add(next[b]);
+            listener.onToken(b, next[b]);
+            if (next[b] == config.eosTokenId()) finished[b] = true;
+        }
+    }
+
+    private static boolean allTrue(boolean[] flags) {
+        for (boolean f : flags) if (!f) return false;
+        return true;
+    }
+
+    static Set<Long> tokens(long[] ids) {
+        Set<Long> s = new LinkedHashSet<>();
+        for (long id : ids) s.add(id);
+        return s;
+    }
+}

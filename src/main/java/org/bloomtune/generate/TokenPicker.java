@@ -1,0 +1,99 @@
+package org.bloomtune.generate;
+
+import java.util.Arrays;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * Chooses the next token of one row from its logits, in HF's order: repetition penalty, then (when
+ * sampling) temperature, top-k, top-p, and a draw from the softmax; greedy takes the argmax.
+ */
+final class TokenPicker {
+    private final GenerationConfig config;
+    private final Random random;
+
+    TokenPicker(GenerationConfig config) {
+        this.config = config;
+        this.random = new Random(config.seed());
+    }
+
+    /** {@code logits} [V] of one row (modified in place); {@code seen} are the row's tokens so far. */
+    long pick(float[] logits, Set<Long> seen) {
+        penalize(logits, seen);
+        if (!config.sample()) return argmax(logits);
+        double[] probs = softmax(logits, config.temperature());
+        keepTopK(probs, config.topK());
+        keepTopP(probs, config.topP());
+        return draw(probs);
+    }
+
+    /** CTRL: a seen token's logit is divided by the penalty when positive, multiplied when negative. */
+    private void penalize(float[] logits, Set<Long> seen) {
+        double p = config.repetitionPenalty();
+        if (p == 1.0) return;
+        for (long id : seen) {
+            int i = (int) id;
+            logits[i] = (float) (logits[i] > 0 ? logits[i] / p : logits[i] * p);
+        }
+    }
+
+    /** First index of the largest value, as torch.argmax. */
+    static long argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    static double[] softmax(float[] logits, double temperature) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l / temperature);
+        double[] p = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < p.length; i++) {
+            p[i] = Math.exp(logits[i] / temperature - max);
+            sum += p[i];
+        }
+        for (int i = 0; i < p.length; i++) p[i] /= sum;
+        return p;
+    }
+
+    /** Zeroes all but the k largest probabilities (ties at the k-th value are kept, as HF does). */
+    static void keepTopK(double[] probs, int k) {
+        if (k <= 0 || k >= probs.length) return;
+        double[] sorted = probs.clone();
+        Arrays.sort(sorted);
+        double threshold = sorted[sorted.length - k];
+        for (int i = 0; i < probs.length; i++) if (probs[i] < threshold) probs[i] = 0;
+    }
+
+    /**
+     * Nucleus: keeps the most likely tokens until their mass reaches {@code p} (at least one token),
+     * zeroes the rest.
+     */
+    static void keepTopP(double[] probs, double p) {
+        if (p >= 1.0) return;
+        Integer[] order = new Integer[probs.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
+        double total = 0;
+        for (double v : probs) total += v;
+        double mass = 0;
+        int kept = 0;
+        while (kept < order.length && (kept == 0 || mass < p * total)) mass += probs[order[kept++]];
+        for (int i = kept; i < order.length; i++) probs[order[i]] = 0;
+    }
+
+    private long draw(double[] probs) {
+        double total = 0;
+        for (double v : probs) total += v;
+        double u = random.nextDouble() * total;
+        int last = 0;
+        for (int i = 0; i < probs.length; i++) {
+            if (probs[i] <= 0) continue;
+            last = i;
+            u -= probs[i];
+            if (u < 0) return i;
+        }
+        return last;
+    }
+}

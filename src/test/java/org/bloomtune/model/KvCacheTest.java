@@ -1,0 +1,53 @@
+package org.bloomtune.model;
+
+import org.bloomtune.Reference;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Decoding with the cache equals recomputing the whole sequence every step (≤ 1e-5), and each
+ * step's logits equal HF generate's per-step scores (≤ 1e-4), for a left-padded batch.
+ */
+class KvCacheTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"a", "b"})
+    void cachedStepsEqualFullRecomputeAndHfScores(String set) {
+        Path dir = Reference.reference("hf").resolve(set);
+        Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
+        Tensor sequences = g.get("gen.base.lp.sequences");          // [2, 7 + 8]
+        Tensor scores = g.get("gen.base.lp.scores");                // [8, 2, V]
+        Tensor promptMask = g.get("gen.lp.attention_mask");         // [2, 7]
+        long batch = sequences.size(0);
+        long promptLength = promptMask.size(1);
+        int steps = (int) scores.size(0);
+        try (BloomModel model = BloomModel.load(dir.resolve("model")); KvCache cache = new KvCache(model.config().numLayers())) {
+            for (int s = 0; s < steps; s++) {
+                long total = promptLength + s;
+                Tensor fullMask = torch.cat(new TensorVector(promptMask, torch.ones(batch, s).to(promptMask.scalar_type())), 1);
+                Tensor fullIds = sequences.narrow(1, 0, total);
+                Tensor newIds = s == 0 ? fullIds : sequences.narrow(1, total - 1, 1);
+                try (CausalLmOutput cached = model.forward(CausalLmInput.ids(newIds).mask(fullMask), cache);
+                     CausalLmOutput full = model.forward(CausalLmInput.ids(fullIds).mask(fullMask))) {
+                    Tensor cachedLast = cached.logits().select(1, cached.logits().size(1) - 1);
+                    Tensor fullLast = full.logits().select(1, total - 1);
+                    double drift = Reference.maxAbsDiff(cachedLast, fullLast);
+                    assertTrue(drift <= 1e-5, "step " + s + ": cache vs recompute " + drift);
+                    double hf = Reference.maxAbsDiff(cachedLast, scores.select(0, s));
+                    assertTrue(hf <= 1e-4, "step " + s + ": vs HF scores " + hf);
+                }
+                assertEquals(total, cache.length());
+            }
+        }
+    }
+}

@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Writes a file under a temporary name in the target's directory, forces it to disk, then renames
@@ -32,6 +34,7 @@ public final class AtomicFiles {
                 body.write(out);
                 out.force(true);
             }
+            makeReadable(tmp);
             move(tmp, target);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
@@ -53,6 +56,13 @@ public final class AtomicFiles {
             Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    // Temporary files are created owner-only; the finished file should read like any other.
+    private static void makeReadable(Path p) throws IOException {
+        if (Files.getFileAttributeView(p, PosixFileAttributeView.class) != null) {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-r--r--"));
         }
     }
 

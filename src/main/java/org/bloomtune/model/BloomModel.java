@@ -54,6 +54,9 @@ public final class BloomModel implements AutoCloseable {
 
     public List<BloomBlock> blocks() { return h; }
 
+    /** True when the weights are zero-copy views of the memory-mapped checkpoint. */
+    public boolean viewsMappedFile() { return mappedWeights != null; }
+
     /** The frozen word embedding [V, H] (owned by the model). */
     public Tensor wordEmbeddings() { return wordEmbeddings; }
 

@@ -47,7 +47,7 @@ public enum DType {
 
     public static DType of(ScalarType type) {
         for (DType d : values()) {
-            if (d.scalarType == type) return d;
+            if (d.scalarType.value == type.value) return d;
         }
         throw new IllegalArgumentException("unsupported libtorch scalar type " + type);
     }

@@ -1,0 +1,46 @@
+package org.bloomtune.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.UncheckedIOException;
+
+/** {@code bloomtune <command>}: the CLI over the library. */
+@Command(name = "bloomtune", mixinStandardHelpOptions = true, version = "bloomtune 0.1.0",
+        description = "Prompt tuning of BLOOM language models on libtorch.",
+        subcommands = {ForwardCommand.class, GenerateCommand.class, InitModelCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit code for bad flags, values and input files (picocli uses it for bad flags too). */
+    public static final int BAD_INPUT = 2;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */
+    public static int run(String... args) {
+        return new CommandLine(new Main())
+                .setExecutionExceptionHandler(Main::handle)
+                .execute(args);
+    }
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required");
+    }
+
+    // Bad input (a malformed file, an impossible value) is the user's to fix: say what, exit 2.
+    private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+        if (e instanceof IllegalArgumentException || e instanceof UncheckedIOException) {
+            cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + e.getMessage());
+            return BAD_INPUT;
+        }
+        cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": internal error");
+        e.printStackTrace(cmd.getErr());
+        return 1;
+    }
+}

@@ -1,0 +1,73 @@
+package org.bloomtune.model;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import org.bloomtune.io.AtomicFiles;
+import org.bloomtune.io.HfCheckpoint;
+import org.bloomtune.io.SafetensorsWriter;
+import org.bloomtune.tensor.DType;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Writes a seeded random BLOOM in HuggingFace layout ({@code config.json},
+ * {@code model.safetensors} with {@code transformer.} keys and no lm_head, as
+ * {@code save_pretrained} does, {@code generation_config.json}). Weights follow HF's
+ * {@code _init_weights}: N(0, 0.02) for matrices and embeddings, zero biases, unit layer norms.
+ */
+public final class RandomCheckpoint {
+    static final double INITIALIZER_RANGE = 0.02;
+
+    private RandomCheckpoint() {}
+
+    public static void write(BloomConfig config, Path dir, DType storage, long seed) {
+        if (!storage.isFloatingPoint() || storage == DType.F64) {
+            throw new IllegalArgumentException("checkpoint dtype must be fp32, fp16 or bf16, got " + storage);
+        }
+        try (PointerScope scope = new PointerScope()) {
+            Generator generator = torch.createCPUGenerator(seed);
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (Map.Entry<String, long[]> e : WeightNames.expected(config).entrySet()) {
+                tensors.put(WeightNames.PREFIX + e.getKey(), init(e.getKey(), e.getValue(), generator).to(storage.scalarType()));
+            }
+            SafetensorsWriter.write(dir.resolve(HfCheckpoint.SAFETENSORS), tensors);
+        }
+        JsonObject json = config.toJson();
+        json.addProperty("torch_dtype", torchDtype(storage));
+        AtomicFiles.writeString(dir.resolve(HfCheckpoint.CONFIG), pretty(json));
+        JsonObject generation = new JsonObject();
+        generation.addProperty("bos_token_id", config.bosTokenId());
+        generation.addProperty("eos_token_id", config.eosTokenId());
+        generation.addProperty("pad_token_id", config.padTokenId());
+        AtomicFiles.writeString(dir.resolve("generation_config.json"), pretty(generation));
+    }
+
+    private static Tensor init(String name, long[] shape, Generator generator) {
+        TensorOptions f32 = new TensorOptions(ScalarType.Float);
+        boolean matrix = shape.length == 2;
+        if (matrix) return torch.randn(shape, new GeneratorOptional(generator), f32).mul_(new org.bytedeco.pytorch.Scalar(INITIALIZER_RANGE));
+        boolean layerNormWeight = name.endsWith("layernorm.weight") || name.equals("ln_f.weight");
+        return layerNormWeight ? torch.ones(shape, f32) : torch.zeros(shape, f32);
+    }
+
+    private static String torchDtype(DType d) {
+        return switch (d) {
+            case F16 -> "float16";
+            case BF16 -> "bfloat16";
+            default -> "float32";
+        };
+    }
+
+    private static String pretty(JsonObject o) {
+        return new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n";
+    }
+}

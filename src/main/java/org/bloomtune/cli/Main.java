@@ -1,5 +1,6 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.tensor.LibTorch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -11,6 +12,10 @@ import java.io.UncheckedIOException;
         subcommands = {ForwardCommand.class, GenerateCommand.class, InitModelCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+    static {
+        LibTorch.init();
+    }
+
     /** Exit code for bad flags, values and input files (picocli uses it for bad flags too). */
     public static final int BAD_INPUT = 2;
 

@@ -1,5 +1,6 @@
 package org.bloomtune.io;
 
+import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -24,6 +25,10 @@ import java.util.Set;
  * weights) keeps the file open and closes it after them.
  */
 public final class SafetensorsFile implements AutoCloseable {
+    static {
+        LibTorch.init();
+    }
+
     private final Path path;
     private final SafetensorsHeader header;
     // Shared so a model may be used from any thread; it lives until close(), i.e. as long as the

@@ -1,5 +1,6 @@
 package org.bloomtune.io;
 
+import org.bloomtune.tensor.LibTorch;
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -32,6 +33,10 @@ import java.util.Map;
  * renamed, so a crash never leaves a half-written file under the real name.
  */
 public final class SafetensorsWriter {
+    static {
+        LibTorch.init();
+    }
+
     /** transformers' {@code from_pretrained} refuses safetensors files without this metadata. */
     public static final Map<String, String> PT_FORMAT = Map.of("format", "pt");
 

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
@@ -20,6 +21,10 @@ import java.util.List;
  * releases its temporaries before returning; results belong to the caller.
  */
 public final class BloomModel implements AutoCloseable {
+    static {
+        LibTorch.init();
+    }
+
     private final BloomConfig config;
     private final DType dtype;
     private final Device device;

@@ -6,6 +6,7 @@ import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.SafetensorsWriter;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.LibTorch;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
@@ -25,6 +26,10 @@ import java.util.Map;
  * {@code _init_weights}: N(0, 0.02) for matrices and embeddings, zero biases, unit layer norms.
  */
 public final class RandomCheckpoint {
+    static {
+        LibTorch.init();
+    }
+
     static final double INITIALIZER_RANGE = 0.02;
 
     private RandomCheckpoint() {}

@@ -19,6 +19,10 @@ import java.util.Arrays;
  * by the caller, or by the innermost open {@link org.bytedeco.javacpp.PointerScope}.
  */
 public final class Tensors {
+    static {
+        LibTorch.init();
+    }
+
     private Tensors() {}
 
     public static long[] shape(Tensor t) {

@@ -1,0 +1,48 @@
+package org.bloomtune.tensor;
+
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.global.torch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * Loads libtorch once, with the OpenMP setting BloomTune depends on for speed.
+ *
+ * <p>libtorch's OpenMP threads spin after every parallel op by default, and on a small machine
+ * they then compete with OpenBLAS's threads for the same cores during the next matmul: measured
+ * here, a bloom-560m block took 3.3× longer. libgomp reads {@code OMP_WAIT_POLICY} once, when it
+ * is loaded, so it is set (unless the user set it) through the C library's {@code setenv} before
+ * libtorch is loaded. Programs that create libtorch tensors before touching BloomTune should call
+ * {@link #init()} first, or export {@code OMP_WAIT_POLICY=PASSIVE} themselves.
+ */
+public final class LibTorch {
+    private static boolean loaded;
+
+    private LibTorch() {}
+
+    public static synchronized void init() {
+        if (loaded) return;
+        setenvIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
+        Loader.load(torch.class);
+        loaded = true;
+    }
+
+    private static void setenvIfAbsent(String name, String value) {
+        Linker linker = Linker.nativeLinker();
+        var symbol = linker.defaultLookup().find("setenv");
+        if (symbol.isEmpty()) return;   // not a POSIX C library: keep libgomp's default
+        MethodHandle setenv = linker.downcallHandle(symbol.get(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+        // A confined arena: the strings are only needed for the duration of the call.
+        try (Arena arena = Arena.ofConfined()) {
+            int rc = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
+            if (rc != 0) throw new IllegalStateException("setenv(" + name + ") failed");
+        } catch (Throwable t) {
+            throw new IllegalStateException("cannot set " + name + " before loading libtorch", t);
+        }
+    }
+}

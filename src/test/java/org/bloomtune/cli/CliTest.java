@@ -1,0 +1,127 @@
+package org.bloomtune.cli;
+
+import org.bloomtune.Reference;
+import org.bloomtune.io.SafetensorsFile;
+import org.bloomtune.io.SafetensorsWriter;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The CLI contract other tools rely on: flag names, file formats, output lines, exit codes. */
+class CliTest {
+    static final Path HF_A = Reference.reference("hf/a");
+
+    @TempDir
+    Path dir;
+
+    record Run(int code, String out, String err) {
+        String lastLine() {
+            String[] lines = out.strip().split("\n");
+            return lines[lines.length - 1];
+        }
+    }
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void forwardWritesHfLogitsAndLoss() {
+        Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        in.put("input_ids", g.get("inputs.lp.input_ids"));
+        in.put("attention_mask", g.get("inputs.lp.attention_mask"));
+        in.put("labels", g.get("inputs.lp.labels"));
+        Path input = dir.resolve("in.safetensors");
+        Path output = dir.resolve("out.safetensors");
+        SafetensorsWriter.write(input, in);
+        Run r = run("forward", "--model", HF_A.resolve("model").toString(), "--input", input.toString(), "--output", output.toString());
+        assertEquals(0, r.code(), r.err());
+        try (SafetensorsFile out = SafetensorsFile.open(output)) {
+            assertEquals(Map.of("format", "pt"), out.metadata());
+            assertTrue(Reference.maxAbsDiff(out.tensor("logits"), g.get("base.lp.logits")) <= 1e-4);
+            assertArrayEquals(new long[0], out.info("loss").shape(), "loss is a scalar");
+            assertEquals(Tensors.toFloat(g.get("base.lp.loss")), Tensors.toFloat(out.tensor("loss")), 1e-5);
+        }
+    }
+
+    @Test
+    void generatePrintsHfGreedyIdsOnItsLastLine() {
+        Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
+        long[] prompt = Tensors.toLongs(g.get("gen.single.input_ids"));
+        long[] sequence = Tensors.toLongs(g.get("gen.base.single.sequences"));
+        String ids = String.join(",", java.util.Arrays.stream(prompt).mapToObj(Long::toString).toList());
+        Run r = run("generate", "--model", HF_A.resolve("model").toString(), "--ids", ids, "--max-new-tokens", "8", "--greedy");
+        assertEquals(0, r.code(), r.err());
+        String expected = String.join(",", java.util.Arrays.stream(sequence).skip(prompt.length).mapToObj(Long::toString).toList());
+        assertEquals(expected, r.lastLine());
+    }
+
+    @Test
+    void initModelWritesALoadableCheckpoint() {
+        Path out = dir.resolve("tiny");
+        Run r = run("init-model", "--like", "tiny", "--output", out.toString(), "--dtype", "fp16", "--seed", "3");
+        assertEquals(0, r.code(), r.err());
+        Run g = run("generate", "--model", out.toString(), "--ids", "5,6,7", "--max-new-tokens", "4",
+                "--temperature", "0.8", "--top-k", "50", "--top-p", "0.9", "--seed", "1");
+        assertEquals(0, g.code(), g.err());
+        assertEquals(4, g.lastLine().split(",").length);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"forward", "generate", "init-model"})
+    void everyCommandHasHelp(String command) {
+        Run r = run(command, "--help");
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("Usage: bloomtune " + command), r.out());
+    }
+
+    @Test
+    void badFlagsAndValuesExitWithTwoAndAMessage() {
+        String model = HF_A.resolve("model").toString();
+        assertBad(run("generate", "--model", model, "--ids", "1,2", "--bogus"), "Unknown option: '--bogus'");
+        assertBad(run("generate", "--model", model, "--ids", "1,x"), "'x' is not a token id");
+        assertBad(run("generate", "--model", model, "--ids", "1,99999"), "token 99999 is outside the vocabulary");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--top-p", "1.5"), "top-p must lie in (0, 1]");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--greedy", "--temperature", "0.7"), "--greedy cannot be combined");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--max-new-tokens", "0"), "max-new-tokens must be at least 1");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--dtype", "int3"), "unknown dtype 'int3'");
+        assertBad(run("generate", "--model", dir.toString(), "--ids", "1"), "no config.json");
+        assertBad(run("init-model", "--like", "bloom-9000", "--output", dir.toString()), "unknown model shape 'bloom-9000'");
+        assertBad(run("forward", "--model", model, "--input", dir.resolve("missing.safetensors").toString(),
+                "--output", dir.resolve("o.safetensors").toString()), "missing.safetensors");
+        assertBad(run(), "a command is required");
+    }
+
+    private static void assertBad(Run r, String message) {
+        assertEquals(2, r.code(), "exit code; stderr: " + r.err());
+        assertTrue(r.err().contains(message), "expected '" + message + "' in: " + r.err());
+    }
+}

@@ -1,0 +1,82 @@
+package org.bloomtune.model;
+
+import org.bloomtune.Reference;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** A random checkpoint of bloom-560m's shape (fp16 on disk, as bigscience ships it) in fp32 and bf16. */
+class Bloom560mShapeTest {
+    @TempDir
+    static Path dir;
+    static Path checkpoint;
+
+    @BeforeAll
+    static void writeCheckpoint() {
+        checkpoint = dir.resolve("bloom-560m");
+        RandomCheckpoint.write(ModelShapes.named("bloom-560m"), checkpoint, DType.F16, 560);
+    }
+
+    @Test
+    void forwardRunsInFp32AndBf16AndAgrees() {
+        long[] ids = {1, 2175, 23714, 73173, 144252, 2, 250879, 3};
+        try (Tensor in = Tensors.fromLongs(ids, 1, ids.length);
+             BloomModel fp32 = BloomModel.load(checkpoint);
+             CausalLmOutput a = fp32.forward(CausalLmInput.ids(in))) {
+            assertEquals(1024, fp32.config().hiddenSize());
+            assertArrayEquals(new long[]{1, ids.length, 250880}, Tensors.shape(a.logits()));
+            float[] reference = Tensors.toFloats(a.logits());
+            try (BloomModel bf16 = BloomModel.load(checkpoint, LoadOptions.defaults().withDtype(DType.BF16));
+                 CausalLmOutput b = bf16.forward(CausalLmInput.ids(in))) {
+                assertEquals(DType.BF16, DType.of(b.logits().scalar_type()));
+                double scale = Reference.maxAbs(a.logits());
+                double err = Reference.maxAbsDiff(a.logits(), b.logits());
+                assertTrue(err <= 0.05 * scale, "bf16 vs fp32 max-abs " + err + " (logit scale " + scale + ")");
+                assertTrue(Float.isFinite(reference[0]));
+            }
+        }
+    }
+
+    @Test
+    void twoHundredForwardPassesKeepResidentMemoryFlat() throws IOException {
+        long[] ids = {1, 2175, 23714, 73173, 144252, 17, 42, 3};
+        long[] mask = {0, 1, 1, 1, 1, 1, 1, 1};
+        try (BloomModel model = BloomModel.load(checkpoint);
+             Tensor in = Tensors.fromLongs(ids, 1, ids.length);
+             Tensor m = Tensors.fromLongs(mask, 1, mask.length);
+             Tensor labels = Tensors.fromLongs(ids, 1, ids.length)) {
+            CausalLmInput input = CausalLmInput.ids(in).mask(m).labels(labels);
+            for (int i = 0; i < 20; i++) model.forward(input).close();   // allocator warm-up
+            long before = residentBytes();
+            long peak = before;
+            for (int i = 0; i < 200; i++) {
+                try (CausalLmOutput out = model.forward(input)) {
+                    assertTrue(Float.isFinite(Tensors.toFloat(out.loss())));
+                }
+                peak = Math.max(peak, residentBytes());
+            }
+            long growth = peak - before;
+            System.out.printf("bloom-560m fp32: RSS %.1f MiB before, peak %.1f MiB over 200 passes (+%.1f MiB)%n",
+                    before / 1048576.0, peak / 1048576.0, growth / 1048576.0);
+            assertTrue(growth < 48L << 20, "resident memory grew by " + growth / 1048576 + " MiB over 200 passes");
+        }
+    }
+
+    static long residentBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+        }
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+}

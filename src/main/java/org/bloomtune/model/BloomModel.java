@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -73,33 +74,48 @@ public final class BloomModel implements AutoCloseable {
      */
     public CausalLmOutput forward(CausalLmInput input, KvCache cache) {
         try (PointerScope scope = new PointerScope()) {
-            long past = cache == null ? 0 : cache.length();
-            Tensor embeds = input.inputIds() != null ? embed(input.inputIds()) : toCompute(input.inputsEmbeds());
-            Tensor mask = attentionMask(input, past);
-            Tensor hidden = lnF.forward(blocks(wordEmbeddingsLayernorm.forward(embeds), mask, cache));
-            Tensor logits = lmHead(hidden);
-            Tensor loss = input.labels() == null ? null : CausalLmLoss.mean(logits, labels(input));
+            PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
+            Tensor hidden = embeddingsLayerNorm(in.embeds());
+            AttentionContext ctx = attentionContext(in.mask(), input.length());
+            for (int i = 0; i < h.size(); i++) hidden = block(i, hidden, ctx, cache);
+            Tensor logits = head(hidden);
+            Tensor loss = in.labels() == null ? null : CausalLmLoss.mean(logits, in.labels());
             if (cache != null) cache.advance(input.length());
             return new CausalLmOutput(Tensors.escape(logits), loss == null ? null : Tensors.escape(loss));
         }
     }
 
+    /**
+     * Checks {@code input} and brings it to the model's device and dtype: embeddings [B, T, H]
+     * (looked up when ids are given), mask [B, past + T] int64 (all ones when absent), labels [B, T]
+     * int64 or null. The tensors belong to the open scope.
+     */
+    public PreparedInput prepare(CausalLmInput input, long past) {
+        Tensor embeds = input.inputIds() != null ? embed(input.inputIds()) : toCompute(input.inputsEmbeds());
+        return new PreparedInput(embeds, attentionMask(input, past), input.labels() == null ? null : labels(input));
+    }
+
+    /** {@code word_embeddings_layernorm}: embeddings [B, T, H] → the first block's input. */
+    public Tensor embeddingsLayerNorm(Tensor embeds) { return wordEmbeddingsLayernorm.forward(embeds); }
+
+    /** Block {@code i} in a scope of its own: its intermediates are freed before it returns. */
+    public Tensor block(int i, Tensor hidden, AttentionContext ctx, KvCache cache) {
+        return Scopes.inner(() -> h.get(i).forward(hidden, ctx, cache, i));
+    }
+
+    /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]. */
+    public AttentionContext attentionContext(Tensor mask, long queries) {
+        return new AttentionContext(Alibi.bias(mask, config.numHeads(), dtype.scalarType()),
+                AttentionMask.build(mask, queries));
+    }
+
+    /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */
+    public Tensor head(Tensor hidden) { return lmHead(lnF.forward(hidden)); }
+
     /** {@code inputIds} [B, T] → embeddings [B, T, H] in the compute dtype (before the layer norm). */
     public Tensor embed(Tensor inputIds) {
         checkIds(inputIds);
         return torch.embedding(wordEmbeddings, inputIds.to(device, ScalarType.Long));
-    }
-
-    /** Runs the blocks on the normalized embeddings {@code hidden} [B, T, H]. */
-    Tensor blocks(Tensor hidden, Tensor mask, KvCache cache) {
-        AttentionContext ctx = attentionContext(mask, hidden.size(1));
-        for (int i = 0; i < h.size(); i++) hidden = h.get(i).forward(hidden, ctx, cache, i);
-        return hidden;
-    }
-
-    AttentionContext attentionContext(Tensor mask, long queries) {
-        return new AttentionContext(Alibi.bias(mask, config.numHeads(), dtype.scalarType()),
-                AttentionMask.build(mask, queries));
     }
 
     /** {@code hidden} [..., H] after ln_f → logits [..., V] through the tied word embedding. */

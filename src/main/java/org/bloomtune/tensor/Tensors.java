@@ -95,6 +95,15 @@ public final class Tensors {
         }
     }
 
+    /**
+     * A handle of its own to {@code t}'s accumulated gradient (undefined when there is none).
+     * {@code Tensor.grad()} returns a reference into {@code t}'s autograd metadata, which dies
+     * with {@code t}; this copy shares the gradient's storage but not that lifetime.
+     */
+    public static Tensor gradient(Tensor t) {
+        return new Tensor(t.grad());
+    }
+
     /** True when both tensors start at the same memory, i.e. one is a view of the other. */
     public static boolean sameData(Tensor a, Tensor b) {
         return a.data_ptr().address() == b.data_ptr().address();

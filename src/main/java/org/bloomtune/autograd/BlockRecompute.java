@@ -1,0 +1,126 @@
+package org.bloomtune.autograd;
+
+import org.bloomtune.model.AttentionContext;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.Scopes;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The project's own reverse pass (path 2). Saved: the input of every block, nothing else — each
+ * block is recomputed from its input when its turn comes, so at most one block's activations exist
+ * at a time. Order: embeddings (recorded, a small graph back to the prompts) → blocks unrecorded →
+ * head and loss recorded → for layer = n-1 .. 0: recompute, backpropagate, hand the input's
+ * gradient down → finally through {@code word_embeddings_layernorm} into the prompts.
+ */
+final class BlockRecompute {
+    private BlockRecompute() {}
+
+    static float lossAndGrad(BloomModel model, CausalLmInput input) {
+        try (PointerScope scope = new PointerScope()) {
+            PreparedInput in = model.prepare(input, 0);
+            Tensor firstInput = model.embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
+            AttentionContext ctx = model.attentionContext(in.mask(), input.length());
+            try (BlockInputs saved = BlockInputs.record(model, firstInput.detach(), ctx)) {
+                HeadResult head = headBackward(model, saved.output(), in.labels());
+                Tensor grad = head.grad();                                        // owned here
+                for (int layer = model.blocks().size() - 1; layer >= 0; layer--) {
+                    Tensor below = blockBackward(model, layer, saved.input(layer), grad, ctx);
+                    grad.close();
+                    grad = below;
+                    saved.release(layer + 1);                                     // no longer needed
+                }
+                backward(firstInput, grad);                                       // into the prompts
+                grad.close();
+                return head.loss();
+            }
+        }
+    }
+
+    private record HeadResult(float loss, Tensor grad) {}
+
+    /** ln_f, lm_head and the loss, recorded, from the last block's output [B, T, H]. */
+    private static HeadResult headBackward(BloomModel model, Tensor lastOutput, Tensor labels) {
+        float[] loss = new float[1];
+        Tensor grad = Scopes.owned(() -> {
+            Tensor h = leaf(lastOutput);
+            Tensor l = CausalLmLoss.mean(model.head(h), labels);
+            l.backward();
+            loss[0] = Tensors.toFloat(l);
+            return Tensors.gradient(h);
+        });
+        return new HeadResult(loss[0], grad);
+    }
+
+    /** Recomputes block {@code layer} from its saved input and returns d loss / d input. */
+    private static Tensor blockBackward(BloomModel model, int layer, Tensor input, Tensor gradOutput, AttentionContext ctx) {
+        return Scopes.owned(() -> {
+            Tensor x = leaf(input);
+            Tensor y = model.blocks().get(layer).forward(x, ctx, null, layer);
+            backward(y, gradOutput);
+            return Tensors.gradient(x);
+        });
+    }
+
+    /** A fresh leaf that records: the gradient stops here and is read from {@code grad()}. */
+    private static Tensor leaf(Tensor saved) {
+        Tensor x = saved.detach();
+        x.requires_grad_(true);
+        return x;
+    }
+
+    /** Backpropagates {@code gradOutput} from {@code output} into every leaf that records. */
+    private static void backward(Tensor output, Tensor gradOutput) {
+        // autograd::backward, not Tensor::backward: the binding of the latter crashes on an empty
+        // `inputs` optional in this JavaCPP build.
+        torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(), false, new TensorVector());
+    }
+
+    /** The block inputs kept by the unrecorded forward; index n is the last block's output. */
+    private static final class BlockInputs implements AutoCloseable {
+        private final Tensor[] inputs;
+
+        private BlockInputs(Tensor[] inputs) {
+            this.inputs = inputs;
+        }
+
+        static BlockInputs record(BloomModel model, Tensor first, AttentionContext ctx) {
+            int n = model.blocks().size();
+            Tensor[] inputs = new Tensor[n + 1];
+            inputs[0] = Tensors.escape(first);
+            try (GradMode off = GradMode.off()) {
+                for (int i = 0; i < n; i++) {
+                    Tensor in = inputs[i];
+                    int layer = i;
+                    inputs[i + 1] = Scopes.owned(() -> model.blocks().get(layer).forward(in, ctx, null, layer));
+                }
+            }
+            return new BlockInputs(inputs);
+        }
+
+        Tensor input(int layer) {
+            if (inputs[layer] == null) throw new IllegalStateException("block input " + layer + " was already released");
+            return inputs[layer];
+        }
+
+        Tensor output() { return input(inputs.length - 1); }
+
+        void release(int index) {
+            if (inputs[index] != null) inputs[index].close();
+            inputs[index] = null;
+        }
+
+        @Override
+        public void close() {
+            for (int i = 0; i < inputs.length; i++) release(i);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * A checked batch on the model's device: embeddings [B, T, H] in the compute dtype (not yet
+ * normalized), attention mask [B, past + T] int64, labels [B, T] int64 or null.
+ */
+public record PreparedInput(Tensor embeds, Tensor mask, Tensor labels) {}

@@ -47,4 +47,18 @@ public final class Reference {
         for (float v : Tensors.toFloats(a)) m = Math.max(m, Math.abs(v));
         return m;
     }
+
+    /** The real tokens of each row of a padded batch (mask 1), as the prompts a user would give. */
+    public static java.util.List<long[]> unpad(Tensor ids, Tensor mask) {
+        long[] i = Tensors.toLongs(ids);
+        long[] m = Tensors.toLongs(mask);
+        int width = (int) ids.size(1);
+        java.util.List<long[]> rows = new java.util.ArrayList<>();
+        for (int b = 0; b < ids.size(0); b++) {
+            java.util.List<Long> row = new java.util.ArrayList<>();
+            for (int t = 0; t < width; t++) if (m[b * width + t] == 1) row.add(i[b * width + t]);
+            rows.add(row.stream().mapToLong(Long::longValue).toArray());
+        }
+        return rows;
+    }
 }

@@ -31,26 +31,9 @@ public final class Generator {
 
     /** Left-pads {@code prompts} with the model's pad id and generates for all of them at once. */
     public GenerationResult generate(List<long[]> prompts, GenerationConfig config, TokenListener listener) {
-        if (prompts.isEmpty()) throw new IllegalArgumentException("no prompt given");
-        int longest = prompts.stream().mapToInt(p -> p.length).max().orElseThrow();
-        if (longest == 0) throw new IllegalArgumentException("a prompt needs at least one token");
-        int batch = prompts.size();
-        long[] ids = new long[batch * longest];
-        long[] mask = new long[batch * longest];
-        List<Set<Long>> seen = new ArrayList<>();
-        for (int b = 0; b < batch; b++) {
-            long[] p = prompts.get(b);
-            if (p.length == 0) throw new IllegalArgumentException("prompt " + b + " is empty");
-            int pad = longest - p.length;
-            for (int t = 0; t < longest; t++) {
-                ids[b * longest + t] = t < pad ? model.config().padTokenId() : p[t - pad];
-                mask[b * longest + t] = t < pad ? 0 : 1;
-            }
-            seen.add(tokens(p));
-        }
-        try (Tensor idTensor = Tensors.fromLongs(ids, batch, longest);
-             Tensor maskTensor = Tensors.fromLongs(mask, batch, longest)) {
-            return generate(CausalLmInput.ids(idTensor).mask(maskTensor), seen, config, listener);
+        try (LeftPadded batch = LeftPadded.of(prompts, model.config().padTokenId())) {
+            return generate(CausalLmInput.ids(batch.inputIds()).mask(batch.attentionMask()),
+                    LeftPadded.seen(prompts), config, listener);
         }
     }
 
@@ -63,6 +46,9 @@ public final class Generator {
                                      TokenListener listener) {
         if (prefill.attentionMask() == null) throw new IllegalArgumentException("the prefill needs an attention mask");
         int batch = Math.toIntExact(prefill.batchSize());
+        if (seen.size() != batch) throw new IllegalArgumentException(seen.size() + " token sets for a batch of " + batch);
+        List<Set<Long>> tokens = new ArrayList<>();
+        for (Set<Long> s : seen) tokens.add(new LinkedHashSet<>(s));
         TokenPicker picker = new TokenPicker(config);
         List<List<Long>> produced = new ArrayList<>();
         for (int b = 0; b < batch; b++) produced.add(new ArrayList<>());
@@ -70,7 +56,7 @@ public final class Generator {
         // The mask grows by one column per step; `mask` always holds the one handle we own.
         Tensor mask = Tensors.escape(prefill.attentionMask().to(ScalarType.Long));
         try (KvCache cache = new KvCache(model.config().numLayers())) {
-            long[] next = step(prefill.mask(mask), cache, picker, seen, finished);
+            long[] next = step(prefill.mask(mask), cache, picker, tokens, finished);
             for (int n = 1; ; n++) {
                 record(next, produced, finished, listener, config);
                 if (n >= config.maxNewTokens() || allTrue(finished)) break;
@@ -78,7 +64,7 @@ public final class Generator {
                     Tensor grown = torch.cat(new TensorVector(mask, torch.ones(new long[]{batch, 1}, Tensors.options(DType.I64, mask.device()))), 1);
                     mask.close();
                     mask = Tensors.escape(grown);
-                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(mask), cache, picker, seen, finished);
+                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(mask), cache, picker, tokens, finished);
                 }
             }
         } finally {
@@ -125,11 +111,5 @@ public final class Generator {
     private static boolean allTrue(boolean[] flags) {
         for (boolean f : flags) if (!f) return false;
         return true;
-    }
-
-    static Set<Long> tokens(long[] ids) {
-        Set<Long> s = new LinkedHashSet<>();
-        for (long id : ids) s.add(id);
-        return s;
     }
 }

@@ -46,7 +46,7 @@ public final class BloomAttention implements AutoCloseable {
         long keys = key.size(2);
         Tensor scores = ctx.alibi().baddbmm(query, key, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(headDim)));
         Tensor probs = scores.view(batch, numHeads, queries, keys)              // [B, nh, T, S]
-                .to(ScalarType.Float)
+                .to(softmaxType(x.scalar_type()))
                 .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
                 .softmax(-1)
                 .to(x.scalar_type());
@@ -55,6 +55,11 @@ public final class BloomAttention implements AutoCloseable {
                 .permute(0, 2, 1, 3)
                 .reshape(batch, queries, (long) numHeads * headDim);                 // [B, T, H]
         return dense.forward(merged).add(residual);
+    }
+
+    /** Softmax runs in float32 (as in HF) unless the model computes in float64. */
+    static ScalarType softmaxType(ScalarType compute) {
+        return compute.value == ScalarType.Double.value ? ScalarType.Double : ScalarType.Float;
     }
 
     /**

@@ -10,6 +10,7 @@ import org.bytedeco.pytorch.Tensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -25,6 +26,7 @@ final class BloomLoader {
     private final Device device;
     private final String prefix;
     private boolean aliasesSource;
+    private final Map<String, Tensor> loaded = new LinkedHashMap<>();
 
     private BloomLoader(WeightSource source, BloomConfig config, DType dtype, Device device) {
         this.source = source;
@@ -94,7 +96,7 @@ final class BloomLoader {
         LayerNorm lnF = layerNorm("ln_f");
         // lm_head is tied: it is the word embedding, so the file's copy (if any) is not loaded.
         if (!aliasesSource) source.close();
-        return new BloomModel(config, dtype, device, wordEmbeddings, embeddingsNorm, blocks, lnF,
+        return new BloomModel(config, dtype, device, wordEmbeddings, embeddingsNorm, blocks, lnF, loaded,
                 aliasesSource ? source : null);
     }
 
@@ -118,6 +120,7 @@ final class BloomLoader {
         try (Tensor raw = source.get(prefix + name)) {
             Tensor placed = raw.to(device, dtype.scalarType());
             if (source.aliasesStorage() && Tensors.sameData(raw, placed)) aliasesSource = true;
+            loaded.put(name, placed);
             return placed;
         }
     }

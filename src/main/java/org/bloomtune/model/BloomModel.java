@@ -13,7 +13,10 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * BLOOM for causal language modelling, as HF's {@code BloomForCausalLM}: word embedding →
@@ -33,10 +36,12 @@ public final class BloomModel implements AutoCloseable {
     private final LayerNorm wordEmbeddingsLayernorm;
     private final List<BloomBlock> h;
     private final LayerNorm lnF;
+    private final Map<String, Tensor> namedWeights;      // HF names without prefix → the tensors above
     private final WeightSource mappedWeights;            // null when no weight views a mapping
 
     BloomModel(BloomConfig config, DType dtype, Device device, Tensor wordEmbeddings,
-               LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF, WeightSource mappedWeights) {
+               LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
+               Map<String, Tensor> namedWeights, WeightSource mappedWeights) {
         this.config = config;
         this.dtype = dtype;
         this.device = device;
@@ -44,6 +49,7 @@ public final class BloomModel implements AutoCloseable {
         this.wordEmbeddingsLayernorm = wordEmbeddingsLayernorm;
         this.h = List.copyOf(h);
         this.lnF = lnF;
+        this.namedWeights = Collections.unmodifiableMap(new LinkedHashMap<>(namedWeights));
         this.mappedWeights = mappedWeights;
     }
 
@@ -59,6 +65,17 @@ public final class BloomModel implements AutoCloseable {
     public Device device() { return device; }
 
     public List<BloomBlock> blocks() { return h; }
+
+    /**
+     * Every backbone tensor by its HF name without prefix ({@code h.0.mlp.dense_h_to_4h.weight}),
+     * for inspection; the model owns them. The tied lm_head is {@code word_embeddings.weight}.
+     */
+    public Map<String, Tensor> namedWeights() { return namedWeights; }
+
+    /** Elements in all backbone tensors (the tied lm_head counted once). */
+    public long parameterCount() {
+        return namedWeights.values().stream().mapToLong(Tensor::numel).sum();
+    }
 
     /** True when the weights are zero-copy views of the memory-mapped checkpoint. */
     public boolean viewsMappedFile() { return mappedWeights != null; }

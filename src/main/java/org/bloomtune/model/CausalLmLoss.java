@@ -12,14 +12,17 @@ public final class CausalLmLoss {
 
     private CausalLmLoss() {}
 
-    /** {@code logits} [B, T, V], {@code labels} [B, T] → float32 scalar, the mean over counted labels. */
+    /**
+     * {@code logits} [B, T, V], {@code labels} [B, T] → scalar mean over counted labels, in float32
+     * (float64 when the logits are).
+     */
     public static Tensor mean(Tensor logits, Tensor labels) {
         long batch = logits.size(0);
         long length = logits.size(1);
         long vocab = logits.size(2);
         Tensor shiftedLogits = logits.narrow(1, 0, length - 1).reshape(batch * (length - 1), vocab);
         Tensor shiftedLabels = labels.narrow(1, 1, length - 1).reshape(batch * (length - 1));
-        return torch.cross_entropy_loss(shiftedLogits.to(ScalarType.Float), shiftedLabels,
+        return torch.cross_entropy_loss(shiftedLogits.to(BloomAttention.softmaxType(logits.scalar_type())), shiftedLabels,
                 new TensorOptional(), REDUCTION_MEAN, IGNORE_INDEX, 0.0);
     }
 }

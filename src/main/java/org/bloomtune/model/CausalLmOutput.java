@@ -4,7 +4,7 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * Logits [B, T, V] in the compute dtype and, when labels were given, the mean loss (a float32
- * scalar; null otherwise). The receiver owns both and frees them with {@link #close}.
+ * scalar, float64 for a float64 model; null otherwise). The receiver owns both and frees them with {@link #close}.
  */
 public record CausalLmOutput(Tensor logits, Tensor loss) implements AutoCloseable {
 

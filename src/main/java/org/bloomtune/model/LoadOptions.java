@@ -5,14 +5,15 @@ import org.bloomtune.tensor.DType;
 /**
  * How to place a checkpoint's weights.
  *
- * @param dtype  compute dtype: F32 (the CPU default), BF16, or F16 (GPU only in practice)
+ * @param dtype  compute dtype: F32 (the CPU default), BF16, F16 (GPU only in practice), or F64
+ *               (slow; for checking gradients against finite differences)
  * @param device libtorch device string: "cpu", "cuda", "cuda:1"
  */
 public record LoadOptions(DType dtype, String device) {
 
     public LoadOptions {
-        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16) {
-            throw new IllegalArgumentException("compute dtype must be fp32, bf16 or fp16, got " + dtype);
+        if (!dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("compute dtype must be fp32, bf16, fp16 or fp64, got " + dtype);
         }
         if (device == null || device.isBlank()) throw new IllegalArgumentException("device must be given");
     }

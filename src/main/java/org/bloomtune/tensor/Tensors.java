@@ -77,6 +77,16 @@ public final class Tensors {
         }
     }
 
+    /** The single element of {@code scalar} in double precision. */
+    public static double toDouble(Tensor scalar) {
+        if (scalar.numel() != 1) {
+            throw new IllegalArgumentException("expected one element, got shape " + shapeString(scalar));
+        }
+        try (Tensor c = cpuContiguous(scalar, ScalarType.Double)) {
+            return new org.bytedeco.javacpp.DoublePointer(c.data_ptr()).get();
+        }
+    }
+
     public static float toFloat(Tensor scalar) {
         if (scalar.numel() != 1) {
             throw new IllegalArgumentException("expected one element, got shape " + shapeString(scalar));

@@ -31,7 +31,7 @@ class GreedyParityTest {
         Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
         try (BloomModel model = BloomModel.load(dir.resolve("model"))) {
             for (String c : new String[]{"single", "lp"}) {
-                List<long[]> prompts = unpad(g.get("gen." + c + ".input_ids"), g.get("gen." + c + ".attention_mask"));
+                List<long[]> prompts = Reference.unpad(g.get("gen." + c + ".input_ids"), g.get("gen." + c + ".attention_mask"));
                 GenerationResult result = new Generator(model).generate(prompts, GenerationConfig.greedy(8, -1), TokenListener.NONE);
                 long[] sequences = Tensors.toLongs(g.get("gen.base." + c + ".sequences"));
                 int width = (int) g.get("gen.base." + c + ".sequences").size(1);
@@ -66,19 +66,6 @@ class GreedyParityTest {
             assertArrayEquals(r.row(0), streamed.stream().mapToLong(Long::longValue).toArray());
             assertEquals(6, streamed.size());
         }
-    }
-
-    static List<long[]> unpad(Tensor ids, Tensor mask) {
-        long[] i = Tensors.toLongs(ids);
-        long[] m = Tensors.toLongs(mask);
-        int width = (int) ids.size(1);
-        List<long[]> rows = new ArrayList<>();
-        for (int b = 0; b < ids.size(0); b++) {
-            List<Long> row = new ArrayList<>();
-            for (int t = 0; t < width; t++) if (m[b * width + t] == 1) row.add(i[b * width + t]);
-            rows.add(row.stream().mapToLong(Long::longValue).toArray());
-        }
-        return rows;
     }
 
     static long[] longs(JsonArray a) {

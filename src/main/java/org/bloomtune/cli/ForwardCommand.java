@@ -1,11 +1,16 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.autograd.PromptBackward;
+import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.io.SafetensorsWriter;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.GradMode;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -20,7 +25,8 @@ import java.util.Map;
 /** One forward pass from a safetensors file of inputs to a safetensors file of logits (and loss). */
 @Command(name = "forward", mixinStandardHelpOptions = true,
         description = "Run the model on input_ids [B,T] (optional attention_mask, labels) and write "
-                + "logits F32 [B,T,V] and, with labels, loss F32 [].")
+                + "logits F32 [B,T,V] and, with labels, loss F32 []. With --adapter the soft prompt goes in "
+                + "front (logits then cover the virtual tokens too: [B,N+T,V]); with --grad also prompt_grad F32 [N,H].")
 final class ForwardCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
@@ -32,19 +38,49 @@ final class ForwardCommand implements Runnable {
     @Option(names = "--output", required = true, paramLabel = "OUT.safetensors", description = "where to write logits (and loss)")
     Path output;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT prompt-tuning adapter to put in front")
+    Path adapter;
+
+    @Option(names = "--grad", description = "also write prompt_grad = d loss / d prompt_embeddings (needs --adapter and labels)")
+    boolean grad;
+
+    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
+            description = "how --grad computes the gradient (default: ${DEFAULT-VALUE})")
+    ReversePass reversePass;
+
     @Override
     public void run() {
+        if (grad && adapter == null) throw new IllegalArgumentException("--grad needs --adapter (the gradient is the soft prompt's)");
         try (BloomModel model = modelOptions.load(); SafetensorsFile in = SafetensorsFile.open(input);
              PointerScope scope = new PointerScope()) {
-            CausalLmInput batch = CausalLmInput.ids(int64(in, "input_ids"));
-            if (in.contains("attention_mask")) batch = batch.mask(int64(in, "attention_mask"));
-            if (in.contains("labels")) batch = batch.labels(int64(in, "labels"));
-            try (CausalLmOutput out = model.forward(batch)) {
-                Map<String, Tensor> tensors = new LinkedHashMap<>();
-                tensors.put("logits", out.logits().to(ScalarType.Float));
-                if (out.hasLoss()) tensors.put("loss", out.loss().reshape());
-                SafetensorsWriter.write(output, tensors);
+            Tensor ids = int64(in, "input_ids");
+            Tensor mask = in.contains("attention_mask") ? int64(in, "attention_mask") : null;
+            Tensor labels = in.contains("labels") ? int64(in, "labels") : null;
+            if (grad && labels == null) throw new IllegalArgumentException(input + ": --grad needs labels in the input file");
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            if (adapter == null) {
+                outputs(model, CausalLmInput.ids(ids).mask(mask).labels(labels), tensors);
+            } else {
+                try (PeftAdapter.Loaded a = PeftAdapter.load(adapter, model.config())) {
+                    try (GradMode off = GradMode.off()) {
+                        outputs(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), tensors);
+                    }
+                    if (grad) {
+                        PromptBackward.lossAndGrad(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), reversePass);
+                        tensors.put("prompt_grad", a.prompt().grad());
+                    }
+                }
             }
+            SafetensorsWriter.write(output, tensors);
+        }
+    }
+
+    /** Adds logits (float32) and, with labels, the scalar loss to {@code tensors}. */
+    private static void outputs(BloomModel model, CausalLmInput batch, Map<String, Tensor> tensors) {
+        // The converted handles belong to the open scope and keep the values alive after `out` closes.
+        try (CausalLmOutput out = model.forward(batch)) {
+            tensors.put("logits", out.logits().to(ScalarType.Float));
+            if (out.hasLoss()) tensors.put("loss", out.loss().to(ScalarType.Float).reshape());
         }
     }
 

@@ -3,11 +3,15 @@ package org.bloomtune.cli;
 import org.bloomtune.generate.GenerationConfig;
 import org.bloomtune.generate.GenerationResult;
 import org.bloomtune.generate.Generator;
+import org.bloomtune.generate.TokenListener;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PromptedGeneration;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,6 +48,9 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "sampling seed")
     long seed;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT prompt-tuning adapter to generate with")
+    Path adapter;
+
     @Option(names = "--eos-id", paramLabel = "ID", description = "stop id (default: the config's eos_token_id; -1: never)")
     Long eosId;
 
@@ -66,7 +73,14 @@ final class GenerateCommand implements Runnable {
             GenerationConfig config = new GenerationConfig(maxNewTokens, sample,
                     temperature == null ? 1.0 : temperature, topK == null ? 0 : topK, topP == null ? 1.0 : topP,
                     repetitionPenalty, eos, seed);
-            GenerationResult result = new Generator(model).generate(prompts, config, (row, token) -> {});
+            GenerationResult result;
+            if (adapter == null) {
+                result = new Generator(model).generate(prompts, config, TokenListener.NONE);
+            } else {
+                try (PeftAdapter.Loaded a = PeftAdapter.load(adapter, model.config())) {
+                    result = PromptedGeneration.generate(model, a.prompt(), prompts, config, TokenListener.NONE);
+                }
+            }
             for (int b = 0; b < prompts.size(); b++) System.out.println(result.idsLine(b));
         }
     }

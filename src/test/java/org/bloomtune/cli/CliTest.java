@@ -85,6 +85,46 @@ class CliTest {
     }
 
     @Test
+    void forwardWithAdapterWritesPeftLogitsLossAndPromptGradient() {
+        Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        in.put("input_ids", g.get("inputs.lp.input_ids"));
+        in.put("attention_mask", g.get("inputs.lp.attention_mask"));
+        in.put("labels", g.get("inputs.lp.labels"));
+        Path input = dir.resolve("in.safetensors");
+        SafetensorsWriter.write(input, in);
+        for (String pass : new String[]{"AUTOGRAD", "RECOMPUTE_BLOCKS"}) {
+            Path output = dir.resolve(pass + ".safetensors");
+            Run r = run("forward", "--model", HF_A.resolve("model").toString(), "--adapter", HF_A.resolve("adapters/random").toString(),
+                    "--input", input.toString(), "--output", output.toString(), "--grad", "--reverse-pass", pass);
+            assertEquals(0, r.code(), r.err());
+            try (SafetensorsFile out = SafetensorsFile.open(output)) {
+                assertTrue(Reference.maxAbsDiff(out.tensor("logits"), g.get("pt_random.lp.logits")) <= 1e-4);
+                assertEquals(Tensors.toFloat(g.get("pt_random.lp.loss")), Tensors.toFloat(out.tensor("loss")), 1e-5);
+                Tensor expected = g.get("pt_random.lp.prompt_grad");
+                assertTrue(Reference.maxAbsDiff(out.tensor("prompt_grad"), expected) <= 1e-4 * Reference.maxAbs(expected), pass);
+            }
+        }
+        assertBad(run("forward", "--model", HF_A.resolve("model").toString(), "--input", input.toString(),
+                "--output", dir.resolve("x.safetensors").toString(), "--grad"), "--grad needs --adapter");
+    }
+
+    @Test
+    void generateWithAdapterPrintsPeftGreedyIds() {
+        Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
+        long[] prompt = Tensors.toLongs(g.get("gen.single.input_ids"));
+        long[] sequence = Tensors.toLongs(g.get("gen.pt_text.single.sequences"));
+        String ids = String.join(",", java.util.Arrays.stream(prompt).mapToObj(Long::toString).toList());
+        Run r = run("generate", "--model", HF_A.resolve("model").toString(), "--adapter", HF_A.resolve("adapters/text").toString(),
+                "--ids", ids, "--max-new-tokens", "8");
+        assertEquals(0, r.code(), r.err());
+        String expected = String.join(",", java.util.Arrays.stream(sequence).skip(prompt.length).mapToObj(Long::toString).toList());
+        assertEquals(expected, r.lastLine());
+        assertBad(run("generate", "--model", Reference.reference("hf/b/model").toString(), "--adapter",
+                HF_A.resolve("adapters/text").toString(), "--ids", ids), "token_dim 64 does not match the model's hidden size 96");
+    }
+
+    @Test
     void initModelWritesALoadableCheckpoint() {
         Path out = dir.resolve("tiny");
         Run r = run("init-model", "--like", "tiny", "--output", out.toString(), "--dtype", "fp16", "--seed", "3");

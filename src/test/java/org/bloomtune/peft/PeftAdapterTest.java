@@ -1,0 +1,120 @@
+package org.bloomtune.peft;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import org.bloomtune.Reference;
+import org.bloomtune.io.SafetensorsFile;
+import org.bloomtune.io.SafetensorsWriter;
+import org.bloomtune.model.BloomConfig;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Adapters PEFT wrote load; adapters BloomTune writes have PEFT's key, shape, dtype and config fields. */
+class PeftAdapterTest {
+    static final Path PEFT_TEXT = Reference.reference("hf/a/adapters/text");
+    static final BloomConfig MODEL_A = BloomConfig.of(1024, 64, 4, 2);
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void peftWrittenAdaptersLoad() {
+        try (PeftAdapter.Loaded a = PeftAdapter.load(PEFT_TEXT, MODEL_A)) {
+            assertEquals(5, a.config().numVirtualTokens());
+            assertEquals(64, a.config().tokenDim());
+            assertEquals(PromptInit.TEXT, a.config().init());
+            assertEquals("Hi!", a.config().initText());
+        }
+        try (PeftAdapter.Loaded a = PeftAdapter.load(Reference.reference("ref-b/adapter"))) {
+            assertEquals(6, a.prompt().numVirtualTokens());
+            assertEquals(96, a.prompt().tokenDim());
+        }
+    }
+
+    @Test
+    void roundTripWritesWhatPeftWrites() throws IOException {
+        Path out = dir.resolve("adapter");
+        try (PeftAdapter.Loaded a = PeftAdapter.load(PEFT_TEXT, MODEL_A)) {
+            PeftAdapter.save(out, a.config(), a.prompt());
+            try (PeftAdapter.Loaded b = PeftAdapter.load(out, MODEL_A)) {
+                assertEquals(a.config(), b.config());
+                assertArrayEquals(Tensors.toFloats(a.prompt().weight()), Tensors.toFloats(b.prompt().weight()));
+            }
+        }
+        try (SafetensorsFile ours = SafetensorsFile.open(out.resolve(PeftAdapter.WEIGHTS));
+             SafetensorsFile peft = SafetensorsFile.open(PEFT_TEXT.resolve(PeftAdapter.WEIGHTS))) {
+            assertEquals(peft.names(), ours.names());
+            assertEquals(DType.F32, ours.info("prompt_embeddings").dtype());
+            assertArrayEquals(peft.info("prompt_embeddings").shape(), ours.info("prompt_embeddings").shape());
+            assertEquals(Map.of("format", "pt"), ours.metadata());
+        }
+        JsonObject ours = JsonParser.parseString(Files.readString(out.resolve(AdapterConfig.FILE))).getAsJsonObject();
+        JsonObject peft = JsonParser.parseString(Files.readString(PEFT_TEXT.resolve(AdapterConfig.FILE))).getAsJsonObject();
+        assertEquals(peft.keySet(), ours.keySet(), "adapter_config.json fields");
+        for (String key : Set.of("peft_type", "task_type", "num_virtual_tokens", "token_dim", "prompt_tuning_init",
+                "prompt_tuning_init_text", "num_layers", "num_attention_heads", "num_transformer_submodules", "inference_mode")) {
+            assertEquals(peft.get(key), ours.get(key), key);
+        }
+    }
+
+    @Test
+    void savingReplacesAnExistingAdapterWhole() throws IOException {
+        Path out = dir.resolve("adapter");
+        try (SoftPrompt first = SoftPrompt.random(3, 64, 1); SoftPrompt second = SoftPrompt.random(7, 64, 2)) {
+            PeftAdapter.save(out, AdapterConfig.forModel(MODEL_A, 3, PromptInit.RANDOM, null, "m"), first);
+            PeftAdapter.save(out, AdapterConfig.forModel(MODEL_A, 7, PromptInit.RANDOM, null, "m"), second);
+        }
+        try (PeftAdapter.Loaded a = PeftAdapter.load(out, MODEL_A)) {
+            assertEquals(7, a.prompt().numVirtualTokens());
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(1, files.count(), "temporary directories left behind");
+        }
+    }
+
+    @Test
+    void malformedOrMismatchedAdaptersAreClearErrors() throws IOException {
+        assertFails(copyWith(c -> c.addProperty("token_dim", 128), null), MODEL_A,
+                "prompt_embeddings has shape [5, 64] but adapter_config.json says num_virtual_tokens=5, token_dim=128");
+        assertFails(copyWith(c -> c.addProperty("peft_type", "LORA"), null), MODEL_A, "peft_type is LORA, expected PROMPT_TUNING");
+        assertFails(copyWith(c -> c.remove("num_virtual_tokens"), null), MODEL_A, "missing field num_virtual_tokens");
+        assertFails(copyWith(null, "other_key"), MODEL_A, "no tensor 'prompt_embeddings'");
+        assertFails(copyWith(null, null), BloomConfig.of(1024, 96, 6, 3), "token_dim 64 does not match the model's hidden size 96");
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        assertFails(empty, MODEL_A, "no adapter_config.json");
+    }
+
+    private Path copyWith(java.util.function.Consumer<JsonObject> editConfig, String renameKey) throws IOException {
+        Path d = Files.createTempDirectory(dir, "adapter");
+        JsonObject c = JsonParser.parseString(Files.readString(PEFT_TEXT.resolve(AdapterConfig.FILE))).getAsJsonObject();
+        if (editConfig != null) editConfig.accept(c);
+        Files.writeString(d.resolve(AdapterConfig.FILE), c.toString());
+        if (renameKey == null) {
+            Files.copy(PEFT_TEXT.resolve(PeftAdapter.WEIGHTS), d.resolve(PeftAdapter.WEIGHTS));
+        } else {
+            try (SafetensorsFile f = SafetensorsFile.open(PEFT_TEXT.resolve(PeftAdapter.WEIGHTS))) {
+                SafetensorsWriter.write(d.resolve(PeftAdapter.WEIGHTS), Map.of(renameKey, f.copy("prompt_embeddings")));
+            }
+        }
+        return d;
+    }
+
+    private static void assertFails(Path adapter, BloomConfig model, String expected) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PeftAdapter.load(adapter, model).close());
+        assertTrue(e.getMessage().contains(expected), "expected '" + expected + "' in: " + e.getMessage());
+        assertTrue(e.getMessage().contains(adapter.toString()), "message does not name the adapter: " + e.getMessage());
+    }
+}

@@ -19,7 +19,9 @@ import org.bytedeco.pytorch.global.torch;
  * block is recomputed from its input when its turn comes, so at most one block's activations exist
  * at a time. Order: embeddings (recorded, a small graph back to the prompts) → blocks unrecorded →
  * head and loss recorded → for layer = n-1 .. 0: recompute, backpropagate, hand the input's
- * gradient down → finally through {@code word_embeddings_layernorm} into the prompts.
+ * gradient down → finally through {@code word_embeddings_layernorm} into the prompts. The head
+ * (ln_f, lm_head, loss) runs in chunks of labelled positions ({@link ChunkedHeadLoss}), so the
+ * full logits never exist either.
  */
 final class BlockRecompute {
     private BlockRecompute() {}
@@ -30,7 +32,7 @@ final class BlockRecompute {
             Tensor firstInput = model.embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
             AttentionContext ctx = model.attentionContext(in.mask(), input.length());
             try (BlockInputs saved = BlockInputs.record(model, firstInput.detach(), ctx)) {
-                HeadResult head = headBackward(model, saved.output(), in.labels());
+                ChunkedHeadLoss.Result head = ChunkedHeadLoss.lossAndGrad(model, saved.output(), in.labels());
                 Tensor grad = head.grad();                                        // owned here
                 for (int layer = model.blocks().size() - 1; layer >= 0; layer--) {
                     Tensor below = blockBackward(model, layer, saved.input(layer), grad, ctx);
@@ -43,21 +45,6 @@ final class BlockRecompute {
                 return head.loss();
             }
         }
-    }
-
-    private record HeadResult(float loss, Tensor grad) {}
-
-    /** ln_f, lm_head and the loss, recorded, from the last block's output [B, T, H]. */
-    private static HeadResult headBackward(BloomModel model, Tensor lastOutput, Tensor labels) {
-        float[] loss = new float[1];
-        Tensor grad = Scopes.owned(() -> {
-            Tensor h = leaf(lastOutput);
-            Tensor l = CausalLmLoss.mean(model.head(h), labels);
-            l.backward();
-            loss[0] = Tensors.toFloat(l);
-            return Tensors.gradient(h);
-        });
-        return new HeadResult(loss[0], grad);
     }
 
     /** Recomputes block {@code layer} from its saved input and returns d loss / d input. */

@@ -2,6 +2,7 @@ package org.bloomtune.autograd;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.CausalLmLoss;
 import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;
@@ -21,6 +22,11 @@ public final class PromptBackward {
      */
     public static float lossAndGrad(BloomModel model, CausalLmInput input, ReversePass pass) {
         if (input.labels() == null) throw new IllegalArgumentException("a training batch needs labels");
+        try (PointerScope scope = new PointerScope()) {
+            if (CausalLmLoss.countedLabels(input.labels()) == 0) {
+                throw new IllegalArgumentException("the batch has no label to learn from (all are -100)");
+            }
+        }
         try (GradMode grad = GradMode.on()) {
             return switch (pass) {
                 case AUTOGRAD -> autograd(model, input);

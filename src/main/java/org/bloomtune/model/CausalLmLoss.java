@@ -12,6 +12,12 @@ public final class CausalLmLoss {
 
     private CausalLmLoss() {}
 
+    /** How many labels the shifted loss counts: those at positions 1.. that are not -100. */
+    public static long countedLabels(Tensor labels) {
+        long length = labels.size(1);
+        return labels.narrow(1, 1, length - 1).ne(new org.bytedeco.pytorch.Scalar(IGNORE_INDEX)).sum().item_long();
+    }
+
     /**
      * {@code logits} [B, T, V], {@code labels} [B, T] → scalar mean over counted labels, in float32
      * (float64 when the logits are).

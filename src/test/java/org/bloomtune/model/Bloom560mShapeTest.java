@@ -2,14 +2,13 @@ package org.bloomtune.model;
 
 import org.bloomtune.Reference;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -49,7 +48,7 @@ class Bloom560mShapeTest {
     }
 
     @Test
-    void twoHundredForwardPassesKeepResidentMemoryFlat() throws IOException {
+    void twoHundredForwardPassesKeepResidentMemoryFlat() {
         long[] ids = {1, 2175, 23714, 73173, 144252, 17, 42, 3};
         long[] mask = {0, 1, 1, 1, 1, 1, 1, 1};
         try (BloomModel model = BloomModel.load(checkpoint);
@@ -73,10 +72,7 @@ class Bloom560mShapeTest {
         }
     }
 
-    static long residentBytes() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
-        }
-        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    static long residentBytes() {
+        return ProcessMemory.residentBytes();
     }
 }

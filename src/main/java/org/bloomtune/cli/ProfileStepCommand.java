@@ -1,0 +1,82 @@
+package org.bloomtune.cli;
+
+import org.bloomtune.autograd.PromptBackward;
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.PromptedInput;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.ProcessMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.Random;
+
+/**
+ * Times one prompt-tuning step (forward + backward to the soft prompt) on random token ids and
+ * reports the peak resident memory it adds above the loaded model. Run it once per reverse pass
+ * (separate processes) to compare their time and memory.
+ */
+@Command(name = "profile-step", mixinStandardHelpOptions = true,
+        description = "Time one prompt-tuning step on random ids and report its peak memory above the loaded weights.")
+final class ProfileStepCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--batch", defaultValue = "4", paramLabel = "B", description = "rows (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--seq-len", defaultValue = "256", paramLabel = "T", description = "tokens per row (default: ${DEFAULT-VALUE})")
+    int seqLen;
+
+    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length (default: ${DEFAULT-VALUE})")
+    int virtualTokens;
+
+    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
+            description = "default: ${DEFAULT-VALUE}")
+    ReversePass reversePass;
+
+    @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported (default: ${DEFAULT-VALUE})")
+    int steps;
+
+    @Override
+    public void run() {
+        if (batch < 1 || seqLen < 2 || virtualTokens < 1 || steps < 1) {
+            throw new IllegalArgumentException("--batch, --virtual-tokens and --steps must be >= 1 and --seq-len >= 2");
+        }
+        try (BloomModel model = modelOptions.load();
+             SoftPrompt prompt = SoftPrompt.random(virtualTokens, model.config().hiddenSize(), 0);
+             Tensor ids = randomIds(model.config().vocabSize())) {
+            long weights = ProcessMemory.residentBytes();
+            ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the step alone
+            double seconds = 0;
+            float loss = 0;
+            for (int s = 0; s < steps; s++) {
+                prompt.zeroGrad();
+                long start = System.nanoTime();
+                try (PointerScope scope = new PointerScope()) {
+                    loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, null, ids), reversePass);
+                }
+                seconds = (System.nanoTime() - start) / 1e9;
+            }
+            long peak = ProcessMemory.peakResidentBytes();
+            long tokens = (long) batch * (seqLen + virtualTokens);
+            System.out.printf("%s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
+                            + "step peak %.0f MiB (+%.0f MiB above the loaded model)%n",
+                    reversePass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
+                    mib(weights), mib(peak), mib(peak - weights));
+        }
+    }
+
+    private Tensor randomIds(int vocab) {
+        Random random = new Random(1);
+        long[] ids = new long[batch * seqLen];
+        for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(vocab);
+        return Tensors.fromLongs(ids, batch, seqLen);
+    }
+
+    private static double mib(long bytes) { return bytes / 1048576.0; }
+}

@@ -1,0 +1,39 @@
+package org.bloomtune.tensor;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Resident memory of this process from Linux's /proc: native tensors included, unlike the JVM's heap figures. */
+public final class ProcessMemory {
+    private static final Path STATUS = Path.of("/proc/self/status");
+
+    private ProcessMemory() {}
+
+    /** VmRSS: resident bytes now. */
+    public static long residentBytes() { return field("VmRSS:"); }
+
+    /** VmHWM: the highest resident bytes since start or since {@link #resetPeak}. */
+    public static long peakResidentBytes() { return field("VmHWM:"); }
+
+    /** Resets VmHWM to the current RSS (Linux 4.0+: writing 5 to clear_refs). */
+    public static void resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot reset the peak RSS: " + e.getMessage(), e);
+        }
+    }
+
+    private static long field(String name) {
+        try {
+            for (String line : Files.readAllLines(STATUS)) {
+                if (line.startsWith(name)) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + STATUS + ": " + e.getMessage(), e);
+        }
+        throw new IllegalStateException("no " + name + " in " + STATUS);
+    }
+}

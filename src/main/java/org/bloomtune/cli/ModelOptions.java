@@ -1,6 +1,8 @@
 package org.bloomtune.cli;
 
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.Int8Mode;
+import org.bloomtune.model.Int8Options;
 import org.bloomtune.model.LoadOptions;
 import org.bloomtune.tensor.DType;
 import picocli.CommandLine.Option;
@@ -20,7 +22,16 @@ final class ModelOptions {
             description = "libtorch device: cpu, cuda, cuda:N (default: ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--int8", defaultValue = "none", paramLabel = "none|weight-only|llm-int8|dequantize",
+            description = "quantize linear layers and the word embedding to int8 at load (default: ${DEFAULT-VALUE})")
+    String int8;
+
+    @Option(names = "--int8-threshold", defaultValue = "6.0", paramLabel = "X",
+            description = "LLM.int8 outlier threshold on |activation| (default: ${DEFAULT-VALUE})")
+    double int8Threshold;
+
     BloomModel load() {
-        return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device));
+        Int8Options quantization = new Int8Options(Int8Mode.parse(int8), int8Threshold);
+        return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device, quantization));
     }
 }

@@ -4,6 +4,7 @@ import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 
@@ -24,15 +25,17 @@ final class BloomLoader {
     private final BloomConfig config;
     private final DType dtype;
     private final Device device;
+    private final Int8Options int8;
     private final String prefix;
     private boolean aliasesSource;
     private final Map<String, Tensor> loaded = new LinkedHashMap<>();
 
-    private BloomLoader(WeightSource source, BloomConfig config, DType dtype, Device device) {
+    private BloomLoader(WeightSource source, BloomConfig config, DType dtype, Device device, Int8Options int8) {
         this.source = source;
         this.config = config;
         this.dtype = dtype;
         this.device = device;
+        this.int8 = int8;
         this.prefix = WeightNames.detectPrefix(source.names());
     }
 
@@ -41,7 +44,7 @@ final class BloomLoader {
         WeightSource source = HfCheckpoint.openWeights(dir);
         Device device = new Device(options.device());
         try {
-            BloomLoader loader = new BloomLoader(source, config, options.dtype(), device);
+            BloomLoader loader = new BloomLoader(source, config, options.dtype(), device, options.int8());
             loader.validate();
             return loader.build();
         } catch (RuntimeException e) {
@@ -89,7 +92,9 @@ final class BloomLoader {
     }
 
     private BloomModel build() {
-        Tensor wordEmbeddings = weight(WeightNames.WORD_EMBEDDINGS);
+        WordEmbedding wordEmbeddings = int8.enabled()
+                ? new Int8WordEmbedding(quantized(WeightNames.WORD_EMBEDDINGS), int8, dtype.scalarType())
+                : new DenseWordEmbedding(weight(WeightNames.WORD_EMBEDDINGS));
         LayerNorm embeddingsNorm = layerNorm("word_embeddings_layernorm");
         List<BloomBlock> blocks = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) blocks.add(block(WeightNames.block(i)));
@@ -113,7 +118,23 @@ final class BloomLoader {
     }
 
     private Linear linear(String name) {
+        if (int8.enabled()) return new Int8Linear(quantized(name + ".weight"), weight(name + ".bias"), int8);
         return new DenseLinear(weight(name + ".weight"), weight(name + ".bias"));
+    }
+
+    /**
+     * Quantizes one weight straight from the file's tensor: only this tensor is ever held in
+     * float32, never the whole model.
+     */
+    private Int8Weight quantized(String name) {
+        try (PointerScope scope = new PointerScope()) {
+            Int8Weight q = Int8Weight.quantize(source.get(prefix + name));
+            Tensor values = Tensors.escape(q.values().to(device, q.values().scalar_type()));
+            Tensor scales = Tensors.escape(q.scales().to(device, q.scales().scalar_type()));
+            loaded.put(name, values);
+            loaded.put(name + "_scale", scales);
+            return new Int8Weight(values, scales);
+        }
     }
 
     private Tensor weight(String name) {

@@ -32,14 +32,14 @@ public final class BloomModel implements AutoCloseable {
     private final BloomConfig config;
     private final DType dtype;
     private final Device device;
-    private final Tensor wordEmbeddings;                 // [V, H], also the lm_head
+    private final WordEmbedding wordEmbeddings;          // [V, H], also the lm_head
     private final LayerNorm wordEmbeddingsLayernorm;
     private final List<BloomBlock> h;
     private final LayerNorm lnF;
     private final Map<String, Tensor> namedWeights;      // HF names without prefix → the tensors above
     private final WeightSource mappedWeights;            // null when no weight views a mapping
 
-    BloomModel(BloomConfig config, DType dtype, Device device, Tensor wordEmbeddings,
+    BloomModel(BloomConfig config, DType dtype, Device device, WordEmbedding wordEmbeddings,
                LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
                Map<String, Tensor> namedWeights, WeightSource mappedWeights) {
         this.config = config;
@@ -80,8 +80,13 @@ public final class BloomModel implements AutoCloseable {
     /** True when the weights are zero-copy views of the memory-mapped checkpoint. */
     public boolean viewsMappedFile() { return mappedWeights != null; }
 
-    /** The frozen word embedding [V, H] (owned by the model). */
-    public Tensor wordEmbeddings() { return wordEmbeddings; }
+    /** The frozen word embedding [V, H], also the lm_head (owned by the model). */
+    public WordEmbedding wordEmbeddings() { return wordEmbeddings; }
+
+    /** Bytes of all weights the model keeps resident (int8 values and their scales included). */
+    public long residentWeightBytes() {
+        return namedWeights.values().stream().mapToLong(Tensor::nbytes).sum();
+    }
 
     public CausalLmOutput forward(CausalLmInput input) { return forward(input, null); }
 
@@ -132,12 +137,12 @@ public final class BloomModel implements AutoCloseable {
     /** {@code inputIds} [B, T] → embeddings [B, T, H] in the compute dtype (before the layer norm). */
     public Tensor embed(Tensor inputIds) {
         checkIds(inputIds);
-        return torch.embedding(wordEmbeddings, inputIds.to(device, ScalarType.Long));
+        return wordEmbeddings.lookup(inputIds.to(device, ScalarType.Long));
     }
 
     /** {@code hidden} [..., H] after ln_f → logits [..., V] through the tied word embedding. */
     public Tensor lmHead(Tensor hidden) {
-        return torch.linear(hidden, wordEmbeddings);
+        return wordEmbeddings.logits(hidden);
     }
 
     private Tensor toCompute(Tensor t) {

@@ -8,19 +8,31 @@ import org.bloomtune.tensor.DType;
  * @param dtype  compute dtype: F32 (the CPU default), BF16, F16 (GPU only in practice), or F64
  *               (slow; for checking gradients against finite differences)
  * @param device libtorch device string: "cpu", "cuda", "cuda:1"
+ * @param int8   8-bit weights ({@link Int8Options#NONE}: keep the checkpoint's precision)
  */
-public record LoadOptions(DType dtype, String device) {
+public record LoadOptions(DType dtype, String device, Int8Options int8) {
 
     public LoadOptions {
         if (!dtype.isFloatingPoint()) {
             throw new IllegalArgumentException("compute dtype must be fp32, bf16, fp16 or fp64, got " + dtype);
         }
         if (device == null || device.isBlank()) throw new IllegalArgumentException("device must be given");
+        if (int8 == null) throw new IllegalArgumentException("int8 options must be given (Int8Options.NONE for none)");
+        if (int8.enabled() && dtype == DType.F64) throw new IllegalArgumentException("int8 weights need fp32, bf16 or fp16 compute, not fp64");
+        boolean cpuKernel = int8.mode() == Int8Mode.WEIGHT_ONLY || int8.mode() == Int8Mode.LLM_INT8;
+        if (cpuKernel && !device.equals("cpu")) {
+            throw new IllegalArgumentException("int8 mode " + int8.mode() + " has a CPU kernel only; on " + device
+                    + " use dequantize until a CUDA kernel is wired");
+        }
     }
+
+    public LoadOptions(DType dtype, String device) { this(dtype, device, Int8Options.NONE); }
 
     public static LoadOptions defaults() { return new LoadOptions(DType.F32, "cpu"); }
 
-    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device); }
+    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device, int8); }
 
-    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d); }
+    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d, int8); }
+
+    public LoadOptions withInt8(Int8Options o) { return new LoadOptions(dtype, device, o); }
 }

@@ -1,0 +1,20 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/** The word embedding as a floating-point matrix [V, H]. */
+public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
+
+    @Override
+    public Tensor lookup(Tensor ids) { return torch.embedding(weight, ids); }
+
+    @Override
+    public Tensor logits(Tensor hidden) { return torch.linear(hidden, weight); }
+
+    @Override
+    public long residentBytes() { return weight.nbytes(); }
+
+    @Override
+    public void close() { weight.close(); }
+}

@@ -1,0 +1,57 @@
+package org.bloomtune.model;
+
+import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * A weight matrix [out, in] stored as int8 with one float32 scale per output row (absmax / 127):
+ * {@code W ≈ values · scales[:, None]}. A quarter of float32's bytes.
+ */
+public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable {
+
+    /** Per-output-channel absmax quantization of {@code w} [out, in] (any float dtype), on w's device. */
+    public static Int8Weight quantize(Tensor w) {
+        Tensor f = w.to(ScalarType.Float);
+        Tensor scales = f.abs().amax(new long[]{1}, false).div(new Scalar(127.0)).clamp_min(new Scalar(1e-12));
+        Tensor values = f.div(scales.unsqueeze(1)).round()
+                .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127)))
+                .to(ScalarType.Char);
+        return new Int8Weight(values, scales);
+    }
+
+    public long outFeatures() { return values.size(0); }
+
+    public long inFeatures() { return values.size(1); }
+
+    /** The float weight [out, in] in {@code dtype}: a transient the caller lets go after use. */
+    public Tensor dequantize(ScalarType dtype) {
+        return values.to(dtype).mul(scales.to(dtype).unsqueeze(1));
+    }
+
+    /** {@code x [..., in] · Wᵀ → [..., out]} in x's dtype, by {@code options.mode()}. */
+    public Tensor matmul(Tensor x, Int8Options options) {
+        long[] lead = new long[(int) x.dim() - 1];
+        for (int i = 0; i < lead.length; i++) lead[i] = x.size(i);
+        Tensor x2d = x.reshape(-1, inFeatures());
+        Tensor y = switch (options.mode()) {
+            case WEIGHT_ONLY -> AtenShim.weightInt8PackMm(x2d.contiguous(), values, scales.to(x.scalar_type()));
+            case LLM_INT8 -> LlmInt8.matmul(x2d, this, options.threshold());
+            case DEQUANTIZE, NONE -> torch.linear(x2d, dequantize(x.scalar_type()));
+        };
+        long[] shape = java.util.Arrays.copyOf(lead, lead.length + 1);
+        shape[lead.length] = outFeatures();
+        return y.view(shape);
+    }
+
+    public long residentBytes() { return values.nbytes() + scales.nbytes(); }
+
+    @Override
+    public void close() {
+        values.close();
+        scales.close();
+    }
+}

@@ -1,0 +1,43 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.GradMode;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The word embedding in int8 with one scale per vocabulary row. Per-row scales are at once the
+ * embedding's row scales and the tied lm_head's per-output-channel scales, so one quantized matrix
+ * serves both directions.
+ */
+public final class Int8WordEmbedding implements WordEmbedding {
+    private final Int8Weight weight;
+    private final Int8Options options;
+    private final ScalarType dtype;
+
+    public Int8WordEmbedding(Int8Weight weight, Int8Options options, ScalarType dtype) {
+        this.weight = weight;
+        this.options = options;
+        this.dtype = dtype;
+    }
+
+    @Override
+    public Tensor lookup(Tensor ids) {
+        Tensor rows = torch.embedding(weight.values(), ids).to(dtype);                   // [B, T, H]
+        Tensor scales = torch.embedding(weight.scales().unsqueeze(1), ids).to(dtype);    // [B, T, 1]
+        return rows.mul(scales);
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden) {
+        // Recording: dequantize for this call only (see Int8Linear).
+        if (GradMode.is_enabled()) return torch.linear(hidden, weight.dequantize(hidden.scalar_type()));
+        return weight.matmul(hidden, options);
+    }
+
+    @Override
+    public long residentBytes() { return weight.residentBytes(); }
+
+    @Override
+    public void close() { weight.close(); }
+}

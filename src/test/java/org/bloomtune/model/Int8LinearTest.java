@@ -1,0 +1,188 @@
+package org.bloomtune.model;
+
+import org.bloomtune.tensor.ProcessMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Each int8 mode against the dequantized float layer, and LLM.int8 against a plain-Java second implementation. */
+class Int8LinearTest {
+    static final int M = 7, K = 96, N = 40;
+
+    @Test
+    void quantizationIsPerOutputChannelAbsmax() {
+        float[] w = {1, -2, 0.5f, 4, 0.25f, -0.125f};
+        try (Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, 2, 3))) {
+            assertArrayEquals(new float[]{2 / 127f, 4 / 127f}, Tensors.toFloats(q.scales()), 1e-9f);
+            assertArrayEquals(new long[]{64, -127, 32, 127, 8, -4}, Tensors.toLongs(q.values()));
+        }
+    }
+
+    @Test
+    void everyModeMatchesTheDequantizedLayer() {
+        float[] x = activations(new Random(1), 2);
+        float[] w = random(new Random(2), N * K, 0.05f);
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
+            Tensor input = Tensors.fromFloats(x, M, K);
+            Tensor reference = input.matmul(q.dequantize(ScalarType.Float).t());
+            double scale = maxAbs(Tensors.toFloats(reference));
+            double weightOnly = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.WEIGHT_ONLY))), Tensors.toFloats(reference));
+            double dequant = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.DEQUANTIZE))), Tensors.toFloats(reference));
+            double llm = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.LLM_INT8))), Tensors.toFloats(reference));
+            System.out.printf("vs dequantized layer, relative max-abs: weight-only %.1e, dequantize %.1e, llm-int8 %.1e%n",
+                    weightOnly / scale, dequant / scale, llm / scale);
+            assertTrue(weightOnly <= 1e-5 * scale && dequant <= 1e-6 * scale, "weight-only / dequantize drift");
+            assertTrue(llm <= 2e-2 * scale, "LLM.int8 error " + llm / scale);
+        }
+    }
+
+    @Test
+    void llmInt8EqualsAPlainJavaImplementation() {
+        float[] x = activations(new Random(3), 3);
+        float[] w = random(new Random(4), N * K, 0.05f);
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
+            float[] ours = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), Int8Options.of(Int8Mode.LLM_INT8)));
+            float[] expected = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 6.0);
+            assertTrue(maxDiff(ours, expected) <= 1e-4 * maxAbs(expected), "LLM.int8 differs from the Java reference");
+            // With threshold 0 nothing is an outlier: the whole activation is quantized.
+            float[] noOutliers = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), new Int8Options(Int8Mode.LLM_INT8, 0)));
+            float[] expected0 = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 0);
+            assertTrue(maxDiff(noOutliers, expected0) <= 1e-4 * maxAbs(expected0));
+        }
+    }
+
+    @Test
+    void recordingForwardDequantizesAndGivesTheInputGradient() {
+        float[] x = activations(new Random(5), 0);
+        float[] w = random(new Random(6), N * K, 0.05f);
+        try (PointerScope scope = new PointerScope()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
+            Int8Linear layer = new Int8Linear(q, torch.zeros(N), Int8Options.of(Int8Mode.WEIGHT_ONLY));
+            Tensor input = Tensors.fromFloats(x, M, K);
+            input.requires_grad_(true);
+            layer.forward(input).sum().backward();
+            // d sum(x Wᵀ) / dx = column sums of W, for every row.
+            float[] colSums = Tensors.toFloats(q.dequantize(ScalarType.Float).sum(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
+            float[] grad = Tensors.toFloats(Tensors.gradient(input));
+            for (int m = 0; m < M; m++) {
+                for (int k = 0; k < K; k++) assertEquals(colSums[k], grad[m * K + k], 1e-5);
+            }
+        }
+    }
+
+    @Test
+    void shimRejectsBadArgumentsBeforeNativeCode() {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = torch.randn(4, 8);
+            Tensor w8 = torch.zeros(new long[]{5, 8}, new TensorOptions(ScalarType.Char));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> AtenShim.weightInt8PackMm(x, w8.to(ScalarType.Float), torch.ones(5)));
+            assertTrue(e.getMessage().startsWith("_weight_int8pack_mm: weight must be a contiguous int8"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> AtenShim.weightInt8PackMm(x, w8, torch.ones(4)));
+            assertTrue(e.getMessage().contains("scales must be [5]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> AtenShim.weightInt8PackMm(torch.randn(4, 7), w8, torch.ones(5)));
+            assertTrue(e.getMessage().contains("x is [M, 7] but weight is [N, 8]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> AtenShim.weightInt8PackMm(x.t(), w8, torch.ones(5)));
+            assertTrue(e.getMessage().contains("contiguous 2-D"), e.getMessage());
+        }
+    }
+
+    @Test
+    void shimResultsAreFreedExactlyOnce() {
+        try (PointerScope outer = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(torch.randn(512, 512));
+            Tensor x = torch.randn(64, 512);
+            for (int i = 0; i < 50; i++) run(q, x);
+            long before = ProcessMemory.residentBytes();
+            for (int i = 0; i < 2000; i++) run(q, x);   // 2000 × 128 KiB results
+            long growth = ProcessMemory.residentBytes() - before;
+            assertTrue(growth < 16L << 20, "RSS grew by " + growth / 1048576 + " MiB over 2000 shim calls");
+        }
+    }
+
+    @Test
+    void badInt8OptionsAreRejected() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Int8Options(Int8Mode.LLM_INT8, -1));
+        assertTrue(e.getMessage().contains("threshold must be a finite number >= 0"));
+        e = assertThrows(IllegalArgumentException.class, () -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY)).withDevice("cuda"));
+        assertTrue(e.getMessage().contains("has a CPU kernel only"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.LLM_INT8))
+                .withDtype(org.bloomtune.tensor.DType.F64));
+        assertTrue(e.getMessage().contains("not fp64"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Int8Mode.parse("int4"));
+    }
+
+    private static void run(Int8Weight q, Tensor x) {
+        try (PointerScope scope = new PointerScope()) {
+            AtenShim.weightInt8PackMm(x, q.values(), q.scales());
+        }
+    }
+
+    /** bitsandbytes' algorithm written out in plain Java: outlier columns in float, the rest int8 × int8. */
+    static float[] llmInt8Reference(float[] x, long[] w8, float[] wScale, double threshold) {
+        boolean[] outlier = new boolean[K];
+        for (int k = 0; k < K; k++) {
+            for (int m = 0; m < M; m++) if (threshold > 0 && Math.abs(x[m * K + k]) >= threshold) outlier[k] = true;
+        }
+        float[] y = new float[M * N];
+        for (int m = 0; m < M; m++) {
+            float rowMax = 0;
+            for (int k = 0; k < K; k++) if (!outlier[k]) rowMax = Math.max(rowMax, Math.abs(x[m * K + k]));
+            float rowScale = Math.max(rowMax / 127f, 1e-12f);
+            long[] x8 = new long[K];
+            for (int k = 0; k < K; k++) x8[k] = outlier[k] ? 0 : Math.max(-127, Math.min(127, Math.round(Math.rint(x[m * K + k] / rowScale))));
+            for (int n = 0; n < N; n++) {
+                long acc = 0;
+                double out = 0;
+                for (int k = 0; k < K; k++) {
+                    acc += x8[k] * w8[n * K + k];
+                    if (outlier[k]) out += (double) x[m * K + k] * w8[n * K + k] * wScale[n];
+                }
+                y[m * N + n] = (float) (acc * (double) rowScale * wScale[n] + out);
+            }
+        }
+        return y;
+    }
+
+    /** Activations around ±1 with {@code outliers} columns scaled past the 6.0 threshold. */
+    static float[] activations(Random r, int outliers) {
+        float[] x = random(r, M * K, 1f);
+        for (int o = 0; o < outliers; o++) {
+            int col = 5 + 17 * o;
+            for (int m = 0; m < M; m++) x[m * K + col] *= 12f;
+        }
+        return x;
+    }
+
+    static float[] random(Random r, int n, float std) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian() * std;
+        return a;
+    }
+
+    static double maxDiff(float[] a, float[] b) {
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+        return m;
+    }
+
+    static double maxAbs(float[] a) {
+        double m = 0;
+        for (float v : a) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+}

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -16,30 +17,47 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * quantized per row (absmax / 127) and multiplied int8 × int8 with int32 accumulation, then
  * rescaled by the row and weight scales.
  */
-final class LlmInt8 {
+public final class LlmInt8 {
+    /** Who quantizes the activations: the fused C kernel (native/) or libtorch's op chain. */
+    public enum Quantizer { NATIVE, LIBTORCH }
+
+    /** The fused kernel where it was built (it is faster: benchmarks/BENCHMARKS.md), else libtorch. */
+    public static final Quantizer DEFAULT = Int8Quantize.available() ? Quantizer.NATIVE : Quantizer.LIBTORCH;
+
     private LlmInt8() {}
 
     /** {@code x} [M, K] float → [M, N] in x's dtype. */
     static Tensor matmul(Tensor x, Int8Weight w, double threshold) {
-        Tensor xf = x.to(ScalarType.Float);
-        Tensor outliers = threshold > 0
-                ? xf.abs().amax(new long[]{0}, false).ge(new Scalar(threshold))          // [K] bool
-                : torch.zeros(new long[]{x.size(1)}, new TensorOptions(ScalarType.Bool));
-        long[] outlierColumns = indices(outliers);
-        Tensor regular = outlierColumns.length == 0 ? xf : xf.masked_fill(outliers.unsqueeze(0), new Scalar(0.0));
-        Tensor rowScale = regular.abs().amax(new long[]{1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(1e-12)); // [M, 1]
-        Tensor x8 = regular.div(rowScale).round()
-                .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127)))
-                .to(ScalarType.Char);
+        Tensor xf = x.to(ScalarType.Float).contiguous();
+        Int8Quantize.Result q = quantize(xf, threshold, DEFAULT);
         Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional());
-        AtenShim.intMm(acc, x8, w.values().t());
-        Tensor y = acc.to(ScalarType.Float).mul(rowScale).mul(w.scales().unsqueeze(0));         // [M, N]
-        if (outlierColumns.length > 0) {
-            Tensor cols = Tensors.fromLongs(outlierColumns, outlierColumns.length);
+        AtenShim.intMm(acc, q.x8(), w.values().t());
+        Tensor y = acc.to(ScalarType.Float).mul(q.rowScale()).mul(w.scales().unsqueeze(0));     // [M, N]
+        if (q.outliers() > 0) {
+            Tensor cols = Tensors.fromLongs(indices(q.outlier()), q.outliers());
             Tensor wOut = w.values().index_select(1, cols).to(ScalarType.Float).mul(w.scales().unsqueeze(1)); // [N, k]
             y = y.add(xf.index_select(1, cols).matmul(wOut.t()));
         }
         return y.to(x.scalar_type());
+    }
+
+    /**
+     * Vector-wise quantization with outlier columns: columns where some |x| ≥ threshold are marked
+     * (none when threshold is 0) and zeroed; each row of the rest is scaled by its absmax / 127 and
+     * rounded to int8. {@code xf} is a contiguous float32 [M, K].
+     */
+    public static Int8Quantize.Result quantize(Tensor xf, double threshold, Quantizer quantizer) {
+        if (quantizer == Quantizer.NATIVE) return Int8Quantize.quantize(xf, threshold);
+        Tensor outlier = threshold > 0
+                ? xf.abs().amax(new long[]{0}, false).ge(new Scalar(threshold))          // [K] bool
+                : torch.zeros(new long[]{xf.size(1)}, new TensorOptions(ScalarType.Bool));
+        int outliers = (int) outlier.sum().item_long();
+        Tensor regular = outliers == 0 ? xf : xf.masked_fill(outlier.unsqueeze(0), new Scalar(0.0));
+        Tensor rowScale = regular.abs().amax(new long[]{1}, true).div(new Scalar(127.0)).clamp_min(new Scalar(1e-12)); // [M, 1]
+        Tensor x8 = regular.div(rowScale).round()
+                .clamp(new ScalarOptional(new Scalar(-127)), new ScalarOptional(new Scalar(127)))
+                .to(ScalarType.Char);
+        return new Int8Quantize.Result(x8, rowScale, outlier, outliers);
     }
 
     private static long[] indices(Tensor mask) {

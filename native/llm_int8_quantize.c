@@ -1,0 +1,60 @@
+/*
+ * LLM.int8 vector-wise activation quantization with outlier-column extraction, fused into two
+ * passes over the activation (what bitsandbytes does in its own CUDA kernels). The libtorch op
+ * chain it replaces (abs, amax, ge, masked_fill, abs, amax, div, round, clamp, to int8) makes
+ * eight passes and as many temporaries.
+ *
+ * Built by the Maven build with gcc; target_clones compiles AVX-512, AVX2 and baseline versions
+ * and the loader picks the best one for the CPU at run time, so the library builds and runs on
+ * machines without AVX-512.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BT_CLONES
+#endif
+
+/*
+ * x        [m, k] float32, row-major
+ * x8       [m, k] int8 out: round(x / row_scale) clamped to ±127; outlier columns are 0
+ * rowScale [m] float32 out: absmax of the row's regular columns / 127 (at least 1e-12)
+ * outlier  [k] uint8 out: 1 where some |x[:, c]| >= threshold (threshold <= 0: none)
+ * returns the number of outlier columns
+ */
+BT_CLONES
+int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
+                             int8_t *x8, float *rowScale, uint8_t *outlier) {
+    for (int64_t c = 0; c < k; c++) outlier[c] = 0;
+    if (threshold > 0) {
+        for (int64_t r = 0; r < m; r++) {
+            const float *row = x + r * k;
+            for (int64_t c = 0; c < k; c++) outlier[c] |= fabsf(row[c]) >= threshold;
+        }
+    }
+    int32_t outliers = 0;
+    for (int64_t c = 0; c < k; c++) outliers += outlier[c];
+
+    for (int64_t r = 0; r < m; r++) {
+        const float *row = x + r * k;
+        int8_t *q = x8 + r * k;
+        float absmax = 0.0f;
+        for (int64_t c = 0; c < k; c++) {
+            float a = outlier[c] ? 0.0f : fabsf(row[c]);
+            absmax = a > absmax ? a : absmax;
+        }
+        float scale = absmax / 127.0f;
+        if (scale < 1e-12f) scale = 1e-12f;
+        rowScale[r] = scale;
+        for (int64_t c = 0; c < k; c++) {
+            /* Division (not a reciprocal multiply) and round-half-even: bit-identical to the
+             * libtorch chain x.div(scale).round(). */
+            float v = outlier[c] ? 0.0f : nearbyintf(row[c] / scale);
+            v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+            q[c] = (int8_t) v;
+        }
+    }
+    return outliers;
+}

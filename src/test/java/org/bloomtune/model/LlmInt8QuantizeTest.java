@@ -1,0 +1,37 @@
+package org.bloomtune.model;
+
+import org.bloomtune.kernels.Int8Quantize;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The fused C kernel is bit-identical to the libtorch op chain it replaces. */
+class LlmInt8QuantizeTest {
+
+    @ParameterizedTest
+    @CsvSource({"1,64,6.0,0", "7,96,6.0,3", "33,1024,6.0,5", "5,70,0,2", "4,16,6.0,16"})
+    void nativeKernelEqualsLibtorchChain(int m, int k, double threshold, int outlierColumns) {
+        assertTrue(Int8Quantize.available(), "the native kernel was not built");
+        Random r = new Random(m * 31L + k);
+        float[] x = new float[m * k];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        for (int o = 0; o < outlierColumns; o++) x[(o % m) * k + (o * 7) % k] = 9f + o;   // a big entry in some column
+        try (PointerScope scope = new PointerScope()) {
+            Tensor xf = Tensors.fromFloats(x, m, k);
+            Int8Quantize.Result chain = LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.LIBTORCH);
+            Int8Quantize.Result fused = LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.NATIVE);
+            assertEquals(chain.outliers(), fused.outliers());
+            assertArrayEquals(Tensors.toLongs(chain.outlier()), Tensors.toLongs(fused.outlier()));
+            assertArrayEquals(Tensors.toFloats(chain.rowScale()), Tensors.toFloats(fused.rowScale()));
+            assertArrayEquals(Tensors.toLongs(chain.x8()), Tensors.toLongs(fused.x8()));
+        }
+    }
+}

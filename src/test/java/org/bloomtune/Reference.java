@@ -61,4 +61,12 @@ public final class Reference {
         }
         return rows;
     }
+
+    /** Seeded uniform token ids [batch, length] below {@code vocab}. */
+    public static Tensor randomIds(int batch, int length, int vocab, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        long[] ids = new long[batch * length];
+        for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(vocab);
+        return Tensors.fromLongs(ids, batch, length);
+    }
 }

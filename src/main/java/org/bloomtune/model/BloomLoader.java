@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -46,7 +47,9 @@ final class BloomLoader {
         try {
             BloomLoader loader = new BloomLoader(source, config, options.dtype(), device, options.int8());
             loader.validate();
-            return loader.build();
+            BloomModel model = loader.build();
+            ProcessMemory.trim();   // conversions and quantization leave freed float copies behind
+            return model;
         } catch (RuntimeException e) {
             source.close();
             device.close();

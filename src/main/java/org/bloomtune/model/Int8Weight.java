@@ -38,13 +38,25 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
         for (int i = 0; i < lead.length; i++) lead[i] = x.size(i);
         Tensor x2d = x.reshape(-1, inFeatures());
         Tensor y = switch (options.mode()) {
-            case WEIGHT_ONLY -> AtenShim.weightInt8PackMm(x2d.contiguous(), values, scales.to(x.scalar_type()));
+            case WEIGHT_ONLY -> weightOnly(x2d);
             case LLM_INT8 -> LlmInt8.matmul(x2d, this, options.threshold());
             case DEQUANTIZE, NONE -> torch.linear(x2d, dequantize(x.scalar_type()));
         };
         long[] shape = java.util.Arrays.copyOf(lead, lead.length + 1);
         shape[lead.length] = outFeatures();
         return y.view(shape);
+    }
+
+    /**
+     * {@code _weight_int8pack_mm} where it is fast. In this libtorch build only its bfloat16 path
+     * is vectorized; with float32 activations it costs ~2.3 ms per row of a 4096×1024 weight
+     * (a 64-row batch: 145 ms against 7.6 ms dequantized, benchmarks/BENCHMARKS.md), so float32
+     * batches of more than one row multiply the dequantized weight instead.
+     */
+    private Tensor weightOnly(Tensor x2d) {
+        boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
+        if (!bf16 && x2d.size(0) > 1) return torch.linear(x2d, dequantize(x2d.scalar_type()));
+        return AtenShim.weightInt8PackMm(x2d.contiguous(), values, scales.to(x2d.scalar_type()));
     }
 
     public long residentBytes() { return values.nbytes() + scales.nbytes(); }

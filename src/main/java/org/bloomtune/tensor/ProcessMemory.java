@@ -26,6 +26,22 @@ public final class ProcessMemory {
         }
     }
 
+    /**
+     * Hands memory that libtorch freed back to the OS (glibc's {@code malloc_trim}); without it
+     * the transient float copies of a quantized load stay in RSS. A no-op off glibc.
+     */
+    public static void trim() {
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        var symbol = linker.defaultLookup().find("malloc_trim");
+        if (symbol.isEmpty()) return;
+        try {
+            int ignored = (int) linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(
+                    java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_LONG)).invokeExact(0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("malloc_trim failed", t);
+        }
+    }
+
     private static long field(String name) {
         try {
             for (String line : Files.readAllLines(STATUS)) {

@@ -1,5 +1,6 @@
 package org.bloomtune.autograd;
 
+import org.bloomtune.Reference;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
@@ -11,7 +12,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,7 +23,7 @@ class StepMemoryTest {
     void hundredStepsKeepResidentMemoryFlat(ReversePass pass) {
         try (BloomModel model = BloomModel.load(Path.of("models/bloom-tiny"));
              SoftPrompt prompt = SoftPrompt.random(10, model.config().hiddenSize(), 1);
-             Tensor ids = randomIds(4, 64, model.config().vocabSize())) {
+             Tensor ids = Reference.randomIds(4, 64, model.config().vocabSize(), 5)) {
             for (int i = 0; i < 20; i++) step(model, prompt, ids, pass);
             long before = ProcessMemory.residentBytes();
             long peak = before;
@@ -44,12 +44,5 @@ class StepMemoryTest {
             float loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, null, ids), pass);
             assertTrue(Float.isFinite(loss));
         }
-    }
-
-    private static Tensor randomIds(int batch, int length, int vocab) {
-        Random r = new Random(5);
-        long[] ids = new long[batch * length];
-        for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(vocab);
-        return Tensors.fromLongs(ids, batch, length);
     }
 }

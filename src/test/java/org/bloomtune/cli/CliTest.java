@@ -125,6 +125,15 @@ class CliTest {
     }
 
     @Test
+    void int8ModesRunFromTheCommandLine() {
+        for (String mode : new String[]{"weight-only", "llm-int8", "dequantize"}) {
+            Run r = run("generate", "--model", HF_A.resolve("model").toString(), "--ids", "49,584,613", "--max-new-tokens", "3", "--int8", mode);
+            assertEquals(0, r.code(), mode + ": " + r.err());
+            assertEquals(3, r.lastLine().split(",").length);
+        }
+    }
+
+    @Test
     void initModelWritesALoadableCheckpoint() {
         Path out = dir.resolve("tiny");
         Run r = run("init-model", "--like", "tiny", "--output", out.toString(), "--dtype", "fp16", "--seed", "3");
@@ -158,6 +167,10 @@ class CliTest {
         assertBad(run("forward", "--model", model, "--input", dir.resolve("missing.safetensors").toString(),
                 "--output", dir.resolve("o.safetensors").toString()), "missing.safetensors");
         assertBad(run(), "a command is required");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--int8", "int4"), "unknown int8 mode 'int4'");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--int8", "llm-int8", "--int8-threshold", "-1"),
+                "threshold must be a finite number >= 0");
+        assertBad(run("generate", "--model", model, "--ids", "1", "--int8", "weight-only", "--device", "cuda"), "has a CPU kernel only");
     }
 
     private static void assertBad(Run r, String message) {

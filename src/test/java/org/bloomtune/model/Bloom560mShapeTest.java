@@ -48,6 +48,27 @@ class Bloom560mShapeTest {
     }
 
     @Test
+    void int8ModesKeepUnderThirtyPercentOfTheWeightsAndTheArgmax() {
+        try (Tensor in = Reference.randomIds(2, 24, 250880, 3);
+             BloomModel fp32 = BloomModel.load(checkpoint);
+             CausalLmOutput reference = fp32.forward(CausalLmInput.ids(in))) {
+            for (Int8Mode mode : new Int8Mode[]{Int8Mode.WEIGHT_ONLY, Int8Mode.LLM_INT8}) {
+                try (BloomModel int8 = BloomModel.load(checkpoint, LoadOptions.defaults().withInt8(Int8Options.of(mode)));
+                     CausalLmOutput out = int8.forward(CausalLmInput.ids(in))) {
+                    double ratio = (double) int8.residentWeightBytes() / fp32.residentWeightBytes();
+                    double err = Reference.maxAbsDiff(reference.logits(), out.logits());
+                    double agree = Int8ModelTest.top1Agreement(reference.logits(), out.logits());
+                    System.out.printf("bloom-560m %s: weights %.1f MiB vs fp32 %.1f MiB (%.3f), logits max-abs %.4f (scale %.3f), top-1 agreement %.3f%n",
+                            mode, int8.residentWeightBytes() / 1048576.0, fp32.residentWeightBytes() / 1048576.0, ratio, err,
+                            Reference.maxAbs(reference.logits()), agree);
+                    assertTrue(ratio <= 0.3, mode + ": int8 weights are " + ratio + " of fp32");
+                    assertTrue(agree >= 0.9, mode + ": top-1 agreement " + agree);
+                }
+            }
+        }
+    }
+
+    @Test
     void twoHundredForwardPassesKeepResidentMemoryFlat() {
         long[] ids = {1, 2175, 23714, 73173, 144252, 17, 42, 3};
         long[] mask = {0, 1, 1, 1, 1, 1, 1, 1};

@@ -50,6 +50,22 @@ class Int8LinearTest {
     }
 
     @Test
+    void weightOnlyKernelPathsMatchTheDequantizedLayer() {
+        float[] w = random(new Random(8), N * K, 0.05f);
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
+            // One float32 row (a decode step) and a bfloat16 batch go through _weight_int8pack_mm.
+            Tensor row = Tensors.fromFloats(random(new Random(9), K, 1f), 1, K);
+            float[] expected = Tensors.toFloats(row.matmul(q.dequantize(ScalarType.Float).t()));
+            assertTrue(maxDiff(Tensors.toFloats(q.matmul(row, Int8Options.of(Int8Mode.WEIGHT_ONLY))), expected) <= 1e-5 * maxAbs(expected));
+            Tensor batch = Tensors.fromFloats(random(new Random(10), M * K, 1f), M, K).to(ScalarType.BFloat16);
+            float[] bf16 = Tensors.toFloats(q.matmul(batch, Int8Options.of(Int8Mode.WEIGHT_ONLY)));
+            float[] reference = Tensors.toFloats(batch.to(ScalarType.Float).matmul(q.dequantize(ScalarType.Float).t()));
+            assertTrue(maxDiff(bf16, reference) <= 2e-2 * maxAbs(reference), "bf16 weight-only error");
+        }
+    }
+
+    @Test
     void llmInt8EqualsAPlainJavaImplementation() {
         float[] x = activations(new Random(3), 3);
         float[] w = random(new Random(4), N * K, 0.05f);

@@ -29,7 +29,7 @@ class Int8ModelTest {
              BloomModel int8 = BloomModel.load(dir.resolve("model"), LoadOptions.defaults().withInt8(Int8Options.of(mode)));
              PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             double ratio = (double) int8.residentWeightBytes() / fp32.residentWeightBytes();
-            CausalLmInput in = CausalLmInput.ids(randomIds(4, 32, fp32.config().vocabSize(), 9));
+            CausalLmInput in = CausalLmInput.ids(Reference.randomIds(4, 32, fp32.config().vocabSize(), 9));
             try (CausalLmOutput a = fp32.forward(in); CausalLmOutput b = int8.forward(in)) {
                 double err = Reference.maxAbsDiff(a.logits(), b.logits());
                 double agree = top1Agreement(a.logits(), b.logits());
@@ -54,7 +54,7 @@ class Int8ModelTest {
              BloomModel int8 = BloomModel.load(dir, LoadOptions.defaults().withInt8(Int8Options.of(mode)));
              org.bloomtune.peft.SoftPrompt prompt = org.bloomtune.peft.SoftPrompt.random(5, int8.config().hiddenSize(), 4);
              PointerScope scope = new PointerScope()) {
-            Tensor ids = randomIds(3, 24, int8.config().vocabSize(), 2);
+            Tensor ids = Reference.randomIds(3, 24, int8.config().vocabSize(), 2);
             PromptBackward.lossAndGrad(dequantized, PromptedInput.of(dequantized, prompt, ids, null, ids), ReversePass.AUTOGRAD);
             float[] expected = Tensors.toFloats(prompt.grad());
             for (ReversePass pass : ReversePass.values()) {
@@ -70,13 +70,6 @@ class Int8ModelTest {
                 assertTrue(diff / scale <= tolerance, mode + " " + pass + ": relative error " + diff / scale);
             }
         }
-    }
-
-    static Tensor randomIds(int batch, int length, int vocab, long seed) {
-        java.util.Random r = new java.util.Random(seed);
-        long[] ids = new long[batch * length];
-        for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(vocab);
-        return Tensors.fromLongs(ids, batch, length);
     }
 
     static double top1Agreement(Tensor a, Tensor b) {

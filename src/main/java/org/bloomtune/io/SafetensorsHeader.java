@@ -6,9 +6,11 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -84,14 +86,14 @@ public record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, Str
         }
         long numel;
         try {
-            numel = org.bloomtune.tensor.Tensors.numel(shape);
+            numel = Tensors.numel(shape);
             long expected = Math.multiplyExact(numel, dtype.byteSize());
             if (expected != end - begin) {
-                throw bad(file, where + " is " + dtype + java.util.Arrays.toString(shape) + " = " + expected
+                throw bad(file, where + " is " + dtype + Arrays.toString(shape) + " = " + expected
                         + " bytes but its data_offsets span " + (end - begin) + " bytes");
             }
         } catch (ArithmeticException e) {
-            throw bad(file, where + " shape " + java.util.Arrays.toString(shape) + " overflows");
+            throw bad(file, where + " shape " + Arrays.toString(shape) + " overflows");
         }
         return new TensorInfo(name, dtype, shape, begin, end);
     }

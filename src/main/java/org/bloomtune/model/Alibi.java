@@ -46,9 +46,4 @@ public final class Alibi {
         Tensor alibi = slopes.mul(positions.unsqueeze(1));                               // [B, heads, S]
         return alibi.reshape(batch * numHeads, 1, keys).to(dtype);
     }
-
-    /** Convenience for tests and tools: the slopes as a tensor [heads]. */
-    public static Tensor slopesTensor(int numHeads) {
-        return Tensors.fromFloats(slopes(numHeads), numHeads);
-    }
 }

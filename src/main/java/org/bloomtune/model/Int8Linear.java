@@ -24,10 +24,13 @@ public final class Int8Linear implements Linear {
 
     @Override
     public Tensor forward(Tensor x) {
-        if (GradMode.is_enabled()) {
-            return torch.linear(x, weight.dequantize(x.scalar_type()), new TensorOptional(bias));
-        }
+        if (recording(x)) return torch.linear(x, weight.dequantize(x.scalar_type()), new TensorOptional(bias));
         return weight.matmul(x, options).add(bias);
+    }
+
+    /** Autograd records this call: grad mode is on and the input carries a gradient. */
+    static boolean recording(Tensor x) {
+        return GradMode.is_enabled() && x.requires_grad();
     }
 
     public Int8Weight weight() { return weight; }

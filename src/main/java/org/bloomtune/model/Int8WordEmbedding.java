@@ -1,6 +1,5 @@
 package org.bloomtune.model;
 
-import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -31,7 +30,7 @@ public final class Int8WordEmbedding implements WordEmbedding {
     @Override
     public Tensor logits(Tensor hidden) {
         // Recording: dequantize for this call only (see Int8Linear).
-        if (GradMode.is_enabled()) return torch.linear(hidden, weight.dequantize(hidden.scalar_type()));
+        if (Int8Linear.recording(hidden)) return torch.linear(hidden, weight.dequantize(hidden.scalar_type()));
         return weight.matmul(hidden, options);
     }
 

@@ -42,6 +42,30 @@ public final class ProcessMemory {
         }
     }
 
+    /**
+     * Bytes currently allocated through the C heap (glibc {@code mallinfo2}: in-use small blocks
+     * plus mmapped large ones) — where libtorch's CPU tensors live, and unlike RSS not moved by the
+     * Java heap growing or the allocator keeping freed pages. -1 off glibc.
+     */
+    public static long nativeHeapBytes() {
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        var symbol = linker.defaultLookup().find("mallinfo2");
+        if (symbol.isEmpty()) return -1;
+        var size = java.lang.foreign.ValueLayout.JAVA_LONG;
+        var layout = java.lang.foreign.MemoryLayout.structLayout(size.withName("arena"), size.withName("ordblks"),
+                size.withName("smblks"), size.withName("hblks"), size.withName("hblkhd"), size.withName("usmblks"),
+                size.withName("fsmblks"), size.withName("uordblks"), size.withName("fordblks"), size.withName("keepcost"));
+        var handle = linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(layout));
+        // The struct comes back by value into memory of this call's arena.
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            var info = (java.lang.foreign.MemorySegment) handle.invokeExact((java.lang.foreign.SegmentAllocator) arena);
+            return info.get(size, layout.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("uordblks")))
+                    + info.get(size, layout.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("hblkhd")));
+        } catch (Throwable t) {
+            throw new IllegalStateException("mallinfo2 failed", t);
+        }
+    }
+
     private static long field(String name) {
         try {
             for (String line : Files.readAllLines(STATUS)) {

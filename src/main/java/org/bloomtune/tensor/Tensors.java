@@ -6,7 +6,6 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
-import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -134,7 +133,6 @@ public final class Tensors {
         }
     }
 
-    public static ScalarTypeOptional optional(ScalarType type) { return new ScalarTypeOptional(type); }
 
     private static void checkSize(int length, long[] shape) {
         if (numel(shape) != length) {

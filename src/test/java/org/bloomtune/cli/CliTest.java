@@ -55,13 +55,8 @@ class CliTest {
     @Test
     void forwardWritesHfLogitsAndLoss() {
         Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
-        Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("input_ids", g.get("inputs.lp.input_ids"));
-        in.put("attention_mask", g.get("inputs.lp.attention_mask"));
-        in.put("labels", g.get("inputs.lp.labels"));
-        Path input = dir.resolve("in.safetensors");
+        Path input = leftPaddedInput(g);
         Path output = dir.resolve("out.safetensors");
-        SafetensorsWriter.write(input, in);
         Run r = run("forward", "--model", HF_A.resolve("model").toString(), "--input", input.toString(), "--output", output.toString());
         assertEquals(0, r.code(), r.err());
         try (SafetensorsFile out = SafetensorsFile.open(output)) {
@@ -87,12 +82,7 @@ class CliTest {
     @Test
     void forwardWithAdapterWritesPeftLogitsLossAndPromptGradient() {
         Map<String, Tensor> g = Reference.read(HF_A.resolve("goldens.safetensors"));
-        Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("input_ids", g.get("inputs.lp.input_ids"));
-        in.put("attention_mask", g.get("inputs.lp.attention_mask"));
-        in.put("labels", g.get("inputs.lp.labels"));
-        Path input = dir.resolve("in.safetensors");
-        SafetensorsWriter.write(input, in);
+        Path input = leftPaddedInput(g);
         for (String pass : new String[]{"AUTOGRAD", "RECOMPUTE_BLOCKS"}) {
             Path output = dir.resolve(pass + ".safetensors");
             Run r = run("forward", "--model", HF_A.resolve("model").toString(), "--adapter", HF_A.resolve("adapters/random").toString(),
@@ -171,6 +161,17 @@ class CliTest {
         assertBad(run("generate", "--model", model, "--ids", "1", "--int8", "llm-int8", "--int8-threshold", "-1"),
                 "threshold must be a finite number >= 0");
         assertBad(run("generate", "--model", model, "--ids", "1", "--int8", "weight-only", "--device", "cuda"), "has a CPU kernel only");
+    }
+
+    /** hf/a's left-padded batch as a forward input file. */
+    private Path leftPaddedInput(Map<String, Tensor> g) {
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        in.put("input_ids", g.get("inputs.lp.input_ids"));
+        in.put("attention_mask", g.get("inputs.lp.attention_mask"));
+        in.put("labels", g.get("inputs.lp.labels"));
+        Path input = dir.resolve("in.safetensors");
+        SafetensorsWriter.write(input, in);
+        return input;
     }
 
     private static void assertBad(Run r, String message) {

@@ -33,6 +33,7 @@ public final class Report {
         Collection<RunResult> gemm = run(GemmBenchmark.class);
         Collection<RunResult> quantize = run(QuantizeBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
+        Collection<RunResult> step = run(StepBenchmark.class);
         Map<String, Double> peak = gemmPeak(gemm);
         StringBuilder md = new StringBuilder();
         md.append("# JMH report (generated)\n\n");
@@ -66,6 +67,19 @@ public final class Report {
         }
         md.append("\nMFU is against the same run's GEMM peak of the compute dtype (bf16 rows: bf16; all others: fp32), with\n"
                 + "the model's FLOPs whatever the kernel: LLM.int8 multiplies in int8, which runs faster than the fp32 peak.\n");
+        md.append("\n## Prompt-tuning step (forward + backward to the soft prompt, fp32, labels on every token)\n\n"
+                + "| shape | reverse pass | B×(N+T) | s/step | tokens/s | MFU (4·params·tokens) | peak above model MiB |\n|---|---|---|---|---|---|---|\n");
+        for (RunResult r : step) {
+            BloomConfig c = ModelShapes.named(param(r, "shape"));
+            int batch = Integer.parseInt(param(r, "batch"));
+            int tokens = batch * (Integer.parseInt(param(r, "seq")) + Integer.parseInt(param(r, "virtualTokens")));
+            double s = r.getPrimaryResult().getScore() / 1e3;
+            double mfu = 4.0 * c.parameterCount() * tokens / s / (peak.get("fp32") * 1e9);
+            md.append(String.format(Locale.ROOT, "| %s | %s | %d×%d | %.2f | %.1f | %.1f %% | %s |%n", param(r, "shape"), param(r, "pass"),
+                    batch, tokens / batch, s, tokens / s, 100 * mfu, aux(r, "stepPeakMiB")));
+        }
+        md.append("\nStep MFU counts FLOPs as the peer's measurement does: 4 · parameters · tokens (forward plus input-only\n"
+                + "backward, attention ignored), against the same run's fp32 GEMM peak.\n");
         Files.writeString(out, md);
         System.out.println(md);
     }

@@ -26,11 +26,15 @@ import java.util.concurrent.TimeUnit;
  * as computed).
  */
 public final class Report {
+    /** UTF-8 size of TokenizerBenchmark's text (alpaca_zh_demo.json + instruction-data.json). */
+    static final long TOKENIZER_BYTES = 636_036 + 203_524;
+
     private Report() {}
 
     public static void main(String[] args) throws RunnerException, IOException {
         Path out = Path.of(args.length > 0 ? args[0] : "benchmarks/jmh-report.md");
         Collection<RunResult> gemm = run(GemmBenchmark.class);
+        Collection<RunResult> tokenizer = run(TokenizerBenchmark.class);
         Collection<RunResult> quantize = run(QuantizeBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
@@ -48,6 +52,12 @@ public final class Report {
                     2.0 * mkn[0] * mkn[1] * mkn[2] / (ms / 1e3) / 1e9));
         }
         md.append(String.format(Locale.ROOT, "%nPeak: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s.%n%n", peak.get("fp32"), peak.get("bf16")));
+        md.append("## Tokenizer (pure Java byte-level BPE, GPT-2 tokenizer.json, one thread)\n\n| text | ms/encode | MB/s |\n|---|---|---|\n");
+        for (RunResult r : tokenizer) {
+            double ms = r.getPrimaryResult().getScore();
+            md.append(String.format(Locale.ROOT, "| sample Alpaca zh + en, %.2f MB | %.1f | %.2f |%n%n", TOKENIZER_BYTES / 1e6, ms,
+                    TOKENIZER_BYTES / 1e6 / (ms / 1e3)));
+        }
         md.append("## LLM.int8 activation quantization: native/ kernel vs libtorch op chain\n\n| shape | quantizer | µs/op | ± |\n|---|---|---|---|\n");
         for (RunResult r : quantize) {
             md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, "shape"), param(r, "quantizer"),

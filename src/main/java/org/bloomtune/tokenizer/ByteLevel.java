@@ -24,6 +24,9 @@ final class ByteLevel {
 
     private ByteLevel() {}
 
+    /** The character standing for byte {@code b}. */
+    static char charOf(int b) { return BYTE_TO_CHAR[b]; }
+
     /** The byte-level string of {@code text}'s UTF-8 bytes. */
     static String encode(String text) {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);

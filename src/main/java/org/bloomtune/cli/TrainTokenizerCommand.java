@@ -1,0 +1,62 @@
+package org.bloomtune.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonParser;
+import org.bloomtune.io.AtomicFiles;
+import org.bloomtune.tokenizer.BpeTrainer;
+import org.bloomtune.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Trains a small byte-level BPE with BLOOM's pipeline, e.g. for the embedded default model. */
+@Command(name = "train-tokenizer", mixinStandardHelpOptions = true,
+        description = "Train a byte-level BPE (BLOOM's pre-tokenizer, special tokens <unk> <s> </s> <pad>) on Alpaca "
+                + "JSON files or plain text files and write a HuggingFace tokenizer.json.")
+final class TrainTokenizerCommand implements Runnable {
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Alpaca JSON (instruction/input/output) or .txt; repeatable")
+    List<Path> data;
+
+    @Option(names = "--vocab-size", defaultValue = "4096", paramLabel = "N", description = "default: ${DEFAULT-VALUE}")
+    int vocabSize;
+
+    @Option(names = "--output", required = true, paramLabel = "tokenizer.json")
+    Path output;
+
+    @Override
+    public void run() {
+        List<String> corpus = new ArrayList<>();
+        for (Path file : data) corpus.addAll(texts(file));
+        String json = BpeTrainer.train(corpus, vocabSize);
+        AtomicFiles.writeString(output, json);
+        Tokenizer check = Tokenizer.load(output);
+        System.out.printf("wrote %s: %d tokens from %d texts%n", output, check.vocabSize(), corpus.size());
+    }
+
+    private static List<String> texts(Path file) {
+        try {
+            String content = Files.readString(file);
+            if (!file.toString().endsWith(".json")) return List.of(content);
+            JsonElement root = JsonParser.parseString(content);
+            if (!root.isJsonArray()) throw new IllegalArgumentException(file + ": expected a JSON list of records");
+            List<String> out = new ArrayList<>();
+            JsonArray records = root.getAsJsonArray();
+            for (JsonElement r : records) {
+                for (String field : new String[]{"instruction", "input", "output"}) {
+                    JsonElement v = r.getAsJsonObject().get(field);
+                    if (v != null && v.isJsonPrimitive()) out.add(v.getAsString());
+                }
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

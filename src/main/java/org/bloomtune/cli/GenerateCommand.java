@@ -7,10 +7,12 @@ import org.bloomtune.generate.TokenListener;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptedGeneration;
+import org.bloomtune.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,9 +25,16 @@ final class GenerateCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--ids", required = true, paramLabel = "1,2,3",
+    @Option(names = "--ids", paramLabel = "1,2,3",
             description = "prompt token ids, comma-separated; repeat for a batch (left-padded)")
     List<String> ids;
+
+    @Option(names = "--prompt", paramLabel = "TEXT",
+            description = "prompt text (\\n is a newline); repeat for a batch; needs a tokenizer")
+    List<String> prompt;
+
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "default: MODEL/tokenizer.json")
+    Path tokenizer;
 
     @Option(names = "--max-new-tokens", defaultValue = "20", paramLabel = "N", description = "default: ${DEFAULT-VALUE}")
     int maxNewTokens;
@@ -60,8 +69,14 @@ final class GenerateCommand implements Runnable {
         if (greedy && sample) {
             throw new IllegalArgumentException("--greedy cannot be combined with --temperature, --top-k or --top-p");
         }
+        if ((ids == null) == (prompt == null)) throw new IllegalArgumentException("give --ids or --prompt (not both)");
+        Tokenizer tok = prompt == null && !Files.exists(tokenizerPath()) ? null : Tokenizer.load(tokenizerPath());
         List<long[]> prompts = new ArrayList<>();
-        for (String s : ids) prompts.add(parseIds(s));
+        if (ids != null) {
+            for (String s : ids) prompts.add(parseIds(s));
+        } else {
+            for (String p : prompt) prompts.add(tok.encode(p.replace("\\n", "\n")));
+        }
         try (BloomModel model = modelOptions.load()) {
             long vocab = model.config().vocabSize();
             for (long[] p : prompts) {
@@ -81,8 +96,15 @@ final class GenerateCommand implements Runnable {
                     result = PromptedGeneration.generate(model, a.prompt(), prompts, config, TokenListener.NONE);
                 }
             }
+            for (int b = 0; b < prompts.size(); b++) {
+                if (tok != null) System.out.println(tok.decode(prompts.get(b)) + tok.decode(result.row(b)));
+            }
             for (int b = 0; b < prompts.size(); b++) System.out.println(result.idsLine(b));
         }
+    }
+
+    private Path tokenizerPath() {
+        return tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json");
     }
 
     static long[] parseIds(String text) {

@@ -37,10 +37,14 @@ final class InitModelCommand implements Runnable {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "random seed (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--init-std", defaultValue = "0.02", paramLabel = "STD",
+            description = "std of the random matrices (default: HF's ${DEFAULT-VALUE})")
+    double initStd;
+
     @Override
     public void run() {
         BloomConfig config = shape.like != null ? ModelShapes.named(shape.like) : BloomConfig.read(shape.config);
-        RandomCheckpoint.write(config, output, DType.parseCompute(dtype), seed);
+        RandomCheckpoint.write(config, output, DType.parseCompute(dtype), seed, initStd);
         System.out.printf("wrote %s: %d layers, hidden %d, %d heads, vocab %d, %,d parameters%n", output,
                 config.numLayers(), config.hiddenSize(), config.numHeads(), config.vocabSize(), config.parameterCount());
     }

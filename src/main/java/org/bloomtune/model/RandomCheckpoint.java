@@ -35,6 +35,12 @@ public final class RandomCheckpoint {
     private RandomCheckpoint() {}
 
     public static void write(BloomConfig config, Path dir, DType storage, long seed) {
+        write(config, dir, storage, seed, INITIALIZER_RANGE);
+    }
+
+    /** As {@link #write(BloomConfig, Path, DType, long)} with matrices drawn from N(0, std²). */
+    public static void write(BloomConfig config, Path dir, DType storage, long seed, double std) {
+        if (!(std > 0)) throw new IllegalArgumentException("init std must be positive, got " + std);
         if (!storage.isFloatingPoint() || storage == DType.F64) {
             throw new IllegalArgumentException("checkpoint dtype must be fp32, fp16 or bf16, got " + storage);
         }
@@ -42,12 +48,13 @@ public final class RandomCheckpoint {
             Generator generator = torch.createCPUGenerator(seed);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (Map.Entry<String, long[]> e : WeightNames.expected(config).entrySet()) {
-                tensors.put(WeightNames.PREFIX + e.getKey(), init(e.getKey(), e.getValue(), generator).to(storage.scalarType()));
+                tensors.put(WeightNames.PREFIX + e.getKey(), init(e.getKey(), e.getValue(), generator, std).to(storage.scalarType()));
             }
             SafetensorsWriter.write(dir.resolve(HfCheckpoint.SAFETENSORS), tensors);
         }
         JsonObject json = config.toJson();
         json.addProperty("torch_dtype", torchDtype(storage));
+        json.addProperty("initializer_range", std);
         AtomicFiles.writeString(dir.resolve(HfCheckpoint.CONFIG), pretty(json));
         JsonObject generation = new JsonObject();
         generation.addProperty("bos_token_id", config.bosTokenId());
@@ -56,10 +63,10 @@ public final class RandomCheckpoint {
         AtomicFiles.writeString(dir.resolve("generation_config.json"), pretty(generation));
     }
 
-    private static Tensor init(String name, long[] shape, Generator generator) {
+    private static Tensor init(String name, long[] shape, Generator generator, double std) {
         TensorOptions f32 = new TensorOptions(ScalarType.Float);
         boolean matrix = shape.length == 2;
-        if (matrix) return torch.randn(shape, new GeneratorOptional(generator), f32).mul_(new org.bytedeco.pytorch.Scalar(INITIALIZER_RANGE));
+        if (matrix) return torch.randn(shape, new GeneratorOptional(generator), f32).mul_(new org.bytedeco.pytorch.Scalar(std));
         boolean layerNormWeight = name.endsWith("layernorm.weight") || name.equals("ln_f.weight");
         return layerNormWeight ? torch.ones(shape, f32) : torch.zeros(shape, f32);
     }

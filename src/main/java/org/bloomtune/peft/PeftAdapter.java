@@ -91,7 +91,7 @@ public final class PeftAdapter {
         }
     }
 
-    static void replaceDirectory(Path fresh, Path target) throws IOException {
+    public static void replaceDirectory(Path fresh, Path target) throws IOException {
         Path old = null;
         if (Files.exists(target)) {
             old = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".old.");

@@ -1,0 +1,114 @@
+package org.bloomtune.cli;
+
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.data.AlpacaReader;
+import org.bloomtune.data.AlpacaRecord;
+import org.bloomtune.data.Example;
+import org.bloomtune.data.ExampleEncoder;
+import org.bloomtune.data.PromptTemplate;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.PromptInit;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tokenizer.Tokenizer;
+import org.bloomtune.train.LrSchedule;
+import org.bloomtune.train.TrainConfig;
+import org.bloomtune.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Prompt-tune a frozen BLOOM on Alpaca data ({instruction, input, output}; JSON list or JSONL). "
+                + "Writes checkpoints, metrics.jsonl, loss.png and the PEFT adapter (OUTPUT/adapter).")
+final class TrainCommand implements Runnable {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "default: MODEL/tokenizer.json")
+    Path tokenizer;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE") Path data;
+    @Option(names = "--eval-data", paramLabel = "FILE", description = "evaluation data (default: --eval-split of --data)") Path evalData;
+    @Option(names = "--eval-split", defaultValue = "0.05", paramLabel = "F", description = "share of --data held out for eval when no --eval-data (default: ${DEFAULT-VALUE})") double evalSplit;
+    @Option(names = "--output", required = true, paramLabel = "DIR") Path output;
+    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N") int virtualTokens;
+    @Option(names = "--init", defaultValue = "RANDOM", paramLabel = "RANDOM|TEXT|SAMPLE_VOCAB") String init;
+    @Option(names = "--init-text", paramLabel = "TEXT", description = "text for --init TEXT") String initText;
+    @Option(names = "--template", paramLabel = "T", description = "default: the seed's \"Human: {instruction}\\n{input}\\n\\nAssistant: {output}\"") String template;
+    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N") int maxLength;
+    @Option(names = "--loss-on-prompt", description = "take the loss on the whole text, not only the response") boolean lossOnPrompt;
+    @Option(names = "--skip-bad-rows", description = "skip and count bad data rows instead of stopping") boolean skipBadRows;
+    @Option(names = "--batch-size", defaultValue = "4", paramLabel = "B") int batchSize;
+    @Option(names = "--grad-accumulation", defaultValue = "1", paramLabel = "K") int accumulation;
+    @Option(names = "--epochs", defaultValue = "3", paramLabel = "E") int epochs;
+    @Option(names = "--max-steps", defaultValue = "0", paramLabel = "S", description = "stop after S optimizer steps (0: run --epochs)") int maxSteps;
+    @Option(names = "--lr", defaultValue = "3e-3", paramLabel = "LR") double lr;
+    @Option(names = "--schedule", defaultValue = "linear", paramLabel = "linear|cosine|constant") String schedule;
+    @Option(names = "--warmup-ratio", defaultValue = "0.0", paramLabel = "R") double warmupRatio;
+    @Option(names = "--weight-decay", defaultValue = "0.0", paramLabel = "W") double weightDecay;
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", paramLabel = "N") double maxGradNorm;
+    @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "S") int checkpointEvery;
+    @Option(names = "--eval-every", defaultValue = "0", paramLabel = "S", description = "0: evaluate at the end only") int evalEvery;
+    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS") ReversePass reversePass;
+    @Option(names = "--group-by-length", description = "batch examples of similar length together") boolean groupByLength;
+    @Option(names = "--seed", defaultValue = "42", paramLabel = "S") long seed;
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --output") boolean resume;
+
+    @Override
+    public void run() {
+        PromptInit promptInit = PromptInit.parse(init);
+        if (promptInit == PromptInit.TEXT && (initText == null || initText.isEmpty())) {
+            throw new IllegalArgumentException("--init TEXT needs --init-text");
+        }
+        if (!(evalSplit >= 0 && evalSplit < 1)) throw new IllegalArgumentException("--eval-split must lie in [0, 1), got " + evalSplit);
+        TrainConfig config = new TrainConfig(output, epochs, maxSteps, batchSize, accumulation, lr, LrSchedule.Decay.parse(schedule),
+                warmupRatio, weightDecay, maxGradNorm, checkpointEvery, evalEvery, reversePass, groupByLength, seed);
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        PromptTemplate tpl = template == null ? PromptTemplate.SEED : new PromptTemplate(template.replace("\\n", "\n"));
+        // Read (and reject bad rows) before the model loads: a data problem costs no load time.
+        List<AlpacaRecord> records = read(data);
+        List<AlpacaRecord> evalRecords = evalData != null ? read(evalData) : new ArrayList<>();
+        if (evalData == null && evalSplit > 0) {
+            int held = (int) Math.round(records.size() * evalSplit);
+            evalRecords = new ArrayList<>(records.subList(records.size() - held, records.size()));
+            records = records.subList(0, records.size() - held);
+        }
+        try (BloomModel model = modelOptions.load()) {
+            ExampleEncoder encoder = new ExampleEncoder(tok, tpl, maxLength, model.config().eosTokenId(), lossOnPrompt);
+            List<Example> train = records.stream().map(encoder::encode).toList();
+            List<Example> eval = evalRecords.stream().map(encoder::encode).toList();
+            AdapterConfig adapter = AdapterConfig.forModel(model.config(), virtualTokens, promptInit, initText,
+                    modelOptions.model.toString());
+            System.out.printf("%d training and %d eval examples; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)%n",
+                    train.size(), eval.size(), virtualTokens, promptInit, (long) virtualTokens * model.config().hiddenSize(),
+                    model.parameterCount(), 100.0 * virtualTokens * model.config().hiddenSize() / model.parameterCount());
+            try (SoftPrompt prompt = initialPrompt(model, tok, promptInit)) {
+                Trainer.Summary s = new Trainer(model, config, adapter, System.out).train(prompt, train, eval, resume);
+                System.out.printf("done: %d steps, last loss %.4f, eval loss %.4f; adapter %s, loss curve %s%n", s.steps(), s.lastLoss(),
+                        s.evalLoss(), s.adapter(), output.resolve("loss.png"));
+            }
+        }
+    }
+
+    private List<AlpacaRecord> read(Path file) {
+        AlpacaReader.Result r = AlpacaReader.read(file, skipBadRows);
+        if (!r.skipped().isEmpty()) {
+            System.out.printf("skipped %d bad rows in %s, e.g. %s%n", r.skipped().size(), file, r.skipped().getFirst());
+        }
+        return r.records();
+    }
+
+    private SoftPrompt initialPrompt(BloomModel model, Tokenizer tok, PromptInit promptInit) {
+        return switch (promptInit) {
+            case RANDOM -> SoftPrompt.random(virtualTokens, model.config().hiddenSize(), seed);
+            case TEXT -> SoftPrompt.fromTokens(model, tok.encode(initText), virtualTokens);
+            case SAMPLE_VOCAB -> SoftPrompt.sampleVocab(model, virtualTokens, seed);
+        };
+    }
+}

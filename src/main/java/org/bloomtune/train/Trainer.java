@@ -1,0 +1,202 @@
+package org.bloomtune.train;
+
+import com.google.gson.JsonObject;
+import org.bloomtune.autograd.PromptBackward;
+import org.bloomtune.data.Batch;
+import org.bloomtune.data.BatchOrder;
+import org.bloomtune.data.Example;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PromptedInput;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Prompt tuning: AdamW on the soft prompt alone, the backbone frozen. Gradient accumulation,
+ * clipping, warmup and decay, evaluation, atomic checkpoints and exact resume (the prompt, the
+ * optimizer moments, the step and the data position are restored; the data order is rebuilt from
+ * the seed). A non-finite loss stops the run, naming the step, with the last good checkpoint kept.
+ */
+public final class Trainer {
+    private final BloomModel model;
+    private final TrainConfig config;
+    private final AdapterConfig adapterConfig;
+    private final long padId;
+    private final PrintStream console;
+
+    public Trainer(BloomModel model, TrainConfig config, AdapterConfig adapterConfig, PrintStream console) {
+        this.model = model;
+        this.config = config;
+        this.adapterConfig = adapterConfig;
+        this.padId = model.config().padTokenId();
+        this.console = console;
+    }
+
+    /** Thrown when the loss stops being finite. */
+    public static final class DivergedException extends RuntimeException {
+        DivergedException(String message) { super(message); }
+    }
+
+    public record Summary(int steps, double lastLoss, double evalLoss, Path adapter) {}
+
+    /**
+     * Trains {@code prompt} in place on {@code train}, evaluating on {@code eval} (may be empty).
+     * With {@code resume}, continues from the newest checkpoint in the output directory.
+     */
+    public Summary train(SoftPrompt prompt, List<Example> train, List<Example> eval, boolean resume) {
+        BatchOrder order = new BatchOrder(config.batchSize(), config.seed(), config.groupByLength());
+        int batchesPerEpoch = (train.size() + config.batchSize() - 1) / config.batchSize();
+        int stepsPerEpoch = (batchesPerEpoch + config.accumulation() - 1) / config.accumulation();
+        int total = config.maxSteps() > 0 ? config.maxSteps() : config.epochs() * stepsPerEpoch;
+        LrSchedule schedule = new LrSchedule(config.lr(), (int) Math.round(config.warmupRatio() * total), total, config.decay());
+        MetricsLog metrics = new MetricsLog(config.output());
+        TrainingState state = new TrainingState(0, 0, 0, total, config.seed());
+        AdamW adam;
+        Optional<Path> checkpoint = resume ? Checkpoints.latest(config.output()) : Optional.empty();
+        if (checkpoint.isPresent()) {
+            state = TrainingState.read(checkpoint.get());
+            restorePrompt(prompt, checkpoint.get());
+            adam = Checkpoints.loadOptimizer(checkpoint.get(), config.weightDecay());
+            metrics.truncateAfter(state.step());
+            console.printf("resuming from %s (step %d)%n", checkpoint.get(), state.step());
+        } else {
+            if (resume) console.println("no checkpoint in " + config.output() + ": starting from step 0");
+            try (Tensor w = prompt.weight().detach()) {
+                adam = new AdamW(w, config.weightDecay());
+            }
+        }
+        double lastLoss = Double.NaN;
+        ProgressBar progress = new ProgressBar(console, total);
+        int firstStep = state.step();
+        try (AdamW optimizer = adam) {
+            int step = state.step();
+            int epoch = state.epoch();
+            int batchIndex = state.batchInEpoch();
+            while (step < total) {
+                List<List<Integer>> batches = order.epoch(train, epoch);
+                double lossSum = 0;
+                long tokens = 0;
+                int micro = 0;
+                long start = System.nanoTime();
+                prompt.zeroGrad();
+                for (; batchIndex < batches.size() && step < total; batchIndex++) {
+                    try (Batch batch = Batch.collate(pick(train, batches.get(batchIndex)), padId); PointerScope scope = new PointerScope()) {
+                        lossSum += PromptBackward.lossAndGrad(model,
+                                PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels()), config.pass());
+                        tokens += batch.tokens();
+                    }
+                    micro++;
+                    boolean stepNow = micro == config.accumulation() || batchIndex == batches.size() - 1;
+                    if (!stepNow) continue;
+                    step++;
+                    double loss = lossSum / micro;
+                    if (!Double.isFinite(loss)) {
+                        throw new DivergedException("loss became " + loss + " at step " + step + "; the last good checkpoint is "
+                                + Checkpoints.latest(config.output()).map(Path::toString).orElse("(none yet)"));
+                    }
+                    double lr = schedule.rate(step);
+                    double gradNorm = update(prompt, optimizer, micro, lr);
+                    double seconds = (System.nanoTime() - start) / 1e9;
+                    lastLoss = loss;
+                    metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds));
+                    progress.update(step, loss, tokens / seconds, firstStep);
+                    if (step % config.checkpointEvery() == 0 || step == total) {
+                        Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
+                                new TrainingState(step, epoch, batchIndex + 1, total, config.seed()));
+                    }
+                    if (config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
+                    lossSum = 0;
+                    tokens = 0;
+                    micro = 0;
+                    start = System.nanoTime();
+                    prompt.zeroGrad();
+                }
+                if (batchIndex >= batches.size()) {
+                    epoch++;
+                    batchIndex = 0;
+                }
+            }
+            double evalLoss = eval.isEmpty() ? Double.NaN : evaluate(prompt, eval, step, metrics);
+            Path adapter = config.output().resolve("adapter");
+            PeftAdapter.save(adapter, adapterConfig, prompt);
+            LossPlot.write(config.output().resolve("loss.png"), metrics.read());
+            return new Summary(step, lastLoss, evalLoss, adapter);
+        }
+    }
+
+    /** Averages the accumulated gradient, clips it, and steps AdamW; returns the norm before clipping. */
+    private double update(SoftPrompt prompt, AdamW adam, int micro, double lr) {
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Tensor grad = prompt.grad().div(new Scalar((double) micro));
+            double norm = AdamW.norm(grad);
+            if (config.maxGradNorm() > 0 && norm > config.maxGradNorm()) grad = grad.mul(new Scalar(config.maxGradNorm() / (norm + 1e-6)));
+            adam.step(prompt.weight(), grad, lr);
+            return norm;
+        }
+    }
+
+    /** Token-weighted mean loss over the eval examples, logged with its perplexity. */
+    double evaluate(SoftPrompt prompt, List<Example> eval, int step, MetricsLog metrics) {
+        double sum = 0;
+        long count = 0;
+        try (GradMode off = GradMode.off()) {
+            for (int i = 0; i < eval.size(); i += config.batchSize()) {
+                List<Example> part = eval.subList(i, Math.min(eval.size(), i + config.batchSize()));
+                try (Batch batch = Batch.collate(part, padId); PointerScope scope = new PointerScope()) {
+                    var input = PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels());
+                    long n = CausalLmLoss.countedLabels(input.labels());
+                    if (n == 0) continue;
+                    try (CausalLmOutput out = model.forward(input)) {
+                        sum += Tensors.toDouble(out.loss()) * n;
+                        count += n;
+                    }
+                }
+            }
+        }
+        double loss = count == 0 ? Double.NaN : sum / count;
+        JsonObject r = new JsonObject();
+        r.addProperty("step", step);
+        r.addProperty("eval_loss", loss);
+        r.addProperty("eval_ppl", Math.exp(loss));
+        metrics.append(r);
+        console.printf("%neval at step %d: loss %.4f, perplexity %.2f%n", step, loss, Math.exp(loss));
+        return loss;
+    }
+
+    private static void restorePrompt(SoftPrompt prompt, Path checkpoint) {
+        try (PeftAdapter.Loaded saved = PeftAdapter.load(checkpoint.resolve("adapter"));
+             PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            prompt.weight().copy_(saved.prompt().weight());
+        }
+    }
+
+    private static List<Example> pick(List<Example> all, List<Integer> indices) {
+        List<Example> out = new ArrayList<>(indices.size());
+        for (int i : indices) out.add(all.get(i));
+        return out;
+    }
+
+    private static JsonObject record(int step, int epoch, double loss, double lr, double gradNorm, double tokensPerSecond) {
+        JsonObject r = new JsonObject();
+        r.addProperty("step", step);
+        r.addProperty("epoch", epoch);
+        r.addProperty("loss", loss);
+        r.addProperty("lr", lr);
+        r.addProperty("grad_norm", gradNorm);
+        r.addProperty("tokens_per_s", tokensPerSecond);
+        return r;
+    }
+}

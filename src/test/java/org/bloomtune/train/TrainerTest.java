@@ -1,0 +1,118 @@
+package org.bloomtune.train;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import org.bloomtune.Reference;
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.cli.Main;
+import org.bloomtune.data.Example;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PromptInit;
+import org.bloomtune.peft.SoftPrompt;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainerTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void promptTuningLowersTheLossAndWritesItsOutputs() throws IOException {
+        Path model = Reference.reference("hf/a/model");
+        // Two short sequences to fit: a soft prompt alone can lower their loss a long way.
+        List<Example> data = List.of(new Example(new long[]{49, 584, 613, 796, 223, 10, 11}, new long[]{49, 584, 613, 796, 223, 10, 11}),
+                new Example(new long[]{7, 8, 9, 10, 11}, new long[]{7, 8, 9, 10, 11}));
+        TrainConfig config = new TrainConfig(dir.resolve("run"), 40, 0, 2, 1, 0.1, LrSchedule.Decay.CONSTANT, 0, 0, 1.0,
+                10, 20, ReversePass.RECOMPUTE_BLOCKS, false, 1);
+        try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
+            AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
+            Trainer.Summary s = new Trainer(m, config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, false);
+            List<JsonObject> metrics = new MetricsLog(config.output()).read();
+            double first = metrics.getFirst().get("loss").getAsDouble();
+            System.out.printf("memorizing 2 sequences: loss %.3f -> %.3f after %d steps (eval %.3f)%n", first, s.lastLoss(), s.steps(), s.evalLoss());
+            assertEquals(40, s.steps());
+            assertTrue(s.lastLoss() < 0.5 * first, "loss " + first + " -> " + s.lastLoss());
+            assertEquals(40 + 3, metrics.size(), "one record per step and per evaluation (steps 20, 40, end)");
+            byte[] png = Files.readAllBytes(config.output().resolve("loss.png"));
+            assertArrayEquals(new byte[]{(byte) 0x89, 'P', 'N', 'G'}, java.util.Arrays.copyOf(png, 4));
+            try (PeftAdapter.Loaded a = PeftAdapter.load(s.adapter(), m.config())) {
+                assertArrayEquals(org.bloomtune.tensor.Tensors.toFloats(prompt.weight()), org.bloomtune.tensor.Tensors.toFloats(a.prompt().weight()));
+            }
+            assertEquals(List.of("checkpoint-30", "checkpoint-40"), Files.list(config.output())
+                    .map(p -> p.getFileName().toString()).filter(n -> n.startsWith("checkpoint")).sorted().toList());
+        }
+    }
+
+    @Test
+    void resumeAfterKillNineContinuesExactlyAsAnUninterruptedRun() throws Exception {
+        Path data = dir.resolve("data.json");
+        Files.writeString(data, demoSample(24));
+        List<String> common = List.of("train", "--model", "models/bloom-tiny", "--data", data.toString(), "--eval-split", "0",
+                "--batch-size", "2", "--epochs", "3", "--max-length", "96", "--checkpoint-every", "1", "--seed", "5");
+        // The uninterrupted run, in this JVM.
+        Path straight = dir.resolve("straight");
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
+        // The same run in a child JVM, killed with SIGKILL once checkpoint 5 is on disk.
+        Path killed = dir.resolve("killed");
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        command.addAll(args(common, "--output", killed.toString()));
+        Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!Files.exists(killed.resolve("checkpoint-5/trainer_state.json")) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
+        assertTrue(child.isAlive(), "the child finished before it could be killed:\n" + Files.readString(dir.resolve("child.log")));
+        child.destroyForcibly().waitFor();
+        assertEquals(137, child.exitValue(), "killed with SIGKILL");
+        int reached = Checkpoints.latest(killed).map(Checkpoints::step).orElseThrow();
+        assertTrue(reached >= 5 && reached < 36, "checkpoint reached: " + reached);
+        // Resume and compare every later step's loss with the uninterrupted run.
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", killed.toString(), "--resume").toArray(String[]::new))));
+        List<JsonObject> a = new MetricsLog(straight).read();
+        List<JsonObject> b = new MetricsLog(killed).read();
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            if (!a.get(i).has("loss")) continue;
+            assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
+            assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
+                    "step " + a.get(i).get("step") + " after resuming from " + reached);
+        }
+    }
+
+    private static List<String> args(List<String> common, String... more) {
+        List<String> all = new ArrayList<>(common);
+        all.addAll(List.of(more));
+        return all;
+    }
+
+    private static int quiet(java.util.function.IntSupplier run) {
+        PrintStream out = System.out;
+        System.setOut(new PrintStream(new ByteArrayOutputStream()));
+        try {
+            return run.getAsInt();
+        } finally {
+            System.setOut(out);
+        }
+    }
+
+    private static String demoSample(int n) throws IOException {
+        var all = JsonParser.parseString(Files.readString(Path.of("models/demo-data/alpaca_zh_demo_first300.json"))).getAsJsonArray();
+        var out = new com.google.gson.JsonArray();
+        for (int i = 0; i < n; i++) out.add(all.get(i));
+        return out.toString();
+    }
+}

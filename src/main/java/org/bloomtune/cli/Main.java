@@ -9,7 +9,7 @@ import java.io.UncheckedIOException;
 /** {@code bloomtune <command>}: the CLI over the library. */
 @Command(name = "bloomtune", mixinStandardHelpOptions = true, version = "bloomtune 0.1.0",
         description = "Prompt tuning of BLOOM language models on libtorch.",
-        subcommands = {ForwardCommand.class, GenerateCommand.class, InitModelCommand.class, ProfileStepCommand.class, TrainTokenizerCommand.class, TrainCommand.class,
+        subcommands = {ForwardCommand.class, GenerateCommand.class, InitModelCommand.class, ProfileStepCommand.class, TrainTokenizerCommand.class, TrainCommand.class, PretrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static {
@@ -43,6 +43,10 @@ public final class Main implements Runnable {
         if (e instanceof IllegalArgumentException || e instanceof UncheckedIOException) {
             cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + e.getMessage());
             return BAD_INPUT;
+        }
+        if (e instanceof org.bloomtune.train.Trainer.DivergedException) {
+            cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": stopped: " + e.getMessage());
+            return 1;
         }
         cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": internal error");
         e.printStackTrace(cmd.getErr());

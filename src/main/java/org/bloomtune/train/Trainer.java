@@ -78,6 +78,7 @@ public final class Trainer {
                 adam = new AdamW(w, config.weightDecay());
             }
         }
+        if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
         double lastLoss = Double.NaN;
         ProgressBar progress = new ProgressBar(console, total);
         int firstStep = state.step();

@@ -43,11 +43,11 @@ class TrainerTest {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
             Trainer.Summary s = new Trainer(m, config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, false);
             List<JsonObject> metrics = new MetricsLog(config.output()).read();
-            double first = metrics.getFirst().get("loss").getAsDouble();
+            double first = metrics.stream().filter(r -> r.has("loss")).findFirst().orElseThrow().get("loss").getAsDouble();
             System.out.printf("memorizing 2 sequences: loss %.3f -> %.3f after %d steps (eval %.3f)%n", first, s.lastLoss(), s.steps(), s.evalLoss());
             assertEquals(40, s.steps());
             assertTrue(s.lastLoss() < 0.5 * first, "loss " + first + " -> " + s.lastLoss());
-            assertEquals(40 + 3, metrics.size(), "one record per step and per evaluation (steps 20, 40, end)");
+            assertEquals(40 + 4, metrics.size(), "one record per step and per evaluation (steps 0, 20, 40, end)");
             byte[] png = Files.readAllBytes(config.output().resolve("loss.png"));
             assertArrayEquals(new byte[]{(byte) 0x89, 'P', 'N', 'G'}, java.util.Arrays.copyOf(png, 4));
             try (PeftAdapter.Loaded a = PeftAdapter.load(s.adapter(), m.config())) {
@@ -90,6 +90,30 @@ class TrainerTest {
             assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
             assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
                     "step " + a.get(i).get("step") + " after resuming from " + reached);
+        }
+    }
+
+    @Test
+    void nonFiniteLossStopsTheRunNamingTheStep() throws IOException {
+        // A checkpoint whose final layer norm has a NaN bias: the very first loss is NaN.
+        Path broken = dir.resolve("nan-model");
+        Files.createDirectories(broken);
+        Path source = Reference.reference("hf/a/model");
+        Files.copy(source.resolve("config.json"), broken.resolve("config.json"));
+        java.util.Map<String, org.bytedeco.pytorch.Tensor> weights = new java.util.LinkedHashMap<>();
+        try (org.bloomtune.io.SafetensorsFile f = org.bloomtune.io.SafetensorsFile.open(source.resolve("model.safetensors"))) {
+            for (String n : f.names()) weights.put(n, f.copy(n));
+        }
+        weights.get("transformer.ln_f.bias").fill_(new org.bytedeco.pytorch.Scalar(Double.NaN));
+        org.bloomtune.io.SafetensorsWriter.write(broken.resolve("model.safetensors"), weights);
+        List<Example> data = List.of(new Example(new long[]{5, 6, 7}, new long[]{5, 6, 7}));
+        TrainConfig config = new TrainConfig(dir.resolve("run"), 1, 0, 1, 1, 0.1, LrSchedule.Decay.CONSTANT, 0, 0, 1.0,
+                1, 0, ReversePass.AUTOGRAD, false, 1);
+        try (BloomModel m = BloomModel.load(broken); SoftPrompt prompt = SoftPrompt.random(2, 64, 1)) {
+            AdapterConfig ac = AdapterConfig.forModel(m.config(), 2, PromptInit.RANDOM, null, "nan");
+            Trainer.DivergedException e = org.junit.jupiter.api.Assertions.assertThrows(Trainer.DivergedException.class,
+                    () -> new Trainer(m, config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), false));
+            assertTrue(e.getMessage().contains("loss became NaN at step 1"), e.getMessage());
         }
     }
 

@@ -49,6 +49,16 @@ final class Checkpoints {
         }
     }
 
+    /** Removes the checkpoints of an earlier run in {@code runDir}. */
+    static void clear(Path runDir) {
+        if (!Files.isDirectory(runDir)) return;
+        try {
+            prune(runDir, 0);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot clear old checkpoints in " + runDir + ": " + e.getMessage(), e);
+        }
+    }
+
     static Optional<Path> latest(Path runDir) {
         if (!Files.isDirectory(runDir)) return Optional.empty();
         try (Stream<Path> s = Files.list(runDir)) {

@@ -34,6 +34,7 @@ final class MetricsLog {
 
     /** On resume: drop records of steps after the checkpoint, which the run will redo. */
     void truncateAfter(int step) {
+        if (!Files.exists(file)) return;
         List<String> kept = new ArrayList<>();
         for (JsonObject r : read()) if (r.get("step").getAsInt() <= step) kept.add(new Gson().toJson(r));
         org.bloomtune.io.AtomicFiles.writeString(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");

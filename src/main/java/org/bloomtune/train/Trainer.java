@@ -74,6 +74,8 @@ public final class Trainer {
             console.printf("resuming from %s (step %d)%n", checkpoint.get(), state.step());
         } else {
             if (resume) console.println("no checkpoint in " + config.output() + ": starting from step 0");
+            Checkpoints.clear(config.output());       // a fresh run does not mix with an old one's files
+            metrics.truncateAfter(-1);
             try (Tensor w = prompt.weight().detach()) {
                 adam = new AdamW(w, config.weightDecay());
             }

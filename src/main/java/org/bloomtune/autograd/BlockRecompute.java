@@ -3,7 +3,6 @@ package org.bloomtune.autograd;
 import org.bloomtune.model.AttentionContext;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
-import org.bloomtune.model.CausalLmLoss;
 import org.bloomtune.model.PreparedInput;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Scopes;

@@ -1,8 +1,7 @@
 package org.bloomtune.cli;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonParser;
+import org.bloomtune.data.AlpacaReader;
+import org.bloomtune.data.AlpacaRecord;
 import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.tokenizer.BpeTrainer;
 import org.bloomtune.tokenizer.Tokenizer;
@@ -40,21 +39,20 @@ final class TrainTokenizerCommand implements Runnable {
         System.out.printf("wrote %s: %d tokens from %d texts%n", output, check.vocabSize(), corpus.size());
     }
 
+    /** Alpaca JSON/JSONL through the data pipeline's reader (bad rows skipped), anything else as plain text. */
     private static List<String> texts(Path file) {
-        try {
-            String content = Files.readString(file);
-            if (!file.toString().endsWith(".json")) return List.of(content);
-            JsonElement root = JsonParser.parseString(content);
-            if (!root.isJsonArray()) throw new IllegalArgumentException(file + ": expected a JSON list of records");
+        String name = file.getFileName().toString();
+        if (name.endsWith(".json") || name.endsWith(".jsonl")) {
             List<String> out = new ArrayList<>();
-            JsonArray records = root.getAsJsonArray();
-            for (JsonElement r : records) {
-                for (String field : new String[]{"instruction", "input", "output"}) {
-                    JsonElement v = r.getAsJsonObject().get(field);
-                    if (v != null && v.isJsonPrimitive()) out.add(v.getAsString());
-                }
+            for (AlpacaRecord r : AlpacaReader.read(file, true).records()) {
+                out.add(r.instruction());
+                out.add(r.input());
+                out.add(r.output());
             }
             return out;
+        }
+        try {
+            return List.of(Files.readString(file));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }

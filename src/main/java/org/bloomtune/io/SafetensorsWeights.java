@@ -1,7 +1,6 @@
 package org.bloomtune.io;
 
 import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import org.bytedeco.pytorch.Tensor;

@@ -3,7 +3,6 @@ package org.bloomtune.model;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** HF's causal-LM loss: position t predicts label t+1; labels equal to -100 are left out. */
 public final class CausalLmLoss {

@@ -5,7 +5,6 @@ import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.ProcessMemory;
-import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -3,7 +3,6 @@ package org.bloomtune.model;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
-import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;

@@ -1,7 +1,6 @@
 package org.bloomtune.model;
 
 import org.bloomtune.Reference;
-import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;

@@ -17,21 +17,19 @@ import org.bytedeco.pytorch.global.torch;
  * The project's own reverse pass (path 2). Saved: the input of every block, nothing else — each
  * block is recomputed from its input when its turn comes, so at most one block's activations exist
  * at a time. Order: embeddings (recorded, a small graph back to the prompts) → blocks unrecorded →
- * head and loss recorded → for layer = n-1 .. 0: recompute, backpropagate, hand the input's
- * gradient down → finally through {@code word_embeddings_layernorm} into the prompts. The head
- * (ln_f, lm_head, loss) runs in chunks of labelled positions ({@link ChunkedHeadLoss}), so the
- * full logits never exist either.
+ * head and loss ({@link HeadLoss}) → for layer = n-1 .. 0: recompute, backpropagate, hand the input's
+ * gradient down → finally through {@code word_embeddings_layernorm} into the prompts.
  */
 final class BlockRecompute {
     private BlockRecompute() {}
 
-    static float lossAndGrad(BloomModel model, CausalLmInput input) {
+    static float lossAndGrad(BloomModel model, CausalLmInput input, HeadLoss headLoss) {
         try (PointerScope scope = new PointerScope()) {
             PreparedInput in = model.prepare(input, 0);
             Tensor firstInput = model.embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
             AttentionContext ctx = model.attentionContext(in.mask(), input.length());
             try (BlockInputs saved = BlockInputs.record(model, firstInput.detach(), ctx)) {
-                ChunkedHeadLoss.Result head = ChunkedHeadLoss.lossAndGrad(model, saved.output(), in.labels());
+                HeadLoss.Result head = headLoss.lossAndGrad(model, saved.output(), in);
                 Tensor grad = head.grad();                                        // owned here
                 for (int layer = model.blocks().size() - 1; layer >= 0; layer--) {
                     Tensor below = blockBackward(model, layer, saved.input(layer), grad, ctx);
@@ -64,7 +62,7 @@ final class BlockRecompute {
     }
 
     /** Backpropagates {@code gradOutput} from {@code output} into every leaf that records. */
-    private static void backward(Tensor output, Tensor gradOutput) {
+    static void backward(Tensor output, Tensor gradOutput) {
         // autograd::backward, not Tensor::backward: the binding of the latter crashes on an empty
         // `inputs` optional in this JavaCPP build.
         torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(), false, new TensorVector());

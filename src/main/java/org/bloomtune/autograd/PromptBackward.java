@@ -2,11 +2,10 @@ package org.bloomtune.autograd;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
-import org.bloomtune.model.CausalLmLoss;
-import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.model.PreparedInput;
 import org.bloomtune.tensor.GradMode;
-import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
 
 /**
  * One forward and backward pass for prompt tuning: the loss of a batch whose embeddings carry soft
@@ -16,29 +15,36 @@ import org.bytedeco.javacpp.PointerScope;
 public final class PromptBackward {
     private PromptBackward() {}
 
-    /**
-     * @param input a batch with {@code inputs_embeds} that depend on the prompts, and labels
-     * @return the mean loss
-     */
+    /** The causal-LM loss of a batch with labels. */
     public static float lossAndGrad(BloomModel model, CausalLmInput input, ReversePass pass) {
         if (input.labels() == null) throw new IllegalArgumentException("a training batch needs labels");
-        try (PointerScope scope = new PointerScope()) {
-            if (CausalLmLoss.countedLabels(input.labels()) == 0) {
-                throw new IllegalArgumentException("the batch has no label to learn from (all are -100)");
-            }
-        }
+        return lossAndGrad(model, input, HeadLoss.causalLm(), pass);
+    }
+
+    /**
+     * @param input a batch with {@code inputs_embeds} that depend on the prompts
+     * @param head  the objective on top of the last block
+     * @return the loss {@code head} reports
+     */
+    public static float lossAndGrad(BloomModel model, CausalLmInput input, HeadLoss head, ReversePass pass) {
         try (GradMode grad = GradMode.on()) {
             return switch (pass) {
-                case AUTOGRAD -> autograd(model, input);
-                case RECOMPUTE_BLOCKS -> BlockRecompute.lossAndGrad(model, input);
+                case AUTOGRAD -> autograd(model, input, head);
+                case RECOMPUTE_BLOCKS -> BlockRecompute.lossAndGrad(model, input, head);
             };
         }
     }
 
-    private static float autograd(BloomModel model, CausalLmInput input) {
-        try (PointerScope scope = new PointerScope(); CausalLmOutput out = model.forward(input)) {
-            out.loss().backward();
-            return Tensors.toFloat(out.loss());
+    /** Blocks recorded by autograd; the head hands back d loss / d last output to start from. */
+    private static float autograd(BloomModel model, CausalLmInput input, HeadLoss head) {
+        try (PointerScope scope = new PointerScope()) {
+            PreparedInput in = model.prepare(input, 0);
+            Tensor last = model.lastHidden(in, input.length(), null);
+            HeadLoss.Result r = head.lossAndGrad(model, last.detach(), in);
+            try (Tensor grad = r.grad()) {
+                BlockRecompute.backward(last, grad);
+            }
+            return r.loss();
         }
     }
 }

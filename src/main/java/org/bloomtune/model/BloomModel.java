@@ -97,14 +97,23 @@ public final class BloomModel implements AutoCloseable {
     public CausalLmOutput forward(CausalLmInput input, KvCache cache) {
         try (PointerScope scope = new PointerScope()) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
-            Tensor hidden = embeddingsLayerNorm(in.embeds());
-            AttentionContext ctx = attentionContext(in.mask(), input.length());
-            for (int i = 0; i < h.size(); i++) hidden = block(i, hidden, ctx, cache);
-            Tensor logits = head(hidden);
+            Tensor logits = head(lastHidden(in, input.length(), cache));
             Tensor loss = in.labels() == null ? null : CausalLmLoss.mean(logits, in.labels());
             if (cache != null) cache.advance(input.length());
             return new CausalLmOutput(Tensors.escape(logits), loss == null ? null : Tensors.escape(loss));
         }
+    }
+
+    /**
+     * Embedding layer norm and every block: the last block's output [B, T, H], before {@code ln_f}.
+     * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
+     * belongs to the open scope.
+     */
+    public Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
+        Tensor hidden = embeddingsLayerNorm(in.embeds());
+        AttentionContext ctx = attentionContext(in.mask(), queries);
+        for (int i = 0; i < h.size(); i++) hidden = block(i, hidden, ctx, cache);
+        return hidden;
     }
 
     /**

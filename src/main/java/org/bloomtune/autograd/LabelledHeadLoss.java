@@ -1,0 +1,81 @@
+package org.bloomtune.autograd;
+
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Scopes;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The causal-LM loss and its gradient with respect to the last block's output, with {@code ln_f},
+ * lm_head and cross-entropy run only at positions that predict a label, a chunk at a time. The
+ * seed's loss counts response tokens only, so most positions (the instruction, padding, the
+ * virtual tokens) never reach the 250880-word lm_head; and a chunk's float32 logits stay under
+ * {@link #CHUNK_BYTES}, so the {@code [B, T, V]} logits — over a gigabyte for bloom-560m at
+ * 4 × 256 — never exist. Equals HF's shifted mean loss and its gradient.
+ */
+final class LabelledHeadLoss {
+    /** Budget for one chunk's float32 logits (and about as much again for their gradient). */
+    static final long CHUNK_BYTES = 64L << 20;
+    private static final long REDUCTION_SUM = 2;
+
+    private LabelledHeadLoss() {}
+
+    /**
+     * @param lastOutput the last block's output [B, T, H]
+     * @param labels     [B, T] int64, -100 where no loss is taken (position t predicts label t+1)
+     * @return the mean loss and d loss / d lastOutput [B, T, H] (zero where nothing is predicted)
+     */
+    static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels) {
+        long batch = lastOutput.size(0);
+        long length = lastOutput.size(1);
+        long hidden = lastOutput.size(2);
+        try (PointerScope scope = new PointerScope()) {
+            Tensor targets = shiftedTargets(labels);                                  // [B·T]
+            Tensor where = targets.ne(new Scalar(CausalLmLoss.IGNORE_INDEX)).nonzero().reshape(-1);
+            long counted = where.size(0);
+            if (counted == 0) throw new IllegalArgumentException("the batch has no label to learn from (all are -100)");
+            Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);   // [K, H]
+            Tensor picked = targets.index_select(0, where);
+            Tensor rowGrad = torch.empty_like(rows);
+            long chunk = Math.max(1, CHUNK_BYTES / (4L * model.config().vocabSize()));
+            double loss = 0;
+            for (long start = 0; start < counted; start += chunk) {
+                long n = Math.min(chunk, counted - start);
+                loss += chunk(model, rows.narrow(0, start, n), picked.narrow(0, start, n), rowGrad.narrow(0, start, n), counted);
+            }
+            Tensor grad = Scopes.owned(() -> torch.zeros(new long[]{batch * length, hidden}, lastOutput.options())
+                    .index_copy_(0, where, rowGrad).view(batch, length, hidden));
+            return new HeadLoss.Result((float) loss, grad);
+        }
+    }
+
+    /** Position b·T + t predicts label b·T + t + 1; the last position of each row predicts nothing. */
+    private static Tensor shiftedTargets(Tensor labels) {
+        long batch = labels.size(0);
+        long length = labels.size(1);
+        Tensor none = torch.full(new long[]{batch, 1}, new Scalar(CausalLmLoss.IGNORE_INDEX), Tensors.options(DType.I64, labels.device()));
+        return torch.cat(new TensorVector(labels.narrow(1, 1, length - 1), none), 1).reshape(batch * length);
+    }
+
+    /** Writes this chunk's gradient into {@code gradOut}; returns its share of the mean loss. */
+    private static double chunk(BloomModel model, Tensor hidden, Tensor targets, Tensor gradOut, long counted) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = hidden.detach();
+            x.requires_grad_(true);
+            Tensor logits = model.head(x).to(ScalarType.Float);                        // [K, V]
+            Tensor share = torch.cross_entropy_loss(logits, targets, new TensorOptional(), REDUCTION_SUM,
+                    CausalLmLoss.IGNORE_INDEX, 0.0).div(new Scalar((double) counted));
+            share.backward();
+            gradOut.copy_(Tensors.gradient(x));
+            return Tensors.toDouble(share);
+        }
+    }
+}

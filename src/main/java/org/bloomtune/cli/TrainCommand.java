@@ -11,6 +11,7 @@ import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PromptInit;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tokenizer.Tokenizer;
+import org.bloomtune.train.CausalLmTask;
 import org.bloomtune.train.LrSchedule;
 import org.bloomtune.train.TrainConfig;
 import org.bloomtune.train.Trainer;
@@ -24,11 +25,17 @@ import java.util.List;
 
 /** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Prompt-tune a frozen BLOOM on Alpaca data ({instruction, input, output}; JSON list or JSONL). "
-                + "Writes checkpoints, metrics.jsonl, loss.png and the PEFT adapter (OUTPUT/adapter).")
+        description = {"Prompt-tune a frozen BLOOM. --task lm (default): Alpaca data ({instruction, input, output}; JSON list "
+                + "or JSONL), loss on the response. --task classify: texts with labels (TSV text<TAB>label, or JSON/JSONL "
+                + "{text, label}) and a --verbalizer; loss is cross-entropy over the label scores.",
+                "Writes checkpoints, metrics.jsonl, loss.png and the PEFT adapter (OUTPUT/adapter; for classify with its verbalizer.json)."})
 final class TrainCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
+
+    @Option(names = "--task", defaultValue = "lm", paramLabel = "lm|classify", description = "default: ${DEFAULT-VALUE}") String task;
+    @Option(names = "--verbalizer", paramLabel = "V.json|SPEC",
+            description = "for --task classify: a verbalizer JSON file, or inline like 积极→好，消极→差") String verbalizer;
 
     @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "default: MODEL/tokenizer.json")
     Path tokenizer;
@@ -62,38 +69,65 @@ final class TrainCommand implements Runnable {
 
     @Override
     public void run() {
+        switch (task) {
+            case "lm" -> {
+                if (verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
+                trainLanguageModel();
+            }
+            case "classify" -> new ClassifierTraining(this).run();
+            default -> throw new IllegalArgumentException("--task must be lm or classify, got " + task);
+        }
+    }
+
+    /** Checks the options shared by both tasks and builds the trainer's configuration. */
+    TrainConfig config() {
         PromptInit promptInit = PromptInit.parse(init);
         if (promptInit == PromptInit.TEXT && (initText == null || initText.isEmpty())) {
             throw new IllegalArgumentException("--init TEXT needs --init-text");
         }
         if (!(evalSplit >= 0 && evalSplit < 1)) throw new IllegalArgumentException("--eval-split must lie in [0, 1), got " + evalSplit);
-        TrainConfig config = new TrainConfig(output, epochs, maxSteps, batchSize, accumulation, lr, LrSchedule.Decay.parse(schedule),
+        return new TrainConfig(output, epochs, maxSteps, batchSize, accumulation, lr, LrSchedule.Decay.parse(schedule),
                 warmupRatio, weightDecay, maxGradNorm, checkpointEvery, evalEvery, reversePass, groupByLength, seed);
-        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+    }
+
+    Tokenizer tokenizer() {
+        return Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+    }
+
+    private void trainLanguageModel() {
+        TrainConfig config = config();
+        Tokenizer tok = tokenizer();
         PromptTemplate tpl = template == null ? PromptTemplate.SEED : new PromptTemplate(template.replace("\\n", "\n"));
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
         List<AlpacaRecord> records = read(data);
-        List<AlpacaRecord> evalRecords = evalData != null ? read(evalData) : new ArrayList<>();
-        if (evalData == null && evalSplit > 0) {
-            int held = (int) Math.round(records.size() * evalSplit);
-            evalRecords = new ArrayList<>(records.subList(records.size() - held, records.size()));
-            records = records.subList(0, records.size() - held);
-        }
+        List<AlpacaRecord> evalRecords = evalData != null ? read(evalData) : heldOut(records);
+        if (evalData == null) records = records.subList(0, records.size() - evalRecords.size());
         try (BloomModel model = modelOptions.load()) {
             ExampleEncoder encoder = new ExampleEncoder(tok, tpl, maxLength, model.config().eosTokenId(), lossOnPrompt);
             List<Example> train = records.stream().map(encoder::encode).toList();
             List<Example> eval = evalRecords.stream().map(encoder::encode).toList();
-            AdapterConfig adapter = AdapterConfig.forModel(model.config(), virtualTokens, promptInit, initText,
-                    modelOptions.model.toString());
-            System.out.printf("%d training and %d eval examples; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)%n",
-                    train.size(), eval.size(), virtualTokens, promptInit, (long) virtualTokens * model.config().hiddenSize(),
-                    model.parameterCount(), 100.0 * virtualTokens * model.config().hiddenSize() / model.parameterCount());
-            try (SoftPrompt prompt = initialPrompt(model, tok, promptInit)) {
-                Trainer.Summary s = new Trainer(model, config, adapter, System.out).train(prompt, train, eval, resume);
+            try (SoftPrompt prompt = initialPrompt(model, tok)) {
+                Trainer.Summary s = new Trainer<>(new CausalLmTask(model), config, adapterConfig(model, train.size(), eval.size()), System.out)
+                        .train(prompt, train, eval, resume);
                 System.out.printf("done: %d steps, last loss %.4f, eval loss %.4f; adapter %s, loss curve %s%n", s.steps(), s.lastLoss(),
                         s.evalLoss(), s.adapter(), output.resolve("loss.png"));
             }
         }
+    }
+
+    /** The tail of {@code records} held out by --eval-split when there is no --eval-data. */
+    <T> List<T> heldOut(List<T> records) {
+        int held = (int) Math.round(records.size() * evalSplit);
+        return new ArrayList<>(records.subList(records.size() - held, records.size()));
+    }
+
+    /** The adapter's PEFT config, after printing what will be trained. */
+    AdapterConfig adapterConfig(BloomModel model, int trainSize, int evalSize) {
+        PromptInit promptInit = PromptInit.parse(init);
+        System.out.printf("%d training and %d eval examples; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)%n",
+                trainSize, evalSize, virtualTokens, promptInit, (long) virtualTokens * model.config().hiddenSize(),
+                model.parameterCount(), 100.0 * virtualTokens * model.config().hiddenSize() / model.parameterCount());
+        return AdapterConfig.forModel(model.config(), virtualTokens, promptInit, initText, modelOptions.model.toString());
     }
 
     private List<AlpacaRecord> read(Path file) {
@@ -104,8 +138,8 @@ final class TrainCommand implements Runnable {
         return r.records();
     }
 
-    private SoftPrompt initialPrompt(BloomModel model, Tokenizer tok, PromptInit promptInit) {
-        return switch (promptInit) {
+    SoftPrompt initialPrompt(BloomModel model, Tokenizer tok) {
+        return switch (PromptInit.parse(init)) {
             case RANDOM -> SoftPrompt.random(virtualTokens, model.config().hiddenSize(), seed);
             case TEXT -> SoftPrompt.fromTokens(model, tok.encode(initText), virtualTokens);
             case SAMPLE_VOCAB -> SoftPrompt.sampleVocab(model, virtualTokens, seed);

@@ -45,13 +45,16 @@ public final class PromptBank implements AutoCloseable {
         return out;
     }
 
-    /** Loads every adapter directory under {@code dir}, named after its directory. */
+    /**
+     * Loads every adapter directory under {@code dir}, named after its directory, checking each
+     * fits {@code model} (null: no check, e.g. when only managing the bank's files).
+     */
     public static PromptBank load(Path dir, BloomConfig model) {
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a prompt bank directory");
         PromptBank bank = new PromptBank();
         try (Stream<Path> children = Files.list(dir)) {
             for (Path child : children.filter(p -> Files.isRegularFile(p.resolve(AdapterConfig.FILE))).sorted().toList()) {
-                PeftAdapter.Loaded a = PeftAdapter.load(child, model);
+                PeftAdapter.Loaded a = model == null ? PeftAdapter.load(child) : PeftAdapter.load(child, model);
                 bank.put(child.getFileName().toString(), a.config(), a.prompt());
             }
         } catch (IOException e) {

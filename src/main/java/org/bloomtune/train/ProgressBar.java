@@ -4,25 +4,34 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 /** One console line, rewritten in place: step, bar, loss, tokens/s, ETA. */
-final class ProgressBar {
+public final class ProgressBar {
     private final PrintStream out;
     private final int total;
     private final long start = System.nanoTime();
 
-    ProgressBar(PrintStream out, int total) {
+    public ProgressBar(PrintStream out, int total) {
         this.out = out;
         this.total = total;
     }
 
     void update(int step, double loss, double tokensPerSecond, int firstStep) {
+        draw("step", step, firstStep, String.format(Locale.ROOT, "loss %.4f  %.0f tok/s", loss, tokensPerSecond));
+    }
+
+    /** {@code done} of the total items are finished; {@code detail} follows the bar. */
+    public void update(int done, String detail) {
+        draw("", done, 0, detail);
+    }
+
+    private void draw(String what, int done, int first, String detail) {
         double elapsed = (System.nanoTime() - start) / 1e9;
-        double perStep = elapsed / Math.max(1, step - firstStep);
-        long eta = Math.round(perStep * (total - step));
+        double perItem = elapsed / Math.max(1, done - first);
+        long eta = Math.round(perItem * (total - done));
         int width = 30;
-        int filled = (int) Math.round(width * (double) step / total);
-        out.printf(Locale.ROOT, "\rstep %d/%d [%s%s] loss %.4f  %.0f tok/s  ETA %dm%02ds", step, total,
-                "=".repeat(filled), " ".repeat(width - filled), loss, tokensPerSecond, eta / 60, eta % 60);
-        if (step == total) out.println();
+        int filled = (int) Math.round(width * (double) done / total);
+        out.printf(Locale.ROOT, "\r%s%d/%d [%s%s] %s  ETA %dm%02ds", what.isEmpty() ? "" : what + " ", done, total,
+                "=".repeat(filled), " ".repeat(width - filled), detail, eta / 60, eta % 60);
+        if (done == total) out.println();
         out.flush();
     }
 }

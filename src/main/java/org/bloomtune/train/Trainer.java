@@ -1,19 +1,11 @@
 package org.bloomtune.train;
 
 import com.google.gson.JsonObject;
-import org.bloomtune.autograd.PromptBackward;
-import org.bloomtune.data.Batch;
 import org.bloomtune.data.BatchOrder;
-import org.bloomtune.data.Example;
-import org.bloomtune.model.BloomModel;
-import org.bloomtune.model.CausalLmLoss;
-import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
-import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.GradMode;
-import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -29,19 +21,21 @@ import java.util.Optional;
  * clipping, warmup and decay, evaluation, atomic checkpoints and exact resume (the prompt, the
  * optimizer moments, the step and the data position are restored; the data order is rebuilt from
  * the seed). A non-finite loss stops the run, naming the step, with the last good checkpoint kept.
+ * What is optimized — the causal-LM loss, a verbalizer's label cross-entropy — is the
+ * {@link TrainingTask}'s business.
+ *
+ * @param <E> the task's encoded example
  */
-public final class Trainer {
-    private final BloomModel model;
+public final class Trainer<E> {
+    private final TrainingTask<E> task;
     private final TrainConfig config;
     private final AdapterConfig adapterConfig;
-    private final long padId;
     private final PrintStream console;
 
-    public Trainer(BloomModel model, TrainConfig config, AdapterConfig adapterConfig, PrintStream console) {
-        this.model = model;
+    public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, PrintStream console) {
+        this.task = task;
         this.config = config;
         this.adapterConfig = adapterConfig;
-        this.padId = model.config().padTokenId();
         this.console = console;
     }
 
@@ -50,13 +44,16 @@ public final class Trainer {
         DivergedException(String message) { super(message); }
     }
 
-    public record Summary(int steps, double lastLoss, double evalLoss, Path adapter) {}
+    /** The run's outcome; {@code eval} is null when there was no eval data. */
+    public record Summary(int steps, double lastLoss, Evaluation eval, Path adapter) {
+        public double evalLoss() { return eval == null ? Double.NaN : eval.loss(); }
+    }
 
     /**
      * Trains {@code prompt} in place on {@code train}, evaluating on {@code eval} (may be empty).
      * With {@code resume}, continues from the newest checkpoint in the output directory.
      */
-    public Summary train(SoftPrompt prompt, List<Example> train, List<Example> eval, boolean resume) {
+    public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, boolean resume) {
         BatchOrder order = new BatchOrder(config.batchSize(), config.seed(), config.groupByLength());
         int batchesPerEpoch = (train.size() + config.batchSize() - 1) / config.batchSize();
         int stepsPerEpoch = (batchesPerEpoch + config.accumulation() - 1) / config.accumulation();
@@ -89,18 +86,16 @@ public final class Trainer {
             int epoch = state.epoch();
             int batchIndex = state.batchInEpoch();
             while (step < total) {
-                List<List<Integer>> batches = order.epoch(train, epoch);
+                List<List<Integer>> batches = order.epoch(train, task::length, epoch);
                 double lossSum = 0;
                 long tokens = 0;
                 int micro = 0;
                 long start = System.nanoTime();
                 prompt.zeroGrad();
                 for (; batchIndex < batches.size() && step < total; batchIndex++) {
-                    try (Batch batch = Batch.collate(pick(train, batches.get(batchIndex)), padId); PointerScope scope = new PointerScope()) {
-                        lossSum += PromptBackward.lossAndGrad(model,
-                                PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels()), config.pass());
-                        tokens += batch.tokens();
-                    }
+                    List<E> batch = pick(train, batches.get(batchIndex));
+                    lossSum += task.lossAndGrad(prompt, batch, config.pass());
+                    tokens += batch.stream().mapToLong(task::length).sum();
                     micro++;
                     boolean stepNow = micro == config.accumulation() || batchIndex == batches.size() - 1;
                     if (!stepNow) continue;
@@ -132,11 +127,11 @@ public final class Trainer {
                     batchIndex = 0;
                 }
             }
-            double evalLoss = eval.isEmpty() ? Double.NaN : evaluate(prompt, eval, step, metrics);
+            Evaluation last = eval.isEmpty() ? null : evaluate(prompt, eval, step, metrics);
             Path adapter = config.output().resolve("adapter");
             PeftAdapter.save(adapter, adapterConfig, prompt);
             LossPlot.write(config.output().resolve("loss.png"), metrics.read());
-            return new Summary(step, lastLoss, evalLoss, adapter);
+            return new Summary(step, lastLoss, last, adapter);
         }
     }
 
@@ -151,32 +146,16 @@ public final class Trainer {
         }
     }
 
-    /** Token-weighted mean loss over the eval examples, logged with its perplexity. */
-    double evaluate(SoftPrompt prompt, List<Example> eval, int step, MetricsLog metrics) {
-        double sum = 0;
-        long count = 0;
-        try (GradMode off = GradMode.off()) {
-            for (int i = 0; i < eval.size(); i += config.batchSize()) {
-                List<Example> part = eval.subList(i, Math.min(eval.size(), i + config.batchSize()));
-                try (Batch batch = Batch.collate(part, padId); PointerScope scope = new PointerScope()) {
-                    var input = PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels());
-                    long n = CausalLmLoss.countedLabels(input.labels());
-                    if (n == 0) continue;
-                    try (CausalLmOutput out = model.forward(input)) {
-                        sum += Tensors.toDouble(out.loss()) * n;
-                        count += n;
-                    }
-                }
-            }
-        }
-        double loss = count == 0 ? Double.NaN : sum / count;
+    /** Scores the prompt on {@code eval}, logs the metrics and prints the report. */
+    Evaluation evaluate(SoftPrompt prompt, List<E> eval, int step, MetricsLog metrics) {
+        Evaluation e = task.evaluate(prompt, eval, config.batchSize());
         JsonObject r = new JsonObject();
         r.addProperty("step", step);
-        r.addProperty("eval_loss", loss);
-        r.addProperty("eval_ppl", Math.exp(loss));
+        r.addProperty("eval_loss", e.loss());
+        new java.util.TreeMap<>(e.metrics()).forEach(r::addProperty);
         metrics.append(r);
-        console.printf("%neval at step %d: loss %.4f, perplexity %.2f%n", step, loss, Math.exp(loss));
-        return loss;
+        console.printf("%neval at step %d: %s%n", step, e.report());
+        return e;
     }
 
     private static void restorePrompt(SoftPrompt prompt, Path checkpoint) {
@@ -186,8 +165,8 @@ public final class Trainer {
         }
     }
 
-    private static List<Example> pick(List<Example> all, List<Integer> indices) {
-        List<Example> out = new ArrayList<>(indices.size());
+    private static <E> List<E> pick(List<E> all, List<Integer> indices) {
+        List<E> out = new ArrayList<>(indices.size());
         for (int i : indices) out.add(all.get(i));
         return out;
     }

@@ -41,7 +41,7 @@ class TrainerTest {
                 10, 20, ReversePass.RECOMPUTE_BLOCKS, false, 1);
         try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
-            Trainer.Summary s = new Trainer(m, config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, false);
+            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, false);
             List<JsonObject> metrics = new MetricsLog(config.output()).read();
             double first = metrics.stream().filter(r -> r.has("loss")).findFirst().orElseThrow().get("loss").getAsDouble();
             System.out.printf("memorizing 2 sequences: loss %.3f -> %.3f after %d steps (eval %.3f)%n", first, s.lastLoss(), s.steps(), s.evalLoss());
@@ -112,7 +112,7 @@ class TrainerTest {
         try (BloomModel m = BloomModel.load(broken); SoftPrompt prompt = SoftPrompt.random(2, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 2, PromptInit.RANDOM, null, "nan");
             Trainer.DivergedException e = org.junit.jupiter.api.Assertions.assertThrows(Trainer.DivergedException.class,
-                    () -> new Trainer(m, config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), false));
+                    () -> new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), false));
             assertTrue(e.getMessage().contains("loss became NaN at step 1"), e.getMessage());
         }
     }

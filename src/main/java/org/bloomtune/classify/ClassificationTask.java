@@ -1,0 +1,85 @@
+package org.bloomtune.classify;
+
+import org.bloomtune.autograd.PromptBackward;
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.PromptedInput;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.train.Evaluation;
+import org.bloomtune.train.TrainingTask;
+import org.bytedeco.javacpp.PointerScope;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Prompt tuning for classification: the soft prompt learns to make the verbalizer's label words
+ * likely after the pattern. Loss: cross-entropy over the label scores. Evaluation: that loss,
+ * accuracy, macro-F1 and the confusion matrix.
+ */
+public final class ClassificationTask implements TrainingTask<ClassifyExample> {
+    private final BloomModel model;
+    private final LabelWords words;
+
+    public ClassificationTask(BloomModel model, LabelWords words) {
+        this.model = model;
+        this.words = words;
+    }
+
+    @Override
+    public int length(ClassifyExample example) { return example.length(); }
+
+    @Override
+    public double lossAndGrad(SoftPrompt prompt, List<ClassifyExample> examples, ReversePass pass) {
+        try (VerbalizedBatch batch = batch(examples); PointerScope scope = new PointerScope()) {
+            var input = PromptedInput.of(model, Collections.nCopies((int) batch.rows(), prompt), batch.inputIds(), batch.attentionMask(), null);
+            return PromptBackward.lossAndGrad(model, input, new VerbalizerLoss(batch, gold(examples)), pass);
+        }
+    }
+
+    @Override
+    public Evaluation evaluate(SoftPrompt prompt, List<ClassifyExample> eval, int batchSize) {
+        Result r = score(prompt, eval, batchSize);
+        ClassificationMetrics m = r.metrics();
+        String report = String.format("loss %.4f, %s%n%s", r.loss(), m.summary(), m.confusionTable());
+        return new Evaluation(r.loss(), Map.of("eval_accuracy", m.accuracy(), "eval_macro_f1", m.macroF1()), report);
+    }
+
+    /** The mean cross-entropy over labelled examples and the metrics of the predictions. */
+    public record Result(double loss, ClassificationMetrics metrics, List<Prediction> predictions) {}
+
+    public Result score(SoftPrompt prompt, List<ClassifyExample> eval, int batchSize) {
+        Classifier classifier = new Classifier(model);
+        List<Prediction> predictions = new ArrayList<>(eval.size());
+        for (int i = 0; i < eval.size(); i += batchSize) {
+            List<ClassifyExample> part = eval.subList(i, Math.min(eval.size(), i + batchSize));
+            predictions.addAll(classifier.predict(prompt, part.stream().map(ClassifyExample::ids).toList(), words));
+        }
+        double loss = 0;
+        int[] gold = new int[eval.size()];
+        int[] predicted = new int[eval.size()];
+        for (int n = 0; n < eval.size(); n++) {
+            gold[n] = eval.get(n).label();
+            if (gold[n] < 0) throw new IllegalArgumentException("evaluation needs labelled texts; text " + n + " has none");
+            predicted[n] = predictions.get(n).label();
+            loss -= Math.log(predictions.get(n).probabilities()[gold[n]]);
+        }
+        return new Result(loss / eval.size(), ClassificationMetrics.of(words.verbalizer().labelNames(), gold, predicted), predictions);
+    }
+
+    private VerbalizedBatch batch(List<ClassifyExample> examples) {
+        return VerbalizedBatch.of(examples.stream().map(ClassifyExample::ids).toList(),
+                Collections.nCopies(examples.size(), words), model.config().padTokenId());
+    }
+
+    private static long[] gold(List<ClassifyExample> examples) {
+        long[] gold = new long[examples.size()];
+        for (int n = 0; n < gold.length; n++) {
+            if (examples.get(n).label() < 0) throw new IllegalArgumentException("training needs labelled texts");
+            gold[n] = examples.get(n).label();
+        }
+        return gold;
+    }
+}

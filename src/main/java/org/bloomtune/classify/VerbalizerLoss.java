@@ -1,0 +1,51 @@
+package org.bloomtune.classify;
+
+import org.bloomtune.autograd.HeadLoss;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.Scopes;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The classification objective: cross-entropy of the gold label under a softmax over the label
+ * scores, averaged over the texts. All texts of a batch share one verbalizer (one task).
+ */
+public final class VerbalizerLoss implements HeadLoss {
+    private static final long REDUCTION_MEAN = 1;
+    private final VerbalizedBatch batch;
+    private final long[] gold;
+
+    /** {@code gold[n]} is the label index of text n. */
+    public VerbalizerLoss(VerbalizedBatch batch, long[] gold) {
+        if (gold.length != batch.texts()) throw new IllegalArgumentException(gold.length + " labels for " + batch.texts() + " texts");
+        int labels = batch.numLabels(0);
+        for (int n = 0; n < gold.length; n++) {
+            if (batch.numLabels(n) != labels) throw new IllegalArgumentException("a training batch mixes verbalizers");
+            if (gold[n] < 0 || gold[n] >= labels) throw new IllegalArgumentException("text " + n + " has label " + gold[n] + " of " + labels);
+        }
+        this.batch = batch;
+        this.gold = gold.clone();
+    }
+
+    @Override
+    public Result lossAndGrad(BloomModel model, Tensor lastOutput, PreparedInput input) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = lastOutput.detach();
+            x.requires_grad_(true);
+            Tensor loss = loss(model, x);
+            loss.backward();
+            return new Result(Tensors.toFloat(loss), Scopes.owned(() -> Tensors.gradient(x)));
+        }
+    }
+
+    /** The mean cross-entropy, recorded when {@code lastOutput} is; it belongs to the open scope. */
+    public Tensor loss(BloomModel model, Tensor lastOutput) {
+        Tensor scores = LabelScores.of(model, lastOutput, batch).view(batch.texts(), batch.numLabels(0));
+        Tensor target = Tensors.fromLongs(gold, gold.length).to(lastOutput.device(), org.bytedeco.pytorch.global.torch.ScalarType.Long);
+        return torch.cross_entropy_loss(scores, target, new TensorOptional(), REDUCTION_MEAN, -100, 0.0);
+    }
+}

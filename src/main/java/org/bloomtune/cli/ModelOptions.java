@@ -30,8 +30,13 @@ final class ModelOptions {
             description = "LLM.int8 outlier threshold on |activation| (default: ${DEFAULT-VALUE})")
     double int8Threshold;
 
+    @Option(names = "--attention", defaultValue = "eager", paramLabel = "eager|sdpa",
+            description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention (default: ${DEFAULT-VALUE})")
+    String attention;
+
     BloomModel load() {
         Int8Options quantization = new Int8Options(Int8Mode.parse(int8), int8Threshold);
-        return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device, quantization));
+        org.bloomtune.model.AttentionKernel kernel = org.bloomtune.model.AttentionKernel.parse(attention);
+        return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device, quantization)).useAttention(kernel);
     }
 }

@@ -27,4 +27,23 @@ public final class AttentionMask {
         Tensor padding = attentionMask.eq(new Scalar(0)).view(batch, 1, 1, keys);     // [B, 1, 1, S]
         return future.view(1, 1, queries, keys).logical_or(padding);                  // [B, 1, T, S]
     }
+
+    /**
+     * ALiBi and the mask as one additive bias {@code [B, heads, T, S]} for the fused kernel:
+     * masked scores get the dtype's lowest finite value, as HF's eager path gives them (so a row
+     * with every key masked — a left-padding query — becomes uniform, not NaN).
+     *
+     * @param alibi  [B * heads, 1, S]
+     * @param masked [B, 1, T, S] boolean
+     */
+    public static Tensor additive(Tensor alibi, Tensor masked, int numHeads) {
+        long batch = masked.size(0);
+        long queries = masked.size(2);
+        long keys = masked.size(3);
+        double lowest = alibi.scalar_type().value == ScalarType.BFloat16.value ? -3.3895313892515355e38
+                : alibi.scalar_type().value == ScalarType.Half.value ? -65504.0
+                : alibi.scalar_type().value == ScalarType.Double.value ? -Double.MAX_VALUE : BloomAttention.FLOAT32_MIN;
+        return alibi.view(batch, numHeads, 1, keys).expand(batch, numHeads, queries, keys)
+                .masked_fill(masked, new Scalar(lowest)).contiguous();
+    }
 }

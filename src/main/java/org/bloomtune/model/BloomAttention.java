@@ -1,7 +1,9 @@
 package org.bloomtune.model;
 
+import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -35,6 +37,12 @@ public final class BloomAttention implements AutoCloseable {
         long batch = x.size(0);
         long queries = x.size(1);
         Tensor[] qkv = splitHeads(queryKeyValue.forward(x), batch, queries);
+        Tensor merged = ctx.bias() != null ? fused(qkv, ctx, cache, layer, batch, queries) : eager(qkv, ctx, cache, layer, batch, queries, x.scalar_type());
+        return dense.forward(merged).add(residual);
+    }
+
+    /** HF's eager attention → the merged heads [B, T, H]. */
+    private Tensor eager(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries, ScalarType compute) {
         Tensor query = qkv[0];                                                   // [B*nh, T, hd]
         Tensor key = qkv[1];                                                     // [B*nh, hd, T]
         Tensor value = qkv[2];                                                   // [B*nh, T, hd]
@@ -46,15 +54,32 @@ public final class BloomAttention implements AutoCloseable {
         long keys = key.size(2);
         Tensor scores = ctx.alibi().baddbmm(query, key, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(headDim)));
         Tensor probs = scores.view(batch, numHeads, queries, keys)              // [B, nh, T, S]
-                .to(softmaxType(x.scalar_type()))
+                .to(softmaxType(compute))
                 .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
                 .softmax(-1)
-                .to(x.scalar_type());
+                .to(compute);
         Tensor context = torch.bmm(probs.view(batch * numHeads, queries, keys), value); // [B*nh, T, hd]
-        Tensor merged = context.view(batch, numHeads, queries, headDim)
+        return context.view(batch, numHeads, queries, headDim)
                 .permute(0, 2, 1, 3)
                 .reshape(batch, queries, (long) numHeads * headDim);                 // [B, T, H]
-        return dense.forward(merged).add(residual);
+    }
+
+    /** libtorch's fused attention with the shared additive bias → the merged heads [B, T, H]. */
+    private Tensor fused(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
+        Tensor key = qkv[1];
+        Tensor value = qkv[2];
+        if (cache != null) {
+            Tensor[] full = cache.append(layer, key, value);
+            key = full[0];
+            value = full[1];
+        }
+        long keys = key.size(2);
+        Tensor q = qkv[0].view(batch, numHeads, queries, headDim);
+        Tensor k = key.view(batch, numHeads, headDim, keys).transpose(2, 3);            // [B, nh, S, hd]
+        Tensor v = value.view(batch, numHeads, keys, headDim);
+        Tensor context = torch.scaled_dot_product_attention(q, k, v, new TensorOptional(ctx.bias()), 0.0, false,
+                new DoubleOptional(1.0 / Math.sqrt(headDim)), false);                   // [B, nh, T, hd]
+        return context.transpose(1, 2).reshape(batch, queries, (long) numHeads * headDim);
     }
 
     /** Softmax runs in float32 (as in HF) unless the model computes in float64. */

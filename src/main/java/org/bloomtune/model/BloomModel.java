@@ -38,6 +38,7 @@ public final class BloomModel implements AutoCloseable {
     private final LayerNorm lnF;
     private final Map<String, Tensor> namedWeights;      // HF names without prefix → the tensors above
     private final WeightSource mappedWeights;            // null when no weight views a mapping
+    private AttentionKernel attention = AttentionKernel.EAGER;
 
     BloomModel(BloomConfig config, DType dtype, Device device, WordEmbedding wordEmbeddings,
                LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
@@ -65,6 +66,14 @@ public final class BloomModel implements AutoCloseable {
     public Device device() { return device; }
 
     public List<BloomBlock> blocks() { return h; }
+
+    /** How attention runs from now on (as HF's {@code attn_implementation}); EAGER by default. */
+    public BloomModel useAttention(AttentionKernel kernel) {
+        this.attention = java.util.Objects.requireNonNull(kernel);
+        return this;
+    }
+
+    public AttentionKernel attention() { return attention; }
 
     /**
      * Every backbone tensor by its HF name without prefix ({@code h.0.mlp.dense_h_to_4h.weight}),
@@ -136,12 +145,17 @@ public final class BloomModel implements AutoCloseable {
 
     /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]. */
     public AttentionContext attentionContext(Tensor mask, long queries) {
-        return new AttentionContext(Alibi.bias(mask, config.numHeads(), dtype.scalarType()),
-                AttentionMask.build(mask, queries));
+        Tensor alibi = Alibi.bias(mask, config.numHeads(), dtype.scalarType());
+        Tensor masked = AttentionMask.build(mask, queries);
+        if (attention == AttentionKernel.EAGER) return new AttentionContext(alibi, masked);
+        return new AttentionContext(alibi, masked, AttentionMask.additive(alibi, masked, config.numHeads()));
     }
 
     /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */
-    public Tensor head(Tensor hidden) { return lmHead(lnF.forward(hidden)); }
+    public Tensor head(Tensor hidden) { return lmHead(finalNorm(hidden)); }
+
+    /** {@code ln_f}: the last block's output [..., H] → the lm_head's input. */
+    public Tensor finalNorm(Tensor hidden) { return lnF.forward(hidden); }
 
     /** {@code inputIds} [B, T] → embeddings [B, T, H] in the compute dtype (before the layer norm). */
     public Tensor embed(Tensor inputIds) {

@@ -13,6 +13,9 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     public Tensor logits(Tensor hidden) { return torch.linear(hidden, weight); }
 
     @Override
+    public Tensor inputGrad(Tensor gradLogits) { return gradLogits.to(weight.scalar_type()).matmul(weight); }
+
+    @Override
     public long residentBytes() { return weight.nbytes(); }
 
     @Override

@@ -33,6 +33,11 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
     }
 
     /** {@code x [..., in] · Wᵀ → [..., out]} in x's dtype, by {@code options.mode()}. */
+    /** Rows {@code start .. start + n} of the weight, dequantized. */
+    public Tensor dequantizeRows(long start, long n, ScalarType dtype) {
+        return values.narrow(0, start, n).to(dtype).mul(scales.narrow(0, start, n).unsqueeze(1).to(dtype));
+    }
+
     public Tensor matmul(Tensor x, Int8Options options) {
         long[] lead = new long[(int) x.dim() - 1];
         for (int i = 0; i < lead.length; i++) lead[i] = x.size(i);

@@ -14,6 +14,12 @@ public interface WordEmbedding extends AutoCloseable {
     /** {@code hidden} [..., H] → logits [..., V]. */
     Tensor logits(Tensor hidden);
 
+    /**
+     * The backward of {@link #logits} with respect to its input, without autograd: {@code
+     * gradLogits} [K, V] → d loss / d hidden [K, H] = gradLogits · W, in the compute dtype.
+     */
+    Tensor inputGrad(Tensor gradLogits);
+
     long residentBytes();
 
     @Override

@@ -4,11 +4,13 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import org.bloomtune.Reference;
+import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -25,11 +27,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class GreedyParityTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"a", "b"})
-    void singleAndLeftPaddedBatchMatchHfGenerate(String set) {
+    @CsvSource({"a,EAGER", "b,EAGER", "a,SDPA", "b,SDPA"})
+    void singleAndLeftPaddedBatchMatchHfGenerate(String set, AttentionKernel kernel) {
         Path dir = Reference.reference("hf").resolve(set);
         Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
-        try (BloomModel model = BloomModel.load(dir.resolve("model"))) {
+        try (BloomModel model = BloomModel.load(dir.resolve("model")).useAttention(kernel)) {
             for (String c : new String[]{"single", "lp"}) {
                 List<long[]> prompts = Reference.unpad(g.get("gen." + c + ".input_ids"), g.get("gen." + c + ".attention_mask"));
                 GenerationResult result = new Generator(model).generate(prompts, GenerationConfig.greedy(8, -1), TokenListener.NONE);

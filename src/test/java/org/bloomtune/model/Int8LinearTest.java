@@ -22,6 +22,21 @@ class Int8LinearTest {
     static final int M = 7, K = 96, N = 40;
 
     @Test
+    void wordEmbeddingInputGradientEqualsTheDequantizedProductAcrossVocabularyBlocks() {
+        try (PointerScope scope = new PointerScope()) {
+            long vocab = 2 * Int8WordEmbedding.VOCAB_BLOCK + 123;                 // three blocks, the last partial
+            torch.manual_seed(3);
+            Int8Weight w = Int8Weight.quantize(torch.randn(vocab, 16));
+            Int8WordEmbedding e = new Int8WordEmbedding(w, Int8Options.of(Int8Mode.WEIGHT_ONLY), ScalarType.Float);
+            Tensor gradLogits = torch.randn(5, vocab);
+            Tensor expected = gradLogits.to(ScalarType.Double).matmul(w.dequantize(ScalarType.Double));
+            double err = Tensors.toDouble(e.inputGrad(gradLogits).to(ScalarType.Double).sub(expected).abs().max());
+            double scale = Tensors.toDouble(expected.abs().max());
+            assertTrue(err / scale < 1e-5, "relative error " + err / scale);
+        }
+    }
+
+    @Test
     void quantizationIsPerOutputChannelAbsmax() {
         float[] w = {1, -2, 0.5f, 4, 0.25f, -0.125f};
         try (Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, 2, 3))) {

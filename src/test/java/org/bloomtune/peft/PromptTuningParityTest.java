@@ -3,6 +3,7 @@ package org.bloomtune.peft;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;
@@ -39,6 +40,20 @@ class PromptTuningParityTest {
             Tensor mask = g.get("inputs." + pad + ".attention_mask");
             Tensor labels = g.get("inputs." + pad + ".labels");
             check(model, a.prompt(), ids, mask, labels, g.get(p + "logits"), g.get(p + "loss"), g.get(p + "prompt_grad"));
+        }
+    }
+
+    /** libtorch's fused attention with the folded ALiBi/mask bias gives PEFT's numbers too, padding included. */
+    @ParameterizedTest
+    @CsvSource({"a,random,lp", "a,text,rp", "b,random,lp", "b,text,rp"})
+    void fusedAttentionMatchesPeft(String set, String adapter, String pad) {
+        Path dir = Reference.reference("hf").resolve(set);
+        Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
+        String p = "pt_" + adapter + "." + pad + ".";
+        try (BloomModel model = BloomModel.load(dir.resolve("model")).useAttention(AttentionKernel.SDPA);
+             PeftAdapter.Loaded a = PeftAdapter.load(dir.resolve("adapters").resolve(adapter), model.config())) {
+            check(model, a.prompt(), g.get("inputs." + pad + ".input_ids"), g.get("inputs." + pad + ".attention_mask"),
+                    g.get("inputs." + pad + ".labels"), g.get(p + "logits"), g.get(p + "loss"), g.get(p + "prompt_grad"));
         }
     }
 

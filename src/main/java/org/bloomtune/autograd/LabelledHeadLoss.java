@@ -18,12 +18,21 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * lm_head and cross-entropy run only at positions that predict a label, a chunk at a time. The
  * seed's loss counts response tokens only, so most positions (the instruction, padding, the
  * virtual tokens) never reach the 250880-word lm_head; and a chunk's float32 logits stay under
- * {@link #CHUNK_BYTES}, so the {@code [B, T, V]} logits — over a gigabyte for bloom-560m at
+ * {@link #chunkBytes}, so the {@code [B, T, V]} logits — over a gigabyte for bloom-560m at
  * 4 × 256 — never exist. Equals HF's shifted mean loss and its gradient.
  */
 final class LabelledHeadLoss {
-    /** Budget for one chunk's float32 logits, which become their own gradient in place. */
-    static final long CHUNK_BYTES = 256L << 20;
+    /**
+     * Budget for one chunk's float32 logits, which become their own gradient in place: large
+     * enough that the lm_head's matmuls run near the GEMM peak. An int8 model is chosen for memory,
+     * so it gets a quarter of that (LLM.int8's lm_head holds an int32 buffer of the same size too).
+     * The system property {@code bloomtune.headChunkMiB} overrides both.
+     */
+    static long chunkBytes(BloomModel model) {
+        Long mib = Long.getLong("bloomtune.headChunkMiB");
+        if (mib != null) return mib << 20;
+        return model.wordEmbeddings() instanceof org.bloomtune.model.Int8WordEmbedding ? 64L << 20 : 256L << 20;
+    }
 
     private LabelledHeadLoss() {}
 
@@ -44,7 +53,7 @@ final class LabelledHeadLoss {
             Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);   // [K, H]
             Tensor picked = targets.index_select(0, where);
             Tensor rowGrad = torch.empty_like(rows);
-            long chunk = Math.max(1, CHUNK_BYTES / (4L * model.config().vocabSize()));
+            long chunk = Math.max(1, chunkBytes(model) / (4L * model.config().vocabSize()));
             double loss = 0;
             for (long start = 0; start < counted; start += chunk) {
                 long n = Math.min(chunk, counted - start);
@@ -72,7 +81,7 @@ final class LabelledHeadLoss {
      * the lm_head's matmuls efficient (66-row chunks made the bloom-560m head 1.55× slower).
      */
     private static double chunk(BloomModel model, Tensor hidden, Tensor targets, Tensor gradOut, long counted) {
-        try (PointerScope scope = new PointerScope()) {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             Tensor x = hidden.detach();
             x.requires_grad_(true);
             Tensor normed = model.finalNorm(x);                                        // recorded

@@ -3,6 +3,7 @@ package org.bloomtune.classify;
 import org.bloomtune.autograd.HeadLoss;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -33,7 +34,7 @@ public final class VerbalizerLoss implements HeadLoss {
 
     @Override
     public Result lossAndGrad(BloomModel model, Tensor lastOutput, PreparedInput input) {
-        try (PointerScope scope = new PointerScope()) {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             Tensor x = lastOutput.detach();
             x.requires_grad_(true);
             Tensor loss = loss(model, x);

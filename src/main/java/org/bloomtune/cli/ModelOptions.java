@@ -34,7 +34,11 @@ final class ModelOptions {
             description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention (default: ${DEFAULT-VALUE})")
     String attention;
 
+    @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once: lower peak memory, a little slower")
+    boolean lowMemory;
+
     BloomModel load() {
+        if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
         Int8Options quantization = new Int8Options(Int8Mode.parse(int8), int8Threshold);
         org.bloomtune.model.AttentionKernel kernel = org.bloomtune.model.AttentionKernel.parse(attention);
         return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device, quantization)).useAttention(kernel);

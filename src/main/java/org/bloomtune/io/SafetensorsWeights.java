@@ -104,6 +104,9 @@ public final class SafetensorsWeights implements WeightSource {
     public Tensor get(String name) { return file(name).tensor(name); }
 
     @Override
+    public void release(String name) { file(name).release(name); }
+
+    @Override
     public boolean aliasesStorage() { return true; }
 
     private SafetensorsFile file(String name) {

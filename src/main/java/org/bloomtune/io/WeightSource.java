@@ -20,6 +20,13 @@ public interface WeightSource extends AutoCloseable {
     /** The tensor called {@code name}; the caller owns the handle, the source owns the bytes. */
     Tensor get(String name);
 
+    /**
+     * Says the bytes of {@code name} will not be read again (the loader copied or quantized them),
+     * so a mapped source can drop its pages from this process's resident memory. No tensor that
+     * aliases them may be in use.
+     */
+    default void release(String name) {}
+
     /** True when tensors from {@link #get} alias memory that {@link #close} releases. */
     boolean aliasesStorage();
 

@@ -136,6 +136,7 @@ final class BloomLoader {
             Tensor scales = Tensors.escape(q.scales().to(device, q.scales().scalar_type()));
             loaded.put(name, values);
             loaded.put(name + "_scale", scales);
+            source.release(prefix + name);                // the file's copy is not needed any more
             return new Int8Weight(values, scales);
         }
     }
@@ -144,6 +145,7 @@ final class BloomLoader {
         try (Tensor raw = source.get(prefix + name)) {
             Tensor placed = raw.to(device, dtype.scalarType());
             if (source.aliasesStorage() && Tensors.sameData(raw, placed)) aliasesSource = true;
+            else source.release(prefix + name);           // converted: the mapped bytes are dead
             loaded.put(name, placed);
             return placed;
         }

@@ -121,7 +121,11 @@ public final class BloomModel implements AutoCloseable {
     public Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries);
-        for (int i = 0; i < h.size(); i++) hidden = block(i, hidden, ctx, cache);
+        for (int i = 0; i < h.size(); i++) {
+            Tensor next = block(i, hidden, ctx, cache);
+            hidden.close();          // autograd keeps what it needs; the handle need not live until the scope ends
+            hidden = next;
+        }
         return hidden;
     }
 

@@ -51,7 +51,7 @@ public final class Int8WordEmbedding implements WordEmbedding {
     }
 
     /** Vocabulary rows dequantized at once by {@link #inputGrad}. */
-    static final long VOCAB_BLOCK = 16384;
+    static final long VOCAB_BLOCK = 8192;
 
     @Override
     public long residentBytes() { return weight.residentBytes(); }

@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Quantize;
+import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -21,22 +22,31 @@ public final class LlmInt8 {
     /** Who quantizes the activations: the fused C kernel (native/) or libtorch's op chain. */
     public enum Quantizer { NATIVE, LIBTORCH }
 
-    /** The fused kernel where it was built (it is faster: benchmarks/BENCHMARKS.md), else libtorch. */
+    /** The fused kernel where it was built (it is faster: benchmarks/FINDINGS.md), else libtorch. */
     public static final Quantizer DEFAULT = Int8Quantize.available() ? Quantizer.NATIVE : Quantizer.LIBTORCH;
 
     private LlmInt8() {}
 
     /** {@code x} [M, K] float → [M, N] in x's dtype. */
     static Tensor matmul(Tensor x, Int8Weight w, double threshold) {
+        return Scopes.inner(() -> quantizedMatmul(x, w, threshold));     // the quantized copies die here
+    }
+
+    private static Tensor quantizedMatmul(Tensor x, Int8Weight w, double threshold) {
         Tensor xf = x.to(ScalarType.Float).contiguous();
         Int8Quantize.Result q = quantize(xf, threshold, DEFAULT);
-        Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional());
-        AtenShim.intMm(acc, q.x8(), w.values().t());
-        Tensor y = acc.to(ScalarType.Float).mul(q.rowScale()).mul(w.scales().unsqueeze(0));     // [M, N]
+        // [M, N] buffers are the lm_head's logits (250880 columns): convert, scale and add the
+        // outliers in place, and free the int32 accumulator at once, so one such buffer is alive.
+        Tensor y;
+        try (Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional())) {
+            AtenShim.intMm(acc, q.x8(), w.values().t());
+            y = acc.to(ScalarType.Float);
+        }
+        y.mul_(q.rowScale()).mul_(w.scales().unsqueeze(0));
         if (q.outliers() > 0) {
             Tensor cols = Tensors.fromLongs(indices(q.outlier()), q.outliers());
-            Tensor wOut = w.values().index_select(1, cols).to(ScalarType.Float).mul(w.scales().unsqueeze(1)); // [N, k]
-            y = y.add(xf.index_select(1, cols).matmul(wOut.t()));
+            Tensor wOut = w.values().index_select(1, cols).to(ScalarType.Float).mul_(w.scales().unsqueeze(1)); // [N, k]
+            y.addmm_(xf.index_select(1, cols), wOut.t());
         }
         return y.to(x.scalar_type());
     }

@@ -43,6 +43,28 @@ public final class ProcessMemory {
     }
 
     /**
+     * Makes glibc serve every allocation of at least {@code bytes} with its own mapping and unmap
+     * it on free ({@code mallopt(M_MMAP_THRESHOLD)}), instead of raising that threshold as it does
+     * by default and then keeping freed tensor buffers in its heap. Lower peak RSS for a price in
+     * speed (the pages are faulted in afresh): measured on a bloom-560m fp32 step, 4 × 256, peak
+     * +1819 MiB instead of +2718 MiB, 21.1 s instead of 19.2 s. Returns false off glibc.
+     */
+    public static boolean returnFreedBuffers(long bytes) {
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        var symbol = linker.defaultLookup().find("mallopt");
+        if (symbol.isEmpty()) return false;
+        final int mMmapThreshold = -3;
+        try {
+            int ok = (int) linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
+                    java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT))
+                    .invokeExact(mMmapThreshold, (int) Math.min(Integer.MAX_VALUE, bytes));
+            return ok == 1;
+        } catch (Throwable t) {
+            throw new IllegalStateException("mallopt failed", t);
+        }
+    }
+
+    /**
      * Bytes currently allocated through the C heap (glibc {@code mallinfo2}: in-use small blocks
      * plus mmapped large ones) — where libtorch's CPU tensors live, and unlike RSS not moved by the
      * Java heap growing or the allocator keeping freed pages. -1 off glibc.

@@ -2,10 +2,6 @@ package org.bloomtune.bench;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
-import org.bloomtune.model.Int8Mode;
-import org.bloomtune.model.Int8Options;
-import org.bloomtune.model.LoadOptions;
-import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
@@ -29,8 +25,8 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Forward throughput on a bloom-560m-shaped random checkpoint ({@link Checkpoints}), one batch of
- * {@code batch × seq} tokens, in each compute / int8 mode.
+ * Forward throughput (no grad, full logits) on seeded random checkpoints ({@link Checkpoints}): a
+ * row is {@code "shape mode batch seq"}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -39,41 +35,30 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 3)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx2g"})
 public class ForwardBenchmark {
-    @Param({"fp32", "bf16", "int8-weight-only", "bf16-int8-weight-only", "int8-llm-int8", "int8-dequantize"})
-    public String mode;
-
-    @Param({"bloom-560m"})
-    public String shape;
-
-    @Param({"1"})
-    public int batch;
-
-    @Param({"1", "256"})
-    public int seq;
+    @Param({
+            "bloom-560m fp32 1 256", "bloom-560m fp32 4 256", "bloom-560m bf16 1 256", "bloom-560m bf16 4 256",
+            "bloom-560m int8-weight-only 1 256", "bloom-560m bf16-int8-weight-only 1 256", "bloom-560m int8-llm-int8 1 256",
+            "bloom-560m int8-llm-int8 4 256", "bloom-560m int8-dequantize 1 256", "tiny fp32 1 256", "tiny fp32 4 256",
+    })
+    public String row;
 
     private BloomModel model;
     private Tensor ids;
 
-    /** Resident memory, reported beside the time. */
+    /** Weight bytes and the process's peak resident memory during the forward. */
     @State(Scope.Thread)
     @AuxCounters(AuxCounters.Type.EVENTS)
     public static class Memory {
         public long weightMiB;
-        public long rssMiB;
+        public long peakRssMiB;
     }
 
     @Setup(Level.Trial)
     public void setUp() {
-        LoadOptions options = switch (mode) {
-            case "fp32" -> LoadOptions.defaults();
-            case "bf16" -> LoadOptions.defaults().withDtype(DType.BF16);
-            case "int8-weight-only" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY));
-            case "bf16-int8-weight-only" -> LoadOptions.defaults().withDtype(DType.BF16).withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY));
-            case "int8-llm-int8" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.LLM_INT8));
-            case "int8-dequantize" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.DEQUANTIZE));
-            default -> throw new IllegalArgumentException(mode);
-        };
-        model = BloomModel.load(Checkpoints.random(shape), options);
+        String[] p = row.split(" ");
+        model = BloomModel.load(Checkpoints.random(p[0]), Modes.options(p[1]));
+        int batch = Integer.parseInt(p[2]);
+        int seq = Integer.parseInt(p[3]);
         Random r = new Random(0);
         long[] values = new long[batch * seq];
         for (int i = 0; i < values.length; i++) values[i] = r.nextInt(model.config().vocabSize());
@@ -82,11 +67,12 @@ public class ForwardBenchmark {
 
     @Benchmark
     public void forward(Memory memory) {
+        ProcessMemory.resetPeak();
         try (GradMode off = GradMode.off()) {
             model.forward(CausalLmInput.ids(ids)).close();
         }
         memory.weightMiB = model.residentWeightBytes() >> 20;
-        memory.rssMiB = ProcessMemory.residentBytes() >> 20;
+        memory.peakRssMiB = ProcessMemory.peakResidentBytes() >> 20;
     }
 
     @TearDown(Level.Trial)

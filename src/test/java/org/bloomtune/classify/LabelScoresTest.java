@@ -69,6 +69,18 @@ class LabelScoresTest {
         }
     }
 
+    @Test
+    void zeroShotScoresWithoutAPromptToo() {
+        LabelWords words = LabelWords.encode(V, tok, model.config().vocabSize());
+        ClassifyEncoder encoder = new ClassifyEncoder(tok, words, 64);
+        List<long[]> patterns = TEXTS.stream().map(encoder::ids).toList();
+        List<Prediction> fast = new Classifier(model).predict(null, patterns, words);
+        for (int n = 0; n < patterns.size(); n++) {
+            double[] expected = referenceScores(null, patterns.get(n), words);
+            for (int l = 0; l < expected.length; l++) assertEquals(expected[l], fast.get(n).scores()[l], 1e-4, "text " + n + " label " + l);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(ReversePass.class)
     void lossGradientEqualsAutogradThroughWholeSequences(ReversePass pass) {
@@ -144,9 +156,9 @@ class LabelScoresTest {
                 System.arraycopy(pattern, 0, seq, 0, pattern.length);
                 System.arraycopy(word, 0, seq, pattern.length, word.length);
                 Tensor ids = Tensors.fromLongs(seq, 1, seq.length);
-                CausalLmOutput o = model.forward(PromptedInput.of(model, prompt, ids, null, null));
+                CausalLmOutput o = model.forward(prompt == null ? CausalLmInput.ids(ids) : PromptedInput.of(model, prompt, ids, null, null));
                 Tensor logp = torch.log_softmax(o.logits().select(0, 0), 1);                 // [N + T, V]
-                int virtual = prompt.numVirtualTokens();
+                int virtual = prompt == null ? 0 : prompt.numVirtualTokens();
                 Tensor sum = null;
                 for (int j = 0; j < word.length; j++) {
                     Tensor v = logp.select(0, virtual + pattern.length - 1 + j).select(0, word[j]);

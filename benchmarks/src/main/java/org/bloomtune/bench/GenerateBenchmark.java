@@ -4,6 +4,8 @@ import org.bloomtune.generate.GenerationConfig;
 import org.bloomtune.generate.Generator;
 import org.bloomtune.generate.TokenListener;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.tensor.ProcessMemory;
+import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -59,9 +61,19 @@ public class GenerateBenchmark {
         }
     }
 
+    /** The process's peak resident memory during the generation. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class Memory {
+        public long peakRssMiB;
+    }
+
     @Benchmark
-    public long generate() {
-        return new Generator(model).generate(prompts, GenerationConfig.greedy(NEW_TOKENS, -1), TokenListener.NONE).row(0)[0];
+    public long generate(Memory memory) {
+        ProcessMemory.resetPeak();
+        long first = new Generator(model).generate(prompts, GenerationConfig.greedy(NEW_TOKENS, -1), TokenListener.NONE).row(0)[0];
+        memory.peakRssMiB = ProcessMemory.peakResidentBytes() >> 20;
+        return first;
     }
 
     @TearDown(Level.Trial)

@@ -51,7 +51,7 @@ public final class Report {
         tokenizerTable(md, tokenizer);
         quantizeTable(md, quantize);
         forwardTable(md, forward, peak);
-        generateTable(md, generate);
+        generateTable(md, generate, peak);
         stepTable(md, step, peak);
         largeStepTable(md, large);
         Files.writeString(out, md);
@@ -102,15 +102,36 @@ public final class Report {
                 + "against the same run's GEMM peak of the compute dtype (bf16 rows: bf16; all others, int8 included: fp32).\n");
     }
 
-    private static void generateTable(StringBuilder md, Collection<RunResult> generate) {
+    private static void generateTable(StringBuilder md, Collection<RunResult> generate, Map<String, Double> peak) {
         md.append(String.format(Locale.ROOT, "%n## KV-cache generation (%d-token prompt, %d greedy tokens per row, prefill included)%n%n"
-                + "| shape | mode | batch | ms | new tokens/s |%n|---|---|---|---|---|%n", GenerateBenchmark.PROMPT, GenerateBenchmark.NEW_TOKENS));
+                + "| shape | mode | batch | ms | new tokens/s | MFU | peak RSS MiB |%n|---|---|---|---|---|---|---|%n",
+                GenerateBenchmark.PROMPT, GenerateBenchmark.NEW_TOKENS));
         for (RunResult r : generate) {
             String[] p = param(r, "row").split(" ");
+            BloomConfig c = ModelShapes.named(p[0]);
+            int batch = Integer.parseInt(p[2]);
             double ms = r.getPrimaryResult().getScore();
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.0f | %.1f |%n", p[0], p[1], p[2], ms,
-                    Integer.parseInt(p[2]) * GenerateBenchmark.NEW_TOKENS / (ms / 1e3)));
+            double mfu = generateFlops(c, batch) / (ms / 1e3) / (peak.get(Modes.peakDtype(p[1])) * 1e9);
+            md.append(String.format(Locale.ROOT, "| %s | %s | %d | %.0f | %.1f | %.1f %% | %s |%n", p[0], p[1], batch, ms,
+                    batch * GenerateBenchmark.NEW_TOKENS / (ms / 1e3), 100 * mfu, aux(r, "peakRssMiB")));
         }
+        md.append("""
+
+                Generation MFU: the prefill (a forward over the prompt, lm_head at every position) plus each decode step
+                (2 · parameters per token, attention over the cached keys), against the compute dtype's GEMM peak. Decoding
+                one token per row reads every weight for a handful of FLOPs: it is bound by memory bandwidth, not the GEMM
+                peak, so low MFU is expected there.
+                """);
+    }
+
+    /** Prefill over the prompt, then one token per row per step with attention over the cache. */
+    static double generateFlops(BloomConfig c, int batch) {
+        int prompt = GenerateBenchmark.PROMPT;
+        double flops = forwardFlops(c, batch, prompt, (long) batch * prompt);
+        for (int k = 1; k < GenerateBenchmark.NEW_TOKENS; k++) {
+            flops += 2.0 * c.parameterCount() * batch + 4.0 * c.numLayers() * batch * (prompt + k) * c.hiddenSize();
+        }
+        return flops;
     }
 
     private static void stepTable(StringBuilder md, Collection<RunResult> step, Map<String, Double> peak) {
@@ -186,7 +207,8 @@ public final class Report {
     }
 
     private static Collection<RunResult> run(Class<?> benchmark) throws RunnerException {
-        return new Runner(new OptionsBuilder().include(benchmark.getSimpleName()).timeUnit(
+        // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
+        return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
                 benchmark == QuantizeBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 

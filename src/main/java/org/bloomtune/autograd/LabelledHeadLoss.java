@@ -42,6 +42,11 @@ final class LabelledHeadLoss {
      * @return the mean loss and d loss / d lastOutput [B, T, H] (zero where nothing is predicted)
      */
     static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels) {
+        return lossAndGrad(model, lastOutput, labels, Math.max(1, chunkBytes(model) / (4L * model.config().vocabSize())));
+    }
+
+    /** As above with {@code chunk} labelled positions per lm_head call. */
+    static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels, long chunk) {
         long batch = lastOutput.size(0);
         long length = lastOutput.size(1);
         long hidden = lastOutput.size(2);
@@ -53,7 +58,6 @@ final class LabelledHeadLoss {
             Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);   // [K, H]
             Tensor picked = targets.index_select(0, where);
             Tensor rowGrad = torch.empty_like(rows);
-            long chunk = Math.max(1, chunkBytes(model) / (4L * model.config().vocabSize()));
             double loss = 0;
             for (long start = 0; start < counted; start += chunk) {
                 long n = Math.min(chunk, counted - start);
@@ -92,10 +96,11 @@ final class LabelledHeadLoss {
                 Tensor column = targets.unsqueeze(1);
                 Tensor lse = logits.logsumexp(new long[]{1}, true);                     // [K, 1]
                 loss = Tensors.toDouble(lse.sub(logits.gather(1, column)).sum()) / counted;
-                // d CE / d logits = softmax − one-hot, averaged over the counted labels.
-                Tensor grad = logits.sub_(lse).exp_();
-                grad.scatter_add_(1, column, torch.full(new long[]{targets.size(0), 1}, new Scalar(-1.0), Tensors.options(DType.F32, grad.device())));
-                grad.div_(new Scalar((double) counted));
+                // d CE / d logits = (softmax − one-hot) / counted; the division rides in the exponent
+                // (exp(l − lse − ln counted)), saving a pass over the [K, V] buffer.
+                Tensor grad = logits.sub_(lse.add(new Scalar(Math.log(counted)))).exp_();
+                grad.scatter_add_(1, column, torch.full(new long[]{targets.size(0), 1}, new Scalar(-1.0 / counted),
+                        Tensors.options(DType.F32, grad.device())));
                 gradNormed = model.wordEmbeddings().inputGrad(grad);
             }
             BlockRecompute.backward(normed, gradNormed);

@@ -101,9 +101,7 @@ final class ClassifyCommand implements Runnable {
         JsonObject o = new JsonObject();
         o.addProperty("text", record.text());
         o.addProperty("label", p.labelName());
-        JsonObject probs = new JsonObject();
-        for (int l = 0; l < p.labelNames().size(); l++) probs.addProperty(p.labelNames().get(l), Math.round(p.probabilities()[l] * 1e4) / 1e4);
-        o.add("probabilities", probs);
+        o.add("probabilities", p.probabilitiesJson());
         if (record.label() != null) o.addProperty("gold", record.label());
         return new com.google.gson.GsonBuilder().disableHtmlEscaping().create().toJson(o);
     }

@@ -106,11 +106,7 @@ final class ServeCommand implements Runnable {
         o.addProperty("task", r.request().task());
         if (r.isClassification()) {
             o.addProperty("label", r.prediction().labelName());
-            JsonObject probs = new JsonObject();
-            for (int l = 0; l < r.prediction().labelNames().size(); l++) {
-                probs.addProperty(r.prediction().labelNames().get(l), Math.round(r.prediction().probabilities()[l] * 1e4) / 1e4);
-            }
-            o.add("probabilities", probs);
+            o.add("probabilities", r.prediction().probabilitiesJson());
         } else {
             o.addProperty("generated", r.generated());
             com.google.gson.JsonArray ids = new com.google.gson.JsonArray();

@@ -41,13 +41,16 @@ public final class VerbalizedBatch implements AutoCloseable {
         this.textOfRow = textOfRow;
     }
 
+    /** One label-word token to score: where it is predicted, and its share of its label's score. */
+    private record ScoredToken(int row, long position, long id, int score, float weight) {}
+
     /** {@code patterns.get(n)} scored with the label words {@code words.get(n)}. */
     public static VerbalizedBatch of(List<long[]> patterns, List<LabelWords> words, long padId) {
         if (patterns.size() != words.size()) throw new IllegalArgumentException(patterns.size() + " texts but " + words.size() + " verbalizers");
         if (patterns.isEmpty()) throw new IllegalArgumentException("an empty batch");
         List<long[]> rows = new ArrayList<>();
         List<Integer> textOfRow = new ArrayList<>();
-        List<long[]> scored = new ArrayList<>();        // {row, pos, id, score index, weight bits}
+        List<ScoredToken> scored = new ArrayList<>();
         int[] firstScore = new int[patterns.size()];
         int[] numLabels = new int[patterns.size()];
         int scores = 0;
@@ -68,16 +71,14 @@ public final class VerbalizedBatch implements AutoCloseable {
                         return rows.size() - 1;
                     });
                     float weight = 1f / (word.length * lw.numWords(l));
-                    for (int j = 0; j < word.length; j++) {
-                        scored.add(new long[]{row, pattern.length - 1 + j, word[j], scores, Float.floatToIntBits(weight)});
-                    }
+                    for (int j = 0; j < word.length; j++) scored.add(new ScoredToken(row, pattern.length - 1 + j, word[j], scores, weight));
                 }
             }
         }
         return build(rows, scored, scores, firstScore, numLabels, textOfRow.stream().mapToInt(Integer::intValue).toArray(), padId);
     }
 
-    private static VerbalizedBatch build(List<long[]> rows, List<long[]> scored, int scores, int[] firstScore, int[] numLabels,
+    private static VerbalizedBatch build(List<long[]> rows, List<ScoredToken> scored, int scores, int[] firstScore, int[] numLabels,
                                          int[] textOfRow, long padId) {
         int width = rows.stream().mapToInt(r -> r.length).max().orElseThrow();
         long[] ids = new long[rows.size() * width];
@@ -95,11 +96,11 @@ public final class VerbalizedBatch implements AutoCloseable {
         long[] tokenId = new long[m];
         float[] average = new float[scores * m];
         for (int i = 0; i < m; i++) {
-            long[] s = scored.get(i);
-            tokenRow[i] = s[0];
-            tokenPos[i] = s[1];
-            tokenId[i] = s[2];
-            average[(int) s[3] * m + i] = Float.intBitsToFloat((int) s[4]);
+            ScoredToken s = scored.get(i);
+            tokenRow[i] = s.row();
+            tokenPos[i] = s.position();
+            tokenId[i] = s.id();
+            average[s.score() * m + i] = s.weight();
         }
         return new VerbalizedBatch(Tensors.fromLongs(ids, rows.size(), width), Tensors.fromLongs(mask, rows.size(), width),
                 tokenRow, tokenPos, tokenId, average, firstScore, numLabels, textOfRow);

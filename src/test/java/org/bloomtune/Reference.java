@@ -69,4 +69,15 @@ public final class Reference {
         for (int i = 0; i < ids.length; i++) ids[i] = r.nextInt(vocab);
         return Tensors.fromLongs(ids, batch, length);
     }
+
+    /** max |got − expected| / max |expected|: the relative error the gradient checks use (infinite when expected is all zero). */
+    public static double relativeMaxDiff(float[] expected, float[] got) {
+        assertEquals(expected.length, got.length, "lengths");
+        double scale = 0, diff = 0;
+        for (int i = 0; i < got.length; i++) {
+            scale = Math.max(scale, Math.abs(expected[i]));
+            diff = Math.max(diff, Math.abs(got[i] - expected[i]));
+        }
+        return scale == 0 ? Double.POSITIVE_INFINITY : diff / scale;
+    }
 }

@@ -60,13 +60,9 @@ class Int8ModelTest {
                 prompt.zeroGrad();
                 PromptBackward.lossAndGrad(int8, PromptedInput.of(int8, prompt, ids, null, ids), pass);
                 float[] got = Tensors.toFloats(prompt.grad());
-                double scale = 0, diff = 0;
-                for (int i = 0; i < got.length; i++) {
-                    scale = Math.max(scale, Math.abs(expected[i]));
-                    diff = Math.max(diff, Math.abs(got[i] - expected[i]));
-                }
-                System.out.printf("%s %s %s: prompt_grad relative error vs dequantized fp32 model %.2e%n", model, mode, pass, diff / scale);
-                assertTrue(diff / scale <= tolerance, mode + " " + pass + ": relative error " + diff / scale);
+                double err = Reference.relativeMaxDiff(expected, got);
+                System.out.printf("%s %s %s: prompt_grad relative error vs dequantized fp32 model %.2e%n", model, mode, pass, err);
+                assertTrue(err <= tolerance, mode + " " + pass + ": relative error " + err);
             }
         }
     }

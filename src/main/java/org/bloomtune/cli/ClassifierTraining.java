@@ -35,14 +35,13 @@ final class ClassifierTraining {
         TrainConfig config = options.config();
         Verbalizer verbalizer = Verbalizer.fromArgument(options.verbalizer);
         Tokenizer tok = options.tokenizer();
-        List<ClassifyRecord> records = ClassifyReader.read(options.data, true);
-        List<ClassifyRecord> evalRecords = options.evalData != null ? ClassifyReader.read(options.evalData, true) : options.heldOut(records);
-        if (options.evalData == null) records = records.subList(0, records.size() - evalRecords.size());
+        TrainCommand.Split<ClassifyRecord> records = options.split(ClassifyReader.read(options.data, true),
+                () -> ClassifyReader.read(options.evalData, true));
         try (BloomModel model = options.modelOptions.load()) {
             LabelWords words = LabelWords.encode(verbalizer, tok, model.config().vocabSize());
             ClassifyEncoder encoder = new ClassifyEncoder(tok, words, options.maxLength);
-            List<ClassifyExample> train = records.stream().map(encoder::encode).toList();     // unknown labels fail here
-            List<ClassifyExample> eval = evalRecords.stream().map(encoder::encode).toList();
+            List<ClassifyExample> train = records.train().stream().map(encoder::encode).toList();     // unknown labels fail here
+            List<ClassifyExample> eval = records.eval().stream().map(encoder::encode).toList();
             ClassificationTask task = new ClassificationTask(model, words);
             try (SoftPrompt prompt = options.initialPrompt(model, tok)) {
                 Trainer.Summary s = new Trainer<>(task, config, options.adapterConfig(model, train.size(), eval.size()), System.out)

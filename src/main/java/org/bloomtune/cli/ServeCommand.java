@@ -51,7 +51,7 @@ final class ServeCommand implements Runnable {
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
         try (BloomModel model = modelOptions.load(); TaskBank bank = TaskBank.load(bankDir, model.config());
              BufferedReader in = open()) {
-            GenerationConfig greedy = new GenerationConfig(maxNewTokens, false, 1.0, 0, 1.0, 1.0, model.config().eosTokenId(), 0);
+            GenerationConfig greedy = GenerationConfig.greedy(maxNewTokens, model.config().eosTokenId());
             MultiTaskServer server = new MultiTaskServer(model, tok, bank, greedy, maxLength);
             List<TaskRequest> pending = new ArrayList<>();
             int line = 0;

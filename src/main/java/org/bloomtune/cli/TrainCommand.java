@@ -20,7 +20,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
@@ -99,13 +98,11 @@ final class TrainCommand implements Runnable {
         Tokenizer tok = tokenizer();
         PromptTemplate tpl = template == null ? PromptTemplate.SEED : new PromptTemplate(template.replace("\\n", "\n"));
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
-        List<AlpacaRecord> records = read(data);
-        List<AlpacaRecord> evalRecords = evalData != null ? read(evalData) : heldOut(records);
-        if (evalData == null) records = records.subList(0, records.size() - evalRecords.size());
+        Split<AlpacaRecord> records = split(read(data), () -> read(evalData));
         try (BloomModel model = modelOptions.load()) {
             ExampleEncoder encoder = new ExampleEncoder(tok, tpl, maxLength, model.config().eosTokenId(), lossOnPrompt);
-            List<Example> train = records.stream().map(encoder::encode).toList();
-            List<Example> eval = evalRecords.stream().map(encoder::encode).toList();
+            List<Example> train = records.train().stream().map(encoder::encode).toList();
+            List<Example> eval = records.eval().stream().map(encoder::encode).toList();
             try (SoftPrompt prompt = initialPrompt(model, tok)) {
                 Trainer.Summary s = new Trainer<>(new CausalLmTask(model), config, adapterConfig(model, train.size(), eval.size()), System.out)
                         .train(prompt, train, eval, resume);
@@ -115,10 +112,13 @@ final class TrainCommand implements Runnable {
         }
     }
 
-    /** The tail of {@code records} held out by --eval-split when there is no --eval-data. */
-    <T> List<T> heldOut(List<T> records) {
-        int held = (int) Math.round(records.size() * evalSplit);
-        return new ArrayList<>(records.subList(records.size() - held, records.size()));
+    record Split<T>(List<T> train, List<T> eval) {}
+
+    /** --data for training and --eval-data (read by {@code evalFile}) for eval, or else the --eval-split tail of --data. */
+    <T> Split<T> split(List<T> records, java.util.function.Supplier<List<T>> evalFile) {
+        if (evalData != null) return new Split<>(records, evalFile.get());
+        int kept = records.size() - (int) Math.round(records.size() * evalSplit);
+        return new Split<>(records.subList(0, kept), records.subList(kept, records.size()));
     }
 
     /** The adapter's PEFT config, after printing what will be trained. */

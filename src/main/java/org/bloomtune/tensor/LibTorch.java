@@ -5,9 +5,7 @@ import org.bytedeco.pytorch.global.torch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 
 /**
  * Loads libtorch once, with the OpenMP setting BloomTune depends on for speed.
@@ -32,14 +30,12 @@ public final class LibTorch {
     }
 
     private static void setenvIfAbsent(String name, String value) {
-        Linker linker = Linker.nativeLinker();
-        var symbol = linker.defaultLookup().find("setenv");
-        if (symbol.isEmpty()) return;   // not a POSIX C library: keep libgomp's default
-        MethodHandle setenv = linker.downcallHandle(symbol.get(),
+        var setenv = LibC.function("setenv",
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+        if (setenv.isEmpty()) return;   // not a POSIX C library: keep libgomp's default
         // A confined arena: the strings are only needed for the duration of the call.
         try (Arena arena = Arena.ofConfined()) {
-            int rc = (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
+            int rc = (int) setenv.get().invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
             if (rc != 0) throw new IllegalStateException("setenv(" + name + ") failed");
         } catch (Throwable t) {
             throw new IllegalStateException("cannot set " + name + " before loading libtorch", t);

@@ -1,9 +1,17 @@
 package org.bloomtune.tensor;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /** Resident memory of this process from Linux's /proc: native tensors included, unlike the JVM's heap figures. */
 public final class ProcessMemory {
@@ -28,15 +36,13 @@ public final class ProcessMemory {
 
     /**
      * Hands memory that libtorch freed back to the OS (glibc's {@code malloc_trim}); without it
-     * the transient float copies of a quantized load stay in RSS. A no-op off glibc.
+     * the transient float copies of a quantized load stay in RSS. A no-op off glibc. Called twice
+     * per step by the recomputing reverse pass, so its handle is made once.
      */
     public static void trim() {
-        var linker = java.lang.foreign.Linker.nativeLinker();
-        var symbol = linker.defaultLookup().find("malloc_trim");
-        if (symbol.isEmpty()) return;
+        if (Glibc.MALLOC_TRIM.isEmpty()) return;
         try {
-            int ignored = (int) linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(
-                    java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_LONG)).invokeExact(0L);
+            int ignored = (int) Glibc.MALLOC_TRIM.get().invokeExact(0L);
         } catch (Throwable t) {
             throw new IllegalStateException("malloc_trim failed", t);
         }
@@ -50,14 +56,10 @@ public final class ProcessMemory {
      * +1819 MiB instead of +2718 MiB, 21.1 s instead of 19.2 s. Returns false off glibc.
      */
     public static boolean returnFreedBuffers(long bytes) {
-        var linker = java.lang.foreign.Linker.nativeLinker();
-        var symbol = linker.defaultLookup().find("mallopt");
-        if (symbol.isEmpty()) return false;
+        if (Glibc.MALLOPT.isEmpty()) return false;
         final int mMmapThreshold = -3;
         try {
-            int ok = (int) linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
-                    java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT))
-                    .invokeExact(mMmapThreshold, (int) Math.min(Integer.MAX_VALUE, bytes));
+            int ok = (int) Glibc.MALLOPT.get().invokeExact(mMmapThreshold, (int) Math.min(Integer.MAX_VALUE, bytes));
             return ok == 1;
         } catch (Throwable t) {
             throw new IllegalStateException("mallopt failed", t);
@@ -70,22 +72,33 @@ public final class ProcessMemory {
      * Java heap growing or the allocator keeping freed pages. -1 off glibc.
      */
     public static long nativeHeapBytes() {
-        var linker = java.lang.foreign.Linker.nativeLinker();
-        var symbol = linker.defaultLookup().find("mallinfo2");
-        if (symbol.isEmpty()) return -1;
-        var size = java.lang.foreign.ValueLayout.JAVA_LONG;
-        var layout = java.lang.foreign.MemoryLayout.structLayout(size.withName("arena"), size.withName("ordblks"),
-                size.withName("smblks"), size.withName("hblks"), size.withName("hblkhd"), size.withName("usmblks"),
-                size.withName("fsmblks"), size.withName("uordblks"), size.withName("fordblks"), size.withName("keepcost"));
-        var handle = linker.downcallHandle(symbol.get(), java.lang.foreign.FunctionDescriptor.of(layout));
+        if (Glibc.MALLINFO2.isEmpty()) return -1;
         // The struct comes back by value into memory of this call's arena.
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            var info = (java.lang.foreign.MemorySegment) handle.invokeExact((java.lang.foreign.SegmentAllocator) arena);
-            return info.get(size, layout.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("uordblks")))
-                    + info.get(size, layout.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("hblkhd")));
+        try (Arena arena = Arena.ofConfined()) {
+            var info = (MemorySegment) Glibc.MALLINFO2.get().invokeExact((SegmentAllocator) arena);
+            return info.get(ValueLayout.JAVA_LONG, Glibc.offset("uordblks")) + info.get(ValueLayout.JAVA_LONG, Glibc.offset("hblkhd"));
         } catch (Throwable t) {
             throw new IllegalStateException("mallinfo2 failed", t);
         }
+    }
+
+    /** glibc's allocator functions, looked up once on first use. */
+    private static final class Glibc {
+        static final MemoryLayout MALLINFO = mallinfoLayout();
+        static final Optional<MethodHandle> MALLOC_TRIM =
+                LibC.function("malloc_trim", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+        static final Optional<MethodHandle> MALLOPT =
+                LibC.function("mallopt", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+        static final Optional<MethodHandle> MALLINFO2 = LibC.function("mallinfo2", FunctionDescriptor.of(MALLINFO));
+
+        private static MemoryLayout mallinfoLayout() {
+            var size = ValueLayout.JAVA_LONG;
+            return MemoryLayout.structLayout(size.withName("arena"), size.withName("ordblks"), size.withName("smblks"),
+                    size.withName("hblks"), size.withName("hblkhd"), size.withName("usmblks"), size.withName("fsmblks"),
+                    size.withName("uordblks"), size.withName("fordblks"), size.withName("keepcost"));
+        }
+
+        static long offset(String field) { return MALLINFO.byteOffset(MemoryLayout.PathElement.groupElement(field)); }
     }
 
     private static long field(String name) {

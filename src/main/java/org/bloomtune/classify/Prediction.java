@@ -7,8 +7,6 @@ import java.util.List;
  * scores) and its score (mean log-probability of its words' tokens), in the verbalizer's order.
  */
 public record Prediction(int label, String labelName, double[] probabilities, double[] scores, List<String> labelNames) {
-    public double confidence() { return probabilities[label]; }
-
     /** {@code {"积极": 0.7611, "消极": 0.2389}}: each label's probability, rounded to 4 places, as the CLI prints it. */
     public com.google.gson.JsonObject probabilitiesJson() {
         com.google.gson.JsonObject o = new com.google.gson.JsonObject();

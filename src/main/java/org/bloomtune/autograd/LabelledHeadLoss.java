@@ -2,6 +2,7 @@ package org.bloomtune.autograd;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.WordEmbedding;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Scopes;
@@ -11,27 +12,29 @@ import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The causal-LM loss and its gradient with respect to the last block's output, with {@code ln_f},
- * lm_head and cross-entropy run only at positions that predict a label, a chunk at a time. The
- * seed's loss counts response tokens only, so most positions (the instruction, padding, the
- * virtual tokens) never reach the 250880-word lm_head; and a chunk's float32 logits stay under
- * {@link #chunkBytes}, so the {@code [B, T, V]} logits — over a gigabyte for bloom-560m at
- * 4 × 256 — never exist. Equals HF's shifted mean loss and its gradient.
+ * lm_head and cross-entropy run only at positions that predict a label. The seed's loss counts
+ * response tokens only, so most positions (the instruction, padding, the virtual tokens) never
+ * reach the 250880-word lm_head; and the vocabulary streams past in blocks that fit {@link
+ * #budgetBytes} ({@link FusedLinearCrossEntropy}), so the {@code [B, T, V]} logits — over a
+ * gigabyte for bloom-560m at 4 × 256 — never exist. Equals HF's shifted mean loss and its gradient.
  */
 final class LabelledHeadLoss {
+    /** Labelled positions per pass over the vocabulary: the lm_head's GEMMs want many rows. */
+    static final long MAX_ROWS = 4096;
+
     /**
-     * Budget for one chunk's float32 logits, which become their own gradient in place: large
-     * enough that the lm_head's matmuls run near the GEMM peak. An int8 model is chosen for memory,
-     * so it gets a quarter of that (LLM.int8's lm_head holds an int32 buffer of the same size too).
-     * The system property {@code bloomtune.headChunkMiB} overrides both.
+     * Budget for the head's working memory: one block of float32 logits, plus the block's
+     * dequantized weight rows for an int8 embedding. 256 MB keeps the lm_head's GEMMs at the peak;
+     * an int8 model is chosen for memory, so it gets a quarter. The system property {@code
+     * bloomtune.headBlockMiB} overrides both.
      */
-    static long chunkBytes(BloomModel model) {
-        Long mib = Long.getLong("bloomtune.headChunkMiB");
+    static long budgetBytes(BloomModel model) {
+        Long mib = Long.getLong("bloomtune.headBlockMiB");
         if (mib != null) return mib << 20;
-        return model.wordEmbeddings() instanceof org.bloomtune.model.Int8WordEmbedding ? 64L << 20 : 256L << 20;
+        return model.wordEmbeddings().rowsAreViews() ? 256L << 20 : 64L << 20;
     }
 
     private LabelledHeadLoss() {}
@@ -42,11 +45,21 @@ final class LabelledHeadLoss {
      * @return the mean loss and d loss / d lastOutput [B, T, H] (zero where nothing is predicted)
      */
     static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels) {
-        return lossAndGrad(model, lastOutput, labels, Math.max(1, chunkBytes(model) / (4L * model.config().vocabSize())));
+        return lossAndGrad(model, lastOutput, labels, MAX_ROWS, 0);
     }
 
-    /** As above with {@code chunk} labelled positions per lm_head call. */
-    static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels, long chunk) {
+    /** Vocabulary rows per block for a pass over {@code rows} positions, within {@link #budgetBytes}. */
+    static long columns(BloomModel model, long rows) {
+        WordEmbedding head = model.wordEmbeddings();
+        long perColumn = Float.BYTES * (rows + (head.rowsAreViews() ? 0 : model.config().hiddenSize()));
+        return Math.max(1024, budgetBytes(model) / perColumn);
+    }
+
+    /**
+     * As above with at most {@code rowsPerPass} labelled positions per pass over the vocabulary and
+     * {@code columns} vocabulary rows per block (0: as many as {@link #budgetBytes} allows).
+     */
+    static HeadLoss.Result lossAndGrad(BloomModel model, Tensor lastOutput, Tensor labels, long rowsPerPass, long columns) {
         long batch = lastOutput.size(0);
         long length = lastOutput.size(1);
         long hidden = lastOutput.size(2);
@@ -59,13 +72,14 @@ final class LabelledHeadLoss {
             Tensor picked = targets.index_select(0, where);
             Tensor rowGrad = torch.empty_like(rows);
             double loss = 0;
-            for (long start = 0; start < counted; start += chunk) {
-                long n = Math.min(chunk, counted - start);
-                loss += chunk(model, rows.narrow(0, start, n), picked.narrow(0, start, n), rowGrad.narrow(0, start, n), counted);
+            for (long start = 0; start < counted; start += rowsPerPass) {
+                long n = Math.min(rowsPerPass, counted - start);
+                loss += pass(model, rows.narrow(0, start, n), picked.narrow(0, start, n), rowGrad.narrow(0, start, n),
+                        counted, columns > 0 ? columns : columns(model, n));
             }
             Tensor grad = Scopes.owned(() -> torch.zeros(new long[]{batch * length, hidden}, lastOutput.options())
                     .index_copy_(0, where, rowGrad).view(batch, length, hidden));
-            return new HeadLoss.Result((float) loss, grad);
+            return new HeadLoss.Result((float) (loss / counted), grad);
         }
     }
 
@@ -78,34 +92,23 @@ final class LabelledHeadLoss {
     }
 
     /**
-     * Writes this chunk's gradient into {@code gradOut}; returns its share of the mean loss. Only
-     * {@code ln_f} is recorded: the lm_head and cross-entropy are differentiated by hand, the
-     * softmax overwriting the logits in place, so a chunk holds one [K, V] float buffer where
-     * autograd would hold three — and the chunk can be four times larger, which is what keeps
-     * the lm_head's matmuls efficient (66-row chunks made the bloom-560m head 1.55× slower).
+     * Writes these rows' share of the gradient into {@code gradOut}; returns their summed loss.
+     * Only {@code ln_f} is recorded: the lm_head and cross-entropy are differentiated by hand
+     * ({@link FusedLinearCrossEntropy}), so no [K, V] logits and no autograd graph over them exist.
      */
-    private static double chunk(BloomModel model, Tensor hidden, Tensor targets, Tensor gradOut, long counted) {
+    private static double pass(BloomModel model, Tensor hidden, Tensor targets, Tensor gradOut, long counted, long columns) {
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             Tensor x = hidden.detach();
             x.requires_grad_(true);
             Tensor normed = model.finalNorm(x);                                        // recorded
-            Tensor gradNormed;
-            double loss;
+            FusedLinearCrossEntropy.Result ce;
             try (GradMode off = GradMode.off()) {
-                Tensor logits = model.lmHead(normed.detach()).to(ScalarType.Float);    // [K, V], owned here
-                Tensor column = targets.unsqueeze(1);
-                Tensor lse = logits.logsumexp(new long[]{1}, true);                     // [K, 1]
-                loss = Tensors.toDouble(lse.sub(logits.gather(1, column)).sum()) / counted;
-                // d CE / d logits = (softmax − one-hot) / counted; the division rides in the exponent
-                // (exp(l − lse − ln counted)), saving a pass over the [K, V] buffer.
-                Tensor grad = logits.sub_(lse.add(new Scalar(Math.log(counted)))).exp_();
-                grad.scatter_add_(1, column, torch.full(new long[]{targets.size(0), 1}, new Scalar(-1.0 / counted),
-                        Tensors.options(DType.F32, grad.device())));
-                gradNormed = model.wordEmbeddings().inputGrad(grad);
+                ce = FusedLinearCrossEntropy.lossAndGrad(model.wordEmbeddings(), model.config().vocabSize(),
+                        normed.detach(), targets, 1.0 / counted, columns);
             }
-            BlockRecompute.backward(normed, gradNormed);
+            BlockRecompute.backward(normed, ce.grad());
             gradOut.copy_(Tensors.gradient(x));
-            return loss;
+            return ce.lossSum();
         }
     }
 }

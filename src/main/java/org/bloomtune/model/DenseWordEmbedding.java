@@ -13,7 +13,10 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     public Tensor logits(Tensor hidden) { return torch.linear(hidden, weight); }
 
     @Override
-    public Tensor inputGrad(Tensor gradLogits) { return gradLogits.to(weight.scalar_type()).matmul(weight); }
+    public Tensor rows(long start, long n) { return weight.narrow(0, start, n); }
+
+    @Override
+    public boolean rowsAreViews() { return true; }
 
     @Override
     public long residentBytes() { return weight.nbytes(); }

@@ -34,24 +34,11 @@ public final class Int8WordEmbedding implements WordEmbedding {
         return weight.matmul(hidden, options);
     }
 
-    /**
-     * Dequantizes a block of vocabulary rows at a time: the whole matrix in float would be 2 GB
-     * for bloom-1b4-zh — as much as the int8 model itself.
-     */
     @Override
-    public Tensor inputGrad(Tensor gradLogits) {
-        long vocab = weight.outFeatures();
-        Tensor grad = null;
-        for (long start = 0; start < vocab; start += VOCAB_BLOCK) {
-            long n = Math.min(VOCAB_BLOCK, vocab - start);
-            Tensor part = gradLogits.narrow(1, start, n).to(dtype).matmul(weight.dequantizeRows(start, n, dtype));
-            grad = grad == null ? part : grad.add_(part);
-        }
-        return grad;
-    }
+    public Tensor rows(long start, long n) { return weight.dequantizeRows(start, n, dtype); }
 
-    /** Vocabulary rows dequantized at once by {@link #inputGrad}. */
-    static final long VOCAB_BLOCK = 8192;
+    @Override
+    public boolean rowsAreViews() { return false; }
 
     @Override
     public long residentBytes() { return weight.residentBytes(); }

@@ -15,10 +15,14 @@ public interface WordEmbedding extends AutoCloseable {
     Tensor logits(Tensor hidden);
 
     /**
-     * The backward of {@link #logits} with respect to its input, without autograd: {@code
-     * gradLogits} [K, V] → d loss / d hidden [K, H] = gradLogits · W, in the compute dtype.
+     * Vocabulary rows {@code [start, start + n)} of the matrix as [n, H] in the compute dtype — a
+     * view of a floating-point matrix, a dequantized copy of an int8 one — for heads that stream
+     * the vocabulary a block at a time instead of forming [K, V] logits.
      */
-    Tensor inputGrad(Tensor gradLogits);
+    Tensor rows(long start, long n);
+
+    /** Whether {@link #rows} returns a view (no memory of its own) rather than a copy. */
+    boolean rowsAreViews();
 
     long residentBytes();
 

@@ -1,5 +1,6 @@
 package org.bloomtune.tensor;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -67,6 +68,15 @@ public final class Tensors {
         }
     }
 
+    /** The elements of {@code t} as float64 in row-major order. */
+    public static double[] toDoubles(Tensor t) {
+        try (Tensor c = cpuContiguous(t, ScalarType.Double)) {
+            double[] out = new double[Math.toIntExact(c.numel())];
+            new DoublePointer(c.data_ptr()).get(out);
+            return out;
+        }
+    }
+
     /** The elements of {@code t} as int64 in row-major order. */
     public static long[] toLongs(Tensor t) {
         try (Tensor c = cpuContiguous(t, ScalarType.Long)) {
@@ -82,7 +92,7 @@ public final class Tensors {
             throw new IllegalArgumentException("expected one element, got shape " + shapeString(scalar));
         }
         try (Tensor c = cpuContiguous(scalar, ScalarType.Double)) {
-            return new org.bytedeco.javacpp.DoublePointer(c.data_ptr()).get();
+            return new DoublePointer(c.data_ptr()).get();
         }
     }
 

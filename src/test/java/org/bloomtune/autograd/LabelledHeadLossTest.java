@@ -3,6 +3,9 @@ package org.bloomtune.autograd;
 import org.bloomtune.Reference;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.Int8Mode;
+import org.bloomtune.model.Int8Options;
+import org.bloomtune.model.LoadOptions;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -14,14 +17,29 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The hand-differentiated, labelled-positions-only, chunked head against libtorch autograd through
- * the full logits and HF's loss: same loss, same gradient, whatever the chunk size.
+ * The hand-differentiated, labelled-positions-only head with the vocabulary streamed in blocks,
+ * against libtorch autograd through the full logits and HF's loss: same loss, same gradient,
+ * whatever the rows per pass and the block width — on a float32 model and an int8 one.
  */
 class LabelledHeadLossTest {
 
     @Test
-    void equalsAutogradThroughFullLogitsForAnyChunkSize() {
-        try (BloomModel model = BloomModel.load(Reference.reference("hf/a/model")); PointerScope scope = new PointerScope()) {
+    void equalsAutogradThroughFullLogitsForAnyBlocking() {
+        try (BloomModel model = BloomModel.load(Reference.reference("hf/a/model"))) {
+            assertMatchesAutograd(model, 1e-5);
+        }
+    }
+
+    /** The int8 embedding streams dequantized blocks; autograd's recorded int8 lm_head uses the dequantized matrix. */
+    @Test
+    void int8EmbeddingEqualsAutogradThroughTheDequantizedLogits() {
+        try (BloomModel model = BloomModel.load(Reference.reference("hf/a/model"), LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY)))) {
+            assertMatchesAutograd(model, 1e-5);
+        }
+    }
+
+    private static void assertMatchesAutograd(BloomModel model, double tolerance) {
+        try (PointerScope scope = new PointerScope()) {
             torch.manual_seed(11);
             Tensor hidden = torch.randn(3, 9, model.config().hiddenSize());
             long[] l = new long[27];
@@ -39,12 +57,18 @@ class LabelledHeadLossTest {
                 expectedLoss = Tensors.toDouble(loss);
                 expectedGrad = Tensors.toFloats(Tensors.gradient(x));
             }
-            for (long chunk : new long[]{1, 4, 1000}) {
-                HeadLoss.Result got = LabelledHeadLoss.lossAndGrad(model, hidden, labels, chunk);
-                double err = Reference.relativeMaxDiff(expectedGrad, Tensors.toFloats(got.grad()));
-                assertEquals(expectedLoss, got.loss(), 1e-5, "chunk " + chunk + " loss");
-                assertTrue(err <= 1e-5, "chunk " + chunk + ": gradient relative error " + err);
-                got.grad().close();
+            long vocab = model.config().vocabSize();
+            // Rows per pass: one, a few, all; block widths: one column, an uneven split (last block
+            // partial), the whole vocabulary in one block, and the budget's choice.
+            for (long rows : new long[]{1, 4, 1000}) {
+                for (long columns : new long[]{1, 300, vocab, 0}) {
+                    HeadLoss.Result got = LabelledHeadLoss.lossAndGrad(model, hidden, labels, rows, columns);
+                    double err = Reference.relativeMaxDiff(expectedGrad, Tensors.toFloats(got.grad()));
+                    String what = rows + " rows per pass, " + columns + " columns";
+                    assertEquals(expectedLoss, got.loss(), tolerance, what + ": loss");
+                    assertTrue(err <= tolerance, what + ": gradient relative error " + err);
+                    got.grad().close();
+                }
             }
         }
     }

@@ -36,6 +36,7 @@ public final class Report {
         Collection<RunResult> gemm = run(GemmBenchmark.class);
         Collection<RunResult> tokenizer = run(TokenizerBenchmark.class);
         Collection<RunResult> quantize = run(QuantizeBenchmark.class);
+        Collection<RunResult> onlineSoftmax = run(OnlineSoftmaxBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
         Collection<RunResult> generate = run(GenerateBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
@@ -49,7 +50,9 @@ public final class Report {
         md.append(Machine.describe()).append('\n');
         gemmTable(md, gemm, peak);
         tokenizerTable(md, tokenizer);
-        quantizeTable(md, quantize);
+        kernelTable(md, "LLM.int8 activation quantization: native/ kernel vs libtorch op chain", quantize, "quantizer");
+        kernelTable(md, "Online softmax, one vocabulary block of the streamed cross-entropy: native/ kernel vs libtorch ops",
+                onlineSoftmax, "implementation");
         forwardTable(md, forward, peak);
         generateTable(md, generate, peak);
         stepTable(md, step, peak);
@@ -77,12 +80,14 @@ public final class Report {
         }
     }
 
-    private static void quantizeTable(StringBuilder md, Collection<RunResult> quantize) {
-        md.append("## LLM.int8 activation quantization: native/ kernel vs libtorch op chain\n\n| shape | quantizer | µs/op | ± |\n|---|---|---|---|\n");
-        for (RunResult r : quantize) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, "shape"), param(r, "quantizer"),
+    /** A native/ kernel against its libtorch fallback; {@code who} names the benchmark's implementation parameter. */
+    private static void kernelTable(StringBuilder md, String title, Collection<RunResult> results, String who) {
+        md.append("## ").append(title).append("\n\n| shape | ").append(who).append(" | µs/op | ± |\n|---|---|---|---|\n");
+        for (RunResult r : results) {
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, "shape"), param(r, who),
                     r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()));
         }
+        md.append('\n');
     }
 
     private static void forwardTable(StringBuilder md, Collection<RunResult> forward, Map<String, Double> peak) {
@@ -209,7 +214,8 @@ public final class Report {
     private static Collection<RunResult> run(Class<?> benchmark) throws RunnerException {
         // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
         return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
-                benchmark == QuantizeBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
+                benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class
+                        ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 
     /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run. */

@@ -1,0 +1,92 @@
+/*
+ * One vocabulary block of an online (streamed) softmax — flash attention's recurrence, run over
+ * the lm_head's vocabulary instead of the keys. The cross-entropy head (FusedLinearCrossEntropy)
+ * receives its logits a block of columns at a time, so the [rows, 250880] logits of bloom's
+ * vocabulary never exist; this kernel turns a block into exp(x − running max) in place and keeps
+ * each row's running max and sum, in two passes over a row that stays in cache. libtorch's op
+ * chain for the same (amax, maximum, sub, exp, sum) walks the whole block four times.
+ *
+ * Built by the Maven build with gcc -fopenmp-simd (the simd pragmas only; no OpenMP runtime);
+ * target_clones compiles AVX-512, AVX2 and baseline versions and the loader picks one at run time.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BT_CLONES
+#endif
+
+/* Inlined into each clone, so the helpers get its instruction set too. */
+#define BT_INLINE static inline __attribute__((always_inline))
+
+/* Elements summed in float before the running total moves to double. */
+#define BT_SUM_BLOCK 4096
+
+/*
+ * exp(x) for x <= 0 (a logit minus its row's max), vectorizable: 2^n · p(f) with n = round(x /
+ * ln 2) and Cephes' degree-6 polynomial on f in [−ln2/2, ln2/2] (relative error about 1e-7).
+ * Inputs below −87.3 are clamped there: e^−87.3 ≈ 1.2e-38 beside a row sum of at least 1.
+ */
+BT_INLINE float bt_exp(float x) {
+    x = x < -87.3f ? -87.3f : x;
+    float n = nearbyintf(x * 1.44269504088896341f);
+    float f = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * f + 1.3981999507e-3f;
+    p = p * f + 8.3334519073e-3f;
+    p = p * f + 4.1665795894e-2f;
+    p = p * f + 1.6666665459e-1f;
+    p = p * f + 5.0000001201e-1f;
+    p = p * f * f + f + 1.0f;
+    int32_t bits = ((int32_t) n + 127) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+}
+
+BT_INLINE float row_max(const float *row, int64_t n) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t c = 0; c < n; c++) m = row[c] > m ? row[c] : m;
+    return m;
+}
+
+/* Overwrites row with exp(row − max) and returns the sum, in float per BT_SUM_BLOCK, then double. */
+BT_INLINE double exp_in_place(float *row, int64_t n, float max) {
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += BT_SUM_BLOCK) {
+        int64_t end = start + BT_SUM_BLOCK < n ? start + BT_SUM_BLOCK : n;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = start; c < end; c++) {
+            float e = bt_exp(row[c] - max);
+            row[c] = e;
+            s += e;
+        }
+        total += s;
+    }
+    return total;
+}
+
+/*
+ * block   [m, n] float32, row-major, finite; overwritten with exp(x − newMax)
+ * runMax  [m] in/out: each row's max over the columns seen so far (−inf before the first block)
+ * runSum  [m] in/out: Σ exp(x − runMax) over the columns seen so far
+ * rescale [m] out: exp(oldMax − newMax), by which whatever was accumulated against the old max
+ *         (the input gradient's Σ exp(x − max) · W) must be multiplied; 0 on the first block
+ */
+BT_CLONES
+void bt_online_softmax_block(float *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    for (int64_t r = 0; r < m; r++) {
+        float *row = block + r * n;
+        float blockMax = row_max(row, n);
+        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
+        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
+        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax);
+        runMax[r] = newMax;
+        rescale[r] = factor;
+    }
+}

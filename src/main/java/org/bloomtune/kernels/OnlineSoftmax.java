@@ -1,0 +1,139 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.stream.IntStream;
+
+/**
+ * One block of an online softmax over a row's columns (flash attention's recurrence): the block
+ * becomes exp(x − running max), and each row's running max and sum move on. On the CPU by
+ * native/online_softmax.c, rows split over libtorch's thread count (rows are independent, so the
+ * split does not change the result); elsewhere by libtorch ops.
+ */
+public final class OnlineSoftmax {
+    private static final MethodHandle KERNEL = NativeKernels.available()
+            ? NativeKernels.bind("bt_online_softmax_block", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS))
+            : null;
+
+    /** Who runs a block: the C kernel (native/) or libtorch's op chain. */
+    public enum Implementation { NATIVE, LIBTORCH }
+
+    private OnlineSoftmax() {}
+
+    /** Running state for {@code rows} rows before the first block: max −inf, sum 0. */
+    public record State(Tensor max, Tensor sum, Tensor rescale) {
+        /** @param type the blocks' dtype, float32 or float64; the sum is always float64 */
+        public static State start(long rows, DType type, Device device) {
+            return new State(
+                    torch.full(new long[]{rows}, new Scalar(Double.NEGATIVE_INFINITY), Tensors.options(type, device)),
+                    torch.zeros(new long[]{rows}, Tensors.options(DType.F64, device)),
+                    torch.zeros(new long[]{rows}, Tensors.options(type, device)));
+        }
+
+        /** Σ over rows of logsumexp(row) = max + ln sum, in double. */
+        public double logSumExpTotal() {
+            return Tensors.toDouble(sum.log().add(max.to(ScalarType.Double)).sum());
+        }
+    }
+
+    /**
+     * Overwrites {@code block} [rows, n] (float32 or float64, finite) with exp(x − new max) and updates
+     * {@code state}; {@code state.rescale()} then holds exp(old max − new max) per row (0 on the
+     * first block), for rescaling anything accumulated against the old max.
+     */
+    public static void update(Tensor block, State state) {
+        update(block, state, nativeAccepts(block, state) ? Implementation.NATIVE : Implementation.LIBTORCH);
+    }
+
+    /** As above by the given implementation; NATIVE needs a contiguous float32 CPU block and the built kernels. */
+    public static void update(Tensor block, State state, Implementation implementation) {
+        check(block, state);
+        switch (implementation) {
+            case NATIVE -> {
+                if (!nativeAccepts(block, state)) {
+                    throw new IllegalArgumentException("bt_online_softmax_block needs the built kernels and contiguous float32 CPU tensors, got "
+                            + block.scalar_type() + Tensors.shapeString(block) + " on " + block.device().str().getString());
+                }
+                updateNative(block, state);
+            }
+            case LIBTORCH -> updateWithTorch(block, state);
+        }
+    }
+
+    private static boolean nativeAccepts(Tensor block, State state) {
+        return KERNEL != null && block.scalar_type().value == ScalarType.Float.value && block.is_contiguous() && block.device().is_cpu()
+                && onCpuContiguous(state.max()) && onCpuContiguous(state.sum()) && onCpuContiguous(state.rescale());
+    }
+
+    private static boolean onCpuContiguous(Tensor t) {
+        return t.is_contiguous() && t.device().is_cpu();
+    }
+
+    /** The same recurrence in libtorch ops: four passes over the block and a temporary. */
+    private static void updateWithTorch(Tensor block, State state) {
+        Tensor newMax = torch.maximum(state.max(), block.amax(new long[]{1}, false));
+        state.rescale().copy_(state.max().sub(newMax).exp_());
+        block.sub_(newMax.unsqueeze(1)).exp_();
+        state.sum().mul_(state.rescale()).add_(block.sum(new long[]{1}, false,
+                new ScalarTypeOptional(ScalarType.Double)));
+        state.max().copy_(newMax);
+    }
+
+    private static void updateNative(Tensor block, State state) {
+        long rows = block.size(0);
+        long n = block.size(1);
+        MemorySegment values = segment(block);
+        MemorySegment max = segment(state.max());
+        MemorySegment sum = segment(state.sum());
+        MemorySegment rescale = segment(state.rescale());
+        int parts = (int) Math.min(rows, Math.max(1, torch.get_num_threads()));
+        IntStream.range(0, parts).parallel().forEach(p -> {
+            long from = rows * p / parts;
+            long count = rows * (p + 1) / parts - from;
+            try {
+                KERNEL.invokeExact(values.asSlice(from * n * Float.BYTES, count * n * Float.BYTES), count, n,
+                        max.asSlice(from * Float.BYTES, count * Float.BYTES),
+                        sum.asSlice(from * Double.BYTES, count * Double.BYTES),
+                        rescale.asSlice(from * Float.BYTES, count * Float.BYTES));
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_online_softmax_block failed", t);
+            }
+        });
+    }
+
+    /** Shapes and dtypes, checked before any pointer reaches C. */
+    private static void check(Tensor block, State state) {
+        ScalarType type = block.scalar_type();
+        if (block.dim() != 2 || (type.value != ScalarType.Float.value && type.value != ScalarType.Double.value)) {
+            throw new IllegalArgumentException("online softmax needs a float32 or float64 [rows, n] block, got "
+                    + type + Tensors.shapeString(block));
+        }
+        long rows = block.size(0);
+        if (!vector(state.max(), rows, type) || !vector(state.sum(), rows, ScalarType.Double) || !vector(state.rescale(), rows, type)) {
+            throw new IllegalArgumentException("online softmax state must be max and rescale in the block's dtype and a float64 sum, of ["
+                    + rows + "], got " + Tensors.shapeString(state.max()) + ", " + Tensors.shapeString(state.sum()) + ", "
+                    + Tensors.shapeString(state.rescale()));
+        }
+    }
+
+    private static boolean vector(Tensor t, long rows, ScalarType type) {
+        return t.dim() == 1 && t.size(0) == rows && t.scalar_type().value == type.value;
+    }
+
+    private static MemorySegment segment(Tensor t) {
+        return NativeMemory.segment(t.data_ptr(), t.nbytes());
+    }
+}

@@ -29,7 +29,19 @@ public final class AttentionMask {
     }
 
     /**
-     * ALiBi and the mask as one additive bias {@code [B, heads, T, S]} for the fused kernel:
+     * Whether adding the additive bias to the scores gives exactly HF's eager result (ALiBi added,
+     * masked scores replaced by float32's lowest value): in float32 and float64 a score plus the
+     * lowest value rounds back to the lowest value, so masked scores match bit for bit and the
+     * eager kernel can skip its per-block masked_fill. In half precision the sum can overflow to
+     * −inf, so HF's order (mask after the float32 cast) is kept there.
+     */
+    public static boolean additiveIsExact(ScalarType compute) {
+        return compute.value == ScalarType.Float.value || compute.value == ScalarType.Double.value;
+    }
+
+    /**
+     * ALiBi and the mask as one additive bias {@code [B, heads, T, S]}, for the fused kernel and the
+     * float32 eager one:
      * masked scores get the dtype's lowest finite value, as HF's eager path gives them (so a row
      * with every key masked — a left-padding query — becomes uniform, not NaN).
      *

@@ -37,7 +37,8 @@ public final class BloomAttention implements AutoCloseable {
         long batch = x.size(0);
         long queries = x.size(1);
         Tensor[] qkv = splitHeads(queryKeyValue.forward(x), batch, queries);
-        Tensor merged = ctx.bias() != null ? fused(qkv, ctx, cache, layer, batch, queries) : eager(qkv, ctx, cache, layer, batch, queries, x.scalar_type());
+        Tensor merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
+                : eager(qkv, ctx, cache, layer, batch, queries, x.scalar_type());
         return dense.forward(merged).add(residual);
     }
 
@@ -52,12 +53,20 @@ public final class BloomAttention implements AutoCloseable {
             value = full[1];                                                     // [B*nh, S, hd]
         }
         long keys = key.size(2);
-        Tensor scores = ctx.alibi().baddbmm(query, key, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(headDim)));
-        Tensor probs = scores.view(batch, numHeads, queries, keys)              // [B, nh, T, S]
-                .to(softmaxType(compute))
-                .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
-                .softmax(-1)
-                .to(compute);
+        Scalar alpha = new Scalar(1.0 / Math.sqrt(headDim));
+        Tensor probs;
+        if (ctx.bias() != null) {
+            // ALiBi and the mask in one bias shared by all blocks: one pass (and one [B, nh, T, S]
+            // copy) less per block than adding ALiBi and masking here.
+            probs = ctx.bias().view(batch * numHeads, queries, keys).baddbmm(query, key, new Scalar(1.0), alpha).softmax(-1);
+        } else {
+            probs = ctx.alibi().baddbmm(query, key, new Scalar(1.0), alpha)
+                    .view(batch, numHeads, queries, keys)                       // [B, nh, T, S]
+                    .to(softmaxType(compute))
+                    .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
+                    .softmax(-1)
+                    .to(compute);
+        }
         Tensor context = torch.bmm(probs.view(batch * numHeads, queries, keys), value); // [B*nh, T, hd]
         return context.view(batch, numHeads, queries, headDim)
                 .permute(0, 2, 1, 3)

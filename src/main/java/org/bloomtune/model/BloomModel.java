@@ -151,8 +151,8 @@ public final class BloomModel implements AutoCloseable {
     public AttentionContext attentionContext(Tensor mask, long queries) {
         Tensor alibi = Alibi.bias(mask, config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
-        if (attention == AttentionKernel.EAGER) return new AttentionContext(alibi, masked);
-        return new AttentionContext(alibi, masked, AttentionMask.additive(alibi, masked, config.numHeads()));
+        boolean additive = attention == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
+        return new AttentionContext(attention, alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null);
     }
 
     /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */

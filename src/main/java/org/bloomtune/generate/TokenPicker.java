@@ -60,27 +60,62 @@ final class TokenPicker {
     /** Zeroes all but the k largest probabilities (ties at the k-th value are kept, as HF does). */
     static void keepTopK(double[] probs, int k) {
         if (k <= 0 || k >= probs.length) return;
-        double[] sorted = probs.clone();
-        Arrays.sort(sorted);
-        double threshold = sorted[sorted.length - k];
+        double threshold = kthLargest(probs.clone(), k);
         for (int i = 0; i < probs.length; i++) if (probs[i] < threshold) probs[i] = 0;
     }
 
     /**
      * Nucleus: keeps the most likely tokens until their mass reaches {@code p} (at least one token),
-     * zeroes the rest.
+     * zeroes the rest; among tokens tied at the last kept value, the lower ids stay. Only the
+     * nonzero probabilities are sorted (after top-k, a few dozen of a 250880-word vocabulary).
      */
     static void keepTopP(double[] probs, double p) {
         if (p >= 1.0) return;
-        Integer[] order = new Integer[probs.length];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
         double total = 0;
-        for (double v : probs) total += v;
+        int nonzero = 0;
+        for (double v : probs) {
+            total += v;
+            if (v > 0) nonzero++;
+        }
+        double[] sorted = new double[nonzero];
+        int n = 0;
+        for (double v : probs) if (v > 0) sorted[n++] = v;
+        Arrays.sort(sorted);
         double mass = 0;
-        int kept = 0;
-        while (kept < order.length && (kept == 0 || mass < p * total)) mass += probs[order[kept++]];
-        for (int i = kept; i < order.length; i++) probs[order[i]] = 0;
+        int next = sorted.length - 1;
+        while (next >= 0 && (next == sorted.length - 1 || mass < p * total)) mass += sorted[next--];
+        if (next == sorted.length - 1) return;                 // nothing is nonzero
+        double threshold = sorted[next + 1];
+        int tiedKept = 0;
+        for (int i = next + 1; i < sorted.length && sorted[i] == threshold; i++) tiedKept++;
+        for (int i = 0; i < probs.length; i++) {
+            if (probs[i] < threshold || (probs[i] == threshold && tiedKept-- <= 0)) probs[i] = 0;
+        }
+    }
+
+    /** The k-th largest of {@code values} (reordered in place): quickselect, linear on average. */
+    static double kthLargest(double[] values, int k) {
+        int target = values.length - k;                        // its index in ascending order
+        int lo = 0;
+        int hi = values.length - 1;
+        while (lo < hi) {
+            double pivot = values[(lo + hi) >>> 1];
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (values[i] < pivot) i++;
+                while (values[j] > pivot) j--;
+                if (i <= j) {
+                    double t = values[i];
+                    values[i++] = values[j];
+                    values[j--] = t;
+                }
+            }
+            if (target <= j) hi = j;
+            else if (target >= i) lo = i;
+            else return values[target];
+        }
+        return values[target];
     }
 
     private long draw(double[] probs) {

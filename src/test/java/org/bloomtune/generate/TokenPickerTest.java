@@ -31,6 +31,52 @@ class TokenPickerTest {
         assertArrayEquals(new double[]{0.9, 0}, r);
     }
 
+    /** Quickselect and the nonzero-only sort against the definitions by full sorts, ties and zeros included. */
+    @Test
+    void topKAndTopPEqualTheirSortingDefinitions() {
+        java.util.Random random = new java.util.Random(9);
+        for (int trial = 0; trial < 300; trial++) {
+            int vocab = 1 + random.nextInt(trial < 200 ? 40 : 5000);
+            double[] probs = new double[vocab];
+            for (int i = 0; i < vocab; i++) {
+                // Coarse values make ties common; some tokens are already zero (as after top-k).
+                probs[i] = random.nextInt(4) == 0 ? 0 : (1 + random.nextInt(trial % 2 == 0 ? 5 : 1000)) / 8.0;
+            }
+            int k = 1 + random.nextInt(vocab + 1);
+            double p = random.nextDouble();
+            double[] topK = probs.clone();
+            TokenPicker.keepTopK(topK, k);
+            assertArrayEquals(topKBySorting(probs, k), topK, "top-k " + k + " of " + java.util.Arrays.toString(probs));
+            double[] topP = probs.clone();
+            TokenPicker.keepTopP(topP, p);
+            assertArrayEquals(topPBySorting(probs, p), topP, "top-p " + p + " of " + java.util.Arrays.toString(probs));
+        }
+    }
+
+    private static double[] topKBySorting(double[] probs, int k) {
+        double[] out = probs.clone();
+        if (k >= probs.length) return out;
+        double[] sorted = probs.clone();
+        java.util.Arrays.sort(sorted);
+        for (int i = 0; i < out.length; i++) if (out[i] < sorted[sorted.length - k]) out[i] = 0;
+        return out;
+    }
+
+    /** All ids in descending probability (stable: lower ids first among ties), kept until the mass reaches p. */
+    private static double[] topPBySorting(double[] probs, double p) {
+        double[] out = probs.clone();
+        Integer[] order = new Integer[probs.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
+        double total = 0;
+        for (double v : probs) total += v;
+        double mass = 0;
+        int kept = 0;
+        while (kept < order.length && (kept == 0 || mass < p * total)) mass += probs[order[kept++]];
+        for (int i = kept; i < order.length; i++) out[order[i]] = 0;
+        return out;
+    }
+
     @Test
     void repetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() {
         GenerationConfig config = GenerationConfig.greedy(1, -1).withRepetitionPenalty(2.0);

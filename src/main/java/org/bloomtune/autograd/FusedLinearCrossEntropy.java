@@ -40,31 +40,39 @@ final class FusedLinearCrossEntropy {
     static Result lossAndGrad(WordEmbedding head, long vocab, Tensor hidden, Tensor targets, double scale, long columns) {
         double[] lossSum = new double[1];
         Tensor grad = Scopes.inner(() -> {
-            long rows = hidden.size(0);
-            long width = Math.min(columns, vocab);
             DType type = accumulation(hidden);
-            Tensor acc = torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device()));
-            OnlineSoftmax.State state = OnlineSoftmax.State.start(rows, type, hidden.device());
-            Tensor buffer = torch.empty(new long[]{rows * width}, Tensors.options(type, hidden.device()), new MemoryFormatOptional());
-            for (long start = 0; start < vocab; start += width) {
-                long n = Math.min(width, vocab - start);
-                try (PointerScope block = new PointerScope()) {
-                    Tensor w = head.rows(start, n);                                      // [n, H]
-                    Tensor logits = buffer.narrow(0, 0, rows * n).view(rows, n);
-                    logitsInto(logits, hidden, w);
-                    OnlineSoftmax.update(logits, state);                                 // logits = exp(x − max)
-                    acc.mul_(state.rescale().unsqueeze(1));
-                    addProduct(acc, logits, w);
-                }
-            }
+            Streamed s = stream(head, vocab, hidden, type, Math.min(columns, vocab));
             Tensor target = head.lookup(targets).to(type.scalarType());                  // W[target], [K, H]
             double targetLogits = Tensors.toDouble(hidden.to(type.scalarType()).mul(target).sum(new ScalarTypeOptional(ScalarType.Double)));
-            lossSum[0] = state.logSumExpTotal() - targetLogits;
+            lossSum[0] = s.state().logSumExpTotal() - targetLogits;
             // softmax · W = acc / sum; minus the one-hot's W[target]; times the mean's scale.
-            return acc.div_(state.sum().to(type.scalarType()).unsqueeze(1)).sub_(target).mul_(new Scalar(scale))
+            return s.acc().div_(s.state().sum().to(type.scalarType()).unsqueeze(1)).sub_(target).mul_(new Scalar(scale))
                     .to(hidden.scalar_type());
         });
         return new Result(lossSum[0], grad);
+    }
+
+    /** Σ exp(x − max) · W over the vocabulary [K, H], and each row's running max and sum. */
+    private record Streamed(Tensor acc, OnlineSoftmax.State state) {}
+
+    /** One pass over the vocabulary, {@code width} rows of W at a time; the tensors belong to the open scope. */
+    private static Streamed stream(WordEmbedding head, long vocab, Tensor hidden, DType type, long width) {
+        long rows = hidden.size(0);
+        Tensor acc = torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device()));
+        OnlineSoftmax.State state = OnlineSoftmax.State.start(rows, type, hidden.device());
+        Tensor buffer = torch.empty(new long[]{rows * width}, Tensors.options(type, hidden.device()), new MemoryFormatOptional());
+        for (long start = 0; start < vocab; start += width) {
+            long n = Math.min(width, vocab - start);
+            try (PointerScope block = new PointerScope()) {
+                Tensor w = head.rows(start, n);                                          // [n, H]
+                Tensor logits = buffer.narrow(0, 0, rows * n).view(rows, n);
+                logitsInto(logits, hidden, w);
+                OnlineSoftmax.update(logits, state);                                     // logits = exp(x − max)
+                acc.mul_(state.rescale().unsqueeze(1));
+                addProduct(acc, logits, w);
+            }
+        }
+        return new Streamed(acc, state);
     }
 
     /** Logits and gradient accumulate in float32, or in float64 for a float64 model. */

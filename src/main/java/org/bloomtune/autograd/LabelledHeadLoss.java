@@ -26,10 +26,9 @@ final class LabelledHeadLoss {
     static final long MAX_ROWS = 4096;
 
     /**
-     * Budget for the head's working memory: one block of float32 logits, plus the block's
-     * dequantized weight rows for an int8 embedding. 256 MB keeps the lm_head's GEMMs at the peak;
-     * an int8 model is chosen for memory, so it gets a quarter. The system property {@code
-     * bloomtune.headBlockMiB} overrides both.
+     * Budget for the head's working memory, one vocabulary block (see {@link #columns}): 256 MB
+     * keeps the lm_head's GEMMs at the peak; an int8 model is chosen for memory, so it gets a
+     * quarter. The system property {@code bloomtune.headBlockMiB} overrides both.
      */
     static long budgetBytes(BloomModel model) {
         Long mib = Long.getLong("bloomtune.headBlockMiB");
@@ -48,10 +47,15 @@ final class LabelledHeadLoss {
         return lossAndGrad(model, lastOutput, labels, MAX_ROWS, 0);
     }
 
-    /** Vocabulary rows per block for a pass over {@code rows} positions, within {@link #budgetBytes}. */
+    /**
+     * Vocabulary rows per block for a pass over {@code rows} positions, within {@link #budgetBytes}:
+     * a float32 logit per row (8 bytes in half precision, whose GEMM result and copy of the block
+     * come on top), and a float32 dequantized weight row unless the embedding's rows are views.
+     */
     static long columns(BloomModel model, long rows) {
         WordEmbedding head = model.wordEmbeddings();
-        long perColumn = Float.BYTES * (rows + (head.rowsAreViews() ? 0 : model.config().hiddenSize()));
+        long perLogit = model.dtype().byteSize() >= Float.BYTES ? Float.BYTES : Float.BYTES + 2L * model.dtype().byteSize();
+        long perColumn = perLogit * rows + (head.rowsAreViews() ? 0 : Float.BYTES * model.config().hiddenSize());
         return Math.max(1024, budgetBytes(model) / perColumn);
     }
 

@@ -55,21 +55,24 @@ public final class OnlineSoftmax {
      * first block), for rescaling anything accumulated against the old max.
      */
     public static void update(Tensor block, State state) {
-        update(block, state, nativeAccepts(block, state) ? Implementation.NATIVE : Implementation.LIBTORCH);
+        check(block, state);
+        if (nativeAccepts(block, state)) {
+            updateNative(block, state);
+        } else {
+            updateWithTorch(block, state);
+        }
     }
 
     /** As above by the given implementation; NATIVE needs a contiguous float32 CPU block and the built kernels. */
     public static void update(Tensor block, State state, Implementation implementation) {
         check(block, state);
-        switch (implementation) {
-            case NATIVE -> {
-                if (!nativeAccepts(block, state)) {
-                    throw new IllegalArgumentException("bt_online_softmax_block needs the built kernels and contiguous float32 CPU tensors, got "
-                            + block.scalar_type() + Tensors.shapeString(block) + " on " + block.device().str().getString());
-                }
-                updateNative(block, state);
-            }
-            case LIBTORCH -> updateWithTorch(block, state);
+        if (implementation == Implementation.LIBTORCH) {
+            updateWithTorch(block, state);
+        } else if (nativeAccepts(block, state)) {
+            updateNative(block, state);
+        } else {
+            throw new IllegalArgumentException("bt_online_softmax_block needs the built kernels and contiguous float32 CPU tensors, got "
+                    + block.scalar_type() + Tensors.shapeString(block) + " on " + block.device().str().getString());
         }
     }
 

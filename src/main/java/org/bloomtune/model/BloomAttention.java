@@ -45,13 +45,9 @@ public final class BloomAttention implements AutoCloseable {
     /** HF's eager attention → the merged heads [B, T, H]. */
     private Tensor eager(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries, ScalarType compute) {
         Tensor query = qkv[0];                                                   // [B*nh, T, hd]
-        Tensor key = qkv[1];                                                     // [B*nh, hd, T]
-        Tensor value = qkv[2];                                                   // [B*nh, T, hd]
-        if (cache != null) {
-            Tensor[] full = cache.append(layer, key, value);
-            key = full[0];                                                       // [B*nh, hd, S]
-            value = full[1];                                                     // [B*nh, S, hd]
-        }
+        Tensor[] kv = keysAndValues(qkv, cache, layer);
+        Tensor key = kv[0];                                                      // [B*nh, hd, S]
+        Tensor value = kv[1];                                                    // [B*nh, S, hd]
         long keys = key.size(2);
         Scalar alpha = new Scalar(1.0 / Math.sqrt(headDim));
         Tensor probs;
@@ -75,13 +71,9 @@ public final class BloomAttention implements AutoCloseable {
 
     /** libtorch's fused attention with the shared additive bias → the merged heads [B, T, H]. */
     private Tensor fused(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
-        Tensor key = qkv[1];
-        Tensor value = qkv[2];
-        if (cache != null) {
-            Tensor[] full = cache.append(layer, key, value);
-            key = full[0];
-            value = full[1];
-        }
+        Tensor[] kv = keysAndValues(qkv, cache, layer);
+        Tensor key = kv[0];
+        Tensor value = kv[1];
         long keys = key.size(2);
         Tensor q = qkv[0].view(batch, numHeads, queries, headDim);
         Tensor k = key.view(batch, numHeads, headDim, keys).transpose(2, 3);            // [B, nh, S, hd]
@@ -89,6 +81,11 @@ public final class BloomAttention implements AutoCloseable {
         Tensor context = torch.scaled_dot_product_attention(q, k, v, new TensorOptional(ctx.bias()), 0.0, false,
                 new DoubleOptional(1.0 / Math.sqrt(headDim)), false);                   // [B, nh, T, hd]
         return context.transpose(1, 2).reshape(batch, queries, (long) numHeads * headDim);
+    }
+
+    /** This call's keys [B*nh, hd, T] and values [B*nh, T, hd], after the cached ones when there is a cache (S = past + T). */
+    private static Tensor[] keysAndValues(Tensor[] qkv, KvCache cache, int layer) {
+        return cache == null ? new Tensor[]{qkv[1], qkv[2]} : cache.append(layer, qkv[1], qkv[2]);
     }
 
     /** Softmax runs in float32 (as in HF) unless the model computes in float64. */

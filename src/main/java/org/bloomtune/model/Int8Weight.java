@@ -47,15 +47,15 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /** The float weight [out, in] in {@code dtype}: a transient the caller lets go after use. */
     public Tensor dequantize(ScalarType dtype) {
-        return values.to(dtype).mul_(scales.to(dtype).unsqueeze(1));     // one weight-sized buffer, not two
+        return dequantizeRows(0, values.size(0), dtype);
     }
 
-    /** {@code x [..., in] · Wᵀ → [..., out]} in x's dtype, by {@code options.mode()}. */
-    /** Rows {@code start .. start + n} of the weight, dequantized. */
+    /** Rows {@code start .. start + n} of the weight, dequantized (one buffer of their size, scaled in place). */
     public Tensor dequantizeRows(long start, long n, ScalarType dtype) {
         return values.narrow(0, start, n).to(dtype).mul_(scales.narrow(0, start, n).unsqueeze(1).to(dtype));
     }
 
+    /** {@code x [..., in] · Wᵀ → [..., out]} in x's dtype, by {@code options.mode()}. */
     public Tensor matmul(Tensor x, Int8Options options) {
         long[] lead = new long[(int) x.dim() - 1];
         for (int i = 0; i < lead.length; i++) lead[i] = x.size(i);

@@ -4,25 +4,42 @@ import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 
-import java.nio.file.Files;
+import java.net.URISyntaxException;
+import java.net.URL;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-/** The reference checkpoints and goldens in {@code ../shared/reference}, read in place. */
+/**
+ * The test fixtures in {@code src/test/resources} (provenance in its {@code SOURCES.md}): the
+ * reference checkpoints and goldens, and real text for the tokenizer. Read from the test classpath,
+ * so a fresh clone needs nothing beside it.
+ */
 public final class Reference {
     private Reference() {}
 
-    public static Path shared() {
-        Path p = Path.of(System.getProperty("bloomtune.shared", "../shared")).toAbsolutePath().normalize();
-        assertTrue(Files.isDirectory(p.resolve("reference")), "reference data not found at " + p);
-        return p;
+    /** The root of the test resources (the directory that holds {@code SOURCES.md}). */
+    public static Path fixtures() {
+        URL marker = Reference.class.getResource("/SOURCES.md");
+        assertNotNull(marker, "test resources are not on the class path (src/test/resources/SOURCES.md)");
+        try {
+            return Path.of(marker.toURI()).getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
-    public static Path reference(String sub) { return shared().resolve("reference").resolve(sub); }
+    /** {@code reference/sub}: a reference checkpoint set and its goldens. */
+    public static Path reference(String sub) { return fixtures().resolve("reference").resolve(sub); }
+
+    /** {@code data/sub}: real text (instructions, tokenizer vectors). */
+    public static Path data(String sub) { return fixtures().resolve("data").resolve(sub); }
+
+    /** The ChnSentiCorp sample the demo and the classification tests share. */
+    public static Path chnSentiCorpTrain() { return Path.of("models/demo-data/chnsenticorp_train_first2000.tsv"); }
 
     /** All tensors of a golden file, copied out (the file is closed again). */
     public static Map<String, Tensor> read(Path file) {

@@ -5,6 +5,7 @@ import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.train.DataFingerprint;
 import org.bloomtune.train.Evaluation;
 import org.bloomtune.train.TrainingTask;
 import org.bytedeco.javacpp.PointerScope;
@@ -49,6 +50,20 @@ public final class ClassificationTask implements TrainingTask<ClassifyExample> {
 
     /** The mean cross-entropy over labelled examples and the metrics of the predictions. */
     public record Result(double loss, ClassificationMetrics metrics, List<Prediction> predictions) {}
+
+    @Override
+    public Map<String, String> settings() {
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        out.put("task", "classify");
+        out.put("verbalizer", words.verbalizer().toJson().replaceAll("\\s+", " ").strip());
+        out.putAll(TrainingTask.modelSettings(model));
+        return out;
+    }
+
+    @Override
+    public void fingerprint(ClassifyExample example, DataFingerprint fingerprint) {
+        fingerprint.add(example.ids()).add(example.label());
+    }
 
     public Result score(SoftPrompt prompt, List<ClassifyExample> eval, int batchSize) {
         Classifier classifier = new Classifier(model);

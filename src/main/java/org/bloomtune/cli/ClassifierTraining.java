@@ -37,6 +37,7 @@ final class ClassifierTraining {
         Tokenizer tok = options.tokenizer();
         TrainCommand.Split<ClassifyRecord> records = options.split(ClassifyReader.read(options.data, true),
                 () -> ClassifyReader.read(options.evalData, true));
+        options.checkMemory();
         try (BloomModel model = options.modelOptions.load()) {
             LabelWords words = LabelWords.encode(verbalizer, tok, model.config().vocabSize());
             ClassifyEncoder encoder = new ClassifyEncoder(tok, words, options.maxLength);
@@ -45,7 +46,7 @@ final class ClassifierTraining {
             ClassificationTask task = new ClassificationTask(model, words);
             try (SoftPrompt prompt = options.initialPrompt(model, tok)) {
                 Trainer.Summary s = new Trainer<>(task, config, options.adapterConfig(model, train.size(), eval.size()), System.out)
-                        .train(prompt, train, eval, options.resume);
+                        .train(prompt, train, eval, options.runMode());
                 AtomicFiles.writeString(s.adapter().resolve(Verbalizer.FILE), verbalizer.toJson());
                 report(task, prompt, train, eval, config.batchSize());
                 System.out.printf("done: %d steps; adapter %s (with %s), loss curve %s%n", s.steps(), s.adapter(), Verbalizer.FILE,

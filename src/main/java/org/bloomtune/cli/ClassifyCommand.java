@@ -78,7 +78,7 @@ final class ClassifyCommand implements Runnable {
 
     private List<Prediction> predict(BloomModel model, SoftPrompt prompt, ClassifyEncoder encoder, List<ClassifyRecord> records) {
         Classifier classifier = new Classifier(model);
-        ProgressBar progress = records.size() > batchSize ? new ProgressBar(System.err, records.size()) : null;
+        ProgressBar progress = records.size() > batchSize ? ProgressBar.forStream(System.err, records.size()) : null;
         List<Prediction> out = new ArrayList<>(records.size());
         for (int i = 0; i < records.size(); i += batchSize) {
             List<long[]> ids = records.subList(i, Math.min(records.size(), i + batchSize)).stream().map(r -> encoder.ids(r.text())).toList();

@@ -30,6 +30,7 @@ public final class Main implements Runnable {
     public static int run(String... args) {
         return new CommandLine(new Main())
                 .setExecutionExceptionHandler(Main::handle)
+                .setParameterExceptionHandler(Main::badFlags)
                 .execute(args);
     }
 
@@ -38,10 +39,18 @@ public final class Main implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "a command is required");
     }
 
+    // A bad flag or value: one line naming it and where help is, not the whole usage text.
+    private static int badFlags(CommandLine.ParameterException e, String[] args) {
+        CommandLine cmd = e.getCommandLine();
+        String name = cmd.getCommandSpec().qualifiedName();
+        cmd.getErr().println(name + ": " + oneLine(e.getMessage()) + " (see " + name + " --help)");
+        return BAD_INPUT;
+    }
+
     // Bad input (a malformed file, an impossible value) is the user's to fix: say what, exit 2.
     private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
         if (e instanceof IllegalArgumentException || e instanceof UncheckedIOException) {
-            cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + e.getMessage());
+            cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + oneLine(e.getMessage()));
             return BAD_INPUT;
         }
         if (e instanceof org.bloomtune.train.Trainer.DivergedException) {
@@ -51,5 +60,10 @@ public final class Main implements Runnable {
         cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": internal error");
         e.printStackTrace(cmd.getErr());
         return 1;
+    }
+
+    /** Messages are one line, whatever a library put in them. */
+    static String oneLine(String message) {
+        return message == null ? "(no message)" : message.strip().replaceAll("\\s*\\R\\s*", " ");
     }
 }

@@ -37,10 +37,16 @@ final class ModelOptions {
     @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once: lower peak memory, a little slower")
     boolean lowMemory;
 
+    /** The flags as the library's load options (checked, nothing loaded). */
+    LoadOptions loadOptions() {
+        Int8Options quantization = Flags.named(() -> new Int8Options(Int8Mode.parse(int8), int8Threshold));
+        return Flags.named(() -> new LoadOptions(DType.parseCompute(dtype), device, quantization));
+    }
+
     BloomModel load() {
-        if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
-        Int8Options quantization = new Int8Options(Int8Mode.parse(int8), int8Threshold);
+        LoadOptions options = loadOptions();
         org.bloomtune.model.AttentionKernel kernel = org.bloomtune.model.AttentionKernel.parse(attention);
-        return BloomModel.load(model, new LoadOptions(DType.parseCompute(dtype), device, quantization)).useAttention(kernel);
+        if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
+        return BloomModel.load(model, options).useAttention(kernel);
     }
 }

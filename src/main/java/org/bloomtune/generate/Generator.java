@@ -104,7 +104,7 @@ public final class Generator {
             if (finished[b]) continue;
             produced.get(b).add(next[b]);
             listener.onToken(b, next[b]);
-            if (next[b] == config.eosTokenId()) finished[b] = true;
+            if (next[b] == config.eosTokenId() || listener.stopRow(b)) finished[b] = true;
         }
     }
 

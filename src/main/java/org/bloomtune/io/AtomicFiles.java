@@ -9,14 +9,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Writes a file under a temporary name in the target's directory, forces it to disk, then renames
  * it over the target: readers see the old file or the complete new one, never a torn write.
  */
 public final class AtomicFiles {
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
     private AtomicFiles() {}
 
     @FunctionalInterface
@@ -29,12 +29,12 @@ public final class AtomicFiles {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            tmp = dir.resolve("." + target.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + ".tmp");
+            // CREATE_NEW applies the umask like any new file (createTempFile would make it owner-only).
+            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 body.write(out);
                 out.force(true);
             }
-            makeReadable(tmp);
             move(tmp, target);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
@@ -59,10 +59,22 @@ public final class AtomicFiles {
         }
     }
 
-    // Temporary files are created owner-only; the finished file should read like any other.
-    private static void makeReadable(Path p) throws IOException {
-        if (Files.getFileAttributeView(p, PosixFileAttributeView.class) != null) {
-            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-r--r--"));
+    /**
+     * A new, empty, hidden directory beside {@code target} ({@code .NAME.tag.RANDOM}) to build a
+     * replacement in. Created like any directory, so it gets the user's usual permissions (umask),
+     * not {@code Files.createTempDirectory}'s owner-only 0700 — a serving account must be able to
+     * read the adapter once it is renamed into place.
+     */
+    public static Path newSiblingDirectory(Path target, String tag) throws IOException {
+        Path parent = target.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        while (true) {
+            Path dir = parent.resolve("." + target.getFileName() + "." + tag + Long.toUnsignedString(RANDOM.nextLong(), 36));
+            try {
+                return Files.createDirectory(dir);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                // another name; collisions of 64 random bits are a formality
+            }
         }
     }
 
@@ -72,6 +84,13 @@ public final class AtomicFiles {
             Files.deleteIfExists(p);
         } catch (IOException ignored) {
             // The temporary file is only litter at this point; the real error, if any, is already thrown.
+        }
+    }
+
+    /** Deletes {@code root} and everything under it. */
+    public static void deleteTree(Path root) throws IOException {
+        try (java.util.stream.Stream<Path> walk = Files.walk(root)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
         }
     }
 }

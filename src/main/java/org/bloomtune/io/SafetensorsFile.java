@@ -13,7 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
@@ -58,7 +57,7 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             byte[] json = all.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
             SafetensorsHeader header = SafetensorsHeader.parse(
-                    path, new String(json, StandardCharsets.UTF_8), headerLength, size);
+                    path, TextFiles.decode(json, path + ": header"), headerLength, size);
             MemorySegment data = all.asSlice(header.dataStart());
             return new SafetensorsFile(path, header, arena, data);
         } catch (IOException e) {

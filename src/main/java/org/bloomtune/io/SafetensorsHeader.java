@@ -3,8 +3,6 @@ package org.bloomtune.io;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
 
@@ -33,14 +31,9 @@ public record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, Str
     static SafetensorsHeader parse(Path file, String json, long headerLength, long fileSize) {
         long dataStart = 8 + headerLength;
         long dataSize = fileSize - dataStart;
-        JsonObject root;
-        try {
-            JsonElement parsed = JsonParser.parseString(json);
-            if (!parsed.isJsonObject()) throw bad(file, "header is not a JSON object");
-            root = parsed.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw bad(file, "header is not valid JSON (" + e.getMessage() + ")");
-        }
+        JsonElement parsed = Json.parse(json, file + ": header");
+        if (!parsed.isJsonObject()) throw bad(file, "header is not a JSON object");
+        JsonObject root = parsed.getAsJsonObject();
         Map<String, String> metadata = new LinkedHashMap<>();
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, JsonElement> e : root.entrySet()) {
@@ -50,7 +43,7 @@ public record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, Str
                 tensors.put(e.getKey(), parseEntry(file, e.getKey(), e.getValue(), dataSize));
             }
         }
-        checkNoOverlap(file, tensors.values());
+        checkCoverage(file, tensors.values(), dataSize);
         return new SafetensorsHeader(Collections.unmodifiableMap(tensors),
                 Collections.unmodifiableMap(metadata), dataStart);
     }
@@ -120,17 +113,32 @@ public record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, Str
         return out;
     }
 
-    private static void checkNoOverlap(Path file, Iterable<TensorInfo> infos) {
+    /**
+     * The tensors must tile the data section exactly — from byte 0, no gaps, no overlaps, up to the
+     * end of the file — as the format's reference loader requires. A header length that is off by
+     * a few bytes still parses as JSON; this is what catches it.
+     */
+    private static void checkCoverage(Path file, Iterable<TensorInfo> infos, long dataSize) {
         List<TensorInfo> sorted = new ArrayList<>();
         infos.forEach(sorted::add);
         sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
-        for (int i = 1; i < sorted.size(); i++) {
-            TensorInfo prev = sorted.get(i - 1);
-            TensorInfo cur = sorted.get(i);
-            if (cur.begin() < prev.end()) {
-                throw bad(file, "tensors '" + prev.name() + "' and '" + cur.name() + "' overlap ("
-                        + prev.begin() + ".." + prev.end() + " and " + cur.begin() + ".." + cur.end() + ")");
+        long expected = 0;
+        TensorInfo prev = null;
+        for (TensorInfo cur : sorted) {
+            if (cur.begin() < expected) {
+                throw bad(file, "tensors '" + prev.name() + "' and '" + cur.name() + "' overlap (" + prev.begin() + ".." + prev.end()
+                        + " and " + cur.begin() + ".." + cur.end() + ")");
             }
+            if (cur.begin() > expected) {
+                throw bad(file, "bytes " + expected + ".." + cur.begin() + " of the data section belong to no tensor (before '"
+                        + cur.name() + "'): the header length or data_offsets are wrong");
+            }
+            expected = cur.end();
+            prev = cur;
+        }
+        if (expected != dataSize) {
+            throw bad(file, "the tensors cover " + expected + " bytes but the data section holds " + dataSize
+                    + ": the header length or data_offsets are wrong, or the file is truncated or has trailing bytes");
         }
     }
 

@@ -1,13 +1,9 @@
 package org.bloomtune.io;
 
 import com.google.gson.JsonElement;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import com.google.gson.JsonObject;
 import org.bytedeco.pytorch.Tensor;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -61,31 +57,23 @@ public final class SafetensorsWeights implements WeightSource {
     }
 
     static Map<String, String> readWeightMap(Path indexJson) {
-        try {
-            JsonElement root = JsonParser.parseString(Files.readString(indexJson));
-            JsonElement map = root.isJsonObject() ? root.getAsJsonObject().get("weight_map") : null;
-            if (map == null || !map.isJsonObject()) {
-                throw new IllegalArgumentException(indexJson + ": no weight_map object");
+        JsonObject root = Json.readObject(indexJson);
+        JsonElement map = root.get("weight_map");
+        if (map == null || !map.isJsonObject()) throw new IllegalArgumentException(indexJson + ": no weight_map object");
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) {
+            JsonElement v = e.getValue();
+            if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
+                throw new IllegalArgumentException(indexJson + ": weight_map." + e.getKey() + " is not a file name");
             }
-            Map<String, String> out = new LinkedHashMap<>();
-            for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) {
-                JsonElement v = e.getValue();
-                if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
-                    throw new IllegalArgumentException(indexJson + ": weight_map." + e.getKey() + " is not a file name");
-                }
-                String shard = v.getAsString();
-                if (shard.contains("/") || shard.contains("\\") || shard.equals("..")) {
-                    throw new IllegalArgumentException(indexJson + ": weight_map." + e.getKey()
-                            + " names a file outside the checkpoint directory: " + shard);
-                }
-                out.put(e.getKey(), shard);
+            String shard = v.getAsString();
+            if (shard.isEmpty() || shard.contains("/") || shard.contains("\\") || shard.equals("..") || shard.equals(".")) {
+                throw new IllegalArgumentException(indexJson + ": weight_map." + e.getKey()
+                        + " names a file outside the checkpoint directory: '" + shard + "'");
             }
-            return out;
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(indexJson + ": not valid JSON (" + e.getMessage() + ")", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + indexJson + ": " + e.getMessage(), e);
+            out.put(e.getKey(), shard);
         }
+        return out;
     }
 
     /** The metadata of the first file (all shards carry the same). */

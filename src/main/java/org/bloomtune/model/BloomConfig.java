@@ -1,13 +1,9 @@
 package org.bloomtune.model;
 
-import com.google.gson.JsonElement;
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.bloomtune.io.Json;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -37,11 +33,16 @@ public record BloomConfig(
         int eosTokenId,
         int padTokenId) {
 
+    /** Bounds far past any released BLOOM (176B: hidden 14336, 70 layers, vocab 250880) that keep sizes in range. */
+    static final int MAX_LAYERS = 4096;
+    static final int MAX_HIDDEN = 1 << 17;
+    static final int MAX_VOCAB = 1 << 24;
+
     public BloomConfig {
-        positive("vocab_size", vocabSize);
-        positive("hidden_size", hiddenSize);
-        positive("n_head", numHeads);
-        positive("n_layer", numLayers);
+        positive("vocab_size", vocabSize, MAX_VOCAB);
+        positive("hidden_size", hiddenSize, MAX_HIDDEN);
+        positive("n_head", numHeads, hiddenSize);
+        positive("n_layer", numLayers, MAX_LAYERS);
         if (hiddenSize % numHeads != 0) {
             throw new IllegalArgumentException(
                     "hidden_size " + hiddenSize + " is not divisible by n_head " + numHeads);
@@ -49,6 +50,9 @@ public record BloomConfig(
         if (!(layerNormEpsilon > 0) || !Double.isFinite(layerNormEpsilon)) {
             throw new IllegalArgumentException("layer_norm_epsilon must be a positive number, got " + layerNormEpsilon);
         }
+        tokenId("bos_token_id", bosTokenId, vocabSize);
+        tokenId("eos_token_id", eosTokenId, vocabSize);
+        tokenId("pad_token_id", padTokenId, vocabSize);
     }
 
     /** A config with BLOOM's released defaults for everything but the shape. */
@@ -70,18 +74,9 @@ public record BloomConfig(
     }
 
     public static BloomConfig read(Path configJson) {
-        String text;
+        JsonObject o = Json.readObject(configJson);
         try {
-            text = Files.readString(configJson);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + configJson + ": " + e.getMessage(), e);
-        }
-        try {
-            JsonElement root = JsonParser.parseString(text);
-            if (!root.isJsonObject()) throw new IllegalArgumentException("not a JSON object");
-            return fromJson(root.getAsJsonObject());
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(configJson + ": not valid JSON (" + e.getMessage() + ")", e);
+            return fromJson(o);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(configJson + ": " + e.getMessage(), e);
         }
@@ -89,7 +84,7 @@ public record BloomConfig(
 
     /** Reads HF spellings and their aliases; unknown fields are ignored, as transformers does. */
     public static BloomConfig fromJson(JsonObject o) {
-        String modelType = o.has("model_type") ? o.get("model_type").getAsString() : "bloom";
+        String modelType = Json.has(o, "model_type") ? Json.requiredString(o, "model_type") : "bloom";
         if (!modelType.equals("bloom")) {
             throw new IllegalArgumentException("model_type is '" + modelType + "', expected 'bloom'");
         }
@@ -98,19 +93,20 @@ public record BloomConfig(
                 requiredInt(o, "hidden_size", "n_embed"),
                 requiredInt(o, "n_head", "num_attention_heads"),
                 requiredInt(o, "n_layer", "num_hidden_layers"),
-                number(o, "layer_norm_epsilon", 1e-5),
-                bool(o, "apply_residual_connection_post_layernorm", false),
-                bool(o, "tie_word_embeddings", true),
-                (int) number(o, "bos_token_id", 1),
-                (int) number(o, "eos_token_id", 2),
-                (int) number(o, "pad_token_id", 3));
+                Json.number(o, "layer_norm_epsilon", 1e-5),
+                Json.bool(o, "apply_residual_connection_post_layernorm", false),
+                Json.bool(o, "tie_word_embeddings", true),
+                Json.optionalInt(o, "bos_token_id", 1),
+                Json.optionalInt(o, "eos_token_id", 2),
+                Json.optionalInt(o, "pad_token_id", 3));
     }
 
     /** The {@code config.json} transformers writes for this shape. */
     public JsonObject toJson() {
         JsonObject o = new JsonObject();
         o.addProperty("apply_residual_connection_post_layernorm", residualFromLayernorm);
-        JsonElement arch = JsonParser.parseString("[\"BloomForCausalLM\"]");
+        JsonArray arch = new JsonArray();
+        arch.add("BloomForCausalLM");
         o.add("architectures", arch);
         o.addProperty("attention_dropout", 0.0);
         o.addProperty("bos_token_id", bosTokenId);
@@ -133,40 +129,10 @@ public record BloomConfig(
 
     private static int requiredInt(JsonObject o, String name, String... aliases) {
         for (String key : concat(name, aliases)) {
-            if (o.has(key) && !o.get(key).isJsonNull()) return toInt(o, key);
+            if (Json.has(o, key)) return Json.toInt(o.get(key), key);
         }
         String also = aliases.length == 0 ? "" : " (or " + String.join(", ", aliases) + ")";
         throw new IllegalArgumentException("missing field " + name + also);
-    }
-
-    private static int toInt(JsonObject o, String key) {
-        JsonElement v = o.get(key);
-        if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
-            throw new IllegalArgumentException("field " + key + " is not a number: " + v);
-        }
-        double d = v.getAsDouble();
-        if (d != Math.rint(d) || d > Integer.MAX_VALUE || d < Integer.MIN_VALUE) {
-            throw new IllegalArgumentException("field " + key + " is not an integer: " + v);
-        }
-        return (int) d;
-    }
-
-    private static double number(JsonObject o, String key, double fallback) {
-        if (!o.has(key) || o.get(key).isJsonNull()) return fallback;
-        JsonElement v = o.get(key);
-        if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
-            throw new IllegalArgumentException("field " + key + " is not a number: " + v);
-        }
-        return v.getAsDouble();
-    }
-
-    private static boolean bool(JsonObject o, String key, boolean fallback) {
-        if (!o.has(key) || o.get(key).isJsonNull()) return fallback;
-        JsonElement v = o.get(key);
-        if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isBoolean()) {
-            throw new IllegalArgumentException("field " + key + " is not a boolean: " + v);
-        }
-        return v.getAsBoolean();
     }
 
     private static String[] concat(String first, String[] rest) {
@@ -176,7 +142,13 @@ public record BloomConfig(
         return all;
     }
 
-    private static void positive(String field, int value) {
-        if (value <= 0) throw new IllegalArgumentException(field + " must be positive, got " + value);
+    private static void tokenId(String field, int id, int vocabSize) {
+        if (id < -1 || id >= vocabSize) {
+            throw new IllegalArgumentException(field + " " + id + " lies outside the vocabulary [0, " + vocabSize + ")");
+        }
+    }
+
+    private static void positive(String field, int value, int max) {
+        if (value <= 0 || value > max) throw new IllegalArgumentException(field + " must lie in [1, " + max + "], got " + value);
     }
 }

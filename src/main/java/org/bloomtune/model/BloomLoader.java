@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Devices;
 import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -24,6 +25,7 @@ import java.util.Map;
 final class BloomLoader {
     private final WeightSource source;
     private final BloomConfig config;
+    private final LoadOptions options;
     private final DType dtype;
     private final Device device;
     private final Int8Options int8;
@@ -31,21 +33,23 @@ final class BloomLoader {
     private boolean aliasesSource;
     private final Map<String, Tensor> loaded = new LinkedHashMap<>();
 
-    private BloomLoader(WeightSource source, BloomConfig config, DType dtype, Device device, Int8Options int8) {
+    private BloomLoader(WeightSource source, BloomConfig config, LoadOptions options, Device device) {
         this.source = source;
         this.config = config;
-        this.dtype = dtype;
+        this.options = options;
+        this.dtype = options.dtype();
         this.device = device;
-        this.int8 = int8;
+        this.int8 = options.int8();
         this.prefix = WeightNames.detectPrefix(source.names());
     }
 
     static BloomModel load(Path dir, LoadOptions options) {
         BloomConfig config = BloomConfig.read(HfCheckpoint.config(dir));
+        Devices.requireAvailable(options.device());
         WeightSource source = HfCheckpoint.openWeights(dir);
         Device device = new Device(options.device());
         try {
-            BloomLoader loader = new BloomLoader(source, config, options.dtype(), device, options.int8());
+            BloomLoader loader = new BloomLoader(source, config, options, device);
             loader.validate();
             BloomModel model = loader.build();
             ProcessMemory.trim();   // conversions and quantization leave freed float copies behind
@@ -104,7 +108,7 @@ final class BloomLoader {
         LayerNorm lnF = layerNorm("ln_f");
         // lm_head is tied: it is the word embedding, so the file's copy (if any) is not loaded.
         if (!aliasesSource) source.close();
-        return new BloomModel(config, dtype, device, wordEmbeddings, embeddingsNorm, blocks, lnF, loaded,
+        return new BloomModel(config, options, device, wordEmbeddings, embeddingsNorm, blocks, lnF, loaded,
                 aliasesSource ? source : null);
     }
 

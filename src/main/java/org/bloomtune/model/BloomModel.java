@@ -30,6 +30,7 @@ public final class BloomModel implements AutoCloseable {
     }
 
     private final BloomConfig config;
+    private final LoadOptions options;
     private final DType dtype;
     private final Device device;
     private final WordEmbedding wordEmbeddings;          // [V, H], also the lm_head
@@ -40,11 +41,12 @@ public final class BloomModel implements AutoCloseable {
     private final WeightSource mappedWeights;            // null when no weight views a mapping
     private AttentionKernel attention = AttentionKernel.EAGER;
 
-    BloomModel(BloomConfig config, DType dtype, Device device, WordEmbedding wordEmbeddings,
+    BloomModel(BloomConfig config, LoadOptions options, Device device, WordEmbedding wordEmbeddings,
                LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
                Map<String, Tensor> namedWeights, WeightSource mappedWeights) {
         this.config = config;
-        this.dtype = dtype;
+        this.options = options;
+        this.dtype = options.dtype();
         this.device = device;
         this.wordEmbeddings = wordEmbeddings;
         this.wordEmbeddingsLayernorm = wordEmbeddingsLayernorm;
@@ -60,6 +62,9 @@ public final class BloomModel implements AutoCloseable {
     public static BloomModel load(Path dir, LoadOptions options) { return BloomLoader.load(dir, options); }
 
     public BloomConfig config() { return config; }
+
+    /** How the weights were placed: compute dtype, device, 8-bit mode. */
+    public LoadOptions options() { return options; }
 
     public DType dtype() { return dtype; }
 

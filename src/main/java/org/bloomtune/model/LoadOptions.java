@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Devices;
 
 /**
  * How to place a checkpoint's weights.
@@ -16,7 +17,7 @@ public record LoadOptions(DType dtype, String device, Int8Options int8) {
         if (!dtype.isFloatingPoint()) {
             throw new IllegalArgumentException("compute dtype must be fp32, bf16, fp16 or fp64, got " + dtype);
         }
-        if (device == null || device.isBlank()) throw new IllegalArgumentException("device must be given");
+        Devices.checkName(device);
         if (int8 == null) throw new IllegalArgumentException("int8 options must be given (Int8Options.NONE for none)");
         if (int8.enabled() && dtype == DType.F64) throw new IllegalArgumentException("int8 weights need fp32, bf16 or fp16 compute, not fp64");
         boolean cpuKernel = int8.mode() == Int8Mode.WEIGHT_ONLY || int8.mode() == Int8Mode.LLM_INT8;

@@ -1,7 +1,5 @@
 package org.bloomtune.model;
 
-import com.google.gson.JsonParser;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -21,7 +19,7 @@ public final class ModelShapes {
         try (InputStream in = ModelShapes.class.getResourceAsStream("/org/bloomtune/shapes/" + name + ".json")) {
             if (in == null) throw new IllegalStateException("shape " + name + " is missing from the jar");
             String json = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            return BloomConfig.fromJson(JsonParser.parseString(json).getAsJsonObject());
+            return BloomConfig.fromJson(org.bloomtune.io.Json.parse(json, name + ".json").getAsJsonObject());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -79,8 +79,7 @@ public final class PeftAdapter {
         }
         Path target = dir.toAbsolutePath();
         try {
-            Files.createDirectories(target.getParent());
-            Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
+            Path tmp = AtomicFiles.newSiblingDirectory(target, "");
             try (Tensor values = prompt.snapshot()) {
                 SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values));
             }
@@ -94,17 +93,12 @@ public final class PeftAdapter {
     public static void replaceDirectory(Path fresh, Path target) throws IOException {
         Path old = null;
         if (Files.exists(target)) {
-            old = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".old.");
+            old = AtomicFiles.newSiblingDirectory(target, "old.");
             Files.delete(old);
             AtomicFiles.move(target, old);
         }
         AtomicFiles.move(fresh, target);
-        if (old != null) deleteTree(old);
+        if (old != null) AtomicFiles.deleteTree(old);
     }
 
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) Files.delete(p);
-        }
-    }
 }

@@ -29,6 +29,20 @@ public final class LibTorch {
         loaded = true;
     }
 
+    /** libtorch's version as its build settings state it (e.g. "2.10.0"), or "unknown". */
+    public static String version() {
+        init();
+        String config = torch.show_config().getString();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("TORCH_VERSION=([^,\\s]+)").matcher(config);
+        return m.find() ? m.group(1) : "unknown";
+    }
+
+    /** Whether this libtorch was built with CUDA and sees a device: what {@code --device cuda} needs. */
+    public static boolean cudaAvailable() {
+        init();
+        return torch.cuda_is_available();
+    }
+
     private static void setenvIfAbsent(String name, String value) {
         var setenv = LibC.function("setenv",
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));

@@ -19,6 +19,42 @@ public final class ProcessMemory {
 
     private ProcessMemory() {}
 
+    /**
+     * Bytes this process can still take before the machine or its container runs out: the
+     * kernel's MemAvailable, capped by a cgroup v2 memory limit when one is set.
+     */
+    public static long availableBytes() {
+        long available = meminfo("MemAvailable:");
+        try {
+            Path max = Path.of("/sys/fs/cgroup/memory.max");
+            Path current = Path.of("/sys/fs/cgroup/memory.current");
+            if (Files.isReadable(max) && Files.isReadable(current)) {
+                String limit = Files.readString(max).strip();
+                if (!limit.equals("max")) {
+                    long free = Long.parseLong(limit) - Long.parseLong(Files.readString(current).strip());
+                    available = Math.min(available, Math.max(0, free));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // no readable cgroup limit: the machine's figure stands
+        }
+        return available;
+    }
+
+    /** MemTotal: the machine's physical memory. */
+    public static long totalBytes() { return meminfo("MemTotal:"); }
+
+    private static long meminfo(String name) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith(name)) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read /proc/meminfo: " + e.getMessage(), e);
+        }
+        return Long.MAX_VALUE;   // not Linux: no figure to hold a run against
+    }
+
     /** VmRSS: resident bytes now. */
     public static long residentBytes() { return field("VmRSS:"); }
 

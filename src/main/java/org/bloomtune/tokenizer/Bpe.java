@@ -1,6 +1,5 @@
 package org.bloomtune.tokenizer;
 
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -8,20 +7,49 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Byte-pair encoding: starting from single byte-level characters, repeatedly merge the adjacent
- * pair with the best (lowest) merge rank until no listed merge applies; then look the symbols up.
+ * pair with the best (lowest) merge rank — the leftmost among equals — until no listed merge
+ * applies. As HF tokenizers does it: the symbols form a linked list and the candidate pairs wait in
+ * a priority queue, so a piece of n bytes costs O(n log n), not the O(n²) of rescanning all pairs
+ * after every merge (a run of Chinese text without spaces is one piece of thousands of bytes).
  */
 final class Bpe {
+    /** Pieces up to this many bytes are cached; longer ones are rare and would bloat the cache. */
+    private static final int CACHED_LENGTH = 256;
+
     private final Map<String, Integer> vocab;
-    private final Map<String, Integer> ranks;                 // "left right" → rank
+    private final Map<Long, Merge> merges;                    // (left id, right id) → rank and merged id
+    private final Integer unkId;
     private final Map<String, Word> cache = new ConcurrentHashMap<>();
 
     /** A piece's token ids and each token's length in the piece's byte-level characters (= bytes). */
     record Word(int[] ids, int[] lengths) {}
 
-    Bpe(Map<String, Integer> vocab, List<String[]> merges) {
+    private record Merge(int rank, int id) {}
+
+    /**
+     * @param merges pairs in rank order; both parts and their concatenation must be in {@code vocab}
+     * @param unkToken the vocabulary entry for symbols outside it, or null (then meeting one is an error)
+     */
+    Bpe(Map<String, Integer> vocab, List<String[]> merges, String unkToken) {
         this.vocab = vocab;
-        this.ranks = new HashMap<>();
-        for (int i = 0; i < merges.size(); i++) ranks.putIfAbsent(merges.get(i)[0] + " " + merges.get(i)[1], i);
+        this.merges = new HashMap<>();
+        for (int i = 0; i < merges.size(); i++) {
+            String[] m = merges.get(i);
+            int left = required(m[0], i, m);
+            int right = required(m[1], i, m);
+            int merged = required(m[0] + m[1], i, m);
+            this.merges.putIfAbsent(pair(left, right), new Merge(i, merged));
+        }
+        this.unkId = unkToken == null ? null : vocab.get(unkToken);   // HF too fails only when the unknown is met
+    }
+
+    private int required(String token, int index, String[] merge) {
+        Integer id = vocab.get(token);
+        if (id == null) {
+            throw new IllegalArgumentException("model.merges[" + index + "] '" + merge[0] + " " + merge[1] + "': '" + token
+                    + "' is not in model.vocab");
+        }
+        return id;
     }
 
     Integer id(String token) { return vocab.get(token); }
@@ -29,34 +57,65 @@ final class Bpe {
     int size() { return vocab.size(); }
 
     Word encode(String piece) {
-        if (piece.length() > 256) return merge(piece);      // long runs: do not grow the cache
+        if (piece.length() > CACHED_LENGTH) return merge(piece);
         return cache.computeIfAbsent(piece, this::merge);
     }
 
     private Word merge(String piece) {
-        List<String> symbols = new ArrayList<>(piece.length());
-        for (int i = 0; i < piece.length(); i++) symbols.add(String.valueOf(piece.charAt(i)));
-        while (symbols.size() > 1) {
-            int best = -1;
-            int bestRank = Integer.MAX_VALUE;
-            for (int i = 0; i + 1 < symbols.size(); i++) {
-                Integer r = ranks.get(symbols.get(i) + " " + symbols.get(i + 1));
-                if (r != null && r < bestRank) {
-                    bestRank = r;
-                    best = i;
-                }
-            }
-            if (best < 0) break;
-            symbols.set(best, symbols.get(best) + symbols.remove(best + 1));
+        int n = piece.length();
+        int[] ids = new int[n];
+        int[] lengths = new int[n];
+        int[] prev = new int[n];
+        int[] next = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = symbol(piece.charAt(i));
+            lengths[i] = 1;
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
         }
-        int[] ids = new int[symbols.size()];
-        int[] lengths = new int[symbols.size()];
-        for (int i = 0; i < ids.length; i++) {
-            Integer id = vocab.get(symbols.get(i));
-            if (id == null) throw new IllegalArgumentException("token '" + symbols.get(i) + "' is not in the vocabulary");
-            ids[i] = id;
-            lengths[i] = symbols.get(i).length();
+        // Candidates as (rank << 32 | position), smallest first. Ranks are unique per pair, so an
+        // entry whose position now holds another pair (it was merged since) shows a different rank.
+        LongMinHeap queue = new LongMinHeap(n);
+        for (int i = 0; i + 1 < n; i++) offer(queue, ids, i, i + 1);
+        while (!queue.isEmpty()) {
+            long top = queue.poll();
+            int pos = (int) top;
+            int right = next[pos];
+            if (lengths[pos] == 0 || right < 0) continue;
+            Merge m = merges.get(pair(ids[pos], ids[right]));
+            if (m == null || m.rank() != (int) (top >>> 32)) continue;
+            ids[pos] = m.id();
+            lengths[pos] += lengths[right];
+            lengths[right] = 0;
+            next[pos] = next[right];
+            if (next[pos] >= 0) prev[next[pos]] = pos;
+            if (prev[pos] >= 0) offer(queue, ids, prev[pos], pos);
+            if (next[pos] >= 0) offer(queue, ids, pos, next[pos]);
         }
-        return new Word(ids, lengths);
+        int count = 0;
+        for (int i = 0; i >= 0 && i < n; i = next[i]) count++;
+        int[] outIds = new int[count];
+        int[] outLengths = new int[count];
+        int k = 0;
+        for (int i = 0; i >= 0 && i < n; i = next[i]) {
+            outIds[k] = ids[i];
+            outLengths[k++] = lengths[i];
+        }
+        return new Word(outIds, outLengths);
     }
+
+    private void offer(LongMinHeap queue, int[] ids, int left, int right) {
+        Merge m = merges.get(pair(ids[left], ids[right]));
+        if (m != null) queue.add((long) m.rank() << 32 | left);
+    }
+
+    private int symbol(char c) {
+        Integer id = vocab.get(String.valueOf(c));
+        if (id != null) return id;
+        if (unkId != null) return unkId;
+        throw new IllegalArgumentException("the tokenizer's vocabulary has no entry for the byte-level symbol '" + c
+                + "' (U+" + String.format("%04X", (int) c) + ") and no unk_token");
+    }
+
+    private static long pair(int left, int right) { return ((long) left << 32) | (right & 0xFFFFFFFFL); }
 }

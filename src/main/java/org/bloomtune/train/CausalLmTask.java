@@ -58,4 +58,17 @@ public final class CausalLmTask implements TrainingTask<Example> {
         return new Evaluation(loss, Map.of("eval_ppl", Math.exp(loss)),
                 String.format("loss %.4f, perplexity %.2f", loss, Math.exp(loss)));
     }
+
+    @Override
+    public Map<String, String> settings() {
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        out.put("task", "causal-lm");
+        out.putAll(TrainingTask.modelSettings(model));
+        return out;
+    }
+
+    @Override
+    public void fingerprint(Example example, DataFingerprint fingerprint) {
+        fingerprint.add(example.ids()).add(example.labels());
+    }
 }

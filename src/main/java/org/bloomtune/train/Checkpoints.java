@@ -1,5 +1,6 @@
 package org.bloomtune.train;
 
+import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.io.SafetensorsWriter;
 import org.bloomtune.peft.AdapterConfig;
@@ -30,17 +31,17 @@ final class Checkpoints {
 
     private Checkpoints() {}
 
-    static Path save(Path runDir, AdapterConfig config, SoftPrompt prompt, AdamW adam, TrainingState state) {
+    static Path save(Path runDir, AdapterConfig config, SoftPrompt prompt, AdamW adam, TrainingState state, RunSettings settings) {
         Path target = runDir.resolve(PREFIX + state.step());
         try {
-            Files.createDirectories(runDir);
-            Path tmp = Files.createTempDirectory(runDir, ".checkpoint.");
+            Path tmp = AtomicFiles.newSiblingDirectory(runDir.resolve("checkpoint"), "");
             PeftAdapter.save(tmp.resolve("adapter"), config, prompt);
             Map<String, Tensor> moments = new LinkedHashMap<>();
             moments.put("exp_avg", adam.exp());
             moments.put("exp_avg_sq", adam.expSq());
             SafetensorsWriter.write(tmp.resolve(OPTIMIZER), moments, Map.of("format", "pt", "step", Long.toString(adam.steps())));
             state.write(tmp);
+            settings.write(tmp);
             PeftAdapter.replaceDirectory(tmp, target);
             prune(runDir, 2);
             return target;
@@ -49,7 +50,7 @@ final class Checkpoints {
         }
     }
 
-    /** Removes the checkpoints of an earlier run in {@code runDir}. */
+    /** Removes every checkpoint in {@code runDir} (an earlier run's, on overwrite). */
     static void clear(Path runDir) {
         if (!Files.isDirectory(runDir)) return;
         try {
@@ -90,12 +91,7 @@ final class Checkpoints {
         try (Stream<Path> s = Files.list(runDir)) {
             all = s.filter(p -> p.getFileName().toString().startsWith(PREFIX)).sorted(Comparator.comparingInt(Checkpoints::step)).toList();
         }
-        for (int i = 0; i < all.size() - keep; i++) deleteTree(all.get(i));
+        for (int i = 0; i < all.size() - keep; i++) AtomicFiles.deleteTree(all.get(i));
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
-        }
-    }
 }

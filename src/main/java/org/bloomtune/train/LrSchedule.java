@@ -17,7 +17,7 @@ public record LrSchedule(double peak, int warmupSteps, int totalSteps, Decay dec
     }
 
     public LrSchedule {
-        if (!(peak > 0) || !Double.isFinite(peak)) throw new IllegalArgumentException("--lr must be a positive number, got " + peak);
+        if (!(peak > 0) || !Double.isFinite(peak)) throw new IllegalArgumentException("lr must be a positive number, got " + peak);
         if (warmupSteps < 0 || totalSteps < 1) throw new IllegalArgumentException("warmup must be >= 0 and total steps >= 1");
     }
 

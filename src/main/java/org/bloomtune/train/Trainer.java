@@ -51,27 +51,32 @@ public final class Trainer<E> {
 
     /**
      * Trains {@code prompt} in place on {@code train}, evaluating on {@code eval} (may be empty).
-     * With {@code resume}, continues from the newest checkpoint in the output directory.
+     * {@code mode} says what to do with an earlier run in the output directory: refuse it, replace
+     * it, or continue it from its newest checkpoint.
      */
-    public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, boolean resume) {
+    public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, RunMode mode) {
+        if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
+        RunDirectory run = new RunDirectory(config.output());
+        run.prepare(mode);
         BatchOrder order = new BatchOrder(config.batchSize(), config.seed(), config.groupByLength());
         int batchesPerEpoch = (train.size() + config.batchSize() - 1) / config.batchSize();
         int stepsPerEpoch = (batchesPerEpoch + config.accumulation() - 1) / config.accumulation();
-        int total = config.maxSteps() > 0 ? config.maxSteps() : config.epochs() * stepsPerEpoch;
+        int total = config.maxSteps() > 0 ? config.maxSteps() : Math.toIntExact(Math.min(Integer.MAX_VALUE, (long) config.epochs() * stepsPerEpoch));
         LrSchedule schedule = new LrSchedule(config.lr(), (int) Math.round(config.warmupRatio() * total), total, config.decay());
+        RunSettings settings = RunSettings.of(config, adapterConfig, task, train, eval);
         MetricsLog metrics = new MetricsLog(config.output());
         TrainingState state = new TrainingState(0, 0, 0, total, config.seed());
         AdamW adam;
-        Optional<Path> checkpoint = resume ? Checkpoints.latest(config.output()) : Optional.empty();
+        Optional<Path> checkpoint = mode.resumes() ? run.latestCheckpoint() : Optional.empty();
         if (checkpoint.isPresent()) {
+            checkSettings(checkpoint.get(), settings, mode);
             state = TrainingState.read(checkpoint.get());
             restorePrompt(prompt, checkpoint.get());
             adam = Checkpoints.loadOptimizer(checkpoint.get(), config.weightDecay());
             metrics.truncateAfter(state.step());
             console.printf("resuming from %s (step %d)%n", checkpoint.get(), state.step());
         } else {
-            if (resume) console.println("no checkpoint in " + config.output() + ": starting from step 0");
-            Checkpoints.clear(config.output());       // a fresh run does not mix with an old one's files
+            if (mode.resumes()) console.println("no checkpoint in " + config.output() + ": starting from step 0");
             metrics.truncateAfter(-1);
             try (Tensor w = prompt.weight().detach()) {
                 adam = new AdamW(w, config.weightDecay());
@@ -79,7 +84,7 @@ public final class Trainer<E> {
         }
         if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
         double lastLoss = Double.NaN;
-        ProgressBar progress = new ProgressBar(console, total);
+        ProgressBar progress = ProgressBar.forStream(console, total);
         int firstStep = state.step();
         try (AdamW optimizer = adam) {
             int step = state.step();
@@ -113,7 +118,7 @@ public final class Trainer<E> {
                     progress.update(step, loss, tokens / seconds, firstStep);
                     if (step % config.checkpointEvery() == 0 || step == total) {
                         Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
-                                new TrainingState(step, epoch, batchIndex + 1, total, config.seed()));
+                                new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
                     }
                     if (config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
                     lossSum = 0;
@@ -158,9 +163,23 @@ public final class Trainer<E> {
         return e;
     }
 
+    /** Refuses (or, allowed, reports) settings that differ from the checkpoint's. */
+    private void checkSettings(Path checkpoint, RunSettings now, RunMode mode) {
+        List<RunSettings.Change> changes = now.changesSince(RunSettings.read(checkpoint));
+        if (changes.isEmpty()) return;
+        if (mode == RunMode.RESUME) throw new ResumeMismatchException(checkpoint, changes);
+        console.println("resuming with changed settings (no longer an exact resume): "
+                + String.join("; ", changes.stream().map(RunSettings.Change::toString).toList()));
+    }
+
     private static void restorePrompt(SoftPrompt prompt, Path checkpoint) {
         try (PeftAdapter.Loaded saved = PeftAdapter.load(checkpoint.resolve("adapter"));
              PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            if (saved.prompt().numVirtualTokens() != prompt.numVirtualTokens() || saved.prompt().tokenDim() != prompt.tokenDim()) {
+                throw new IllegalArgumentException(checkpoint + " holds a prompt of " + saved.prompt().numVirtualTokens() + " × "
+                        + saved.prompt().tokenDim() + ", this run trains " + prompt.numVirtualTokens() + " × " + prompt.tokenDim()
+                        + " (num_virtual_tokens or the model changed): it cannot be resumed, only overwritten");
+            }
             prompt.weight().copy_(saved.prompt().weight());
         }
     }

@@ -1,11 +1,10 @@
 package org.bloomtune.train;
 
 import com.google.gson.Gson;
-import com.google.gson.JsonParseException;
+import com.google.gson.JsonObject;
+import org.bloomtune.io.AtomicFiles;
+import org.bloomtune.io.Json;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -17,19 +16,19 @@ public record TrainingState(int step, int epoch, int batchInEpoch, int totalStep
     static final String FILE = "trainer_state.json";
 
     void write(Path dir) {
-        org.bloomtune.io.AtomicFiles.writeString(dir.resolve(FILE), new Gson().toJson(this) + "\n");
+        AtomicFiles.writeString(dir.resolve(FILE), new Gson().toJson(this) + "\n");
     }
 
     static TrainingState read(Path dir) {
         Path file = dir.resolve(FILE);
+        JsonObject o = Json.readObject(file);
         try {
-            TrainingState s = new Gson().fromJson(Files.readString(file), TrainingState.class);
-            if (s == null || s.step() < 0 || s.epoch() < 0 || s.batchInEpoch() < 0) throw new IllegalArgumentException(file + ": invalid state");
+            TrainingState s = new TrainingState(Json.requiredInt(o, "step"), Json.requiredInt(o, "epoch"), Json.requiredInt(o, "batchInEpoch"),
+                    Json.requiredInt(o, "totalSteps"), Json.toLong(o.get("seed"), "seed"));
+            if (s.step() < 0 || s.epoch() < 0 || s.batchInEpoch() < 0) throw new IllegalArgumentException("negative step, epoch or batchInEpoch");
             return s;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + ")", e);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
     }
 }

@@ -1,9 +1,14 @@
 package org.bloomtune.train;
 
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.model.BloomConfig;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.Int8Options;
 import org.bloomtune.peft.SoftPrompt;
 
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What a prompt-tuning run optimizes, seen from the {@link Trainer}: how a micro-batch of examples
@@ -24,4 +29,24 @@ public interface TrainingTask<E> {
 
     /** The prompt's quality on {@code eval}, without recording anything for autograd. */
     Evaluation evaluate(SoftPrompt prompt, List<E> eval, int batchSize);
+
+    /**
+     * The objective and the model as named settings ({@code task}, {@code model}, ...): a
+     * checkpoint records them and an exact resume needs them unchanged.
+     */
+    Map<String, String> settings();
+
+    /** Adds what {@code example} feeds the model (token ids, labels) to a fingerprint of the data. */
+    void fingerprint(E example, DataFingerprint fingerprint);
+
+    /** The model's part of {@link #settings()}: its shape and how its weights were placed. */
+    static Map<String, String> modelSettings(BloomModel model) {
+        BloomConfig c = model.config();
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("model", "vocab " + c.vocabSize() + ", hidden " + c.hiddenSize() + ", heads " + c.numHeads() + ", layers " + c.numLayers());
+        out.put("dtype", model.dtype().name());
+        Int8Options int8 = model.options().int8();
+        out.put("int8", int8.enabled() ? int8.mode() + " (threshold " + int8.threshold() + ")" : "none");
+        return out;
+    }
 }

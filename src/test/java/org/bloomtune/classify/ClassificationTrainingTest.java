@@ -30,10 +30,10 @@ class ClassificationTrainingTest {
         Path model = Path.of("models/bloom-tiny");
         Tokenizer tok = Tokenizer.load(model.resolve("tokenizer.json"));
         Verbalizer v = Verbalizer.load(Path.of("models/verbalizers/sentiment-zh.json"));
-        List<ClassifyRecord> records = ClassifyReader.read(Reference.shared().resolve("data/classify_zh/chnsenticorp_train_first2000.tsv"), true)
+        List<ClassifyRecord> records = ClassifyReader.read(Reference.chnSentiCorpTrain(), true)
                 .subList(0, 12);
-        TrainConfig config = new TrainConfig(dir, 0, 60, 12, 1, 0.1, LrSchedule.Decay.CONSTANT, 0, 0, 1.0, 1000, 0,
-                ReversePass.RECOMPUTE_BLOCKS, false, 1);
+        TrainConfig config = TrainConfig.builder().output(dir).epochs(0).maxSteps(60).batchSize(12).lr(0.1)
+                .schedule(LrSchedule.Decay.CONSTANT).checkpointEvery(1000).seed(1).build();
         try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(10, 128, 1)) {
             LabelWords words = LabelWords.encode(v, tok, m.config().vocabSize());
             ClassifyEncoder encoder = new ClassifyEncoder(tok, words, 96);
@@ -41,7 +41,7 @@ class ClassificationTrainingTest {
             ClassificationTask task = new ClassificationTask(m, words);
             ClassificationTask.Result before = task.score(prompt, data, 12);
             new Trainer<>(task, config, AdapterConfig.forModel(m.config(), 10, PromptInit.RANDOM, null, "bloom-tiny"),
-                    new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), false);
+                    new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), org.bloomtune.train.RunMode.NEW);
             ClassificationTask.Result after = task.score(prompt, data, 12);
             System.out.printf("12 reviews: loss %.3f -> %.3f, accuracy %.3f -> %.3f%n", before.loss(), after.loss(),
                     before.metrics().accuracy(), after.metrics().accuracy());

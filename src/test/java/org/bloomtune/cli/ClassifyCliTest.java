@@ -40,7 +40,7 @@ class ClassifyCliTest {
 
     @BeforeAll
     static void trainASmallClassifier() throws IOException {
-        List<String> lines = Files.readAllLines(Reference.shared().resolve("data/classify_zh/chnsenticorp_train_first2000.tsv"));
+        List<String> lines = Files.readAllLines(Reference.chnSentiCorpTrain());
         trainFile = dir.resolve("train.tsv");
         testFile = dir.resolve("test.tsv");
         Files.write(trainFile, lines.subList(0, 48));

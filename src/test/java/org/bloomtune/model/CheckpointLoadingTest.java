@@ -93,8 +93,8 @@ class CheckpointLoadingTest {
         assertFails(withConfig("{\"vocab_size\": 1024, \"hidden_size\": 64, \"n_head\": 5, \"n_layer\": 2}"),
                 "hidden_size 64 is not divisible by n_head 5");
         assertFails(withConfig("{\"vocab_size\": \"big\", \"hidden_size\": 64, \"n_head\": 4, \"n_layer\": 2}"),
-                "field vocab_size is not a number");
-        assertFails(withConfig("{\"vocab_size\": 1024, "), "config.json: not valid JSON");
+                "field vocab_size must be an integer, found a string");
+        assertFails(withConfig("{\"vocab_size\": 1024, "), "config.json: invalid JSON at line 1, column");
         assertFails(withConfig("{\"model_type\": \"gpt2\", \"vocab_size\": 1024, \"hidden_size\": 64, \"n_head\": 4, \"n_layer\": 2}"),
                 "model_type is 'gpt2'");
     }

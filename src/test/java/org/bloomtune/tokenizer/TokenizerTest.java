@@ -32,7 +32,7 @@ class TokenizerTest {
 
     @BeforeAll
     static void load() {
-        data = Reference.shared().resolve("data/tokenizer");
+        data = Reference.data("tokenizer");
         gpt2 = Tokenizer.load(data.resolve("gpt2/tokenizer.json"));
     }
 
@@ -115,8 +115,8 @@ class TokenizerTest {
 
     static List<String> corpus() throws IOException {
         List<String> texts = new ArrayList<>();
-        JsonArray zh = JsonParser.parseString(Files.readString(Reference.shared().resolve("data/instruct_zh/alpaca_zh_demo.json"))).getAsJsonArray();
-        JsonArray en = JsonParser.parseString(Files.readString(Reference.shared().resolve("data/instruct_en/instruction-data.json"))).getAsJsonArray();
+        JsonArray zh = JsonParser.parseString(Files.readString(Reference.data("instruct_zh/alpaca_zh_demo.json"))).getAsJsonArray();
+        JsonArray en = JsonParser.parseString(Files.readString(Reference.data("instruct_en/instruction-data.json"))).getAsJsonArray();
         for (int i = 0; i < 60; i++) {
             texts.add("Human: " + zh.get(i).getAsJsonObject().get("instruction").getAsString() + "\n\nAssistant: "
                     + zh.get(i).getAsJsonObject().get("output").getAsString());

@@ -37,11 +37,11 @@ class TrainerTest {
         // Two short sequences to fit: a soft prompt alone can lower their loss a long way.
         List<Example> data = List.of(new Example(new long[]{49, 584, 613, 796, 223, 10, 11}, new long[]{49, 584, 613, 796, 223, 10, 11}),
                 new Example(new long[]{7, 8, 9, 10, 11}, new long[]{7, 8, 9, 10, 11}));
-        TrainConfig config = new TrainConfig(dir.resolve("run"), 40, 0, 2, 1, 0.1, LrSchedule.Decay.CONSTANT, 0, 0, 1.0,
-                10, 20, ReversePass.RECOMPUTE_BLOCKS, false, 1);
+        TrainConfig config = TrainConfig.builder().output(dir.resolve("run")).epochs(40).batchSize(2).lr(0.1)
+                .schedule(LrSchedule.Decay.CONSTANT).checkpointEvery(10).evalEvery(20).seed(1).build();
         try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
-            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, false);
+            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, RunMode.NEW);
             List<JsonObject> metrics = new MetricsLog(config.output()).read();
             double first = metrics.stream().filter(r -> r.has("loss")).findFirst().orElseThrow().get("loss").getAsDouble();
             System.out.printf("memorizing 2 sequences: loss %.3f -> %.3f after %d steps (eval %.3f)%n", first, s.lastLoss(), s.steps(), s.evalLoss());
@@ -107,12 +107,12 @@ class TrainerTest {
         weights.get("transformer.ln_f.bias").fill_(new org.bytedeco.pytorch.Scalar(Double.NaN));
         org.bloomtune.io.SafetensorsWriter.write(broken.resolve("model.safetensors"), weights);
         List<Example> data = List.of(new Example(new long[]{5, 6, 7}, new long[]{5, 6, 7}));
-        TrainConfig config = new TrainConfig(dir.resolve("run"), 1, 0, 1, 1, 0.1, LrSchedule.Decay.CONSTANT, 0, 0, 1.0,
-                1, 0, ReversePass.AUTOGRAD, false, 1);
+        TrainConfig config = TrainConfig.builder().output(dir.resolve("run")).epochs(1).batchSize(1).lr(0.1)
+                .schedule(LrSchedule.Decay.CONSTANT).checkpointEvery(1).reversePass(ReversePass.AUTOGRAD).seed(1).build();
         try (BloomModel m = BloomModel.load(broken); SoftPrompt prompt = SoftPrompt.random(2, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 2, PromptInit.RANDOM, null, "nan");
             Trainer.DivergedException e = org.junit.jupiter.api.Assertions.assertThrows(Trainer.DivergedException.class,
-                    () -> new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), false));
+                    () -> new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), RunMode.NEW));
             assertTrue(e.getMessage().contains("loss became NaN at step 1"), e.getMessage());
         }
     }

@@ -24,8 +24,6 @@ import java.util.concurrent.TimeUnit;
  * GEMM peak of the same run, and peak resident memory.
  */
 public final class Report {
-    /** UTF-8 size of TokenizerBenchmark's text (alpaca_zh_demo.json + instruction-data.json). */
-    static final long TOKENIZER_BYTES = 636_036 + 203_524;
     /** The GEMM the peer's MFU was measured against (fp32, 2 threads: 167 GFLOP/s on its run). */
     static final String PEAK_SHAPE = "1024x4096x1024";
 
@@ -72,12 +70,15 @@ public final class Report {
     }
 
     private static void tokenizerTable(StringBuilder md, Collection<RunResult> tokenizer) {
-        md.append("## Tokenizer (pure Java byte-level BPE, GPT-2 tokenizer.json, one thread)\n\n| text | ms/encode | MB/s |\n|---|---|---|\n");
+        md.append("## Tokenizer (pure Java byte-level BPE, one thread)\n\n| text | tokenizer | MB | ms/encode | MB/s |\n|---|---|---|---|---|\n");
         for (RunResult r : tokenizer) {
+            TokenizerBenchmark.Workload w = TokenizerBenchmark.Workload.of(param(r, "text"));
             double ms = r.getPrimaryResult().getScore();
-            md.append(String.format(Locale.ROOT, "| sample Alpaca zh + en, %.2f MB | %.1f | %.2f |%n%n", TOKENIZER_BYTES / 1e6, ms,
-                    TOKENIZER_BYTES / 1e6 / (ms / 1e3)));
+            double mb = w.bytes() / 1e6;
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.2f | %.1f | %.2f |%n", param(r, "text"), w.tokenizer(), mb, ms, mb / (ms / 1e3)));
         }
+        md.append("\nalpaca: the sample Alpaca data, zh + en, many short pieces; cjk-1mb: one 1 MB run of Chinese characters, a single "
+                + "piece under BLOOM's pre-tokenizer (BPE merges through a priority queue: O(n log n)).\n\n");
     }
 
     /** A native/ kernel against its libtorch fallback; {@code who} names the benchmark's implementation parameter. */
@@ -252,9 +253,10 @@ public final class Report {
             List<String> wanted = List.of("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile");
             StringBuilder f = new StringBuilder();
             for (String w : wanted) if (flags.contains(" " + w)) f.append(w).append(' ');
-            return String.format(Locale.ROOT, "Machine: %d cores, %s (%s), %.1f GiB RAM; JVM %s %s; libtorch 2.10.0 (JavaCPP pytorch %s).%n",
+            return String.format(Locale.ROOT, "Machine: %d cores, %s (%s), %.1f GiB RAM; JVM %s %s; libtorch %s (JavaCPP pytorch %s).%n",
                     Runtime.getRuntime().availableProcessors(), cpu, f.toString().trim(),
                     totalMemoryGiB(), System.getProperty("java.vm.name"), System.getProperty("java.version"),
+                    org.bloomtune.tensor.LibTorch.version(),
                     org.bytedeco.pytorch.global.torch.class.getPackage().getImplementationVersion());
         }
 

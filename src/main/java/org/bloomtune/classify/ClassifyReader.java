@@ -2,12 +2,9 @@ package org.bloomtune.classify;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.bloomtune.io.Json;
+import org.bloomtune.io.TextFiles;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,12 +19,7 @@ public final class ClassifyReader {
     private ClassifyReader() {}
 
     public static List<ClassifyRecord> read(Path file, boolean needLabels) {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        String text = TextFiles.readUtf8(file);
         String start = text.stripLeading();
         List<ClassifyRecord> records = start.startsWith("[") ? jsonList(file, text) : start.startsWith("{") ? jsonLines(file, text) : tsv(file, text);
         if (records.isEmpty()) throw new IllegalArgumentException(file + ": no records");
@@ -56,12 +48,7 @@ public final class ClassifyReader {
     }
 
     private static List<ClassifyRecord> jsonList(Path file, String text) {
-        JsonElement root;
-        try {
-            root = JsonParser.parseString(text);
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
+        JsonElement root = Json.parse(text, file.toString());
         if (!root.isJsonArray()) throw new IllegalArgumentException(file + ": expected a JSON list of records");
         List<ClassifyRecord> out = new ArrayList<>();
         int i = 0;
@@ -75,17 +62,13 @@ public final class ClassifyReader {
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).isBlank()) continue;
             String where = file + ": line " + (i + 1);
-            try {
-                out.add(record(JsonParser.parseString(lines.get(i)), where));
-            } catch (JsonParseException e) {
-                throw new IllegalArgumentException(where + ": invalid JSON", e);
-            }
+            out.add(record(Json.parse(lines.get(i), where), where));
         }
         return out;
     }
 
     private static ClassifyRecord record(JsonElement e, String where) {
-        if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
+        if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": expected a JSON object {text, label}, found " + Json.kind(e));
         JsonObject o = e.getAsJsonObject();
         JsonElement t = o.has("text") ? o.get("text") : o.get("sentence");
         if (t == null || !t.isJsonPrimitive() || !t.getAsJsonPrimitive().isString()) {
@@ -93,7 +76,9 @@ public final class ClassifyReader {
         }
         if (t.getAsString().isBlank()) throw new IllegalArgumentException(where + ": empty text");
         JsonElement l = o.get("label");
-        if (l != null && !l.isJsonNull() && !l.isJsonPrimitive()) throw new IllegalArgumentException(where + ": label must be a string or number");
+        if (l != null && !l.isJsonNull() && (!l.isJsonPrimitive() || l.getAsJsonPrimitive().isBoolean())) {
+            throw new IllegalArgumentException(where + ": label must be a string or number, found " + Json.kind(l));
+        }
         return new ClassifyRecord(t.getAsString(), l == null || l.isJsonNull() ? null : l.getAsString(), where);
     }
 }

@@ -3,11 +3,9 @@ package org.bloomtune.classify;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.bloomtune.io.Json;
+import org.bloomtune.io.TextFiles;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -113,22 +111,13 @@ public record Verbalizer(String pattern, Map<String, List<String>> labels, Map<S
     }
 
     public static Verbalizer load(Path file) {
-        try {
-            return parse(Files.readString(file), file.toString());
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        return parse(TextFiles.readUtf8(file), file.toString());
     }
 
     public static Verbalizer parse(String json, String source) {
-        JsonObject o;
-        try {
-            JsonElement root = JsonParser.parseString(json);
-            if (!root.isJsonObject()) throw new IllegalArgumentException(source + ": expected a JSON object");
-            o = root.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(source + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
+        JsonElement root = Json.parse(json, source);
+        if (!root.isJsonObject()) throw new IllegalArgumentException(source + ": expected a JSON object, found " + Json.kind(root));
+        JsonObject o = root.getAsJsonObject();
         String pattern = o.has("pattern") ? string(o.get("pattern"), source, "pattern") : DEFAULT_PATTERN;
         if (!o.has("labels") || !o.get("labels").isJsonObject()) {
             throw new IllegalArgumentException(source + ": field labels must be an object {label: [words]}");

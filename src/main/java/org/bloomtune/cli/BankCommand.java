@@ -13,11 +13,11 @@ import java.nio.file.Path;
 import java.util.List;
 
 /** Builds and lists a prompt bank: named adapters, one per task. */
-@Command(name = "bank", mixinStandardHelpOptions = true,
+@Command(name = "bank", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = "Add trained adapters to a prompt bank (a directory of PEFT adapter directories, one per task) and list it. "
                 + "An adapter with a verbalizer.json is a classification task.")
 final class BankCommand implements Runnable {
-    @Parameters(index = "0", paramLabel = "BANK_DIR") Path dir;
+    @Parameters(index = "0", paramLabel = "BANK_DIR", description = "the bank directory (created by the first --add)") Path dir;
 
     @Option(names = "--add", paramLabel = "NAME=ADAPTER_DIR", description = "copy an adapter into the bank under NAME; repeatable")
     List<String> add;

@@ -26,7 +26,7 @@ import java.util.List;
 import java.util.Locale;
 
 /** Classifies texts with a verbalizer, behind a trained soft prompt (or none: zero-shot). */
-@Command(name = "classify", mixinStandardHelpOptions = true,
+@Command(name = "classify", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = {"Classify texts through a verbalizer: each text goes into the pattern and the label whose words are "
                 + "most likely next wins. Prints one JSON line per text (label, probabilities).",
                 "With --file of labelled texts, also prints accuracy, macro-F1 and the confusion matrix."})
@@ -34,15 +34,15 @@ final class ClassifyCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "default: MODEL/tokenizer.json") Path tokenizer;
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "tokenizer file (default: MODEL/tokenizer.json)") Path tokenizer;
     @Option(names = "--adapter", paramLabel = "DIR", description = "a prompt-tuning adapter (default: none, zero-shot)") Path adapter;
     @Option(names = "--verbalizer", paramLabel = "V.json|SPEC",
             description = "verbalizer file or inline spec like 积极→好，消极→差 (default: ADAPTER/verbalizer.json)") String verbalizer;
     @Option(names = "--text", paramLabel = "TEXT", description = "a text to classify; repeatable") List<String> texts;
     @Option(names = "--file", paramLabel = "FILE", description = "texts to classify: TSV text[<TAB>label] or JSON/JSONL {text[, label]}") Path file;
     @Option(names = "--output", paramLabel = "FILE", description = "write the JSON lines here instead of stdout") Path output;
-    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B") int batchSize;
-    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N") int maxLength;
+    @Option(names = "--batch-size", defaultValue = "16", paramLabel = "B", description = "texts scored together") int batchSize;
+    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "tokens per pattern; longer texts are cut") int maxLength;
 
     @Override
     public void run() {

@@ -4,7 +4,11 @@ import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.io.SafetensorsWriter;
+import org.bloomtune.io.HfCheckpoint;
+import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.MemoryEstimate;
+import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.peft.PeftAdapter;
@@ -23,7 +27,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** One forward pass from a safetensors file of inputs to a safetensors file of logits (and loss). */
-@Command(name = "forward", mixinStandardHelpOptions = true,
+@Command(name = "forward", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = "Run the model on input_ids [B,T] (optional attention_mask, labels) and write "
                 + "logits F32 [B,T,V] and, with labels, loss F32 []. With --adapter the soft prompt goes in "
                 + "front (logits then cover the virtual tokens too: [B,N+T,V]); with --grad also prompt_grad F32 [N,H].")
@@ -45,14 +49,37 @@ final class ForwardCommand implements Runnable {
     boolean grad;
 
     @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
-            description = "how --grad computes the gradient (default: ${DEFAULT-VALUE})")
+            description = "how --grad computes the gradient")
     ReversePass reversePass;
 
     @Override
     public void run() {
         if (grad && adapter == null) throw new IllegalArgumentException("--grad needs --adapter (the gradient is the soft prompt's)");
-        try (BloomModel model = modelOptions.load(); SafetensorsFile in = SafetensorsFile.open(input);
-             PointerScope scope = new PointerScope()) {
+        try (SafetensorsFile in = SafetensorsFile.open(input)) {
+            long[] shape = shape(in, "input_ids");
+            for (String name : new String[]{"attention_mask", "labels"}) {
+                if (in.contains(name) && !java.util.Arrays.equals(shape(in, name), shape)) {
+                    throw new IllegalArgumentException(input + ": " + name + " must have input_ids' shape " + java.util.Arrays.toString(shape));
+                }
+            }
+            checkMemory(shape);
+            run(in);
+        }
+    }
+
+    private void checkMemory(long[] shape) {
+        BloomConfig config = BloomConfig.read(HfCheckpoint.config(modelOptions.model));
+        int rows = (int) Math.min(Integer.MAX_VALUE, shape[0]);
+        int virtual = adapter == null ? 0 : AdapterConfig.read(adapter.resolve(AdapterConfig.FILE)).numVirtualTokens();
+        int positions = (int) Math.min(Integer.MAX_VALUE, shape[1] + virtual);
+        MemoryEstimate estimate = grad
+                ? MemoryEstimate.trainingStep(config, modelOptions.loadOptions(), rows, positions, reversePass == ReversePass.AUTOGRAD)
+                : MemoryEstimate.forward(config, modelOptions.loadOptions(), rows, positions);
+        estimate.requireFits("a forward over " + rows + " × " + positions + " positions", "the batch or sequence in " + input);
+    }
+
+    private void run(SafetensorsFile in) {
+        try (BloomModel model = modelOptions.load(); PointerScope scope = new PointerScope()) {
             Tensor ids = int64(in, "input_ids");
             Tensor mask = in.contains("attention_mask") ? int64(in, "attention_mask") : null;
             Tensor labels = in.contains("labels") ? int64(in, "labels") : null;
@@ -85,14 +112,19 @@ final class ForwardCommand implements Runnable {
     }
 
     private Tensor int64(SafetensorsFile in, String name) {
-        DType dtype = in.info(name).dtype();
-        if (dtype != DType.I64) {
-            throw new IllegalArgumentException(input + ": " + name + " must be I64, is " + dtype);
-        }
-        if (in.info(name).shape().length != 2) {
-            throw new IllegalArgumentException(input + ": " + name + " must be [B, T], is "
-                    + java.util.Arrays.toString(in.info(name).shape()));
-        }
+        shape(in, name);
         return in.tensor(name);
+    }
+
+    /** {@code name}'s shape, which must be I64 [B, T] with B, T >= 1. */
+    private long[] shape(SafetensorsFile in, String name) {
+        if (!in.contains(name)) throw new IllegalArgumentException(input + ": no tensor " + name + " (has " + in.names() + ")");
+        DType dtype = in.info(name).dtype();
+        if (dtype != DType.I64) throw new IllegalArgumentException(input + ": " + name + " must be I64, is " + dtype);
+        long[] shape = in.info(name).shape();
+        if (shape.length != 2 || shape[0] < 1 || shape[1] < 1) {
+            throw new IllegalArgumentException(input + ": " + name + " must be [B, T] with B, T >= 1, is " + java.util.Arrays.toString(shape));
+        }
+        return shape;
     }
 }

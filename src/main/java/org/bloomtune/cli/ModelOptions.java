@@ -15,23 +15,23 @@ final class ModelOptions {
     Path model;
 
     @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16",
-            description = "compute dtype (default: ${DEFAULT-VALUE})")
+            description = "compute dtype (fp16 is for GPUs)")
     String dtype;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "libtorch device: cpu, cuda, cuda:N (default: ${DEFAULT-VALUE})")
+            description = "libtorch device: cpu, cuda, cuda:N (CUDA needs the -Pgpu build)")
     String device;
 
     @Option(names = "--int8", defaultValue = "none", paramLabel = "none|weight-only|llm-int8|dequantize",
-            description = "quantize linear layers and the word embedding to int8 at load (default: ${DEFAULT-VALUE})")
+            description = "quantize linear layers and the word embedding to int8 at load")
     String int8;
 
     @Option(names = "--int8-threshold", defaultValue = "6.0", paramLabel = "X",
-            description = "LLM.int8 outlier threshold on |activation| (default: ${DEFAULT-VALUE})")
+            description = "LLM.int8 outlier threshold on |activation|")
     double int8Threshold;
 
     @Option(names = "--attention", defaultValue = "eager", paramLabel = "eager|sdpa",
-            description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention (default: ${DEFAULT-VALUE})")
+            description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention")
     String attention;
 
     @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once: lower peak memory, a little slower")

@@ -20,32 +20,32 @@ import java.util.Random;
  * reports the peak resident memory it adds above the loaded model. Run it once per reverse pass
  * (separate processes) to compare their time and memory.
  */
-@Command(name = "profile-step", mixinStandardHelpOptions = true,
+@Command(name = "profile-step", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = "Time one prompt-tuning step on random ids and report its peak memory above the loaded weights.")
 final class ProfileStepCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--batch", defaultValue = "4", paramLabel = "B", description = "rows (default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch-size", defaultValue = "4", paramLabel = "B", description = "rows of random token ids")
     int batch;
 
-    @Option(names = "--seq-len", defaultValue = "256", paramLabel = "T", description = "tokens per row (default: ${DEFAULT-VALUE})")
+    @Option(names = "--max-length", defaultValue = "256", paramLabel = "T", description = "tokens per row (every one labelled)")
     int seqLen;
 
-    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length (default: ${DEFAULT-VALUE})")
+    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length")
     int virtualTokens;
 
     @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
-            description = "default: ${DEFAULT-VALUE}")
+            description = "AUTOGRAD keeps every block's activations; RECOMPUTE_BLOCKS recomputes one block at a time")
     ReversePass reversePass;
 
-    @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported (default: ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported")
     int steps;
 
     @Override
     public void run() {
         if (batch < 1 || seqLen < 2 || virtualTokens < 1 || steps < 1) {
-            throw new IllegalArgumentException("--batch, --virtual-tokens and --steps must be >= 1 and --seq-len >= 2");
+            throw new IllegalArgumentException("--batch-size, --virtual-tokens and --steps must be >= 1 and --max-length >= 2");
         }
         try (BloomModel model = modelOptions.load();
              SoftPrompt prompt = SoftPrompt.random(virtualTokens, model.config().hiddenSize(), 0);

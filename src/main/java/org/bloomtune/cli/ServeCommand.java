@@ -4,9 +4,9 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import org.bloomtune.generate.GenerationConfig;
+import org.bloomtune.io.Json;
+import org.bloomtune.io.TextFiles;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.serve.MultiTaskServer;
 import org.bloomtune.serve.TaskBank;
@@ -25,10 +25,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 
 /** Serves requests for several tasks from one loaded model and a prompt bank, in mixed batches. */
-@Command(name = "serve", mixinStandardHelpOptions = true,
+@Command(name = "serve", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = {"Answer JSON-lines requests {\"task\": NAME, \"text\": ...} for the tasks of a prompt bank, from one loaded "
                 + "model. Tasks with a verbalizer.json classify; the others continue the text (greedy). Requests are answered "
                 + "in mixed batches of --batch-size, one JSON line each, in order."})
@@ -39,50 +40,67 @@ final class ServeCommand implements Runnable {
     ModelOptions modelOptions;
 
     @Option(names = "--bank", required = true, paramLabel = "DIR", description = "prompt bank: one adapter directory per task") Path bankDir;
-    @Option(names = "--requests", defaultValue = "-", paramLabel = "FILE", description = "JSON lines; - reads stdin (default)") String requests;
-    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "default: MODEL/tokenizer.json") Path tokenizer;
-    @Option(names = "--batch-size", defaultValue = "8", paramLabel = "B") int batchSize;
-    @Option(names = "--max-new-tokens", defaultValue = "32", paramLabel = "N") int maxNewTokens;
-    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "longest classification pattern") int maxLength;
+    @Option(names = "--requests", defaultValue = "-", paramLabel = "FILE", description = "JSON lines {\"task\": NAME, \"text\": ...}; - reads stdin") String requests;
+    @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "tokenizer file (default: MODEL/tokenizer.json)") Path tokenizer;
+    @Option(names = "--batch-size", defaultValue = "8", paramLabel = "B", description = "requests answered together (mixed tasks)") int batchSize;
+    @Option(names = "--max-new-tokens", defaultValue = "32", paramLabel = "N", description = "new tokens per generation request at most") int maxNewTokens;
+    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "longest request in tokens (classification patterns are cut to it)") int maxLength;
+
+    /** One input line: a request to answer, or why it cannot be answered (reported in its place). */
+    private record Line(int number, TaskRequest request, String error) {}
 
     @Override
     public void run() {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        int bad = 0;
         try (BloomModel model = modelOptions.load(); TaskBank bank = TaskBank.load(bankDir, model.config());
              BufferedReader in = open()) {
             GenerationConfig greedy = GenerationConfig.greedy(maxNewTokens, model.config().eosTokenId());
             MultiTaskServer server = new MultiTaskServer(model, tok, bank, greedy, maxLength);
-            List<TaskRequest> pending = new ArrayList<>();
-            int line = 0;
+            List<Line> pending = new ArrayList<>();
+            int number = 0;
             for (String text; (text = in.readLine()) != null; ) {
-                line++;
+                number++;
                 if (text.isBlank()) continue;
-                pending.add(parse(text, line));
+                Line line = parse(text, number, bank, tok);
+                if (line.error() != null) bad++;
+                pending.add(line);
                 if (pending.size() == batchSize) flush(server, pending);
             }
             flush(server, pending);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + requests + ": " + e.getMessage(), e);
         }
+        if (bad > 0) throw new IllegalArgumentException(source() + ": " + bad + " bad request line(s), answered in place with an error");
     }
 
     private BufferedReader open() throws IOException {
         if (requests.equals("-")) return new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        return Files.newBufferedReader(Path.of(requests), StandardCharsets.UTF_8);
+        Path file = Path.of(requests);
+        if (!Files.isRegularFile(file)) throw new IllegalArgumentException("--requests: " + file + ": no such file");
+        return new BufferedReader(new java.io.StringReader(TextFiles.readUtf8(file)));
     }
 
-    private TaskRequest parse(String text, int line) {
-        String where = (requests.equals("-") ? "stdin" : requests) + ": line " + line;
+    private String source() { return requests.equals("-") ? "stdin" : requests; }
+
+    private Line parse(String text, int number, TaskBank bank, Tokenizer tok) {
+        String where = source() + ": line " + number;
         try {
-            JsonElement e = JsonParser.parseString(text);
-            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
+            JsonElement e = Json.parse(text, where);
+            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": expected a JSON object {task, text}, found " + Json.kind(e));
             JsonObject o = e.getAsJsonObject();
-            return new TaskRequest(string(o, "task", where), string(o, "text", where));
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(where + ": invalid JSON", e);
+            String task = string(o, "task", where);
+            String body = string(o, "text", where);
+            if (!bank.names().contains(task)) throw new IllegalArgumentException(where + ": unknown task '" + task + "' (the bank has " + bank.names() + ")");
+            if (bank.verbalizer(task).isEmpty() && tok.encode(body).length > maxLength) {
+                throw new IllegalArgumentException(where + ": the text is over --max-length " + maxLength + " tokens");
+            }
+            return new Line(number, new TaskRequest(task, body), null);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(e.getMessage().startsWith(where) ? e.getMessage() : where + ": " + e.getMessage(), e);
+            String message = e.getMessage().startsWith(where) ? e.getMessage() : where + ": " + e.getMessage();
+            System.err.println("bloomtune serve: " + message);
+            return new Line(number, null, message);
         }
     }
 
@@ -91,14 +109,24 @@ final class ServeCommand implements Runnable {
         if (v == null || !v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
             throw new IllegalArgumentException(where + ": missing string field " + field);
         }
+        if (v.getAsString().isEmpty()) throw new IllegalArgumentException(where + ": field " + field + " is empty");
         return v.getAsString();
     }
 
-    private void flush(MultiTaskServer server, List<TaskRequest> pending) {
+    private void flush(MultiTaskServer server, List<Line> pending) {
         if (pending.isEmpty()) return;
-        for (TaskResponse r : server.serve(pending)) System.out.println(GSON.toJson(json(r)));
+        List<TaskRequest> good = pending.stream().filter(l -> l.request() != null).map(Line::request).toList();
+        Iterator<TaskResponse> answers = good.isEmpty() ? java.util.Collections.emptyIterator() : server.serve(good).iterator();
+        for (Line l : pending) System.out.println(GSON.toJson(l.request() != null ? json(answers.next()) : error(l)));
         System.out.flush();
         pending.clear();
+    }
+
+    private static JsonObject error(Line l) {
+        JsonObject o = new JsonObject();
+        o.addProperty("line", l.number());
+        o.addProperty("error", l.error());
+        return o;
     }
 
     private static JsonObject json(TaskResponse r) {

@@ -8,25 +8,22 @@ import org.bloomtune.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /** Trains a small byte-level BPE with BLOOM's pipeline, e.g. for the embedded default model. */
-@Command(name = "train-tokenizer", mixinStandardHelpOptions = true,
+@Command(name = "train-tokenizer", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = "Train a byte-level BPE (BLOOM's pre-tokenizer, special tokens <unk> <s> </s> <pad>) on Alpaca "
                 + "JSON files or plain text files and write a HuggingFace tokenizer.json.")
 final class TrainTokenizerCommand implements Runnable {
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Alpaca JSON (instruction/input/output) or .txt; repeatable")
     List<Path> data;
 
-    @Option(names = "--vocab-size", defaultValue = "4096", paramLabel = "N", description = "default: ${DEFAULT-VALUE}")
+    @Option(names = "--vocab-size", defaultValue = "4096", paramLabel = "N", description = "tokens in the vocabulary (special tokens and the 256 bytes included)")
     int vocabSize;
 
-    @Option(names = "--output", required = true, paramLabel = "tokenizer.json")
+    @Option(names = "--output", required = true, paramLabel = "tokenizer.json", description = "file to write")
     Path output;
 
     @Override
@@ -51,10 +48,6 @@ final class TrainTokenizerCommand implements Runnable {
             }
             return out;
         }
-        try {
-            return List.of(Files.readString(file));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        return List.of(org.bloomtune.io.TextFiles.readUtf8(file));
     }
 }

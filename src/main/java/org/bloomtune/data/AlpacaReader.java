@@ -2,12 +2,9 @@ package org.bloomtune.data;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.bloomtune.io.Json;
+import org.bloomtune.io.TextFiles;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,12 +22,7 @@ public final class AlpacaReader {
     public record Result(List<AlpacaRecord> records, List<String> skipped) {}
 
     public static Result read(Path file, boolean skipBadRows) {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        String text = TextFiles.readUtf8(file);
         List<AlpacaRecord> records = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
         boolean jsonList = text.stripLeading().startsWith("[");
@@ -50,25 +42,16 @@ public final class AlpacaReader {
     }
 
     private static List<String> listRows(Path file, String text) {
-        try {
-            JsonElement root = JsonParser.parseString(text);
-            if (!root.isJsonArray()) throw new IllegalArgumentException(file + ": expected a JSON list of records");
-            List<String> rows = new ArrayList<>();
-            for (JsonElement e : root.getAsJsonArray()) rows.add(e.toString());
-            return rows;
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
+        JsonElement root = Json.parse(text, file.toString());
+        if (!root.isJsonArray()) throw new IllegalArgumentException(file + ": expected a JSON list of records");
+        List<String> rows = new ArrayList<>();
+        for (JsonElement e : root.getAsJsonArray()) rows.add(e.toString());
+        return rows;
     }
 
     private static AlpacaRecord parse(String row, String where) {
-        JsonElement e;
-        try {
-            e = JsonParser.parseString(row);
-        } catch (JsonParseException ex) {
-            throw new IllegalArgumentException(where + ": invalid JSON");
-        }
-        if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
+        JsonElement e = Json.parse(row, where);
+        if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": expected a JSON object {instruction, input, output}, found " + Json.kind(e));
         JsonObject o = e.getAsJsonObject();
         String instruction = field(o, "instruction", where, true);
         String input = field(o, "input", where, false);
@@ -85,7 +68,7 @@ public final class AlpacaReader {
             return "";
         }
         if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
-            throw new IllegalArgumentException(where + ": field " + name + " is not a string");
+            throw new IllegalArgumentException(where + ": field " + name + " must be a string, found " + Json.kind(v));
         }
         return v.getAsString();
     }

@@ -44,7 +44,7 @@ public final class Json {
             JsonElement root = JsonParser.parseReader(reader);
             if (reader.peek() != JsonToken.END_DOCUMENT) {
                 Matcher m = Pattern.compile("line (\\d+) column (\\d+)").matcher(reader.toString());
-                String at = m.find() ? " at line " + m.group(1) + ", column " + m.group(2) : "";
+                String at = m.find() ? position(text, Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))) : "";
                 throw new IllegalArgumentException(where + ": invalid JSON" + at + ": unexpected data after the end of the document");
             }
             return root;
@@ -66,7 +66,12 @@ public final class Json {
         else if (what.startsWith("End of input")) what = "the document ends early (truncated?)";
         else if (what.startsWith("Unescaped control characters")) what = "a control character (e.g. a raw newline) inside a string";
         String path = m.group(4);
-        return " at line " + line + ", column " + column + (path.length() > 1 ? " (in " + path + ")" : "") + ": " + what;
+        return position(text, line, column) + (path.equals("$") || path.equals("$.") ? "" : " (in " + path + ")") + ": " + what;
+    }
+
+    // A one-line text (a JSONL row, a header) has columns only; the caller already said which line.
+    private static String position(String text, int line, int column) {
+        return text.indexOf('\n') < 0 ? " at column " + column : " at line " + line + ", column " + column;
     }
 
     private static String near(String text, int line, int column) {

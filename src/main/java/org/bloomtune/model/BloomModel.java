@@ -178,7 +178,7 @@ public final class BloomModel implements AutoCloseable {
     }
 
     private Tensor toCompute(Tensor t) {
-        if (t.dim() != 3 || t.size(2) != config.hiddenSize()) {
+        if (t.dim() != 3 || t.size(0) < 1 || t.size(1) < 1 || t.size(2) != config.hiddenSize()) {
             throw new IllegalArgumentException("inputs_embeds must be [B, T, " + config.hiddenSize()
                     + "], got " + Tensors.shapeString(t));
         }
@@ -194,7 +194,11 @@ public final class BloomModel implements AutoCloseable {
             throw new IllegalArgumentException("attention_mask must be [" + batch + ", " + keys + "] (past "
                     + past + " + " + input.length() + " new positions), got " + Tensors.shapeString(mask));
         }
-        return mask.to(device, ScalarType.Long);
+        Tensor onDevice = mask.to(device, ScalarType.Long);
+        if (onDevice.numel() > 0 && (onDevice.min().item_long() < 0 || onDevice.max().item_long() > 1)) {
+            throw new IllegalArgumentException("attention_mask must hold 0 and 1 only");
+        }
+        return onDevice;
     }
 
     private Tensor labels(CausalLmInput input) {
@@ -210,7 +214,9 @@ public final class BloomModel implements AutoCloseable {
     }
 
     private void checkIds(Tensor ids) {
-        if (ids.dim() != 2) throw new IllegalArgumentException("input_ids must be [B, T], got " + Tensors.shapeString(ids));
+        if (ids.dim() != 2 || ids.size(0) < 1 || ids.size(1) < 1) {
+            throw new IllegalArgumentException("input_ids must be [B, T] with B, T >= 1, got " + Tensors.shapeString(ids));
+        }
         checkRange("input_ids", ids);
     }
 

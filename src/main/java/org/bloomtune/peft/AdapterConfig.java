@@ -4,13 +4,9 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.bloomtune.io.Json;
 import org.bloomtune.model.BloomConfig;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -28,10 +24,14 @@ import java.nio.file.Path;
 public record AdapterConfig(int numVirtualTokens, int tokenDim, PromptInit init, String initText,
                             String baseModel, String tokenizer, int numLayers, int numAttentionHeads) {
     public static final String FILE = "adapter_config.json";
+    /** Far beyond PEFT's guidance (10–20 virtual tokens for simple tasks, 50–100 for generation). */
+    public static final int MAX_VIRTUAL_TOKENS = 4096;
 
     public AdapterConfig {
-        if (numVirtualTokens < 1) throw new IllegalArgumentException("num_virtual_tokens must be >= 1, got " + numVirtualTokens);
-        if (tokenDim < 1) throw new IllegalArgumentException("token_dim must be >= 1, got " + tokenDim);
+        if (numVirtualTokens < 1 || numVirtualTokens > MAX_VIRTUAL_TOKENS) {
+            throw new IllegalArgumentException("num_virtual_tokens must lie in [1, " + MAX_VIRTUAL_TOKENS + "], got " + numVirtualTokens);
+        }
+        if (tokenDim < 1 || tokenDim > 1 << 17) throw new IllegalArgumentException("token_dim must lie in [1, 131072], got " + tokenDim);
         if (init == PromptInit.TEXT && (initText == null || initText.isEmpty())) {
             throw new IllegalArgumentException("prompt_tuning_init TEXT needs prompt_tuning_init_text");
         }
@@ -43,28 +43,19 @@ public record AdapterConfig(int numVirtualTokens, int tokenDim, PromptInit init,
     }
 
     public static AdapterConfig read(Path file) {
-        JsonObject o;
-        try {
-            JsonElement root = JsonParser.parseString(Files.readString(file));
-            if (!root.isJsonObject()) throw new IllegalArgumentException(file + ": not a JSON object");
-            o = root.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + ")", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
+        JsonObject o = Json.readObject(file);
         try {
             require(o, "peft_type", "PROMPT_TUNING");
             require(o, "task_type", "CAUSAL_LM");
-            if (o.has("num_transformer_submodules") && !o.get("num_transformer_submodules").isJsonNull()
-                    && o.get("num_transformer_submodules").getAsInt() != 1) {
+            if (Json.optionalInt(o, "num_transformer_submodules", 1) != 1) {
                 throw new IllegalArgumentException("num_transformer_submodules must be 1 for a causal LM");
             }
-            return new AdapterConfig(integer(o, "num_virtual_tokens"), integer(o, "token_dim"),
-                    o.has("prompt_tuning_init") ? PromptInit.parse(o.get("prompt_tuning_init").getAsString()) : PromptInit.RANDOM,
-                    string(o, "prompt_tuning_init_text"), string(o, "base_model_name_or_path"),
-                    string(o, "tokenizer_name_or_path"), optionalInt(o, "num_layers"), optionalInt(o, "num_attention_heads"));
-        } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
+            PromptInit init = Json.has(o, "prompt_tuning_init") ? PromptInit.parse(Json.requiredString(o, "prompt_tuning_init")) : PromptInit.RANDOM;
+            return new AdapterConfig(Json.requiredInt(o, "num_virtual_tokens"), Json.requiredInt(o, "token_dim"), init,
+                    Json.optionalString(o, "prompt_tuning_init_text"), Json.optionalString(o, "base_model_name_or_path"),
+                    Json.optionalString(o, "tokenizer_name_or_path"), Json.optionalInt(o, "num_layers", 0),
+                    Json.optionalInt(o, "num_attention_heads", 0));
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
     }
@@ -95,28 +86,7 @@ public record AdapterConfig(int numVirtualTokens, int tokenDim, PromptInit init,
     }
 
     private static void require(JsonObject o, String key, String expected) {
-        JsonElement v = o.get(key);
-        if (v == null || v.isJsonNull()) throw new IllegalArgumentException("missing field " + key);
-        if (!v.getAsString().equals(expected)) {
-            throw new IllegalArgumentException(key + " is " + v.getAsString() + ", expected " + expected);
-        }
-    }
-
-    private static int integer(JsonObject o, String key) {
-        JsonElement v = o.get(key);
-        if (v == null || v.isJsonNull()) throw new IllegalArgumentException("missing field " + key);
-        if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
-            throw new IllegalArgumentException("field " + key + " is not a number: " + v);
-        }
-        return v.getAsInt();
-    }
-
-    private static int optionalInt(JsonObject o, String key) {
-        return o.has(key) && !o.get(key).isJsonNull() ? integer(o, key) : 0;
-    }
-
-    private static String string(JsonObject o, String key) {
-        JsonElement v = o.get(key);
-        return v == null || v.isJsonNull() ? null : v.getAsString();
+        String v = Json.requiredString(o, key);
+        if (!v.equals(expected)) throw new IllegalArgumentException(key + " is " + v + ", expected " + expected);
     }
 }

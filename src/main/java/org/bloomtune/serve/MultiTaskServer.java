@@ -75,7 +75,7 @@ public final class MultiTaskServer {
         GenerationResult result = PromptedGeneration.generate(model, prompts, ids, generation, TokenListener.NONE);
         for (int k = 0; k < group.size(); k++) {
             long[] row = result.row(k);
-            out[group.get(k)] = new TaskResponse(requests.get(group.get(k)), null, tokenizer.decode(row), row);
+            out[group.get(k)] = new TaskResponse(requests.get(group.get(k)), null, tokenizer.decode(row, true), row);
         }
     }
 

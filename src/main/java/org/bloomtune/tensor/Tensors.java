@@ -47,7 +47,7 @@ public final class Tensors {
     public static Tensor fromFloats(float[] data, long... shape) {
         checkSize(data.length, shape);
         Tensor t = empty(shape, ScalarType.Float);
-        new FloatPointer(t.data_ptr()).put(data);
+        if (data.length > 0) new FloatPointer(t.data_ptr()).put(data);   // an empty tensor has no data pointer
         return t;
     }
 
@@ -55,7 +55,7 @@ public final class Tensors {
     public static Tensor fromLongs(long[] data, long... shape) {
         checkSize(data.length, shape);
         Tensor t = empty(shape, ScalarType.Long);
-        new LongPointer(t.data_ptr()).put(data);
+        if (data.length > 0) new LongPointer(t.data_ptr()).put(data);
         return t;
     }
 
@@ -63,7 +63,7 @@ public final class Tensors {
     public static float[] toFloats(Tensor t) {
         try (Tensor c = cpuContiguous(t, ScalarType.Float)) {
             float[] out = new float[Math.toIntExact(c.numel())];
-            new FloatPointer(c.data_ptr()).get(out);
+            if (out.length > 0) new FloatPointer(c.data_ptr()).get(out);
             return out;
         }
     }
@@ -72,7 +72,7 @@ public final class Tensors {
     public static double[] toDoubles(Tensor t) {
         try (Tensor c = cpuContiguous(t, ScalarType.Double)) {
             double[] out = new double[Math.toIntExact(c.numel())];
-            new DoublePointer(c.data_ptr()).get(out);
+            if (out.length > 0) new DoublePointer(c.data_ptr()).get(out);
             return out;
         }
     }
@@ -81,7 +81,7 @@ public final class Tensors {
     public static long[] toLongs(Tensor t) {
         try (Tensor c = cpuContiguous(t, ScalarType.Long)) {
             long[] out = new long[Math.toIntExact(c.numel())];
-            new LongPointer(c.data_ptr()).get(out);
+            if (out.length > 0) new LongPointer(c.data_ptr()).get(out);
             return out;
         }
     }

@@ -62,7 +62,7 @@ public final class Tokenizer {
             throw new IllegalArgumentException("normalizer " + type + " is not supported (BLOOM and GPT-2 use none)");
         }
         JsonObject model = Json.object(o, "model");
-        String type = Json.has(model, "type") ? Json.requiredString(model, "type") : "BPE";
+        String type = Json.has(model, "type") ? field(() -> Json.requiredString(model, "type"), "model.") : "BPE";
         if (!type.equals("BPE")) throw new IllegalArgumentException("model.type is " + type + ", only BPE is supported");
         Map<String, Integer> vocab = new HashMap<>();
         Map<Integer, String> tokens = new HashMap<>();

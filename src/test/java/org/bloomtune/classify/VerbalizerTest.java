@@ -65,7 +65,7 @@ class VerbalizerTest {
                 "data_labels maps 'positive' to unknown label '积极'");
         assertError("{\"labels\": [\"好\"]}", "field labels must be an object");
         assertError("{\"labels\": {\"a\": 1, \"b\": \"差\"}}", "field labels.a must be a string");
-        assertError("{labels", "not valid JSON");
+        assertError("{labels", "v.json: invalid JSON at column 3");
         Verbalizer v = Verbalizer.inline("积极→好，消极→差");
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> v.labelIndex("neutral", "data.tsv: line 7"));
         assertTrue(unknown.getMessage().contains("data.tsv: line 7: unknown label 'neutral'"), unknown.getMessage());

@@ -150,7 +150,7 @@ class ClassifyCliTest {
         Files.writeString(requests, "{\"task\": \"nope\", \"text\": \"x\"}\n");
         CliTest.run("bank", dir.resolve("bank2").toString(), "--add", "sentiment=" + adapter);
         assertBad(CliTest.run("serve", "--model", MODEL, "--bank", dir.resolve("bank2").toString(), "--requests", requests.toString()),
-                "no prompt named 'nope'");
+                "line 1: unknown task 'nope' (the bank has [sentiment])");
     }
 
     /** generate's ids line for a served generation. */

@@ -125,7 +125,7 @@ class CliTest {
     @Test
     void initModelWritesALoadableCheckpoint() {
         Path out = dir.resolve("tiny");
-        Run r = run("init-model", "--like", "tiny", "--output", out.toString(), "--dtype", "fp16", "--seed", "3");
+        Run r = run("init-model", "--like", "tiny", "--output", out.toString(), "--storage", "fp16", "--seed", "3");
         assertEquals(0, r.code(), r.err());
         Run g = run("generate", "--model", out.toString(), "--ids", "5,6,7", "--max-new-tokens", "4",
                 "--temperature", "0.8", "--top-k", "50", "--top-p", "0.9", "--seed", "1");

@@ -36,8 +36,8 @@ class DataPipelineTest {
         assertTrue(e.getMessage().contains(jsonl + ": line 3: empty output"), e.getMessage());
         AlpacaReader.Result r = AlpacaReader.read(jsonl, true);
         assertEquals(1, r.records().size());
-        assertEquals(List.of(jsonl + ": line 3: empty output", jsonl + ": line 4: invalid JSON",
-                jsonl + ": line 5: field output is not a string"), r.skipped());
+        assertEquals(List.of(jsonl + ": line 3: empty output", jsonl + ": line 4: invalid JSON at column 3: unexpected text near 'oops'",
+                jsonl + ": line 5: field output must be a string, found a number"), r.skipped());
         Path missing = write("c.json", "[{\"output\":\"o\"}]");
         e = assertThrows(IllegalArgumentException.class, () -> AlpacaReader.read(missing, true));
         assertTrue(e.getMessage().contains("no usable records"), e.getMessage());

@@ -68,7 +68,7 @@ class SafetensorsTest {
 
     @Test
     void malformedJsonIsRejected() throws IOException {
-        assertMessage(raw(-1, "{\"a\": {\"dtype\": "), "header: invalid JSON at line 1");
+        assertMessage(raw(-1, "{\"a\": {\"dtype\": "), "header: invalid JSON at column");
     }
 
     @Test

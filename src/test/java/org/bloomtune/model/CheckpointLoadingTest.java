@@ -94,7 +94,7 @@ class CheckpointLoadingTest {
                 "hidden_size 64 is not divisible by n_head 5");
         assertFails(withConfig("{\"vocab_size\": \"big\", \"hidden_size\": 64, \"n_head\": 4, \"n_layer\": 2}"),
                 "field vocab_size must be an integer, found a string");
-        assertFails(withConfig("{\"vocab_size\": 1024, "), "config.json: invalid JSON at line 1, column");
+        assertFails(withConfig("{\"vocab_size\": 1024, "), "config.json: invalid JSON at column");
         assertFails(withConfig("{\"model_type\": \"gpt2\", \"vocab_size\": 1024, \"hidden_size\": 64, \"n_head\": 4, \"n_layer\": 2}"),
                 "model_type is 'gpt2'");
     }

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The embedded default in models/bloom-tiny: `init-model --like tiny --dtype fp16 --seed 0`, then
+ * The embedded default in models/bloom-tiny: `init-model --like tiny --storage fp16 --seed 0`, then
  * `pretrain` on the demo data (models/README.md). The config files are reproduced byte for byte;
  * the weights are checked by what pretraining did to them.
  */

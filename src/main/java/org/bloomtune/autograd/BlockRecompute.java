@@ -4,15 +4,13 @@ import org.bloomtune.model.AttentionContext;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * The project's own reverse pass (path 2). Saved: the input of every block, nothing else — each
@@ -26,24 +24,24 @@ final class BlockRecompute {
 
     static float lossAndGrad(BloomModel model, CausalLmInput input, HeadLoss headLoss) {
         try (PointerScope scope = new PointerScope()) {
-            PreparedInput in = model.prepare(input, 0);
-            Tensor firstInput = model.embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
-            AttentionContext ctx = model.attentionContext(in.mask(), input.length());
+            PreparedInput in = model.stages().prepare(input, 0);
+            Tensor firstInput = model.stages().embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
+            AttentionContext ctx = model.stages().attentionContext(in.mask(), input.length());
             try (BlockInputs saved = BlockInputs.record(model, firstInput.detach(), ctx)) {
                 // Path 2 is about memory: hand the buffers the forward and the head freed back to the OS
-                // (malloc_trim) before the next phase peaks. bloom-1b4-zh LLM.int8: 2609 → 2309 MiB; no
-                // measurable time (bloom-560m fp32: 21.5 s either way). Trimming after every block cost time.
+                // (malloc_trim) before the next phase peaks (figures: benchmarks/FINDINGS.md). Trimming
+                // after every block cost time.
                 ProcessMemory.trim();
                 HeadLoss.Result head = headLoss.lossAndGrad(model, saved.output(), in);
                 ProcessMemory.trim();
                 Tensor grad = head.grad();                                        // owned here
-                for (int layer = model.blocks().size() - 1; layer >= 0; layer--) {
+                for (int layer = model.stages().blocks().size() - 1; layer >= 0; layer--) {
                     Tensor below = blockBackward(model, layer, saved.input(layer), grad, ctx);
                     grad.close();
                     grad = below;
                     saved.release(layer + 1);                                     // no longer needed
                 }
-                backward(firstInput, grad);                                       // into the prompts
+                Autograd.backward(firstInput, grad);                                       // into the prompts
                 grad.close();
                 return head.loss();
             }
@@ -53,25 +51,11 @@ final class BlockRecompute {
     /** Recomputes block {@code layer} from its saved input and returns d loss / d input. */
     private static Tensor blockBackward(BloomModel model, int layer, Tensor input, Tensor gradOutput, AttentionContext ctx) {
         return Scopes.owned(() -> {
-            Tensor x = leaf(input);
-            Tensor y = model.blocks().get(layer).forward(x, ctx, null, layer);
-            backward(y, gradOutput);
+            Tensor x = Autograd.leaf(input);
+            Tensor y = model.stages().blocks().get(layer).forward(x, ctx, null, layer);
+            Autograd.backward(y, gradOutput);
             return Tensors.gradient(x);
         });
-    }
-
-    /** A fresh leaf that records: the gradient stops here and is read from {@code grad()}. */
-    private static Tensor leaf(Tensor saved) {
-        Tensor x = saved.detach();
-        x.requires_grad_(true);
-        return x;
-    }
-
-    /** Backpropagates {@code gradOutput} from {@code output} into every leaf that records. */
-    static void backward(Tensor output, Tensor gradOutput) {
-        // autograd::backward, not Tensor::backward: the binding of the latter crashes on an empty
-        // `inputs` optional in this JavaCPP build.
-        torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(), false, new TensorVector());
     }
 
     /** The block inputs kept by the unrecorded forward; index n is the last block's output. */
@@ -83,14 +67,14 @@ final class BlockRecompute {
         }
 
         static BlockInputs record(BloomModel model, Tensor first, AttentionContext ctx) {
-            int n = model.blocks().size();
+            int n = model.stages().blocks().size();
             Tensor[] inputs = new Tensor[n + 1];
             inputs[0] = Tensors.escape(first);
             try (GradMode off = GradMode.off()) {
                 for (int i = 0; i < n; i++) {
                     Tensor in = inputs[i];
                     int layer = i;
-                    inputs[i + 1] = Scopes.owned(() -> model.blocks().get(layer).forward(in, ctx, null, layer));
+                    inputs[i + 1] = Scopes.owned(() -> model.stages().blocks().get(layer).forward(in, ctx, null, layer));
                 }
             }
             return new BlockInputs(inputs);

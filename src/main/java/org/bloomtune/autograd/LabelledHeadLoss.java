@@ -4,6 +4,7 @@ import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
 import org.bloomtune.model.WordEmbedding;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
@@ -26,14 +27,14 @@ final class LabelledHeadLoss {
     static final long MAX_ROWS = 4096;
 
     /**
-     * Budget for the head's working memory, one vocabulary block (see {@link #columns}): 256 MB
-     * keeps the lm_head's GEMMs at the peak; an int8 model is chosen for memory, so it gets a
-     * quarter. The system property {@code bloomtune.headBlockMiB} overrides both.
+     * Budget for the head's working memory, one vocabulary block (see {@link #columns}): the load
+     * option, or automatically 256 MiB, which keeps the lm_head's GEMMs at the peak; an int8 model
+     * is chosen for memory, so it gets a quarter.
      */
     static long budgetBytes(BloomModel model) {
-        Long mib = Long.getLong("bloomtune.headBlockMiB");
-        if (mib != null) return mib << 20;
-        return model.wordEmbeddings().rowsAreViews() ? 256L << 20 : 64L << 20;
+        long chosen = model.options().headBlockBytes();
+        if (chosen > 0) return chosen;
+        return model.stages().wordEmbeddings().rowsAreViews() ? 256L << 20 : 64L << 20;
     }
 
     private LabelledHeadLoss() {}
@@ -53,7 +54,7 @@ final class LabelledHeadLoss {
      * come on top), and a float32 dequantized weight row unless the embedding's rows are views.
      */
     static long columns(BloomModel model, long rows) {
-        WordEmbedding head = model.wordEmbeddings();
+        WordEmbedding head = model.stages().wordEmbeddings();
         long perLogit = model.dtype().byteSize() >= Float.BYTES ? Float.BYTES : Float.BYTES + 2L * model.dtype().byteSize();
         long perColumn = perLogit * rows + (head.rowsAreViews() ? 0 : Float.BYTES * model.config().hiddenSize());
         return Math.max(1024, budgetBytes(model) / perColumn);
@@ -102,15 +103,14 @@ final class LabelledHeadLoss {
      */
     private static double pass(BloomModel model, Tensor hidden, Tensor targets, Tensor gradOut, long counted, long columns) {
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            Tensor x = hidden.detach();
-            x.requires_grad_(true);
-            Tensor normed = model.finalNorm(x);                                        // recorded
+            Tensor x = Autograd.leaf(hidden);
+            Tensor normed = model.stages().finalNorm(x);                                        // recorded
             FusedLinearCrossEntropy.Result ce;
             try (GradMode off = GradMode.off()) {
-                ce = FusedLinearCrossEntropy.lossAndGrad(model.wordEmbeddings(), model.config().vocabSize(),
+                ce = FusedLinearCrossEntropy.lossAndGrad(model.stages().wordEmbeddings(), model.config().vocabSize(),
                         normed.detach(), targets, 1.0 / counted, columns);
             }
-            BlockRecompute.backward(normed, ce.grad());
+            Autograd.backward(normed, ce.grad());
             gradOut.copy_(Tensors.gradient(x));
             return ce.lossSum();
         }

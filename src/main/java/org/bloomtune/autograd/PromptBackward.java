@@ -3,6 +3,7 @@ package org.bloomtune.autograd;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -38,11 +39,11 @@ public final class PromptBackward {
     /** Blocks recorded by autograd; the head hands back d loss / d last output to start from. */
     private static float autograd(BloomModel model, CausalLmInput input, HeadLoss head) {
         try (PointerScope scope = new PointerScope()) {
-            PreparedInput in = model.prepare(input, 0);
-            Tensor last = model.lastHidden(in, input.length(), null);
+            PreparedInput in = model.stages().prepare(input, 0);
+            Tensor last = model.stages().lastHidden(in, input.length(), null);
             HeadLoss.Result r = head.lossAndGrad(model, last.detach(), in);
             try (Tensor grad = r.grad()) {
-                BlockRecompute.backward(last, grad);
+                Autograd.backward(last, grad);
             }
             return r.loss();
         }

@@ -5,6 +5,7 @@ import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.Tensors;
 import org.bloomtune.train.DataFingerprint;
 import org.bloomtune.train.Evaluation;
 import org.bloomtune.train.TrainingTask;
@@ -72,16 +73,22 @@ public final class ClassificationTask implements TrainingTask<ClassifyExample> {
             List<ClassifyExample> part = eval.subList(i, Math.min(eval.size(), i + batchSize));
             predictions.addAll(classifier.predict(prompt, part.stream().map(ClassifyExample::ids).toList(), words));
         }
-        double loss = 0;
         int[] gold = new int[eval.size()];
         int[] predicted = new int[eval.size()];
+        int labels = words.numLabels();
+        float[] scores = new float[eval.size() * labels];
         for (int n = 0; n < eval.size(); n++) {
             gold[n] = eval.get(n).label();
             if (gold[n] < 0) throw new IllegalArgumentException("evaluation needs labelled texts; text " + n + " has none");
             predicted[n] = predictions.get(n).label();
-            loss -= Math.log(predictions.get(n).probabilities()[gold[n]]);
+            for (int l = 0; l < labels; l++) scores[n * labels + l] = (float) predictions.get(n).scores()[l];
         }
-        return new Result(loss / eval.size(), ClassificationMetrics.of(words.verbalizer().labelNames(), gold, predicted), predictions);
+        double loss;
+        try (PointerScope scope = new PointerScope()) {
+            loss = Tensors.toDouble(LabelCrossEntropy.mean(Tensors.fromFloats(scores, eval.size(), labels),
+                    java.util.Arrays.stream(gold).asLongStream().toArray()));
+        }
+        return new Result(loss, ClassificationMetrics.of(words.verbalizer().labelNames(), gold, predicted), predictions);
     }
 
     private VerbalizedBatch batch(List<ClassifyExample> examples) {

@@ -57,8 +57,8 @@ public final class Classifier {
             if (prompts.size() != texts) throw new IllegalArgumentException(prompts.size() + " prompts for " + texts + " texts");
             input = PromptedInput.of(model, rowPrompts(prompts, batch), batch.inputIds(), batch.attentionMask(), null);
         }
-        PreparedInput in = model.prepare(input, 0);
-        return model.lastHidden(in, input.length(), null);
+        PreparedInput in = model.stages().prepare(input, 0);
+        return model.stages().lastHidden(in, input.length(), null);
     }
 
     /** A text with multi-token words runs on several rows; each row gets its text's prompt. */

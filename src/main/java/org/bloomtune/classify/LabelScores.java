@@ -38,7 +38,7 @@ final class LabelScores {
         long[] positions = unique.keySet().stream().mapToLong(Long::longValue).toArray();
         Tensor device = Tensors.fromLongs(positions, positions.length).to(lastOutput.device(), ScalarType.Long);
         Tensor rows = lastOutput.reshape(batch.rows() * full, hidden).index_select(0, device);               // [U, H]
-        Tensor logProbs = torch.log_softmax(model.head(rows).to(ScalarType.Float), 1);                      // [U, V]
+        Tensor logProbs = torch.log_softmax(model.stages().head(rows).to(ScalarType.Float), 1);                      // [U, V]
         Tensor tokens = logProbs.reshape(-1).index_select(0, Tensors.fromLongs(picked, picked.length).to(lastOutput.device(), ScalarType.Long));
         Tensor average = Tensors.fromFloats(batch.average(), batch.scores(), picked.length).to(lastOutput.device(), ScalarType.Float);
         return average.matmul(tokens);                                                                       // [S]

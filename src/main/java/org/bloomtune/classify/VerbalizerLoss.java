@@ -3,20 +3,18 @@ package org.bloomtune.classify;
 import org.bloomtune.autograd.HeadLoss;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.PreparedInput;
+import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
 
 /**
- * The classification objective: cross-entropy of the gold label under a softmax over the label
- * scores, averaged over the texts. All texts of a batch share one verbalizer (one task).
+ * The classification objective ({@link LabelCrossEntropy}) as the reverse pass's head: its loss and
+ * gradient with respect to the last block's output. All texts of a batch share one verbalizer (one task).
  */
 public final class VerbalizerLoss implements HeadLoss {
-    private static final long REDUCTION_MEAN = 1;
     private final VerbalizedBatch batch;
     private final long[] gold;
 
@@ -35,18 +33,15 @@ public final class VerbalizerLoss implements HeadLoss {
     @Override
     public Result lossAndGrad(BloomModel model, Tensor lastOutput, PreparedInput input) {
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            Tensor x = lastOutput.detach();
-            x.requires_grad_(true);
+            Tensor x = Autograd.leaf(lastOutput);
             Tensor loss = loss(model, x);
-            loss.backward();
+            Autograd.backward(loss);
             return new Result(Tensors.toFloat(loss), Scopes.owned(() -> Tensors.gradient(x)));
         }
     }
 
     /** The mean cross-entropy, recorded when {@code lastOutput} is; it belongs to the open scope. */
     public Tensor loss(BloomModel model, Tensor lastOutput) {
-        Tensor scores = LabelScores.of(model, lastOutput, batch).view(batch.texts(), batch.numLabels(0));
-        Tensor target = Tensors.fromLongs(gold, gold.length).to(lastOutput.device(), org.bytedeco.pytorch.global.torch.ScalarType.Long);
-        return torch.cross_entropy_loss(scores, target, new TensorOptional(), REDUCTION_MEAN, -100, 0.0);
+        return LabelCrossEntropy.mean(LabelScores.of(model, lastOutput, batch).view(batch.texts(), batch.numLabels(0)), gold);
     }
 }

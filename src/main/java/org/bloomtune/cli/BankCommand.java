@@ -3,7 +3,7 @@ package org.bloomtune.cli;
 import org.bloomtune.classify.Verbalizer;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
-import org.bloomtune.serve.TaskBank;
+import org.bloomtune.serve.PromptBank;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -24,7 +24,7 @@ final class BankCommand implements Runnable {
 
     @Override
     public void run() {
-        try (TaskBank bank = Files.isDirectory(dir) && hasTasks() ? TaskBank.load(dir, null) : TaskBank.empty()) {
+        try (PromptBank bank = Files.isDirectory(dir) && hasTasks() ? PromptBank.load(dir, null) : new PromptBank()) {
             if (add != null) {
                 for (String spec : add) put(bank, spec);
                 bank.save(dir);
@@ -45,7 +45,7 @@ final class BankCommand implements Runnable {
         }
     }
 
-    private static void put(TaskBank bank, String spec) {
+    private static void put(PromptBank bank, String spec) {
         int eq = spec.indexOf('=');
         if (eq <= 0 || eq == spec.length() - 1) throw new IllegalArgumentException("--add " + spec + ": expected NAME=ADAPTER_DIR");
         String name = spec.substring(0, eq);

@@ -1,5 +1,6 @@
 package org.bloomtune.cli;
 
+import java.util.Map;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -9,18 +10,26 @@ import java.util.regex.Pattern;
  * a flag. This puts the flag in front: {@code --batch-size: batch_size must be at least 1}.
  */
 final class Flags {
-    private static final Pattern FIELD = Pattern.compile("^([a-z][a-z0-9]*(?:_[a-z0-9]+)*) ");
+    private static final Pattern FIELD = Pattern.compile("^([a-z][a-z0-9_]*) ");
+    private static final Map<String, String> FLAG = Map.ofEntries(
+            Map.entry("epochs", "--epochs"), Map.entry("max_steps", "--max-steps"), Map.entry("batch_size", "--batch-size"),
+            Map.entry("grad_accumulation", "--grad-accumulation"), Map.entry("lr", "--lr"), Map.entry("schedule", "--schedule"),
+            Map.entry("warmup_ratio", "--warmup-ratio"), Map.entry("weight_decay", "--weight-decay"),
+            Map.entry("max_grad_norm", "--max-grad-norm"), Map.entry("checkpoint_every", "--checkpoint-every"),
+            Map.entry("eval_every", "--eval-every"), Map.entry("reverse_pass", "--reverse-pass"),
+            Map.entry("num_virtual_tokens", "--virtual-tokens"), Map.entry("max_length", "--max-length"),
+            Map.entry("eval_split", "--eval-split"), Map.entry("device", "--device"));
 
     private Flags() {}
 
-    /** Runs {@code build}; a validation message that starts with a field name gets that field's flag prefixed. */
+    /** Runs {@code build}; a validation message that starts with a known field gets its flag prefixed. */
     static <T> T named(Supplier<T> build) {
         try {
             return build.get();
         } catch (IllegalArgumentException e) {
             Matcher m = FIELD.matcher(e.getMessage() == null ? "" : e.getMessage());
-            if (!m.find()) throw e;
-            throw new IllegalArgumentException("--" + m.group(1).replace('_', '-') + ": " + e.getMessage(), e);
+            if (!m.find() || !FLAG.containsKey(m.group(1))) throw e;
+            throw new IllegalArgumentException(FLAG.get(m.group(1)) + ": " + e.getMessage(), e);
         }
     }
 }

@@ -5,7 +5,7 @@ import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.LoadOptions;
 import org.bloomtune.model.MemoryEstimate;
 import org.bloomtune.model.ModelShapes;
-import org.bloomtune.model.RandomCheckpoint;
+import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.tensor.DType;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;

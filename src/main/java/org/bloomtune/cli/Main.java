@@ -13,6 +13,10 @@ import java.io.UncheckedIOException;
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static {
+        // Library notes (System.Logger → java.util.logging) as one plain line on stderr, not JUL's two-line default.
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "bloomtune: %5$s%n");
+        }
         LibTorch.init();
     }
 

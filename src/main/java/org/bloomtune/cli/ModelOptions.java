@@ -1,5 +1,6 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.Int8Mode;
 import org.bloomtune.model.Int8Options;
@@ -40,13 +41,12 @@ final class ModelOptions {
     /** The flags as the library's load options (checked, nothing loaded). */
     LoadOptions loadOptions() {
         Int8Options quantization = Flags.named(() -> new Int8Options(Int8Mode.parse(int8), int8Threshold));
-        return Flags.named(() -> new LoadOptions(DType.parseCompute(dtype), device, quantization));
+        return Flags.named(() -> new LoadOptions(DType.parseCompute(dtype), device, quantization, AttentionKernel.parse(attention), 0));
     }
 
     BloomModel load() {
         LoadOptions options = loadOptions();
-        org.bloomtune.model.AttentionKernel kernel = org.bloomtune.model.AttentionKernel.parse(attention);
         if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
-        return BloomModel.load(model, options).useAttention(kernel);
+        return BloomModel.load(model, options);
     }
 }

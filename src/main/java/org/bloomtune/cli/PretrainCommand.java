@@ -7,7 +7,7 @@ import org.bloomtune.data.PromptTemplate;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tokenizer.Tokenizer;
-import org.bloomtune.train.Pretrainer;
+import org.bloomtune.demo.Pretrainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -9,7 +9,7 @@ import org.bloomtune.io.Json;
 import org.bloomtune.io.TextFiles;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.serve.MultiTaskServer;
-import org.bloomtune.serve.TaskBank;
+import org.bloomtune.serve.PromptBank;
 import org.bloomtune.serve.TaskRequest;
 import org.bloomtune.serve.TaskResponse;
 import org.bloomtune.tokenizer.Tokenizer;
@@ -54,7 +54,7 @@ final class ServeCommand implements Runnable {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
         int bad = 0;
-        try (BloomModel model = modelOptions.load(); TaskBank bank = TaskBank.load(bankDir, model.config());
+        try (BloomModel model = modelOptions.load(); PromptBank bank = PromptBank.load(bankDir, model.config());
              BufferedReader in = open()) {
             GenerationConfig greedy = GenerationConfig.greedy(maxNewTokens, model.config().eosTokenId());
             MultiTaskServer server = new MultiTaskServer(model, tok, bank, greedy, maxLength);
@@ -84,7 +84,7 @@ final class ServeCommand implements Runnable {
 
     private String source() { return requests.equals("-") ? "stdin" : requests; }
 
-    private Line parse(String text, int number, TaskBank bank, Tokenizer tok) {
+    private Line parse(String text, int number, PromptBank bank, Tokenizer tok) {
         String where = source() + ": line " + number;
         try {
             JsonElement e = Json.parse(text, where);

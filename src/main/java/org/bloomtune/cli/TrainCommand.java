@@ -1,31 +1,33 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.PromptTuning;
+import org.bloomtune.TaskSpec;
+import org.bloomtune.Tasks;
+import org.bloomtune.TrainedPrompt;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.classify.ClassifyReader;
+import org.bloomtune.classify.Verbalizer;
 import org.bloomtune.data.AlpacaReader;
 import org.bloomtune.data.AlpacaRecord;
-import org.bloomtune.data.Example;
-import org.bloomtune.data.ExampleEncoder;
 import org.bloomtune.data.PromptTemplate;
+import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.MemoryEstimate;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PromptInit;
-import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tokenizer.Tokenizer;
-import org.bloomtune.train.CausalLmTask;
 import org.bloomtune.train.LrSchedule;
 import org.bloomtune.train.RunDirectory;
 import org.bloomtune.train.RunMode;
 import org.bloomtune.train.TrainConfig;
-import org.bloomtune.train.Trainer;
+import org.bloomtune.train.TrainingListener;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.List;
-
 /** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
 @Command(name = "train", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = {"Prompt-tune a frozen BLOOM. --task lm (default): Alpaca data ({instruction, input, output}; JSON list "
@@ -33,9 +35,6 @@ import java.util.List;
                 + "{text, label}) and a --verbalizer; loss is cross-entropy over the label scores.",
                 "Writes checkpoints, metrics.jsonl, loss.png and the PEFT adapter (OUTPUT/adapter; for classify with its verbalizer.json)."})
 final class TrainCommand implements Runnable {
-    /** Far beyond PEFT's guidance (10–20 virtual tokens for simple tasks, 50–100 for generation). */
-    static final int MAX_VIRTUAL_TOKENS = 4096;
-
     @Mixin
     ModelOptions modelOptions;
 
@@ -57,7 +56,7 @@ final class TrainCommand implements Runnable {
     @Option(names = "--resume", description = "continue exactly from the newest checkpoint in --output") boolean resume;
     @Option(names = "--allow-changes", description = "with --resume: continue even if settings or data changed (no longer exact)")
     boolean allowChanges;
-    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length (1-" + MAX_VIRTUAL_TOKENS + ")")
+    @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length (1-" + AdapterConfig.MAX_VIRTUAL_TOKENS + ")")
     int virtualTokens;
     @Option(names = "--init", defaultValue = "RANDOM", paramLabel = "RANDOM|TEXT|SAMPLE_VOCAB",
             description = "prompt init: standard normal, the embedded --init-text, or embeddings of random tokens") String init;
@@ -86,33 +85,42 @@ final class TrainCommand implements Runnable {
 
     @Override
     public void run() {
-        switch (task) {
-            case "lm" -> {
-                if (verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
-                trainLanguageModel();
-            }
-            case "classify" -> new ClassifierTraining(this).run();
-            default -> throw new IllegalArgumentException("--task must be lm or classify, got " + task);
+        if (!task.equals("lm") && !task.equals("classify")) throw new IllegalArgumentException("--task must be lm or classify, got " + task);
+        if (task.equals("lm") && verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
+        if (task.equals("classify") && verbalizer == null) throw new IllegalArgumentException("--task classify needs --verbalizer");
+        TrainConfig config = config();
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        // Read (and reject bad rows) before the model loads: a data problem costs no load time.
+        TaskSpec spec = task.equals("lm") ? instructions() : classification();
+        checkMemory();
+        try (BloomModel model = modelOptions.load()) {
+            PromptTuning tuning = PromptTuning.of(model).tokenizer(tok).virtualTokens(virtualTokens).init(PromptInit.parse(init))
+                    .baseModel(modelOptions.model.toString()).task(spec).config(config)
+                    .listener(TrainingListener.console(System.out)).runMode(runMode());
+            if (initText != null) tuning.initText(initText);
+            TrainedPrompt result = tuning.train(output);
+            System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),
+                    result.evaluation() == null ? "" : String.format(", eval loss %.4f", result.evaluation().loss()), result.adapter(),
+                    result.lossPlot());
         }
     }
 
     /**
-     * Checks the options shared by both tasks, refuses an output directory that would lose a run,
-     * and builds the trainer's configuration. Runs before anything is read or loaded.
+     * Checks the flags shared by both tasks and refuses an output directory that would lose a run,
+     * before anything is read or loaded.
      */
-    TrainConfig config() {
+    private TrainConfig config() {
         PromptInit promptInit = PromptInit.parse(init);
-        if (promptInit == PromptInit.TEXT && (initText == null || initText.isEmpty())) {
-            throw new IllegalArgumentException("--init TEXT needs --init-text");
-        }
-        if (virtualTokens < 1 || virtualTokens > MAX_VIRTUAL_TOKENS) {
-            throw new IllegalArgumentException("--virtual-tokens must lie in [1, " + MAX_VIRTUAL_TOKENS + "], got " + virtualTokens);
+        if (promptInit == PromptInit.TEXT && (initText == null || initText.isEmpty())) throw new IllegalArgumentException("--init TEXT needs --init-text");
+        if (promptInit != PromptInit.TEXT && initText != null) throw new IllegalArgumentException("--init-text needs --init TEXT");
+        if (virtualTokens < 1 || virtualTokens > AdapterConfig.MAX_VIRTUAL_TOKENS) {
+            throw new IllegalArgumentException("--virtual-tokens must lie in [1, " + AdapterConfig.MAX_VIRTUAL_TOKENS + "], got " + virtualTokens);
         }
         if (maxLength < 2) throw new IllegalArgumentException("--max-length must be at least 2, got " + maxLength);
         if (!(evalSplit >= 0 && evalSplit < 1)) throw new IllegalArgumentException("--eval-split must lie in [0, 1), got " + evalSplit);
         if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite contradict each other");
         if (allowChanges && !resume) throw new IllegalArgumentException("--allow-changes only applies with --resume");
-        TrainConfig config = Flags.named(() -> TrainConfig.builder().output(output).epochs(epochs).maxSteps(maxSteps).batchSize(batchSize)
+        TrainConfig config = Flags.named(() -> TrainConfig.builder().epochs(epochs).maxSteps(maxSteps).batchSize(batchSize)
                 .gradAccumulation(accumulation).lr(lr).schedule(LrSchedule.Decay.parse(schedule)).warmupRatio(warmupRatio)
                 .weightDecay(weightDecay).maxGradNorm(maxGradNorm).checkpointEvery(checkpointEvery).evalEvery(evalEvery)
                 .reversePass(reversePass).groupByLength(groupByLength).seed(seed).build());
@@ -120,63 +128,30 @@ final class TrainCommand implements Runnable {
         return config;
     }
 
-    RunMode runMode() {
+    private RunMode runMode() {
         if (overwrite) return RunMode.OVERWRITE;
         if (resume) return allowChanges ? RunMode.RESUME_WITH_CHANGES : RunMode.RESUME;
         return RunMode.NEW;
     }
 
+    private Tasks.Instructions instructions() {
+        Tasks.Instructions spec = Tasks.instructions(read(data)).maxLength(maxLength).lossOnPrompt(lossOnPrompt);
+        if (template != null) spec.template(new PromptTemplate(template.replace("\\n", "\n")));
+        return evalData != null ? spec.eval(read(evalData)) : spec.evalSplit(evalSplit);
+    }
+
+    private Tasks.Classification classification() {
+        Tasks.Classification spec = Tasks.classification(ClassifyReader.read(data, true), Verbalizer.fromArgument(verbalizer)).maxLength(maxLength);
+        return evalData != null ? spec.eval(ClassifyReader.read(evalData, true)) : spec.evalSplit(evalSplit);
+    }
+
     /** Refuses, before the weights load, a run whose step cannot fit in the memory available. */
-    void checkMemory() {
-        BloomConfig shape = BloomConfig.read(org.bloomtune.io.HfCheckpoint.config(modelOptions.model));
+    private void checkMemory() {
+        BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.model));
         MemoryEstimate.trainingStep(shape, modelOptions.loadOptions(), batchSize, maxLength + virtualTokens,
                         reversePass == ReversePass.AUTOGRAD)
                 .requireFits("a training step of " + batchSize + " × " + (maxLength + virtualTokens) + " positions",
                         "--virtual-tokens, --batch-size or --max-length, or use --reverse-pass RECOMPUTE_BLOCKS or --int8");
-    }
-
-    Tokenizer tokenizer() {
-        return Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
-    }
-
-    private void trainLanguageModel() {
-        TrainConfig config = config();
-        Tokenizer tok = tokenizer();
-        PromptTemplate tpl = template == null ? PromptTemplate.SEED : new PromptTemplate(template.replace("\\n", "\n"));
-        // Read (and reject bad rows) before the model loads: a data problem costs no load time.
-        Split<AlpacaRecord> records = split(read(data), () -> read(evalData));
-        checkMemory();
-        try (BloomModel model = modelOptions.load()) {
-            ExampleEncoder encoder = new ExampleEncoder(tok, tpl, maxLength, model.config().eosTokenId(), lossOnPrompt);
-            List<Example> train = records.train().stream().map(encoder::encode).toList();
-            List<Example> eval = records.eval().stream().map(encoder::encode).toList();
-            try (SoftPrompt prompt = initialPrompt(model, tok)) {
-                Trainer.Summary s = new Trainer<>(new CausalLmTask(model), config, adapterConfig(model, train.size(), eval.size()), System.out)
-                        .train(prompt, train, eval, runMode());
-                System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", s.steps(), s.lastLoss(),
-                        s.eval() == null ? "" : String.format(", eval loss %.4f", s.evalLoss()), s.adapter(), output.resolve("loss.png"));
-            }
-        }
-    }
-
-    record Split<T>(List<T> train, List<T> eval) {}
-
-    /** --data for training and --eval-data (read by {@code evalFile}) for eval, or else the --eval-split tail of --data. */
-    <T> Split<T> split(List<T> records, java.util.function.Supplier<List<T>> evalFile) {
-        if (evalData != null) return new Split<>(records, evalFile.get());
-        int kept = records.size() - (int) Math.round(records.size() * evalSplit);
-        if (kept < 1) throw new IllegalArgumentException("--eval-split " + evalSplit + " leaves no training examples of " + records.size());
-        return new Split<>(records.subList(0, kept), records.subList(kept, records.size()));
-    }
-
-    /** The adapter's PEFT config, after printing what will be trained. */
-    AdapterConfig adapterConfig(BloomModel model, int trainSize, int evalSize) {
-        PromptInit promptInit = PromptInit.parse(init);
-        System.out.printf("%d training and %d eval examples%s; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)%n",
-                trainSize, evalSize, evalSize == 0 ? " (no evaluation)" : "", virtualTokens, promptInit,
-                (long) virtualTokens * model.config().hiddenSize(), model.parameterCount(),
-                100.0 * virtualTokens * model.config().hiddenSize() / model.parameterCount());
-        return AdapterConfig.forModel(model.config(), virtualTokens, promptInit, initText, modelOptions.model.toString());
     }
 
     private List<AlpacaRecord> read(Path file) {
@@ -185,13 +160,5 @@ final class TrainCommand implements Runnable {
             System.out.printf("skipped %d bad rows in %s, e.g. %s%n", r.skipped().size(), file, r.skipped().getFirst());
         }
         return r.records();
-    }
-
-    SoftPrompt initialPrompt(BloomModel model, Tokenizer tok) {
-        return switch (PromptInit.parse(init)) {
-            case RANDOM -> SoftPrompt.random(virtualTokens, model.config().hiddenSize(), seed);
-            case TEXT -> SoftPrompt.fromTokens(model, tok.encode(initText), virtualTokens);
-            case SAMPLE_VOCAB -> SoftPrompt.sampleVocab(model, virtualTokens, seed);
-        };
     }
 }

@@ -95,8 +95,8 @@ public final class SafetensorsFile implements AutoCloseable {
     /**
      * Drops the mapped pages of tensor {@code name} from resident memory ({@code madvise
      * MADV_DONTNEED} through {@link MemorySegment#unload}); a later read maps them in again from
-     * the file. Without this, loading bloom-1b4-zh in int8 touched — and kept resident — the
-     * whole 2.6 GB fp16 file on top of the 1.3 GB it was quantized to.
+     * the file. Without this, an int8 load touched — and kept resident — the whole float file on
+     * top of the int8 copy it was quantized to (benchmarks/FINDINGS.md).
      */
     public void release(String name) {
         TensorInfo info = info(name);

@@ -29,6 +29,7 @@ final class BloomLoader {
     private final DType dtype;
     private final Device device;
     private final Int8Options int8;
+    private final Int8Kernel kernel;   // null without int8
     private final String prefix;
     private boolean aliasesSource;
     private final Map<String, Tensor> loaded = new LinkedHashMap<>();
@@ -40,6 +41,12 @@ final class BloomLoader {
         this.dtype = options.dtype();
         this.device = device;
         this.int8 = options.int8();
+        this.kernel = int8.enabled() ? Int8Kernel.of(int8) : null;
+        if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.F32) {
+            System.getLogger("org.bloomtune").log(System.Logger.Level.INFO, "weight-only int8 with float32 activations multiplies the "
+                    + "dequantized weight for every batch of more than one row (the int8 kernel is fast in bfloat16 only); "
+                    + "use bf16 compute (--dtype bf16) for the int8 kernel");
+        }
         this.prefix = WeightNames.detectPrefix(source.names());
     }
 
@@ -100,7 +107,7 @@ final class BloomLoader {
 
     private BloomModel build() {
         WordEmbedding wordEmbeddings = int8.enabled()
-                ? new Int8WordEmbedding(quantized(WeightNames.WORD_EMBEDDINGS), int8, dtype.scalarType())
+                ? new Int8WordEmbedding(quantized(WeightNames.WORD_EMBEDDINGS), kernel, dtype.scalarType())
                 : new DenseWordEmbedding(weight(WeightNames.WORD_EMBEDDINGS));
         LayerNorm embeddingsNorm = layerNorm("word_embeddings_layernorm");
         List<BloomBlock> blocks = new ArrayList<>();
@@ -125,7 +132,7 @@ final class BloomLoader {
     }
 
     private Linear linear(String name) {
-        if (int8.enabled()) return new Int8Linear(quantized(name + ".weight"), weight(name + ".bias"), int8);
+        if (int8.enabled()) return new Int8Linear(quantized(name + ".weight"), weight(name + ".bias"), kernel);
         return new DenseLinear(weight(name + ".weight"), weight(name + ".bias"));
     }
 

@@ -39,7 +39,7 @@ public final class BloomModel implements AutoCloseable {
     private final LayerNorm lnF;
     private final Map<String, Tensor> namedWeights;      // HF names without prefix → the tensors above
     private final WeightSource mappedWeights;            // null when no weight views a mapping
-    private AttentionKernel attention = AttentionKernel.EAGER;
+    private final ModelStages stages = new ModelStages(this);
 
     BloomModel(BloomConfig config, LoadOptions options, Device device, WordEmbedding wordEmbeddings,
                LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
@@ -70,21 +70,19 @@ public final class BloomModel implements AutoCloseable {
 
     public Device device() { return device; }
 
-    public List<BloomBlock> blocks() { return h; }
+    List<BloomBlock> blocks() { return h; }
 
-    /** How attention runs from now on (as HF's {@code attn_implementation}); EAGER by default. */
-    public BloomModel useAttention(AttentionKernel kernel) {
-        this.attention = java.util.Objects.requireNonNull(kernel);
-        return this;
-    }
-
-    public AttentionKernel attention() { return attention; }
+    /** How attention runs (as HF's {@code attn_implementation}), chosen at load. */
+    public AttentionKernel attention() { return options.attention(); }
 
     /**
      * Every backbone tensor by its HF name without prefix ({@code h.0.mlp.dense_h_to_4h.weight}),
      * for inspection; the model owns them. The tied lm_head is {@code word_embeddings.weight}.
      */
     public Map<String, Tensor> namedWeights() { return namedWeights; }
+
+    /** Internal: the forward's stages one by one, for the reverse passes and heads (see {@link ModelStages}). */
+    public ModelStages stages() { return stages; }
 
     /** Elements in all backbone tensors (the tied lm_head counted once). */
     public long parameterCount() {
@@ -95,7 +93,7 @@ public final class BloomModel implements AutoCloseable {
     public boolean viewsMappedFile() { return mappedWeights != null; }
 
     /** The frozen word embedding [V, H], also the lm_head (owned by the model). */
-    public WordEmbedding wordEmbeddings() { return wordEmbeddings; }
+    WordEmbedding wordEmbeddings() { return wordEmbeddings; }
 
     /** Bytes of all weights the model keeps resident (int8 values and their scales included). */
     public long residentWeightBytes() {
@@ -123,7 +121,7 @@ public final class BloomModel implements AutoCloseable {
      * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
      * belongs to the open scope.
      */
-    public Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
+    Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries);
         for (int i = 0; i < h.size(); i++) {
@@ -139,32 +137,32 @@ public final class BloomModel implements AutoCloseable {
      * (looked up when ids are given), mask [B, past + T] int64 (all ones when absent), labels [B, T]
      * int64 or null. The tensors belong to the open scope.
      */
-    public PreparedInput prepare(CausalLmInput input, long past) {
+    PreparedInput prepare(CausalLmInput input, long past) {
         Tensor embeds = input.inputIds() != null ? embed(input.inputIds()) : toCompute(input.inputsEmbeds());
         return new PreparedInput(embeds, attentionMask(input, past), input.labels() == null ? null : labels(input));
     }
 
     /** {@code word_embeddings_layernorm}: embeddings [B, T, H] → the first block's input. */
-    public Tensor embeddingsLayerNorm(Tensor embeds) { return wordEmbeddingsLayernorm.forward(embeds); }
+    Tensor embeddingsLayerNorm(Tensor embeds) { return wordEmbeddingsLayernorm.forward(embeds); }
 
     /** Block {@code i} in a scope of its own: its intermediates are freed before it returns. */
-    public Tensor block(int i, Tensor hidden, AttentionContext ctx, KvCache cache) {
+    Tensor block(int i, Tensor hidden, AttentionContext ctx, KvCache cache) {
         return Scopes.inner(() -> h.get(i).forward(hidden, ctx, cache, i));
     }
 
     /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]. */
-    public AttentionContext attentionContext(Tensor mask, long queries) {
+    AttentionContext attentionContext(Tensor mask, long queries) {
         Tensor alibi = Alibi.bias(mask, config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
-        boolean additive = attention == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
-        return new AttentionContext(attention, alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null);
+        boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
+        return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null);
     }
 
     /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */
-    public Tensor head(Tensor hidden) { return lmHead(finalNorm(hidden)); }
+    Tensor head(Tensor hidden) { return lmHead(finalNorm(hidden)); }
 
     /** {@code ln_f}: the last block's output [..., H] → the lm_head's input. */
-    public Tensor finalNorm(Tensor hidden) { return lnF.forward(hidden); }
+    Tensor finalNorm(Tensor hidden) { return lnF.forward(hidden); }
 
     /** {@code inputIds} [B, T] → embeddings [B, T, H] in the compute dtype (before the layer norm). */
     public Tensor embed(Tensor inputIds) {
@@ -173,7 +171,7 @@ public final class BloomModel implements AutoCloseable {
     }
 
     /** {@code hidden} [..., H] after ln_f → logits [..., V] through the tied word embedding. */
-    public Tensor lmHead(Tensor hidden) {
+    Tensor lmHead(Tensor hidden) {
         return wordEmbeddings.logits(hidden);
     }
 

@@ -2,12 +2,13 @@ package org.bloomtune.model;
 
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
-import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -19,8 +20,8 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /**
      * Per-output-channel absmax quantization of {@code w} [out, in] (any float dtype), on w's
-     * device. Rows go a block at a time, so the float32 temporaries stay under 64 MB: done whole,
-     * bloom-560m's word embedding alone made five 1 GB temporaries.
+     * device. Rows go a block at a time, so the float32 temporaries stay small: done whole, a large
+     * vocabulary's embedding makes several temporaries the size of the float matrix.
      */
     public static Int8Weight quantize(Tensor w) {
         long out = w.size(0);
@@ -55,31 +56,22 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
         return values.narrow(0, start, n).to(dtype).mul_(scales.narrow(0, start, n).unsqueeze(1).to(dtype));
     }
 
-    /** {@code x [..., in] · Wᵀ → [..., out]} in x's dtype, by {@code options.mode()}. */
-    public Tensor matmul(Tensor x, Int8Options options) {
-        long[] lead = new long[(int) x.dim() - 1];
-        for (int i = 0; i < lead.length; i++) lead[i] = x.size(i);
-        Tensor x2d = x.reshape(-1, inFeatures());
-        Tensor y = switch (options.mode()) {
-            case WEIGHT_ONLY -> weightOnly(x2d);
-            case LLM_INT8 -> LlmInt8.matmul(x2d, this, options.threshold());
-            case DEQUANTIZE, NONE -> torch.linear(x2d, dequantize(x.scalar_type()));
-        };
-        long[] shape = java.util.Arrays.copyOf(lead, lead.length + 1);
-        shape[lead.length] = outFeatures();
-        return y.view(shape);
-    }
-
     /**
-     * {@code _weight_int8pack_mm} where it is fast. In this libtorch build only its bfloat16 path
-     * is vectorized; with float32 activations it costs ~2.3 ms per row of a 4096×1024 weight
-     * (a 64-row batch: 145 ms against 7.6 ms dequantized, benchmarks/FINDINGS.md), so float32
-     * batches of more than one row multiply the dequantized weight instead.
+     * {@code x [..., in] · Wᵀ (+ bias) → [..., out]} in x's dtype. While autograd records {@code x}
+     * (the reverse pass recomputing a block) the weight is dequantized for this call only: the input
+     * gradient flows through it and the float copy dies with the block's graph, so no float weight
+     * outlives its block. Otherwise {@code kernel} multiplies.
+     *
+     * @param bias added to the result, or null
      */
-    private Tensor weightOnly(Tensor x2d) {
-        boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
-        if (!bf16 && x2d.size(0) > 1) return torch.linear(x2d, dequantize(x2d.scalar_type()));
-        return AtenShim.weightInt8PackMm(x2d.contiguous(), values, scales.to(x2d.scalar_type()));
+    public Tensor matmul(Tensor x, Int8Kernel kernel, Tensor bias) {
+        if (GradMode.is_enabled() && x.requires_grad()) {
+            return bias == null ? torch.linear(x, dequantize(x.scalar_type())) : torch.linear(x, dequantize(x.scalar_type()), new TensorOptional(bias));
+        }
+        long[] shape = x.sizes().vec().get();
+        shape[shape.length - 1] = outFeatures();
+        Tensor y = kernel.multiply(x.reshape(-1, inFeatures()), this).view(shape);
+        return bias == null ? y : y.add(bias);
     }
 
     public long residentBytes() { return values.nbytes() + scales.nbytes(); }

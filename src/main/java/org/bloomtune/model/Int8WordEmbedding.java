@@ -11,12 +11,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class Int8WordEmbedding implements WordEmbedding {
     private final Int8Weight weight;
-    private final Int8Options options;
+    private final Int8Kernel kernel;
     private final ScalarType dtype;
 
-    public Int8WordEmbedding(Int8Weight weight, Int8Options options, ScalarType dtype) {
+    public Int8WordEmbedding(Int8Weight weight, Int8Kernel kernel, ScalarType dtype) {
         this.weight = weight;
-        this.options = options;
+        this.kernel = kernel;
         this.dtype = dtype;
     }
 
@@ -29,9 +29,7 @@ public final class Int8WordEmbedding implements WordEmbedding {
 
     @Override
     public Tensor logits(Tensor hidden) {
-        // Recording: dequantize for this call only (see Int8Linear).
-        if (Int8Linear.recording(hidden)) return torch.linear(hidden, weight.dequantize(hidden.scalar_type()));
-        return weight.matmul(hidden, options);
+        return weight.matmul(hidden, kernel, null);
     }
 
     @Override

@@ -10,8 +10,11 @@ import org.bloomtune.tensor.Devices;
  *               (slow; for checking gradients against finite differences)
  * @param device libtorch device string: "cpu", "cuda", "cuda:1"
  * @param int8   8-bit weights ({@link Int8Options#NONE}: keep the checkpoint's precision)
+ * @param attention how attention runs (HF's {@code attn_implementation}): EAGER by default
+ * @param headBlockBytes working memory of the training head's vocabulary block, 0 = automatic
+ *               (256 MiB; a quarter of that for int8 models, which are chosen for memory)
  */
-public record LoadOptions(DType dtype, String device, Int8Options int8) {
+public record LoadOptions(DType dtype, String device, Int8Options int8, AttentionKernel attention, long headBlockBytes) {
 
     public LoadOptions {
         if (!dtype.isFloatingPoint()) {
@@ -19,6 +22,10 @@ public record LoadOptions(DType dtype, String device, Int8Options int8) {
         }
         Devices.checkName(device);
         if (int8 == null) throw new IllegalArgumentException("int8 options must be given (Int8Options.NONE for none)");
+        if (attention == null) throw new IllegalArgumentException("attention kernel must be given");
+        if (headBlockBytes < 0 || (headBlockBytes > 0 && headBlockBytes < 1L << 20)) {
+            throw new IllegalArgumentException("head_block_bytes must be 0 (automatic) or at least 1 MiB, got " + headBlockBytes);
+        }
         if (int8.enabled() && dtype == DType.F64) throw new IllegalArgumentException("int8 weights need fp32, bf16 or fp16 compute, not fp64");
         boolean cpuKernel = int8.mode() == Int8Mode.WEIGHT_ONLY || int8.mode() == Int8Mode.LLM_INT8;
         if (cpuKernel && !device.equals("cpu")) {
@@ -27,13 +34,20 @@ public record LoadOptions(DType dtype, String device, Int8Options int8) {
         }
     }
 
+    public LoadOptions(DType dtype, String device, Int8Options int8) { this(dtype, device, int8, AttentionKernel.EAGER, 0); }
+
     public LoadOptions(DType dtype, String device) { this(dtype, device, Int8Options.NONE); }
 
+    /** fp32 on the CPU, full precision, eager attention. */
     public static LoadOptions defaults() { return new LoadOptions(DType.F32, "cpu"); }
 
-    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device, int8); }
+    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device, int8, attention, headBlockBytes); }
 
-    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d, int8); }
+    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d, int8, attention, headBlockBytes); }
 
-    public LoadOptions withInt8(Int8Options o) { return new LoadOptions(dtype, device, o); }
+    public LoadOptions withInt8(Int8Options o) { return new LoadOptions(dtype, device, o, attention, headBlockBytes); }
+
+    public LoadOptions withAttention(AttentionKernel a) { return new LoadOptions(dtype, device, int8, a, headBlockBytes); }
+
+    public LoadOptions withHeadBlockBytes(long bytes) { return new LoadOptions(dtype, device, int8, attention, bytes); }
 }

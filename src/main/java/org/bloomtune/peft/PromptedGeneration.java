@@ -25,7 +25,7 @@ public final class PromptedGeneration {
         return generate(model, Collections.nCopies(prompts.size(), prompt), prompts, config, listener);
     }
 
-    /** {@code rows.get(b)} is the soft prompt of text prompt b (e.g. from a {@link PromptBank}). */
+    /** {@code rows.get(b)} is the soft prompt of text prompt b (e.g. from a prompt bank). */
     public static GenerationResult generate(BloomModel model, List<SoftPrompt> rows, List<long[]> prompts,
                                             GenerationConfig config, TokenListener listener) {
         try (GradMode off = GradMode.off();

@@ -1,6 +1,7 @@
 package org.bloomtune.peft;
 
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.tokenizer.Tokenizer;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -39,6 +40,26 @@ public final class SoftPrompt implements AutoCloseable {
             w.requires_grad_(true);
             return new SoftPrompt(Tensors.escape(w));
         }
+    }
+
+    /**
+     * The prompt {@code config} describes, initialised as it says: RANDOM from {@code seed}, TEXT
+     * from its init text through {@code tokenizer} (which may be null for the other inits), or
+     * SAMPLE_VOCAB from {@code seed}.
+     */
+    public static SoftPrompt init(BloomModel model, AdapterConfig config, Tokenizer tokenizer, long seed) {
+        if (config.tokenDim() != model.config().hiddenSize()) {
+            throw new IllegalArgumentException("token_dim " + config.tokenDim() + " does not match the model's hidden size " + model.config().hiddenSize());
+        }
+        int n = config.numVirtualTokens();
+        return switch (config.init()) {
+            case RANDOM -> random(n, config.tokenDim(), seed);
+            case TEXT -> {
+                if (tokenizer == null) throw new IllegalArgumentException("prompt_tuning_init TEXT needs a tokenizer");
+                yield fromTokens(model, tokenizer.encode(config.initText()), n);
+            }
+            case SAMPLE_VOCAB -> sampleVocab(model, n, seed);
+        };
     }
 
     /** PEFT's RANDOM: standard normal, as {@code nn.Embedding} initialises. */

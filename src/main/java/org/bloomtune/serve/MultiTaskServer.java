@@ -19,7 +19,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One frozen model serving every task of a {@link TaskBank}. A call answers a batch of requests
+ * One frozen model serving every task of a {@link PromptBank}. A call answers a batch of requests
  * for any mix of tasks: the classification requests run as one mixed batch (each row behind its
  * task's prompt, scored with its task's label words), the generation requests as another, split
  * only where prompts differ in length (virtual tokens). Answers come back in request order.
@@ -27,11 +27,11 @@ import java.util.Map;
 public final class MultiTaskServer {
     private final BloomModel model;
     private final Tokenizer tokenizer;
-    private final TaskBank bank;
+    private final PromptBank bank;
     private final GenerationConfig generation;
     private final Map<String, ClassifyEncoder> encoders = new HashMap<>();
 
-    public MultiTaskServer(BloomModel model, Tokenizer tokenizer, TaskBank bank, GenerationConfig generation, int maxLength) {
+    public MultiTaskServer(BloomModel model, Tokenizer tokenizer, PromptBank bank, GenerationConfig generation, int maxLength) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.bank = bank;

@@ -12,7 +12,7 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>libtorch's OpenMP threads spin after every parallel op by default, and on a small machine
  * they then compete with OpenBLAS's threads for the same cores during the next matmul: measured
- * here, a bloom-560m block took 3.3× longer. libgomp reads {@code OMP_WAIT_POLICY} once, when it
+ * here, a block took several times longer (benchmarks/FINDINGS.md). libgomp reads {@code OMP_WAIT_POLICY} once, when it
  * is loaded, so it is set (unless the user set it) through the C library's {@code setenv} before
  * libtorch is loaded. Programs that create libtorch tensors before touching BloomTune should call
  * {@link #init()} first, or export {@code OMP_WAIT_POLICY=PASSIVE} themselves.

@@ -88,8 +88,8 @@ public final class ProcessMemory {
      * Makes glibc serve every allocation of at least {@code bytes} with its own mapping and unmap
      * it on free ({@code mallopt(M_MMAP_THRESHOLD)}), instead of raising that threshold as it does
      * by default and then keeping freed tensor buffers in its heap. Lower peak RSS for a price in
-     * speed (the pages are faulted in afresh): measured on a bloom-560m fp32 step, 4 × 256, peak
-     * +1819 MiB instead of +2718 MiB, 21.1 s instead of 19.2 s. Returns false off glibc.
+     * speed, as the pages are faulted in afresh (benchmarks/FINDINGS.md has the figures). Returns
+     * false off glibc.
      */
     public static boolean returnFreedBuffers(long bytes) {
         if (Glibc.MALLOPT.isEmpty()) return false;

@@ -11,6 +11,7 @@ import java.nio.file.Path;
  * message that starts with the field's name.
  *
  * @param output          run directory: checkpoints, metrics.jsonl, loss.png, the final adapter
+ *                        (may stay unset when {@code PromptTuning.train(dir)} gives it)
  * @param epochs          passes over the data (when maxSteps is 0)
  * @param maxSteps        stop after this many optimizer steps; 0 = run the epochs
  * @param batchSize       examples per micro-batch
@@ -31,7 +32,6 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
                           int checkpointEvery, int evalEvery, ReversePass pass, boolean groupByLength, long seed) {
 
     public TrainConfig {
-        if (output == null) throw new IllegalArgumentException("output must be given (the run directory)");
         if (epochs < 0) throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
         if (maxSteps < 0) throw new IllegalArgumentException("max_steps must be >= 0 (0: run the epochs), got " + maxSteps);
         if (epochs < 1 && maxSteps < 1) throw new IllegalArgumentException("epochs or max_steps must be at least 1");
@@ -48,6 +48,12 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
     }
 
     public static Builder builder() { return new Builder(); }
+
+    /** This config writing into {@code dir} instead. */
+    public TrainConfig withOutput(Path dir) {
+        return new TrainConfig(dir, epochs, maxSteps, batchSize, accumulation, lr, decay, warmupRatio, weightDecay, maxGradNorm,
+                checkpointEvery, evalEvery, pass, groupByLength, seed);
+    }
 
     /** A builder starting from the seed recipe's values. */
     public static final class Builder {

@@ -10,7 +10,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,13 +29,13 @@ public final class Trainer<E> {
     private final TrainingTask<E> task;
     private final TrainConfig config;
     private final AdapterConfig adapterConfig;
-    private final PrintStream console;
+    private final TrainingListener listener;
 
-    public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, PrintStream console) {
+    public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener) {
         this.task = task;
         this.config = config;
         this.adapterConfig = adapterConfig;
-        this.console = console;
+        this.listener = listener;
     }
 
     /** Thrown when the loss stops being finite. */
@@ -56,6 +55,7 @@ public final class Trainer<E> {
      */
     public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, RunMode mode) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
+        if (config.output() == null) throw new IllegalArgumentException("output must be given (the run directory)");
         RunDirectory run = new RunDirectory(config.output());
         run.prepare(mode);
         BatchOrder order = new BatchOrder(config.batchSize(), config.seed(), config.groupByLength());
@@ -74,9 +74,9 @@ public final class Trainer<E> {
             restorePrompt(prompt, checkpoint.get());
             adam = Checkpoints.loadOptimizer(checkpoint.get(), config.weightDecay());
             metrics.truncateAfter(state.step());
-            console.printf("resuming from %s (step %d)%n", checkpoint.get(), state.step());
+            listener.onMessage("resuming from " + checkpoint.get() + " (step " + state.step() + ")");
         } else {
-            if (mode.resumes()) console.println("no checkpoint in " + config.output() + ": starting from step 0");
+            if (mode.resumes()) listener.onMessage("no checkpoint in " + config.output() + ": starting from step 0");
             metrics.truncateAfter(-1);
             try (Tensor w = prompt.weight().detach()) {
                 adam = new AdamW(w, config.weightDecay());
@@ -84,7 +84,6 @@ public final class Trainer<E> {
         }
         if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
         double lastLoss = Double.NaN;
-        ProgressBar progress = ProgressBar.forStream(console, total);
         int firstStep = state.step();
         try (AdamW optimizer = adam) {
             int step = state.step();
@@ -115,7 +114,7 @@ public final class Trainer<E> {
                     double seconds = (System.nanoTime() - start) / 1e9;
                     lastLoss = loss;
                     metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds));
-                    progress.update(step, loss, tokens / seconds, firstStep);
+                    listener.onStep(step, total, firstStep, loss, tokens / seconds);
                     if (step % config.checkpointEvery() == 0 || step == total) {
                         Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
                                 new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
@@ -159,7 +158,7 @@ public final class Trainer<E> {
         r.addProperty("eval_loss", e.loss());
         new java.util.TreeMap<>(e.metrics()).forEach(r::addProperty);
         metrics.append(r);
-        console.printf("%neval at step %d: %s%n", step, e.report());
+        listener.onEvaluation(step, e);
         return e;
     }
 
@@ -168,7 +167,7 @@ public final class Trainer<E> {
         List<RunSettings.Change> changes = now.changesSince(RunSettings.read(checkpoint));
         if (changes.isEmpty()) return;
         if (mode == RunMode.RESUME) throw new ResumeMismatchException(checkpoint, changes);
-        console.println("resuming with changed settings (no longer an exact resume): "
+        listener.onMessage("resuming with changed settings (no longer an exact resume): "
                 + String.join("; ", changes.stream().map(RunSettings.Change::toString).toList()));
     }
 

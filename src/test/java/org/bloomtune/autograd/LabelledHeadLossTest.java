@@ -61,7 +61,7 @@ class LabelledHeadLossTest {
             try (GradMode on = GradMode.on()) {
                 Tensor x = hidden.detach();
                 x.requires_grad_(true);
-                Tensor loss = CausalLmLoss.mean(model.head(x), labels);
+                Tensor loss = CausalLmLoss.mean(model.stages().head(x), labels);
                 loss.backward();
                 expectedLoss = Tensors.toDouble(loss);
                 expectedGrad = Tensors.toFloats(Tensors.gradient(x));

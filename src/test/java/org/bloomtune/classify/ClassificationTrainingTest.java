@@ -9,6 +9,7 @@ import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tokenizer.Tokenizer;
 import org.bloomtune.train.LrSchedule;
 import org.bloomtune.train.TrainConfig;
+import org.bloomtune.train.TrainingListener;
 import org.bloomtune.train.Trainer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,7 +42,7 @@ class ClassificationTrainingTest {
             ClassificationTask task = new ClassificationTask(m, words);
             ClassificationTask.Result before = task.score(prompt, data, 12);
             new Trainer<>(task, config, AdapterConfig.forModel(m.config(), 10, PromptInit.RANDOM, null, "bloom-tiny"),
-                    new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), org.bloomtune.train.RunMode.NEW);
+                    TrainingListener.SILENT).train(prompt, data, List.of(), org.bloomtune.train.RunMode.NEW);
             ClassificationTask.Result after = task.score(prompt, data, 12);
             System.out.printf("12 reviews: loss %.3f -> %.3f, accuracy %.3f -> %.3f%n", before.loss(), after.loss(),
                     before.metrics().accuracy(), after.metrics().accuracy());

@@ -6,6 +6,7 @@ import com.google.gson.JsonParser;
 import org.bloomtune.Reference;
 import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.LoadOptions;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
@@ -31,7 +32,7 @@ class GreedyParityTest {
     void singleAndLeftPaddedBatchMatchHfGenerate(String set, AttentionKernel kernel) {
         Path dir = Reference.reference("hf").resolve(set);
         Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
-        try (BloomModel model = BloomModel.load(dir.resolve("model")).useAttention(kernel)) {
+        try (BloomModel model = BloomModel.load(dir.resolve("model"), LoadOptions.defaults().withAttention(kernel))) {
             for (String c : new String[]{"single", "lp"}) {
                 List<long[]> prompts = Reference.unpad(g.get("gen." + c + ".input_ids"), g.get("gen." + c + ".attention_mask"));
                 GenerationResult result = new Generator(model).generate(prompts, GenerationConfig.greedy(8, -1), TokenListener.NONE);

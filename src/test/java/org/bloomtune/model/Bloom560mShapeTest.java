@@ -1,5 +1,7 @@
 package org.bloomtune.model;
 
+import org.bloomtune.demo.RandomCheckpoint;
+
 import org.bloomtune.Reference;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.ProcessMemory;

@@ -1,5 +1,7 @@
 package org.bloomtune.model;
 
+import org.bloomtune.demo.RandomCheckpoint;
+
 import org.bloomtune.data.AlpacaReader;
 import org.bloomtune.data.Batch;
 import org.bloomtune.data.Example;

@@ -27,7 +27,7 @@ class Int8LinearTest {
             long vocab = 1000;
             torch.manual_seed(3);
             Int8Weight w = Int8Weight.quantize(torch.randn(vocab, 16));
-            Int8WordEmbedding e = new Int8WordEmbedding(w, Int8Options.of(Int8Mode.WEIGHT_ONLY), ScalarType.Float);
+            Int8WordEmbedding e = new Int8WordEmbedding(w, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), ScalarType.Float);
             Tensor whole = w.dequantize(ScalarType.Float);
             for (long start = 0; start < vocab; start += 384) {                    // three blocks, the last partial
                 long n = Math.min(384, vocab - start);
@@ -56,9 +56,9 @@ class Int8LinearTest {
             Tensor input = Tensors.fromFloats(x, M, K);
             Tensor reference = input.matmul(q.dequantize(ScalarType.Float).t());
             double scale = maxAbs(Tensors.toFloats(reference));
-            double weightOnly = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.WEIGHT_ONLY))), Tensors.toFloats(reference));
-            double dequant = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.DEQUANTIZE))), Tensors.toFloats(reference));
-            double llm = maxDiff(Tensors.toFloats(q.matmul(input, Int8Options.of(Int8Mode.LLM_INT8))), Tensors.toFloats(reference));
+            double weightOnly = maxDiff(Tensors.toFloats(q.matmul(input, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null)), Tensors.toFloats(reference));
+            double dequant = maxDiff(Tensors.toFloats(q.matmul(input, Int8Kernel.of(Int8Options.of(Int8Mode.DEQUANTIZE)), null)), Tensors.toFloats(reference));
+            double llm = maxDiff(Tensors.toFloats(q.matmul(input, Int8Kernel.of(Int8Options.of(Int8Mode.LLM_INT8)), null)), Tensors.toFloats(reference));
             System.out.printf("vs dequantized layer, relative max-abs: weight-only %.1e, dequantize %.1e, llm-int8 %.1e%n",
                     weightOnly / scale, dequant / scale, llm / scale);
             assertTrue(weightOnly <= 1e-5 * scale && dequant <= 1e-6 * scale, "weight-only / dequantize drift");
@@ -74,9 +74,9 @@ class Int8LinearTest {
             // One float32 row (a decode step) and a bfloat16 batch go through _weight_int8pack_mm.
             Tensor row = Tensors.fromFloats(random(new Random(9), K, 1f), 1, K);
             float[] expected = Tensors.toFloats(row.matmul(q.dequantize(ScalarType.Float).t()));
-            assertTrue(maxDiff(Tensors.toFloats(q.matmul(row, Int8Options.of(Int8Mode.WEIGHT_ONLY))), expected) <= 1e-5 * maxAbs(expected));
+            assertTrue(maxDiff(Tensors.toFloats(q.matmul(row, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null)), expected) <= 1e-5 * maxAbs(expected));
             Tensor batch = Tensors.fromFloats(random(new Random(10), M * K, 1f), M, K).to(ScalarType.BFloat16);
-            float[] bf16 = Tensors.toFloats(q.matmul(batch, Int8Options.of(Int8Mode.WEIGHT_ONLY)));
+            float[] bf16 = Tensors.toFloats(q.matmul(batch, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null));
             float[] reference = Tensors.toFloats(batch.to(ScalarType.Float).matmul(q.dequantize(ScalarType.Float).t()));
             assertTrue(maxDiff(bf16, reference) <= 2e-2 * maxAbs(reference), "bf16 weight-only error");
         }
@@ -88,11 +88,11 @@ class Int8LinearTest {
         float[] w = random(new Random(4), N * K, 0.05f);
         try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
             Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
-            float[] ours = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), Int8Options.of(Int8Mode.LLM_INT8)));
+            float[] ours = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), Int8Kernel.of(Int8Options.of(Int8Mode.LLM_INT8)), null));
             float[] expected = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 6.0);
             assertTrue(maxDiff(ours, expected) <= 1e-4 * maxAbs(expected), "LLM.int8 differs from the Java reference");
             // With threshold 0 nothing is an outlier: the whole activation is quantized.
-            float[] noOutliers = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), new Int8Options(Int8Mode.LLM_INT8, 0)));
+            float[] noOutliers = Tensors.toFloats(q.matmul(Tensors.fromFloats(x, M, K), Int8Kernel.of(new Int8Options(Int8Mode.LLM_INT8, 0)), null));
             float[] expected0 = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 0);
             assertTrue(maxDiff(noOutliers, expected0) <= 1e-4 * maxAbs(expected0));
         }
@@ -104,7 +104,7 @@ class Int8LinearTest {
         float[] w = random(new Random(6), N * K, 0.05f);
         try (PointerScope scope = new PointerScope()) {
             Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
-            Int8Linear layer = new Int8Linear(q, torch.zeros(N), Int8Options.of(Int8Mode.WEIGHT_ONLY));
+            Int8Linear layer = new Int8Linear(q, torch.zeros(N), Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)));
             Tensor input = Tensors.fromFloats(x, M, K);
             input.requires_grad_(true);
             layer.forward(input).sum().backward();

@@ -5,6 +5,7 @@ import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.LoadOptions;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.tensor.GradMode;
@@ -50,7 +51,7 @@ class PromptTuningParityTest {
         Path dir = Reference.reference("hf").resolve(set);
         Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
         String p = "pt_" + adapter + "." + pad + ".";
-        try (BloomModel model = BloomModel.load(dir.resolve("model")).useAttention(AttentionKernel.SDPA);
+        try (BloomModel model = BloomModel.load(dir.resolve("model"), LoadOptions.defaults().withAttention(AttentionKernel.SDPA));
              PeftAdapter.Loaded a = PeftAdapter.load(dir.resolve("adapters").resolve(adapter), model.config())) {
             check(model, a.prompt(), g.get("inputs." + pad + ".input_ids"), g.get("inputs." + pad + ".attention_mask"),
                     g.get("inputs." + pad + ".labels"), g.get(p + "logits"), g.get(p + "loss"), g.get(p + "prompt_grad"));

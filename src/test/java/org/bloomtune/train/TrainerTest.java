@@ -41,7 +41,7 @@ class TrainerTest {
                 .schedule(LrSchedule.Decay.CONSTANT).checkpointEvery(10).evalEvery(20).seed(1).build();
         try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
-            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, data, RunMode.NEW);
+            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, TrainingListener.SILENT).train(prompt, data, data, RunMode.NEW);
             List<JsonObject> metrics = new MetricsLog(config.output()).read();
             double first = metrics.stream().filter(r -> r.has("loss")).findFirst().orElseThrow().get("loss").getAsDouble();
             System.out.printf("memorizing 2 sequences: loss %.3f -> %.3f after %d steps (eval %.3f)%n", first, s.lastLoss(), s.steps(), s.evalLoss());
@@ -112,7 +112,7 @@ class TrainerTest {
         try (BloomModel m = BloomModel.load(broken); SoftPrompt prompt = SoftPrompt.random(2, 64, 1)) {
             AdapterConfig ac = AdapterConfig.forModel(m.config(), 2, PromptInit.RANDOM, null, "nan");
             Trainer.DivergedException e = org.junit.jupiter.api.Assertions.assertThrows(Trainer.DivergedException.class,
-                    () -> new Trainer<>(new CausalLmTask(m), config, ac, new PrintStream(new ByteArrayOutputStream())).train(prompt, data, List.of(), RunMode.NEW));
+                    () -> new Trainer<>(new CausalLmTask(m), config, ac, TrainingListener.SILENT).train(prompt, data, List.of(), RunMode.NEW));
             assertTrue(e.getMessage().contains("loss became NaN at step 1"), e.getMessage());
         }
     }

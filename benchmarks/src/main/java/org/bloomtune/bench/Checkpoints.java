@@ -1,7 +1,7 @@
 package org.bloomtune.bench;
 
 import org.bloomtune.model.ModelShapes;
-import org.bloomtune.model.RandomCheckpoint;
+import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.tensor.DType;
 
 import java.nio.file.Files;

@@ -41,7 +41,7 @@ final class StepFixture implements AutoCloseable {
 
     StepFixture(String spec) {
         row = Row.parse(spec);
-        model = BloomModel.load(Checkpoints.random(row.shape()), Modes.options(row.mode())).useAttention(row.attention());
+        model = BloomModel.load(Checkpoints.random(row.shape()), Modes.options(row.mode()).withAttention(row.attention()));
         prompt = SoftPrompt.random(VIRTUAL_TOKENS, model.config().hiddenSize(), 0);
         Random random = new Random(1);
         long[] values = new long[row.batch() * SEQ];

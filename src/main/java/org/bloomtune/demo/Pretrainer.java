@@ -1,4 +1,8 @@
-package org.bloomtune.train;
+package org.bloomtune.demo;
+
+import org.bloomtune.train.AdamW;
+
+import org.bloomtune.tensor.Autograd;
 
 import org.bloomtune.data.Batch;
 import org.bloomtune.data.BatchOrder;
@@ -55,7 +59,7 @@ public final class Pretrainer {
                     try (Batch b = Batch.collate(part, padId); PointerScope scope = new PointerScope();
                          org.bloomtune.tensor.GradMode on = org.bloomtune.tensor.GradMode.on();
                          CausalLmOutput out = model.forward(CausalLmInput.ids(b.inputIds()).mask(b.attentionMask()).labels(b.labels()))) {
-                        out.loss().backward();
+                        Autograd.backward(out.loss());
                         sum += Tensors.toDouble(out.loss());
                         for (Map.Entry<String, Tensor> w : model.namedWeights().entrySet()) {
                             Tensor grad = Tensors.gradient(w.getValue());

@@ -1,4 +1,11 @@
-package org.bloomtune.peft;
+package org.bloomtune.serve;
+
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PromptInit;
+import org.bloomtune.peft.PromptedGeneration;
+import org.bloomtune.peft.PromptedInput;
+import org.bloomtune.peft.SoftPrompt;
 
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
@@ -42,7 +49,7 @@ class PromptBankTest {
             float[][] rowLogits = new float[2][];
             float[][] rowGrad = new float[2][];
             for (int b = 0; b < 2; b++) {
-                SoftPrompt p = bank.get(tasks.get(b));
+                SoftPrompt p = bank.prompt(tasks.get(b));
                 try (PointerScope s = new PointerScope()) {
                     Tensor rowIds = ids.narrow(0, b, 1), rowMask = mask.narrow(0, b, 1), rowLabels = labels.narrow(0, b, 1);
                     try (GradMode off = GradMode.off();
@@ -55,7 +62,7 @@ class PromptBankTest {
                     rowGrad[b] = Tensors.toFloats(p.grad());
                 }
             }
-            bank.names().forEach(n -> bank.get(n).zeroGrad());
+            bank.names().forEach(n -> bank.prompt(n).zeroGrad());
             try (PointerScope s = new PointerScope()) {
                 var input = PromptedInput.of(model, bank.rows(tasks), ids, mask, labels);
                 try (GradMode off = GradMode.off(); CausalLmOutput out = model.forward(input)) {
@@ -71,7 +78,7 @@ class PromptBankTest {
                 long[] counts = counted(labels);
                 double total = counts[0] + counts[1];
                 for (int b = 0; b < 2; b++) {
-                    float[] mixedGrad = Tensors.toFloats(bank.get(tasks.get(b)).grad());
+                    float[] mixedGrad = Tensors.toFloats(bank.prompt(tasks.get(b)).grad());
                     float[] expected = rowGrad[b].clone();
                     for (int i = 0; i < expected.length; i++) expected[i] *= (float) (counts[b] / total);
                     double scale = 0;
@@ -88,8 +95,8 @@ class PromptBankTest {
             List<long[]> prompts = List.of(new long[]{49, 584, 613}, new long[]{7, 8, 9, 10, 11});
             GenerationConfig greedy = GenerationConfig.greedy(6, -1);
             GenerationResult mixed = PromptedGeneration.generate(model, bank.rows(List.of("random", "text")), prompts, greedy, TokenListener.NONE);
-            assertArrayEquals(PromptedGeneration.generate(model, bank.get("random"), List.of(prompts.get(0)), greedy, TokenListener.NONE).row(0), mixed.row(0));
-            assertArrayEquals(PromptedGeneration.generate(model, bank.get("text"), List.of(prompts.get(1)), greedy, TokenListener.NONE).row(0), mixed.row(1));
+            assertArrayEquals(PromptedGeneration.generate(model, bank.prompt("random"), List.of(prompts.get(0)), greedy, TokenListener.NONE).row(0), mixed.row(0));
+            assertArrayEquals(PromptedGeneration.generate(model, bank.prompt("text"), List.of(prompts.get(1)), greedy, TokenListener.NONE).row(0), mixed.row(1));
         }
     }
 
@@ -100,12 +107,12 @@ class PromptBankTest {
             try (PromptBank loaded = PromptBank.load(dir.resolve("bank"), model.config())) {
                 assertEquals(bank.names(), loaded.names());
                 for (String n : bank.names()) {
-                    assertArrayEquals(Tensors.toFloats(bank.get(n).weight()), Tensors.toFloats(loaded.get(n).weight()));
+                    assertArrayEquals(Tensors.toFloats(bank.prompt(n).weight()), Tensors.toFloats(loaded.prompt(n).weight()));
                     assertEquals(bank.config(n), loaded.config(n));
                 }
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bank.get("summarize"));
-            assertTrue(e.getMessage().contains("no prompt named 'summarize'"));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> bank.prompt("summarize"));
+            assertTrue(e.getMessage().contains("no task named 'summarize'"));
         }
     }
 

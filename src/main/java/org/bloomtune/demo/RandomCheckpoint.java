@@ -1,4 +1,7 @@
-package org.bloomtune.model;
+package org.bloomtune.demo;
+
+import org.bloomtune.model.BloomConfig;
+import org.bloomtune.model.WeightNames;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;

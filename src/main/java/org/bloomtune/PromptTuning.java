@@ -1,0 +1,111 @@
+package org.bloomtune;
+
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.PromptInit;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tokenizer.Tokenizer;
+import org.bloomtune.train.RunDirectory;
+import org.bloomtune.train.RunMode;
+import org.bloomtune.train.TrainConfig;
+import org.bloomtune.train.Trainer;
+import org.bloomtune.train.TrainingListener;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * Prompt tuning of a frozen BLOOM, start to finish — the library's entry point, as
+ * {@code get_peft_model} + {@code Trainer} are in Python:
+ *
+ * <pre>{@code
+ * TrainedPrompt result = PromptTuning.of(model)
+ *         .tokenizer(tokenizer)
+ *         .virtualTokens(10).initText("这是一段人与助手的对话：")
+ *         .task(Tasks.instructions(records).evalSplit(0.05))
+ *         .config(TrainConfig.builder().lr(3e-3).epochs(3).batchSize(4).build())
+ *         .listener(TrainingListener.console(System.out))
+ *         .train(Path.of("out/run"));
+ * }</pre>
+ *
+ * The soft prompt is built from one spec, the adapter's PEFT config; training writes checkpoints,
+ * {@code metrics.jsonl}, {@code loss.png} and the adapter into the run directory, and resumes
+ * exactly from the newest checkpoint when asked ({@link #runMode}). The model stays frozen and is
+ * the caller's to close.
+ */
+public final class PromptTuning {
+    private final BloomModel model;
+    private Tokenizer tokenizer;
+    private int virtualTokens = 10;
+    private PromptInit init = PromptInit.RANDOM;
+    private String initText;
+    private String baseModel;
+    private TaskSpec task;
+    private TrainConfig config = TrainConfig.builder().build();
+    private TrainingListener listener = TrainingListener.SILENT;
+    private RunMode runMode = RunMode.NEW;
+
+    private PromptTuning(BloomModel model) {
+        this.model = Objects.requireNonNull(model, "model");
+    }
+
+    public static PromptTuning of(BloomModel model) { return new PromptTuning(model); }
+
+    /** Encodes the task's records (and a TEXT init); required. */
+    public PromptTuning tokenizer(Tokenizer t) { tokenizer = t; return this; }
+
+    /** num_virtual_tokens (10 by default: the seed's). */
+    public PromptTuning virtualTokens(int n) { virtualTokens = n; return this; }
+
+    /** PEFT's prompt init; TEXT needs {@link #initText}. RANDOM by default. */
+    public PromptTuning init(PromptInit i) { init = Objects.requireNonNull(i, "init"); return this; }
+
+    /** TEXT init with this text, e.g. "这是一段人与助手的对话：". */
+    public PromptTuning initText(String text) {
+        init = PromptInit.TEXT;
+        initText = text;
+        return this;
+    }
+
+    /** {@code base_model_name_or_path} in the adapter's config (a hub id or the model's directory). */
+    public PromptTuning baseModel(String nameOrPath) { baseModel = nameOrPath; return this; }
+
+    public PromptTuning task(TaskSpec t) { task = t; return this; }
+
+    /** Everything else about the run; the seed recipe's defaults otherwise. */
+    public PromptTuning config(TrainConfig c) { config = Objects.requireNonNull(c, "config"); return this; }
+
+    public PromptTuning listener(TrainingListener l) { listener = Objects.requireNonNull(l, "listener"); return this; }
+
+    /** What to do with an earlier run in the output directory (NEW refuses it). */
+    public PromptTuning runMode(RunMode m) { runMode = Objects.requireNonNull(m, "runMode"); return this; }
+
+    /** The adapter config this run will write: checks num_virtual_tokens and the init before any work. */
+    public AdapterConfig adapterConfig() {
+        return AdapterConfig.forModel(model.config(), virtualTokens, init, initText, baseModel);
+    }
+
+    /** Trains into {@code outputDir} and returns where the adapter is and how the run went. */
+    public TrainedPrompt train(Path outputDir) {
+        if (tokenizer == null) throw new IllegalArgumentException("tokenizer must be given");
+        if (task == null) throw new IllegalArgumentException("task must be given (Tasks.instructions or Tasks.classification)");
+        AdapterConfig adapter = adapterConfig();
+        TrainConfig run = config.withOutput(Objects.requireNonNull(outputDir, "outputDir"));
+        new RunDirectory(outputDir).checkStart(runMode);
+        return train(task.prepare(model, tokenizer), adapter, run);
+    }
+
+    private <E> TrainedPrompt train(TaskSpec.Prepared<E> prepared, AdapterConfig adapter, TrainConfig run) {
+        long trainable = (long) adapter.numVirtualTokens() * adapter.tokenDim();
+        listener.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)",
+                prepared.train().size(), prepared.eval().size(), prepared.eval().isEmpty() ? " (no evaluation)" : "",
+                adapter.numVirtualTokens(), adapter.init(), trainable, model.parameterCount(), 100.0 * trainable / model.parameterCount()));
+        try (SoftPrompt prompt = SoftPrompt.init(model, adapter, tokenizer, run.seed())) {
+            Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener).train(prompt, prepared.train(), prepared.eval(), runMode);
+            String report = prepared.finish(prompt, s.adapter(), run.batchSize());
+            if (!report.isEmpty()) listener.onMessage(report);
+            return new TrainedPrompt(s.adapter(), run.output(), s.steps(), s.lastLoss(), s.eval(), report);
+        }
+    }
+}

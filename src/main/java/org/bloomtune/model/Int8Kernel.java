@@ -1,0 +1,38 @@
+package org.bloomtune.model;
+
+import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * How an int8 weight multiplies activations when nothing is being recorded for autograd: chosen
+ * once, at load, from the {@link Int8Mode}, so no layer decides it again on every call.
+ */
+@FunctionalInterface
+public interface Int8Kernel {
+
+    /** {@code x2d [M, in] · Wᵀ → [M, out]} in x's dtype. */
+    Tensor multiply(Tensor x2d, Int8Weight weight);
+
+    /** The kernel of {@code options.mode()}; NONE has none (its weights are not quantized). */
+    static Int8Kernel of(Int8Options options) {
+        return switch (options.mode()) {
+            case WEIGHT_ONLY -> Int8Kernel::weightOnly;
+            case LLM_INT8 -> (x, w) -> LlmInt8.matmul(x, w, options.threshold());
+            case DEQUANTIZE -> (x, w) -> torch.linear(x, w.dequantize(x.scalar_type()));
+            case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");
+        };
+    }
+
+    /**
+     * {@code _weight_int8pack_mm} where it is fast. In this libtorch build only its bfloat16 path
+     * is vectorized; with float32 activations it is slower than the dequantized GEMM for any batch
+     * of more than one row (benchmarks/FINDINGS.md), so those multiply the dequantized weight.
+     */
+    private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
+        boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
+        if (!bf16 && x2d.size(0) > 1) return torch.linear(x2d, w.dequantize(x2d.scalar_type()));
+        return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+    }
+}

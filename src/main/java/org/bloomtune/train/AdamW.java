@@ -8,7 +8,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * AdamW (Loshchilov & Hutter; PyTorch's defaults β = (0.9, 0.999), ε = 1e-8) over one parameter,
+ * AdamW (Loshchilov &amp; Hutter; PyTorch's defaults β = (0.9, 0.999), ε = 1e-8) over one parameter,
  * written in tensor ops so its moments can be checkpointed exactly (JavaCPP does not expose
  * libtorch optimizers' state). Owns the moment tensors.
  */

@@ -27,6 +27,15 @@ final class LossPlot {
     private LossPlot() {}
 
     static void write(Path png, List<JsonObject> metrics) {
+        try {
+            ChartUtils.saveChartAsPNG(png.toFile(), chart(metrics), 800, 500);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + png + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The chart of {@code metrics}: series 0 the raw train loss, 1 its moving average, 2 the eval loss. */
+    static JFreeChart chart(List<JsonObject> metrics) {
         System.setProperty("java.awt.headless", "true");
         XYSeries train = new XYSeries("train loss");
         XYSeries eval = new XYSeries("eval loss");
@@ -42,11 +51,7 @@ final class LossPlot {
         JFreeChart chart = ChartFactory.createXYLineChart("Prompt tuning", "optimizer step", "loss", data,
                 PlotOrientation.VERTICAL, true, false, false);
         style(chart.getXYPlot());
-        try {
-            ChartUtils.saveChartAsPNG(png.toFile(), chart, 800, 500);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + png + ": " + e.getMessage(), e);
-        }
+        return chart;
     }
 
     /** Moving average over a window of about a twentieth of the run (at least 1 step). */

@@ -93,6 +93,10 @@ class PeftAdapterTest {
         assertFails(copyWith(c -> c.remove("num_virtual_tokens"), null), MODEL_A, "missing field num_virtual_tokens");
         assertFails(copyWith(null, "other_key"), MODEL_A, "no tensor 'prompt_embeddings'");
         assertFails(copyWith(null, null), BloomConfig.of(1024, 96, 6, 3), "token_dim 64 does not match the model's hidden size 96");
+        assertFails(copyWith(c -> c.addProperty("num_virtual_tokens", 10.5), null), MODEL_A, "field num_virtual_tokens must be an integer, found 10.5");
+        assertFails(copyWith(c -> c.add("num_virtual_tokens", new com.google.gson.JsonPrimitive(new java.math.BigInteger("9223372036854775808"))), null),
+                MODEL_A, "field num_virtual_tokens is out of range: 9223372036854775808");
+        assertFails(copyWith(c -> c.addProperty("num_virtual_tokens", 100000), null), MODEL_A, "num_virtual_tokens must lie in [1, 4096], got 100000");
         Path empty = Files.createDirectories(dir.resolve("empty"));
         assertFails(empty, MODEL_A, "no adapter_config.json");
     }

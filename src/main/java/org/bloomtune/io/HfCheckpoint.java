@@ -3,12 +3,13 @@ package org.bloomtune.io;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Finds the weights of a HuggingFace model directory, in the order transformers prefers them. */
+/** Finds the weights of a HuggingFace model directory, in the order transformers prefers them: safetensors, sharded safetensors, .bin, sharded .bin. */
 public final class HfCheckpoint {
     public static final String CONFIG = "config.json";
     public static final String SAFETENSORS = "model.safetensors";
     public static final String SAFETENSORS_INDEX = "model.safetensors.index.json";
     public static final String TORCH_BIN = "pytorch_model.bin";
+    public static final String TORCH_BIN_INDEX = "pytorch_model.bin.index.json";
 
     private HfCheckpoint() {}
 
@@ -23,8 +24,9 @@ public final class HfCheckpoint {
     public static WeightSource openWeights(Path dir) {
         if (!Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": not a directory");
         if (Files.isRegularFile(dir.resolve(SAFETENSORS))) return SafetensorsWeights.single(dir.resolve(SAFETENSORS));
-        if (Files.isRegularFile(dir.resolve(SAFETENSORS_INDEX))) return SafetensorsWeights.sharded(dir.resolve(SAFETENSORS_INDEX));
+        if (Files.isRegularFile(dir.resolve(SAFETENSORS_INDEX))) return ShardedWeights.open(dir.resolve(SAFETENSORS_INDEX), SafetensorsWeights::single);
         if (Files.isRegularFile(dir.resolve(TORCH_BIN))) return TorchBinWeights.read(dir.resolve(TORCH_BIN));
-        throw new IllegalArgumentException(dir + ": no " + SAFETENSORS + ", " + SAFETENSORS_INDEX + " or " + TORCH_BIN);
+        if (Files.isRegularFile(dir.resolve(TORCH_BIN_INDEX))) return ShardedWeights.open(dir.resolve(TORCH_BIN_INDEX), TorchBinWeights::read);
+        throw new IllegalArgumentException(dir + ": no " + SAFETENSORS + ", " + SAFETENSORS_INDEX + ", " + TORCH_BIN + " or " + TORCH_BIN_INDEX);
     }
 }

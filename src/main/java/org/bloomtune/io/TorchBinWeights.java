@@ -1,123 +1,112 @@
 package org.bloomtune.io;
 
-import org.bloomtune.tensor.Tensors;
-import org.bytedeco.pytorch.ByteVector;
-import org.bytedeco.pytorch.GenericDict;
-import org.bytedeco.pytorch.GenericDictIterator;
-import org.bytedeco.pytorch.IValue;
+import org.bloomtune.io.torch.TorchArchive;
+import org.bloomtune.io.torch.TorchArchive.TensorView;
+import org.bloomtune.tensor.LibTorch;
+import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * A {@code pytorch_model.bin} ({@code torch.save} zip of a state dict) read through libtorch's own
- * pickle loader. The loader needs the whole file in memory, so loading costs about twice the
- * file's size at the peak; convert large checkpoints to safetensors once to avoid that.
+ * A {@code pytorch_model.bin} — the zip {@code torch.save} writes — read without libtorch's pickle
+ * loader and without executing its pickle ({@link TorchArchive}): any size, and zero-copy, as
+ * safetensors are. Each tensor is a strided view of its storage's bytes in a read-only mapping of
+ * the file; tensors that share a storage (a tied {@code lm_head.weight}) share those bytes. The
+ * mapping lives until {@link #close}, as long as the views.
  */
 public final class TorchBinWeights implements WeightSource {
-    private final String description;
-    private final Map<String, Tensor> tensors;
+    static {
+        LibTorch.init();
+    }
 
-    private TorchBinWeights(String description, Map<String, Tensor> tensors) {
-        this.description = description;
-        this.tensors = tensors;
+    private final Path file;
+    // Shared so a model may be used from any thread; it lives until close(), as the views do.
+    private final Arena arena;
+    private final TorchArchive archive;
+
+    private TorchBinWeights(Path file, Arena arena, TorchArchive archive) {
+        this.file = file;
+        this.arena = arena;
+        this.archive = archive;
     }
 
     public static TorchBinWeights read(Path file) {
-        byte[] bytes = readAll(file);
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        try (ByteVector buffer = new ByteVector(bytes)) {
-            IValue root = loadPickle(file, buffer);
-            try (root) {
-                if (!root.isGenericDict()) throw new IllegalArgumentException(file + ": not a pickled dict of tensors");
-                collect(file, root.toGenericDict(), out);
-            }
+        Arena arena = Arena.ofShared();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            MemorySegment data = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            return new TorchBinWeights(file, arena, TorchArchive.read(file, data));
+        } catch (NoSuchFileException e) {
+            arena.close();
+            throw new UncheckedIOException(file + ": no such file", e);
+        } catch (IOException e) {
+            arena.close();
+            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            out.values().forEach(Tensor::close);
+            arena.close();
             throw e;
         }
-        return new TorchBinWeights(file.toString(), out);
     }
 
-    private static byte[] readAll(Path file) {
-        try {
-            long size = Files.size(file);
-            if (size > Integer.MAX_VALUE - 16) {
-                throw new IllegalArgumentException(file + ": " + size + " bytes is too large for libtorch's "
-                        + "pickle loader from the JVM (limit 2 GiB); convert it to safetensors");
-            }
-            return Files.readAllBytes(file);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static IValue loadPickle(Path file, ByteVector buffer) {
-        try {
-            return torch.pickle_load(buffer);
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException(file + ": not a torch.save file libtorch can read ("
-                    + firstLine(e.getMessage()) + ")", e);
-        }
-    }
-
-    // Tensors are cloned out of the dict: the dict owns the unpickled storages and goes away.
-    private static void collect(Path file, GenericDict dict, Map<String, Tensor> out) {
-        GenericDictIterator it = dict.begin();
-        GenericDictIterator end = dict.end();
-        for (; !it.equals(end); it = it.increment()) {
-            IValue key = it.access().key();
-            IValue value = it.access().value();
-            if (!key.isString()) throw new IllegalArgumentException(file + ": a state dict key is not a string");
-            String name = key.toStringRef().getString();
-            if (!value.isTensor()) throw new IllegalArgumentException(file + ": entry '" + name + "' is not a tensor");
-            try (Tensor t = value.toTensor()) {
-                out.put(name, t.clone());
-            }
-        }
-    }
-
-    private static String firstLine(String message) {
-        if (message == null) return "unknown error";
-        int nl = message.indexOf('\n');
-        return nl < 0 ? message : message.substring(0, nl);
-    }
+    /** Every tensor of the file with its view: name → dtype, shape, strides and bytes. */
+    public Map<String, TensorView> views() { return Collections.unmodifiableMap(archive.tensors()); }
 
     @Override
-    public String description() { return description; }
+    public String description() { return file.toString(); }
 
     @Override
-    public Set<String> names() { return Collections.unmodifiableSet(tensors.keySet()); }
+    public Set<String> names() { return archive.tensors().keySet(); }
 
     @Override
-    public long[] shape(String name) { return Tensors.shape(tensor(name)); }
+    public long[] shape(String name) { return view(name).shape().clone(); }
 
+    /**
+     * A view of tensor {@code name} in the mapping, valid until this source is closed. An element
+     * that does not sit at a multiple of its size in memory (files older than the 64-byte padding
+     * torch writes now) is copied instead: libtorch's kernels assume aligned elements.
+     */
     @Override
     public Tensor get(String name) {
-        // A new handle to the same storage, so the caller may close it independently.
-        return tensor(name).alias();
+        TensorView v = view(name);
+        try (TensorOptions options = new TensorOptions(v.dtype().scalarType())) {
+            Tensor view = torch.from_blob(NativeMemory.pointer(v.bytes()), v.shape(), v.stride(), options);
+            if (v.bytes().address() % v.dtype().byteSize() == 0) return view;
+            try (view) {
+                return view.clone();
+            }
+        }
+    }
+
+    /** Drops the storage's mapped pages from resident memory (they are read again from the file if needed). */
+    @Override
+    public void release(String name) {
+        MemorySegment storage = view(name).storageBytes();
+        if (storage.byteSize() > 0) storage.unload();
     }
 
     @Override
-    public boolean aliasesStorage() { return false; }
+    public boolean aliasesStorage() { return true; }
 
-    private Tensor tensor(String name) {
-        Tensor t = tensors.get(name);
-        if (t == null) throw new IllegalArgumentException(description + ": no tensor named '" + name + "'");
-        return t;
+    private TensorView view(String name) {
+        TensorView v = archive.tensors().get(name);
+        if (v == null) throw new IllegalArgumentException(file + ": no tensor named '" + name + "'");
+        return v;
     }
 
     @Override
     public void close() {
-        tensors.values().forEach(Tensor::close);
-        tensors.clear();
+        arena.close();
     }
 }

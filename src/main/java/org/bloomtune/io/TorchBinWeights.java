@@ -1,7 +1,6 @@
 package org.bloomtune.io;
 
-import org.bloomtune.io.torch.TorchArchive;
-import org.bloomtune.io.torch.TorchArchive.TensorView;
+import org.bloomtune.io.TorchArchive.TensorView;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;

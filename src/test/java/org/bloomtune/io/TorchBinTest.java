@@ -1,7 +1,7 @@
 package org.bloomtune.io;
 
 import org.bloomtune.Reference;
-import org.bloomtune.io.torch.TorchBinWriter;
+import org.bloomtune.io.TorchBinWriter;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;

@@ -1,4 +1,4 @@
-package org.bloomtune.io.torch;
+package org.bloomtune.io;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,4 +1,4 @@
-package org.bloomtune.io.torch;
+package org.bloomtune.io;
 
 import org.bloomtune.tensor.DType;
 

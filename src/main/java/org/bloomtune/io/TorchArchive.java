@@ -1,7 +1,7 @@
-package org.bloomtune.io.torch;
+package org.bloomtune.io;
 
-import org.bloomtune.io.torch.RestrictedUnpickler.StorageRef;
-import org.bloomtune.io.torch.RestrictedUnpickler.TensorRef;
+import org.bloomtune.io.RestrictedUnpickler.StorageRef;
+import org.bloomtune.io.RestrictedUnpickler.TensorRef;
 import org.bloomtune.tensor.DType;
 
 import java.lang.foreign.MemorySegment;

@@ -1,6 +1,5 @@
-package org.bloomtune.io.torch;
+package org.bloomtune.io;
 
-import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;

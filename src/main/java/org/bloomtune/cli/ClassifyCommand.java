@@ -13,7 +13,7 @@ import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tokenizer.Tokenizer;
-import org.bloomtune.train.ProgressBar;
+import org.bloomtune.io.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -50,7 +50,7 @@ final class ClassifyCommand implements Runnable {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Verbalizer v = verbalizer();
         List<ClassifyRecord> records = file != null ? ClassifyReader.read(file, false) : fromArguments();
-        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         try (BloomModel model = modelOptions.load();
              PeftAdapter.Loaded a = adapter == null ? null : PeftAdapter.load(adapter, model.config())) {
             LabelWords words = LabelWords.encode(v, tok, model.config().vocabSize());

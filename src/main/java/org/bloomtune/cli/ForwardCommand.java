@@ -68,7 +68,7 @@ final class ForwardCommand implements Runnable {
     }
 
     private void checkMemory(long[] shape) {
-        BloomConfig config = BloomConfig.read(HfCheckpoint.config(modelOptions.model));
+        BloomConfig config = BloomConfig.read(HfCheckpoint.config(modelOptions.dir()));
         int rows = (int) Math.min(Integer.MAX_VALUE, shape[0]);
         int virtual = adapter == null ? 0 : AdapterConfig.read(adapter.resolve(AdapterConfig.FILE)).numVirtualTokens();
         int positions = (int) Math.min(Integer.MAX_VALUE, shape[1] + virtual);

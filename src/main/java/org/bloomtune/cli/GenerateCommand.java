@@ -93,7 +93,7 @@ final class GenerateCommand implements Runnable {
         Tokenizer tok = prompt == null && !Files.exists(tokenizerPath()) ? null : Tokenizer.load(tokenizerPath());
         if (tok == null && !stops.isEmpty()) throw new IllegalArgumentException("--stop needs a tokenizer (" + tokenizerPath() + " is missing)");
         List<long[]> prompts = prompts(tok);
-        BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.model));
+        BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.dir()));
         checkIds(prompts, shape.vocabSize());
         int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
         MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens)
@@ -158,7 +158,7 @@ final class GenerateCommand implements Runnable {
     }
 
     private Path tokenizerPath() {
-        return tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json");
+        return tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json");
     }
 
     static long[] parseIds(String text) {

@@ -1,5 +1,7 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.hub.HubOptions;
+import org.bloomtune.hub.ModelLocation;
 import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.Int8Mode;
@@ -12,8 +14,20 @@ import java.nio.file.Path;
 
 /** The flags that choose and place a model, shared by the commands that load one. */
 final class ModelOptions {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "HuggingFace BLOOM directory")
-    Path model;
+    @Option(names = "--model", required = true, paramLabel = "DIR|ORG/NAME",
+            description = "a HuggingFace BLOOM directory, or a hub id fetched through the Hugging Face cache (HF_HUB_CACHE, HF_HOME, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE)")
+    String model;
+
+    @Option(names = "--revision", paramLabel = "REV", description = "for a hub id: branch, tag or commit (default: main)")
+    String revision;
+
+    private Path dir;
+
+    /** The model's directory: as given, or the hub snapshot (downloaded the first time). */
+    Path dir() {
+        if (dir == null) dir = ModelLocation.resolve(model, revision, HubOptions.fromEnvironment(), System.err);
+        return dir;
+    }
 
     @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16",
             description = "compute dtype (fp16 is for GPUs)")
@@ -47,6 +61,6 @@ final class ModelOptions {
     BloomModel load() {
         LoadOptions options = loadOptions();
         if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
-        return BloomModel.load(model, options);
+        return BloomModel.load(dir(), options);
     }
 }

@@ -37,14 +37,14 @@ final class PretrainCommand implements Runnable {
     @Override
     public void run() {
         if (epochs < 1 || batchSize < 1 || !(lr > 0)) throw new IllegalArgumentException("--epochs, --batch-size and --lr must be positive");
-        Tokenizer tok = Tokenizer.load(modelOptions.model.resolve("tokenizer.json"));
+        Tokenizer tok = Tokenizer.load(modelOptions.dir().resolve("tokenizer.json"));
         var records = AlpacaReader.read(data, false).records();
         try (BloomModel model = modelOptions.load()) {
             ExampleEncoder encoder = new ExampleEncoder(tok, new PromptTemplate(template.replace("\\n", "\n")), maxLength, model.config().eosTokenId(), true);
             List<Example> examples = records.stream().map(encoder::encode).toList();
             double loss = Pretrainer.train(model, examples, epochs, batchSize, lr, seed, System.out);
-            Pretrainer.save(model, modelOptions.model, DType.parseCompute(storage));
-            System.out.printf("wrote %s (final epoch loss %.4f)%n", modelOptions.model.resolve("model.safetensors"), loss);
+            Pretrainer.save(model, modelOptions.dir(), DType.parseCompute(storage));
+            System.out.printf("wrote %s (final epoch loss %.4f)%n", modelOptions.dir().resolve("model.safetensors"), loss);
         }
     }
 }

@@ -52,7 +52,7 @@ final class ServeCommand implements Runnable {
     @Override
     public void run() {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
-        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         int bad = 0;
         try (BloomModel model = modelOptions.load(); PromptBank bank = PromptBank.load(bankDir, model.config());
              BufferedReader in = open()) {

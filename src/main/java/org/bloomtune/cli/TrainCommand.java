@@ -89,13 +89,13 @@ final class TrainCommand implements Runnable {
         if (task.equals("lm") && verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
         if (task.equals("classify") && verbalizer == null) throw new IllegalArgumentException("--task classify needs --verbalizer");
         TrainConfig config = config();
-        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.model.resolve("tokenizer.json"));
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
         TaskSpec spec = task.equals("lm") ? instructions() : classification();
         checkMemory();
         try (BloomModel model = modelOptions.load()) {
             PromptTuning tuning = PromptTuning.of(model).tokenizer(tok).virtualTokens(virtualTokens).init(PromptInit.parse(init))
-                    .baseModel(modelOptions.model.toString()).task(spec).config(config)
+                    .baseModel(modelOptions.model).task(spec).config(config)
                     .listener(TrainingListener.console(System.out)).runMode(runMode());
             if (initText != null) tuning.initText(initText);
             TrainedPrompt result = tuning.train(output);
@@ -147,7 +147,7 @@ final class TrainCommand implements Runnable {
 
     /** Refuses, before the weights load, a run whose step cannot fit in the memory available. */
     private void checkMemory() {
-        BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.model));
+        BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.dir()));
         MemoryEstimate.trainingStep(shape, modelOptions.loadOptions(), batchSize, maxLength + virtualTokens,
                         reversePass == ReversePass.AUTOGRAD)
                 .requireFits("a training step of " + batchSize + " × " + (maxLength + virtualTokens) + " positions",

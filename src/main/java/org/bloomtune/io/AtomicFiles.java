@@ -93,4 +93,16 @@ public final class AtomicFiles {
             for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
         }
     }
+
+    /** Puts the directory {@code fresh} in place of {@code target} (which may exist): renames, then deletes the old one. */
+    public static void replaceDirectory(Path fresh, Path target) throws IOException {
+        Path old = null;
+        if (Files.exists(target)) {
+            old = newSiblingDirectory(target, "old.");
+            Files.delete(old);
+            move(target, old);
+        }
+        move(fresh, target);
+        if (old != null) deleteTree(old);
+    }
 }

@@ -1,5 +1,6 @@
 package org.bloomtune.io;
 
+import org.bloomtune.tensor.DType;
 import org.bytedeco.pytorch.Tensor;
 
 import java.nio.file.Path;
@@ -29,6 +30,9 @@ public final class SafetensorsWeights implements WeightSource {
 
     @Override
     public long[] shape(String name) { return file.info(name).shape().clone(); }
+
+    @Override
+    public DType dtype(String name) { return file.info(name).dtype(); }
 
     @Override
     public Tensor get(String name) { return file.tensor(name); }

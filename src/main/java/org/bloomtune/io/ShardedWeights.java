@@ -2,6 +2,7 @@ package org.bloomtune.io;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import org.bloomtune.tensor.DType;
 import org.bytedeco.pytorch.Tensor;
 
 import java.nio.file.Path;
@@ -87,6 +88,9 @@ public final class ShardedWeights implements WeightSource {
 
     @Override
     public long[] shape(String name) { return shard(name).shape(name); }
+
+    @Override
+    public DType dtype(String name) { return shard(name).dtype(name); }
 
     @Override
     public Tensor get(String name) { return shard(name).get(name); }

@@ -1,6 +1,7 @@
 package org.bloomtune.io;
 
 import org.bloomtune.io.TorchArchive.TensorView;
+import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;
@@ -70,6 +71,9 @@ public final class TorchBinWeights implements WeightSource {
 
     @Override
     public long[] shape(String name) { return view(name).shape().clone(); }
+
+    @Override
+    public DType dtype(String name) { return view(name).dtype(); }
 
     /**
      * A view of tensor {@code name} in the mapping, valid until this source is closed. An element

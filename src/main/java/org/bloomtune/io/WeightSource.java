@@ -1,5 +1,7 @@
 package org.bloomtune.io;
 
+import org.bloomtune.tensor.DType;
+
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.Set;
@@ -16,6 +18,9 @@ public interface WeightSource extends AutoCloseable {
     Set<String> names();
 
     long[] shape(String name);
+
+    /** The stored dtype of {@code name}. */
+    DType dtype(String name);
 
     /** The tensor called {@code name}; the caller owns the handle, the source owns the bytes. */
     Tensor get(String name);

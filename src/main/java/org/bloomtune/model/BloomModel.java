@@ -61,6 +61,15 @@ public final class BloomModel implements AutoCloseable {
 
     public static BloomModel load(Path dir, LoadOptions options) { return BloomLoader.load(dir, options); }
 
+    /**
+     * Loads a model directory, or a hub id such as {@code "Langboat/bloom-1b4-zh"} at its main
+     * revision through the Hugging Face cache that Python shares (HF_HUB_CACHE, HF_HOME, HF_ENDPOINT,
+     * HF_TOKEN, HF_HUB_OFFLINE as huggingface_hub reads them), downloading what the cache lacks.
+     */
+    public static BloomModel fromPretrained(String dirOrRepoId, LoadOptions options) {
+        return load(org.bloomtune.hub.ModelLocation.resolve(dirOrRepoId, null, org.bloomtune.hub.HubOptions.fromEnvironment(), System.err), options);
+    }
+
     public BloomConfig config() { return config; }
 
     /** How the weights were placed: compute dtype, device, 8-bit mode. */

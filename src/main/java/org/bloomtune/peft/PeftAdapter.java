@@ -84,21 +84,11 @@ public final class PeftAdapter {
                 SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values));
             }
             AtomicFiles.writeString(tmp.resolve(AdapterConfig.FILE), config.toJson());
-            replaceDirectory(tmp, target);
+            AtomicFiles.replaceDirectory(tmp, target);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write adapter " + dir + ": " + e.getMessage(), e);
         }
     }
 
-    public static void replaceDirectory(Path fresh, Path target) throws IOException {
-        Path old = null;
-        if (Files.exists(target)) {
-            old = AtomicFiles.newSiblingDirectory(target, "old.");
-            Files.delete(old);
-            AtomicFiles.move(target, old);
-        }
-        AtomicFiles.move(fresh, target);
-        if (old != null) AtomicFiles.deleteTree(old);
-    }
 
 }

@@ -42,7 +42,7 @@ final class Checkpoints {
             SafetensorsWriter.write(tmp.resolve(OPTIMIZER), moments, Map.of("format", "pt", "step", Long.toString(adam.steps())));
             state.write(tmp);
             settings.write(tmp);
-            PeftAdapter.replaceDirectory(tmp, target);
+            AtomicFiles.replaceDirectory(tmp, target);
             prune(runDir, 2);
             return target;
         } catch (IOException e) {

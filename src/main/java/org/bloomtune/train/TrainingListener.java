@@ -1,5 +1,7 @@
 package org.bloomtune.train;
 
+import org.bloomtune.io.ProgressBar;
+
 import java.io.PrintStream;
 
 /**

@@ -1,4 +1,4 @@
-package org.bloomtune.train;
+package org.bloomtune.io;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -40,7 +40,7 @@ public final class ProgressBar {
         }
     }
 
-    void update(int step, double loss, double tokensPerSecond, int firstStep) {
+    public void update(int step, double loss, double tokensPerSecond, int firstStep) {
         draw("step", step, firstStep, String.format(Locale.ROOT, "loss %.4f  %.0f tok/s", loss, tokensPerSecond));
     }
 

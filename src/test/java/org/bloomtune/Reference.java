@@ -97,4 +97,24 @@ public final class Reference {
         }
         return scale == 0 ? Double.POSITIVE_INFINITY : diff / scale;
     }
+
+    /** The two checkpoints give bit-identical logits on hf/a's left-padded batch. */
+    public static void assertSameLogits(Path a, Path b) {
+        Map<String, Tensor> g = read(reference("hf/a/goldens.safetensors"));
+        try (org.bloomtune.model.BloomModel x = org.bloomtune.model.BloomModel.load(a); org.bloomtune.model.BloomModel y = org.bloomtune.model.BloomModel.load(b); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off();
+             org.bloomtune.model.CausalLmOutput p = x.forward(org.bloomtune.model.CausalLmInput.ids(g.get("inputs.lp.input_ids")).mask(g.get("inputs.lp.attention_mask")));
+             org.bloomtune.model.CausalLmOutput q = y.forward(org.bloomtune.model.CausalLmInput.ids(g.get("inputs.lp.input_ids")).mask(g.get("inputs.lp.attention_mask")))) {
+            assertEquals(0.0, maxAbsDiff(p.logits(), q.logits()));
+        }
+    }
+
+    /** The two checkpoints give bit-identical logits on {@code ids} (fp32 compute). */
+    public static void assertSameLogitsOnIds(Path a, Path b, long[] ids) {
+        try (org.bloomtune.model.BloomModel x = org.bloomtune.model.BloomModel.load(a); org.bloomtune.model.BloomModel y = org.bloomtune.model.BloomModel.load(b);
+             org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off(); Tensor t = Tensors.fromLongs(ids, 1, ids.length);
+             org.bloomtune.model.CausalLmOutput p = x.forward(org.bloomtune.model.CausalLmInput.ids(t));
+             org.bloomtune.model.CausalLmOutput q = y.forward(org.bloomtune.model.CausalLmInput.ids(t))) {
+            assertEquals(0.0, maxAbsDiff(p.logits(), q.logits()));
+        }
+    }
 }

@@ -9,7 +9,7 @@ import java.io.UncheckedIOException;
 /** {@code bloomtune <command>}: the CLI over the library. */
 @Command(name = "bloomtune", mixinStandardHelpOptions = true, version = "bloomtune 0.1.0",
         description = "Prompt tuning of BLOOM language models on libtorch.",
-        subcommands = {ForwardCommand.class, GenerateCommand.class, ClassifyCommand.class, ServeCommand.class, BankCommand.class, InitModelCommand.class, ProfileStepCommand.class, TrainTokenizerCommand.class, TrainCommand.class, PretrainCommand.class,
+        subcommands = {ForwardCommand.class, GenerateCommand.class, ConvertCommand.class, ClassifyCommand.class, ServeCommand.class, BankCommand.class, InitModelCommand.class, ProfileStepCommand.class, TrainTokenizerCommand.class, TrainCommand.class, PretrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static {

@@ -8,6 +8,7 @@ import com.google.gson.JsonObject;
 import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.SafetensorsWriter;
+import org.bloomtune.io.TorchBinWriter;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.LibTorch;
 import org.bytedeco.javacpp.PointerScope;
@@ -64,6 +65,46 @@ public final class RandomCheckpoint {
         generation.addProperty("eos_token_id", config.eosTokenId());
         generation.addProperty("pad_token_id", config.padTokenId());
         AtomicFiles.writeString(dir.resolve("generation_config.json"), pretty(generation));
+    }
+
+    /**
+     * The same kind of checkpoint as a float32 {@code pytorch_model.bin} laid out as Langboat ships
+     * bloom-1b4-zh: {@code transformer.}-prefixed names and {@code lm_head.weight} stored as a copy of
+     * the embedding. Each tensor is drawn from a seed of its own when it is written, so a checkpoint
+     * larger than memory can be made; zero tensors (biases) become holes in a sparse file.
+     */
+    public static void writeBin(BloomConfig config, Path dir, long seed) {
+        TorchBinWriter w = new TorchBinWriter().folder("pytorch_model");
+        Map<String, long[]> expected = WeightNames.expected(config);
+        int index = 0;
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            String key = Integer.toString(index++);
+            long[] shape = e.getValue();
+            long numel = 1;
+            for (long d : shape) numel *= d;
+            boolean zeros = shape.length == 1 && !(e.getKey().endsWith("layernorm.weight") || e.getKey().equals("ln_f.weight"));
+            long tensorSeed = seed * 1_000_003L + index;
+            w.storage(key, DType.F32, numel, zeros ? null : () -> init(e.getKey(), shape, torch.createCPUGenerator(tensorSeed), INITIALIZER_RANGE));
+            w.view(WeightNames.PREFIX + e.getKey(), key, 0, shape, contiguous(shape));
+            if (e.getKey().equals(WeightNames.WORD_EMBEDDINGS)) {
+                w.storage("lm_head", DType.F32, numel, () -> init(e.getKey(), shape, torch.createCPUGenerator(tensorSeed), INITIALIZER_RANGE));
+                w.view(WeightNames.LM_HEAD, "lm_head", 0, shape, contiguous(shape));
+            }
+        }
+        w.write(dir.resolve(HfCheckpoint.TORCH_BIN));
+        JsonObject json = config.toJson();
+        json.addProperty("torch_dtype", "float32");
+        AtomicFiles.writeString(dir.resolve(HfCheckpoint.CONFIG), pretty(json));
+    }
+
+    private static long[] contiguous(long[] shape) {
+        long[] stride = new long[shape.length];
+        long s = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            stride[d] = s;
+            s *= shape[d];
+        }
+        return stride;
     }
 
     private static Tensor init(String name, long[] shape, Generator generator, double std) {

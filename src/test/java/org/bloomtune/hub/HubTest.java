@@ -60,7 +60,7 @@ class HubTest {
         assertTrue(Files.readSymbolicLink(snapshot.resolve("config.json")).toString().matches("\\.\\./\\.\\./blobs/[0-9a-f]{40}"));
         assertArrayEquals(repo.files().get("model.safetensors"), Files.readAllBytes(link));
         assertTrue(Files.exists(repoDir.resolve(".no_exist").resolve(repo.commit()).resolve("tokenizer.json")), "absent optional files are recorded");
-        assertSameLogits(snapshot, MODEL);
+        Reference.assertSameLogits(snapshot, MODEL);
         int requests = hub.log.size();
         assertEquals(snapshot, HubModel.resolve(REPO, "main", options, null));
         assertEquals(requests, hub.log.size(), "a complete snapshot is used without a request");
@@ -83,7 +83,7 @@ class HubTest {
             partial = s.filter(p -> p.toString().endsWith(".incomplete")).findFirst().orElseThrow();
         }
         long kept = Files.size(partial);
-        assertEquals(weights.length / 3, kept);
+        assertTrue(kept > 0 && kept <= weights.length / 3, "kept " + kept + " of the " + weights.length / 3 + " bytes sent");
         assertFalse(Files.exists(dir.resolve("hub/models--Langboat--tiny-bloom/snapshots").resolve(repo.commit()).resolve("model.safetensors")),
                 "nothing half-written in snapshots/");
         Path snapshot = HubModel.resolve(REPO, null, options, null);
@@ -138,14 +138,14 @@ class HubTest {
         org.bloomtune.io.CheckpointConverter.convert(MODEL, sharded, null, 300_000);
         assertTrue(ShardedWeights.shardNames(sharded.resolve("model.safetensors.index.json")).size() > 1);
         hub.add("org/sharded", sharded, FakeHub.Access.PUBLIC);
-        assertSameLogits(HubModel.resolve("org/sharded", null, options, null), MODEL);
+        Reference.assertSameLogits(HubModel.resolve("org/sharded", null, options, null), MODEL);
         hub.add("org/bin-only", Reference.reference("hf/a/model-bin"), FakeHub.Access.PUBLIC);
         Path bin = HubModel.resolve("org/bin-only", null, options, null);
         assertTrue(Files.exists(bin.resolve("pytorch_model.bin")));
         try (TorchBinWeights w = TorchBinWeights.read(bin.resolve("pytorch_model.bin"))) {
             assertEquals(30, w.names().size());
         }
-        assertSameLogits(bin, MODEL);
+        Reference.assertSameLogits(bin, MODEL);
     }
 
     @Test
@@ -170,7 +170,7 @@ class HubTest {
         HubOptions fromEnv = HubOptions.from(Map.of("HF_HOME", dir.resolve("hf-home").toString(), "HF_HUB_OFFLINE", "1"));
         assertEquals(dir.resolve("hf-home/hub"), fromEnv.cache());
         assertTrue(fromEnv.offline());
-        assertSameLogits(HubModel.resolve("bigscience/tiny", null, fromEnv, null), MODEL);
+        Reference.assertSameLogits(HubModel.resolve("bigscience/tiny", null, fromEnv, null), MODEL);
     }
 
     @Test
@@ -229,12 +229,4 @@ class HubTest {
         return p.exitValue();
     }
 
-    static void assertSameLogits(Path a, Path b) {
-        Map<String, Tensor> g = Reference.read(Reference.reference("hf/a/goldens.safetensors"));
-        try (BloomModel x = BloomModel.load(a); BloomModel y = BloomModel.load(b); GradMode off = GradMode.off();
-             CausalLmOutput p = x.forward(CausalLmInput.ids(g.get("inputs.lp.input_ids")).mask(g.get("inputs.lp.attention_mask")));
-             CausalLmOutput q = y.forward(CausalLmInput.ids(g.get("inputs.lp.input_ids")).mask(g.get("inputs.lp.attention_mask")))) {
-            assertEquals(0.0, Reference.maxAbsDiff(p.logits(), q.logits()));
-        }
-    }
 }

@@ -63,6 +63,30 @@ class TorchBinTest {
         }
     }
 
+    @Test
+    void anFp16BinGivesTheLogitsOfTheSameWeightsInSafetensors() throws IOException {
+        Path st = dir.resolve("fp16-safetensors");
+        CheckpointConverter.convert(Reference.reference("hf/a/model"), st, DType.F16, CheckpointConverter.DEFAULT_SHARD_BYTES);
+        Path bin = Files.createDirectories(dir.resolve("fp16-bin"));
+        Files.copy(st.resolve("config.json"), bin.resolve("config.json"));
+        java.util.List<Tensor> keep = new java.util.ArrayList<>();
+        try (SafetensorsFile f = SafetensorsFile.open(st.resolve("model.safetensors"))) {
+            TorchBinWriter w = new TorchBinWriter();
+            for (String n : f.names()) {
+                Tensor t = f.copy(n);
+                keep.add(t);
+                w.tensor(n, t);
+            }
+            w.write(bin.resolve("pytorch_model.bin"));
+        } finally {
+            keep.forEach(Tensor::close);
+        }
+        try (TorchBinWeights w = TorchBinWeights.read(bin.resolve("pytorch_model.bin"))) {
+            assertTrue(w.names().stream().allMatch(n -> w.dtype(n) == DType.F16));
+        }
+        Reference.assertSameLogits(bin, st);
+    }
+
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(ints = {2, 4, 5})
     void filesTheRealTorchSaveWroteReadAsPyTorchReadsThem(int protocol) throws IOException {

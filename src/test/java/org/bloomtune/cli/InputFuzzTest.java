@@ -61,7 +61,7 @@ class InputFuzzTest {
     static Path adapter;
     static Path data;
 
-    enum Kind { CONFIG, WEIGHTS, TOKENIZER, ADAPTER_CONFIG, ADAPTER_WEIGHTS, ALPACA, INPUT_TENSORS }
+    enum Kind { CONFIG, WEIGHTS, TORCH_BIN, TOKENIZER, ADAPTER_CONFIG, ADAPTER_WEIGHTS, ALPACA, INPUT_TENSORS }
 
     @BeforeAll
     static void fixtures() throws IOException {
@@ -127,6 +127,12 @@ class InputFuzzTest {
             case WEIGHTS -> {
                 Path m = NewcomerTest.copyModel(MODEL, caseDir.resolve("model"));
                 Files.write(m.resolve("model.safetensors"), mutateSafetensors(Files.readAllBytes(m.resolve("model.safetensors")), random));
+                yield forward(m, out.resolve("o.safetensors"));
+            }
+            case TORCH_BIN -> {
+                Path m = NewcomerTest.copyModel(Reference.reference("hf/a/model-bin"), caseDir.resolve("model"));
+                byte[] bin = Files.readAllBytes(m.resolve("pytorch_model.bin"));
+                Files.write(m.resolve("pytorch_model.bin"), mutateTorchBin(bin, random));
                 yield forward(m, out.resolve("o.safetensors"));
             }
             case TOKENIZER -> {
@@ -260,6 +266,20 @@ class InputFuzzTest {
                 return out.array();
             }
         }
+    }
+
+    /** Bytes changed where they matter: the pickle (the zip's first entry), the directory at the end, or anywhere. */
+    static byte[] mutateTorchBin(byte[] file, Random random) {
+        byte[] b = file.clone();
+        int region = random.nextInt(3);
+        int from = region == 0 ? 0 : region == 1 ? Math.max(0, b.length - 2048) : 0;
+        int to = region == 0 ? Math.min(b.length, 2048) : b.length;
+        if (random.nextInt(4) == 0) return mutateBytes(b, random);
+        for (int k = 0; k < 1 + random.nextInt(6); k++) {
+            int pos = from + random.nextInt(to - from);
+            b[pos] = random.nextBoolean() ? (byte) random.nextInt(256) : (byte) (b[pos] ^ (1 << random.nextInt(8)));
+        }
+        return b;
     }
 
     private static byte[] splice(byte[] b, int pos, byte[] insert) {

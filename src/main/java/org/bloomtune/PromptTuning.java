@@ -1,5 +1,6 @@
 package org.bloomtune;
 
+import org.bloomtune.dist.Collective;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PromptInit;
@@ -45,6 +46,7 @@ public final class PromptTuning {
     private TrainConfig config = TrainConfig.builder().build();
     private TrainingListener listener = TrainingListener.SILENT;
     private RunMode runMode = RunMode.NEW;
+    private Collective collective = Collective.SINGLE;
 
     private PromptTuning(BloomModel model) {
         this.model = Objects.requireNonNull(model, "model");
@@ -81,6 +83,12 @@ public final class PromptTuning {
     /** What to do with an earlier run in the output directory (NEW refuses it). */
     public PromptTuning runMode(RunMode m) { runMode = Objects.requireNonNull(m, "runMode"); return this; }
 
+    /**
+     * Makes this process one rank of a data-parallel run ({@code C10dCollective.join}): the global
+     * batch is {@code batchSize} × the world size; rank 0 alone writes. Single process by default.
+     */
+    public PromptTuning distributed(Collective c) { collective = Objects.requireNonNull(c, "collective"); return this; }
+
     /** The adapter config this run will write: checks num_virtual_tokens and the init before any work. */
     public AdapterConfig adapterConfig() {
         return AdapterConfig.forModel(model.config(), virtualTokens, init, initText, baseModel);
@@ -92,18 +100,20 @@ public final class PromptTuning {
         if (task == null) throw new IllegalArgumentException("task must be given (Tasks.instructions or Tasks.classification)");
         AdapterConfig adapter = adapterConfig();
         TrainConfig run = config.withOutput(Objects.requireNonNull(outputDir, "outputDir"));
-        new RunDirectory(outputDir).checkStart(runMode);
+        if (collective.isLeader()) new RunDirectory(outputDir).checkStart(runMode);
         return train(task.prepare(model, tokenizer), adapter, run);
     }
 
     private <E> TrainedPrompt train(TaskSpec.Prepared<E> prepared, AdapterConfig adapter, TrainConfig run) {
         long trainable = (long) adapter.numVirtualTokens() * adapter.tokenDim();
-        listener.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)",
+        TrainingListener say = collective.isLeader() ? listener : TrainingListener.SILENT;
+        say.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)",
                 prepared.train().size(), prepared.eval().size(), prepared.eval().isEmpty() ? " (no evaluation)" : "",
                 adapter.numVirtualTokens(), adapter.init(), trainable, model.parameterCount(), 100.0 * trainable / model.parameterCount()));
         try (SoftPrompt prompt = SoftPrompt.init(model, adapter, tokenizer, run.seed())) {
-            Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener).train(prompt, prepared.train(), prepared.eval(), runMode);
-            String report = prepared.finish(prompt, s.adapter(), run.batchSize());
+            Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener, collective)
+                    .train(prompt, prepared.train(), prepared.eval(), runMode);
+            String report = collective.isLeader() ? prepared.finish(prompt, s.adapter(), run.batchSize()) : "";
             if (!report.isEmpty()) listener.onMessage(report);
             return new TrainedPrompt(s.adapter(), run.output(), s.steps(), s.lastLoss(), s.eval(), report);
         }

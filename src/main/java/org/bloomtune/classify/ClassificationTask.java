@@ -41,12 +41,32 @@ public final class ClassificationTask implements TrainingTask<ClassifyExample> {
         }
     }
 
+    /** The cross-entropy averages over texts. */
     @Override
-    public Evaluation evaluate(SoftPrompt prompt, List<ClassifyExample> eval, int batchSize) {
+    public long lossTerms(List<ClassifyExample> batch) { return batch.size(); }
+
+    /** [summed cross-entropy, texts, the confusion matrix row by row]. */
+    @Override
+    public double[] evaluationSums(SoftPrompt prompt, List<ClassifyExample> eval, int batchSize) {
+        int labels = words.numLabels();
+        double[] sums = new double[2 + labels * labels];
+        if (eval.isEmpty()) return sums;
         Result r = score(prompt, eval, batchSize);
-        ClassificationMetrics m = r.metrics();
-        String report = String.format("loss %.4f, %s%n%s", r.loss(), m.summary(), m.confusionTable());
-        return new Evaluation(r.loss(), Map.of("eval_accuracy", m.accuracy(), "eval_macro_f1", m.macroF1()), report);
+        sums[0] = r.loss() * eval.size();
+        sums[1] = eval.size();
+        for (int g = 0; g < labels; g++) for (int p = 0; p < labels; p++) sums[2 + g * labels + p] = r.metrics().confusion()[g][p];
+        return sums;
+    }
+
+    @Override
+    public Evaluation evaluation(double[] sums) {
+        int labels = words.numLabels();
+        long[][] confusion = new long[labels][labels];
+        for (int g = 0; g < labels; g++) for (int p = 0; p < labels; p++) confusion[g][p] = Math.round(sums[2 + g * labels + p]);
+        ClassificationMetrics m = new ClassificationMetrics(words.verbalizer().labelNames(), confusion);
+        double loss = sums[1] == 0 ? Double.NaN : sums[0] / sums[1];
+        String report = String.format("loss %.4f, %s%n%s", loss, m.summary(), m.confusionTable());
+        return new Evaluation(loss, Map.of("eval_accuracy", m.accuracy(), "eval_macro_f1", m.macroF1()), report);
     }
 
     /** The mean cross-entropy over labelled examples and the metrics of the predictions. */

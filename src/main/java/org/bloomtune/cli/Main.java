@@ -57,6 +57,10 @@ public final class Main implements Runnable {
             cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + oneLine(e.getMessage()));
             return BAD_INPUT;
         }
+        if (e instanceof org.bloomtune.dist.C10dCollective.PeerFailure) {
+            cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": " + oneLine(e.getMessage()));
+            return 1;
+        }
         if (e instanceof org.bloomtune.train.Trainer.DivergedException) {
             cmd.getErr().println("bloomtune " + cmd.getCommandName() + ": stopped: " + e.getMessage());
             return 1;

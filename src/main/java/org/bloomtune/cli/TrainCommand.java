@@ -6,6 +6,10 @@ import org.bloomtune.Tasks;
 import org.bloomtune.TrainedPrompt;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.classify.ClassifyReader;
+import org.bloomtune.dist.Collective;
+import org.bloomtune.dist.DistributedConfig;
+import org.bloomtune.dist.C10dCollective;
+import org.bloomtune.dist.Launcher;
 import org.bloomtune.classify.Verbalizer;
 import org.bloomtune.data.AlpacaReader;
 import org.bloomtune.data.AlpacaRecord;
@@ -27,6 +31,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 /** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
 @Command(name = "train", mixinStandardHelpOptions = true, showDefaultValues = true,
@@ -34,7 +40,7 @@ import java.util.List;
                 + "or JSONL), loss on the response. --task classify: texts with labels (TSV text<TAB>label, or JSON/JSONL "
                 + "{text, label}) and a --verbalizer; loss is cross-entropy over the label scores.",
                 "Writes checkpoints, metrics.jsonl, loss.png and the PEFT adapter (OUTPUT/adapter; for classify with its verbalizer.json)."})
-final class TrainCommand implements Runnable {
+final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
@@ -83,26 +89,83 @@ final class TrainCommand implements Runnable {
     @Option(names = "--group-by-length", description = "batch examples of similar length together") boolean groupByLength;
     @Option(names = "--seed", defaultValue = "42", paramLabel = "S", description = "data order and prompt init") long seed;
 
+    @Option(names = "--nproc-per-node", defaultValue = "0", paramLabel = "N",
+            description = "data parallel: start N ranks on this machine (0: one process, or a rank started by torchrun's environment)")
+    int nprocPerNode;
+    @Option(names = "--nnodes", defaultValue = "1", paramLabel = "M", description = "data parallel: machines in the run") int nnodes;
+    @Option(names = "--node-rank", defaultValue = "0", paramLabel = "K", description = "data parallel: this machine's index") int nodeRank;
+    @Option(names = "--master-addr", defaultValue = "127.0.0.1", paramLabel = "ADDR", description = "data parallel: rank 0's machine (it serves the rendezvous)")
+    String masterAddr;
+    @Option(names = "--master-port", defaultValue = "29500", paramLabel = "PORT", description = "data parallel: rank 0's rendezvous port") int masterPort;
+    @Option(names = "--threads", defaultValue = "0", paramLabel = "T", description = "data parallel: compute threads per rank (0: the cores shared out)")
+    int threads;
+    @Option(names = "--dist-timeout", defaultValue = "300", paramLabel = "SECONDS",
+            description = "data parallel: a rank that dies or hangs stops the others within this") int distTimeout;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
-    public void run() {
+    public Integer call() throws Exception {
         if (!task.equals("lm") && !task.equals("classify")) throw new IllegalArgumentException("--task must be lm or classify, got " + task);
         if (task.equals("lm") && verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
         if (task.equals("classify") && verbalizer == null) throw new IllegalArgumentException("--task classify needs --verbalizer");
+        if (distTimeout < 1) throw new IllegalArgumentException("--dist-timeout must be at least 1 second, got " + distTimeout);
+        DistributedConfig worker = DistributedConfig.fromEnvironment(System.getenv(), Duration.ofSeconds(distTimeout));
+        if (worker == null && nprocPerNode > 0) return launch();
         TrainConfig config = config();
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
         TaskSpec spec = task.equals("lm") ? instructions() : classification();
         checkMemory();
-        try (BloomModel model = modelOptions.load()) {
+        try (BloomModel model = modelOptions.load();
+             Collective collective = worker == null || !worker.isDistributed() ? Collective.SINGLE : C10dCollective.join(worker, modelOptions.loadOptions().device())) {
             PromptTuning tuning = PromptTuning.of(model).tokenizer(tok).virtualTokens(virtualTokens).init(PromptInit.parse(init))
-                    .baseModel(modelOptions.model).task(spec).config(config)
+                    .baseModel(modelOptions.model).task(spec).config(config).distributed(collective)
                     .listener(TrainingListener.console(System.out)).runMode(runMode());
             if (initText != null) tuning.initText(initText);
             TrainedPrompt result = tuning.train(output);
-            System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),
-                    result.evaluation() == null ? "" : String.format(", eval loss %.4f", result.evaluation().loss()), result.adapter(),
-                    result.lossPlot());
+            if (collective.isLeader()) {
+                System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),
+                        result.evaluation() == null ? "" : String.format(", eval loss %.4f", result.evaluation().loss()), result.adapter(),
+                        result.lossPlot());
+            }
         }
+        return 0;
+    }
+
+    /** {@code --nproc-per-node N}: checks the flags and the output, then runs N workers of this same command. */
+    private int launch() throws Exception {
+        if (nnodes < 1) throw new IllegalArgumentException("--nnodes must be at least 1, got " + nnodes);
+        if (nodeRank < 0 || nodeRank >= nnodes) throw new IllegalArgumentException("--node-rank " + nodeRank + " is outside [0, " + nnodes + ")");
+        if (masterPort < 1 || masterPort > 65535) throw new IllegalArgumentException("--master-port must lie in [1, 65535], got " + masterPort);
+        if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+        config();
+        int perRank = threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / nprocPerNode);
+        List<String> args = new ArrayList<>(List.of("train"));
+        args.addAll(withoutLauncherFlags(spec.commandLine().getParseResult().originalArgs()));
+        Launcher.Plan plan = new Launcher.Plan(Launcher.thisJvm(Main.class.getName(), args), nodeRank, nprocPerNode, nnodes, masterAddr,
+                masterPort, perRank, Duration.ofSeconds(distTimeout));
+        return Launcher.run(plan, System.out, System.err);
+    }
+
+    private static final java.util.Set<String> LAUNCHER_FLAGS = java.util.Set.of("--nproc-per-node", "--nnodes", "--node-rank",
+            "--master-addr", "--master-port", "--threads");
+
+    /** The user's arguments minus the launcher's own (the workers get those through torchrun's environment). */
+    static List<String> withoutLauncherFlags(List<String> original) {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < original.size(); i++) {
+            String a = original.get(i);
+            String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+            if (LAUNCHER_FLAGS.contains(name)) {
+                if (!a.contains("=")) i++;
+                continue;
+            }
+            if (i == 0 && a.equals("train")) continue;
+            out.add(a);
+        }
+        return out;
     }
 
     /**

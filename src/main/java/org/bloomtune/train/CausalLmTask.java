@@ -35,9 +35,17 @@ public final class CausalLmTask implements TrainingTask<Example> {
         }
     }
 
-    /** The token-weighted mean loss over {@code eval} and its perplexity. */
+    /** Labels after the shift (position t predicts label t + 1), as HF's loss counts them. */
     @Override
-    public Evaluation evaluate(SoftPrompt prompt, List<Example> eval, int batchSize) {
+    public long lossTerms(List<Example> batch) {
+        long n = 0;
+        for (Example e : batch) for (int i = 1; i < e.labels().length; i++) if (e.labels()[i] != CausalLmLoss.IGNORE_INDEX) n++;
+        return n;
+    }
+
+    /** [summed token loss, labelled tokens]. */
+    @Override
+    public double[] evaluationSums(SoftPrompt prompt, List<Example> eval, int batchSize) {
         double sum = 0;
         long count = 0;
         try (GradMode off = GradMode.off()) {
@@ -54,9 +62,14 @@ public final class CausalLmTask implements TrainingTask<Example> {
                 }
             }
         }
-        double loss = count == 0 ? Double.NaN : sum / count;
-        return new Evaluation(loss, Map.of("eval_ppl", Math.exp(loss)),
-                String.format("loss %.4f, perplexity %.2f", loss, Math.exp(loss)));
+        return new double[]{sum, count};
+    }
+
+    /** The token-weighted mean loss and its perplexity. */
+    @Override
+    public Evaluation evaluation(double[] sums) {
+        double loss = sums[1] == 0 ? Double.NaN : sums[0] / sums[1];
+        return new Evaluation(loss, Map.of("eval_ppl", Math.exp(loss)), String.format("loss %.4f, perplexity %.2f", loss, Math.exp(loss)));
     }
 
     @Override

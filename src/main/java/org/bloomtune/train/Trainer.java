@@ -2,6 +2,7 @@ package org.bloomtune.train;
 
 import com.google.gson.JsonObject;
 import org.bloomtune.data.BatchOrder;
+import org.bloomtune.dist.Collective;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
@@ -9,6 +10,7 @@ import org.bloomtune.tensor.GradMode;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,12 +32,25 @@ public final class Trainer<E> {
     private final TrainConfig config;
     private final AdapterConfig adapterConfig;
     private final TrainingListener listener;
+    private final Collective collective;
+    private final boolean leader;
 
     public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener) {
+        this(task, config, adapterConfig, listener, Collective.SINGLE);
+    }
+
+    /**
+     * A trainer that is one rank of a data-parallel run: every global batch ({@code batchSize} ×
+     * world) is split across the ranks, gradients and losses are summed over them, and only rank 0
+     * reports and writes (checkpoints, metrics, the loss curve, the adapter).
+     */
+    public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener, Collective collective) {
         this.task = task;
         this.config = config;
         this.adapterConfig = adapterConfig;
-        this.listener = listener;
+        this.collective = collective;
+        this.leader = collective.isLeader();
+        this.listener = leader ? listener : TrainingListener.SILENT;
     }
 
     /** Thrown when the loss stops being finite. */
@@ -56,36 +71,20 @@ public final class Trainer<E> {
     public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, RunMode mode) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
         if (config.output() == null) throw new IllegalArgumentException("output must be given (the run directory)");
-        RunDirectory run = new RunDirectory(config.output());
-        run.prepare(mode);
-        BatchOrder order = new BatchOrder(config.batchSize(), config.seed(), config.groupByLength());
-        int batchesPerEpoch = (train.size() + config.batchSize() - 1) / config.batchSize();
+        int world = collective.worldSize();
+        BatchOrder order = new BatchOrder(config.batchSize() * world, config.seed(), config.groupByLength());
+        int batchesPerEpoch = (train.size() + config.batchSize() * world - 1) / (config.batchSize() * world);
         int stepsPerEpoch = (batchesPerEpoch + config.accumulation() - 1) / config.accumulation();
         int total = config.maxSteps() > 0 ? config.maxSteps() : Math.toIntExact(Math.min(Integer.MAX_VALUE, (long) config.epochs() * stepsPerEpoch));
         LrSchedule schedule = new LrSchedule(config.lr(), (int) Math.round(config.warmupRatio() * total), total, config.decay());
         RunSettings settings = RunSettings.of(config, adapterConfig, task, train, eval);
         MetricsLog metrics = new MetricsLog(config.output());
-        TrainingState state = new TrainingState(0, 0, 0, total, config.seed());
-        AdamW adam;
-        Optional<Path> checkpoint = mode.resumes() ? run.latestCheckpoint() : Optional.empty();
-        if (checkpoint.isPresent()) {
-            checkSettings(checkpoint.get(), settings, mode);
-            state = TrainingState.read(checkpoint.get());
-            restorePrompt(prompt, checkpoint.get());
-            adam = Checkpoints.loadOptimizer(checkpoint.get(), config.weightDecay());
-            metrics.truncateAfter(state.step());
-            listener.onMessage("resuming from " + checkpoint.get() + " (step " + state.step() + ")");
-        } else {
-            if (mode.resumes()) listener.onMessage("no checkpoint in " + config.output() + ": starting from step 0");
-            metrics.truncateAfter(-1);
-            try (Tensor w = prompt.weight().detach()) {
-                adam = new AdamW(w, config.weightDecay());
-            }
-        }
+        Start start = start(prompt, mode, total, settings, metrics);
+        TrainingState state = start.state();
         if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
         double lastLoss = Double.NaN;
         int firstStep = state.step();
-        try (AdamW optimizer = adam) {
+        try (AdamW optimizer = start.optimizer()) {
             int step = state.step();
             int epoch = state.epoch();
             int batchIndex = state.batchInEpoch();
@@ -94,36 +93,41 @@ public final class Trainer<E> {
                 double lossSum = 0;
                 long tokens = 0;
                 int micro = 0;
-                long start = System.nanoTime();
+                long began = System.nanoTime();
                 prompt.zeroGrad();
                 for (; batchIndex < batches.size() && step < total; batchIndex++) {
                     List<E> batch = pick(train, batches.get(batchIndex));
-                    lossSum += task.lossAndGrad(prompt, batch, config.pass());
+                    lossSum += shardLossAndGrad(prompt, batch);
                     tokens += batch.stream().mapToLong(task::length).sum();
                     micro++;
                     boolean stepNow = micro == config.accumulation() || batchIndex == batches.size() - 1;
                     if (!stepNow) continue;
                     step++;
-                    double loss = lossSum / micro;
+                    long reduceStart = System.nanoTime();
+                    double loss = reduce(prompt, lossSum) / micro;
+                    double commSeconds = (System.nanoTime() - reduceStart) / 1e9;
                     if (!Double.isFinite(loss)) {
                         throw new DivergedException("loss became " + loss + " at step " + step + "; the last good checkpoint is "
                                 + Checkpoints.latest(config.output()).map(Path::toString).orElse("(none yet)"));
                     }
                     double lr = schedule.rate(step);
                     double gradNorm = update(prompt, optimizer, micro, lr);
-                    double seconds = (System.nanoTime() - start) / 1e9;
+                    double seconds = (System.nanoTime() - began) / 1e9;
                     lastLoss = loss;
-                    metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds));
+                    if (leader) metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds, seconds, collective.worldSize() > 1 ? commSeconds : 0));
                     listener.onStep(step, total, firstStep, loss, tokens / seconds);
                     if (step % config.checkpointEvery() == 0 || step == total) {
-                        Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
-                                new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
+                        checkInStep(prompt, optimizer, step);
+                        if (leader) {
+                            Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
+                                    new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
+                        }
                     }
                     if (config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
                     lossSum = 0;
                     tokens = 0;
                     micro = 0;
-                    start = System.nanoTime();
+                    began = System.nanoTime();
                     prompt.zeroGrad();
                 }
                 if (batchIndex >= batches.size()) {
@@ -133,9 +137,143 @@ public final class Trainer<E> {
             }
             Evaluation last = eval.isEmpty() ? null : evaluate(prompt, eval, step, metrics);
             Path adapter = config.output().resolve("adapter");
-            PeftAdapter.save(adapter, adapterConfig, prompt);
-            LossPlot.write(config.output().resolve("loss.png"), metrics.read());
+            if (leader) {
+                PeftAdapter.save(adapter, adapterConfig, prompt);
+                LossPlot.write(config.output().resolve("loss.png"), metrics.read());
+            }
+            collective.barrier("the end of training");
             return new Summary(step, lastLoss, last, adapter);
+        }
+    }
+
+    /** Where the run starts: step 0, or the newest checkpoint — read by rank 0 and sent to every rank. */
+    private record Start(TrainingState state, AdamW optimizer) {}
+
+    private Start start(SoftPrompt prompt, RunMode mode, int total, RunSettings settings, MetricsLog metrics) {
+        TrainingState state = new TrainingState(0, 0, 0, total, config.seed());
+        AdamW adam = null;
+        RuntimeException refused = null;
+        if (leader) {
+            try {
+                RunDirectory run = new RunDirectory(config.output());
+                run.prepare(mode);
+                Optional<Path> checkpoint = mode.resumes() ? run.latestCheckpoint() : Optional.empty();
+                if (checkpoint.isPresent()) {
+                    checkSettings(checkpoint.get(), settings, mode);
+                    state = TrainingState.read(checkpoint.get());
+                    restorePrompt(prompt, checkpoint.get());
+                    adam = Checkpoints.loadOptimizer(checkpoint.get(), config.weightDecay());
+                    metrics.truncateAfter(state.step());
+                    listener.onMessage("resuming from " + checkpoint.get() + " (step " + state.step() + ")");
+                } else {
+                    if (mode.resumes()) listener.onMessage("no checkpoint in " + config.output() + ": starting from step 0");
+                    metrics.truncateAfter(-1);
+                }
+            } catch (RuntimeException e) {
+                refused = e;
+            }
+        }
+        if (adam == null) {
+            try (Tensor w = prompt.weight().detach()) {
+                adam = new AdamW(w, config.weightDecay());
+            }
+        }
+        if (collective.worldSize() == 1) {
+            if (refused != null) throw refused;
+            return new Start(state, adam);
+        }
+        // Rank 0's verdict and state, then the prompt and the moments, to every rank.
+        double[] header = {refused == null ? 0 : 1, state.step(), state.epoch(), state.batchInEpoch(), adam.steps()};
+        try (Tensor h = org.bloomtune.tensor.Tensors.fromFloats(toFloats(header), header.length).to(ScalarType.Double)) {
+            collective.broadcast(h, 0, "the run's starting point");
+            double[] got = org.bloomtune.tensor.Tensors.toDoubles(h);
+            if (refused != null) throw refused;
+            if (got[0] != 0) {
+                throw new org.bloomtune.dist.C10dCollective.PeerFailure("rank " + collective.rank() + ": rank 0 refused to start the run (its message says why)", null);
+            }
+            state = new TrainingState((int) got[1], (int) got[2], (int) got[3], total, config.seed());
+            try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+                collective.broadcast(prompt.weight().detach(), 0, "the soft prompt");
+                collective.broadcast(adam.exp(), 0, "the optimizer's first moment");
+                collective.broadcast(adam.expSq(), 0, "the optimizer's second moment");
+            }
+            AdamW synced = new AdamW(adam.exp().clone(), adam.expSq().clone(), (long) got[4], config.weightDecay());
+            adam.close();
+            return new Start(state, synced);
+        }
+    }
+
+    private static float[] toFloats(double[] v) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) out[i] = (float) v[i];
+        return out;
+    }
+
+    /**
+     * This rank's share of a global batch: its slice of the rows, its loss weighted by the share of
+     * the batch's loss terms it holds (so the sum over ranks is the mean over the whole batch), and
+     * the matching gradient added to the prompt's. One process computes the whole batch as before.
+     */
+    private double shardLossAndGrad(SoftPrompt prompt, List<E> batch) {
+        int world = collective.worldSize();
+        if (world == 1) return task.lossAndGrad(prompt, batch, config.pass());
+        int per = config.batchSize();
+        int from = Math.min(batch.size(), collective.rank() * per);
+        List<E> shard = batch.subList(from, Math.min(batch.size(), from + per));
+        if (shard.isEmpty()) return 0;
+        double weight = (double) task.lossTerms(shard) / task.lossTerms(batch);
+        try (PointerScope scope = new PointerScope(); Tensor before = snapshot(prompt)) {
+            double loss = task.lossAndGrad(prompt, shard, config.pass());
+            try (GradMode off = GradMode.off(); Tensor grad = prompt.grad()) {
+                // grad = before + weight · (grad − before): this shard's contribution scaled in place.
+                grad.sub_(before).mul_(new Scalar(weight)).add_(before);
+            }
+            return loss * weight;
+        }
+    }
+
+    private static Tensor snapshot(SoftPrompt prompt) {
+        try (Tensor g = prompt.grad()) {
+            return g.defined() ? g.detach().clone() : org.bytedeco.pytorch.global.torch.zeros_like(prompt.weight().detach());
+        }
+    }
+
+    /** Sums the gradient and the loss over ranks (one all-reduce of both); returns the summed loss. */
+    private double reduce(SoftPrompt prompt, double lossSum) {
+        if (collective.worldSize() == 1) return lossSum;
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            if (!prompt.grad().defined()) {
+                // This rank's shards were empty (a short last batch): its contribution is a zero gradient.
+                try (GradMode on = GradMode.on()) {
+                    org.bloomtune.tensor.Autograd.backward(prompt.weight().mul(new Scalar(0.0)).sum());
+                }
+            }
+            Tensor grad = prompt.grad();
+            long n = grad.numel();
+            Tensor packed = org.bytedeco.pytorch.global.torch.cat(new org.bytedeco.pytorch.TensorVector(grad.reshape(-1).to(ScalarType.Double),
+                    org.bloomtune.tensor.Tensors.fromFloats(new float[]{0}, 1).to(ScalarType.Double).fill_(new Scalar(lossSum))));
+            collective.allReduceSum(packed, "the gradient");
+            grad.copy_(packed.narrow(0, 0, n).view(grad.sizes()).to(grad.scalar_type()));
+            return packed.narrow(0, n, 1).item_double();
+        }
+    }
+
+    /** Every rank must hold the same prompt and moments; a difference means the ranks diverged. */
+    private void checkInStep(SoftPrompt prompt, AdamW adam, int step) {
+        if (collective.worldSize() == 1) return;
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            double sum = org.bloomtune.tensor.Tensors.toDouble(prompt.weight().detach().to(ScalarType.Double).sum()
+                    .add(adam.exp().to(ScalarType.Double).sum()).add(adam.expSq().to(ScalarType.Double).sum()));
+            Tensor both = org.bloomtune.tensor.Tensors.fromFloats(new float[]{0, 0}, 2).to(ScalarType.Double);
+            both.select(0, 0).fill_(new Scalar(sum));
+            both.select(0, 1).fill_(new Scalar(-sum));
+            collective.allReduceMax(both, "the state check");
+            double max = both.select(0, 0).item_double();
+            double min = -both.select(0, 1).item_double();
+            if (max != min) {
+                throw new org.bloomtune.dist.C10dCollective.PeerFailure("rank " + collective.rank() + ": the ranks' prompts and optimizer states diverged at step " + step
+                        + " (checksums from " + min + " to " + max + ")", null);
+            }
         }
     }
 
@@ -152,14 +290,27 @@ public final class Trainer<E> {
 
     /** Scores the prompt on {@code eval}, logs the metrics and prints the report. */
     Evaluation evaluate(SoftPrompt prompt, List<E> eval, int step, MetricsLog metrics) {
-        Evaluation e = task.evaluate(prompt, eval, config.batchSize());
+        Evaluation e = collective.worldSize() == 1 ? task.evaluate(prompt, eval, config.batchSize()) : shardedEvaluation(prompt, eval);
         JsonObject r = new JsonObject();
         r.addProperty("step", step);
         r.addProperty("eval_loss", e.loss());
         new java.util.TreeMap<>(e.metrics()).forEach(r::addProperty);
-        metrics.append(r);
+        if (leader) metrics.append(r);
         listener.onEvaluation(step, e);
         return e;
+    }
+
+    /** Each rank scores its slice of the eval data; the statistics are summed over ranks. */
+    private Evaluation shardedEvaluation(SoftPrompt prompt, List<E> eval) {
+        int world = collective.worldSize();
+        int from = (int) ((long) eval.size() * collective.rank() / world);
+        int to = (int) ((long) eval.size() * (collective.rank() + 1) / world);
+        double[] sums = task.evaluationSums(prompt, eval.subList(from, to), config.batchSize());
+        try (Tensor t = org.bloomtune.tensor.Tensors.fromFloats(new float[sums.length], sums.length).to(ScalarType.Double)) {
+            for (int i = 0; i < sums.length; i++) t.select(0, i).fill_(new Scalar(sums[i]));
+            collective.allReduceSum(t, "the evaluation");
+            return task.evaluation(org.bloomtune.tensor.Tensors.toDoubles(t));
+        }
     }
 
     /** Refuses (or, allowed, reports) settings that differ from the checkpoint's. */
@@ -189,7 +340,8 @@ public final class Trainer<E> {
         return out;
     }
 
-    private static JsonObject record(int step, int epoch, double loss, double lr, double gradNorm, double tokensPerSecond) {
+    private static JsonObject record(int step, int epoch, double loss, double lr, double gradNorm, double tokensPerSecond,
+                                     double seconds, double commSeconds) {
         JsonObject r = new JsonObject();
         r.addProperty("step", step);
         r.addProperty("epoch", epoch);
@@ -197,6 +349,8 @@ public final class Trainer<E> {
         r.addProperty("lr", lr);
         r.addProperty("grad_norm", gradNorm);
         r.addProperty("tokens_per_s", tokensPerSecond);
+        r.addProperty("seconds", seconds);
+        r.addProperty("comm_seconds", commSeconds);
         return r;
     }
 }

@@ -27,8 +27,26 @@ public interface TrainingTask<E> {
      */
     double lossAndGrad(SoftPrompt prompt, List<E> batch, ReversePass pass);
 
+    /**
+     * How many terms the mean loss of {@code batch} averages (labelled tokens, texts): what weighs
+     * a shard of a data-parallel batch against the whole, so the update equals one process's on
+     * the whole batch (a token-weighted mean, not a mean of per-rank means).
+     */
+    long lossTerms(List<E> batch);
+
+    /**
+     * Sums of the evaluation's statistics over {@code eval} (e.g. summed loss and its count):
+     * summable across shards of the eval data, read by {@link #evaluation}. Nothing is recorded.
+     */
+    double[] evaluationSums(SoftPrompt prompt, List<E> eval, int batchSize);
+
+    /** The evaluation from statistics summed by {@link #evaluationSums} (over one or many shards). */
+    Evaluation evaluation(double[] sums);
+
     /** The prompt's quality on {@code eval}, without recording anything for autograd. */
-    Evaluation evaluate(SoftPrompt prompt, List<E> eval, int batchSize);
+    default Evaluation evaluate(SoftPrompt prompt, List<E> eval, int batchSize) {
+        return evaluation(evaluationSums(prompt, eval, batchSize));
+    }
 
     /**
      * The objective and the model as named settings ({@code task}, {@code model}, ...): a

@@ -1,0 +1,120 @@
+package org.bloomtune.dist;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Starts the ranks of one machine as worker JVMs, as {@code torchrun --nproc-per-node} does: each
+ * gets torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and its
+ * share of the cores (OMP_NUM_THREADS, read by libtorch when it loads). Rank 0 of the machine
+ * prints to this process's stdout; every rank's stderr comes through prefixed with its rank. When
+ * a worker fails, the others get the collective timeout to notice and stop, then are stopped.
+ */
+public final class Launcher {
+    /** How to start one worker: the program (java, its options, the main class) and its arguments. */
+    public record Plan(List<String> command, int nodeRank, int nprocPerNode, int nnodes, String masterAddr, int masterPort,
+                       int threads, Duration timeout) {}
+
+    private Launcher() {}
+
+    /** The command that starts this JVM's main class again with {@code args}: same java, class path and JVM options. */
+    public static List<String> thisJvm(String mainClass, List<String> args) {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse("java"));
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent") && !a.startsWith("-Djava.class.path")) command.add(a);
+        }
+        if (command.stream().noneMatch(a -> a.startsWith("--enable-native-access"))) command.add("--enable-native-access=ALL-UNNAMED");
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(mainClass);
+        command.addAll(args);
+        return command;
+    }
+
+    /** Runs the workers to the end and returns the exit code: 0, or the first failing worker's. */
+    public static int run(Plan plan, PrintStream out, PrintStream err) throws IOException, InterruptedException {
+        int world = plan.nnodes() * plan.nprocPerNode();
+        List<Process> workers = new ArrayList<>();
+        Thread stopper = new Thread(() -> workers.forEach(Process::destroyForcibly));
+        Runtime.getRuntime().addShutdownHook(stopper);
+        try {
+            for (int local = 0; local < plan.nprocPerNode(); local++) {
+                int rank = plan.nodeRank() * plan.nprocPerNode() + local;
+                ProcessBuilder pb = new ProcessBuilder(plan.command());
+                Map<String, String> env = pb.environment();
+                env.put("RANK", Integer.toString(rank));
+                env.put("WORLD_SIZE", Integer.toString(world));
+                env.put("LOCAL_RANK", Integer.toString(local));
+                env.put("MASTER_ADDR", plan.masterAddr());
+                env.put("MASTER_PORT", Integer.toString(plan.masterPort()));
+                env.put("OMP_NUM_THREADS", Integer.toString(plan.threads()));
+                Process p = pb.start();
+                workers.add(p);
+                pump(p.getInputStream(), local == 0 ? out : null, "");
+                pump(p.getErrorStream(), err, "[rank " + rank + "] ");
+            }
+            return await(plan, workers, err);
+        } finally {
+            workers.forEach(Process::destroyForcibly);
+            try {
+                Runtime.getRuntime().removeShutdownHook(stopper);
+            } catch (IllegalStateException e) {
+                // already shutting down
+            }
+        }
+    }
+
+    private static int await(Plan plan, List<Process> workers, PrintStream err) throws InterruptedException {
+        int code = 0;
+        long deadline = Long.MAX_VALUE;
+        while (workers.stream().anyMatch(Process::isAlive) && System.nanoTime() < deadline) {
+            for (int local = 0; local < workers.size(); local++) {
+                Process p = workers.get(local);
+                if (p.isAlive() || code != 0 || p.exitValue() == 0) continue;
+                code = p.exitValue() == 2 ? 2 : 1;
+                int rank = plan.nodeRank() * plan.nprocPerNode() + local;
+                err.println("bloomtune train: rank " + rank + " " + describe(p.exitValue())
+                        + "; the other ranks get " + plan.timeout().toSeconds() + " s to notice and stop");
+                deadline = System.nanoTime() + plan.timeout().toNanos() + TimeUnit.SECONDS.toNanos(10);
+            }
+            Thread.sleep(100);
+        }
+        for (int local = 0; local < workers.size(); local++) {
+            Process p = workers.get(local);
+            if (p.isAlive()) {
+                p.destroyForcibly().waitFor();
+                err.println("bloomtune train: rank " + (plan.nodeRank() * plan.nprocPerNode() + local) + " was stopped: it did not end on its own");
+            }
+            if (code == 0 && p.exitValue() != 0) code = p.exitValue() == 2 ? 2 : 1;
+        }
+        return code;
+    }
+
+    private static String describe(int exit) {
+        return exit > 128 ? "was killed by signal " + (exit - 128) + " (exit " + exit + ")" : "exited with code " + exit;
+    }
+
+    private static void pump(InputStream in, PrintStream to, String prefix) {
+        Thread.ofPlatform().daemon().start(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (to != null && !line.startsWith("[Gloo] ")) to.println(prefix + line);
+                }
+            } catch (IOException e) {
+                // the worker is gone; its exit code tells the story
+            }
+        });
+    }
+
+}

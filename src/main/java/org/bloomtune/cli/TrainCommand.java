@@ -92,7 +92,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--nproc-per-node", defaultValue = "0", paramLabel = "N",
             description = "data parallel: start N ranks on this machine (0: one process, or a rank started by torchrun's environment)")
     int nprocPerNode;
-    @Option(names = "--nnodes", defaultValue = "1", paramLabel = "M", description = "data parallel: machines in the run") int nnodes;
+    @Option(names = "--nnodes", defaultValue = "1", paramLabel = "M", description = "data parallel: machines in the run (one rank each unless --nproc-per-node)") int nnodes;
     @Option(names = "--node-rank", defaultValue = "0", paramLabel = "K", description = "data parallel: this machine's index") int nodeRank;
     @Option(names = "--master-addr", defaultValue = "127.0.0.1", paramLabel = "ADDR", description = "data parallel: rank 0's machine (it serves the rendezvous)")
     String masterAddr;
@@ -112,7 +112,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         if (task.equals("classify") && verbalizer == null) throw new IllegalArgumentException("--task classify needs --verbalizer");
         if (distTimeout < 1) throw new IllegalArgumentException("--dist-timeout must be at least 1 second, got " + distTimeout);
         DistributedConfig worker = DistributedConfig.fromEnvironment(System.getenv(), Duration.ofSeconds(distTimeout));
-        if (worker == null && nprocPerNode > 0) return launch();
+        if (worker == null && (nprocPerNode > 0 || nnodes > 1)) return launch();
         TrainConfig config = config();
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
@@ -141,10 +141,11 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         if (masterPort < 1 || masterPort > 65535) throw new IllegalArgumentException("--master-port must lie in [1, 65535], got " + masterPort);
         if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
         config();
-        int perRank = threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / nprocPerNode);
+        int perRank = threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, nprocPerNode));
         List<String> args = new ArrayList<>(List.of("train"));
         args.addAll(withoutLauncherFlags(spec.commandLine().getParseResult().originalArgs()));
-        Launcher.Plan plan = new Launcher.Plan(Launcher.thisJvm(Main.class.getName(), args), nodeRank, nprocPerNode, nnodes, masterAddr,
+        // As torchrun: one rank per machine unless --nproc-per-node says more.
+        Launcher.Plan plan = new Launcher.Plan(Launcher.thisJvm(Main.class.getName(), args), nodeRank, Math.max(1, nprocPerNode), nnodes, masterAddr,
                 masterPort, perRank, Duration.ofSeconds(distTimeout));
         return Launcher.run(plan, System.out, System.err);
     }

@@ -51,6 +51,14 @@ public final class Tensors {
         return t;
     }
 
+    /** A CPU float64 tensor holding a copy of {@code data}. */
+    public static Tensor fromDoubles(double[] data, long... shape) {
+        checkSize(data.length, shape);
+        Tensor t = empty(shape, ScalarType.Double);
+        if (data.length > 0) new DoublePointer(t.data_ptr()).put(data);
+        return t;
+    }
+
     /** A CPU int64 tensor holding a copy of {@code data}. */
     public static Tensor fromLongs(long[] data, long... shape) {
         checkSize(data.length, shape);

@@ -2,6 +2,7 @@ package org.bloomtune.train;
 
 import com.google.gson.JsonObject;
 import org.bloomtune.data.BatchOrder;
+import org.bloomtune.dist.C10dCollective.PeerFailure;
 import org.bloomtune.dist.Collective;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
@@ -10,7 +11,6 @@ import org.bloomtune.tensor.GradMode;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,7 +32,7 @@ public final class Trainer<E> {
     private final TrainConfig config;
     private final AdapterConfig adapterConfig;
     private final TrainingListener listener;
-    private final Collective collective;
+    private final DataParallel ranks;
     private final boolean leader;
 
     public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener) {
@@ -48,7 +48,7 @@ public final class Trainer<E> {
         this.task = task;
         this.config = config;
         this.adapterConfig = adapterConfig;
-        this.collective = collective;
+        this.ranks = new DataParallel(collective);
         this.leader = collective.isLeader();
         this.listener = leader ? listener : TrainingListener.SILENT;
     }
@@ -71,7 +71,7 @@ public final class Trainer<E> {
     public Summary train(SoftPrompt prompt, List<E> train, List<E> eval, RunMode mode) {
         if (train.isEmpty()) throw new IllegalArgumentException("no training examples");
         if (config.output() == null) throw new IllegalArgumentException("output must be given (the run directory)");
-        int world = collective.worldSize();
+        int world = ranks.worldSize();
         BatchOrder order = new BatchOrder(config.batchSize() * world, config.seed(), config.groupByLength());
         int batchesPerEpoch = (train.size() + config.batchSize() * world - 1) / (config.batchSize() * world);
         int stepsPerEpoch = (batchesPerEpoch + config.accumulation() - 1) / config.accumulation();
@@ -104,7 +104,7 @@ public final class Trainer<E> {
                     if (!stepNow) continue;
                     step++;
                     long reduceStart = System.nanoTime();
-                    double loss = reduce(prompt, lossSum) / micro;
+                    double loss = ranks.sumGradientAndLoss(prompt, lossSum) / micro;
                     double commSeconds = (System.nanoTime() - reduceStart) / 1e9;
                     if (!Double.isFinite(loss)) {
                         throw new DivergedException("loss became " + loss + " at step " + step + "; the last good checkpoint is "
@@ -114,10 +114,10 @@ public final class Trainer<E> {
                     double gradNorm = update(prompt, optimizer, micro, lr);
                     double seconds = (System.nanoTime() - began) / 1e9;
                     lastLoss = loss;
-                    if (leader) metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds, seconds, collective.worldSize() > 1 ? commSeconds : 0));
+                    if (leader) metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds, seconds, ranks.isDistributed() ? commSeconds : 0));
                     listener.onStep(step, total, firstStep, loss, tokens / seconds);
                     if (step % config.checkpointEvery() == 0 || step == total) {
-                        checkInStep(prompt, optimizer, step);
+                        ranks.checkSameState(prompt, optimizer, step);
                         if (leader) {
                             Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
                                     new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
@@ -141,7 +141,7 @@ public final class Trainer<E> {
                 PeftAdapter.save(adapter, adapterConfig, prompt);
                 LossPlot.write(config.output().resolve("loss.png"), metrics.read());
             }
-            collective.barrier("the end of training");
+            ranks.barrier("the end of training");
             return new Summary(step, lastLoss, last, adapter);
         }
     }
@@ -178,35 +178,18 @@ public final class Trainer<E> {
                 adam = new AdamW(w, config.weightDecay());
             }
         }
-        if (collective.worldSize() == 1) {
+        if (!ranks.isDistributed()) {
             if (refused != null) throw refused;
             return new Start(state, adam);
         }
+        ranks.agreeOnSettings(settings);
         // Rank 0's verdict and state, then the prompt and the moments, to every rank.
-        double[] header = {refused == null ? 0 : 1, state.step(), state.epoch(), state.batchInEpoch(), adam.steps()};
-        try (Tensor h = org.bloomtune.tensor.Tensors.fromFloats(toFloats(header), header.length).to(ScalarType.Double)) {
-            collective.broadcast(h, 0, "the run's starting point");
-            double[] got = org.bloomtune.tensor.Tensors.toDoubles(h);
-            if (refused != null) throw refused;
-            if (got[0] != 0) {
-                throw new org.bloomtune.dist.C10dCollective.PeerFailure("rank " + collective.rank() + ": rank 0 refused to start the run (its message says why)", null);
-            }
-            state = new TrainingState((int) got[1], (int) got[2], (int) got[3], total, config.seed());
-            try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-                collective.broadcast(prompt.weight().detach(), 0, "the soft prompt");
-                collective.broadcast(adam.exp(), 0, "the optimizer's first moment");
-                collective.broadcast(adam.expSq(), 0, "the optimizer's second moment");
-            }
-            AdamW synced = new AdamW(adam.exp().clone(), adam.expSq().clone(), (long) got[4], config.weightDecay());
-            adam.close();
-            return new Start(state, synced);
-        }
-    }
-
-    private static float[] toFloats(double[] v) {
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) out[i] = (float) v[i];
-        return out;
+        double[] got = ranks.fromLeader(new double[]{refused == null ? 0 : 1, state.step(), state.epoch(), state.batchInEpoch(), adam.steps()},
+                "the run's starting point");
+        if (refused != null) throw refused;
+        if (got[0] != 0) throw new PeerFailure("rank " + ranks.rank() + ": rank 0 refused to start the run (its message says why)", null);
+        state = new TrainingState((int) got[1], (int) got[2], (int) got[3], total, config.seed());
+        return new Start(state, ranks.startFromLeader(prompt, adam, (long) got[4], config.weightDecay()));
     }
 
     /**
@@ -215,10 +198,9 @@ public final class Trainer<E> {
      * the matching gradient added to the prompt's. One process computes the whole batch as before.
      */
     private double shardLossAndGrad(SoftPrompt prompt, List<E> batch) {
-        int world = collective.worldSize();
-        if (world == 1) return task.lossAndGrad(prompt, batch, config.pass());
+        if (!ranks.isDistributed()) return task.lossAndGrad(prompt, batch, config.pass());
         int per = config.batchSize();
-        int from = Math.min(batch.size(), collective.rank() * per);
+        int from = Math.min(batch.size(), ranks.rank() * per);
         List<E> shard = batch.subList(from, Math.min(batch.size(), from + per));
         if (shard.isEmpty()) return 0;
         double weight = (double) task.lossTerms(shard) / task.lossTerms(batch);
@@ -238,45 +220,6 @@ public final class Trainer<E> {
         }
     }
 
-    /** Sums the gradient and the loss over ranks (one all-reduce of both); returns the summed loss. */
-    private double reduce(SoftPrompt prompt, double lossSum) {
-        if (collective.worldSize() == 1) return lossSum;
-        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            if (!prompt.grad().defined()) {
-                // This rank's shards were empty (a short last batch): its contribution is a zero gradient.
-                try (GradMode on = GradMode.on()) {
-                    org.bloomtune.tensor.Autograd.backward(prompt.weight().mul(new Scalar(0.0)).sum());
-                }
-            }
-            Tensor grad = prompt.grad();
-            long n = grad.numel();
-            Tensor packed = org.bytedeco.pytorch.global.torch.cat(new org.bytedeco.pytorch.TensorVector(grad.reshape(-1).to(ScalarType.Double),
-                    org.bloomtune.tensor.Tensors.fromFloats(new float[]{0}, 1).to(ScalarType.Double).fill_(new Scalar(lossSum))));
-            collective.allReduceSum(packed, "the gradient");
-            grad.copy_(packed.narrow(0, 0, n).view(grad.sizes()).to(grad.scalar_type()));
-            return packed.narrow(0, n, 1).item_double();
-        }
-    }
-
-    /** Every rank must hold the same prompt and moments; a difference means the ranks diverged. */
-    private void checkInStep(SoftPrompt prompt, AdamW adam, int step) {
-        if (collective.worldSize() == 1) return;
-        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            double sum = org.bloomtune.tensor.Tensors.toDouble(prompt.weight().detach().to(ScalarType.Double).sum()
-                    .add(adam.exp().to(ScalarType.Double).sum()).add(adam.expSq().to(ScalarType.Double).sum()));
-            Tensor both = org.bloomtune.tensor.Tensors.fromFloats(new float[]{0, 0}, 2).to(ScalarType.Double);
-            both.select(0, 0).fill_(new Scalar(sum));
-            both.select(0, 1).fill_(new Scalar(-sum));
-            collective.allReduceMax(both, "the state check");
-            double max = both.select(0, 0).item_double();
-            double min = -both.select(0, 1).item_double();
-            if (max != min) {
-                throw new org.bloomtune.dist.C10dCollective.PeerFailure("rank " + collective.rank() + ": the ranks' prompts and optimizer states diverged at step " + step
-                        + " (checksums from " + min + " to " + max + ")", null);
-            }
-        }
-    }
-
     /** Averages the accumulated gradient, clips it, and steps AdamW; returns the norm before clipping. */
     private double update(SoftPrompt prompt, AdamW adam, int micro, double lr) {
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
@@ -290,7 +233,7 @@ public final class Trainer<E> {
 
     /** Scores the prompt on {@code eval}, logs the metrics and prints the report. */
     Evaluation evaluate(SoftPrompt prompt, List<E> eval, int step, MetricsLog metrics) {
-        Evaluation e = collective.worldSize() == 1 ? task.evaluate(prompt, eval, config.batchSize()) : shardedEvaluation(prompt, eval);
+        Evaluation e = !ranks.isDistributed() ? task.evaluate(prompt, eval, config.batchSize()) : shardedEvaluation(prompt, eval);
         JsonObject r = new JsonObject();
         r.addProperty("step", step);
         r.addProperty("eval_loss", e.loss());
@@ -302,15 +245,10 @@ public final class Trainer<E> {
 
     /** Each rank scores its slice of the eval data; the statistics are summed over ranks. */
     private Evaluation shardedEvaluation(SoftPrompt prompt, List<E> eval) {
-        int world = collective.worldSize();
-        int from = (int) ((long) eval.size() * collective.rank() / world);
-        int to = (int) ((long) eval.size() * (collective.rank() + 1) / world);
-        double[] sums = task.evaluationSums(prompt, eval.subList(from, to), config.batchSize());
-        try (Tensor t = org.bloomtune.tensor.Tensors.fromFloats(new float[sums.length], sums.length).to(ScalarType.Double)) {
-            for (int i = 0; i < sums.length; i++) t.select(0, i).fill_(new Scalar(sums[i]));
-            collective.allReduceSum(t, "the evaluation");
-            return task.evaluation(org.bloomtune.tensor.Tensors.toDoubles(t));
-        }
+        int world = ranks.worldSize();
+        int from = (int) ((long) eval.size() * ranks.rank() / world);
+        int to = (int) ((long) eval.size() * (ranks.rank() + 1) / world);
+        return task.evaluation(ranks.sum(task.evaluationSums(prompt, eval.subList(from, to), config.batchSize()), "the evaluation"));
     }
 
     /** Refuses (or, allowed, reports) settings that differ from the checkpoint's. */

@@ -60,6 +60,24 @@ class DistributedTrainingTest {
     }
 
     @Test
+    void twoMachinesJoinWithTorchrunsFlags() throws Exception {
+        List<String> common = List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", "3", "--max-length", "64",
+                "--eval-split", "0", "--seed", "7");
+        assertEquals(0, run(train(common, dir.resolve("one"), "--batch-size", "4")).exit());
+        String port = port();
+        List<String> machine = List.of("--batch-size", "2", "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port);
+        Process node0 = start(train(common, dir.resolve("node0"), concat(machine, "--node-rank", "0")), Map.of(), dir.resolve("node0.log"));
+        Process node1 = start(train(common, dir.resolve("node1"), concat(machine, "--node-rank", "1")), Map.of(), dir.resolve("node1.log"));
+        for (Process p : List.of(node0, node1)) {
+            if (!p.waitFor(300, TimeUnit.SECONDS)) p.destroyForcibly();
+        }
+        assertEquals(0, node0.exitValue(), Files.readString(dir.resolve("node0.log")));
+        assertEquals(0, node1.exitValue(), Files.readString(dir.resolve("node1.log")));
+        assertSameRun(dir.resolve("one"), dir.resolve("node0"), 3);
+        assertFalse(Files.exists(dir.resolve("node1/adapter")), "only rank 0 writes");
+    }
+
+    @Test
     void aKilledRankStopsTheOtherNamingItAndTheRunResumesExactly() throws Exception {
         List<String> common = List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", "40", "--max-length", "128",
                 "--checkpoint-every", "1", "--eval-split", "0", "--seed", "5", "--dist-timeout", "30");
@@ -99,6 +117,16 @@ class DistributedTrainingTest {
         }
         Run rank = run(train(common, dir.resolve("c")), Map.of("RANK", "3", "WORLD_SIZE", "2"));
         assertBad(rank, "rank 3 is outside [0, 2)");
+        String port = port();
+        List<String> machine = List.of("--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port, "--dist-timeout", "60");
+        Process node0 = start(train(common, dir.resolve("e0"), concat(machine, "--node-rank", "0", "--lr", "0.01")), Map.of(), dir.resolve("e0.log"));
+        Process node1 = start(train(common, dir.resolve("e1"), concat(machine, "--node-rank", "1", "--lr", "0.02")), Map.of(), dir.resolve("e1.log"));
+        for (Process p : List.of(node0, node1)) assertTrue(p.waitFor(120, TimeUnit.SECONDS), "stops by itself");
+        for (String node : List.of("e0", "e1")) {
+            assertBad(new Run(node.equals("e0") ? node0.exitValue() : node1.exitValue(), Files.readString(dir.resolve(node + ".log"))),
+                    "the ranks were started with different settings or data (lr differ from rank 0's)");
+        }
+        assertFalse(Files.exists(dir.resolve("e0/checkpoint-1")), "nothing trained");
         Run unreachable = run(train(common, dir.resolve("d"), "--dist-timeout", "3"),
                 Map.of("RANK", "1", "WORLD_SIZE", "2", "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", port()));
         assertBad(unreachable, "rank 1 cannot reach the master at 127.0.0.1:");
@@ -129,15 +157,25 @@ class DistributedTrainingTest {
 
     private Process start(List<String> args) throws IOException { return start(args, Map.of()); }
 
-    /** The CLI in a JVM of its own (so its workers are its children), torchrun's variables cleared. */
     private Process start(List<String> args, Map<String, String> env) throws IOException {
+        return start(args, env, dir.resolve("launcher.log"));
+    }
+
+    /** The CLI in a JVM of its own (so its workers are its children), torchrun's variables cleared. */
+    private static Process start(List<String> args, Map<String, String> env, Path log) throws IOException {
         List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main"));
         command.addAll(args);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("launcher.log").toFile());
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().keySet().removeAll(List.of("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"));
         pb.environment().putAll(env);
         return pb.start();
+    }
+
+    private static String[] concat(List<String> a, String... b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(List.of(b));
+        return all.toArray(String[]::new);
     }
 
     private static String port() throws IOException {

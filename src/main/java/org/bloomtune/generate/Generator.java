@@ -2,7 +2,6 @@ package org.bloomtune.generate;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
-import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.model.KvCache;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
@@ -80,8 +79,7 @@ public final class Generator {
         int batch = finished.length;
         long vocab = model.config().vocabSize();
         float[] last;
-        try (CausalLmOutput out = model.forward(input, cache);
-             Tensor lastPosition = out.logits().select(1, out.logits().size(1) - 1)) {
+        try (Tensor lastPosition = model.nextTokenLogits(input, cache)) {
             last = Tensors.toFloats(lastPosition);                       // [B * V]
         }
         long[] next = new long[batch];

@@ -126,6 +126,21 @@ public final class BloomModel implements AutoCloseable {
     }
 
     /**
+     * The logits of each row's last position only, [B, V] — what decoding needs, without the
+     * [B, T, V] logits of a whole prefill. Rows must be left-padded so their last token is the last
+     * column. Extends {@code cache} as {@link #forward(CausalLmInput, KvCache)} does.
+     */
+    public Tensor nextTokenLogits(CausalLmInput input, KvCache cache) {
+        try (PointerScope scope = new PointerScope()) {
+            PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
+            Tensor hidden = lastHidden(in, input.length(), cache);
+            Tensor logits = head(hidden.select(1, hidden.size(1) - 1));
+            if (cache != null) cache.advance(input.length());
+            return Tensors.escape(logits);
+        }
+    }
+
+    /**
      * Embedding layer norm and every block: the last block's output [B, T, H], before {@code ln_f}.
      * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
      * belongs to the open scope.

@@ -1,9 +1,11 @@
 package org.bloomtune.model;
 
 import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * Keys and values of the positions already processed, per layer, so that decoding one token costs
@@ -34,6 +36,84 @@ public final class KvCache implements AutoCloseable {
 
     /** Called by the model once every layer has appended {@code positions} new positions. */
     void advance(long positions) { length += positions; }
+
+    /**
+     * Keeps batch rows {@code rows} (in that order) and drops the others — a continuous batch
+     * letting finished rows go. Rows are blocks of {@code numHeads} along the first dimension.
+     */
+    public void keepRows(long[] rows, int numHeads) {
+        if (keys[0] == null) throw new IllegalStateException("the cache is empty");
+        long batch = keys[0].size(0) / numHeads;
+        long[] index = new long[rows.length * numHeads];
+        for (int r = 0; r < rows.length; r++) {
+            if (rows[r] < 0 || rows[r] >= batch) throw new IllegalArgumentException("row " + rows[r] + " is outside [0, " + batch + ")");
+            for (int h = 0; h < numHeads; h++) index[r * numHeads + h] = rows[r] * numHeads + h;
+        }
+        try (PointerScope scope = new PointerScope()) {
+            Tensor at = Tensors.fromLongs(index, index.length).to(keys[0].device(), ScalarType.Long);
+            for (int layer = 0; layer < keys.length; layer++) {
+                replace(layer, Tensors.escape(keys[layer].index_select(0, at)), Tensors.escape(values[layer].index_select(0, at)));
+            }
+        }
+    }
+
+    /**
+     * Appends {@code other}'s rows after this cache's rows (a continuous batch taking in newly
+     * prefilled rows). The shorter of the two is padded on the left with zeros, which the caller
+     * masks out; {@code other} is emptied. Returns the columns of left padding added to
+     * [this, other] rows.
+     */
+    public long[] appendRows(KvCache other) {
+        if (other.keys.length != keys.length) throw new IllegalArgumentException("caches of different depths");
+        if (other.keys[0] == null) throw new IllegalArgumentException("the appended cache is empty");
+        if (keys[0] == null) {
+            for (int layer = 0; layer < keys.length; layer++) {
+                replace(layer, other.keys[layer], other.values[layer]);
+                other.keys[layer] = null;
+                other.values[layer] = null;
+            }
+            length = other.length;
+            other.length = 0;
+            return new long[]{0, 0};
+        }
+        long longest = Math.max(length, other.length);
+        long[] padding = {longest - length, longest - other.length};
+        try (PointerScope scope = new PointerScope()) {
+            for (int layer = 0; layer < keys.length; layer++) {
+                Tensor key = torch.cat(new TensorVector(padKeys(keys[layer], padding[0]), padKeys(other.keys[layer], padding[1])), 0);
+                Tensor value = torch.cat(new TensorVector(padValues(values[layer], padding[0]), padValues(other.values[layer], padding[1])), 0);
+                replace(layer, Tensors.escape(key), Tensors.escape(value));
+            }
+        }
+        length = longest;
+        other.close();
+        return padding;
+    }
+
+    /** Drops the first {@code positions} positions of every row (padding no row needs any longer). */
+    public void dropFront(long positions) {
+        if (positions <= 0) return;
+        if (positions > length) throw new IllegalArgumentException("cannot drop " + positions + " of " + length + " positions");
+        try (PointerScope scope = new PointerScope()) {
+            for (int layer = 0; layer < keys.length; layer++) {
+                replace(layer, Tensors.escape(keys[layer].narrow(2, positions, length - positions).contiguous()),
+                        Tensors.escape(values[layer].narrow(1, positions, length - positions).contiguous()));
+            }
+        }
+        length -= positions;
+    }
+
+    // keys [B*heads, head_dim, S]: zeros in front along S
+    private static Tensor padKeys(Tensor key, long columns) {
+        if (columns == 0) return key;
+        return torch.cat(new TensorVector(torch.zeros(new long[]{key.size(0), key.size(1), columns}, key.options()), key), 2);
+    }
+
+    // values [B*heads, S, head_dim]
+    private static Tensor padValues(Tensor value, long columns) {
+        if (columns == 0) return value;
+        return torch.cat(new TensorVector(torch.zeros(new long[]{value.size(0), columns, value.size(2)}, value.options()), value), 1);
+    }
 
     private void replace(int layer, Tensor key, Tensor value) {
         if (keys[layer] != null) keys[layer].close();

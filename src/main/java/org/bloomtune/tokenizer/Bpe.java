@@ -15,6 +15,8 @@ import java.util.concurrent.ConcurrentHashMap;
 final class Bpe {
     /** Pieces up to this many bytes are cached; longer ones are rare and would bloat the cache. */
     private static final int CACHED_LENGTH = 256;
+    /** At most this many pieces are cached (HF tokenizers' capacity): a long-running server's memory stays bounded. */
+    private static final int CACHE_CAPACITY = 10_000;
 
     private final Map<String, Integer> vocab;
     private final Map<Long, Merge> merges;                    // (left id, right id) → rank and merged id
@@ -57,8 +59,11 @@ final class Bpe {
     int size() { return vocab.size(); }
 
     Word encode(String piece) {
-        if (piece.length() > CACHED_LENGTH) return merge(piece);
-        return cache.computeIfAbsent(piece, this::merge);
+        Word cached = cache.get(piece);
+        if (cached != null) return cached;
+        Word word = merge(piece);
+        if (piece.length() <= CACHED_LENGTH && cache.size() < CACHE_CAPACITY) cache.putIfAbsent(piece, word);
+        return word;
     }
 
     private Word merge(String piece) {

@@ -19,9 +19,9 @@ public final class StreamingDecoder {
         this.skipSpecialTokens = skipSpecialTokens;
     }
 
-    /** The text that {@code id} completes (possibly empty). */
+    /** The text that {@code id} completes (possibly empty); an id the tokenizer lacks adds nothing, as in {@link Tokenizer#decode}. */
     public String push(long id) {
-        if (skipSpecialTokens && tokenizer.isSpecial(id)) return "";
+        if (!tokenizer.contains(id) || skipSpecialTokens && tokenizer.isSpecial(id)) return "";
         pending.writeBytes(tokenizer.bytes(id));
         byte[] bytes = pending.toByteArray();
         int complete = completePrefix(bytes);

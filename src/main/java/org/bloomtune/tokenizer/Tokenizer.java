@@ -254,11 +254,13 @@ public final class Tokenizer {
      * Text of {@code ids}: added tokens verbatim, the rest byte-decoded (invalid UTF-8 becomes
      * U+FFFD). With {@code skipSpecialTokens}, tokens the file marks {@code "special": true}
      * ({@code </s>}, {@code <pad>}) are left out, as transformers' {@code skip_special_tokens=True}.
+     * Ids the tokenizer does not have (a model's embedding is often padded past the vocabulary, as
+     * BLOOM's 250880 rows for 250680 tokens) decode to nothing, as HF tokenizers skips them.
      */
     public String decode(long[] ids, boolean skipSpecialTokens) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         for (long id : ids) {
-            if (!(skipSpecialTokens && isSpecial(id))) bytes.writeBytes(bytes(id));
+            if (contains(id) && !(skipSpecialTokens && isSpecial(id))) bytes.writeBytes(bytes(id));
         }
         return bytes.toString(StandardCharsets.UTF_8);
     }
@@ -272,6 +274,9 @@ public final class Tokenizer {
         ByteLevel.decode(token, out);
         return out.toByteArray();
     }
+
+    /** True when the tokenizer has a token for {@code id}. */
+    public boolean contains(long id) { return id >= 0 && id <= Integer.MAX_VALUE && tokens.get((int) id) != null; }
 
     /** True for the added tokens the file marks special. */
     public boolean isSpecial(long id) { return special.contains((int) id); }

@@ -7,18 +7,20 @@ import java.util.Set;
 /**
  * Chooses the next token of one row from its logits, in HF's order: repetition penalty, then (when
  * sampling) temperature, top-k, top-p, and a draw from the softmax; greedy takes the argmax.
+ * Each picker draws from its own generator seeded by the config, so a row's samples do not depend
+ * on the rows decoded beside it.
  */
-final class TokenPicker {
+public final class TokenPicker {
     private final GenerationConfig config;
     private final Random random;
 
-    TokenPicker(GenerationConfig config) {
+    public TokenPicker(GenerationConfig config) {
         this.config = config;
         this.random = new Random(config.seed());
     }
 
     /** {@code logits} [V] of one row (modified in place); {@code seen} are the row's tokens so far. */
-    long pick(float[] logits, Set<Long> seen) {
+    public long pick(float[] logits, Set<Long> seen) {
         penalize(logits, seen);
         if (!config.sample()) return argmax(logits);
         double[] probs = softmax(logits, config.temperature());

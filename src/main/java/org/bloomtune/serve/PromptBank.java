@@ -58,6 +58,19 @@ public final class PromptBank implements AutoCloseable {
     /** The task's verbalizer when it classifies; empty when it generates. */
     public Optional<Verbalizer> verbalizer(String name) { return Optional.ofNullable(task(name).verbalizer()); }
 
+    /**
+     * Takes task {@code name} out of the bank: the caller now owns its prompt. Returns its adapter
+     * config, prompt and verbalizer (null for a generation task).
+     */
+    public Entry remove(String name) {
+        Task t = task(name);
+        tasks.remove(name);
+        return new Entry(t.config(), t.prompt(), t.verbalizer());
+    }
+
+    /** A task taken out of the bank. */
+    public record Entry(AdapterConfig config, SoftPrompt prompt, Verbalizer verbalizer) {}
+
     /** The prompt of each row of a mixed batch: {@code names.get(b)} names row b's task. */
     public List<SoftPrompt> rows(List<String> names) {
         List<SoftPrompt> out = new ArrayList<>(names.size());
@@ -105,7 +118,7 @@ public final class PromptBank implements AutoCloseable {
         return t;
     }
 
-    private static void checkName(String name) {
+    static void checkName(String name) {
         if (name == null || name.isEmpty() || name.startsWith(".") || !name.matches("[A-Za-z0-9._-]+")) {
             throw new IllegalArgumentException("task name '" + name + "' must be letters, digits, '.', '_' or '-' and not start with '.'");
         }

@@ -22,6 +22,12 @@ final class Flags {
 
     private Flags() {}
 
+    /** {@code value} when it is at least {@code min}; else an error naming {@code flag}. */
+    static int atLeast(int min, int value, String flag) {
+        if (value < min) throw new IllegalArgumentException(flag + " must be at least " + min + ", got " + value);
+        return value;
+    }
+
     /** Runs {@code build}; a validation message that starts with a known field gets its flag prefixed. */
     static <T> T named(Supplier<T> build) {
         try {

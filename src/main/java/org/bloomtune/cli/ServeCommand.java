@@ -9,6 +9,10 @@ import org.bloomtune.io.Json;
 import org.bloomtune.io.TextFiles;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.serve.MultiTaskServer;
+import org.bloomtune.serve.SchedulerOptions;
+import org.bloomtune.serve.ServedBank;
+import org.bloomtune.serve.openai.OpenAiServer;
+import sun.misc.Signal;
 import org.bloomtune.serve.PromptBank;
 import org.bloomtune.serve.TaskRequest;
 import org.bloomtune.serve.TaskResponse;
@@ -27,20 +31,37 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 
-/** Serves requests for several tasks from one loaded model and a prompt bank, in mixed batches. */
+/**
+ * Serves the tasks of a prompt bank from one loaded model: an OpenAI-compatible HTTP server (the
+ * default), or JSON lines from a file or stdin ({@code --requests}).
+ */
 @Command(name = "serve", mixinStandardHelpOptions = true, showDefaultValues = true,
-        description = {"Answer JSON-lines requests {\"task\": NAME, \"text\": ...} for the tasks of a prompt bank, from one loaded "
-                + "model. Tasks with a verbalizer.json classify; the others continue the text (greedy). Requests are answered "
-                + "in mixed batches of --batch-size, one JSON line each, in order."})
+        description = {"Serve a prompt bank's tasks from one loaded model. By default an OpenAI-compatible HTTP server on --host:--port "
+                + "(/v1/models, /v1/completions, /v1/chat/completions, /v1/classify, /v1/adapters, /health, /metrics) that batches "
+                + "requests of all tasks together as they come; SIGTERM or Ctrl-C stops it after the requests in flight. "
+                + "With --requests: answer JSON lines {\"task\": NAME, \"text\": ...} instead (tasks with a verbalizer.json "
+                + "classify, the others continue the text greedily), in mixed batches of --batch-size, one JSON line each, in order."})
 final class ServeCommand implements Runnable {
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
 
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--bank", required = true, paramLabel = "DIR", description = "prompt bank: one adapter directory per task") Path bankDir;
-    @Option(names = "--requests", defaultValue = "-", paramLabel = "FILE", description = "JSON lines {\"task\": NAME, \"text\": ...}; - reads stdin") String requests;
+    @Option(names = "--bank", paramLabel = "DIR", description = "prompt bank: one adapter directory per task (required with --requests)") Path bankDir;
+    @Option(names = "--requests", paramLabel = "FILE", description = "answer JSON lines {\"task\": NAME, \"text\": ...} from FILE (- for stdin) instead of serving HTTP") String requests;
+    @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDR", description = "HTTP: address to listen on") String host;
+    @Option(names = "--port", defaultValue = "8080", paramLabel = "PORT", description = "HTTP: port (0: any free port)") int port;
+    @Option(names = "--admin-token", paramLabel = "TOKEN", description = "HTTP: bearer token POST/DELETE /v1/adapters require (default: none needed)") String adminToken;
+    @Option(names = "--served-model-name", paramLabel = "NAME", description = "HTTP: the bare model's name in /v1/models (default: the model directory's name or hub id)") String servedName;
+    @Option(names = "--max-batch-size", defaultValue = "16", paramLabel = "B", description = "HTTP: rows decoded together at most") int maxBatchRows;
+    @Option(names = "--max-queue", defaultValue = "256", paramLabel = "N", description = "HTTP: requests waiting at most; more get 429") int maxQueue;
+    @Option(names = "--request-timeout", defaultValue = "300", paramLabel = "SECONDS", description = "HTTP: a request still running after this fails") int requestTimeout;
+    @Option(names = "--context-length", defaultValue = "2048", paramLabel = "N", description = "HTTP: virtual + prompt + new tokens at most (BLOOM was trained on 2048)") int contextLength;
+    @Option(names = "--max-body", defaultValue = "1048576", paramLabel = "BYTES", description = "HTTP: larger request bodies get 413") long maxBody;
+    @Option(names = "--shutdown-grace", defaultValue = "30", paramLabel = "SECONDS", description = "HTTP: on SIGTERM, time the requests in flight get to finish") int shutdownGrace;
     @Option(names = "--tokenizer", paramLabel = "tokenizer.json", description = "tokenizer file (default: MODEL/tokenizer.json)") Path tokenizer;
     @Option(names = "--batch-size", defaultValue = "8", paramLabel = "B", description = "requests answered together (mixed tasks)") int batchSize;
     @Option(names = "--max-new-tokens", defaultValue = "32", paramLabel = "N", description = "new tokens per generation request at most") int maxNewTokens;
@@ -51,6 +72,42 @@ final class ServeCommand implements Runnable {
 
     @Override
     public void run() {
+        if (requests != null) jsonLines();
+        else http();
+    }
+
+    /** The HTTP server, until SIGTERM or SIGINT; then a graceful stop. */
+    private void http() {
+        SchedulerOptions scheduling = new SchedulerOptions(Flags.atLeast(1, maxBatchRows, "--max-batch-size"), Flags.atLeast(1, maxQueue, "--max-queue"),
+                Duration.ofSeconds(Flags.atLeast(1, requestTimeout, "--request-timeout")), Flags.atLeast(2, contextLength, "--context-length"));
+        if (shutdownGrace < 0) throw new IllegalArgumentException("--shutdown-grace must be >= 0, got " + shutdownGrace);
+        OpenAiServer.Options options = new OpenAiServer.Options(host, port, adminToken, maxBody, 16, 64, 256, scheduling);
+        Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
+        CountDownLatch stop = new CountDownLatch(1);
+        for (String signal : new String[]{"TERM", "INT"}) Signal.handle(new Signal(signal), s -> stop.countDown());
+        try (BloomModel model = modelOptions.load();
+             ServedBank bank = new ServedBank(model, tok, bankDir == null ? null : PromptBank.load(bankDir, model.config()), servedName(), maxLength);
+             OpenAiServer server = OpenAiServer.start(model, tok, bank, options)) {
+            System.out.println("serving " + String.join(", ", bank.list().stream().map(ServedBank.TaskInfo::name).toList()) + " on "
+                    + server.baseUri() + " (SIGTERM or Ctrl-C stops)");
+            System.out.flush();
+            stop.await();
+            System.out.println("stopping: finishing the requests in flight (up to " + shutdownGrace + " s)");
+            server.stop(Duration.ofSeconds(shutdownGrace));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        System.out.println("stopped");
+    }
+
+    private String servedName() {
+        if (servedName != null) return servedName;
+        Path local = Path.of(modelOptions.model);
+        return Files.isDirectory(local) && local.getFileName() != null ? local.toAbsolutePath().normalize().getFileName().toString() : modelOptions.model;
+    }
+
+    private void jsonLines() {
+        if (bankDir == null) throw new IllegalArgumentException("--requests needs --bank");
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         int bad = 0;

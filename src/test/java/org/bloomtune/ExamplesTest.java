@@ -4,6 +4,7 @@ import org.bloomtune.examples.ClassifyReviews;
 import org.bloomtune.examples.ForwardAndGenerate;
 import org.bloomtune.examples.MixedTaskBank;
 import org.bloomtune.examples.PromptGradient;
+import org.bloomtune.examples.ServeOverHttp;
 import org.bloomtune.examples.TuneAndGenerate;
 import org.bloomtune.peft.PeftAdapter;
 import org.junit.jupiter.api.Test;
@@ -85,6 +86,12 @@ class ExamplesTest {
         String out = run(() -> PromptGradient.main(new String[]{dir.resolve("adapter").toString()}));
         assertTrue(out.matches("loss \\d+\\.\\d+, prompt gradient \\[10, 128]\\s*"), out);
         assertTrue(Files.exists(dir.resolve("adapter/adapter_model.safetensors")));
+    }
+
+    @Test
+    void serveOverHttp() {
+        String out = run(() -> ServeOverHttp.main(new String[]{dir.resolve("bank").toString()}));
+        assertTrue(out.matches("(?s)poem: .*\\nchat: .*\\nsentiment: (好|差)\\s*"), out);
     }
 
     private static String run(Runnable example) {

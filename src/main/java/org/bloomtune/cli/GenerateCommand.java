@@ -80,6 +80,9 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--eos-id", paramLabel = "ID", description = "stop id (default: the config's eos_token_id; -1: never)")
     Long eosId;
 
+    @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step) to stderr")
+    boolean stats;
+
     @Override
     public void run() {
         boolean sample = temperature != null || topK != null || topP != null;
@@ -121,6 +124,7 @@ final class GenerateCommand implements Runnable {
                 else for (int b = 0; b < prompts.size(); b++) out.println(tok.decode(prompts.get(b), true) + text.text(b));
             }
             for (int b = 0; b < prompts.size(); b++) out.println(result.idsLine(b));
+            if (stats) System.err.println(result.stats().summary());
         }
     }
 

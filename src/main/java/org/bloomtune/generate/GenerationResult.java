@@ -3,8 +3,8 @@ package org.bloomtune.generate;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
-/** The new tokens of each row (ending with EOS where the row stopped on it). */
-public record GenerationResult(long[][] newTokens) {
+/** The new tokens of each row (ending with EOS where the row stopped on it), and where the time went. */
+public record GenerationResult(long[][] newTokens, GenerationStats stats) {
 
     public long[] row(int i) { return newTokens[i].clone(); }
 

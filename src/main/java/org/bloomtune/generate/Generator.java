@@ -54,8 +54,12 @@ public final class Generator {
         boolean[] finished = new boolean[batch];
         // The mask grows by one column per step; `mask` always holds the one handle we own.
         Tensor mask = Tensors.escape(prefill.attentionMask().to(ScalarType.Long));
+        long began = System.nanoTime();
+        long decodeBegan = began;
+        int decodeSteps = 0;
         try (KvCache cache = new KvCache(model.config().numLayers())) {
             long[] next = step(prefill.mask(mask), cache, picker, tokens, finished);
+            decodeBegan = System.nanoTime();
             for (int n = 1; ; n++) {
                 record(next, produced, finished, listener, config);
                 if (n >= config.maxNewTokens() || allTrue(finished)) break;
@@ -65,13 +69,15 @@ public final class Generator {
                     mask = Tensors.escape(grown);
                     next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(mask), cache, picker, tokens, finished);
                 }
+                decodeSteps++;
             }
         } finally {
             mask.close();
         }
         long[][] out = new long[batch][];
         for (int b = 0; b < batch; b++) out[b] = produced.get(b).stream().mapToLong(Long::longValue).toArray();
-        return new GenerationResult(out);
+        long ended = System.nanoTime();
+        return new GenerationResult(out, new GenerationStats(batch, prefill.length(), (decodeBegan - began) / 1e9, decodeSteps, (ended - decodeBegan) / 1e9));
     }
 
     /** One forward; returns each row's next token (the pad id for finished rows). */

@@ -32,6 +32,8 @@ public final class PromptBackward {
             return switch (pass) {
                 case AUTOGRAD -> autograd(model, input, head);
                 case RECOMPUTE_BLOCKS -> BlockRecompute.lossAndGrad(model, input, head);
+                case AUTO -> throw new IllegalArgumentException(
+                        "reverse_pass AUTO is chosen per run (ReversePassChoice.choose); a backward call needs AUTOGRAD or RECOMPUTE_BLOCKS");
             };
         }
     }

@@ -16,5 +16,17 @@ public enum ReversePass {
      * Peak memory is the weights, the block inputs, and one block's activations; the price is one
      * extra forward of the blocks.
      */
-    RECOMPUTE_BLOCKS
+    RECOMPUTE_BLOCKS,
+    /**
+     * One of the two, chosen for each run before its first step from the estimated peak of each
+     * ({@code train.ReversePassChoice}): AUTOGRAD when it fits the memory budget, else
+     * RECOMPUTE_BLOCKS. A training run resolves it; a single backward call needs a concrete pass.
+     */
+    AUTO;
+
+    /** Parses a flag's value, any case ("auto", "AUTOGRAD", "recompute_blocks"). */
+    public static ReversePass parse(String text) {
+        for (ReversePass p : values()) if (p.name().equalsIgnoreCase(text.trim())) return p;
+        throw new IllegalArgumentException("reverse_pass must be auto, AUTOGRAD or RECOMPUTE_BLOCKS, got '" + text + "'");
+    }
 }

@@ -31,6 +31,9 @@ public final class ClassificationTask implements TrainingTask<ClassifyExample> {
     }
 
     @Override
+    public BloomModel model() { return model; }
+
+    @Override
     public int length(ClassifyExample example) { return example.length(); }
 
     @Override

@@ -40,7 +40,7 @@ final class ConvertCommand implements Runnable {
     @Override
     public void run() {
         DType dtype = storage == null ? null : DType.parseCompute(storage);
-        long shard = parseSize(shardSize);
+        long shard = Flags.size(shardSize, "--shard-size");
         if (!overwrite && Files.exists(output.resolve(HfCheckpoint.CONFIG))) {
             throw new IllegalArgumentException(output + " already holds a model (" + HfCheckpoint.CONFIG + "); pass --overwrite to replace it");
         }
@@ -50,25 +50,5 @@ final class ConvertCommand implements Runnable {
         }
         CheckpointConverter.Result r = CheckpointConverter.convert(source, output, dtype, shard);
         System.out.printf(Locale.ROOT, "wrote %s: %d tensors, %.1f MB in %s%n", output, r.tensors(), r.bytes() / 1e6, String.join(", ", r.files()));
-    }
-
-    /** "2GB" (10^9, as transformers' max_shard_size), "500MB", "10GiB" (2^30), or bytes. */
-    static long parseSize(String text) {
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)\\s*(\\d+(?:\\.\\d+)?)\\s*(b|kb|mb|gb|kib|mib|gib)?\\s*").matcher(text);
-        if (!m.matches()) throw new IllegalArgumentException("--shard-size: '" + text + "' is not a size like 2GB, 500MB or 10GiB");
-        double n = Double.parseDouble(m.group(1));
-        String unit = m.group(2) == null ? "b" : m.group(2).toLowerCase(Locale.ROOT);
-        double factor = switch (unit) {
-            case "kb" -> 1e3;
-            case "mb" -> 1e6;
-            case "gb" -> 1e9;
-            case "kib" -> 1024.0;
-            case "mib" -> 1024.0 * 1024;
-            case "gib" -> 1024.0 * 1024 * 1024;
-            default -> 1;
-        };
-        long bytes = (long) (n * factor);
-        if (bytes < 1) throw new IllegalArgumentException("--shard-size must be positive, got " + text);
-        return bytes;
     }
 }

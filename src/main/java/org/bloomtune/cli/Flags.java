@@ -28,6 +28,24 @@ final class Flags {
         return value;
     }
 
+    /** "2GB" (10^9, as transformers' max_shard_size), "500MB", "10GiB" (2^30), or bytes; positive. */
+    static long size(String text, String flag) {
+        Matcher m = Pattern.compile("(?i)\\s*(\\d+(?:\\.\\d+)?)\\s*(b|kb|mb|gb|kib|mib|gib)?\\s*").matcher(text);
+        if (!m.matches()) throw new IllegalArgumentException(flag + ": '" + text + "' is not a size like 2GB, 500MB or 10GiB");
+        double factor = switch (m.group(2) == null ? "b" : m.group(2).toLowerCase(java.util.Locale.ROOT)) {
+            case "kb" -> 1e3;
+            case "mb" -> 1e6;
+            case "gb" -> 1e9;
+            case "kib" -> 1024.0;
+            case "mib" -> 1024.0 * 1024;
+            case "gib" -> 1024.0 * 1024 * 1024;
+            default -> 1;
+        };
+        long bytes = (long) (Double.parseDouble(m.group(1)) * factor);
+        if (bytes < 1) throw new IllegalArgumentException(flag + " must be positive, got " + text);
+        return bytes;
+    }
+
     /** Runs {@code build}; a validation message that starts with a known field gets its flag prefixed. */
     static <T> T named(Supplier<T> build) {
         try {

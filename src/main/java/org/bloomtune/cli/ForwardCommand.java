@@ -2,6 +2,7 @@ package org.bloomtune.cli;
 
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.train.ReversePassChoice;
 import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.io.SafetensorsWriter;
 import org.bloomtune.io.HfCheckpoint;
@@ -48,8 +49,8 @@ final class ForwardCommand implements Runnable {
     @Option(names = "--grad", description = "also write prompt_grad = d loss / d prompt_embeddings (needs --adapter and labels)")
     boolean grad;
 
-    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
-            description = "how --grad computes the gradient")
+    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "auto|AUTOGRAD|RECOMPUTE_BLOCKS",
+            converter = ReversePassFlag.class, description = "how --grad computes the gradient")
     ReversePass reversePass;
 
     @Override
@@ -93,7 +94,9 @@ final class ForwardCommand implements Runnable {
                         outputs(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), tensors);
                     }
                     if (grad) {
-                        PromptBackward.lossAndGrad(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), reversePass);
+                        ReversePass pass = ReversePassChoice.choose(reversePass, model, (int) ids.size(0),
+                                (int) ids.size(1) + a.prompt().numVirtualTokens(), ReversePassChoice.defaultBudget()).pass();
+                        PromptBackward.lossAndGrad(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), pass);
                         tensors.put("prompt_grad", a.prompt().grad());
                     }
                 }

@@ -2,6 +2,7 @@ package org.bloomtune.cli;
 
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.train.ReversePassChoice;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
@@ -35,8 +36,9 @@ final class ProfileStepCommand implements Runnable {
     @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length")
     int virtualTokens;
 
-    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
-            description = "AUTOGRAD keeps every block's activations; RECOMPUTE_BLOCKS recomputes one block at a time")
+    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "auto|AUTOGRAD|RECOMPUTE_BLOCKS",
+            converter = ReversePassFlag.class,
+            description = "AUTOGRAD keeps every block's activations; RECOMPUTE_BLOCKS recomputes one block at a time; auto picks by memory")
     ReversePass reversePass;
 
     @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported")
@@ -50,6 +52,8 @@ final class ProfileStepCommand implements Runnable {
         try (BloomModel model = modelOptions.load();
              SoftPrompt prompt = SoftPrompt.random(virtualTokens, model.config().hiddenSize(), 0);
              Tensor ids = randomIds(model.config().vocabSize())) {
+            ReversePassChoice choice = ReversePassChoice.choose(reversePass, model, batch, seqLen + virtualTokens, ReversePassChoice.defaultBudget());
+            ReversePass pass = choice.pass();
             long weights = ProcessMemory.residentBytes();
             ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the step alone
             double seconds = 0;
@@ -58,16 +62,17 @@ final class ProfileStepCommand implements Runnable {
                 prompt.zeroGrad();
                 long start = System.nanoTime();
                 try (PointerScope scope = new PointerScope()) {
-                    loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, null, ids), reversePass);
+                    loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, null, ids), pass);
                 }
                 seconds = (System.nanoTime() - start) / 1e9;
             }
             long peak = ProcessMemory.peakResidentBytes();
             long tokens = (long) batch * (seqLen + virtualTokens);
             System.out.printf("%s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
-                            + "step peak %.0f MiB (+%.0f MiB above the loaded model)%n",
-                    reversePass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
-                    mib(weights), mib(peak), mib(peak - weights));
+                            + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
+                    pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
+                    mib(weights), mib(peak), mib(peak - weights),
+                    mib((pass == ReversePass.AUTOGRAD ? choice.autograd() : choice.recompute()).working()));
         }
     }
 

@@ -83,9 +83,13 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--max-grad-norm", defaultValue = "1.0", paramLabel = "N", description = "clip the prompt gradient's L2 norm (0: off)") double maxGradNorm;
     @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "S", description = "optimizer steps between checkpoints") int checkpointEvery;
     @Option(names = "--eval-every", defaultValue = "0", paramLabel = "S", description = "optimizer steps between evaluations (0: at the end only)") int evalEvery;
-    @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "AUTOGRAD|RECOMPUTE_BLOCKS",
-            description = "AUTOGRAD keeps every block's activations; RECOMPUTE_BLOCKS recomputes one block at a time (less memory)")
+    @Option(names = "--reverse-pass", defaultValue = "auto", paramLabel = "auto|AUTOGRAD|RECOMPUTE_BLOCKS", converter = ReversePassFlag.class,
+            description = "AUTOGRAD keeps every block's activations (fastest); RECOMPUTE_BLOCKS recomputes one block at a time (least memory); "
+                    + "auto takes AUTOGRAD when its estimated peak fits --max-memory")
     ReversePass reversePass;
+    @Option(names = "--max-memory", paramLabel = "SIZE",
+            description = "memory budget for --reverse-pass auto, weights included (e.g. 12GiB); default 80% of physical memory")
+    String maxMemory;
     @Option(names = "--group-by-length", description = "batch examples of similar length together") boolean groupByLength;
     @Option(names = "--seed", defaultValue = "42", paramLabel = "S", description = "data order and prompt init") long seed;
 
@@ -187,7 +191,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         TrainConfig config = Flags.named(() -> TrainConfig.builder().epochs(epochs).maxSteps(maxSteps).batchSize(batchSize)
                 .gradAccumulation(accumulation).lr(lr).schedule(LrSchedule.Decay.parse(schedule)).warmupRatio(warmupRatio)
                 .weightDecay(weightDecay).maxGradNorm(maxGradNorm).checkpointEvery(checkpointEvery).evalEvery(evalEvery)
-                .reversePass(reversePass).groupByLength(groupByLength).seed(seed).build());
+                .reversePass(reversePass).maxMemory(maxMemory == null ? 0 : Flags.size(maxMemory, "--max-memory")).groupByLength(groupByLength).seed(seed).build());
         new RunDirectory(output).checkStart(runMode());
         return config;
     }

@@ -18,6 +18,12 @@ public record MemoryEstimate(long weights, long working) {
     private static final long FLOAT = 4;
     /** The streamed head's vocabulary block (FusedLinearCrossEntropy's default budget). */
     private static final long HEAD_BLOCK = 256L << 20;
+    /**
+     * What a step adds that no tensor accounts for: the allocator's cached blocks, oneDNN and
+     * OpenMP scratch, the JVM heap growing while the step runs. Measured peaks of small models
+     * come within a few MiB of the tensors alone, so the estimate carries this much on top.
+     */
+    private static final long STEP_SLACK = 64L << 20;
 
     public long total() { return weights > Long.MAX_VALUE - working ? Long.MAX_VALUE : weights + working; }
 
@@ -39,7 +45,10 @@ public record MemoryEstimate(long weights, long working) {
                 ? c.numLayers() * layer
                 : c.numLayers() * (double) batch * seq * c.hiddenSize() * o.dtype().byteSize() + 2 * layer;
         double head = Math.min(HEAD_BLOCK, (double) batch * seq * c.vocabSize() * FLOAT) + 2.0 * batch * seq * c.hiddenSize() * FLOAT;
-        return new MemoryEstimate(weightBytes(c, o), saturate(blocks + head));
+        // int8 layers multiply a dequantized copy of their weight, which a recorded block keeps for its backward.
+        double dequantized = o.int8().enabled()
+                ? (recordsAllBlocks ? c.numLayers() : 1) * 12.0 * c.hiddenSize() * c.hiddenSize() * o.dtype().byteSize() : 0;
+        return new MemoryEstimate(weightBytes(c, o), saturate(blocks + head + dequantized + STEP_SLACK));
     }
 
     /** A forward that returns the full float32 logits [B, T, V] (evaluation, the forward command). */

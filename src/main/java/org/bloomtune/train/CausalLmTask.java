@@ -25,6 +25,9 @@ public final class CausalLmTask implements TrainingTask<Example> {
     }
 
     @Override
+    public BloomModel model() { return model; }
+
+    @Override
     public int length(Example example) { return example.length(); }
 
     @Override

@@ -23,13 +23,15 @@ import java.nio.file.Path;
  * @param maxGradNorm     clip the prompt gradient to this L2 norm; 0 = off
  * @param checkpointEvery optimizer steps between checkpoints (one is always written at the end)
  * @param evalEvery       optimizer steps between evaluations on the eval split; 0 = at the end only
- * @param pass            how the prompt gradient is computed
+ * @param pass            how the prompt gradient is computed; AUTO (the default) picks it by memory
+ * @param maxMemory       bytes a step may use, weights included, when AUTO picks the pass; 0 = the
+ *                        default, {@link ReversePassChoice#DEFAULT_MEMORY_SHARE} of physical memory
  * @param groupByLength   batch examples of similar length together (less padding)
  * @param seed            data order and prompt init
  */
 public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, int accumulation, double lr,
                           LrSchedule.Decay decay, double warmupRatio, double weightDecay, double maxGradNorm,
-                          int checkpointEvery, int evalEvery, ReversePass pass, boolean groupByLength, long seed) {
+                          int checkpointEvery, int evalEvery, ReversePass pass, long maxMemory, boolean groupByLength, long seed) {
 
     public TrainConfig {
         if (epochs < 0) throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
@@ -45,6 +47,7 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
         if (checkpointEvery < 1) throw new IllegalArgumentException("checkpoint_every must be at least 1, got " + checkpointEvery);
         if (evalEvery < 0) throw new IllegalArgumentException("eval_every must be >= 0 (0: at the end only), got " + evalEvery);
         if (pass == null) throw new IllegalArgumentException("reverse_pass must be given");
+        if (maxMemory < 0) throw new IllegalArgumentException("max_memory must be >= 0 (0: the default share of physical memory), got " + maxMemory);
     }
 
     public static Builder builder() { return new Builder(); }
@@ -52,7 +55,12 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
     /** This config writing into {@code dir} instead. */
     public TrainConfig withOutput(Path dir) {
         return new TrainConfig(dir, epochs, maxSteps, batchSize, accumulation, lr, decay, warmupRatio, weightDecay, maxGradNorm,
-                checkpointEvery, evalEvery, pass, groupByLength, seed);
+                checkpointEvery, evalEvery, pass, maxMemory, groupByLength, seed);
+    }
+
+    /** The memory budget AUTO holds the step to: {@code maxMemory}, or the default share of physical memory. */
+    public long memoryBudget() {
+        return maxMemory > 0 ? maxMemory : ReversePassChoice.defaultBudget();
     }
 
     /** A builder starting from the seed recipe's values. */
@@ -69,7 +77,8 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
         private double maxGradNorm = 1.0;
         private int checkpointEvery = 50;
         private int evalEvery;
-        private ReversePass pass = ReversePass.RECOMPUTE_BLOCKS;
+        private ReversePass pass = ReversePass.AUTO;
+        private long maxMemory;
         private boolean groupByLength;
         private long seed = 42;
 
@@ -88,12 +97,13 @@ public record TrainConfig(Path output, int epochs, int maxSteps, int batchSize, 
         public Builder checkpointEvery(int v) { checkpointEvery = v; return this; }
         public Builder evalEvery(int v) { evalEvery = v; return this; }
         public Builder reversePass(ReversePass v) { pass = v; return this; }
+        public Builder maxMemory(long bytes) { maxMemory = bytes; return this; }
         public Builder groupByLength(boolean v) { groupByLength = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(output, epochs, maxSteps, batchSize, accumulation, lr, decay, warmupRatio, weightDecay,
-                    maxGradNorm, checkpointEvery, evalEvery, pass, groupByLength, seed);
+                    maxGradNorm, checkpointEvery, evalEvery, pass, maxMemory, groupByLength, seed);
         }
     }
 }

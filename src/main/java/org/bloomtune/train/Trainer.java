@@ -1,6 +1,7 @@
 package org.bloomtune.train;
 
 import com.google.gson.JsonObject;
+import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.data.BatchOrder;
 import org.bloomtune.dist.C10dCollective.PeerFailure;
 import org.bloomtune.dist.Collective;
@@ -34,6 +35,7 @@ public final class Trainer<E> {
     private final TrainingListener listener;
     private final DataParallel ranks;
     private final boolean leader;
+    private ReversePass pass;
 
     public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener) {
         this(task, config, adapterConfig, listener, Collective.SINGLE);
@@ -79,6 +81,7 @@ public final class Trainer<E> {
         LrSchedule schedule = new LrSchedule(config.lr(), (int) Math.round(config.warmupRatio() * total), total, config.decay());
         RunSettings settings = RunSettings.of(config, adapterConfig, task, train, eval);
         MetricsLog metrics = new MetricsLog(config.output());
+        pass = choosePass(prompt, train);
         Start start = start(prompt, mode, total, settings, metrics);
         TrainingState state = start.state();
         if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
@@ -92,6 +95,8 @@ public final class Trainer<E> {
                 List<List<Integer>> batches = order.epoch(train, task::length, epoch);
                 double lossSum = 0;
                 long tokens = 0;
+                long padded = 0;
+                long lossTerms = 0;
                 int micro = 0;
                 long began = System.nanoTime();
                 prompt.zeroGrad();
@@ -99,6 +104,8 @@ public final class Trainer<E> {
                     List<E> batch = pick(train, batches.get(batchIndex));
                     lossSum += shardLossAndGrad(prompt, batch);
                     tokens += batch.stream().mapToLong(task::length).sum();
+                    padded += paddedTokens(batch);
+                    lossTerms += task.lossTerms(batch);
                     micro++;
                     boolean stepNow = micro == config.accumulation() || batchIndex == batches.size() - 1;
                     if (!stepNow) continue;
@@ -114,7 +121,10 @@ public final class Trainer<E> {
                     double gradNorm = update(prompt, optimizer, micro, lr);
                     double seconds = (System.nanoTime() - began) / 1e9;
                     lastLoss = loss;
-                    if (leader) metrics.append(record(step, epoch, loss, lr, gradNorm, tokens / seconds, seconds, ranks.isDistributed() ? commSeconds : 0));
+                    if (leader) {
+                        metrics.append(record(step, epoch, loss, lr, gradNorm, seconds, new StepTokens(tokens, padded, lossTerms),
+                                ranks.isDistributed() ? commSeconds : 0));
+                    }
                     listener.onStep(step, total, firstStep, loss, tokens / seconds);
                     if (step % config.checkpointEvery() == 0 || step == total) {
                         ranks.checkSameState(prompt, optimizer, step);
@@ -126,6 +136,8 @@ public final class Trainer<E> {
                     if (config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
                     lossSum = 0;
                     tokens = 0;
+                    padded = 0;
+                    lossTerms = 0;
                     micro = 0;
                     began = System.nanoTime();
                     prompt.zeroGrad();
@@ -198,14 +210,14 @@ public final class Trainer<E> {
      * the matching gradient added to the prompt's. One process computes the whole batch as before.
      */
     private double shardLossAndGrad(SoftPrompt prompt, List<E> batch) {
-        if (!ranks.isDistributed()) return task.lossAndGrad(prompt, batch, config.pass());
+        if (!ranks.isDistributed()) return task.lossAndGrad(prompt, batch, pass);
         int per = config.batchSize();
         int from = Math.min(batch.size(), ranks.rank() * per);
         List<E> shard = batch.subList(from, Math.min(batch.size(), from + per));
         if (shard.isEmpty()) return 0;
         double weight = (double) task.lossTerms(shard) / task.lossTerms(batch);
         try (PointerScope scope = new PointerScope(); Tensor before = snapshot(prompt)) {
-            double loss = task.lossAndGrad(prompt, shard, config.pass());
+            double loss = task.lossAndGrad(prompt, shard, pass);
             try (GradMode off = GradMode.off(); Tensor grad = prompt.grad()) {
                 // grad = before + weight · (grad − before): this shard's contribution scaled in place.
                 grad.sub_(before).mul_(new Scalar(weight)).add_(before);
@@ -278,16 +290,44 @@ public final class Trainer<E> {
         return out;
     }
 
-    private static JsonObject record(int step, int epoch, double loss, double lr, double gradNorm, double tokensPerSecond,
-                                     double seconds, double commSeconds) {
+    /**
+     * Resolves {@link ReversePass#AUTO} for the longest training example in a full micro-batch (the
+     * worst step the run can meet) and says what was taken and why.
+     */
+    private ReversePass choosePass(SoftPrompt prompt, List<E> train) {
+        int longest = train.stream().mapToInt(task::length).max().orElse(1);
+        ReversePassChoice choice = ReversePassChoice.choose(config.pass(), task.model(), config.batchSize(),
+                longest + prompt.numVirtualTokens(), config.memoryBudget());
+        listener.onMessage(choice.reason());
+        return choice.pass();
+    }
+
+    /** Positions the model computes for {@code batch}: each rank's rows padded to that rank's longest. */
+    private long paddedTokens(List<E> batch) {
+        long padded = 0;
+        for (int from = 0; from < batch.size(); from += config.batchSize()) {
+            List<E> shard = batch.subList(from, Math.min(batch.size(), from + config.batchSize()));
+            padded += (long) shard.size() * shard.stream().mapToInt(task::length).max().orElse(0);
+        }
+        return padded;
+    }
+
+    /** Tokens of one optimizer step: real (unpadded), as computed (padded), and what the loss averages (labelled tokens, or texts). */
+    private record StepTokens(long real, long padded, long lossTerms) {}
+
+    private JsonObject record(int step, int epoch, double loss, double lr, double gradNorm, double seconds, StepTokens tokens, double commSeconds) {
         JsonObject r = new JsonObject();
         r.addProperty("step", step);
         r.addProperty("epoch", epoch);
         r.addProperty("loss", loss);
         r.addProperty("lr", lr);
         r.addProperty("grad_norm", gradNorm);
-        r.addProperty("tokens_per_s", tokensPerSecond);
+        r.addProperty("tokens_per_s", tokens.real() / seconds);
         r.addProperty("seconds", seconds);
+        r.addProperty("tokens", tokens.real());
+        r.addProperty("padded_tokens", tokens.padded());
+        r.addProperty("loss_terms", tokens.lossTerms());
+        r.addProperty("reverse_pass", pass.name());
         r.addProperty("comm_seconds", commSeconds);
         return r;
     }

@@ -19,6 +19,9 @@ import java.util.Map;
  */
 public interface TrainingTask<E> {
 
+    /** The frozen model the task runs on (its shapes size the reverse pass's memory). */
+    BloomModel model();
+
     /** Tokens in the example, for grouping batches by length and for throughput. */
     int length(E example);
 

@@ -94,6 +94,46 @@ class TrainerTest {
     }
 
     @Test
+    void metricsCountRealPaddedAndLabelledTokensAndNameThePassAutoTook() {
+        Path model = Reference.reference("hf/a/model");
+        List<Example> data = List.of(new Example(new long[]{49, 584, 613, 796, 223, 10, 11}, new long[]{49, 584, 613, 796, 223, 10, 11}),
+                new Example(new long[]{7, 8, 9, 10, 11}, new long[]{-100, -100, 9, 10, 11}),
+                new Example(new long[]{3, 4, 5}, new long[]{3, 4, 5}));
+        for (long budget : new long[]{0, 1}) {                        // 0: the default share of RAM; 1 byte: nothing fits
+            TrainConfig config = TrainConfig.builder().output(dir.resolve("run-" + budget)).epochs(2).batchSize(2).lr(0.1)
+                    .maxMemory(budget).seed(3).build();
+            List<String> log = new ArrayList<>();
+            TrainingListener listener = new TrainingListener() {
+                @Override public void onMessage(String line) { log.add(line); }
+            };
+            try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
+                AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
+                new Trainer<>(new CausalLmTask(m), config, ac, listener).train(prompt, data, List.of(), RunMode.NEW);
+            }
+            String expected = budget == 0 ? "AUTOGRAD" : "RECOMPUTE_BLOCKS";
+            assertTrue(log.getFirst().startsWith("reverse pass " + expected + " (estimated peak "), log.toString());
+            List<JsonObject> steps = new MetricsLog(config.output()).read();
+            assertEquals(4, steps.size(), "two steps per epoch: rows {2, 1}");
+            for (int epoch = 0; epoch < 2; epoch++) {
+                final int e = epoch;
+                List<JsonObject> inEpoch = steps.stream().filter(r -> r.get("epoch").getAsInt() == e).toList();
+                assertEquals(7 + 5 + 3, inEpoch.stream().mapToLong(r -> r.get("tokens").getAsLong()).sum());
+                // labels shift by one; the second example's first two are ignored
+                assertEquals(6 + 3 + 2, inEpoch.stream().mapToLong(r -> r.get("loss_terms").getAsLong()).sum());
+            }
+            for (JsonObject r : steps) {
+                long real = r.get("tokens").getAsLong();
+                long padded = r.get("padded_tokens").getAsLong();
+                // a pair is padded to its longer row ({7,5} → 14, {7,3} → 14, {5,3} → 10); a single row is not padded
+                java.util.Map<Long, Long> pairs = java.util.Map.of(12L, 14L, 10L, 14L, 8L, 10L);
+                assertEquals(pairs.getOrDefault(real, real), padded, r.toString());
+                assertEquals(expected, r.get("reverse_pass").getAsString());
+                assertEquals(real / r.get("seconds").getAsDouble(), r.get("tokens_per_s").getAsDouble(), 1e-6 * real);
+            }
+        }
+    }
+
+    @Test
     void nonFiniteLossStopsTheRunNamingTheStep() throws IOException {
         // A checkpoint whose final layer norm has a NaN bias: the very first loss is NaN.
         Path broken = dir.resolve("nan-model");

@@ -1,0 +1,79 @@
+package org.bloomtune.train;
+
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.demo.RandomCheckpoint;
+import org.bloomtune.model.BloomConfig;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.tensor.DType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ReversePassChoiceTest {
+    /** Big enough that a step's activations (hundreds of MiB) dwarf the allocator's slack. */
+    private static final BloomConfig SHAPE = BloomConfig.of(4096, 256, 4, 4);
+    private static final Pattern PEAK = Pattern.compile("\\+(\\d+) MiB above the loaded model; estimated \\+(\\d+) MiB");
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void autoTakesAutogradWhenItFitsTheBudgetAndRecomputeOtherwise() {
+        RandomCheckpoint.write(SHAPE, dir, DType.F32, 1);
+        try (BloomModel model = BloomModel.load(dir)) {
+            ReversePassChoice roomy = ReversePassChoice.choose(ReversePass.AUTO, model, 4, 266, Long.MAX_VALUE);
+            assertEquals(ReversePass.AUTOGRAD, roomy.pass());
+            assertTrue(roomy.recompute().total() < roomy.autograd().total(), roomy.reason());
+            long between = (roomy.recompute().total() + roomy.autograd().total()) / 2;
+            assertEquals(ReversePass.RECOMPUTE_BLOCKS, ReversePassChoice.choose(ReversePass.AUTO, model, 4, 266, between).pass());
+            assertEquals(ReversePass.AUTOGRAD, ReversePassChoice.choose(ReversePass.AUTO, model, 4, 266, roomy.autograd().total()).pass());
+            assertEquals(ReversePass.AUTOGRAD, ReversePassChoice.choose(ReversePass.AUTOGRAD, model, 4, 266, 1).pass(), "asked for: kept");
+            assertThrows(IllegalArgumentException.class, () -> ReversePassChoice.choose(ReversePass.AUTO, model, 4, 266, 0));
+        }
+    }
+
+    /**
+     * The estimate auto decides on, against the peak resident memory a step really adds (measured
+     * by profile-step in a fresh JVM): it must not be below it, nor so far above that auto would
+     * refuse AUTOGRAD where it fits.
+     */
+    @Test
+    void estimatedPeakBoundsTheMeasuredPeakOfEachPass() throws Exception {
+        RandomCheckpoint.write(SHAPE, dir, DType.F32, 1);
+        for (String pass : List.of("AUTOGRAD", "RECOMPUTE_BLOCKS")) {
+            String out = profileStep(pass);
+            Matcher m = PEAK.matcher(out);
+            assertTrue(m.find(), out);
+            long measured = Long.parseLong(m.group(1));
+            long estimated = Long.parseLong(m.group(2));
+            System.out.printf("%s: step peak +%d MiB, estimated +%d MiB%n", pass, measured, estimated);
+            assertTrue(estimated >= measured, pass + ": the estimate must bound the peak: " + out);
+            assertTrue(estimated <= 2 * measured + 64, pass + ": the estimate is too loose to decide on: " + out);
+        }
+    }
+
+    private String profileStep(String pass) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "profile-step", "--model", dir.toString(),
+                "--batch-size", "4", "--max-length", "256", "--reverse-pass", pass, "--steps", "2")
+                .redirectErrorStream(true).start();
+        if (!p.waitFor(5, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new AssertionError("profile-step did not finish in 5 minutes");
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+}

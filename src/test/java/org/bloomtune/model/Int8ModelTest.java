@@ -56,7 +56,7 @@ class Int8ModelTest {
             Tensor ids = Reference.randomIds(3, 24, int8.config().vocabSize(), 2);
             PromptBackward.lossAndGrad(dequantized, PromptedInput.of(dequantized, prompt, ids, null, ids), ReversePass.AUTOGRAD);
             float[] expected = Tensors.toFloats(prompt.grad());
-            for (ReversePass pass : ReversePass.values()) {
+            for (ReversePass pass : new ReversePass[]{ReversePass.AUTOGRAD, ReversePass.RECOMPUTE_BLOCKS}) {
                 prompt.zeroGrad();
                 PromptBackward.lossAndGrad(int8, PromptedInput.of(int8, prompt, ids, null, ids), pass);
                 float[] got = Tensors.toFloats(prompt.grad());

@@ -81,7 +81,7 @@ class PromptTuningParityTest {
                 assertEquals(Tensors.toFloat(expectedLoss), Tensors.toFloat(out.loss()), 1e-5, "loss");
             }
             float[][] grads = new float[2][];
-            for (ReversePass pass : ReversePass.values()) {
+            for (ReversePass pass : new ReversePass[]{ReversePass.AUTOGRAD, ReversePass.RECOMPUTE_BLOCKS}) {
                 prompt.zeroGrad();
                 float loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, mask, labels), pass);
                 assertEquals(Tensors.toFloat(expectedLoss), loss, 1e-5, pass + " loss");

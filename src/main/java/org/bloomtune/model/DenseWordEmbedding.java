@@ -10,7 +10,9 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     public Tensor lookup(Tensor ids) { return torch.embedding(weight, ids); }
 
     @Override
-    public Tensor logits(Tensor hidden) { return torch.linear(hidden, weight); }
+    public Tensor logits(Tensor hidden) {
+        return OneRowProduct.applies(hidden, weight) ? OneRowProduct.forward(hidden, weight, null) : torch.linear(hidden, weight);
+    }
 
     @Override
     public Tensor rows(long start, long n) { return weight.narrow(0, start, n); }

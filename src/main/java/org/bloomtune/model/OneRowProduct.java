@@ -1,0 +1,33 @@
+package org.bloomtune.model;
+
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * {@code x Wᵀ + b} for a single row of float32 or float64 — a decode step at batch 1 — through
+ * BLAS's matrix–vector product. libtorch sends a one-row {@code linear} to the matrix–matrix
+ * kernel, which streams W at a fraction of the memory bandwidth that {@code addmv} reaches on
+ * the same weight ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so
+ * that rate is the decode rate. bfloat16's matrix–vector kernel is the slower of its two, so it
+ * keeps {@code linear}.
+ */
+final class OneRowProduct {
+    private OneRowProduct() {}
+
+    /** True when {@code x} [..., in] holds exactly one row and {@code weight}'s dtype has the fast kernel. */
+    static boolean applies(Tensor x, Tensor weight) {
+        int type = weight.scalar_type().value;
+        return x.numel() == x.size(-1) && x.scalar_type().value == type
+                && (type == ScalarType.Float.value || type == ScalarType.Double.value);
+    }
+
+    /** {@code x} [..., in] (one row) → [..., out]; {@code bias} may be null. */
+    static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        long[] shape = x.sizes().vec().get();
+        shape[shape.length - 1] = weight.size(0);
+        Tensor row = x.reshape(x.size(-1));
+        Tensor y = bias == null ? torch.mv(weight, row) : torch.addmv(bias, weight, row);
+        return y.view(shape);
+    }
+}

@@ -1,6 +1,8 @@
 package org.bloomtune.model;
 
 import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -32,7 +34,28 @@ public interface Int8Kernel {
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
-        if (!bf16 && x2d.size(0) > 1) return torch.linear(x2d, w.dequantize(x2d.scalar_type()));
-        return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+        if (bf16) return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+        if (x2d.size(0) > 1) return torch.linear(x2d, w.dequantize(x2d.scalar_type()));
+        return oneRowDequantized(x2d, w);
+    }
+
+    /**
+     * One float32 row times an int8 weight: the weight dequantized a cache-sized block of rows at
+     * a time and each block multiplied by {@code mv} while it is in cache — the dequantized GEMM's
+     * numbers, at about the int8 weight's read cost instead of a whole float copy written and read
+     * back. ({@code _weight_int8pack_mm}'s float32 path is not vectorized in this libtorch.)
+     */
+    private static Tensor oneRowDequantized(Tensor x2d, Int8Weight w) {
+        long out = w.outFeatures();
+        long block = Math.max(1, (1L << 20) / (Float.BYTES * w.inFeatures()));     // 1 MiB of float32 rows: stays in L2
+        Tensor x = x2d.reshape(w.inFeatures());
+        Tensor y = torch.empty(new long[]{out}, x.options(), new MemoryFormatOptional());
+        for (long start = 0; start < out; start += block) {
+            long n = Math.min(block, out - start);
+            try (PointerScope scope = new PointerScope()) {
+                torch.mv_out(y.narrow(0, start, n), w.dequantizeRows(start, n, x.scalar_type()), x);
+            }
+        }
+        return y.view(1, out);
     }
 }

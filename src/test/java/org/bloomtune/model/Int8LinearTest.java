@@ -71,7 +71,7 @@ class Int8LinearTest {
         float[] w = random(new Random(8), N * K, 0.05f);
         try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
             Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, N, K));
-            // One float32 row (a decode step) and a bfloat16 batch go through _weight_int8pack_mm.
+            // One float32 row (a decode step): the weight dequantized block by block; a bfloat16 batch: _weight_int8pack_mm.
             Tensor row = Tensors.fromFloats(random(new Random(9), K, 1f), 1, K);
             float[] expected = Tensors.toFloats(row.matmul(q.dequantize(ScalarType.Float).t()));
             assertTrue(maxDiff(Tensors.toFloats(q.matmul(row, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null)), expected) <= 1e-5 * maxAbs(expected));
@@ -79,6 +79,13 @@ class Int8LinearTest {
             float[] bf16 = Tensors.toFloats(q.matmul(batch, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null));
             float[] reference = Tensors.toFloats(batch.to(ScalarType.Float).matmul(q.dequantize(ScalarType.Float).t()));
             assertTrue(maxDiff(bf16, reference) <= 2e-2 * maxAbs(reference), "bf16 weight-only error");
+            // 1000 rows of 2048: 128-row blocks of 1 MiB, the last one partial
+            Int8Weight tall = Int8Weight.quantize(Tensors.fromFloats(random(new Random(11), 1000 * 2048, 0.05f), 1000, 2048));
+            Tensor wide = Tensors.fromFloats(random(new Random(12), 2048, 1f), 1, 2048);
+            float[] tallExpected = Tensors.toFloats(wide.matmul(tall.dequantize(ScalarType.Float).t()));
+            float[] tallGot = Tensors.toFloats(tall.matmul(wide, Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY)), null));
+            assertEquals(1000, tallGot.length);
+            assertTrue(maxDiff(tallGot, tallExpected) <= 1e-5 * maxAbs(tallExpected), "blocked one-row path");
         }
     }
 

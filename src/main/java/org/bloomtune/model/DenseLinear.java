@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -10,6 +11,7 @@ public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
     @Override
     public Tensor forward(Tensor x) {
         if (OneRowProduct.applies(x, weight)) return OneRowProduct.forward(x, weight, bias);
+        if (Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias);
         return torch.linear(x, weight, new TensorOptional(bias));
     }
 

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -11,7 +12,9 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
 
     @Override
     public Tensor logits(Tensor hidden) {
-        return OneRowProduct.applies(hidden, weight) ? OneRowProduct.forward(hidden, weight, null) : torch.linear(hidden, weight);
+        if (OneRowProduct.applies(hidden, weight)) return OneRowProduct.forward(hidden, weight, null);
+        if (Bf16RowsLinear.applies(hidden, weight, null)) return Bf16RowsLinear.forward(hidden, weight, null);
+        return torch.linear(hidden, weight);
     }
 
     @Override

@@ -1,0 +1,95 @@
+/*
+ * y = x Wᵀ + b in bfloat16 for a few rows of x (a decode step), with W streamed from memory once:
+ * four rows of W at a time are multiplied with each row of x by AVX512_BF16's vdpbf16ps (32
+ * bf16 products summed in float32 per instruction), so a decode step runs at the speed of
+ * reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
+ * benchmarks/FINDINGS.md).
+ *
+ * Only for CPUs with AVX512_BF16: bt_bf16_rows_supported() says whether this one has it, and the
+ * caller keeps libtorch's linear otherwise. The function carries its own target attribute, so the
+ * library still builds and loads on any x86-64 CPU.
+ */
+#include <stdint.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#define BT_HAVE_BF16_BUILD 1
+#endif
+
+int32_t bt_bf16_rows_supported(void) {
+#ifdef BT_HAVE_BF16_BUILD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+#ifdef BT_HAVE_BF16_BUILD
+#define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+BT_BF16 static inline float bf16_to_float(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t) h << 16 };
+    return v.f;
+}
+
+/* round to nearest even, as libtorch's float → bfloat16 (inputs are finite sums) */
+BT_BF16 static inline uint16_t float_to_bf16(float f) {
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7f800000u) == 0x7f800000u) return (uint16_t) (v.u >> 16 | ((v.u & 0xffffu) ? 0x40u : 0u));
+    return (uint16_t) ((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* Σ over a row of k bf16 products, k a multiple of 32 handled by the vector loop, the rest by scalars. */
+BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint16_t *x) {
+    return _mm512_dpbf16_ps(acc, (__m512bh) _mm512_loadu_si512(x), (__m512bh) _mm512_loadu_si512(w));
+}
+
+/*
+ * w [n, k] bf16 row-major, x [rows, k] bf16 row-major, bias [n] bf16 or NULL,
+ * y [rows, ldy] bf16: columns [0, n) are written.
+ */
+BT_BF16
+void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,
+                         int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int64_t kv = k - k % 32;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const uint16_t *w0 = w + j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        for (int64_t r = 0; r < rows; r++) {
+            const uint16_t *xr = x + r * k;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (int64_t i = 0; i < kv; i += 32) {
+                a0 = dot_chunk(a0, w0 + i, xr + i);
+                a1 = dot_chunk(a1, w1 + i, xr + i);
+                a2 = dot_chunk(a2, w2 + i, xr + i);
+                a3 = dot_chunk(a3, w3 + i, xr + i);
+            }
+            float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+            const uint16_t *wr[4] = {w0, w1, w2, w3};
+            for (int q = 0; q < 4; q++) {
+                for (int64_t i = kv; i < k; i++) s[q] += bf16_to_float(wr[q][i]) * bf16_to_float(xr[i]);
+                if (bias) s[q] += bf16_to_float(bias[j + q]);
+                y[r * ldy + j + q] = float_to_bf16(s[q]);
+            }
+        }
+    }
+    for (; j < n; j++) {
+        const uint16_t *wj = w + j * k;
+        for (int64_t r = 0; r < rows; r++) {
+            const uint16_t *xr = x + r * k;
+            __m512 a = _mm512_setzero_ps();
+            for (int64_t i = 0; i < kv; i += 32) a = dot_chunk(a, wj + i, xr + i);
+            float s = _mm512_reduce_add_ps(a);
+            for (int64_t i = kv; i < k; i++) s += bf16_to_float(wj[i]) * bf16_to_float(xr[i]);
+            if (bias) s += bf16_to_float(bias[j]);
+            y[r * ldy + j] = float_to_bf16(s);
+        }
+    }
+}
+#else
+void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,
+                         int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    (void) w; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+#endif

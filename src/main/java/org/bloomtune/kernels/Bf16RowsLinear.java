@@ -1,0 +1,87 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.stream.IntStream;
+
+/**
+ * {@code x Wᵀ + b} in bfloat16 for at most {@link #MAX_ROWS} rows of x — a decode step — by
+ * native/bf16_rows_linear.c (AVX512_BF16), which reads W once for all the rows; W's rows are split
+ * over libtorch's thread count. Where the CPU lacks AVX512_BF16, or the tensors are not
+ * contiguous bfloat16 CPU tensors outside autograd, callers keep libtorch's {@code linear}.
+ */
+public final class Bf16RowsLinear {
+    /**
+     * Rows up to which the kernel beats libtorch's linear here: at one row 1.3–3× (the lm_head 2.8×),
+     * at two about even, beyond that slower (benchmarks/FINDINGS.md).
+     */
+    public static final int MAX_ROWS = 1;
+
+    private static final MethodHandle KERNEL = bindIfSupported();
+
+    private Bf16RowsLinear() {}
+
+    /** True when this CPU has AVX512_BF16 and the kernels are built. */
+    public static boolean supported() { return KERNEL != null; }
+
+    /** True when the kernel takes {@code x} [..., in] times {@code weight} [out, in] (+ {@code bias} [out] or null). */
+    public static boolean applies(Tensor x, Tensor weight, Tensor bias) {
+        if (KERNEL == null || x.requires_grad() || weight.requires_grad()) return false;
+        if (!bf16Cpu(weight) || weight.dim() != 2 || !bf16Cpu(x) || x.size(-1) != weight.size(1)) return false;
+        if (bias != null && (!bf16Cpu(bias) || bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) return false;
+        long k = weight.size(1);
+        return k > 0 && x.numel() > 0 && x.numel() / k <= MAX_ROWS;
+    }
+
+    private static boolean bf16Cpu(Tensor t) {
+        return t.scalar_type().value == ScalarType.BFloat16.value && t.device().is_cpu() && t.is_contiguous();
+    }
+
+    /** {@code x} [..., in] → [..., out] in bfloat16; call only where {@link #applies}. */
+    public static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        if (!applies(x, weight, bias)) throw new IllegalArgumentException("bf16_rows_linear does not take these tensors");
+        long n = weight.size(0);
+        long k = weight.size(1);
+        long rows = x.numel() / k;
+        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
+        MemorySegment w = NativeMemory.segment(weight.data_ptr(), weight.nbytes());
+        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
+        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
+        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
+        IntStream.range(0, parts).parallel().forEach(p -> {
+            long from = n * p / parts;
+            long count = n * (p + 1) / parts - from;
+            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * 2, count * 2);
+            try {
+                KERNEL.invokeExact(w.asSlice(from * k * 2, count * k * 2), in, bPart, out.asSlice(from * 2), rows, count, k, n);
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_bf16_rows_linear failed", t);
+            }
+        });
+        long[] shape = x.sizes().vec().get();
+        shape[shape.length - 1] = n;
+        return y.view(shape);
+    }
+
+    private static MethodHandle bindIfSupported() {
+        if (!NativeKernels.available()) return null;
+        try {
+            int supported = (int) NativeKernels.bind("bt_bf16_rows_supported", FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact();
+            if (supported == 0) return null;
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_rows_supported failed", t);
+        }
+        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
+        ValueLayout a = ValueLayout.ADDRESS;
+        return NativeKernels.bind("bt_bf16_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
+    }
+}

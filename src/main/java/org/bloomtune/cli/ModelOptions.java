@@ -7,6 +7,7 @@ import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.Int8Mode;
 import org.bloomtune.model.Int8Options;
 import org.bloomtune.model.LoadOptions;
+import org.bloomtune.tensor.CpuFeatures;
 import org.bloomtune.tensor.DType;
 import picocli.CommandLine.Option;
 
@@ -29,8 +30,8 @@ final class ModelOptions {
         return dir;
     }
 
-    @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16",
-            description = "compute dtype (fp16 is for GPUs)")
+    @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16|auto",
+            description = "compute dtype (fp16 is for GPUs); auto: bf16 where the CPU has native bf16 (AVX512_BF16, AMX), else fp32")
     String dtype;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
@@ -55,7 +56,8 @@ final class ModelOptions {
     /** The flags as the library's load options (checked, nothing loaded). */
     LoadOptions loadOptions() {
         Int8Options quantization = Flags.named(() -> new Int8Options(Int8Mode.parse(int8), int8Threshold));
-        return Flags.named(() -> new LoadOptions(DType.parseCompute(dtype), device, quantization, AttentionKernel.parse(attention), 0));
+        DType compute = dtype.equalsIgnoreCase("auto") ? CpuFeatures.autoComputeDtype(device) : DType.parseCompute(dtype);
+        return Flags.named(() -> new LoadOptions(compute, device, quantization, AttentionKernel.parse(attention), 0));
     }
 
     BloomModel load() {

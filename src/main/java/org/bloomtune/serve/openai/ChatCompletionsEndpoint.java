@@ -88,12 +88,7 @@ final class ChatCompletionsEndpoint extends GenerationEndpoint {
         message.addProperty("role", "assistant");
         message.addProperty("content", text);
         message.add("refusal", JsonNull.INSTANCE);
-        JsonObject c = new JsonObject();
-        c.addProperty("index", index);
-        c.add("message", message);
-        c.add("logprobs", withLogprobs ? logprobs(logprobs) : JsonNull.INSTANCE);
-        c.addProperty("finish_reason", finish.openAiName());
-        return c;
+        return choiceObject(index, "message", message, withLogprobs ? logprobs(logprobs) : null, finish);
     }
 
     @Override
@@ -102,12 +97,7 @@ final class ChatCompletionsEndpoint extends GenerationEndpoint {
         JsonObject delta = new JsonObject();
         if (first) delta.addProperty("role", "assistant");
         if (finish == null || first) delta.addProperty("content", text);
-        JsonObject c = new JsonObject();
-        c.addProperty("index", index);
-        c.add("delta", delta);
-        c.add("logprobs", withLogprobs ? logprobs(logprobs) : JsonNull.INSTANCE);
-        c.add("finish_reason", finish == null ? JsonNull.INSTANCE : new JsonPrimitive(finish.openAiName()));
-        return c;
+        return choiceObject(index, "delta", delta, withLogprobs ? logprobs(logprobs) : null, finish);
     }
 
     /** The chat shape: one entry per token with its bytes and alternatives. */

@@ -2,7 +2,6 @@ package org.bloomtune.serve.openai;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
-import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import org.bloomtune.generate.TokenLogprobs;
@@ -83,12 +82,7 @@ final class CompletionsEndpoint extends GenerationEndpoint {
     @Override
     protected JsonObject chunkChoice(int index, String text, List<TokenLogprobs> logprobs, boolean withLogprobs, FinishReason finish,
                                      boolean first) {
-        JsonObject c = new JsonObject();
-        c.addProperty("index", index);
-        c.addProperty("text", text);
-        c.add("logprobs", withLogprobs ? logprobs(logprobs) : JsonNull.INSTANCE);
-        c.add("finish_reason", finish == null ? JsonNull.INSTANCE : new JsonPrimitive(finish.openAiName()));
-        return c;
+        return choiceObject(index, "text", new JsonPrimitive(text), withLogprobs ? logprobs(logprobs) : null, finish);
     }
 
     /** OpenAI's legacy shape: parallel arrays of tokens, their log-probabilities, alternatives and offsets. */

@@ -42,6 +42,21 @@ abstract class GenerationEndpoint {
     protected abstract String object(boolean chunk);
 
     /** A whole choice. */
+    /**
+     * A choice as OpenAI orders its fields: {@code index}, the body ({@code text}, {@code message}
+     * or {@code delta}, named {@code key}), {@code logprobs}, {@code finish_reason} (null while a
+     * stream runs).
+     */
+    protected static JsonObject choiceObject(int index, String key, com.google.gson.JsonElement body, com.google.gson.JsonElement logprobs,
+                                             FinishReason finish) {
+        JsonObject c = new JsonObject();
+        c.addProperty("index", index);
+        c.add(key, body);
+        c.add("logprobs", logprobs == null ? com.google.gson.JsonNull.INSTANCE : logprobs);
+        c.add("finish_reason", finish == null ? com.google.gson.JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(finish.openAiName()));
+        return c;
+    }
+
     protected abstract JsonObject choice(int index, String text, List<TokenLogprobs> logprobs, boolean withLogprobs, FinishReason finish);
 
     /** A streamed piece of a choice; {@code first} marks its first chunk. */

@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -10,8 +11,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * Keys and values of the positions already processed, per layer, so that decoding one token costs
  * one position's work. Keys are kept as {@code [B*heads, head_dim, S]} (ready for the score
- * product) and values as {@code [B*heads, S, head_dim]}, as HF's BLOOM does. The cache owns its
- * tensors; {@link #close} frees them.
+ * product) and values as {@code [B*heads, S, head_dim]}, as HF's BLOOM does, in buffers with room
+ * for more positions. The cache owns its tensors; {@link #close} frees them.
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
@@ -26,12 +27,61 @@ public final class KvCache implements AutoCloseable {
     /** Positions cached so far (the same for every layer once a forward call has finished). */
     public long length() { return length; }
 
-    /** Appends this call's keys and values for {@code layer}; returns the full [key, value]. */
+    /**
+     * Writes this call's keys and values for {@code layer} behind the cached ones and returns the
+     * full [key, value] as views. The buffers are allocated with room to spare and doubled when
+     * full, so a decode step writes one position instead of copying the whole cache (as growing
+     * by {@code cat} would). While autograd records, the cache concatenates instead: an in-place
+     * write would break the graph.
+     */
     Tensor[] append(int layer, Tensor key, Tensor value) {
-        Tensor fullKey = keys[layer] == null ? key : torch.cat(new TensorVector(keys[layer], key), 2);
-        Tensor fullValue = values[layer] == null ? value : torch.cat(new TensorVector(values[layer], value), 1);
+        if (key.requires_grad() || value.requires_grad()) return appendByCat(layer, key, value);
+        long added = key.size(2);
+        long needed = length + added;
+        if (keys[layer] == null || keys[layer].size(2) < needed) grow(layer, key, value, Math.max(needed + SPARE, 2 * needed));
+        keys[layer].narrow(2, length, added).copy_(key);
+        values[layer].narrow(1, length, added).copy_(value);
+        return new Tensor[]{keys[layer].narrow(2, 0, needed), values[layer].narrow(1, 0, needed)};
+    }
+
+    /** Positions a new buffer holds beyond what is needed now: a short generation never reallocates. */
+    private static final long SPARE = 256;
+
+    /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */
+    private void grow(int layer, Tensor key, Tensor value, long capacity) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor k = torch.empty(new long[]{key.size(0), key.size(1), capacity}, key.options(), new MemoryFormatOptional());
+            Tensor v = torch.empty(new long[]{value.size(0), capacity, value.size(2)}, value.options(), new MemoryFormatOptional());
+            if (keys[layer] != null && length > 0) {
+                k.narrow(2, 0, length).copy_(keys[layer].narrow(2, 0, length));
+                v.narrow(1, 0, length).copy_(values[layer].narrow(1, 0, length));
+            }
+            replace(layer, Tensors.escape(k), Tensors.escape(v));
+        }
+    }
+
+    private Tensor[] appendByCat(int layer, Tensor key, Tensor value) {
+        Tensor fullKey = keys[layer] == null ? key : torch.cat(new TensorVector(cached(keys[layer], 2), key), 2);
+        Tensor fullValue = values[layer] == null ? value : torch.cat(new TensorVector(cached(values[layer], 1), value), 1);
         replace(layer, Tensors.escape(fullKey), Tensors.escape(fullValue));
         return new Tensor[]{fullKey, fullValue};
+    }
+
+    /** The cached positions of a buffer along its position axis. */
+    private Tensor cached(Tensor buffer, int axis) {
+        return buffer.size(axis) == length ? buffer : buffer.narrow(axis, 0, length);
+    }
+
+    /** Shrinks every buffer to exactly the cached positions (contiguous), before rows are rearranged. */
+    private void compact() {
+        if (keys[0] == null) return;
+        try (PointerScope scope = new PointerScope()) {
+            for (int layer = 0; layer < keys.length; layer++) {
+                if (keys[layer].size(2) == length) continue;
+                replace(layer, Tensors.escape(keys[layer].narrow(2, 0, length).contiguous()),
+                        Tensors.escape(values[layer].narrow(1, 0, length).contiguous()));
+            }
+        }
     }
 
     /** Called by the model once every layer has appended {@code positions} new positions. */
@@ -43,6 +93,7 @@ public final class KvCache implements AutoCloseable {
      */
     public void keepRows(long[] rows, int numHeads) {
         if (keys[0] == null) throw new IllegalStateException("the cache is empty");
+        compact();
         long batch = keys[0].size(0) / numHeads;
         long[] index = new long[rows.length * numHeads];
         for (int r = 0; r < rows.length; r++) {
@@ -66,6 +117,8 @@ public final class KvCache implements AutoCloseable {
     public long[] appendRows(KvCache other) {
         if (other.keys.length != keys.length) throw new IllegalArgumentException("caches of different depths");
         if (other.keys[0] == null) throw new IllegalArgumentException("the appended cache is empty");
+        compact();
+        other.compact();
         if (keys[0] == null) {
             for (int layer = 0; layer < keys.length; layer++) {
                 replace(layer, other.keys[layer], other.values[layer]);
@@ -94,6 +147,7 @@ public final class KvCache implements AutoCloseable {
     public void dropFront(long positions) {
         if (positions <= 0) return;
         if (positions > length) throw new IllegalArgumentException("cannot drop " + positions + " of " + length + " positions");
+        compact();
         try (PointerScope scope = new PointerScope()) {
             for (int layer = 0; layer < keys.length; layer++) {
                 replace(layer, Tensors.escape(keys[layer].narrow(2, positions, length - positions).contiguous()),

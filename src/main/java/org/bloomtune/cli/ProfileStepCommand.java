@@ -72,7 +72,7 @@ final class ProfileStepCommand implements Runnable {
                             + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
                     pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
                     mib(weights), mib(peak), mib(peak - weights),
-                    mib((pass == ReversePass.AUTOGRAD ? choice.autograd() : choice.recompute()).working()));
+                    mib(choice.estimate().working()));
         }
     }
 

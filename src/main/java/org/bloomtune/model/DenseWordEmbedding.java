@@ -1,6 +1,5 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -12,9 +11,7 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
 
     @Override
     public Tensor logits(Tensor hidden) {
-        if (OneRowProduct.applies(hidden, weight)) return OneRowProduct.forward(hidden, weight, null);
-        if (Bf16RowsLinear.applies(hidden, weight, null)) return Bf16RowsLinear.forward(hidden, weight, null);
-        return torch.linear(hidden, weight);
+        return OneRowProduct.linear(hidden, weight, null);
     }
 
     @Override

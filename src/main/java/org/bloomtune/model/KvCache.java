@@ -15,6 +15,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * for more positions. The cache owns its tensors; {@link #close} frees them.
  */
 public final class KvCache implements AutoCloseable {
+    /** Positions a new buffer holds beyond what is needed now: a short generation never reallocates. */
+    private static final long SPARE = 256;
+
     private final Tensor[] keys;
     private final Tensor[] values;
     private long length;
@@ -43,9 +46,6 @@ public final class KvCache implements AutoCloseable {
         values[layer].narrow(1, length, added).copy_(value);
         return new Tensor[]{keys[layer].narrow(2, 0, needed), values[layer].narrow(1, 0, needed)};
     }
-
-    /** Positions a new buffer holds beyond what is needed now: a short generation never reallocates. */
-    private static final long SPARE = 256;
 
     /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */
     private void grow(int layer, Tensor key, Tensor value, long capacity) {

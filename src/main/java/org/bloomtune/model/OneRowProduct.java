@@ -1,19 +1,28 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * {@code x Wᵀ + b} for a single row of float32 or float64 — a decode step at batch 1 — through
- * BLAS's matrix–vector product. libtorch sends a one-row {@code linear} to the matrix–matrix
+ * {@code x Wᵀ + b} for the dense layers and the lm_head ({@link #linear}), with a faster path for a
+ * single row — a decode step at batch 1. float32 and float64 go through BLAS's matrix–vector product. libtorch sends a one-row {@code linear} to the matrix–matrix
  * kernel, which streams W at a fraction of the memory bandwidth that {@code addmv} reaches on
  * the same weight ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so
- * that rate is the decode rate. bfloat16's matrix–vector kernel is the slower of its two, so it
- * keeps {@code linear}.
+ * that rate is the decode rate. bfloat16's matrix–vector kernel is the slower of its two, so a
+ * bfloat16 row goes to {@link Bf16RowsLinear} where the CPU has AVX512_BF16, else to {@code linear}.
  */
 final class OneRowProduct {
     private OneRowProduct() {}
+
+    /** {@code x} [..., in] → [..., out] by the fastest path that takes it; {@code bias} may be null. */
+    static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        if (applies(x, weight)) return forward(x, weight, bias);
+        if (Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias);
+        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+    }
 
     /** True when {@code x} [..., in] holds exactly one row and {@code weight}'s dtype has the fast kernel. */
     static boolean applies(Tensor x, Tensor weight) {

@@ -40,6 +40,11 @@ public record ReversePassChoice(ReversePass pass, MemoryEstimate autograd, Memor
         return new ReversePassChoice(pass, withAutograd, withRecompute, budget);
     }
 
+    /** The estimate of the pass taken. */
+    public MemoryEstimate estimate() {
+        return pass == ReversePass.AUTOGRAD ? autograd : recompute;
+    }
+
     /** One line for the log: what was taken and the figures it was taken on. */
     public String reason() {
         String figures = String.format(Locale.ROOT, "estimated peak %s with AUTOGRAD, %s with RECOMPUTE_BLOCKS; budget %s",

@@ -304,7 +304,9 @@ public final class BatchScheduler implements AutoCloseable {
                 CausalLmInput input = group.getFirst().lease.task.prompt == null
                         ? CausalLmInput.ids(padded.inputIds()).mask(padded.attentionMask())
                         : PromptedInput.of(model, group.stream().map(r -> r.lease.task.prompt).toList(), padded.inputIds(), padded.attentionMask(), null);
-                logits = Tensors.toFloats(model.nextTokenLogits(input, cache));
+                try (Tensor last = model.nextTokenLogits(input, cache)) {          // the caller's to free
+                    logits = Tensors.toFloats(last);
+                }
                 mask = Tensors.escape(input.attentionMask().to(ScalarType.Long).contiguous());
             } catch (RuntimeException e) {
                 cache.close();

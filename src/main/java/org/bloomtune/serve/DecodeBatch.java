@@ -54,7 +54,9 @@ final class DecodeBatch implements AutoCloseable {
         try (PointerScope scope = new PointerScope()) {
             Tensor grown = torch.cat(new TensorVector(mask, torch.ones(new long[]{ids.length, 1}, Tensors.options(DType.I64, mask.device()))), 1);
             replaceMask(Tensors.escape(grown));
-            logits = Tensors.toFloats(model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(ids, ids.length, 1)).mask(mask), cache));
+            try (Tensor last = model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(ids, ids.length, 1)).mask(mask), cache)) {
+                logits = Tensors.toFloats(last);                                  // the caller's to free
+            }
         }
         int vocab = logits.length / ids.length;
         for (int r = 0; r < ids.length; r++) rows.get(r).acceptOrFail(logits, r * vocab, vocab);

@@ -1,6 +1,7 @@
 package org.bloomtune.autograd;
 
 import org.bloomtune.model.AttentionContext;
+import org.bloomtune.model.AttentionPrefix;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.PreparedInput;
@@ -17,7 +18,10 @@ import org.bytedeco.pytorch.Tensor;
  * block is recomputed from its input when its turn comes, so at most one block's activations exist
  * at a time. Order: embeddings (recorded, a small graph back to the prompts) → blocks unrecorded →
  * head and loss ({@link HeadLoss}) → for layer = n-1 .. 0: recompute, backpropagate, hand the input's
- * gradient down → finally through {@code word_embeddings_layernorm} into the prompts.
+ * gradient down → finally through {@code word_embeddings_layernorm} into the prompts. A prefix
+ * (prefix tuning) is cut loose as one leaf the blocks share: each block's backward adds its layer's
+ * share to the leaf's gradient, and only at the end does that go back into the prefix's own graph
+ * (its encoder), so memory stays one block's worth.
  */
 final class BlockRecompute {
     private BlockRecompute() {}
@@ -26,7 +30,9 @@ final class BlockRecompute {
         try (PointerScope scope = new PointerScope()) {
             PreparedInput in = model.stages().prepare(input, 0);
             Tensor firstInput = model.stages().embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
-            AttentionContext ctx = model.stages().attentionContext(in.mask(), input.length());
+            AttentionPrefix prefix = in.prefix() == null ? null
+                    : new AttentionPrefix(Autograd.leaf(in.prefix().raw()), in.prefix().numLayers(), in.prefix().numHeads());
+            AttentionContext ctx = model.stages().attentionContext(in.mask(), input.length(), prefix);
             try (BlockInputs saved = BlockInputs.record(model, firstInput.detach(), ctx)) {
                 // Path 2 is about memory: hand the buffers the forward and the head freed back to the OS
                 // (malloc_trim) before the next phase peaks (figures: benchmarks/FINDINGS.md). Trimming
@@ -41,8 +47,13 @@ final class BlockRecompute {
                     grad = below;
                     saved.release(layer + 1);                                     // no longer needed
                 }
-                Autograd.backward(firstInput, grad);                                       // into the prompts
+                if (firstInput.requires_grad()) Autograd.backward(firstInput, grad);       // into the prompts
                 grad.close();
+                if (prefix != null && in.prefix().raw().requires_grad()) {
+                    try (Tensor prefixGrad = Tensors.gradient(prefix.raw())) {
+                        if (prefixGrad.defined()) Autograd.backward(in.prefix().raw(), prefixGrad);   // into the prefix's encoder
+                    }
+                }
                 return head.loss();
             }
         }

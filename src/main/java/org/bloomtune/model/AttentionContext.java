@@ -11,5 +11,11 @@ import org.bytedeco.pytorch.Tensor;
  * @param bias   [B, heads, T, S] ALiBi plus the dtype's lowest value where masked, built once for
  *               all blocks (see {@link AttentionMask#additive}); null where the eager kernel masks
  *               each block's scores itself
+ * @param prefix prefix tuning's keys and values, put ahead of this call's in every layer; null
+ *               without one (or when they are already in the KV cache)
  */
-public record AttentionContext(AttentionKernel kernel, Tensor alibi, Tensor mask, Tensor bias) {}
+public record AttentionContext(AttentionKernel kernel, Tensor alibi, Tensor mask, Tensor bias, AttentionPrefix prefix) {
+
+    /** The same context with {@code other} as the prefix (the reverse pass swaps in a recording leaf). */
+    public AttentionContext withPrefix(AttentionPrefix other) { return new AttentionContext(kernel, alibi, mask, bias, other); }
+}

@@ -4,6 +4,7 @@ import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -45,7 +46,7 @@ public final class BloomAttention implements AutoCloseable {
     /** HF's eager attention → the merged heads [B, T, H]. */
     private Tensor eager(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries, ScalarType compute) {
         Tensor query = qkv[0];                                                   // [B*nh, T, hd]
-        Tensor[] kv = keysAndValues(qkv, cache, layer);
+        Tensor[] kv = keysAndValues(qkv, ctx, cache, layer);
         Tensor key = kv[0];                                                      // [B*nh, hd, S]
         Tensor value = kv[1];                                                    // [B*nh, S, hd]
         long keys = key.size(2);
@@ -71,7 +72,7 @@ public final class BloomAttention implements AutoCloseable {
 
     /** libtorch's fused attention with the shared additive bias → the merged heads [B, T, H]. */
     private Tensor fused(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
-        Tensor[] kv = keysAndValues(qkv, cache, layer);
+        Tensor[] kv = keysAndValues(qkv, ctx, cache, layer);
         Tensor key = kv[0];
         Tensor value = kv[1];
         long keys = key.size(2);
@@ -83,9 +84,18 @@ public final class BloomAttention implements AutoCloseable {
         return context.transpose(1, 2).reshape(batch, queries, (long) numHeads * headDim);
     }
 
-    /** This call's keys [B*nh, hd, T] and values [B*nh, T, hd], after the cached ones when there is a cache (S = past + T). */
-    private static Tensor[] keysAndValues(Tensor[] qkv, KvCache cache, int layer) {
-        return cache == null ? new Tensor[]{qkv[1], qkv[2]} : cache.append(layer, qkv[1], qkv[2]);
+    /**
+     * This call's keys [B*nh, hd, T] and values [B*nh, T, hd], behind a prefix's (prefix tuning) and
+     * the cached ones when there are (S = past + N + T). A prefix given with a cache enters it.
+     */
+    private static Tensor[] keysAndValues(Tensor[] qkv, AttentionContext ctx, KvCache cache, int layer) {
+        Tensor key = qkv[1];
+        Tensor value = qkv[2];
+        if (ctx.prefix() != null) {
+            key = torch.cat(new TensorVector(ctx.prefix().key(layer), key), 2);
+            value = torch.cat(new TensorVector(ctx.prefix().value(layer), value), 1);
+        }
+        return cache == null ? new Tensor[]{key, value} : cache.append(layer, key, value);
     }
 
     /** Softmax runs in float32 (as in HF) unless the model computes in float64. */

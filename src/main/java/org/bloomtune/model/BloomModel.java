@@ -120,7 +120,7 @@ public final class BloomModel implements AutoCloseable {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor logits = head(lastHidden(in, input.length(), cache));
             Tensor loss = in.labels() == null ? null : CausalLmLoss.mean(logits, in.labels());
-            if (cache != null) cache.advance(input.length());
+            if (cache != null) cache.advance(input.prefixLength() + input.length());
             return new CausalLmOutput(Tensors.escape(logits), loss == null ? null : Tensors.escape(loss));
         }
     }
@@ -135,7 +135,7 @@ public final class BloomModel implements AutoCloseable {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = lastHidden(in, input.length(), cache);
             Tensor logits = head(hidden.select(1, hidden.size(1) - 1));
-            if (cache != null) cache.advance(input.length());
+            if (cache != null) cache.advance(input.prefixLength() + input.length());
             return Tensors.escape(logits);
         }
     }
@@ -147,7 +147,7 @@ public final class BloomModel implements AutoCloseable {
      */
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
-        AttentionContext ctx = attentionContext(in.mask(), queries);
+        AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());
         for (int i = 0; i < h.size(); i++) {
             Tensor next = block(i, hidden, ctx, cache);
             hidden.close();          // autograd keeps what it needs; the handle need not live until the scope ends
@@ -163,7 +163,20 @@ public final class BloomModel implements AutoCloseable {
      */
     PreparedInput prepare(CausalLmInput input, long past) {
         Tensor embeds = input.inputIds() != null ? embed(input.inputIds()) : toCompute(input.inputsEmbeds());
-        return new PreparedInput(embeds, attentionMask(input, past), input.labels() == null ? null : labels(input));
+        return new PreparedInput(embeds, attentionMask(input, past), input.labels() == null ? null : labels(input), prefix(input, past));
+    }
+
+    /** Prefix tuning's keys and values in the compute dtype, or null; a prefix comes first, so the cache must be empty. */
+    private AttentionPrefix prefix(CausalLmInput input, long past) {
+        Tensor raw = input.prefix();
+        if (raw == null) return null;
+        long width = 2L * config.numLayers() * config.hiddenSize();
+        if (raw.dim() != 3 || raw.size(0) != input.batchSize() || raw.size(1) < 1 || raw.size(2) != width) {
+            throw new IllegalArgumentException("a prefix must be [" + input.batchSize() + ", N, " + width + "] (2 · layers · hidden), got "
+                    + Tensors.shapeString(raw));
+        }
+        if (past != 0) throw new IllegalArgumentException("a prefix goes ahead of every position: give it with an empty KV cache, not after " + past);
+        return new AttentionPrefix(raw.to(device, dtype.scalarType()), config.numLayers(), config.numHeads());
     }
 
     /** {@code word_embeddings_layernorm}: embeddings [B, T, H] → the first block's input. */
@@ -174,12 +187,15 @@ public final class BloomModel implements AutoCloseable {
         return Scopes.inner(() -> h.get(i).forward(hidden, ctx, cache, i));
     }
 
-    /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]. */
-    AttentionContext attentionContext(Tensor mask, long queries) {
+    /**
+     * ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]
+     * (S counting any prefix), with prefix tuning's keys and values or null.
+     */
+    AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) {
         Tensor alibi = Alibi.bias(mask, config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
         boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
-        return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null);
+        return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null, prefix);
     }
 
     /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */
@@ -209,12 +225,13 @@ public final class BloomModel implements AutoCloseable {
 
     private Tensor attentionMask(CausalLmInput input, long past) {
         long batch = input.batchSize();
-        long keys = past + input.length();
+        long keys = past + input.prefixLength() + input.length();
         if (input.attentionMask() == null) return torch.ones(new long[]{batch, keys}, Tensors.options(DType.I64, device));
         Tensor mask = input.attentionMask();
         if (mask.dim() != 2 || mask.size(0) != batch || mask.size(1) != keys) {
             throw new IllegalArgumentException("attention_mask must be [" + batch + ", " + keys + "] (past "
-                    + past + " + " + input.length() + " new positions), got " + Tensors.shapeString(mask));
+                    + past + (input.prefix() != null ? " + prefix " + input.prefixLength() : "") + " + " + input.length()
+                    + " new positions), got " + Tensors.shapeString(mask));
         }
         Tensor onDevice = mask.to(device, ScalarType.Long);
         if (onDevice.numel() > 0 && (onDevice.min().item_long() < 0 || onDevice.max().item_long() > 1)) {

@@ -4,11 +4,12 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * One batch for the causal LM. Exactly one of {@code inputIds} [B, T] (int64) and
- * {@code inputsEmbeds} [B, T, H] is set; {@code attentionMask} [B, past + T] defaults to all ones;
- * {@code labels} [B, T] (int64, -100 = ignored) asks for the shifted cross-entropy loss. The caller
- * keeps ownership of every tensor given here.
+ * {@code inputsEmbeds} [B, T, H] is set; {@code attentionMask} [B, past + N + T] defaults to all
+ * ones; {@code labels} [B, T] (int64, -100 = ignored) asks for the shifted cross-entropy loss;
+ * {@code prefix} [B, N, 2·layers·H] (prefix tuning, see {@link AttentionPrefix}) puts N key/value
+ * positions ahead of the input in every layer. The caller keeps ownership of every tensor given here.
  */
-public record CausalLmInput(Tensor inputIds, Tensor inputsEmbeds, Tensor attentionMask, Tensor labels) {
+public record CausalLmInput(Tensor inputIds, Tensor inputsEmbeds, Tensor attentionMask, Tensor labels, Tensor prefix) {
 
     public CausalLmInput {
         if ((inputIds == null) == (inputsEmbeds == null)) {
@@ -16,15 +17,21 @@ public record CausalLmInput(Tensor inputIds, Tensor inputsEmbeds, Tensor attenti
         }
     }
 
-    public static CausalLmInput ids(Tensor inputIds) { return new CausalLmInput(inputIds, null, null, null); }
+    public static CausalLmInput ids(Tensor inputIds) { return new CausalLmInput(inputIds, null, null, null, null); }
 
-    public static CausalLmInput embeds(Tensor inputsEmbeds) { return new CausalLmInput(null, inputsEmbeds, null, null); }
+    public static CausalLmInput embeds(Tensor inputsEmbeds) { return new CausalLmInput(null, inputsEmbeds, null, null, null); }
 
-    public CausalLmInput mask(Tensor attentionMask) { return new CausalLmInput(inputIds, inputsEmbeds, attentionMask, labels); }
+    public CausalLmInput mask(Tensor attentionMask) { return new CausalLmInput(inputIds, inputsEmbeds, attentionMask, labels, prefix); }
 
-    public CausalLmInput labels(Tensor labels) { return new CausalLmInput(inputIds, inputsEmbeds, attentionMask, labels); }
+    public CausalLmInput labels(Tensor labels) { return new CausalLmInput(inputIds, inputsEmbeds, attentionMask, labels, prefix); }
+
+    /** With prefix tuning's keys and values [B, N, 2·layers·H] ahead of the input. */
+    public CausalLmInput prefix(Tensor prefix) { return new CausalLmInput(inputIds, inputsEmbeds, attentionMask, labels, prefix); }
 
     public long batchSize() { return (inputIds != null ? inputIds : inputsEmbeds).size(0); }
 
     public long length() { return (inputIds != null ? inputIds : inputsEmbeds).size(1); }
+
+    /** Positions the prefix adds to every layer's keys (0 without one). */
+    public long prefixLength() { return prefix == null ? 0 : prefix.size(1); }
 }

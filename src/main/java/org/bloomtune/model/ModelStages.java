@@ -27,8 +27,8 @@ public final class ModelStages {
     /** {@code word_embeddings_layernorm}: embeddings [B, T, H] → the first block's input. */
     public Tensor embeddingsLayerNorm(Tensor embeds) { return model.embeddingsLayerNorm(embeds); }
 
-    /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]. */
-    public AttentionContext attentionContext(Tensor mask, long queries) { return model.attentionContext(mask, queries); }
+    /** ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S], with the prefix or null. */
+    public AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) { return model.attentionContext(mask, queries, prefix); }
 
     /** The blocks, in order ({@code h.0}, {@code h.1}, ...). */
     public List<BloomBlock> blocks() { return model.blocks(); }

@@ -16,12 +16,17 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * A prompt-tuning adapter directory as PEFT reads and writes it: {@code adapter_config.json} and
- * {@code adapter_model.safetensors} holding one F32 tensor {@code prompt_embeddings} [N, token_dim].
+ * An adapter directory as PEFT 0.10 reads and writes it, for prompt tuning, P-tuning and prefix
+ * tuning: {@code adapter_config.json} and {@code adapter_model.safetensors} holding one F32 tensor
+ * {@code prompt_embeddings} [N, width] — the prompt itself, for P-tuning and prefix tuning the
+ * encoder's <em>output</em> (PEFT never saves the encoder). When the prompt comes from an encoder,
+ * BloomTune also writes {@value #ENCODER}: the encoder's tensors (F32, PEFT's parameter names
+ * without {@code prompt_encoder.default.}), which keep it trainable; PEFT ignores the file.
  */
 public final class PeftAdapter {
     public static final String WEIGHTS = "adapter_model.safetensors";
-    public static final String KEY = "prompt_embeddings";
+    public static final String KEY = SoftPrompt.PROMPT_EMBEDDINGS;
+    public static final String ENCODER = "prompt_encoder.safetensors";
 
     private PeftAdapter() {}
 
@@ -34,10 +39,15 @@ public final class PeftAdapter {
     /** Loads {@code dir} for use with a model of shape {@code model}, checking they fit. */
     public static Loaded load(Path dir, BloomConfig model) {
         Loaded adapter = load(dir);
-        if (adapter.config().tokenDim() != model.hiddenSize()) {
+        AdapterConfig c = adapter.config();
+        String mismatch = c.tokenDim() != model.hiddenSize() ? "token_dim " + c.tokenDim() + " does not match the model's hidden size " + model.hiddenSize()
+                : c.peftType() == PeftType.PREFIX_TUNING && c.numLayers() != model.numLayers()
+                ? "num_layers " + c.numLayers() + " does not match the model's " + model.numLayers() + " (a prefix holds every layer's keys and values)"
+                : c.peftType() == PeftType.PREFIX_TUNING && c.numAttentionHeads() != model.numHeads()
+                ? "num_attention_heads " + c.numAttentionHeads() + " does not match the model's " + model.numHeads() : null;
+        if (mismatch != null) {
             adapter.close();
-            throw new IllegalArgumentException(dir.resolve(AdapterConfig.FILE) + ": token_dim " + adapter.config().tokenDim()
-                    + " does not match the model's hidden size " + model.hiddenSize());
+            throw new IllegalArgumentException(dir.resolve(AdapterConfig.FILE) + ": " + mismatch);
         }
         return adapter;
     }
@@ -53,18 +63,39 @@ public final class PeftAdapter {
                 throw new IllegalArgumentException(weights + ": no tensor '" + KEY + "' (has " + f.names() + ")");
             }
             TensorInfo info = f.info(KEY);
-            long[] expected = {config.numVirtualTokens(), config.tokenDim()};
+            long[] expected = {config.numVirtualTokens(), config.promptWidth()};
             if (!Arrays.equals(info.shape(), expected)) {
                 throw new IllegalArgumentException(weights + ": " + KEY + " has shape " + Arrays.toString(info.shape())
                         + " but adapter_config.json says num_virtual_tokens=" + config.numVirtualTokens()
-                        + ", token_dim=" + config.tokenDim());
+                        + (config.peftType() == PeftType.PREFIX_TUNING ? ", 2 · num_layers · token_dim=" : ", token_dim=") + config.promptWidth());
             }
             if (!info.dtype().isFloatingPoint()) {
                 throw new IllegalArgumentException(weights + ": " + KEY + " has dtype " + info.dtype() + ", expected a float type");
             }
+            Path encoder = dir.resolve(ENCODER);
+            if (Files.isRegularFile(encoder) && PromptEncoder.of(config) != null) return new Loaded(config, loadEncoder(encoder, config));
             try (Tensor t = f.tensor(KEY)) {
-                return new Loaded(config, SoftPrompt.of(t));
+                return new Loaded(config, SoftPrompt.of(config.peftType(), t));
             }
+        }
+    }
+
+    /** The live encoder from {@value #ENCODER}, its tensors checked against the config's layout. */
+    private static SoftPrompt loadEncoder(Path file, AdapterConfig config) {
+        ParameterLayout layout = PromptEncoder.of(config).layout();
+        try (SafetensorsFile f = SafetensorsFile.open(file); org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+            Map<String, Tensor> named = new java.util.LinkedHashMap<>();
+            for (String name : f.names()) {
+                if (!f.info(name).dtype().isFloatingPoint()) {
+                    throw new IllegalArgumentException(file + ": " + name + " has dtype " + f.info(name).dtype() + ", expected a float type");
+                }
+                if (layout.names().contains(name) && !Arrays.equals(f.info(name).shape(), layout.entries().get(layout.names().indexOf(name)).shape())) {
+                    throw new IllegalArgumentException(file + ": " + name + " has shape " + Arrays.toString(f.info(name).shape())
+                            + ", the config's encoder needs " + Arrays.toString(layout.entries().get(layout.names().indexOf(name)).shape()));
+                }
+                named.put(name, f.tensor(name));
+            }
+            return SoftPrompt.encoded(config, layout.pack(named, file.toString()));
         }
     }
 
@@ -73,15 +104,20 @@ public final class PeftAdapter {
      * sibling temporary directory which is then renamed, so a crash never leaves a half adapter.
      */
     public static void save(Path dir, AdapterConfig config, SoftPrompt prompt) {
-        if (prompt.numVirtualTokens() != config.numVirtualTokens() || prompt.tokenDim() != config.tokenDim()) {
-            throw new IllegalArgumentException("prompt [" + prompt.numVirtualTokens() + ", " + prompt.tokenDim()
-                    + "] does not match the config's num_virtual_tokens/token_dim");
+        if (prompt.type() != config.peftType() || prompt.numVirtualTokens() != config.numVirtualTokens() || prompt.tokenDim() != config.promptWidth()) {
+            throw new IllegalArgumentException(prompt.type() + " prompt [" + prompt.numVirtualTokens() + ", " + prompt.tokenDim()
+                    + "] does not match the config's " + config.peftType() + " [" + config.numVirtualTokens() + ", " + config.promptWidth() + "]");
         }
         Path target = dir.toAbsolutePath();
         try {
             Path tmp = AtomicFiles.newSiblingDirectory(target, "");
             try (Tensor values = prompt.snapshot()) {
-                SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values));
+                SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values), SafetensorsWriter.PT_FORMAT);
+            }
+            if (prompt.encoder() != null) {
+                try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+                    SafetensorsWriter.write(tmp.resolve(ENCODER), prompt.namedParameters(), SafetensorsWriter.PT_FORMAT);
+                }
             }
             AtomicFiles.writeString(tmp.resolve(AdapterConfig.FILE), config.toJson());
             AtomicFiles.replaceDirectory(tmp, target);

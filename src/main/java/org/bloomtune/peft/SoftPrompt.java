@@ -12,33 +12,67 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
+import java.util.Map;
+
 /**
- * The only trainable parameter of prompt tuning: {@code [num_virtual_tokens, hidden]} embeddings
- * placed ahead of the token embeddings. Kept in float32 on the model's device whatever the compute
- * dtype; gradients accumulate into {@link #grad()} until {@link #zeroGrad()}. The prompt owns its
- * tensor and frees it on {@link #close}.
+ * The trainable part of a continuous prompt and the prompt it yields: {@link #output()} is
+ * {@code [num_virtual_tokens, width]} — embeddings ahead of the token embeddings (prompt tuning,
+ * P-tuning; width = hidden) or every layer's keys and values (prefix tuning; width = 2 · layers ·
+ * hidden). Without an encoder the trainable tensor {@link #weight()} is that prompt; with one
+ * (P-tuning, projected prefix) it is the encoder's packed weights and the prompt is computed from
+ * them, recorded for autograd. Kept in float32 on the model's device whatever the compute dtype;
+ * gradients accumulate into {@link #grad()} until {@link #zeroGrad()}. The prompt owns its tensor
+ * and frees it on {@link #close}.
  */
 public final class SoftPrompt implements AutoCloseable {
     static {
         LibTorch.init();
     }
 
-    private final Tensor weight;
+    /** The name of the trainable tensor without an encoder, as in PEFT's adapter file. */
+    public static final String PROMPT_EMBEDDINGS = "prompt_embeddings";
 
-    private SoftPrompt(Tensor weight) {
+    private final PeftType type;
+    private final Tensor weight;
+    private final PromptEncoder encoder;      // null: weight is the prompt
+    private final int numVirtualTokens;
+    private final int width;
+
+    private SoftPrompt(PeftType type, Tensor weight, PromptEncoder encoder, int numVirtualTokens, int width) {
+        this.type = type;
         this.weight = weight;
+        this.encoder = encoder;
+        this.numVirtualTokens = numVirtualTokens;
+        this.width = width;
     }
 
-    /** Takes a copy of {@code embeddings} [N, H] as the prompt. */
-    public static SoftPrompt of(Tensor embeddings) {
-        if (embeddings.dim() != 2 || embeddings.size(0) < 1) {
-            throw new IllegalArgumentException("prompt embeddings must be [num_virtual_tokens, hidden], got "
-                    + Tensors.shapeString(embeddings));
+    /** Takes a copy of {@code embeddings} [N, H] as a prompt-tuning prompt. */
+    public static SoftPrompt of(Tensor embeddings) { return of(PeftType.PROMPT_TUNING, embeddings); }
+
+    /** Takes a copy of {@code prompt} [N, width] as the trainable prompt of {@code type}, with no encoder. */
+    public static SoftPrompt of(PeftType type, Tensor prompt) {
+        if (prompt.dim() != 2 || prompt.size(0) < 1 || prompt.size(1) < 1) {
+            throw new IllegalArgumentException("prompt embeddings must be [num_virtual_tokens, width], got "
+                    + Tensors.shapeString(prompt));
         }
         try (PointerScope scope = new PointerScope()) {
-            Tensor w = embeddings.detach().to(ScalarType.Float).clone();
+            Tensor w = prompt.detach().to(ScalarType.Float).clone();
             w.requires_grad_(true);
-            return new SoftPrompt(Tensors.escape(w));
+            return new SoftPrompt(type, Tensors.escape(w), null, (int) prompt.size(0), (int) prompt.size(1));
+        }
+    }
+
+    /** A prompt computed by {@code config}'s encoder from {@code packed} weights (copied; laid out as {@link PromptEncoder#layout()}). */
+    public static SoftPrompt encoded(AdapterConfig config, Tensor packed) {
+        PromptEncoder encoder = PromptEncoder.of(config);
+        if (encoder == null) throw new IllegalArgumentException(config.peftType() + " without projection has no encoder");
+        if (packed.dim() != 1 || packed.size(0) != encoder.layout().numel()) {
+            throw new IllegalArgumentException("packed encoder weights must be [" + encoder.layout().numel() + "], got " + Tensors.shapeString(packed));
+        }
+        try (PointerScope scope = new PointerScope()) {
+            Tensor w = packed.detach().to(ScalarType.Float).clone();
+            w.requires_grad_(true);
+            return new SoftPrompt(config.peftType(), Tensors.escape(w), encoder, config.numVirtualTokens(), config.promptWidth());
         }
     }
 
@@ -51,7 +85,21 @@ public final class SoftPrompt implements AutoCloseable {
         if (config.tokenDim() != model.config().hiddenSize()) {
             throw new IllegalArgumentException("token_dim " + config.tokenDim() + " does not match the model's hidden size " + model.config().hiddenSize());
         }
+        if (config.peftType() == PeftType.PREFIX_TUNING && config.numLayers() != model.config().numLayers()) {
+            throw new IllegalArgumentException("num_layers " + config.numLayers() + " does not match the model's " + model.config().numLayers());
+        }
         int n = config.numVirtualTokens();
+        PromptEncoder encoder = PromptEncoder.of(config);
+        if (encoder != null) {
+            try (Tensor packed = encoder.init(seed)) {
+                return encoded(config, packed);
+            }
+        }
+        if (config.peftType() == PeftType.PREFIX_TUNING) {
+            try (SoftPrompt normal = random(n, config.promptWidth(), seed); Tensor values = normal.weight().detach()) {
+                return of(PeftType.PREFIX_TUNING, values);
+            }
+        }
         return switch (config.init()) {
             case RANDOM -> random(n, config.tokenDim(), seed);
             case TEXT -> {
@@ -96,12 +144,48 @@ public final class SoftPrompt implements AutoCloseable {
         }
     }
 
-    public int numVirtualTokens() { return (int) weight.size(0); }
+    public PeftType type() { return type; }
 
-    public int tokenDim() { return (int) weight.size(1); }
+    public int numVirtualTokens() { return numVirtualTokens; }
 
-    /** The parameter itself [N, H] float32, requiring grad (owned by this prompt). */
+    /** The width of a prompt row: the hidden size, or 2 · layers · hidden for a prefix. */
+    public int tokenDim() { return width; }
+
+    /** The encoder, or null when {@link #weight()} is the prompt itself. */
+    public PromptEncoder encoder() { return encoder; }
+
+    /**
+     * The trainable tensor, float32, requiring grad (owned by this prompt): the prompt [N, width],
+     * or the encoder's packed weights.
+     */
     public Tensor weight() { return weight; }
+
+    /**
+     * The prompt [N, width] float32 (a new handle in the open scope): the weight itself, or the
+     * encoder's output — recorded back to the weights when grad mode is on.
+     */
+    public Tensor output() {
+        return encoder == null ? weight.alias() : encoder.forward(weight);
+    }
+
+    /** The trainable tensors by name: PEFT's encoder names, or {@value #PROMPT_EMBEDDINGS}. Views of {@link #weight()}. */
+    public Map<String, Tensor> namedParameters() {
+        return encoder == null ? Map.of(PROMPT_EMBEDDINGS, weight.detach()) : encoder.layout().views(weight.detach());
+    }
+
+    /** {@link #grad()} split as {@link #namedParameters()} (zeros before any backward); handles in the open scope. */
+    public Map<String, Tensor> namedGradients() {
+        Tensor g = Tensors.gradient(weight);
+        Tensor grad = g.defined() ? g : torch.zeros_like(weight.detach());
+        return encoder == null ? Map.of(PROMPT_EMBEDDINGS, grad) : encoder.layout().views(grad);
+    }
+
+    /** A plain prompt of the same type holding this prompt's output: what inference needs, as PEFT's saved files hold it. */
+    public SoftPrompt fold() {
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            return of(type, output());
+        }
+    }
 
     /**
      * The accumulated gradient [N, H] (a new handle the caller closes), or an undefined tensor
@@ -115,8 +199,12 @@ public final class SoftPrompt implements AutoCloseable {
         }
     }
 
-    /** A detached float32 copy of the values, e.g. for saving. */
-    public Tensor snapshot() { return weight.detach().clone(); }
+    /** A detached float32 copy of the prompt [N, width] (the encoder's output when there is one), e.g. for saving. */
+    public Tensor snapshot() {
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            return Tensors.escape(output().detach().clone());
+        }
+    }
 
     @Override
     public void close() {

@@ -3,6 +3,9 @@ package org.bloomtune;
 import org.bloomtune.dist.Collective;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.EncoderConfig;
+import org.bloomtune.peft.EncoderType;
+import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptInit;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tokenizer.Tokenizer;
@@ -42,6 +45,10 @@ public final class PromptTuning {
     private PromptInit init = PromptInit.RANDOM;
     private String initText;
     private String baseModel;
+    private PeftType peftType = PeftType.PROMPT_TUNING;
+    private EncoderType encoderType = EncoderType.MLP;
+    private int encoderHiddenSize;                // 0: the model's hidden size, PEFT's default
+    private boolean prefixProjection;
     private TaskSpec task;
     private TrainConfig config = TrainConfig.builder().build();
     private TrainingListener listener = TrainingListener.SILENT;
@@ -70,6 +77,23 @@ public final class PromptTuning {
         return this;
     }
 
+    /**
+     * Which member of PEFT's continuous-prompt family to train: PROMPT_TUNING (default), P_TUNING
+     * (the prompt from an MLP or LSTM encoder, {@link #encoderType}) or PREFIX_TUNING (keys and
+     * values in every layer, optionally {@link #prefixProjection projected}). The init options
+     * apply to prompt tuning only.
+     */
+    public PromptTuning peftType(PeftType t) { peftType = Objects.requireNonNull(t, "peftType"); return this; }
+
+    /** P-tuning's encoder_reparameterization_type (MLP by default, as PEFT). */
+    public PromptTuning encoderType(EncoderType t) { encoderType = Objects.requireNonNull(t, "encoderType"); return this; }
+
+    /** encoder_hidden_size of P-tuning's encoder or the prefix projection; the model's hidden size by default, as PEFT. */
+    public PromptTuning encoderHiddenSize(int n) { encoderHiddenSize = n; return this; }
+
+    /** Prefix tuning through PEFT's Linear–Tanh–Linear projection (prefix_projection). */
+    public PromptTuning prefixProjection(boolean on) { prefixProjection = on; return this; }
+
     /** {@code base_model_name_or_path} in the adapter's config (a hub id or the model's directory). */
     public PromptTuning baseModel(String nameOrPath) { baseModel = nameOrPath; return this; }
 
@@ -91,7 +115,18 @@ public final class PromptTuning {
 
     /** The adapter config this run will write: checks num_virtual_tokens and the init before any work. */
     public AdapterConfig adapterConfig() {
-        return AdapterConfig.forModel(model.config(), virtualTokens, init, initText, baseModel);
+        if (peftType != PeftType.PROMPT_TUNING && init != PromptInit.RANDOM) {
+            throw new IllegalArgumentException("prompt init " + init + " applies to prompt tuning; " + peftType + " starts from its encoder's init");
+        }
+        if (peftType != PeftType.P_TUNING && encoderType != EncoderType.MLP) throw new IllegalArgumentException("the encoder type applies to P-tuning only");
+        if (peftType != PeftType.PREFIX_TUNING && prefixProjection) throw new IllegalArgumentException("prefix projection applies to prefix tuning only");
+        if (peftType == PeftType.PROMPT_TUNING && encoderHiddenSize != 0) throw new IllegalArgumentException("the encoder hidden size applies to P-tuning and prefix tuning");
+        int hidden = encoderHiddenSize == 0 ? model.config().hiddenSize() : encoderHiddenSize;
+        return switch (peftType) {
+            case PROMPT_TUNING -> AdapterConfig.forModel(model.config(), virtualTokens, init, initText, baseModel);
+            case P_TUNING -> AdapterConfig.withEncoder(model.config(), peftType, virtualTokens, EncoderConfig.pTuning(encoderType, hidden), baseModel);
+            case PREFIX_TUNING -> AdapterConfig.withEncoder(model.config(), peftType, virtualTokens, EncoderConfig.prefix(prefixProjection, hidden), baseModel);
+        };
     }
 
     /** Trains into {@code outputDir} and returns where the adapter is and how the run went. */
@@ -104,13 +139,21 @@ public final class PromptTuning {
         return train(task.prepare(model, tokenizer), adapter, run);
     }
 
+    private static String describe(AdapterConfig a) {
+        return switch (a.peftType()) {
+            case PROMPT_TUNING -> a.init() + " init";
+            case P_TUNING -> a.encoder().type() + " encoder, hidden " + a.encoder().hiddenSize();
+            case PREFIX_TUNING -> a.encoder().prefixProjection() ? "projection, hidden " + a.encoder().hiddenSize() : "no projection";
+        };
+    }
+
     private <E> TrainedPrompt train(TaskSpec.Prepared<E> prepared, AdapterConfig adapter, TrainConfig run) {
-        long trainable = (long) adapter.numVirtualTokens() * adapter.tokenDim();
         TrainingListener say = collective.isLeader() ? listener : TrainingListener.SILENT;
-        say.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %d virtual tokens (%s init); %,d trainable of %,d parameters (%.5f %%)",
-                prepared.train().size(), prepared.eval().size(), prepared.eval().isEmpty() ? " (no evaluation)" : "",
-                adapter.numVirtualTokens(), adapter.init(), trainable, model.parameterCount(), 100.0 * trainable / model.parameterCount()));
         try (SoftPrompt prompt = SoftPrompt.init(model, adapter, tokenizer, run.seed())) {
+            long trainable = prompt.weight().numel();
+            say.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %s, %d virtual tokens (%s); %,d trainable of %,d parameters (%.5f %%)",
+                    prepared.train().size(), prepared.eval().size(), prepared.eval().isEmpty() ? " (no evaluation)" : "", adapter.peftType(),
+                    adapter.numVirtualTokens(), describe(adapter), trainable, model.parameterCount(), 100.0 * trainable / model.parameterCount()));
             Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener, collective)
                     .train(prompt, prepared.train(), prepared.eval(), runMode);
             String report = collective.isLeader() ? prepared.finish(prompt, s.adapter(), run.batchSize()) : "";

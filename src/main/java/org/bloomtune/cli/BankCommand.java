@@ -50,7 +50,7 @@ final class BankCommand implements Runnable {
         if (eq <= 0 || eq == spec.length() - 1) throw new IllegalArgumentException("--add " + spec + ": expected NAME=ADAPTER_DIR");
         String name = spec.substring(0, eq);
         Path adapter = Path.of(spec.substring(eq + 1));
-        PeftAdapter.Loaded a = PeftAdapter.load(adapter);
+        PeftAdapter.Loaded a = PeftAdapter.loadFolded(adapter);
         Path v = adapter.resolve(Verbalizer.FILE);
         SoftPrompt prompt = a.prompt();
         try {

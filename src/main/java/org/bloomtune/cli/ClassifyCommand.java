@@ -52,7 +52,7 @@ final class ClassifyCommand implements Runnable {
         List<ClassifyRecord> records = file != null ? ClassifyReader.read(file, false) : fromArguments();
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         try (BloomModel model = modelOptions.load();
-             PeftAdapter.Loaded a = adapter == null ? null : PeftAdapter.load(adapter, model.config())) {
+             PeftAdapter.Loaded a = adapter == null ? null : PeftAdapter.loadFolded(adapter, model.config())) {
             LabelWords words = LabelWords.encode(v, tok, model.config().vocabSize());
             ClassifyEncoder encoder = new ClassifyEncoder(tok, words, maxLength);
             List<Prediction> predictions = predict(model, a == null ? null : a.prompt(), encoder, records);

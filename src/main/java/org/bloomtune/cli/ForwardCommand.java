@@ -13,6 +13,7 @@ import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.CausalLmOutput;
 import org.bloomtune.peft.PeftAdapter;
+import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.GradMode;
@@ -30,8 +31,10 @@ import java.util.Map;
 /** One forward pass from a safetensors file of inputs to a safetensors file of logits (and loss). */
 @Command(name = "forward", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = "Run the model on input_ids [B,T] (optional attention_mask, labels) and write "
-                + "logits F32 [B,T,V] and, with labels, loss F32 []. With --adapter the soft prompt goes in "
-                + "front (logits then cover the virtual tokens too: [B,N+T,V]); with --grad also prompt_grad F32 [N,H].")
+                + "logits F32 [B,T,V] and, with labels, loss F32 []. With --adapter (prompt tuning, P-tuning or prefix tuning) "
+                + "the prompt goes in front: virtual tokens are covered by the logits ([B,N+T,V]), a prefix is not ([B,T,V]). "
+                + "With --grad also grad.<name> F32 for every trainable tensor (the encoder's, from prompt_encoder.safetensors, "
+                + "else prompt_embeddings), and for prompt tuning prompt_grad F32 [N,H].")
 final class ForwardCommand implements Runnable {
     @Mixin
     ModelOptions modelOptions;
@@ -43,10 +46,10 @@ final class ForwardCommand implements Runnable {
     @Option(names = "--output", required = true, paramLabel = "OUT.safetensors", description = "where to write logits (and loss)")
     Path output;
 
-    @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT prompt-tuning adapter to put in front")
+    @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter (PROMPT_TUNING, P_TUNING, PREFIX_TUNING) to put in front")
     Path adapter;
 
-    @Option(names = "--grad", description = "also write prompt_grad = d loss / d prompt_embeddings (needs --adapter and labels)")
+    @Option(names = "--grad", description = "also write grad.<name> = d loss / d each trainable tensor (needs --adapter and labels)")
     boolean grad;
 
     @Option(names = "--reverse-pass", defaultValue = "RECOMPUTE_BLOCKS", paramLabel = "auto|AUTOGRAD|RECOMPUTE_BLOCKS",
@@ -97,7 +100,8 @@ final class ForwardCommand implements Runnable {
                         ReversePass pass = ReversePassChoice.choose(reversePass, model, (int) ids.size(0),
                                 (int) ids.size(1) + a.prompt().numVirtualTokens(), ReversePassChoice.defaultBudget()).pass();
                         PromptBackward.lossAndGrad(model, PromptedInput.of(model, a.prompt(), ids, mask, labels), pass);
-                        tensors.put("prompt_grad", a.prompt().grad());
+                        if (a.prompt().type() == PeftType.PROMPT_TUNING) tensors.put("prompt_grad", a.prompt().grad());
+                        a.prompt().namedGradients().forEach((name, g) -> tensors.put("grad." + name, g));
                     }
                 }
             }

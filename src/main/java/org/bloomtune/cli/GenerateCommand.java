@@ -130,7 +130,7 @@ final class GenerateCommand implements Runnable {
 
     private GenerationResult generate(BloomModel model, List<long[]> prompts, GenerationConfig config, TokenListener listener) {
         if (adapter == null) return new Generator(model).generate(prompts, config, listener);
-        try (PeftAdapter.Loaded a = PeftAdapter.load(adapter, model.config())) {
+        try (PeftAdapter.Loaded a = PeftAdapter.loadFolded(adapter, model.config())) {
             return PromptedGeneration.generate(model, a.prompt(), prompts, config, listener);
         }
     }

@@ -19,6 +19,9 @@ import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.MemoryEstimate;
 import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.EncoderConfig;
+import org.bloomtune.peft.EncoderType;
+import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptInit;
 import org.bloomtune.tokenizer.Tokenizer;
 import org.bloomtune.train.LrSchedule;
@@ -62,6 +65,14 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--resume", description = "continue exactly from the newest checkpoint in --output") boolean resume;
     @Option(names = "--allow-changes", description = "with --resume: continue even if settings or data changed (no longer exact)")
     boolean allowChanges;
+    @Option(names = "--peft-type", defaultValue = "prompt", paramLabel = "prompt|p-tuning|prefix",
+            description = "prompt tuning (embeddings ahead of the input), P-tuning (those from a small MLP/LSTM encoder) or "
+                    + "prefix tuning (keys and values in every layer)") String peftType;
+    @Option(names = "--encoder-type", paramLabel = "MLP|LSTM", description = "for --peft-type p-tuning: the encoder (default MLP)") String encoderType;
+    @Option(names = "--encoder-hidden-size", paramLabel = "E",
+            description = "for p-tuning and --prefix-projection: the encoder's width (default: the model's hidden size)") Integer encoderHiddenSize;
+    @Option(names = "--prefix-projection", description = "for --peft-type prefix: compute the prefix through a Linear-Tanh-Linear projection")
+    boolean prefixProjection;
     @Option(names = "--virtual-tokens", defaultValue = "10", paramLabel = "N", description = "soft prompt length (1-" + AdapterConfig.MAX_VIRTUAL_TOKENS + ")")
     int virtualTokens;
     @Option(names = "--init", defaultValue = "RANDOM", paramLabel = "RANDOM|TEXT|SAMPLE_VOCAB",
@@ -128,6 +139,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
                     .baseModel(modelOptions.model).task(spec).config(config).distributed(collective)
                     .listener(TrainingListener.console(System.out)).runMode(runMode());
             if (initText != null) tuning.initText(initText);
+            method(tuning);
             TrainedPrompt result = tuning.train(output);
             if (collective.isLeader()) {
                 System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),
@@ -188,12 +200,39 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         if (!(evalSplit >= 0 && evalSplit < 1)) throw new IllegalArgumentException("--eval-split must lie in [0, 1), got " + evalSplit);
         if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite contradict each other");
         if (allowChanges && !resume) throw new IllegalArgumentException("--allow-changes only applies with --resume");
+        checkMethod();
         TrainConfig config = Flags.named(() -> TrainConfig.builder().epochs(epochs).maxSteps(maxSteps).batchSize(batchSize)
                 .gradAccumulation(accumulation).lr(lr).schedule(LrSchedule.Decay.parse(schedule)).warmupRatio(warmupRatio)
                 .weightDecay(weightDecay).maxGradNorm(maxGradNorm).checkpointEvery(checkpointEvery).evalEvery(evalEvery)
                 .reversePass(reversePass).maxMemory(maxMemory == null ? 0 : Flags.size(maxMemory, "--max-memory")).groupByLength(groupByLength).seed(seed).build());
         new RunDirectory(output).checkStart(runMode());
         return config;
+    }
+
+    /** The --peft-type and encoder flags onto the builder. */
+    private PromptTuning method(PromptTuning tuning) {
+        tuning.peftType(checkMethod()).prefixProjection(prefixProjection);
+        if (encoderType != null) tuning.encoderType(EncoderType.parse(encoderType));
+        if (encoderHiddenSize != null) tuning.encoderHiddenSize(encoderHiddenSize);
+        return tuning;
+    }
+
+    /** --peft-type, each encoder flag refused where it does not apply, before anything loads. */
+    private PeftType checkMethod() {
+        PeftType type = PeftType.parse(peftType);
+        if (encoderType != null && type != PeftType.P_TUNING) throw new IllegalArgumentException("--encoder-type needs --peft-type p-tuning");
+        if (prefixProjection && type != PeftType.PREFIX_TUNING) throw new IllegalArgumentException("--prefix-projection needs --peft-type prefix");
+        if (encoderHiddenSize != null && type == PeftType.PROMPT_TUNING) {
+            throw new IllegalArgumentException("--encoder-hidden-size needs --peft-type p-tuning or prefix");
+        }
+        if (encoderHiddenSize != null && (encoderHiddenSize < 1 || encoderHiddenSize > EncoderConfig.MAX_HIDDEN)) {
+            throw new IllegalArgumentException("--encoder-hidden-size must lie in [1, " + EncoderConfig.MAX_HIDDEN + "], got " + encoderHiddenSize);
+        }
+        if (type != PeftType.PROMPT_TUNING && (PromptInit.parse(init) != PromptInit.RANDOM || initText != null)) {
+            throw new IllegalArgumentException("--init and --init-text apply to --peft-type prompt; " + type.flag() + " starts from its encoder's init");
+        }
+        if (encoderType != null) EncoderType.parse(encoderType);
+        return type;
     }
 
     private RunMode runMode() {

@@ -52,6 +52,22 @@ public final class PeftAdapter {
         return adapter;
     }
 
+    /**
+     * Loads {@code dir} for inference: an encoder, when the directory has one, is run once and
+     * folded into a plain prompt (what PEFT's own files hold), so no request pays for it.
+     */
+    public static Loaded loadFolded(Path dir, BloomConfig model) { return folded(load(dir, model)); }
+
+    /** {@link #loadFolded(Path, BloomConfig)} without the model check. */
+    public static Loaded loadFolded(Path dir) { return folded(load(dir)); }
+
+    private static Loaded folded(Loaded live) {
+        if (live.prompt().encoder() == null) return live;
+        try (live) {
+            return new Loaded(live.config(), live.prompt().fold());
+        }
+    }
+
     public static Loaded load(Path dir) {
         Path configFile = dir.resolve(AdapterConfig.FILE);
         Path weights = dir.resolve(WEIGHTS);

@@ -146,6 +146,17 @@ public final class SoftPrompt implements AutoCloseable {
 
     public PeftType type() { return type; }
 
+    /**
+     * What decides whether prompts can share one forward: how they enter (virtual tokens or a
+     * prefix) and N. Rows of different shapes prefill apart and can decode together.
+     */
+    public record Shape(boolean prefix, int numVirtualTokens) {
+        /** The bare model's rows. */
+        public static final Shape NONE = new Shape(false, 0);
+    }
+
+    public Shape shape() { return new Shape(!type.entersEmbeddings(), numVirtualTokens); }
+
     public int numVirtualTokens() { return numVirtualTokens; }
 
     /** The width of a prompt row: the hidden size, or 2 · layers · hidden for a prefix. */

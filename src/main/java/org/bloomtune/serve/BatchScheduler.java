@@ -240,10 +240,10 @@ public final class BatchScheduler implements AutoCloseable {
 
     private static void release(DecodeRow row) { row.lease.close(); }
 
-    /** All pending texts in mixed forwards, one per virtual-token count and at most a batch of texts each. */
+    /** All pending texts in mixed forwards, one per prompt shape (prefix or not, N) and at most a batch of texts each. */
     private void classify(List<Classify> jobs) {
-        Map<Integer, List<Classify>> groups = new LinkedHashMap<>();
-        for (Classify c : jobs) groups.computeIfAbsent(c.lease().virtualTokens(), k -> new ArrayList<>()).add(c);
+        Map<SoftPrompt.Shape, List<Classify>> groups = new LinkedHashMap<>();
+        for (Classify c : jobs) groups.computeIfAbsent(c.lease().shape(), k -> new ArrayList<>()).add(c);
         Map<Classify, List<Classification>> answers = new LinkedHashMap<>();
         for (List<Classify> group : groups.values()) {
             List<Classify> owners = new ArrayList<>();
@@ -291,10 +291,14 @@ public final class BatchScheduler implements AutoCloseable {
         return out;
     }
 
-    /** Newcomers in one forward per virtual-token count; their first tokens picked, then joined to the batch. */
+    /**
+     * Newcomers in one forward per prompt shape; their first tokens picked, then joined to the
+     * batch. Once prefilled, a prefix and virtual tokens are both just cached positions, so rows of
+     * every type decode together.
+     */
     private void prefill(DecodeBatch batch, List<DecodeRow> newcomers) {
-        Map<Integer, List<DecodeRow>> groups = new LinkedHashMap<>();
-        for (DecodeRow r : newcomers) groups.computeIfAbsent(r.lease.virtualTokens(), k -> new ArrayList<>()).add(r);
+        Map<SoftPrompt.Shape, List<DecodeRow>> groups = new LinkedHashMap<>();
+        for (DecodeRow r : newcomers) groups.computeIfAbsent(r.lease.shape(), k -> new ArrayList<>()).add(r);
         for (List<DecodeRow> group : groups.values()) {
             List<long[]> ids = group.stream().map(r -> r.request.promptIds()).toList();
             KvCache cache = new KvCache(model.config().numLayers());

@@ -45,8 +45,8 @@ public final class MultiTaskServer {
     public List<TaskResponse> serve(List<TaskRequest> requests) {
         for (TaskRequest r : requests) bank.prompt(r.task());      // unknown tasks fail before any work
         TaskResponse[] out = new TaskResponse[requests.size()];
-        for (List<Integer> group : byVirtualTokens(requests, true).values()) classify(requests, group, out);
-        for (List<Integer> group : byVirtualTokens(requests, false).values()) generate(requests, group, out);
+        for (List<Integer> group : byPromptShape(requests, true).values()) classify(requests, group, out);
+        for (List<Integer> group : byPromptShape(requests, false).values()) generate(requests, group, out);
         return List.of(out);
     }
 
@@ -79,13 +79,13 @@ public final class MultiTaskServer {
         }
     }
 
-    /** Request indices of one kind, grouped by their prompt's number of virtual tokens. */
-    private Map<Integer, List<Integer>> byVirtualTokens(List<TaskRequest> requests, boolean classification) {
-        Map<Integer, List<Integer>> groups = new LinkedHashMap<>();
+    /** Request indices of one kind, grouped by their prompt's shape (prefix or not, number of virtual tokens). */
+    private Map<SoftPrompt.Shape, List<Integer>> byPromptShape(List<TaskRequest> requests, boolean classification) {
+        Map<SoftPrompt.Shape, List<Integer>> groups = new LinkedHashMap<>();
         for (int i = 0; i < requests.size(); i++) {
             String task = requests.get(i).task();
             if (encoders.containsKey(task) != classification) continue;
-            groups.computeIfAbsent(bank.prompt(task).numVirtualTokens(), k -> new ArrayList<>()).add(i);
+            groups.computeIfAbsent(bank.prompt(task).shape(), k -> new ArrayList<>()).add(i);
         }
         return groups;
     }

@@ -40,7 +40,7 @@ public final class PromptBank implements AutoCloseable {
     public void put(String name, AdapterConfig config, SoftPrompt prompt, Verbalizer verbalizer) {
         checkName(name);
         if (tasks.containsKey(name)) throw new IllegalArgumentException("the prompt bank already has a task named '" + name + "'");
-        if (prompt.numVirtualTokens() != config.numVirtualTokens() || prompt.tokenDim() != config.tokenDim()) {
+        if (prompt.type() != config.peftType() || prompt.numVirtualTokens() != config.numVirtualTokens() || prompt.tokenDim() != config.promptWidth()) {
             throw new IllegalArgumentException("prompt '" + name + "' does not match its adapter config");
         }
         tasks.put(name, new Task(config, prompt, verbalizer));
@@ -90,7 +90,7 @@ public final class PromptBank implements AutoCloseable {
             for (Path child : children.filter(p -> Files.isRegularFile(p.resolve(AdapterConfig.FILE))).sorted().toList()) {
                 Path v = child.resolve(Verbalizer.FILE);
                 Verbalizer verbalizer = Files.isRegularFile(v) ? Verbalizer.load(v) : null;
-                PeftAdapter.Loaded a = model == null ? PeftAdapter.load(child) : PeftAdapter.load(child, model);
+                PeftAdapter.Loaded a = model == null ? PeftAdapter.loadFolded(child) : PeftAdapter.loadFolded(child, model);
                 bank.put(child.getFileName().toString(), a.config(), a.prompt(), verbalizer);
             }
         } catch (IOException e) {

@@ -44,6 +44,8 @@ public final class ServedBank implements AutoCloseable {
 
         int virtualTokens() { return prompt == null ? 0 : prompt.numVirtualTokens(); }
 
+        SoftPrompt.Shape shape() { return prompt == null ? SoftPrompt.Shape.NONE : prompt.shape(); }
+
         TaskInfo info() { return new TaskInfo(name, encoder != null, virtualTokens(), added); }
     }
 
@@ -59,6 +61,9 @@ public final class ServedBank implements AutoCloseable {
         public boolean classifies() { return task.encoder != null; }
 
         public int virtualTokens() { return task.virtualTokens(); }
+
+        /** Rows of one shape prefill together (see {@link SoftPrompt#shape()}). */
+        public SoftPrompt.Shape shape() { return task.shape(); }
 
         @Override
         public void close() {
@@ -134,7 +139,7 @@ public final class ServedBank implements AutoCloseable {
         if (!Files.isDirectory(adapterDir)) throw new IllegalArgumentException(adapterDir + ": no such adapter directory");
         Path v = adapterDir.resolve(Verbalizer.FILE);
         Verbalizer verbalizer = Files.isRegularFile(v) ? Verbalizer.load(v) : null;
-        PeftAdapter.Loaded loaded = PeftAdapter.load(adapterDir, model.config());
+        PeftAdapter.Loaded loaded = PeftAdapter.loadFolded(adapterDir, model.config());
         AdapterConfig config = loaded.config();
         if (config.numVirtualTokens() != loaded.prompt().numVirtualTokens()) {
             loaded.close();

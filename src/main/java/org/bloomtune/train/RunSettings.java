@@ -52,6 +52,11 @@ public record RunSettings(Map<String, String> values) {
         v.put("group_by_length", Boolean.toString(c.groupByLength()));
         v.put("seed", Long.toString(c.seed()));
         v.put("num_virtual_tokens", Integer.toString(adapter.numVirtualTokens()));
+        // Absent for prompt tuning, so checkpoints written before the other types existed still resume exactly.
+        if (adapter.peftType() != org.bloomtune.peft.PeftType.PROMPT_TUNING) {
+            v.put("peft_type", adapter.peftType().name());
+            v.put("encoder", adapter.encoder().toString());
+        }
         v.putAll(task.settings());
         v.put("train_data", fingerprint(task, train));
         v.put("eval_data", fingerprint(task, eval));

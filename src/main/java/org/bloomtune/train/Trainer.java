@@ -275,12 +275,18 @@ public final class Trainer<E> {
     private static void restorePrompt(SoftPrompt prompt, Path checkpoint) {
         try (PeftAdapter.Loaded saved = PeftAdapter.load(checkpoint.resolve("adapter"));
              PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            if (saved.prompt().numVirtualTokens() != prompt.numVirtualTokens() || saved.prompt().tokenDim() != prompt.tokenDim()) {
-                throw new IllegalArgumentException(checkpoint + " holds a prompt of " + saved.prompt().numVirtualTokens() + " × "
-                        + saved.prompt().tokenDim() + ", this run trains " + prompt.numVirtualTokens() + " × " + prompt.tokenDim()
-                        + " (num_virtual_tokens or the model changed): it cannot be resumed, only overwritten");
+            SoftPrompt s = saved.prompt();
+            boolean same = s.type() == prompt.type() && (s.encoder() == null) == (prompt.encoder() == null)
+                    && java.util.Arrays.equals(org.bloomtune.tensor.Tensors.shape(s.weight()), org.bloomtune.tensor.Tensors.shape(prompt.weight()))
+                    && s.namedParameters().keySet().equals(prompt.namedParameters().keySet());
+            if (!same) {
+                throw new IllegalArgumentException(checkpoint + " holds a " + s.type() + " prompt of " + s.numVirtualTokens() + " × "
+                        + s.tokenDim() + " (trainable " + org.bloomtune.tensor.Tensors.shapeString(s.weight()) + "), this run trains a "
+                        + prompt.type() + " prompt of " + prompt.numVirtualTokens() + " × " + prompt.tokenDim() + " (trainable "
+                        + org.bloomtune.tensor.Tensors.shapeString(prompt.weight())
+                        + "): the prompt type, num_virtual_tokens, the encoder or the model changed, so it cannot be resumed, only overwritten");
             }
-            prompt.weight().copy_(saved.prompt().weight());
+            prompt.weight().copy_(s.weight());
         }
     }
 

@@ -24,7 +24,7 @@ public final class ServeOverHttp {
         Path modelDir = Path.of("models/bloom-tiny");
         Tokenizer tokenizer = Tokenizer.load(modelDir.resolve("tokenizer.json"));
         try (BloomModel model = BloomModel.load(modelDir)) {
-            DemoBank.write(model, tokenizer, bankDir);                       // tasks poem, chat, sentiment
+            DemoBank.write(model, tokenizer, bankDir);                       // tasks poem, chat, story, title, sentiment
             try (ServedBank bank = new ServedBank(model, tokenizer, PromptBank.load(bankDir, model.config()), "bloom-tiny", 256);
                  OpenAiServer server = OpenAiServer.start(model, tokenizer, bank, OpenAiServer.Options.defaults().withPort(0))) {
                 OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(server.baseUri().toString()).apiKey("unused").build();

@@ -32,12 +32,15 @@ class ContinuousBatchingTest {
     @TempDir
     Path dir;
 
+    /** Prompt tuning (poem, chat, sentiment), P-tuning (story) and prefix tuning (title, as long as poem's prompt). */
+    static final List<String> TASKS = List.of("poem", "chat", "story", "title", "sentiment");
+
     @Test
-    void sixteenClientsOverThreeTasksGetWhatEachGetsAlone() throws Exception {
+    void sixteenClientsOverFiveTasksOfThreePeftTypesGetWhatEachGetsAlone() throws Exception {
         try (ServerFixture f = new ServerFixture(dir); ExecutorService clients = Executors.newFixedThreadPool(16)) {
             List<Future<ServerFixture.Reply>> replies = new ArrayList<>();
             for (int c = 0; c < 16; c++) {
-                String task = List.of("poem", "chat", "sentiment").get(c % 3);
+                String task = TASKS.get(c % TASKS.size());
                 String text = TEXTS[c % TEXTS.length];
                 int maxTokens = 4 + 3 * c;                               // rows leave at different steps
                 String body = task.equals("sentiment")
@@ -49,7 +52,7 @@ class ContinuousBatchingTest {
             Verbalizer v = Verbalizer.load(f.bankDir.resolve("sentiment/verbalizer.json"));
             ClassifyEncoder encoder = new ClassifyEncoder(f.tokenizer, LabelWords.encode(v, f.tokenizer, f.model.config().vocabSize()), 256);
             for (int c = 0; c < 16; c++) {
-                String task = List.of("poem", "chat", "sentiment").get(c % 3);
+                String task = TASKS.get(c % TASKS.size());
                 String text = TEXTS[c % TEXTS.length];
                 ServerFixture.Reply r = replies.get(c).get();
                 assertEquals(200, r.status(), r.body());
@@ -70,7 +73,7 @@ class ContinuousBatchingTest {
             assertTrue(f.metric("bloomtune_mixed_batches_total") > 0, "some forward passes held more than one task:\n" + f.server.metrics().render());
             String metrics = f.get("/metrics").body();
             assertTrue(metrics.contains("bloomtune_batch_tasks_bucket{kind=\"decode\",le=\"1\"}"), metrics);
-            assertTrue(metrics.contains("bloomtune_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 11"), metrics);
+            assertTrue(metrics.contains("bloomtune_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 13"), metrics);
         }
     }
 

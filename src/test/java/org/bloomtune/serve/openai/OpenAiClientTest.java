@@ -67,12 +67,12 @@ class OpenAiClientTest {
     @Test
     void listsTheBankAndTheBareModel() {
         Set<String> ids = client.models().list().data().stream().map(Model::id).collect(Collectors.toSet());
-        assertEquals(Set.of("bloom-tiny", "poem", "chat", "sentiment"), ids);
+        assertEquals(Set.of("bloom-tiny", "poem", "chat", "story", "title", "sentiment"), ids);
     }
 
     @Test
     void completionsEqualTheLibraryAloneForEveryTask() {
-        for (String task : List.of("poem", "chat", "bloom-tiny")) {
+        for (String task : List.of("poem", "chat", "story", "title", "bloom-tiny")) {
             Completion c = client.completions().create(CompletionCreateParams.builder().model(task).prompt("春天来了").maxTokens(12)
                     .temperature(0.0).build());
             CompletionChoice choice = c.choices().getFirst();

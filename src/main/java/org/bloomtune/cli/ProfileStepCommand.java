@@ -6,6 +6,11 @@ import org.bloomtune.train.ReversePassChoice;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.peft.AdapterConfig;
+import org.bloomtune.peft.EncoderConfig;
+import org.bloomtune.peft.EncoderType;
+import org.bloomtune.peft.PeftType;
+import org.bloomtune.peft.PromptInit;
 import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -41,6 +46,10 @@ final class ProfileStepCommand implements Runnable {
             description = "AUTOGRAD keeps every block's activations; RECOMPUTE_BLOCKS recomputes one block at a time; auto picks by memory")
     ReversePass reversePass;
 
+    @Option(names = "--peft-type", defaultValue = "prompt", paramLabel = "prompt|p-tuning|prefix",
+            description = "what is trained: a soft prompt, P-tuning's MLP encoder or a prefix (no projection); encoders as wide as the model")
+    String peftType;
+
     @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported")
     int steps;
 
@@ -49,8 +58,9 @@ final class ProfileStepCommand implements Runnable {
         if (batch < 1 || seqLen < 2 || virtualTokens < 1 || steps < 1) {
             throw new IllegalArgumentException("--batch-size, --virtual-tokens and --steps must be >= 1 and --max-length >= 2");
         }
+        PeftType type = PeftType.parse(peftType);
         try (BloomModel model = modelOptions.load();
-             SoftPrompt prompt = SoftPrompt.random(virtualTokens, model.config().hiddenSize(), 0);
+             SoftPrompt prompt = SoftPrompt.init(model, adapter(type, model), null, 0);
              Tensor ids = randomIds(model.config().vocabSize())) {
             ReversePassChoice choice = ReversePassChoice.choose(reversePass, model, batch, seqLen + virtualTokens, ReversePassChoice.defaultBudget());
             ReversePass pass = choice.pass();
@@ -68,12 +78,21 @@ final class ProfileStepCommand implements Runnable {
             }
             long peak = ProcessMemory.peakResidentBytes();
             long tokens = (long) batch * (seqLen + virtualTokens);
-            System.out.printf("%s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
+            System.out.printf("%s %s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
                             + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
-                    pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
+                    type, pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
                     mib(weights), mib(peak), mib(peak - weights),
                     mib(choice.estimate().working()));
         }
+    }
+
+    private AdapterConfig adapter(PeftType type, BloomModel model) {
+        int hidden = model.config().hiddenSize();
+        return switch (type) {
+            case PROMPT_TUNING -> AdapterConfig.forModel(model.config(), virtualTokens, PromptInit.RANDOM, null, null);
+            case P_TUNING -> AdapterConfig.withEncoder(model.config(), type, virtualTokens, EncoderConfig.pTuning(EncoderType.MLP, hidden), null);
+            case PREFIX_TUNING -> AdapterConfig.withEncoder(model.config(), type, virtualTokens, EncoderConfig.prefix(false, hidden), null);
+        };
     }
 
     private Tensor randomIds(int vocab) {

@@ -73,8 +73,10 @@ public record AdapterConfig(PeftType peftType, int numVirtualTokens, int tokenDi
     public static AdapterConfig read(Path file) {
         JsonObject o = Json.readObject(file);
         try {
-            PeftType type = PeftType.parse(Json.requiredString(o, "peft_type"));
-            if (!Json.requiredString(o, "peft_type").equals(type.name())) throw new IllegalArgumentException("unknown peft_type " + Json.requiredString(o, "peft_type"));
+            String typeName = Json.requiredString(o, "peft_type");
+            PeftType type = java.util.Arrays.stream(PeftType.values()).filter(t -> t.name().equals(typeName)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("peft_type is " + typeName
+                            + "; BloomTune reads PROMPT_TUNING, P_TUNING and PREFIX_TUNING"));
             require(o, "task_type", "CAUSAL_LM");
             if (Json.optionalInt(o, "num_transformer_submodules", 1) != 1) {
                 throw new IllegalArgumentException("num_transformer_submodules must be 1 for a causal LM");

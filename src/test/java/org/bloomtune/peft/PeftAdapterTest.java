@@ -89,7 +89,7 @@ class PeftAdapterTest {
     void malformedOrMismatchedAdaptersAreClearErrors() throws IOException {
         assertFails(copyWith(c -> c.addProperty("token_dim", 128), null), MODEL_A,
                 "prompt_embeddings has shape [5, 64] but adapter_config.json says num_virtual_tokens=5, token_dim=128");
-        assertFails(copyWith(c -> c.addProperty("peft_type", "LORA"), null), MODEL_A, "peft_type is LORA, expected PROMPT_TUNING");
+        assertFails(copyWith(c -> c.addProperty("peft_type", "LORA"), null), MODEL_A, "peft_type is LORA; BloomTune reads PROMPT_TUNING, P_TUNING and PREFIX_TUNING");
         assertFails(copyWith(c -> c.remove("num_virtual_tokens"), null), MODEL_A, "missing field num_virtual_tokens");
         assertFails(copyWith(null, "other_key"), MODEL_A, "no tensor 'prompt_embeddings'");
         assertFails(copyWith(null, null), BloomConfig.of(1024, 96, 6, 3), "token_dim 64 does not match the model's hidden size 96");
@@ -113,6 +113,39 @@ class PeftAdapterTest {
                 SafetensorsWriter.write(d.resolve(PeftAdapter.WEIGHTS), Map.of(renameKey, f.copy("prompt_embeddings")));
             }
         }
+        return d;
+    }
+
+    /** P-tuning and prefix directories: bad encoder fields, a wrong encoder file, a prefix for another depth, each named. */
+    @Test
+    void encoderFilesAndPrefixAdaptersAreCheckedByName() throws IOException {
+        Path lstm = Reference.reference("hf-ptuning/a/ptuning-lstm/adapter");
+        Path prefix = Reference.reference("hf-ptuning/a/prefix/adapter");
+        assertFails(edited(lstm, c -> c.addProperty("encoder_reparameterization_type", "GRU"), null), MODEL_A,
+                "encoder_reparameterization_type must be MLP or LSTM, got 'GRU'");
+        assertFails(edited(lstm, c -> c.addProperty("encoder_hidden_size", 0), null), MODEL_A, "encoder_hidden_size must lie in [1, 65536], got 0");
+        assertFails(edited(prefix, c -> c.addProperty("num_layers", 3), null), MODEL_A,
+                "prompt_embeddings has shape [5, 256] but adapter_config.json says num_virtual_tokens=5, 2 · num_layers · token_dim=384");
+        assertFails(edited(prefix, null, null), BloomConfig.of(1024, 64, 4, 3),
+                "num_layers 2 does not match the model's 3 (a prefix holds every layer's keys and values)");
+        Map<String, org.bytedeco.pytorch.Tensor> encoder = new java.util.LinkedHashMap<>();
+        encoder.put("embedding.weight", org.bytedeco.pytorch.global.torch.zeros(5, 64));
+        assertFails(edited(lstm, null, encoder), MODEL_A, "no tensor 'lstm_head.weight_ih_l0'");
+        encoder.put("mlp_head.9.weight", org.bytedeco.pytorch.global.torch.zeros(2, 2));
+        assertFails(edited(lstm, null, encoder), MODEL_A, "unexpected tensor 'mlp_head.9.weight'");
+        encoder.clear();
+        encoder.put("embedding.weight", org.bytedeco.pytorch.global.torch.zeros(5, 63));
+        assertFails(edited(lstm, null, encoder), MODEL_A, "embedding.weight has shape [5, 63], the config's encoder needs [5, 64]");
+    }
+
+    /** A copy of {@code adapter} with its config edited and, when given, a prompt_encoder.safetensors of these tensors. */
+    private Path edited(Path adapter, java.util.function.Consumer<JsonObject> editConfig, Map<String, org.bytedeco.pytorch.Tensor> encoder) throws IOException {
+        Path d = Files.createTempDirectory(dir, "adapter");
+        JsonObject c = JsonParser.parseString(Files.readString(adapter.resolve(AdapterConfig.FILE))).getAsJsonObject();
+        if (editConfig != null) editConfig.accept(c);
+        Files.writeString(d.resolve(AdapterConfig.FILE), c.toString());
+        Files.copy(adapter.resolve(PeftAdapter.WEIGHTS), d.resolve(PeftAdapter.WEIGHTS));
+        if (encoder != null) SafetensorsWriter.write(d.resolve(PeftAdapter.ENCODER), encoder);
         return d;
     }
 

@@ -2,6 +2,7 @@ package org.bloomtune;
 
 import org.bloomtune.examples.ClassifyReviews;
 import org.bloomtune.examples.ForwardAndGenerate;
+import org.bloomtune.examples.PTuningAndPrefix;
 import org.bloomtune.examples.MixedTaskBank;
 import org.bloomtune.examples.PromptGradient;
 import org.bloomtune.examples.ServeOverHttp;
@@ -53,6 +54,15 @@ class ExamplesTest {
     void forwardAndGenerate() {
         String out = run(() -> ForwardAndGenerate.main(new String[0]));
         assertTrue(out.matches("(?s)loss \\d+\\.\\d+, logits \\[1, \\d+, 4096].*row 1: .* \\(ids \\d+(,\\d+)*\\)\\s*"), out);
+    }
+
+    @Test
+    void pTuningAndPrefix() {
+        String out = run(() -> PTuningAndPrefix.main(new String[]{dir.resolve("run").toString()}));
+        assertTrue(out.matches("(?s)p-tuning: eval loss \\d+\\.\\d+, .*\nprefix: eval loss \\d+\\.\\d+, .*"), out);
+        for (String method : new String[]{"p-tuning", "prefix"}) {
+            assertTrue(Files.exists(dir.resolve("run").resolve(method).resolve("adapter").resolve(PeftAdapter.ENCODER)), method);
+        }
     }
 
     @Test

@@ -118,6 +118,49 @@ class LabelScoresTest {
         }
     }
 
+    /** P-tuning and prefix tuning classify and differentiate as the whole-sequence reference does, on both passes. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"p-tuning", "prefix"})
+    void otherPromptTypesScoreAndDifferentiateAsWholeSequences(String method) {
+        LabelWords words = LabelWords.encode(V, tok, model.config().vocabSize());
+        ClassifyEncoder encoder = new ClassifyEncoder(tok, words, 64);
+        List<long[]> patterns = TEXTS.stream().map(encoder::ids).toList();
+        long[] gold = {0, 1, 1};
+        int hidden = model.config().hiddenSize();
+        org.bloomtune.peft.AdapterConfig config = method.equals("p-tuning")
+                ? org.bloomtune.peft.AdapterConfig.withEncoder(model.config(), org.bloomtune.peft.PeftType.P_TUNING, 4,
+                        org.bloomtune.peft.EncoderConfig.pTuning(org.bloomtune.peft.EncoderType.LSTM, 16), null)
+                : org.bloomtune.peft.AdapterConfig.withEncoder(model.config(), org.bloomtune.peft.PeftType.PREFIX_TUNING, 4,
+                        org.bloomtune.peft.EncoderConfig.prefix(true, hidden / 2), null);
+        try (SoftPrompt prompt = SoftPrompt.init(model, config, null, 5)) {
+            List<Prediction> fast = new Classifier(model).predict(prompt, patterns, words);
+            for (int n = 0; n < patterns.size(); n++) {
+                double[] expected = referenceScores(prompt, patterns.get(n), words);
+                for (int l = 0; l < expected.length; l++) assertEquals(expected[l], fast.get(n).scores()[l], 1e-4, method + " text " + n + " label " + l);
+            }
+            prompt.zeroGrad();
+            try (PointerScope s = new PointerScope(); GradMode on = GradMode.on()) {
+                List<Tensor> losses = new ArrayList<>();
+                for (int n = 0; n < 3; n++) {
+                    Tensor scores = torch.stack(new TensorVector(referenceScoreTensors(prompt, patterns.get(n), words).toArray(new Tensor[0])), 0);
+                    losses.add(torch.log_softmax(scores, 0).select(0, gold[n]).neg());
+                }
+                torch.stack(new TensorVector(losses.toArray(new Tensor[0])), 0).mean().backward();
+            }
+            float[] expected = Tensors.toFloats(prompt.grad());
+            for (ReversePass pass : new ReversePass[]{ReversePass.AUTOGRAD, ReversePass.RECOMPUTE_BLOCKS}) {
+                prompt.zeroGrad();
+                try (VerbalizedBatch batch = VerbalizedBatch.of(patterns, Collections.nCopies(3, words), model.config().padTokenId());
+                     PointerScope s = new PointerScope()) {
+                    CausalLmInput in = PromptedInput.of(model, Collections.nCopies((int) batch.rows(), prompt), batch.inputIds(), batch.attentionMask(), null);
+                    PromptBackward.lossAndGrad(model, in, new VerbalizerLoss(batch, gold), pass);
+                }
+                double err = Reference.relativeMaxDiff(expected, Tensors.toFloats(prompt.grad()));
+                assertTrue(err <= 1e-4, method + " " + pass + ": gradient differs by " + err);
+            }
+        }
+    }
+
     @Test
     void mixedBatchOfTasksEqualsEachTaskAlone() {
         Verbalizer other = new Verbalizer("问题：{text}\n回答：", Map.of("是", List.of("是"), "否", List.of("不是"), "不知道", List.of("不知道")),
@@ -155,7 +198,7 @@ class LabelScoresTest {
                 Tensor ids = Tensors.fromLongs(seq, 1, seq.length);
                 CausalLmOutput o = model.forward(prompt == null ? CausalLmInput.ids(ids) : PromptedInput.of(model, prompt, ids, null, null));
                 Tensor logp = torch.log_softmax(o.logits().select(0, 0), 1);                 // [N + T, V]
-                int virtual = prompt == null ? 0 : prompt.numVirtualTokens();
+                int virtual = prompt == null || !prompt.type().entersEmbeddings() ? 0 : prompt.numVirtualTokens();   // a prefix adds no logits
                 Tensor sum = null;
                 for (int j = 0; j < word.length; j++) {
                     Tensor v = logp.select(0, virtual + pattern.length - 1 + j).select(0, word[j]);

@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The roofline: libtorch GEMM throughput at the model's matrix shapes, so model FLOP utilization
  * is computed against a peak measured in the same run. Shape "MxKxN" multiplies [M, K] · [K, N].
+ * {@code int8} is LLM.int8's product, {@code _int_mm} (int8 × int8 → int32, through the C shim)
+ * into a preallocated output, to set its rate against the float GEMMs at the same shape.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -40,11 +42,19 @@ public class GemmBenchmark {
 
     private Tensor a;
     private Tensor b;
+    private Tensor out;
 
     @Setup(Level.Trial)
     public void setUp() {
         LibTorch.init();
         long[] mkn = parse(shape);
+        if (dtype.equals("int8")) {
+            a = torch.randn(mkn[0], mkn[1]).mul(new org.bytedeco.pytorch.Scalar(30)).to(ScalarType.Char);
+            b = torch.randn(mkn[2], mkn[1]).mul(new org.bytedeco.pytorch.Scalar(30)).to(ScalarType.Char).t();   // as LlmInt8: Wᵀ of [N, K]
+            out = torch.empty(new long[]{mkn[0], mkn[2]}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Int),
+                    new org.bytedeco.pytorch.MemoryFormatOptional());
+            return;
+        }
         ScalarType type = dtype.equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
         a = torch.randn(mkn[0], mkn[1]).to(type);
         b = torch.randn(mkn[1], mkn[2]).to(type);
@@ -52,6 +62,10 @@ public class GemmBenchmark {
 
     @Benchmark
     public void matmul() {
+        if (out != null) {
+            org.bloomtune.tensor.shim.AtenShim.intMm(out, a, b);
+            return;
+        }
         try (PointerScope scope = new PointerScope()) {
             a.matmul(b);
         }
@@ -61,6 +75,7 @@ public class GemmBenchmark {
     public void tearDown() {
         a.close();
         b.close();
+        if (out != null) out.close();
     }
 
     static long[] parse(String shape) {

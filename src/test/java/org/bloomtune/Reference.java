@@ -117,4 +117,12 @@ public final class Reference {
             assertEquals(0.0, maxAbsDiff(p.logits(), q.logits()));
         }
     }
+
+    /** The initial trainable tensors of an hf-ptuning case ({@code params.prompt_encoder.default.*}), by PEFT's name without that prefix. */
+    public static Map<String, Tensor> peftParams(Map<String, Tensor> goldens) {
+        String prefix = "params.prompt_encoder.default.";
+        Map<String, Tensor> named = new java.util.LinkedHashMap<>();
+        goldens.forEach((k, v) -> { if (k.startsWith(prefix)) named.put(k.substring(prefix.length()), v); });
+        return named;
+    }
 }

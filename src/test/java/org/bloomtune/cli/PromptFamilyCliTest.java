@@ -148,12 +148,7 @@ class PromptFamilyCliTest {
     private Path withEncoder(String set, String kase, Map<String, Tensor> g) {
         Path out = dir.resolve(set + "-" + kase);
         AdapterConfig config = AdapterConfig.read(caseDir(set, kase).resolve("adapter").resolve(AdapterConfig.FILE));
-        Map<String, Tensor> named = new LinkedHashMap<>();
-        String prefix = "params.prompt_encoder.default.";
-        g.forEach((k, v) -> { if (k.startsWith(prefix)) named.put(k.substring(prefix.length()), v); });
-        try (PointerScope scope = new PointerScope();
-             SoftPrompt prompt = PromptEncoder.of(config) == null ? SoftPrompt.of(config.peftType(), named.get("embedding.weight"))
-                     : SoftPrompt.encoded(config, PromptEncoder.of(config).layout().pack(named, "goldens"))) {
+        try (SoftPrompt prompt = org.bloomtune.peft.PromptFamilyParityTest.initial(config, g)) {
             PeftAdapter.save(out, config, prompt);
         }
         return out;

@@ -35,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * output, logits at all positions, loss, the gradient of every encoder tensor by both reverse
  * passes, greedy ids with the prompt in the KV cache, and PEFT's own adapter directories.
  */
-class PromptFamilyParityTest {
+public class PromptFamilyParityTest {
     private static final String PARAM = "prompt_encoder.default.";
 
     static Path caseDir(String set, String kase) { return Reference.reference("hf-ptuning").resolve(set).resolve(kase); }
@@ -43,9 +43,8 @@ class PromptFamilyParityTest {
     static BloomModel model(String set, LoadOptions options) { return BloomModel.load(Reference.reference("hf").resolve(set).resolve("model"), options); }
 
     /** The trainable prompt with the encoder weights PEFT started from ({@code params.*}). */
-    static SoftPrompt initial(AdapterConfig config, Map<String, Tensor> g) {
-        Map<String, Tensor> named = new LinkedHashMap<>();
-        g.forEach((k, v) -> { if (k.startsWith("params." + PARAM)) named.put(k.substring(("params." + PARAM).length()), v); });
+    public static SoftPrompt initial(AdapterConfig config, Map<String, Tensor> g) {
+        Map<String, Tensor> named = Reference.peftParams(g);
         PromptEncoder encoder = PromptEncoder.of(config);
         if (encoder == null) return SoftPrompt.of(config.peftType(), named.get("embedding.weight"));
         try (PointerScope scope = new PointerScope()) {

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Int8Dequantize;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -53,7 +54,10 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /** Rows {@code start .. start + n} of the weight, dequantized (one buffer of their size, scaled in place). */
     public Tensor dequantizeRows(long start, long n, ScalarType dtype) {
-        return values.narrow(0, start, n).to(dtype).mul_(scales.narrow(0, start, n).unsqueeze(1).to(dtype));
+        Tensor rows = values.narrow(0, start, n);
+        Tensor rowScales = scales.narrow(0, start, n);
+        if (Int8Dequantize.applies(rows, rowScales, dtype)) return Int8Dequantize.dequantize(rows, rowScales, dtype);
+        return rows.to(dtype).mul_(rowScales.unsqueeze(1).to(dtype));
     }
 
     /**

@@ -28,13 +28,21 @@ public interface Int8Kernel {
     }
 
     /**
-     * {@code _weight_int8pack_mm} where it is fast. In this libtorch build only its bfloat16 path
-     * is vectorized; with float32 activations it is slower than the dequantized GEMM for any batch
-     * of more than one row (benchmarks/FINDINGS.md), so those multiply the dequantized weight.
+     * Rows below which {@code _weight_int8pack_mm} beats the dequantized bfloat16 GEMM: it is tuned
+     * for decode rows, and at a training step's thousand rows it is 2.5–3× slower than dequantizing
+     * the weight (natively) and multiplying in bfloat16 (crossover ~32 rows here; benchmarks/FINDINGS.md).
+     */
+    static final long PACK_MAX_ROWS = 32;
+
+    /**
+     * {@code _weight_int8pack_mm} where it is fast: bfloat16 activations, few rows. In this libtorch
+     * build only its bfloat16 path is vectorized; with float32 activations it is slower than the
+     * dequantized GEMM for any batch of more than one row (benchmarks/FINDINGS.md), so those, and
+     * bfloat16 batches of many rows, multiply the dequantized weight — the same products.
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
-        if (bf16) return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+        if (bf16 && x2d.size(0) < PACK_MAX_ROWS) return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
         if (x2d.size(0) > 1) return torch.linear(x2d, w.dequantize(x2d.scalar_type()));
         return oneRowDequantized(x2d, w);
     }

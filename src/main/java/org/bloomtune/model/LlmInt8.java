@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Int8Rescale;
 import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
@@ -37,12 +38,19 @@ public final class LlmInt8 {
         Int8Quantize.Result q = quantize(xf, threshold, DEFAULT);
         // [M, N] buffers are the lm_head's logits (250880 columns): convert, scale and add the
         // outliers in place, and free the int32 accumulator at once, so one such buffer is alive.
+        // Without outliers the scaled result goes straight into x's dtype; with them it stays float32
+        // until the outlier product is added, so it is rounded once, as before.
+        ScalarType target = q.outliers() == 0 ? x.scalar_type() : ScalarType.Float;
         Tensor y;
         try (Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional())) {
             AtenShim.intMm(acc, q.x8(), w.values().t());
-            y = acc.to(ScalarType.Float);
+            if (Int8Rescale.applies(acc, q.rowScale(), w.scales(), target)) {
+                y = Int8Rescale.apply(acc, q.rowScale(), w.scales(), target);
+            } else {
+                y = acc.to(ScalarType.Float);
+                y.mul_(q.rowScale()).mul_(w.scales().unsqueeze(0));
+            }
         }
-        y.mul_(q.rowScale()).mul_(w.scales().unsqueeze(0));
         if (q.outliers() > 0) {
             Tensor cols = Tensors.fromLongs(indices(q.outlier()), q.outliers());
             Tensor wOut = w.values().index_select(1, cols).to(ScalarType.Float).mul_(w.scales().unsqueeze(1)); // [N, k]

@@ -37,6 +37,7 @@ final class BlockRecompute {
                 // Path 2 is about memory: hand the buffers the forward and the head freed back to the OS
                 // (malloc_trim) before the next phase peaks (figures: benchmarks/FINDINGS.md). Trimming
                 // after every block cost time.
+                model.stages().releaseScratch();
                 ProcessMemory.trim();
                 HeadLoss.Result head = headLoss.lossAndGrad(model, saved.output(), in);
                 ProcessMemory.trim();

@@ -36,10 +36,23 @@ public final class Int8Dequantize {
     /** {@code values} [rows, k] int8 times {@code scales} [rows] → a new [rows, k] tensor of {@code dtype}; call only where {@link #applies}. */
     public static Tensor dequantize(Tensor values, Tensor scales, ScalarType dtype) {
         if (!applies(values, scales, dtype)) throw new IllegalArgumentException("int8_dequantize does not take these tensors");
+        return into(values, scales, torch.empty(new long[]{values.size(0), values.size(1)}, new TensorOptions(dtype), new MemoryFormatOptional()));
+    }
+
+    /**
+     * The same into {@code out} (contiguous CPU [rows, k] of float32 or bfloat16, e.g. a reused
+     * buffer: a fresh multi-megabyte allocation costs more in first-touch page faults than the
+     * conversion itself on the machines measured). Returns {@code out}.
+     */
+    public static Tensor into(Tensor values, Tensor scales, Tensor out) {
+        ScalarType dtype = out.scalar_type();
+        if (!applies(values, scales, dtype) || !out.is_contiguous() || !out.device().is_cpu() || out.dim() != 2
+                || out.size(0) != values.size(0) || out.size(1) != values.size(1)) {
+            throw new IllegalArgumentException("int8_dequantize does not take these tensors");
+        }
         long rows = values.size(0);
         long k = values.size(1);
         boolean bf16 = dtype.value == ScalarType.BFloat16.value;
-        Tensor out = torch.empty(new long[]{rows, k}, new TensorOptions(dtype), new MemoryFormatOptional());
         if (rows == 0 || k == 0) return out;
         int width = bf16 ? 2 : 4;
         MemorySegment v = NativeMemory.segment(values.data_ptr(), values.nbytes());

@@ -70,7 +70,9 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
      */
     public Tensor matmul(Tensor x, Int8Kernel kernel, Tensor bias) {
         if (GradMode.is_enabled() && x.requires_grad()) {
-            return bias == null ? torch.linear(x, dequantize(x.scalar_type())) : torch.linear(x, dequantize(x.scalar_type()), new TensorOptional(bias));
+            try (Tensor weight = DequantizeScratch.weight(this, x.scalar_type())) {
+                return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+            }
         }
         long[] shape = x.sizes().vec().get();
         shape[shape.length - 1] = outFeatures();

@@ -39,6 +39,12 @@ public final class ModelStages {
     /** {@code ln_f} then the tied lm_head: [..., H] → logits [..., V]. */
     public Tensor head(Tensor hidden) { return model.head(hidden); }
 
+    /**
+     * Frees the buffers this thread keeps for dequantizing int8 weights (none for other models), so
+     * a phase without weight products does not carry them into its peak.
+     */
+    public void releaseScratch() { DequantizeScratch.release(); }
+
     /** The frozen word embedding [V, H], also the lm_head (owned by the model). */
     public WordEmbedding wordEmbeddings() { return model.wordEmbeddings(); }
 }

@@ -35,7 +35,10 @@ final class Exchanges {
             } catch (NumberFormatException e) {
                 throw new ApiException(400, "invalid_request_error", null, null, "Content-Length '" + declared + "' is not a number");
             }
-            if (length > limit) throw tooLarge(limit);
+            if (length > limit) {
+                discard(ex.getRequestBody());
+                throw tooLarge(limit);
+            }
         }
         byte[] bytes = readAtMost(ex.getRequestBody(), limit);
         String text;
@@ -62,10 +65,27 @@ final class Exchanges {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         byte[] buffer = new byte[8192];
         for (int n; (n = in.read(buffer)) > 0; ) {
-            if (out.size() + (long) n > limit) throw tooLarge(limit);
+            if (out.size() + (long) n > limit) {
+                discard(in);
+                throw tooLarge(limit);
+            }
             out.write(buffer, 0, n);
         }
         return out.toByteArray();
+    }
+
+    /** Bytes of a refused body read and dropped before answering; beyond them the connection is just closed. */
+    static final long DISCARD_LIMIT = 64L << 20;
+
+    /**
+     * Reads and drops the rest of a refused body (up to {@link #DISCARD_LIMIT}): closing a socket
+     * with unread input resets the connection, and the client, still sending, would then lose the
+     * 413 it is owed.
+     */
+    private static void discard(InputStream in) throws IOException {
+        byte[] buffer = new byte[65536];
+        long dropped = 0;
+        for (int n; dropped < DISCARD_LIMIT && (n = in.read(buffer)) > 0; ) dropped += n;
     }
 
     private static ApiException tooLarge(long limit) {

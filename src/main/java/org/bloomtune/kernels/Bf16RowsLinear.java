@@ -10,7 +10,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.stream.IntStream;
 
 /**
  * {@code x Wᵀ + b} in bfloat16 for at most {@link #MAX_ROWS} rows of x — a decode step — by
@@ -57,15 +56,9 @@ public final class Bf16RowsLinear {
         MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        IntStream.range(0, parts).parallel().forEach(p -> {
-            long from = n * p / parts;
-            long count = n * (p + 1) / parts - from;
+        RowSplit.run("bt_bf16_rows_linear", n, parts, (from, count) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * 2, count * 2);
-            try {
-                KERNEL.invokeExact(w.asSlice(from * k * 2, count * k * 2), in, bPart, out.asSlice(from * 2), rows, count, k, n);
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to bt_bf16_rows_linear failed", t);
-            }
+            KERNEL.invokeExact(w.asSlice(from * k * 2, count * k * 2), in, bPart, out.asSlice(from * 2), rows, count, k, n);
         });
         long[] shape = x.sizes().vec().get();
         shape[shape.length - 1] = n;

@@ -11,7 +11,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.stream.IntStream;
 
 /**
  * Row-scaled int8 weights back to float32 or bfloat16 ({@code values · scales[row]}) by
@@ -60,16 +59,9 @@ public final class Int8Dequantize {
         MemorySegment o = NativeMemory.segment(out.data_ptr(), out.nbytes());
         MethodHandle kernel = bf16 ? BF16 : F32;
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), rows * k / (1 << 16)));
-        IntStream.range(0, parts).parallel().forEach(p -> {
-            long from = rows * p / parts;
-            long count = rows * (p + 1) / parts - from;
-            if (count == 0) return;
-            try {
-                kernel.invokeExact(v.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4),
-                        o.asSlice(from * k * width, count * k * width), count, k);
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to int8_dequantize failed", t);
-            }
+        RowSplit.run("int8_dequantize", rows, parts, (from, count) -> {
+            kernel.invokeExact(v.asSlice(from * k, count * k),
+                s.asSlice(from * 4, count * 4), o.asSlice(from * k * width, count * k * width), count, k);
         });
         return out;
     }

@@ -11,7 +11,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.stream.IntStream;
 
 /**
  * LLM.int8's epilogue by native/int8_rescale.c: {@code ((float) acc · rowScale) · colScale} from the
@@ -51,16 +50,9 @@ public final class Int8Rescale {
         MemorySegment o = NativeMemory.segment(out.data_ptr(), out.nbytes());
         MethodHandle kernel = bf16 ? BF16 : F32;
         int parts = (int) Math.max(1, Math.min(Math.min(torch.get_num_threads(), m), m * n / (1 << 16)));
-        IntStream.range(0, parts).parallel().forEach(p -> {
-            long from = m * p / parts;
-            long count = m * (p + 1) / parts - from;
-            if (count == 0) return;
-            try {
-                kernel.invokeExact(a.asSlice(from * n * 4, count * n * 4), r.asSlice(from * 4, count * 4), c,
-                        o.asSlice(from * n * width, count * n * width), count, n);
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to int8_rescale failed", t);
-            }
+        RowSplit.run("int8_rescale", m, parts, (from, count) -> {
+            kernel.invokeExact(a.asSlice(from * n * 4, count * n * 4),
+                r.asSlice(from * 4, count * 4), c, o.asSlice(from * n * width, count * n * width), count, n);
         });
         return out;
     }

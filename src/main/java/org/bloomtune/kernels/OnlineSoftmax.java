@@ -14,7 +14,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.stream.IntStream;
 
 /**
  * One block of an online softmax over a row's columns (flash attention's recurrence): the block
@@ -103,17 +102,11 @@ public final class OnlineSoftmax {
         MemorySegment sum = segment(state.sum());
         MemorySegment rescale = segment(state.rescale());
         int parts = (int) Math.min(rows, Math.max(1, torch.get_num_threads()));
-        IntStream.range(0, parts).parallel().forEach(p -> {
-            long from = rows * p / parts;
-            long count = rows * (p + 1) / parts - from;
-            try {
-                KERNEL.invokeExact(values.asSlice(from * n * Float.BYTES, count * n * Float.BYTES), count, n,
+        RowSplit.run("bt_online_softmax_block", rows, parts, (from, count) -> {
+            KERNEL.invokeExact(values.asSlice(from * n * Float.BYTES, count * n * Float.BYTES), count, n,
                         max.asSlice(from * Float.BYTES, count * Float.BYTES),
                         sum.asSlice(from * Double.BYTES, count * Double.BYTES),
                         rescale.asSlice(from * Float.BYTES, count * Float.BYTES));
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to bt_online_softmax_block failed", t);
-            }
         });
     }
 

@@ -77,9 +77,11 @@ public final class SoftPrompt implements AutoCloseable {
     }
 
     /**
-     * The prompt {@code config} describes, initialised as it says: RANDOM from {@code seed}, TEXT
-     * from its init text through {@code tokenizer} (which may be null for the other inits), or
-     * SAMPLE_VOCAB from {@code seed}.
+     * The prompt {@code config} describes, initialised as it says: for prompt tuning RANDOM from
+     * {@code seed}, TEXT from its init text through {@code tokenizer} (which may be null for the
+     * other inits), or SAMPLE_VOCAB from {@code seed}; for P-tuning and a projected prefix the
+     * encoder's weights as PyTorch initialises its modules ({@link PromptEncoder#init}); for a plain
+     * prefix standard normal, as PEFT's {@code Embedding}.
      */
     public static SoftPrompt init(BloomModel model, AdapterConfig config, Tokenizer tokenizer, long seed) {
         if (config.tokenDim() != model.config().hiddenSize()) {

@@ -62,6 +62,9 @@ public record BloomConfig(
 
     public int headDim() { return hiddenSize / numHeads; }
 
+    /** Width of one prefix-tuning position: every layer's key and value, 2 · layers · hidden. */
+    public int prefixWidth() { return 2 * numLayers * hiddenSize; }
+
     /** Parameters of the model (the tied lm_head counted once). */
     public long parameterCount() {
         long h = hiddenSize;

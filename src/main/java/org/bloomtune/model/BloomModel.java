@@ -170,7 +170,7 @@ public final class BloomModel implements AutoCloseable {
     private AttentionPrefix prefix(CausalLmInput input, long past) {
         Tensor raw = input.prefix();
         if (raw == null) return null;
-        long width = 2L * config.numLayers() * config.hiddenSize();
+        long width = config.prefixWidth();
         if (raw.dim() != 3 || raw.size(0) != input.batchSize() || raw.size(1) < 1 || raw.size(2) != width) {
             throw new IllegalArgumentException("a prefix must be [" + input.batchSize() + ", N, " + width + "] (2 · layers · hidden), got "
                     + Tensors.shapeString(raw));

@@ -1,6 +1,5 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Int8Dequantize;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -44,13 +43,10 @@ public interface Int8Kernel {
     private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         if (bf16 && x2d.size(0) < PACK_MAX_ROWS) return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
-        if (x2d.size(0) > 1 && Int8Dequantize.applies(w.values(), w.scales(), x2d.scalar_type())) {
-            try (Tensor weight = DequantizeScratch.weight(w, x2d.scalar_type())) {
-                return torch.linear(x2d, weight);
-            }
+        if (x2d.size(0) == 1) return oneRowDequantized(x2d, w);
+        try (Tensor weight = DequantizeScratch.weight(w, x2d.scalar_type())) {
+            return torch.linear(x2d, weight);
         }
-        if (x2d.size(0) > 1) return torch.linear(x2d, w.dequantize(x2d.scalar_type()));
-        return oneRowDequantized(x2d, w);
     }
 
     /**

@@ -65,4 +65,9 @@ public record ParameterLayout(List<Entry> entries) {
     }
 
     public List<String> names() { return entries.stream().map(Entry::name).toList(); }
+
+    /** The shape of tensor {@code name}, or null when the layout has no such tensor. */
+    public long[] shapeOf(String name) {
+        return entries.stream().filter(e -> e.name().equals(name)).map(Entry::shape).findFirst().orElse(null);
+    }
 }

@@ -88,8 +88,9 @@ public final class PeftAdapter {
             if (!info.dtype().isFloatingPoint()) {
                 throw new IllegalArgumentException(weights + ": " + KEY + " has dtype " + info.dtype() + ", expected a float type");
             }
-            Path encoder = dir.resolve(ENCODER);
-            if (Files.isRegularFile(encoder) && PromptEncoder.of(config) != null) return new Loaded(config, loadEncoder(encoder, config));
+            Path encoderFile = dir.resolve(ENCODER);
+            PromptEncoder encoder = PromptEncoder.of(config);
+            if (encoder != null && Files.isRegularFile(encoderFile)) return new Loaded(config, loadEncoder(encoderFile, config, encoder.layout()));
             try (Tensor t = f.tensor(KEY)) {
                 return new Loaded(config, SoftPrompt.of(config.peftType(), t));
             }
@@ -97,17 +98,17 @@ public final class PeftAdapter {
     }
 
     /** The live encoder from {@value #ENCODER}, its tensors checked against the config's layout. */
-    private static SoftPrompt loadEncoder(Path file, AdapterConfig config) {
-        ParameterLayout layout = PromptEncoder.of(config).layout();
+    private static SoftPrompt loadEncoder(Path file, AdapterConfig config, ParameterLayout layout) {
         try (SafetensorsFile f = SafetensorsFile.open(file); org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
             Map<String, Tensor> named = new java.util.LinkedHashMap<>();
             for (String name : f.names()) {
                 if (!f.info(name).dtype().isFloatingPoint()) {
                     throw new IllegalArgumentException(file + ": " + name + " has dtype " + f.info(name).dtype() + ", expected a float type");
                 }
-                if (layout.names().contains(name) && !Arrays.equals(f.info(name).shape(), layout.entries().get(layout.names().indexOf(name)).shape())) {
+                long[] needed = layout.shapeOf(name);            // checked before the data is read
+                if (needed != null && !Arrays.equals(f.info(name).shape(), needed)) {
                     throw new IllegalArgumentException(file + ": " + name + " has shape " + Arrays.toString(f.info(name).shape())
-                            + ", the config's encoder needs " + Arrays.toString(layout.entries().get(layout.names().indexOf(name)).shape()));
+                            + ", the config's encoder needs " + Arrays.toString(needed));
                 }
                 named.put(name, f.tensor(name));
             }
@@ -128,11 +129,11 @@ public final class PeftAdapter {
         try {
             Path tmp = AtomicFiles.newSiblingDirectory(target, "");
             try (Tensor values = prompt.snapshot()) {
-                SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values), SafetensorsWriter.PT_FORMAT);
+                SafetensorsWriter.write(tmp.resolve(WEIGHTS), Map.of(KEY, values));
             }
             if (prompt.encoder() != null) {
                 try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
-                    SafetensorsWriter.write(tmp.resolve(ENCODER), prompt.namedParameters(), SafetensorsWriter.PT_FORMAT);
+                    SafetensorsWriter.write(tmp.resolve(ENCODER), prompt.namedParameters());
                 }
             }
             AtomicFiles.writeString(tmp.resolve(AdapterConfig.FILE), config.toJson());

@@ -11,7 +11,9 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Puts continuous prompts in front of a batch exactly as PEFT does for causal LMs. Prompt tuning and
@@ -57,7 +59,7 @@ public final class PromptedInput {
 
     /** Every row's prompt, computed once per distinct prompt, on the model's device in its dtype. */
     private static Tensor stack(BloomModel model, List<SoftPrompt> rows, int virtual, boolean embeddings) {
-        java.util.Map<SoftPrompt, Tensor> outputs = new java.util.IdentityHashMap<>();
+        Map<SoftPrompt, Tensor> outputs = new IdentityHashMap<>();
         TensorVector perRow = new TensorVector();
         for (SoftPrompt p : rows) {
             checkFits(model, p, virtual, embeddings);
@@ -71,7 +73,7 @@ public final class PromptedInput {
             throw new IllegalArgumentException("prefix-tuning prompts cannot share a batch with prompt-tuning or P-tuning ones ("
                     + p.type() + " among " + (embeddings ? "virtual tokens" : "prefixes") + ")");
         }
-        int width = embeddings ? model.config().hiddenSize() : 2 * model.config().numLayers() * model.config().hiddenSize();
+        int width = embeddings ? model.config().hiddenSize() : model.config().prefixWidth();
         if (p.tokenDim() != width) {
             throw new IllegalArgumentException(p.type() + " prompt width " + p.tokenDim() + " does not match the model's "
                     + (embeddings ? "hidden size " : "2 · layers · hidden size ") + width);

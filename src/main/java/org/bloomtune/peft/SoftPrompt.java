@@ -97,11 +97,7 @@ public final class SoftPrompt implements AutoCloseable {
                 return encoded(config, packed);
             }
         }
-        if (config.peftType() == PeftType.PREFIX_TUNING) {
-            try (SoftPrompt normal = random(n, config.promptWidth(), seed); Tensor values = normal.weight().detach()) {
-                return of(PeftType.PREFIX_TUNING, values);
-            }
-        }
+        if (config.peftType() == PeftType.PREFIX_TUNING) return random(PeftType.PREFIX_TUNING, n, config.promptWidth(), seed);
         return switch (config.init()) {
             case RANDOM -> random(n, config.tokenDim(), seed);
             case TEXT -> {
@@ -114,9 +110,13 @@ public final class SoftPrompt implements AutoCloseable {
 
     /** PEFT's RANDOM: standard normal, as {@code nn.Embedding} initialises. */
     public static SoftPrompt random(int numVirtualTokens, int hidden, long seed) {
+        return random(PeftType.PROMPT_TUNING, numVirtualTokens, hidden, seed);
+    }
+
+    private static SoftPrompt random(PeftType type, int numVirtualTokens, int width, long seed) {
         try (PointerScope scope = new PointerScope()) {
             Generator g = torch.createCPUGenerator(seed);
-            return of(torch.randn(new long[]{numVirtualTokens, hidden}, new GeneratorOptional(g),
+            return of(type, torch.randn(new long[]{numVirtualTokens, width}, new GeneratorOptional(g),
                     new TensorOptions(ScalarType.Float)));
         }
     }

@@ -9,12 +9,14 @@ import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
@@ -276,14 +278,14 @@ public final class Trainer<E> {
         try (PeftAdapter.Loaded saved = PeftAdapter.load(checkpoint.resolve("adapter"));
              PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             SoftPrompt s = saved.prompt();
-            boolean same = s.type() == prompt.type() && (s.encoder() == null) == (prompt.encoder() == null)
-                    && java.util.Arrays.equals(org.bloomtune.tensor.Tensors.shape(s.weight()), org.bloomtune.tensor.Tensors.shape(prompt.weight()))
+            // the names say whether there is an encoder and which; the shape, how large
+            boolean same = s.type() == prompt.type() && Arrays.equals(Tensors.shape(s.weight()), Tensors.shape(prompt.weight()))
                     && s.namedParameters().keySet().equals(prompt.namedParameters().keySet());
             if (!same) {
                 throw new IllegalArgumentException(checkpoint + " holds a " + s.type() + " prompt of " + s.numVirtualTokens() + " × "
-                        + s.tokenDim() + " (trainable " + org.bloomtune.tensor.Tensors.shapeString(s.weight()) + "), this run trains a "
+                        + s.tokenDim() + " (trainable " + Tensors.shapeString(s.weight()) + "), this run trains a "
                         + prompt.type() + " prompt of " + prompt.numVirtualTokens() + " × " + prompt.tokenDim() + " (trainable "
-                        + org.bloomtune.tensor.Tensors.shapeString(prompt.weight())
+                        + Tensors.shapeString(prompt.weight())
                         + "): the prompt type, num_virtual_tokens, the encoder or the model changed, so it cannot be resumed, only overwritten");
             }
             prompt.weight().copy_(s.weight());

@@ -24,6 +24,11 @@ import java.util.List;
 final class DequantizeScratch {
     /** Buffers per thread: a block's four weights, which its recomputation keeps for its backward. */
     static final int BUFFERS = 4;
+    /**
+     * Largest weight kept in the pool: a transformer layer's weights are reused block after block,
+     * an lm_head-sized one (250880 × hidden) is used once per forward and would stay resident.
+     */
+    static final long MAX_POOLED_BYTES = 64L << 20;
     private static final ThreadLocal<List<Tensor>> POOL = ThreadLocal.withInitial(ArrayList::new);
 
     private DequantizeScratch() {}
@@ -37,12 +42,19 @@ final class DequantizeScratch {
         if (!Int8Dequantize.applies(w.values(), w.scales(), dtype)) return w.dequantize(dtype);
         long rows = w.outFeatures();
         long k = w.inFeatures();
-        long bytes = rows * k * (dtype.value == ScalarType.BFloat16.value ? 2 : 4);
-        Tensor buffer = take(bytes);
+        long bytes = bytes(w, dtype);
+        Tensor buffer = bytes > MAX_POOLED_BYTES ? null : take(bytes);
         if (buffer == null) return Int8Dequantize.dequantize(w.values(), w.scales(), dtype);
         try (Tensor raw = buffer.narrow(0, 0, bytes); Tensor typed = raw.view(dtype)) {
             return Int8Dequantize.into(w.values(), w.scales(), typed.view(rows, k));
         }
+    }
+
+    /** True when {@code w} dequantized to {@code dtype} is small enough for the pool (a layer's weight, not an lm_head). */
+    static boolean pooled(Int8Weight w, ScalarType dtype) { return bytes(w, dtype) <= MAX_POOLED_BYTES; }
+
+    private static long bytes(Int8Weight w, ScalarType dtype) {
+        return w.outFeatures() * w.inFeatures() * (dtype.value == ScalarType.BFloat16.value ? 2 : 4);
     }
 
     /** A free pooled buffer of at least {@code bytes} (grown, or added to the pool), or null when all are in use. */

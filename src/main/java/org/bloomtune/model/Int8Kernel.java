@@ -38,11 +38,16 @@ public interface Int8Kernel {
      * {@code _weight_int8pack_mm} where it is fast: bfloat16 activations, few rows. In this libtorch
      * build only its bfloat16 path is vectorized; with float32 activations it is slower than the
      * dequantized GEMM for any batch of more than one row (benchmarks/FINDINGS.md), so those, and
-     * bfloat16 batches of many rows, multiply the dequantized weight — the same products.
+     * bfloat16 batches of many rows times a layer-sized weight, multiply the dequantized weight —
+     * the same products.
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
-        if (bf16 && x2d.size(0) < PACK_MAX_ROWS) return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+        // An lm_head-sized weight stays on the pack kernel at any row count: its dequantized copy
+        // would be a transient of hundreds of megabytes.
+        if (bf16 && (x2d.size(0) < PACK_MAX_ROWS || !DequantizeScratch.pooled(w, x2d.scalar_type()))) {
+            return AtenShim.weightInt8PackMm(x2d.contiguous(), w.values(), w.scales().to(x2d.scalar_type()));
+        }
         if (x2d.size(0) == 1) return oneRowDequantized(x2d, w);
         try (Tensor weight = DequantizeScratch.weight(w, x2d.scalar_type())) {
             return torch.linear(x2d, weight);

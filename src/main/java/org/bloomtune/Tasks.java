@@ -10,6 +10,7 @@ import org.bloomtune.classify.Verbalizer;
 import org.bloomtune.data.AlpacaRecord;
 import org.bloomtune.data.Example;
 import org.bloomtune.data.ExampleEncoder;
+import org.bloomtune.data.Packing;
 import org.bloomtune.data.PromptTemplate;
 import org.bloomtune.io.AtomicFiles;
 import org.bloomtune.model.BloomModel;
@@ -38,12 +39,13 @@ public final class Tasks {
         return new Classification(records, verbalizer);
     }
 
-    /** Options of {@link #instructions}: template (the seed's), max length (256), loss on the response only. */
+    /** Options of {@link #instructions}: template (the seed's), max length (256), loss on the response only, no packing. */
     public static final class Instructions implements TaskSpec {
         private final Split<AlpacaRecord> records;
         private PromptTemplate template = PromptTemplate.SEED;
         private int maxLength = 256;
         private boolean lossOnPrompt;
+        private boolean packing;
 
         private Instructions(List<AlpacaRecord> records) {
             this.records = new Split<>(records);
@@ -61,6 +63,13 @@ public final class Tasks {
         /** Take the loss on the whole text, not only the response. */
         public Instructions lossOnPrompt(boolean v) { lossOnPrompt = v; return this; }
 
+        /**
+         * Pack several training examples into each row of up to max length tokens ({@link Packing}):
+         * a batch then holds fewer pad tokens, and an epoch fewer steps. Each record attends only to
+         * itself and the prompt, so it computes what it would alone. Evaluation stays unpacked.
+         */
+        public Instructions packing(boolean v) { packing = v; return this; }
+
         public Instructions eval(List<AlpacaRecord> evalRecords) { records.eval(evalRecords); return this; }
 
         public Instructions evalSplit(double share) { records.split(share); return this; }
@@ -68,7 +77,8 @@ public final class Tasks {
         @Override
         public Prepared<Example> prepare(BloomModel model, Tokenizer tokenizer) {
             ExampleEncoder encoder = new ExampleEncoder(tokenizer, template, maxLength, model.config().eosTokenId(), lossOnPrompt);
-            List<Example> train = records.train().stream().map(encoder::encode).toList();
+            List<Example> encoded = records.train().stream().map(encoder::encode).toList();
+            List<Example> train = packing ? Packing.pack(encoded, maxLength) : encoded;
             List<Example> eval = records.eval().stream().map(encoder::encode).toList();
             return new Prepared<>() {
                 private final CausalLmTask task = new CausalLmTask(model);

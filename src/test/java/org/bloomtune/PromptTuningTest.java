@@ -74,6 +74,49 @@ class PromptTuningTest {
     }
 
     @Test
+    void packedInstructionsFromJavaEqualTheCliAndAResumeWithoutPackingIsRefused() throws IOException {
+        Path data = Path.of("models/demo-data/alpaca_zh_demo_first300.json");
+        List<String> flags = List.of("--model", TINY.toString(), "--data", data.toString(), "--eval-split", "0.2", "--batch-size", "2",
+                "--max-length", "256", "--max-steps", "5", "--checkpoint-every", "2", "--lr", "0.03", "--seed", "7");
+        List<String> args = new java.util.ArrayList<>(List.of("train", "--packing", "--output", dir.resolve("cli").toString()));
+        args.addAll(flags);
+        assertEquals(0, cli(args.toArray(String[]::new)));
+        try (BloomModel model = BloomModel.load(TINY)) {
+            Tokenizer tok = Tokenizer.load(TINY.resolve("tokenizer.json"));
+            var records = AlpacaReader.read(data, false).records();
+            PromptTuning.of(model).tokenizer(tok).baseModel(TINY.toString())
+                    .task(Tasks.instructions(records).maxLength(256).evalSplit(0.2).packing(true))
+                    .config(TrainConfig.builder().batchSize(2).maxSteps(5).checkpointEvery(2).lr(0.03).seed(7).build())
+                    .train(dir.resolve("java"));
+            // Every record once, in fewer rows of at most 256 tokens; evaluation stays unpacked.
+            var plain = Tasks.instructions(records).maxLength(256).evalSplit(0.2).prepare(model, tok);
+            var packed = Tasks.instructions(records).maxLength(256).evalSplit(0.2).packing(true).prepare(model, tok);
+            @SuppressWarnings("unchecked") List<org.bloomtune.data.Example> rows = (List<org.bloomtune.data.Example>) packed.train();
+            @SuppressWarnings("unchecked") List<org.bloomtune.data.Example> alone = (List<org.bloomtune.data.Example>) plain.train();
+            int tokens = alone.stream().mapToInt(org.bloomtune.data.Example::length).sum();
+            assertEquals(alone.size(), rows.stream().mapToInt(org.bloomtune.data.Example::records).sum());
+            assertEquals(tokens, rows.stream().mapToInt(org.bloomtune.data.Example::length).sum());
+            assertTrue(rows.stream().allMatch(r -> r.length() <= 256));
+            System.out.printf("%d records, %d tokens → %d rows of 256%n", alone.size(), tokens, rows.size());
+            assertTrue(rows.size() < alone.size() * 0.7, rows.size() + " rows for " + alone.size() + " records");
+            assertTrue(rows.size() <= (tokens + 255) / 256 + rows.size() / 10, "best fit leaves few part-empty rows: " + rows.size());
+            assertEquals(plain.eval().size(), packed.eval().size());
+        }
+        assertSameRun(dir.resolve("cli"), dir.resolve("java"));
+        List<String> resume = new java.util.ArrayList<>(List.of("train", "--resume", "--output", dir.resolve("cli").toString()));
+        resume.addAll(flags);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream e = System.err;
+        System.setErr(new PrintStream(err));
+        try {
+            assertEquals(2, cli(resume.toArray(String[]::new)), "a resume without --packing feeds other rows");
+        } finally {
+            System.setErr(e);
+        }
+        assertTrue(err.toString().contains("train_data"), err.toString());
+    }
+
+    @Test
     void optionsAreCheckedNamingTheField() {
         try (BloomModel model = BloomModel.load(TINY)) {
             PromptTuning p = PromptTuning.of(model).tokenizer(Tokenizer.load(TINY.resolve("tokenizer.json"))).virtualTokens(0);

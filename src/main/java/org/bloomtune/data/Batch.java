@@ -1,6 +1,7 @@
 package org.bloomtune.data;
 
 import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.PackedMask;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 
@@ -8,7 +9,9 @@ import java.util.List;
 
 /**
  * A padded batch: examples padded on the right to the longest — ids with the pad id, attention
- * mask 0, labels -100, as a seq2seq collator does. Owns its three tensors [B, T].
+ * mask 0, labels -100, as a seq2seq collator does. A packed example's tokens get mask value 2 + r
+ * for its record r ({@link PackedMask}), so each record attends to itself alone. Owns its three
+ * tensors [B, T].
  */
 public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long tokens) implements AutoCloseable {
 
@@ -21,10 +24,12 @@ public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long t
         long tokens = 0;
         for (int b = 0; b < batch; b++) {
             Example e = examples.get(b);
+            int record = 0;
             for (int t = 0; t < width; t++) {
                 boolean real = t < e.length();
+                if (real && record + 1 < e.records() && e.recordStarts()[record + 1] == t) record++;
                 ids[b * width + t] = real ? e.ids()[t] : padId;
-                mask[b * width + t] = real ? 1 : 0;
+                mask[b * width + t] = !real ? 0 : e.packed() ? PackedMask.FIRST_RECORD + record : 1;
                 labels[b * width + t] = real ? e.labels()[t] : CausalLmLoss.IGNORE_INDEX;
             }
             tokens += e.length();

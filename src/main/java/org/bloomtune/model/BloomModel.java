@@ -234,8 +234,9 @@ public final class BloomModel implements AutoCloseable {
                     + " new positions), got " + Tensors.shapeString(mask));
         }
         Tensor onDevice = mask.to(device, ScalarType.Long);
-        if (onDevice.numel() > 0 && (onDevice.min().item_long() < 0 || onDevice.max().item_long() > 1)) {
-            throw new IllegalArgumentException("attention_mask must hold 0 and 1 only");
+        if (onDevice.numel() > 0 && onDevice.min().item_long() < 0) {
+            throw new IllegalArgumentException("attention_mask must hold 0 (padding), 1 (token) or k ≥ 2 (record k of a packed row), found "
+                    + onDevice.min().item_long());
         }
         return onDevice;
     }

@@ -5,7 +5,8 @@ import org.bytedeco.pytorch.Tensor;
 /**
  * One batch for the causal LM. Exactly one of {@code inputIds} [B, T] (int64) and
  * {@code inputsEmbeds} [B, T, H] is set; {@code attentionMask} [B, past + N + T] defaults to all
- * ones; {@code labels} [B, T] (int64, -100 = ignored) asks for the shifted cross-entropy loss;
+ * ones (0 = padding, 1 = a token; BloomTune also reads k ≥ 2 as record k of a packed row, see
+ * {@link PackedMask}); {@code labels} [B, T] (int64, -100 = ignored) asks for the shifted cross-entropy loss;
  * {@code prefix} [B, N, 2·layers·H] (prefix tuning, see {@link AttentionPrefix}) puts N key/value
  * positions ahead of the input in every layer. The caller keeps ownership of every tensor given here.
  */

@@ -86,5 +86,6 @@ public final class CausalLmTask implements TrainingTask<Example> {
     @Override
     public void fingerprint(Example example, DataFingerprint fingerprint) {
         fingerprint.add(example.ids()).add(example.labels());
+        if (example.packed()) fingerprint.add(java.util.Arrays.stream(example.recordStarts()).asLongStream().toArray());
     }
 }

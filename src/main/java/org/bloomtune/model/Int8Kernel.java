@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -35,13 +36,14 @@ public interface Int8Kernel {
     static final long PACK_MAX_ROWS = 32;
 
     /**
-     * {@code _weight_int8pack_mm} where it is fast: bfloat16 activations, few rows. In this libtorch
-     * build only its bfloat16 path is vectorized; with float32 activations it is slower than the
-     * dequantized GEMM for any batch of more than one row (benchmarks/FINDINGS.md), so those, and
-     * bfloat16 batches of many rows times a layer-sized weight, multiply the dequantized weight —
-     * the same products.
+     * A decode step's few float32 rows through {@link Int8RowsLinear} (reads the int8 weight once and
+     * widens it in registers), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
+     * bfloat16 activations, few rows (in this libtorch build only its bfloat16 path is vectorized).
+     * Other float32 batches, and bfloat16 batches of many rows times a layer-sized weight, multiply
+     * the dequantized weight — the same products (benchmarks/FINDINGS.md).
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
+        if (Int8RowsLinear.applies(x2d, w.values(), w.scales())) return Int8RowsLinear.forward(x2d, w.values(), w.scales());
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         // An lm_head-sized weight stays on the pack kernel at any row count: its dequantized copy
         // would be a transient of hundreds of megabytes.

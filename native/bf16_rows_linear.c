@@ -60,6 +60,12 @@ void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *b
             const uint16_t *xr = x + r * k;
             __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
             for (int64_t i = 0; i < kv; i += 32) {
+                /* the next four rows, one 64-byte line each (see int8_rows_linear.c: the hardware
+                   prefetcher picks these row streams up late) */
+                _mm_prefetch((const char *) (w3 + k + i), _MM_HINT_T0);
+                _mm_prefetch((const char *) (w3 + 2 * k + i), _MM_HINT_T0);
+                _mm_prefetch((const char *) (w3 + 3 * k + i), _MM_HINT_T0);
+                _mm_prefetch((const char *) (w3 + 4 * k + i), _MM_HINT_T0);
                 a0 = dot_chunk(a0, w0 + i, xr + i);
                 a1 = dot_chunk(a1, w1 + i, xr + i);
                 a2 = dot_chunk(a2, w2 + i, xr + i);

@@ -36,9 +36,9 @@ public interface Int8Kernel {
     static final long PACK_MAX_ROWS = 32;
 
     /**
-     * A decode step's few float32 rows through {@link Int8RowsLinear} (reads the int8 weight once and
-     * widens it in registers), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
-     * bfloat16 activations, few rows (in this libtorch build only its bfloat16 path is vectorized).
+     * A decode step's few rows through {@link Int8RowsLinear} (reads the int8 weight once and widens
+     * it in registers), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
+     * bfloat16 activations, a few more rows (in this libtorch build only its bfloat16 path is vectorized).
      * Other float32 batches, and bfloat16 batches of many rows times a layer-sized weight, multiply
      * the dequantized weight — the same products (benchmarks/FINDINGS.md).
      */

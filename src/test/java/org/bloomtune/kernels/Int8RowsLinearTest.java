@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class Int8RowsLinearTest {
     /**
      * Against the float64 product of the dequantized weight: a float32 sum of k products errs by at
-     * most about k · 2^-24 of the sum of their magnitudes. Odd sizes exercise every tail: k not a
+     * most about k · 2^-24 of the sum of their magnitudes, and a bfloat16 result adds its own
+     * rounding. Odd sizes exercise every tail: k not a
      * multiple of 8, out not of 4 or 8, an odd row count. On a CPU without AVX2/FMA the kernel must
      * refuse every call.
      */
@@ -28,22 +29,29 @@ class Int8RowsLinearTest {
                 Tensor values = torch.randint(-127, 128, new long[]{shape[0], shape[1]}).to(ScalarType.Char);
                 Tensor scales = torch.rand(shape[0]).mul(new Scalar(0.02)).add(new Scalar(1e-3));
                 Tensor weight = values.to(ScalarType.Double).mul(scales.to(ScalarType.Double).unsqueeze(1));
-                for (int rows : new int[]{1, 2, 5, Int8RowsLinear.MAX_ROWS}) {
-                    Tensor x = torch.randn(rows, shape[1]);
-                    if (!Int8RowsLinear.supported()) {
-                        assertFalse(Int8RowsLinear.applies(x, values, scales), "no AVX2/FMA: libtorch's kernels");
-                        continue;
+                for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16}) {
+                    int most = type == ScalarType.Float ? Int8RowsLinear.MAX_ROWS : Int8RowsLinear.MAX_BF16_ROWS;
+                    for (int rows : new int[]{1, 2, 5, most}) {
+                        if (rows > most) continue;
+                        Tensor x = torch.randn(rows, shape[1]).to(type);
+                        if (!Int8RowsLinear.supported()) {
+                            assertFalse(Int8RowsLinear.applies(x, values, scales), "no AVX2/FMA: libtorch's kernels");
+                            continue;
+                        }
+                        assertTrue(Int8RowsLinear.applies(x, values, scales));
+                        Tensor y = Int8RowsLinear.forward(x, values, scales);
+                        assertArrayEquals(new long[]{rows, shape[0]}, y.sizes().vec().get());
+                        assertEquals(type.value, y.scalar_type().value);
+                        Tensor xd = x.to(ScalarType.Double);
+                        Tensor exact = torch.linear(xd, weight);
+                        // bfloat16 keeps 8 significant bits: its rounding adds 2^-8 of the value
+                        double rounding = type == ScalarType.Float ? 0 : Math.pow(2, -8);
+                        Tensor bound = torch.linear(xd.abs(), weight.abs()).mul(new Scalar(shape[1] * Math.pow(2, -24)))
+                                .add(exact.abs().mul(new Scalar(rounding)));
+                        Tensor error = y.to(ScalarType.Double).sub(exact).abs();
+                        assertTrue(error.le(bound).all().item_bool(), shape[0] + "×" + shape[1] + ", " + rows + " rows of " + type
+                                + ": max error " + error.max().item_double());
                     }
-                    assertTrue(Int8RowsLinear.applies(x, values, scales));
-                    Tensor y = Int8RowsLinear.forward(x, values, scales);
-                    assertArrayEquals(new long[]{rows, shape[0]}, y.sizes().vec().get());
-                    assertEquals(ScalarType.Float.value, y.scalar_type().value);
-                    Tensor xd = x.to(ScalarType.Double);
-                    Tensor exact = torch.linear(xd, weight);
-                    Tensor bound = torch.linear(xd.abs(), weight.abs()).mul(new Scalar(shape[1] * Math.pow(2, -24)));
-                    Tensor error = y.to(ScalarType.Double).sub(exact).abs();
-                    assertTrue(error.le(bound).all().item_bool(), shape[0] + "×" + shape[1] + ", " + rows + " rows: max error "
-                            + error.max().item_double());
                 }
             }
         }
@@ -57,7 +65,8 @@ class Int8RowsLinearTest {
             assertFalse(Int8RowsLinear.applies(torch.randn(Int8RowsLinear.MAX_ROWS + 1, 64), values, scales), "too many rows");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 32), values, scales), "width mismatch");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64).to(ScalarType.Double), values, scales), "float64 input");
-            assertFalse(Int8RowsLinear.applies(torch.randn(1, 64).to(ScalarType.BFloat16), values, scales), "bfloat16 input: the pack kernel's");
+            assertFalse(Int8RowsLinear.applies(torch.randn(Int8RowsLinear.MAX_BF16_ROWS + 1, 64).to(ScalarType.BFloat16), values, scales),
+                    "bfloat16 rows beyond the pack kernel's crossover");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64), values, torch.rand(15)), "scale count");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64), values, scales.to(ScalarType.BFloat16)), "bfloat16 scales");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 16), values.t(), scales), "non-contiguous values");

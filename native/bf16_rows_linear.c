@@ -46,6 +46,51 @@ BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint
 }
 
 /*
+ * The next four weight rows, one 64-byte line each: the hardware prefetcher picks these row streams
+ * up late. A macro, because GCC 12 dropped the prefetches of the same code as an inline function.
+ */
+#define PREFETCH_NEXT4(w3, k, i) do { \
+        _mm_prefetch((const char *) ((w3) + (k) + (i)), _MM_HINT_T0); \
+        _mm_prefetch((const char *) ((w3) + 2 * (k) + (i)), _MM_HINT_T0); \
+        _mm_prefetch((const char *) ((w3) + 3 * (k) + (i)), _MM_HINT_T0); \
+        _mm_prefetch((const char *) ((w3) + 4 * (k) + (i)), _MM_HINT_T0); \
+    } while (0)
+
+/* Four weight rows times one row of x: s[q] = Σ over the vector part of w_q · x. */
+BT_BF16 static void tile4x1(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
+    const uint16_t *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < kv; i += 32) {
+        PREFETCH_NEXT4(w3, k, i);
+        a0 = dot_chunk(a0, w0 + i, x + i);
+        a1 = dot_chunk(a1, w1 + i, x + i);
+        a2 = dot_chunk(a2, w2 + i, x + i);
+        a3 = dot_chunk(a3, w3 + i, x + i);
+    }
+    s[0][0] = _mm512_reduce_add_ps(a0); s[0][1] = _mm512_reduce_add_ps(a1);
+    s[0][2] = _mm512_reduce_add_ps(a2); s[0][3] = _mm512_reduce_add_ps(a3);
+}
+
+/*
+ * Four weight rows times four rows of x in sixteen accumulators: each weight chunk loaded once
+ * serves four rows, so a batch of decode rows costs little more memory traffic than one.
+ * s[r][q] = Σ over the vector part of w_q · x_r.
+ */
+BT_BF16 static void tile4x4(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
+    const uint16_t *w3 = w0 + 3 * k;
+    __m512 a[4][4];
+    for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[r][q] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < kv; i += 32) {
+        PREFETCH_NEXT4(w3, k, i);
+        __m512bh wv[4], xv[4];
+        for (int q = 0; q < 4; q++) wv[q] = (__m512bh) _mm512_loadu_si512(w0 + q * k + i);
+        for (int r = 0; r < 4; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);
+        for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[r][q] = _mm512_dpbf16_ps(a[r][q], xv[r], wv[q]);
+    }
+    for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) s[r][q] = _mm512_reduce_add_ps(a[r][q]);
+}
+
+/*
  * w [n, k] bf16 row-major, x [rows, k] bf16 row-major, bias [n] bf16 or NULL,
  * y [rows, ldy] bf16: columns [0, n) are written.
  */
@@ -55,29 +100,22 @@ void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *b
     int64_t kv = k - k % 32;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        const uint16_t *w0 = w + j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-        for (int64_t r = 0; r < rows; r++) {
-            const uint16_t *xr = x + r * k;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-            for (int64_t i = 0; i < kv; i += 32) {
-                /* the next four rows, one 64-byte line each (see int8_rows_linear.c: the hardware
-                   prefetcher picks these row streams up late) */
-                _mm_prefetch((const char *) (w3 + k + i), _MM_HINT_T0);
-                _mm_prefetch((const char *) (w3 + 2 * k + i), _MM_HINT_T0);
-                _mm_prefetch((const char *) (w3 + 3 * k + i), _MM_HINT_T0);
-                _mm_prefetch((const char *) (w3 + 4 * k + i), _MM_HINT_T0);
-                a0 = dot_chunk(a0, w0 + i, xr + i);
-                a1 = dot_chunk(a1, w1 + i, xr + i);
-                a2 = dot_chunk(a2, w2 + i, xr + i);
-                a3 = dot_chunk(a3, w3 + i, xr + i);
+        const uint16_t *w0 = w + j * k;
+        for (int64_t r = 0; r < rows;) {
+            int tile = rows - r >= 4 ? 4 : 1;
+            float s[4][4];
+            if (tile == 4) tile4x4(w0, k, kv, x + r * k, s);
+            else tile4x1(w0, k, kv, x + r * k, s);
+            for (int t = 0; t < tile; t++) {
+                const uint16_t *xr = x + (r + t) * k;
+                for (int q = 0; q < 4; q++) {
+                    const uint16_t *wq = w0 + q * k;
+                    for (int64_t i = kv; i < k; i++) s[t][q] += bf16_to_float(wq[i]) * bf16_to_float(xr[i]);
+                    if (bias) s[t][q] += bf16_to_float(bias[j + q]);
+                    y[(r + t) * ldy + j + q] = float_to_bf16(s[t][q]);
+                }
             }
-            float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
-            const uint16_t *wr[4] = {w0, w1, w2, w3};
-            for (int q = 0; q < 4; q++) {
-                for (int64_t i = kv; i < k; i++) s[q] += bf16_to_float(wr[q][i]) * bf16_to_float(xr[i]);
-                if (bias) s[q] += bf16_to_float(bias[j + q]);
-                y[r * ldy + j + q] = float_to_bf16(s[q]);
-            }
+            r += tile;
         }
     }
     for (; j < n; j++) {

@@ -19,10 +19,11 @@ import java.lang.invoke.MethodHandle;
  */
 public final class Bf16RowsLinear {
     /**
-     * Rows up to which the kernel beats libtorch's linear here: at one row 1.3–3× (the lm_head 2.8×),
-     * at two about even, beyond that slower (benchmarks/FINDINGS.md).
+     * Rows up to which the kernel is measured to beat libtorch's linear here: 1.3–1.5× on a decode
+     * step's matrices at 1, 2, 4 and 8 rows (four rows of x share each loaded weight chunk;
+     * benchmarks/FINDINGS.md).
      */
-    public static final int MAX_ROWS = 1;
+    public static final int MAX_ROWS = 8;
 
     private static final MethodHandle KERNEL = bindIfSupported();
 

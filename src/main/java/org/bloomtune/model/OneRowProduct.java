@@ -7,12 +7,13 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * {@code x Wᵀ + b} for the dense layers and the lm_head ({@link #linear}), with a faster path for a
- * single row — a decode step at batch 1. float32 and float64 go through BLAS's matrix–vector product. libtorch sends a one-row {@code linear} to the matrix–matrix
- * kernel, which streams W at a fraction of the memory bandwidth that {@code addmv} reaches on
- * the same weight ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so
- * that rate is the decode rate. bfloat16's matrix–vector kernel is the slower of its two, so a
- * bfloat16 row goes to {@link Bf16RowsLinear} where the CPU has AVX512_BF16, else to {@code linear}.
+ * {@code x Wᵀ + b} for the dense layers and the lm_head ({@link #linear}), with faster paths for a
+ * decode step's few rows. One float32 or float64 row goes through BLAS's matrix–vector product:
+ * libtorch sends a one-row {@code linear} to the matrix–matrix kernel, which streams W at a
+ * fraction of the memory bandwidth that {@code addmv} reaches on the same weight
+ * ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so that rate is the
+ * decode rate. bfloat16 batches of up to {@link Bf16RowsLinear#MAX_ROWS} rows go to
+ * {@link Bf16RowsLinear} where the CPU has AVX512_BF16, else to {@code linear}.
  */
 final class OneRowProduct {
     private OneRowProduct() {}

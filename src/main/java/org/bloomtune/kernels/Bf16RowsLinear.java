@@ -67,15 +67,8 @@ public final class Bf16RowsLinear {
     }
 
     private static MethodHandle bindIfSupported() {
-        if (!NativeKernels.available()) return null;
-        try {
-            int supported = (int) NativeKernels.bind("bt_bf16_rows_supported", FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact();
-            if (supported == 0) return null;
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_bf16_rows_supported failed", t);
-        }
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
         ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bind("bt_bf16_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
+        return NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
     }
 }

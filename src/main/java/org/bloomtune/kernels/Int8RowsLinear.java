@@ -66,15 +66,8 @@ public final class Int8RowsLinear {
     }
 
     private static MethodHandle bindIfSupported() {
-        if (!NativeKernels.available()) return null;
-        try {
-            int supported = (int) NativeKernels.bind("bt_int8_rows_supported", FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact();
-            if (supported == 0) return null;
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_int8_rows_supported failed", t);
-        }
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
         ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bind("bt_int8_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
+        return NativeKernels.bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
     }
 }

@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.net.URISyntaxException;
 import java.net.URL;
@@ -32,6 +33,21 @@ public final class NativeKernels {
         SymbolLookup lookup = LOOKUP.orElseThrow(() -> new UnsupportedOperationException(LIBRARY + " is not available"));
         return Linker.nativeLinker().downcallHandle(lookup.find(name).orElseThrow(
                 () -> new UnsupportedOperationException(LIBRARY + " has no " + name)), descriptor);
+    }
+
+    /**
+     * {@code name} bound with {@code descriptor} when the library is loaded and its
+     * {@code supported()} function (no arguments, returns int) says this CPU has the instructions
+     * the kernel needs; otherwise null, and the caller keeps libtorch's path.
+     */
+    static MethodHandle bindIfSupported(String supported, String name, FunctionDescriptor descriptor) {
+        if (!available()) return null;
+        try {
+            if ((int) bind(supported, FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact() == 0) return null;
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to " + supported + " failed", t);
+        }
+        return bind(name, descriptor);
     }
 
     private static Optional<SymbolLookup> load() {

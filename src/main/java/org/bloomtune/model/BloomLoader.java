@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
+import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Devices;
 import org.bloomtune.tensor.ProcessMemory;
@@ -42,10 +43,10 @@ final class BloomLoader {
         this.device = device;
         this.int8 = options.int8();
         this.kernel = int8.enabled() ? Int8Kernel.of(int8) : null;
-        if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.F32) {
+        if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.F32 && !Int8RowsLinear.supported()) {
             System.getLogger("org.bloomtune").log(System.Logger.Level.INFO, "weight-only int8 with float32 activations multiplies the "
-                    + "dequantized weight for every batch of more than one row (the int8 kernel is fast in bfloat16 only); "
-                    + "use bf16 compute (--dtype bf16) for the int8 kernel");
+                    + "dequantized weight on this CPU (the float32 int8 kernel needs AVX2 and FMA); "
+                    + "use bf16 compute (--dtype bf16) for libtorch's int8 kernel");
         }
         this.prefix = WeightNames.detectPrefix(source.names());
     }

@@ -40,7 +40,8 @@ public class GenerateBenchmark {
     static final int NEW_TOKENS = 32;
 
     @Param({
-            "bloom-560m fp32 1", "bloom-560m fp32 4", "bloom-560m bf16 1", "bloom-560m bf16-int8-weight-only 1",
+            "bloom-560m fp32 1", "bloom-560m fp32 4", "bloom-560m bf16 1", "bloom-560m bf16 8", "bloom-560m bf16-int8-weight-only 1",
+            "bloom-560m int8-weight-only 1", "bloom-560m int8-weight-only 8",
             "bloom-560m int8-llm-int8 1", "bloom-560m int8-llm-int8 4", "tiny fp32 1", "tiny fp32 4",
     })
     public String row;

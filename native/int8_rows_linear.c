@@ -121,7 +121,60 @@ void bt_int8_rows_linear(const int8_t *values, const float *scales, const float 
         }
     }
 }
+/* Σ of the eight int32 lanes. */
+BT_AVX2 static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+BT_AVX2 static inline __m256i widen16(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) p));
+}
+
+/*
+ * LLM.int8's product for a few rows: y[r, j] = Σ_i x[r, i] · values[j, i] in int32, exactly what
+ * `_int_mm` computes (integer sums do not depend on their order; |sum| ≤ 127² · k fits int32 for
+ * k < 133,000). Both operands are widened to int16 and multiplied pairwise by vpmaddwd, sixteen
+ * products per instruction; each block of eight weight rows is read once for every row of x.
+ * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written.
+ */
+BT_AVX2
+void bt_int8_rows_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int64_t kv = k - k % 16;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const int8_t *w = values + j * k;
+        for (int64_t r = 0; r < rows; r++) {
+            const int8_t *xr = x + r * k;
+            __m256i a[8];
+            for (int q = 0; q < 8; q++) a[q] = _mm256_setzero_si256();
+            for (int64_t i = 0; i < kv; i += 16) {
+                PREFETCH_NEXT(w, k, i, 8);
+                __m256i p = widen16(xr + i);
+                for (int q = 0; q < 8; q++) a[q] = _mm256_add_epi32(a[q], _mm256_madd_epi16(widen16(w + q * k + i), p));
+            }
+            for (int q = 0; q < 8; q++) {
+                int32_t s = hsum_i32(a[q]);
+                for (int64_t i = kv; i < k; i++) s += (int32_t) w[q * k + i] * xr[i];
+                y[r * ldy + j + q] = s;
+            }
+        }
+    }
+    for (; j < n; j++) {
+        const int8_t *w = values + j * k;
+        for (int64_t r = 0; r < rows; r++) {
+            int32_t s = 0;
+            for (int64_t i = 0; i < k; i++) s += (int32_t) w[i] * x[r * k + i];
+            y[r * ldy + j] = s;
+        }
+    }
+}
 #else
+void bt_int8_rows_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    (void) values; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
 void bt_int8_rows_linear(const int8_t *values, const float *scales, const float *x, float *y,
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;

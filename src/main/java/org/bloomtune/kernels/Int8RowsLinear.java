@@ -19,7 +19,8 @@ import java.lang.invoke.MethodHandle;
  * (libtorch's {@code _weight_int8pack_mm} has no vectorized float32 path) and
  * {@link #MAX_BF16_ROWS} bfloat16 rows (beyond that its bfloat16 path is faster). Where the CPU
  * lacks AVX2/FMA or the tensors are not contiguous CPU tensors outside autograd, callers keep
- * libtorch's kernels.
+ * libtorch's kernels. {@link #intMm} is LLM.int8's int8 × int8 → int32 product for the same few
+ * rows, equal to {@code _int_mm}'s.
  */
 public final class Int8RowsLinear {
     /** float32 rows up to which the kernel beats the dequantized GEMM here (benchmarks/FINDINGS.md). */
@@ -28,7 +29,11 @@ public final class Int8RowsLinear {
     /** bfloat16 rows up to which it beats {@code _weight_int8pack_mm} here (benchmarks/FINDINGS.md). */
     public static final int MAX_BF16_ROWS = 2;
 
-    private static final MethodHandle KERNEL = bindIfSupported();
+    /** int8 rows up to which LLM.int8's int32 product goes through the kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
+    public static final int MAX_INT_MM_ROWS = 4;
+
+    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_linear");
+    private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_int_mm");
 
     private Int8RowsLinear() {}
 
@@ -65,9 +70,41 @@ public final class Int8RowsLinear {
         return x2d.scalar_type().value == ScalarType.Float.value ? y : y.to(x2d.scalar_type());
     }
 
-    private static MethodHandle bindIfSupported() {
+    /**
+     * True when the kernel takes LLM.int8's product {@code out} [rows, out] int32 = {@code x8} [rows, in]
+     * int8 · {@code values}ᵀ ({@code values} [out, in] int8): few rows, contiguous CPU tensors.
+     */
+    public static boolean appliesIntMm(Tensor out, Tensor x8, Tensor values) {
+        if (INT_MM == null || x8.dim() != 2 || values.dim() != 2 || out.dim() != 2) return false;
+        if (!int8Cpu(x8) || !int8Cpu(values) || out.scalar_type().value != ScalarType.Int.value || !out.is_contiguous() || !out.device().is_cpu()) return false;
+        return x8.size(1) == values.size(1) && values.size(1) > 0 && x8.size(0) >= 1 && x8.size(0) <= MAX_INT_MM_ROWS
+                && out.size(0) == x8.size(0) && out.size(1) == values.size(0);
+    }
+
+    private static boolean int8Cpu(Tensor t) {
+        return t.scalar_type().value == ScalarType.Char.value && t.is_contiguous() && t.device().is_cpu();
+    }
+
+    /** {@code out} = {@code x8} · {@code values}ᵀ in int32, exactly as {@code _int_mm}; call only where {@link #appliesIntMm}. */
+    public static void intMm(Tensor out, Tensor x8, Tensor values) {
+        if (!appliesIntMm(out, x8, values)) throw new IllegalArgumentException("int8_rows_int_mm does not take these tensors");
+        long n = values.size(0);
+        long k = values.size(1);
+        long rows = x8.size(0);
+        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
+        MemorySegment in = NativeMemory.segment(x8.data_ptr(), x8.nbytes());
+        MemorySegment y = NativeMemory.segment(out.data_ptr(), out.nbytes());
+        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
+        RowSplit.run("bt_int8_rows_int_mm", n, parts, (from, count) -> {
+            INT_MM.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
+        });
+    }
+
+    private static MethodHandle bindIfSupported(String name) {
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
         ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
+        FunctionDescriptor descriptor = name.endsWith("int_mm") ? FunctionDescriptor.ofVoid(a, a, a, l, l, l, l)
+                : FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l);
+        return NativeKernels.bindIfSupported("bt_int8_rows_supported", name, descriptor);
     }
 }

@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Rescale;
 import org.bloomtune.kernels.Int8Quantize;
+import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
@@ -43,7 +44,8 @@ public final class LlmInt8 {
         ScalarType target = q.outliers() == 0 ? x.scalar_type() : ScalarType.Float;
         Tensor y;
         try (Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional())) {
-            AtenShim.intMm(acc, q.x8(), w.values().t());
+            if (Int8RowsLinear.appliesIntMm(acc, q.x8(), w.values())) Int8RowsLinear.intMm(acc, q.x8(), w.values());
+            else AtenShim.intMm(acc, q.x8(), w.values().t());
             if (Int8Rescale.applies(acc, q.rowScale(), w.scales(), target)) {
                 y = Int8Rescale.apply(acc, q.rowScale(), w.scales(), target);
             } else {

@@ -10,6 +10,7 @@
  * library still builds and loads on any x86-64 CPU.
  */
 #include <stdint.h>
+#include "bf16.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -27,18 +28,6 @@ int32_t bt_bf16_rows_supported(void) {
 
 #ifdef BT_HAVE_BF16_BUILD
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-
-BT_BF16 static inline float bf16_to_float(uint16_t h) {
-    union { uint32_t u; float f; } v = { (uint32_t) h << 16 };
-    return v.f;
-}
-
-/* round to nearest even, as libtorch's float → bfloat16 (inputs are finite sums) */
-BT_BF16 static inline uint16_t float_to_bf16(float f) {
-    union { float f; uint32_t u; } v = { f };
-    if ((v.u & 0x7f800000u) == 0x7f800000u) return (uint16_t) (v.u >> 16 | ((v.u & 0xffffu) ? 0x40u : 0u));
-    return (uint16_t) ((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
-}
 
 /* Σ over a row of k bf16 products, k a multiple of 32 handled by the vector loop, the rest by scalars. */
 BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint16_t *x) {

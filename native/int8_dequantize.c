@@ -8,17 +8,7 @@
  * rounded to nearest even, as libtorch's bfloat16 multiply does.
  */
 #include <stdint.h>
-
-static inline uint16_t float_to_bf16(float f) {
-    union { float f; uint32_t u; } v = { f };
-    if ((v.u & 0x7f800000u) == 0x7f800000u) return (uint16_t) (v.u >> 16 | ((v.u & 0xffffu) ? 0x40u : 0u));
-    return (uint16_t) ((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
-}
-
-static inline float bf16_to_float(uint16_t h) {
-    union { uint32_t u; float f; } v = { (uint32_t) h << 16 };
-    return v.f;
-}
+#include "bf16.h"
 
 /* values [rows, k] int8 row-major, scales [rows] float32, out [rows, k] float32 row-major */
 void bt_int8_dequantize_f32(const int8_t *values, const float *scales, float *out, int64_t rows, int64_t k) {

@@ -6,6 +6,7 @@
  * bfloat16, so the results are bit for bit the same.
  */
 #include <stdint.h>
+#include "bf16.h"
 
 /* acc [m, n] int32, row [m], col [n] float32 → out [m, n] float32 */
 void bt_int8_rescale_f32(const int32_t *acc, const float *row, const float *col, float *out, int64_t m, int64_t n) {
@@ -25,11 +26,6 @@ void bt_int8_rescale_bf16(const int32_t *acc, const float *row, const float *col
         uint16_t *o = out + i * n;
         const float r = row[i];
 #pragma omp simd
-        for (int64_t j = 0; j < n; j++) {
-            union { float f; uint32_t u; } p = { ((float) a[j] * r) * col[j] };
-            uint32_t rounded = (p.u + 0x7fffu + ((p.u >> 16) & 1u)) >> 16;
-            /* keep NaN a NaN (a scale can overflow to inf, and inf · 0 is NaN) */
-            o[j] = (uint16_t) (((p.u & 0x7f800000u) == 0x7f800000u) ? (p.u >> 16 | ((p.u & 0xffffu) ? 0x40u : 0u)) : rounded);
-        }
+        for (int64_t j = 0; j < n; j++) o[j] = float_to_bf16(((float) a[j] * r) * col[j]);
     }
 }

@@ -102,25 +102,31 @@ void bt_int8_rows_linear(const int8_t *values, const float *scales, const float 
             }
         }
     }
-    for (int64_t j = j0; j < n; j += 4) {
-        int64_t m = n - j < 4 ? n - j : 4;
+    int64_t j = j0;
+    for (; j + 4 <= n; j += 4) {
         for (int64_t r = 0; r < rows; r += 2) {
             const float *x0 = x + r * k;
             const float *x1 = r + 1 < rows ? x0 + k : x0;       /* an odd last row pairs with itself */
-            float s[2][4] = {{0}};
-            if (m == 4) block4x2(values + j * k, x0, x1, k, kv, s);
-            for (int64_t q = 0; q < m; q++) {
+            float s[2][4];
+            block4x2(values + j * k, x0, x1, k, kv, s);
+            for (int q = 0; q < 4; q++) {
                 const int8_t *wq = values + (j + q) * k;
-                if (m < 4) {                                    /* the last rows of W: plain sums */
-                    for (int64_t i = 0; i < kv; i++) { s[0][q] += (float) wq[i] * x0[i]; s[1][q] += (float) wq[i] * x1[i]; }
-                }
                 for (int64_t i = kv; i < k; i++) { s[0][q] += (float) wq[i] * x0[i]; s[1][q] += (float) wq[i] * x1[i]; }
                 y[r * ldy + j + q] = s[0][q] * scales[j + q];
                 if (r + 1 < rows) y[(r + 1) * ldy + j + q] = s[1][q] * scales[j + q];
             }
         }
     }
+    for (; j < n; j++) {                                        /* the last rows of W: plain sums */
+        const int8_t *wj = values + j * k;
+        for (int64_t r = 0; r < rows; r++) {
+            float s = 0;
+            for (int64_t i = 0; i < k; i++) s += (float) wj[i] * x[r * k + i];
+            y[r * ldy + j] = s * scales[j];
+        }
+    }
 }
+
 /* Σ of the eight int32 lanes. */
 BT_AVX2 static inline int32_t hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

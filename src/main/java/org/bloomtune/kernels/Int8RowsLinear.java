@@ -32,8 +32,8 @@ public final class Int8RowsLinear {
     /** int8 rows up to which LLM.int8's int32 product goes through the kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
     public static final int MAX_INT_MM_ROWS = 4;
 
-    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_linear");
-    private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_int_mm");
+    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_linear", 4);    // values, scales, x, y
+    private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_int_mm", 3);    // values, x, y
 
     private Int8RowsLinear() {}
 
@@ -100,11 +100,10 @@ public final class Int8RowsLinear {
         });
     }
 
-    private static MethodHandle bindIfSupported(String name) {
-        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
-        ValueLayout a = ValueLayout.ADDRESS;
-        FunctionDescriptor descriptor = name.endsWith("int_mm") ? FunctionDescriptor.ofVoid(a, a, a, l, l, l, l)
-                : FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l);
-        return NativeKernels.bindIfSupported("bt_int8_rows_supported", name, descriptor);
+    private static MethodHandle bindIfSupported(String name, int pointers) {
+        ValueLayout[] args = new ValueLayout[pointers + 4];
+        java.util.Arrays.fill(args, 0, pointers, ValueLayout.ADDRESS);
+        java.util.Arrays.fill(args, pointers, args.length, ValueLayout.JAVA_LONG);   // rows, n, k, ldy
+        return NativeKernels.bindIfSupported("bt_int8_rows_supported", name, FunctionDescriptor.ofVoid(args));
     }
 }

@@ -32,20 +32,26 @@ public final class Alibi {
     /**
      * The bias for every key: {@code [B * heads, 1, S]}, row {@code b * heads + h}. Key positions
      * are {@code (cumsum(mask) - 1) · mask}, so padding does not count: a left-padded row sees the
-     * same positions as its unpadded sequence. In a packed row each record's keys count from the
-     * end of the shared tokens ({@link PackedMask#positions}).
+     * same positions as its unpadded sequence. (A packed row's positions: {@link PackedMask#positions}.)
      *
-     * @param attentionMask [B, S], 1 for real tokens and 0 for padding (any integer dtype); k ≥ 2
-     *                      for record k of a packed row
+     * @param attentionMask [B, S], 1 for real tokens and 0 for padding (any numeric dtype)
      */
     public static Tensor bias(Tensor attentionMask, int numHeads, ScalarType dtype) {
-        long batch = attentionMask.size(0);
-        long keys = attentionMask.size(1);
-        Tensor mask = attentionMask.to(ScalarType.Long);
+        return fromPositions(positions(attentionMask), numHeads, dtype);
+    }
+
+    /** Key positions {@code (cumsum(mask) - 1) · mask} [B, S] in float32. */
+    static Tensor positions(Tensor attentionMask) {
         // Integer arithmetic as HF does it, so padded keys get +0 rather than -0.
-        Tensor positions = PackedMask.isPacked(mask) ? PackedMask.positions(mask)
-                : mask.cumsum(-1).sub(new Scalar(1)).mul(mask).to(ScalarType.Float);             // [B, S]
-        Tensor slopes = Tensors.fromFloats(slopes(numHeads), numHeads, 1).to(attentionMask.device(), ScalarType.Float);
+        Tensor mask = attentionMask.to(ScalarType.Long);
+        return mask.cumsum(-1).sub(new Scalar(1)).mul(mask).to(ScalarType.Float);
+    }
+
+    /** The bias {@code [B * heads, 1, S]} for key positions [B, S] (float32). */
+    static Tensor fromPositions(Tensor positions, int numHeads, ScalarType dtype) {
+        long batch = positions.size(0);
+        long keys = positions.size(1);
+        Tensor slopes = Tensors.fromFloats(slopes(numHeads), numHeads, 1).to(positions.device(), ScalarType.Float);
         Tensor alibi = slopes.mul(positions.unsqueeze(1));                               // [B, heads, S]
         return alibi.reshape(batch * numHeads, 1, keys).to(dtype);
     }

@@ -7,18 +7,17 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The boolean mask every block applies: causal, plus padding from the 2-D attention mask, plus the
- * other records of a packed row ({@link PackedMask}).
+ * The boolean mask every block applies: causal, plus padding from the 2-D attention mask (a packed
+ * row adds {@link PackedMask#otherRecords}).
  */
 public final class AttentionMask {
     private AttentionMask() {}
 
     /**
      * {@code [B, 1, T, S]}, true where a score is masked: key {@code j} is hidden from query
-     * {@code i} when it lies in the future ({@code j > past + i}), is padding, or belongs to
-     * another record of a packed row.
+     * {@code i} when it lies in the future ({@code j > past + i}) or is padding.
      *
-     * @param attentionMask [B, S] with S = past + T (int64)
+     * @param attentionMask [B, S] with S = past + T
      * @param queries       T, the number of new positions
      */
     public static Tensor build(Tensor attentionMask, long queries) {
@@ -29,8 +28,7 @@ public final class AttentionMask {
                 new org.bytedeco.pytorch.DeviceOptional(attentionMask.device()));
         Tensor future = torch.ones(new long[]{queries, keys}, bool).triu(past + 1);   // [T, S]
         Tensor padding = attentionMask.eq(new Scalar(0)).view(batch, 1, 1, keys);     // [B, 1, 1, S]
-        Tensor masked = future.view(1, 1, queries, keys).logical_or(padding);        // [B, 1, T, S]
-        return PackedMask.isPacked(attentionMask) ? masked.logical_or(PackedMask.otherRecords(attentionMask, queries)) : masked;
+        return future.view(1, 1, queries, keys).logical_or(padding);                  // [B, 1, T, S]
     }
 
     /**

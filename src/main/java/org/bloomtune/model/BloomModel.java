@@ -189,11 +189,14 @@ public final class BloomModel implements AutoCloseable {
 
     /**
      * ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]
-     * (S counting any prefix), with prefix tuning's keys and values or null.
+     * (S counting any prefix; records of packed rows marked as {@link PackedMask} says), with prefix
+     * tuning's keys and values or null.
      */
     AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) {
-        Tensor alibi = Alibi.bias(mask, config.numHeads(), dtype.scalarType());
+        boolean packed = PackedMask.isPacked(mask);
+        Tensor alibi = Alibi.fromPositions(packed ? PackedMask.positions(mask) : Alibi.positions(mask), config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
+        if (packed) masked = masked.logical_or(PackedMask.otherRecords(mask, queries));
         boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
         return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null, prefix);
     }

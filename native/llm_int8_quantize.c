@@ -9,7 +9,10 @@
  * machines without AVX-512.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "bf16.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -18,19 +21,32 @@
 #endif
 
 /*
- * x        [m, k] float32, row-major
+ * Row r of x as float32: x itself for float32 input; for bfloat16 (bf16 = 1) the row widened into
+ * buf (exact), so the loops below stay the float32 ones and vectorize the same.
+ */
+static inline __attribute__((always_inline)) const float *row_f32(const void *x, int bf16, int64_t r, int64_t k, float *buf) {
+    if (!bf16) return (const float *) x + r * k;
+    const uint16_t *h = (const uint16_t *) x + r * k;
+    for (int64_t c = 0; c < k; c++) buf[c] = bf16_to_float(h[c]);
+    return buf;
+}
+
+/*
+ * x        [m, k] float32 or bfloat16 (bf16 says which), row-major
  * x8       [m, k] int8 out: round(x / row_scale) clamped to ±127; outlier columns are 0
  * rowScale [m] float32 out: absmax of the row's regular columns / 127 (at least 1e-12)
  * outlier  [k] uint8 out: 1 where some |x[:, c]| >= threshold (threshold <= 0: none)
+ * buf      [k] float32 scratch for a widened bfloat16 row (unused for float32)
  * returns the number of outlier columns
+ *
+ * Always inlined into the two entry points below, so each is compiled for its own input type.
  */
-BT_CLONES
-int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
-                             int8_t *x8, float *rowScale, uint8_t *outlier) {
+static inline __attribute__((always_inline)) int32_t quantize(const void *x, int bf16, int64_t m, int64_t k, float threshold,
+                                                              int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
     for (int64_t c = 0; c < k; c++) outlier[c] = 0;
     if (threshold > 0) {
         for (int64_t r = 0; r < m; r++) {
-            const float *row = x + r * k;
+            const float *row = row_f32(x, bf16, r, k, buf);
             for (int64_t c = 0; c < k; c++) outlier[c] |= fabsf(row[c]) >= threshold;
         }
     }
@@ -38,7 +54,7 @@ int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float thresho
     for (int64_t c = 0; c < k; c++) outliers += outlier[c];
 
     for (int64_t r = 0; r < m; r++) {
-        const float *row = x + r * k;
+        const float *row = row_f32(x, bf16, r, k, buf);
         int8_t *q = x8 + r * k;
         float absmax = 0.0f;
         for (int64_t c = 0; c < k; c++) {
@@ -57,4 +73,20 @@ int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float thresho
         }
     }
     return outliers;
+}
+
+BT_CLONES
+int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
+                             int8_t *x8, float *rowScale, uint8_t *outlier) {
+    return quantize(x, 0, m, k, threshold, x8, rowScale, outlier, NULL);
+}
+
+/*
+ * The same from bfloat16 activations (raw 16-bit patterns), without a float32 copy of all of
+ * them; buf is [k] float32 scratch.
+ */
+BT_CLONES
+int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold,
+                                  int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
+    return quantize(x, 1, m, k, threshold, x8, rowScale, outlier, buf);
 }

@@ -13,13 +13,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
-/** The fused LLM.int8 activation quantization of native/llm_int8_quantize.c. */
+/** The fused LLM.int8 activation quantization of native/llm_int8_quantize.c, from float32 or bfloat16 activations. */
 public final class Int8Quantize {
-    private static final MethodHandle QUANTIZE = NativeKernels.available()
-            ? NativeKernels.bind("bt_llm_int8_quantize", FunctionDescriptor.of(ValueLayout.JAVA_INT,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT,
-                    ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS))
-            : null;
+    private static final MethodHandle QUANTIZE = bind("bt_llm_int8_quantize", false);
+    private static final MethodHandle QUANTIZE_BF16 = bind("bt_llm_int8_quantize_bf16", true);
 
     private Int8Quantize() {}
 
@@ -32,11 +29,18 @@ public final class Int8Quantize {
 
     public static boolean available() { return QUANTIZE != null; }
 
-    /** Quantizes {@code x} [M, K] (float32, contiguous, CPU — checked here before the call). */
+    /** True for the activations {@link #quantize} takes: contiguous float32 or bfloat16 CPU [M, K]. */
+    public static boolean accepts(Tensor x) {
+        int type = x.scalar_type().value;
+        return x.dim() == 2 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value)
+                && x.is_contiguous() && x.device().is_cpu();
+    }
+
+    /** Quantizes {@code x} [M, K] (float32 or bfloat16, contiguous, CPU — checked here before the call). */
     public static Result quantize(Tensor x, double threshold) {
         if (!available()) throw new UnsupportedOperationException("the native kernels are not built for this platform");
-        if (x.dim() != 2 || x.scalar_type().value != ScalarType.Float.value || !x.is_contiguous() || !x.device().is_cpu()) {
-            throw new IllegalArgumentException("bt_llm_int8_quantize needs a contiguous float32 CPU [M, K], got "
+        if (!accepts(x)) {
+            throw new IllegalArgumentException("bt_llm_int8_quantize needs a contiguous float32 or bfloat16 CPU [M, K], got "
                     + x.scalar_type() + Tensors.shapeString(x));
         }
         long m = x.size(0);
@@ -46,11 +50,28 @@ public final class Int8Quantize {
         Tensor outlier = empty(new long[]{k}, ScalarType.Bool);
         int outliers;
         try {
-            outliers = (int) QUANTIZE.invokeExact(address(x), m, k, (float) threshold, address(x8), address(rowScale), address(outlier));
+            if (x.scalar_type().value == ScalarType.Float.value) {
+                outliers = (int) QUANTIZE.invokeExact(address(x), m, k, (float) threshold, address(x8), address(rowScale), address(outlier));
+            } else {
+                try (Tensor row = empty(new long[]{k}, ScalarType.Float)) {      // one bfloat16 row widened at a time
+                    outliers = (int) QUANTIZE_BF16.invokeExact(address(x), m, k, (float) threshold,
+                            address(x8), address(rowScale), address(outlier), address(row));
+                }
+            }
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_llm_int8_quantize failed", t);
         }
         return new Result(x8, rowScale, outlier, outliers);
+    }
+
+    private static MethodHandle bind(String name, boolean rowBuffer) {
+        if (!NativeKernels.available()) return null;
+        ValueLayout[] args = rowBuffer
+                ? new ValueLayout[]{ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT,
+                        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS}
+                : new ValueLayout[]{ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT,
+                        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS};
+        return NativeKernels.bind(name, FunctionDescriptor.of(ValueLayout.JAVA_INT, args));
     }
 
     private static MemorySegment address(Tensor t) {

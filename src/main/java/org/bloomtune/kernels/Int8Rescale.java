@@ -37,12 +37,22 @@ public final class Int8Rescale {
 
     /** A new [M, N] tensor of {@code dtype}; call only where {@link #applies}. */
     public static Tensor apply(Tensor acc, Tensor rowScale, Tensor colScale, ScalarType dtype) {
-        if (!applies(acc, rowScale, colScale, dtype)) throw new IllegalArgumentException("int8_rescale does not take these tensors");
+        Tensor out = torch.empty(new long[]{acc.size(0), acc.size(1)}, new TensorOptions(dtype), new MemoryFormatOptional());
+        into(acc, rowScale, colScale, out);
+        return out;
+    }
+
+    /** Writes the rescaled [M, N] into {@code out}, contiguous of a dtype where {@link #applies}. */
+    public static void into(Tensor acc, Tensor rowScale, Tensor colScale, Tensor out) {
+        ScalarType dtype = out.scalar_type();
+        if (!applies(acc, rowScale, colScale, dtype) || !out.is_contiguous() || !out.device().is_cpu()
+                || out.dim() != 2 || out.size(0) != acc.size(0) || out.size(1) != acc.size(1)) {
+            throw new IllegalArgumentException("int8_rescale does not take these tensors");
+        }
         long m = acc.size(0);
         long n = acc.size(1);
+        if (m == 0 || n == 0) return;
         boolean bf16 = dtype.value == ScalarType.BFloat16.value;
-        Tensor out = torch.empty(new long[]{m, n}, new TensorOptions(dtype), new MemoryFormatOptional());
-        if (m == 0 || n == 0) return out;
         int width = bf16 ? 2 : 4;
         MemorySegment a = NativeMemory.segment(acc.data_ptr(), acc.nbytes());
         MemorySegment r = NativeMemory.segment(rowScale.data_ptr(), rowScale.nbytes());
@@ -54,7 +64,6 @@ public final class Int8Rescale {
             kernel.invokeExact(a.asSlice(from * n * 4, count * n * 4),
                 r.asSlice(from * 4, count * 4), c, o.asSlice(from * n * width, count * n * width), count, n);
         });
-        return out;
     }
 
     private static MethodHandle bind(String name) {

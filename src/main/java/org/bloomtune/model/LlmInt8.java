@@ -6,6 +6,7 @@ import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
@@ -35,30 +36,58 @@ public final class LlmInt8 {
     }
 
     private static Tensor quantizedMatmul(Tensor x, Int8Weight w, double threshold) {
-        Tensor xf = x.to(ScalarType.Float).contiguous();
-        Int8Quantize.Result q = quantize(xf, threshold, DEFAULT);
-        // [M, N] buffers are the lm_head's logits (250880 columns): convert, scale and add the
-        // outliers in place, and free the int32 accumulator at once, so one such buffer is alive.
+        Tensor xc = x.contiguous();
+        // The native quantizer reads bfloat16 activations as they are; libtorch's chain needs float32.
+        Tensor input = DEFAULT == Quantizer.NATIVE && Int8Quantize.accepts(xc) ? xc : xc.to(ScalarType.Float).contiguous();
+        Int8Quantize.Result q = quantize(input, threshold, DEFAULT);
         // Without outliers the scaled result goes straight into x's dtype; with them it stays float32
-        // until the outlier product is added, so it is rounded once, as before.
+        // until the outlier product is added, so it is rounded once.
         ScalarType target = q.outliers() == 0 ? x.scalar_type() : ScalarType.Float;
-        Tensor y;
-        try (Tensor acc = torch.empty(new long[]{x.size(0), w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional())) {
-            if (Int8RowsLinear.appliesIntMm(acc, q.x8(), w.values())) Int8RowsLinear.intMm(acc, q.x8(), w.values());
-            else AtenShim.intMm(acc, q.x8(), w.values().t());
-            if (Int8Rescale.applies(acc, q.rowScale(), w.scales(), target)) {
-                y = Int8Rescale.apply(acc, q.rowScale(), w.scales(), target);
-            } else {
-                y = acc.to(ScalarType.Float);
-                y.mul_(q.rowScale()).mul_(w.scales().unsqueeze(0));
+        long m = x.size(0);
+        Tensor y = torch.empty(new long[]{m, w.outFeatures()}, new TensorOptions(target), new MemoryFormatOptional());
+        long rows = accumulatorRows(m, w.outFeatures());
+        try (Tensor acc = torch.empty(new long[]{rows, w.outFeatures()}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional())) {
+            for (long start = 0; start < m; start += rows) {
+                long count = Math.min(rows, m - start);
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor a = acc.narrow(0, 0, count);
+                    Tensor x8 = q.x8().narrow(0, start, count);
+                    if (Int8RowsLinear.appliesIntMm(a, x8, w.values())) Int8RowsLinear.intMm(a, x8, w.values());
+                    else AtenShim.intMm(a, x8, w.values().t());
+                    rescale(a, q.rowScale().narrow(0, start, count), w.scales(), y.narrow(0, start, count));
+                }
             }
         }
         if (q.outliers() > 0) {
             Tensor cols = Tensors.fromLongs(indices(q.outlier()), q.outliers());
             Tensor wOut = w.values().index_select(1, cols).to(ScalarType.Float).mul_(w.scales().unsqueeze(1)); // [N, k]
-            y.addmm_(xf.index_select(1, cols), wOut.t());
+            y.addmm_(input.index_select(1, cols).to(ScalarType.Float), wOut.t());
         }
         return y.to(x.scalar_type());
+    }
+
+    /**
+     * Rows multiplied per {@code _int_mm} call: a training batch's whole [M, N] int32 accumulator is
+     * tens of megabytes, above glibc's mmap threshold, so each call would get fresh pages whose
+     * first-touch faults cost more than the product (benchmarks/FINDINGS.md); a block of rows,
+     * rescaled into the output before the next, stays a few megabytes. An lm_head's wide rows still
+     * go at least 64 at a time, so its weight is not read once per few rows.
+     */
+    static long accumulatorRows(long m, long n) {
+        return Math.max(1, Math.min(m, Math.max(64, ACCUMULATOR_BYTES / (Integer.BYTES * Math.max(1, n)))));
+    }
+
+    private static final long ACCUMULATOR_BYTES = 8L << 20;
+
+    /** {@code ((float) acc · rowScale) · colScale} into {@code out} (a row block of the result). */
+    private static void rescale(Tensor acc, Tensor rowScale, Tensor colScale, Tensor out) {
+        if (Int8Rescale.applies(acc, rowScale, colScale, out.scalar_type())) {
+            Int8Rescale.into(acc, rowScale, colScale, out);
+            return;
+        }
+        try (Tensor f = acc.to(ScalarType.Float)) {
+            out.copy_(f.mul_(rowScale).mul_(colScale.unsqueeze(0)));
+        }
     }
 
     /**

@@ -106,6 +106,29 @@ class Int8LinearTest {
     }
 
     @Test
+    void llmInt8ByRowBlocksFromFloatAndBfloat16() {
+        int m = 150, k = 32, n = 40000;                     // wide rows: the product goes a block of rows at a time
+        assertTrue(LlmInt8.accumulatorRows(m, n) * 2 < m, "the test should span several row blocks");
+        Random r = new Random(5);
+        float[] x = random(r, m * k, 1f);
+        for (int row = 0; row < m; row++) x[row * k + 3] *= 12f;             // one outlier column
+        float[] w = random(r, n * k, 0.05f);
+        Int8Kernel llm = Int8Kernel.of(Int8Options.of(Int8Mode.LLM_INT8));
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(w, n, k));
+            float[] expected = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 6.0, m, k, n);
+            float[] ours = Tensors.toFloats(llm.multiply(Tensors.fromFloats(x, m, k), q));
+            assertTrue(maxDiff(ours, expected) <= 1e-4 * maxAbs(expected), "LLM.int8 by row blocks differs from the Java reference");
+            // bfloat16 activations (no outliers: rescaled straight into bfloat16) equal their float32 copy's result, rounded once
+            for (int row = 0; row < m; row++) x[row * k + 3] /= 12f;
+            Tensor bf16 = Tensors.fromFloats(x, m, k).to(ScalarType.BFloat16);
+            Tensor fromBf16 = llm.multiply(bf16, q);
+            Tensor fromFloat = llm.multiply(bf16.to(ScalarType.Float), q).to(ScalarType.BFloat16);
+            assertTrue(torch.equal(fromBf16, fromFloat), "bfloat16 activations give other numbers than their float32 copy");
+        }
+    }
+
+    @Test
     void recordingForwardDequantizesAndGivesTheInputGradient() {
         float[] x = activations(new Random(5), 0);
         float[] w = random(new Random(6), N * K, 0.05f);
@@ -175,6 +198,11 @@ class Int8LinearTest {
 
     /** bitsandbytes' algorithm written out in plain Java: outlier columns in float, the rest int8 × int8. */
     static float[] llmInt8Reference(float[] x, long[] w8, float[] wScale, double threshold) {
+        return llmInt8Reference(x, w8, wScale, threshold, M, K, N);
+    }
+
+    /** The same for x [M, K] and a weight [N, K] of any size. */
+    static float[] llmInt8Reference(float[] x, long[] w8, float[] wScale, double threshold, int M, int K, int N) {
         boolean[] outlier = new boolean[K];
         for (int k = 0; k < K; k++) {
             for (int m = 0; m < M; m++) if (threshold > 0 && Math.abs(x[m * K + k]) >= threshold) outlier[k] = true;

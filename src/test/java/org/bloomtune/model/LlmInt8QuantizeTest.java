@@ -4,6 +4,7 @@ import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -13,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The fused C kernel is bit-identical to the libtorch op chain it replaces. */
+/** The fused C kernel, from float32 or bfloat16 activations, is bit-identical to the libtorch op chain it replaces. */
 class LlmInt8QuantizeTest {
 
     @ParameterizedTest
@@ -27,11 +28,18 @@ class LlmInt8QuantizeTest {
         try (PointerScope scope = new PointerScope()) {
             Tensor xf = Tensors.fromFloats(x, m, k);
             Int8Quantize.Result chain = LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.LIBTORCH);
-            Int8Quantize.Result fused = LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.NATIVE);
-            assertEquals(chain.outliers(), fused.outliers());
-            assertArrayEquals(Tensors.toLongs(chain.outlier()), Tensors.toLongs(fused.outlier()));
-            assertArrayEquals(Tensors.toFloats(chain.rowScale()), Tensors.toFloats(fused.rowScale()));
-            assertArrayEquals(Tensors.toLongs(chain.x8()), Tensors.toLongs(fused.x8()));
+            assertSame(chain, LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.NATIVE));
+            // bfloat16 activations, read by the kernel as they are, against the chain on their float32 copy
+            Tensor bf16 = xf.to(ScalarType.BFloat16);
+            assertSame(LlmInt8.quantize(bf16.to(ScalarType.Float), threshold, LlmInt8.Quantizer.LIBTORCH),
+                    LlmInt8.quantize(bf16, threshold, LlmInt8.Quantizer.NATIVE));
         }
+    }
+
+    private static void assertSame(Int8Quantize.Result chain, Int8Quantize.Result fused) {
+        assertEquals(chain.outliers(), fused.outliers());
+        assertArrayEquals(Tensors.toLongs(chain.outlier()), Tensors.toLongs(fused.outlier()));
+        assertArrayEquals(Tensors.toFloats(chain.rowScale()), Tensors.toFloats(fused.rowScale()));
+        assertArrayEquals(Tensors.toLongs(chain.x8()), Tensors.toLongs(fused.x8()));
     }
 }

@@ -4,6 +4,7 @@ import org.bloomtune.model.AttentionContext;
 import org.bloomtune.model.AttentionPrefix;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.Int8Backward;
 import org.bloomtune.model.PreparedInput;
 import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
@@ -21,12 +22,18 @@ import org.bytedeco.pytorch.Tensor;
  * gradient down → finally through {@code word_embeddings_layernorm} into the prompts. A prefix
  * (prefix tuning) is cut loose as one leaf the blocks share: each block's backward adds its layer's
  * share to the leaf's gradient, and only at the end does that go back into the prefix's own graph
- * (its encoder), so memory stays one block's worth.
+ * (its encoder), so memory stays one block's worth. An int8 model's products inside a recomputed
+ * block are kept out of libtorch's graph and form their input gradients from the int8 weight
+ * ({@link Int8Backward}), so the block's graph holds no dequantized float weight.
  */
 final class BlockRecompute {
     private BlockRecompute() {}
 
     static float lossAndGrad(BloomModel model, CausalLmInput input, HeadLoss headLoss) {
+        // The blocks' backward leaves the heap fragmented: start the forward from what the OS holds
+        // for the model alone, or the last step's slack adds to this one's peak.
+        model.stages().releaseScratch();
+        ProcessMemory.trim();
         try (PointerScope scope = new PointerScope()) {
             PreparedInput in = model.stages().prepare(input, 0);
             Tensor firstInput = model.stages().embeddingsLayerNorm(in.embeds());          // recorded: leads to the prompts
@@ -64,8 +71,11 @@ final class BlockRecompute {
     private static Tensor blockBackward(BloomModel model, int layer, Tensor input, Tensor gradOutput, AttentionContext ctx) {
         return Scopes.owned(() -> {
             Tensor x = Autograd.leaf(input);
-            Tensor y = model.stages().blocks().get(layer).forward(x, ctx, null, layer);
-            Autograd.backward(y, gradOutput);
+            try (Int8Backward int8 = Int8Backward.open()) {
+                Tensor y = model.stages().blocks().get(layer).forward(x, ctx, null, layer);
+                Autograd.backward(y, gradOutput, int8.retainsGraph());
+                int8.backward();
+            }
             return Tensors.gradient(x);
         });
     }

@@ -86,6 +86,11 @@ final class DequantizeScratch {
         });
     }
 
+    /** This thread's buffers something outside the pool still references (a product in flight, or a graph that saved one). */
+    static int inUse() {
+        return (int) POOL.get().stream().filter(b -> !free(b)).count();
+    }
+
     /** True when only the pool references the buffer's storage (the handle read here borrows it, adding no reference). */
     static boolean free(Tensor buffer) {
         try (Storage s = buffer.storage()) {

@@ -62,22 +62,28 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /**
      * {@code x [..., in] · Wᵀ (+ bias) → [..., out]} in x's dtype. While autograd records {@code x}
-     * (the reverse pass recomputing a block) the weight is dequantized for this call only: the input
-     * gradient flows through it and the float copy dies with the block's graph, so no float weight
-     * outlives its block. Otherwise {@code kernel} multiplies.
+     * (a reverse pass) the product multiplies the dequantized weight; under an open
+     * {@link Int8Backward} it is taken out of libtorch's graph, which would otherwise keep the float
+     * copy until the graph dies. Otherwise {@code kernel} multiplies.
      *
      * @param bias added to the result, or null
      */
     public Tensor matmul(Tensor x, Int8Kernel kernel, Tensor bias) {
         if (GradMode.is_enabled() && x.requires_grad()) {
-            try (Tensor weight = DequantizeScratch.weight(this, x.scalar_type())) {
-                return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
-            }
+            Int8Backward tape = Int8Backward.active();
+            return tape != null ? tape.record(x, this, bias) : dequantizedLinear(x, bias);
         }
         long[] shape = x.sizes().vec().get();
         shape[shape.length - 1] = outFeatures();
         Tensor y = kernel.multiply(x.reshape(-1, inFeatures()), this).view(shape);
         return bias == null ? y : y.add(bias);
+    }
+
+    /** {@code x · Wᵀ (+ bias)} through the weight dequantized into a reused buffer (recorded when x records). */
+    Tensor dequantizedLinear(Tensor x, Tensor bias) {
+        try (Tensor weight = DequantizeScratch.weight(this, x.scalar_type())) {
+            return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        }
     }
 
     public long residentBytes() { return values.nbytes() + scales.nbytes(); }

@@ -30,6 +30,14 @@ public final class Autograd {
         torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(), false, new TensorVector());
     }
 
+    /**
+     * Like {@link #backward(Tensor, Tensor)}; with {@code retainGraph} the graph's saved tensors
+     * stay for another backward through the same nodes (they go when the graph's tensors die).
+     */
+    public static void backward(Tensor output, Tensor gradOutput, boolean retainGraph) {
+        torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(retainGraph), false, new TensorVector());
+    }
+
     /** The gradient of a scalar {@code loss} into every leaf that records. */
     public static void backward(Tensor loss) {
         loss.backward();

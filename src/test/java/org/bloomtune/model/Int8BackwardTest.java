@@ -1,0 +1,72 @@
+package org.bloomtune.model;
+
+import org.bloomtune.Reference;
+import org.bloomtune.tensor.Autograd;
+import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A block's input gradient with its int8 products taken out of libtorch's graph equals the one
+ * libtorch forms through the recorded dequantized weights — also when a layer norm's output feeds
+ * both a product and the residual (BLOOM's {@code apply_residual_connection_post_layernorm}), so
+ * the norm is reached once per path — and the graph holds no dequantized weight.
+ */
+class Int8BackwardTest {
+
+    @ParameterizedTest
+    @CsvSource({"WEIGHT_ONLY,false", "WEIGHT_ONLY,true", "LLM_INT8,false", "LLM_INT8,true"})
+    void blockInputGradientEqualsTheRecordedGraphs(Int8Mode mode, boolean residualFromLayernorm, @TempDir Path dir) throws IOException {
+        Path model = checkpoint(dir, residualFromLayernorm);
+        try (BloomModel int8 = BloomModel.load(model, LoadOptions.defaults().withInt8(Int8Options.of(mode)));
+             PointerScope scope = new PointerScope(); GradMode grad = GradMode.on()) {
+            torch.manual_seed(7);
+            long hidden = int8.config().hiddenSize();
+            Tensor input = torch.randn(2, 9, hidden);
+            Tensor gradOutput = torch.randn(2, 9, hidden);
+            AttentionContext ctx = int8.stages().attentionContext(Tensors.fromLongs(new long[18], 2, 9).add(new Scalar(1)), 9, null);
+            BloomBlock block = int8.stages().blocks().get(1);
+
+            Tensor recorded = Autograd.leaf(input);
+            Autograd.backward(block.forward(recorded, ctx, null, 1), gradOutput);
+
+            Tensor taped = Autograd.leaf(input);
+            try (Int8Backward tape = Int8Backward.open()) {
+                Tensor y = block.forward(taped, ctx, null, 1);
+                assertEquals(0, DequantizeScratch.inUse(), "a dequantized weight outlives its product");
+                Autograd.backward(y, gradOutput, tape.retainsGraph());
+                tape.backward();
+            }
+            Tensor expected = Tensors.gradient(recorded);
+            double err = Reference.maxAbsDiff(expected, Tensors.gradient(taped)) / Reference.maxAbs(expected);
+            System.out.printf("%s post-LN residual %s: block input gradient, tape vs recorded graph %.2e%n", mode, residualFromLayernorm, err);
+            assertTrue(err <= 1e-6, "relative error " + err);
+        }
+    }
+
+    /** The tiny model, with {@code apply_residual_connection_post_layernorm} as asked. */
+    private static Path checkpoint(Path dir, boolean residualFromLayernorm) throws IOException {
+        Path tiny = Path.of("models/bloom-tiny");
+        for (String f : new String[]{"model.safetensors", "tokenizer.json", "generation_config.json"}) {
+            Files.copy(tiny.resolve(f), dir.resolve(f));
+        }
+        String config = Files.readString(tiny.resolve("config.json"));
+        Files.writeString(dir.resolve("config.json"), config.replace(
+                "\"apply_residual_connection_post_layernorm\": false",
+                "\"apply_residual_connection_post_layernorm\": " + residualFromLayernorm));
+        return dir;
+    }
+}

@@ -55,14 +55,15 @@ public final class Int8Backward implements AutoCloseable {
     static Int8Backward active() { return ACTIVE.get(); }
 
     /**
-     * {@code x [..., in] · Wᵀ (+ bias)} outside libtorch's graph, as a leaf that records. The same
-     * product a recorded call forms (the weight dequantized into a reused buffer), so a recomputed
-     * block gives the numbers it gave before.
+     * {@code x [..., in] · Wᵀ (+ bias)} by {@code kernel}, outside libtorch's graph, as a leaf that
+     * records: the product the unrecorded forward formed, so a recomputed block reproduces the first
+     * pass (for LLM.int8 the quantized product, as bitsandbytes' forward; its backward multiplies
+     * the dequantized weight, as bitsandbytes' does).
      */
-    Tensor record(Tensor x, Int8Weight weight, Tensor bias) {
+    Tensor record(Tensor x, Int8Weight weight, Int8Kernel kernel, Tensor bias) {
         Tensor y;
         try (GradMode off = GradMode.off(); Tensor detached = x.detach()) {
-            y = weight.dequantizedLinear(detached, bias);
+            y = weight.matmul(detached, kernel, bias);
         }
         y.requires_grad_(true);
         products.add(new Product(Tensors.escape(new Tensor(x)), Tensors.escape(new Tensor(y)), weight));

@@ -61,17 +61,17 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
     }
 
     /**
-     * {@code x [..., in] · Wᵀ (+ bias) → [..., out]} in x's dtype. While autograd records {@code x}
-     * (a reverse pass) the product multiplies the dequantized weight; under an open
-     * {@link Int8Backward} it is taken out of libtorch's graph, which would otherwise keep the float
-     * copy until the graph dies. Otherwise {@code kernel} multiplies.
+     * {@code x [..., in] · Wᵀ (+ bias) → [..., out]} in x's dtype, by {@code kernel}. While autograd
+     * records {@code x} (a reverse pass) under an open {@link Int8Backward}, the product goes to it
+     * and stays out of libtorch's graph; with none open, the product multiplies the dequantized
+     * weight, recorded, and the graph keeps the float copy until it dies.
      *
      * @param bias added to the result, or null
      */
     public Tensor matmul(Tensor x, Int8Kernel kernel, Tensor bias) {
         if (GradMode.is_enabled() && x.requires_grad()) {
             Int8Backward tape = Int8Backward.active();
-            return tape != null ? tape.record(x, this, bias) : dequantizedLinear(x, bias);
+            return tape != null ? tape.record(x, this, kernel, bias) : dequantizedLinear(x, bias);
         }
         long[] shape = x.sizes().vec().get();
         shape[shape.length - 1] = outFeatures();
@@ -80,7 +80,7 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
     }
 
     /** {@code x · Wᵀ (+ bias)} through the weight dequantized into a reused buffer (recorded when x records). */
-    Tensor dequantizedLinear(Tensor x, Tensor bias) {
+    private Tensor dequantizedLinear(Tensor x, Tensor bias) {
         try (Tensor weight = DequantizeScratch.weight(this, x.scalar_type())) {
             return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
         }

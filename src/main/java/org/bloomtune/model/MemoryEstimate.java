@@ -45,11 +45,12 @@ public record MemoryEstimate(long weights, long working) {
                 ? c.numLayers() * layer
                 : c.numLayers() * (double) batch * seq * c.hiddenSize() * o.dtype().byteSize() + 2 * layer;
         double head = Math.min(HEAD_BLOCK, (double) batch * seq * c.vocabSize() * FLOAT) + 2.0 * batch * seq * c.hiddenSize() * FLOAT;
-        // int8 layers multiply a dequantized copy of their weight, which a recorded block keeps for its
-        // backward; the copies live in up to four reused buffers the size of the largest weight (4·h²
-        // each, DequantizeScratch) — fresh ones besides when every block is recorded.
+        // int8 layers multiply a dequantized copy of their weight. When every block is recorded the
+        // graph keeps all of them (12·h² a layer) besides the four reused buffers (4·h² each,
+        // DequantizeScratch); a recomputed block keeps none (Int8Backward), so one buffer is in use
+        // at a time — counted twice, for the one being handed back while the next is taken.
         double h2 = (double) c.hiddenSize() * c.hiddenSize() * o.dtype().byteSize();
-        double dequantized = o.int8().enabled() ? (recordsAllBlocks ? c.numLayers() * 12.0 * h2 + 16 * h2 : 20 * h2) : 0;
+        double dequantized = o.int8().enabled() ? (recordsAllBlocks ? c.numLayers() * 12.0 * h2 + 16 * h2 : 8 * h2) : 0;
         return new MemoryEstimate(weightBytes(c, o), saturate(blocks + head + dequantized + STEP_SLACK));
     }
 

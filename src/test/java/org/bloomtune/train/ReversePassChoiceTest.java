@@ -51,7 +51,8 @@ class ReversePassChoiceTest {
     @Test
     void estimatedPeakBoundsTheMeasuredPeakOfEachPass() throws Exception {
         RandomCheckpoint.write(SHAPE, dir, DType.F32, 1);
-        for (String pass : List.of("AUTOGRAD", "RECOMPUTE_BLOCKS")) {
+        for (List<String> pass : List.of(List.of("AUTOGRAD"), List.of("RECOMPUTE_BLOCKS"),
+                List.of("RECOMPUTE_BLOCKS", "--int8", "llm-int8"), List.of("RECOMPUTE_BLOCKS", "--int8", "weight-only"))) {
             String out = profileStep(pass);
             Matcher m = PEAK.matcher(out);
             assertTrue(m.find(), out);
@@ -63,13 +64,15 @@ class ReversePassChoiceTest {
         }
     }
 
-    private String profileStep(String pass) throws IOException, InterruptedException {
+    /** {@code pass}: the reverse pass, then any further profile-step flags. */
+    private String profileStep(List<String> pass) throws IOException, InterruptedException {
         // The Java heap fixed and touched before the model loads, so its growth is not counted as the step's.
-        Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "--enable-native-access=ALL-UNNAMED",
-                "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
+        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
                 "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "profile-step", "--model", dir.toString(),
-                "--batch-size", "4", "--max-length", "256", "--reverse-pass", pass, "--steps", "2")
-                .redirectErrorStream(true).start();
+                "--batch-size", "4", "--max-length", "256", "--steps", "2", "--reverse-pass"));
+        command.addAll(pass);
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         if (!p.waitFor(5, TimeUnit.MINUTES)) {
             p.destroyForcibly();
             throw new AssertionError("profile-step did not finish in 5 minutes");

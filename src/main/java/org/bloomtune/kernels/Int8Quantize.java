@@ -66,12 +66,9 @@ public final class Int8Quantize {
 
     private static MethodHandle bind(String name, boolean rowBuffer) {
         if (!NativeKernels.available()) return null;
-        ValueLayout[] args = rowBuffer
-                ? new ValueLayout[]{ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT,
-                        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS}
-                : new ValueLayout[]{ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT,
-                        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS};
-        return NativeKernels.bind(name, FunctionDescriptor.of(ValueLayout.JAVA_INT, args));
+        FunctionDescriptor common = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
+        return NativeKernels.bind(name, rowBuffer ? common.appendArgumentLayouts(ValueLayout.ADDRESS) : common);
     }
 
     private static MemorySegment address(Tensor t) {

@@ -27,7 +27,7 @@ public final class Autograd {
      * libtorch 2.10 / JavaCPP 1.5.13, it does not).
      */
     public static void backward(Tensor output, Tensor gradOutput) {
-        torch.backward(new TensorVector(output), new TensorVector(gradOutput), new BoolOptional(), false, new TensorVector());
+        backward(output, gradOutput, false);
     }
 
     /**

@@ -71,7 +71,7 @@ public final class BatchScheduler implements AutoCloseable {
         this.options = options;
         this.metrics = metrics;
         metrics.gauge("bloomtune_queue_depth", "requests waiting to start", queued::get);
-        metrics.gauge("bloomtune_active_rows", "rows in the decode batch", active::get);
+        metrics.gauge("bloomtune_active_rows", "rows admitted to the decode batch and not yet ended", active::get);
         this.loop = Thread.ofPlatform().name("bloomtune-scheduler").start(this::run);
     }
 
@@ -177,12 +177,10 @@ public final class BatchScheduler implements AutoCloseable {
                     });
                     batch.failAll(new IllegalStateException("the model failed: " + e.getMessage(), e));
                 }
-                active.set(batch.size());
             }
             RuntimeException stopping = new ShuttingDownException();
             batch.failAll(stopping);
             for (Job j; (j = queue.poll()) != null; ) fail(j, stopping);
-            active.set(0);
         }
     }
 
@@ -215,13 +213,23 @@ public final class BatchScheduler implements AutoCloseable {
                 g.row().fail(new RequestTimeoutException(options.timeout()));
                 release(g.row());
             }
-            case Generate g -> newcomers.add(g.row());
+            case Generate g -> activate(g.row(), newcomers);
             case Classify c when now > c.deadline() -> {
                 c.answer().completeExceptionally(new RequestTimeoutException(options.timeout()));
                 c.lease().close();
             }
             case Classify c -> classify.add(c);
         }
+    }
+
+    /**
+     * Counts the row as active from here until it ends — before its first token reaches the client
+     * and down again before its last one does, so the gauge never lags what clients have seen.
+     */
+    private void activate(DecodeRow row, List<DecodeRow> newcomers) {
+        active.incrementAndGet();
+        row.onEnd(active::decrementAndGet);
+        newcomers.add(row);
     }
 
     private void fail(Job job, RuntimeException error) {

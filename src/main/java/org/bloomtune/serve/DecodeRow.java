@@ -31,6 +31,7 @@ final class DecodeRow {
     private long last;
     private FinishReason finished;
     private boolean closed;
+    private Runnable onEnd = () -> {};
 
     DecodeRow(GenerationRequest request, ServedBank.Lease lease, GenerationSink sink, Tokenizer tokenizer, long deadline) {
         this.request = request;
@@ -67,25 +68,35 @@ final class DecodeRow {
 
     long lastToken() { return last; }
 
+    /** Runs {@code onEnd} once, when the row ends, before its sink hears of it. */
+    void onEnd(Runnable onEnd) { this.onEnd = onEnd; }
+
     boolean isFinished() { return finished != null || closed; }
 
     private void finish(FinishReason reason) {
         finished = reason;
         text.finish();
         if (!pending.isEmpty()) emit("");
-        closed = true;
+        end();
         sink.onFinish(reason, request.promptIds().length, produced);
     }
 
     /** Ends the row with an error unless it already ended. */
     void fail(RuntimeException error) {
         if (closed) return;
-        closed = true;
+        end();
         sink.onError(error);
     }
 
     /** Ends the row silently (its client went away). */
-    void drop() { closed = true; }
+    void drop() {
+        if (!closed) end();
+    }
+
+    private void end() {
+        closed = true;
+        onEnd.run();
+    }
 
     private void emit(String chunk) {
         if (chunk.isEmpty() && pending.isEmpty()) return;

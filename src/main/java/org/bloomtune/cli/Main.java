@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import java.io.UncheckedIOException;
 
 /** {@code bloomtune <command>}: the CLI over the library. */
-@Command(name = "bloomtune", mixinStandardHelpOptions = true, version = "bloomtune 0.1.0",
+@Command(name = "bloomtune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Prompt tuning of BLOOM language models on libtorch.",
         subcommands = {ForwardCommand.class, GenerateCommand.class, ConvertCommand.class, ClassifyCommand.class, ServeCommand.class, BankCommand.class, InitModelCommand.class, ProfileStepCommand.class, TrainTokenizerCommand.class, TrainCommand.class, PretrainCommand.class,
                 CommandLine.HelpCommand.class})
@@ -18,6 +18,14 @@ public final class Main implements Runnable {
             System.setProperty("java.util.logging.SimpleFormatter.format", "bloomtune: %5$s%n");
         }
         LibTorch.init();
+    }
+
+    /** {@code --version}: this tool's, libtorch's, and the threads libtorch computes on. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[]{"bloomtune 0.1.0", "libtorch " + LibTorch.version() + ", compute threads: " + LibTorch.threads()};
+        }
     }
 
     /** Exit code for bad flags, values and input files (picocli uses it for bad flags too). */

@@ -8,16 +8,31 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Loads libtorch once, with the OpenMP setting BloomTune depends on for speed.
+ * Loads libtorch once, with the settings BloomTune depends on for speed; each is applied only
+ * when the user has not set it.
  *
- * <p>libtorch's OpenMP threads spin after every parallel op by default, and on a small machine
- * they then compete with OpenBLAS's threads for the same cores during the next matmul: measured
- * here, a block took several times longer (benchmarks/FINDINGS.md). libgomp reads {@code OMP_WAIT_POLICY} once, when it
- * is loaded, so it is set (unless the user set it) through the C library's {@code setenv} before
- * libtorch is loaded. Programs that create libtorch tensors before touching BloomTune should call
- * {@link #init()} first, or export {@code OMP_WAIT_POLICY=PASSIVE} themselves.
+ * <ul>
+ *   <li>{@code OMP_WAIT_POLICY=PASSIVE}: libtorch's OpenMP threads spin after every parallel op
+ *   by default, and on a small machine they then compete with OpenBLAS's threads for the same
+ *   cores during the next matmul: measured here, a block took several times longer
+ *   (benchmarks/FINDINGS.md).</li>
+ *   <li>{@code OMP_NUM_THREADS} = the cores this process may use, as the operating system counts
+ *   them. libtorch's default is the physical cores it finds through CPUID, and some virtual
+ *   machines present their vCPUs there as hyperthreads of one core while the kernel (and their
+ *   speed) say separate cores: libtorch then computes on one thread of two.</li>
+ *   <li>JavaCPP's {@code maxPhysicalBytes=0}: otherwise JavaCPP reads {@code /proc/self/statm}
+ *   each time a tensor handle is made — hundreds of times per decode step — to run the garbage
+ *   collector when the process's memory exceeds twice the Java heap, and fails allocations past
+ *   it: a model larger than that would be refused. BloomTune frees its tensors itself.</li>
+ * </ul>
+ *
+ * <p>libgomp and libtorch read their variables once, when loaded, and JavaCPP its property when
+ * its classes initialize, so they are set (through the C library's {@code setenv}) before libtorch
+ * is loaded. Programs that create libtorch tensors before touching BloomTune should call
+ * {@link #init()} first, or set them themselves.
  */
 public final class LibTorch {
+    private static final String MAX_PHYSICAL_BYTES = "org.bytedeco.javacpp.maxPhysicalBytes";
     private static boolean loaded;
 
     private LibTorch() {}
@@ -25,6 +40,10 @@ public final class LibTorch {
     public static synchronized void init() {
         if (loaded) return;
         setenvIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
+        if (System.getenv("OMP_NUM_THREADS") == null && System.getenv("MKL_NUM_THREADS") == null) {
+            setenvIfAbsent("OMP_NUM_THREADS", Integer.toString(CpuCores.usable()));
+        }
+        if (System.getProperty(MAX_PHYSICAL_BYTES) == null) System.setProperty(MAX_PHYSICAL_BYTES, "0");
         Loader.load(torch.class);
         loaded = true;
     }
@@ -35,6 +54,12 @@ public final class LibTorch {
         String config = torch.show_config().getString();
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("TORCH_VERSION=([^,\\s]+)").matcher(config);
         return m.find() ? m.group(1) : "unknown";
+    }
+
+    /** The threads libtorch's parallel ops (and BloomTune's row kernels) run on in this thread. */
+    public static int threads() {
+        init();
+        return torch.get_num_threads();
     }
 
     /** Whether this libtorch was built with CUDA and sees a device: what {@code --device cuda} needs. */

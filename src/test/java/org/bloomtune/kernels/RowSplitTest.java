@@ -1,0 +1,58 @@
+package org.bloomtune.kernels;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every row runs exactly once, on the caller and the helper threads, whoever else calls at the same time; a part's failure reaches the caller. */
+class RowSplitTest {
+    /** Runs rows [0, rows) in {@code parts} and returns how often each row ran. */
+    private static AtomicIntegerArray split(long rows, int parts) {
+        AtomicIntegerArray ran = new AtomicIntegerArray((int) rows);
+        RowSplit.run("counting", rows, parts, (from, count) -> {
+            for (long r = from; r < from + count; r++) ran.incrementAndGet((int) r);
+        });
+        return ran;
+    }
+
+    private static void assertOnce(AtomicIntegerArray ran) {
+        for (int r = 0; r < ran.length(); r++) assertEquals(1, ran.get(r), "row " + r);
+    }
+
+    @Test
+    void everyRowRunsOnceForAnyNumberOfParts() {
+        for (int parts = 1; parts <= 5; parts++) {
+            for (long rows : new long[]{1, 3, 4, 1000, 1001}) assertOnce(split(rows, parts));
+        }
+    }
+
+    @Test
+    void callersAtTheSameTimeEachGetTheirRows() throws Exception {
+        try (ExecutorService callers = Executors.newFixedThreadPool(4)) {
+            List<Future<?>> done = new ArrayList<>();
+            for (int c = 0; c < 4; c++) done.add(callers.submit(() -> {
+                for (int i = 0; i < 500; i++) assertOnce(split(257 + i % 7, 2 + i % 3));
+            }));
+            for (Future<?> f : done) f.get();
+        }
+    }
+
+    @Test
+    void aFailingPartFailsTheCallNamingTheKernelAndTheHelpersCarryOn() {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> RowSplit.run("bt_broken", 100, 2, (from, count) -> {
+            if (from > 0) throw new ArithmeticException("part " + from);
+        }));
+        assertTrue(e.getMessage().contains("bt_broken"), e.getMessage());
+        assertEquals("part 50", e.getCause().getMessage(), "the helper's part failed, and its error is the cause");
+        assertOnce(split(100, 2));
+    }
+}

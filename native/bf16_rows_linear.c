@@ -45,19 +45,40 @@ BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint
         _mm_prefetch((const char *) ((w3) + 4 * (k) + (i)), _MM_HINT_T0); \
     } while (0)
 
-/* Four weight rows times one row of x: s[q] = Σ over the vector part of w_q · x. */
-BT_BF16 static void tile4x1(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
-    const uint16_t *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+/* How far ahead of the loads the weight stream is prefetched: a memory latency at two threads' read rate. */
+#define PREFETCH_AHEAD 2048
+
+/*
+ * Σ over the vector part of one weight row times x, the row read front to back in 256-byte steps
+ * into four accumulators — one sequential stream for the hardware prefetcher, with the lines
+ * PREFETCH_AHEAD bytes on requested by hand (rows of a matrix are contiguous, so this runs into
+ * the next rows).
+ */
+BT_BF16 static float dot_row(const uint16_t *w, int64_t kv, const uint16_t *x) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t i = 0; i < kv; i += 32) {
-        PREFETCH_NEXT4(w3, k, i);
-        a0 = dot_chunk(a0, w0 + i, x + i);
-        a1 = dot_chunk(a1, w1 + i, x + i);
-        a2 = dot_chunk(a2, w2 + i, x + i);
-        a3 = dot_chunk(a3, w3 + i, x + i);
+    int64_t i = 0;
+    for (; i + 128 <= kv; i += 128) {
+        const char *ahead = (const char *) (w + i) + PREFETCH_AHEAD;
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        _mm_prefetch(ahead + 128, _MM_HINT_T0);
+        _mm_prefetch(ahead + 192, _MM_HINT_T0);
+        a0 = dot_chunk(a0, w + i, x + i);
+        a1 = dot_chunk(a1, w + i + 32, x + i + 32);
+        a2 = dot_chunk(a2, w + i + 64, x + i + 64);
+        a3 = dot_chunk(a3, w + i + 96, x + i + 96);
     }
-    s[0][0] = _mm512_reduce_add_ps(a0); s[0][1] = _mm512_reduce_add_ps(a1);
-    s[0][2] = _mm512_reduce_add_ps(a2); s[0][3] = _mm512_reduce_add_ps(a3);
+    for (; i < kv; i += 32) a0 = dot_chunk(a0, w + i, x + i);
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/*
+ * Four weight rows times one row of x, one row after the other: s[0][q] = Σ over the vector part
+ * of w_q · x. (Four rows side by side, one line of each per step, read slower at two threads:
+ * benchmarks/FINDINGS.md.)
+ */
+BT_BF16 static void tile4x1(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
+    for (int q = 0; q < 4; q++) s[0][q] = dot_row(w0 + q * k, kv, x);
 }
 
 /*
@@ -111,9 +132,7 @@ void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *b
         const uint16_t *wj = w + j * k;
         for (int64_t r = 0; r < rows; r++) {
             const uint16_t *xr = x + r * k;
-            __m512 a = _mm512_setzero_ps();
-            for (int64_t i = 0; i < kv; i += 32) a = dot_chunk(a, wj + i, xr + i);
-            float s = _mm512_reduce_add_ps(a);
+            float s = dot_row(wj, kv, xr);
             for (int64_t i = kv; i < k; i++) s += bf16_to_float(wj[i]) * bf16_to_float(xr[i]);
             if (bias) s += bf16_to_float(bias[j]);
             y[r * ldy + j] = float_to_bf16(s);

@@ -14,11 +14,11 @@ import java.util.Set;
  * honours container quotas). Hyperthreads of one core count once, as libtorch intends; elsewhere
  * than Linux, {@code availableProcessors()}.
  */
-public final class CpuCores {
+final class CpuCores {
     private CpuCores() {}
 
     /** The cores of this machine and process. */
-    public static int usable() {
+    static int usable() {
         return usable(Path.of("/"), Runtime.getRuntime().availableProcessors());
     }
 

@@ -253,10 +253,10 @@ public final class Report {
             List<String> wanted = List.of("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile");
             StringBuilder f = new StringBuilder();
             for (String w : wanted) if (flags.contains(" " + w)) f.append(w).append(' ');
-            return String.format(Locale.ROOT, "Machine: %d cores, %s (%s), %.1f GiB RAM; JVM %s %s; libtorch %s (JavaCPP pytorch %s).%n",
+            return String.format(Locale.ROOT, "Machine: %d cores, %s (%s), %.1f GiB RAM; JVM %s %s; libtorch %s on %d threads (JavaCPP pytorch %s).%n",
                     Runtime.getRuntime().availableProcessors(), cpu, f.toString().trim(),
                     totalMemoryGiB(), System.getProperty("java.vm.name"), System.getProperty("java.version"),
-                    org.bloomtune.tensor.LibTorch.version(),
+                    org.bloomtune.tensor.LibTorch.version(), org.bloomtune.tensor.LibTorch.threads(),
                     org.bytedeco.pytorch.global.torch.class.getPackage().getImplementationVersion());
         }
 

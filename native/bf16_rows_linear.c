@@ -1,8 +1,8 @@
 /*
  * y = x Wᵀ + b in bfloat16 for a few rows of x (a decode step), with W streamed from memory once:
- * four rows of W at a time are multiplied with each row of x by AVX512_BF16's vdpbf16ps (32
- * bf16 products summed in float32 per instruction), so a decode step runs at the speed of
- * reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
+ * four rows of W at a time are multiplied with four rows of x (or, for fewer rows, read one after
+ * the other against each) by AVX512_BF16's vdpbf16ps (32 bf16 products summed in float32 per
+ * instruction), so a decode step runs at the speed of reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
  * benchmarks/FINDINGS.md).
  *
  * Only for CPUs with AVX512_BF16: bt_bf16_rows_supported() says whether this one has it, and the

@@ -15,23 +15,19 @@ final class RowSplit {
 
     /** Splits rows [0, rows) into {@code parts} near-equal ranges and runs them in parallel; {@code kernel} names the C function in errors. */
     static void run(String kernel, long rows, int parts, Range range) {
-        KernelThreads.Part[] handed = new KernelThreads.Part[parts];
-        for (int p = 1; p < parts; p++) {
-            KernelThreads.Part part = new KernelThreads.Part(range, from(rows, parts, p), from(rows, parts, p + 1) - from(rows, parts, p));
-            if (KernelThreads.offer(p - 1, part)) handed[p] = part;
-        }
-        Throwable error = null;
+        KernelThreads.Part[] all = new KernelThreads.Part[parts];
+        boolean[] handed = new boolean[parts];
         for (int p = 0; p < parts; p++) {
-            if (handed[p] != null) continue;
-            KernelThreads.Part part = new KernelThreads.Part(range, from(rows, parts, p), from(rows, parts, p + 1) - from(rows, parts, p));
-            part.run();
-            error = first(error, part.await());
+            long from = rows * p / parts;
+            all[p] = new KernelThreads.Part(range, from, rows * (p + 1) / parts - from);
+            handed[p] = p > 0 && KernelThreads.offer(p - 1, all[p]);
         }
-        for (KernelThreads.Part part : handed) if (part != null) error = first(error, part.await());
+        for (int p = 0; p < parts; p++) if (!handed[p]) all[p].run();
+        Throwable error = null;
+        for (KernelThreads.Part part : all) {
+            Throwable failed = part.await();        // every part, so no helper still writes when this returns
+            if (error == null) error = failed;
+        }
         if (error != null) throw new IllegalStateException("FFM call to " + kernel + " failed", error);
     }
-
-    private static long from(long rows, int parts, int p) { return rows * p / parts; }
-
-    private static Throwable first(Throwable seen, Throwable next) { return seen != null ? seen : next; }
 }

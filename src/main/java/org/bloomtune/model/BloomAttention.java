@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.DecodeAttention;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -37,10 +38,27 @@ public final class BloomAttention implements AutoCloseable {
     public Tensor forward(Tensor x, Tensor residual, AttentionContext ctx, KvCache cache, int layer) {
         long batch = x.size(0);
         long queries = x.size(1);
-        Tensor[] qkv = splitHeads(queryKeyValue.forward(x), batch, queries);
-        Tensor merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
-                : eager(qkv, ctx, cache, layer, batch, queries, x.scalar_type());
+        Tensor fusedQkv = queryKeyValue.forward(x);
+        Tensor merged = decodeStep(fusedQkv, ctx, cache, layer, batch, queries);
+        if (merged == null) {
+            Tensor[] qkv = splitHeads(fusedQkv, batch, queries);
+            merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
+                    : eager(qkv, ctx, cache, layer, batch, queries, x.scalar_type());
+        }
         return dense.forward(merged).add(residual);
+    }
+
+    /**
+     * The eager kernel's merged heads [B, 1, H] for one new position per row by {@link DecodeAttention}
+     * (which writes the cache in place), or null where it does not apply: more than one query, no
+     * cache, a prefix to put ahead, autograd recording, or tensors it does not take.
+     */
+    private Tensor decodeStep(Tensor fusedQkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
+        if (queries != 1 || cache == null || ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null || fusedQkv.requires_grad()) return null;
+        // Reserving is what append would do for the op chain too, so a refusal below costs nothing.
+        Tensor[] buffers = cache.buffersWithRoom(layer, batch * numHeads, headDim, fusedQkv.options(), 1);
+        if (!DecodeAttention.applies(fusedQkv, buffers[0], buffers[1], cache.length(), ctx.alibi(), ctx.mask(), numHeads)) return null;
+        return DecodeAttention.forward(fusedQkv, buffers[0], buffers[1], cache.length(), ctx.alibi(), ctx.mask(), numHeads);
     }
 
     /** HF's eager attention → the merged heads [B, T, H]. */

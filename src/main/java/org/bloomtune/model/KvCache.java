@@ -4,6 +4,7 @@ import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -41,17 +42,33 @@ public final class KvCache implements AutoCloseable {
         if (key.requires_grad() || value.requires_grad()) return appendByCat(layer, key, value);
         long added = key.size(2);
         long needed = length + added;
-        if (keys[layer] == null || keys[layer].size(2) < needed) grow(layer, key, value, Math.max(needed + SPARE, 2 * needed));
+        reserve(layer, key.size(0), key.size(1), key.options(), added);
         keys[layer].narrow(2, length, added).copy_(key);
         values[layer].narrow(1, length, added).copy_(value);
         return new Tensor[]{keys[layer].narrow(2, 0, needed), values[layer].narrow(1, 0, needed)};
     }
 
+    /**
+     * {@code layer}'s whole key [B*heads, head_dim, capacity] and value [B*heads, capacity, head_dim]
+     * buffers, with room for {@code added} positions after the cached ones, for a kernel that writes
+     * them in place (the caller then calls {@link #advance} as after {@link #append}).
+     */
+    Tensor[] buffersWithRoom(int layer, long rows, long headDim, TensorOptions options, long added) {
+        reserve(layer, rows, headDim, options, added);
+        return new Tensor[]{keys[layer], values[layer]};
+    }
+
+    /** Grows {@code layer}'s buffers (with room to spare) when {@code added} more positions would not fit. */
+    private void reserve(int layer, long rows, long headDim, TensorOptions options, long added) {
+        long needed = length + added;
+        if (keys[layer] == null || keys[layer].size(2) < needed) grow(layer, rows, headDim, options, Math.max(needed + SPARE, 2 * needed));
+    }
+
     /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */
-    private void grow(int layer, Tensor key, Tensor value, long capacity) {
+    private void grow(int layer, long rows, long headDim, TensorOptions options, long capacity) {
         try (PointerScope scope = new PointerScope()) {
-            Tensor k = torch.empty(new long[]{key.size(0), key.size(1), capacity}, key.options(), new MemoryFormatOptional());
-            Tensor v = torch.empty(new long[]{value.size(0), capacity, value.size(2)}, value.options(), new MemoryFormatOptional());
+            Tensor k = torch.empty(new long[]{rows, headDim, capacity}, options, new MemoryFormatOptional());
+            Tensor v = torch.empty(new long[]{rows, capacity, headDim}, options, new MemoryFormatOptional());
             if (keys[layer] != null && length > 0) {
                 k.narrow(2, 0, length).copy_(keys[layer].narrow(2, 0, length));
                 v.narrow(1, 0, length).copy_(values[layer].narrow(1, 0, length));

@@ -1,0 +1,98 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * BLOOM's eager attention for a decode step — one new position per row — by
+ * native/decode_attention.c: the new key and value go into the cache buffers in place and each
+ * (row, head) attends over its cached positions in one pass, rounded where HF's eager ops round.
+ * Takes contiguous float32 or bfloat16 CPU tensors outside autograd; callers keep libtorch's op
+ * chain otherwise.
+ */
+public final class DecodeAttention {
+    /** (row, head) pairs below which one thread does the whole layer: a hand-off costs more than it saves. */
+    private static final long ROWS_PER_PART = 32;
+
+    private static final MethodHandle KERNEL = NativeKernels.available() ? bind() : null;
+
+    private DecodeAttention() {}
+
+    /**
+     * True when the kernel takes these tensors (see {@link #forward} for the shapes): the library
+     * is built, every tensor is a contiguous CPU tensor outside autograd, the floating ones share
+     * float32 or bfloat16, and the shapes agree.
+     */
+    public static boolean applies(Tensor qkv, Tensor keys, Tensor values, long past, Tensor alibi, Tensor masked, int heads) {
+        if (KERNEL == null || heads <= 0 || past < 0 || qkv.dim() != 3 || qkv.size(1) != 1 || keys.dim() != 3 || values.dim() != 3) return false;
+        int type = qkv.scalar_type().value;
+        if (type != ScalarType.Float.value && type != ScalarType.BFloat16.value) return false;
+        for (Tensor t : new Tensor[]{qkv, keys, values, alibi}) if (!usable(t) || t.scalar_type().value != type) return false;
+        if (!usable(masked) || masked.scalar_type().value != ScalarType.Bool.value) return false;
+        long batch = qkv.size(0);
+        long headDim = keys.size(1);
+        long capacity = keys.size(2);
+        long positions = past + 1;
+        return headDim > 0 && qkv.size(2) == 3L * heads * headDim && capacity >= positions
+                && keys.size(0) == batch * heads && values.size(0) == batch * heads && values.size(1) == capacity && values.size(2) == headDim
+                && alibi.numel() == batch * heads * positions && masked.numel() == batch * positions;
+    }
+
+    private static boolean usable(Tensor t) {
+        return t.device().is_cpu() && t.is_contiguous() && !t.requires_grad();
+    }
+
+    /**
+     * Writes the new position's keys and values at {@code past} in the cache buffers and returns the
+     * merged heads; call only where {@link #applies}.
+     *
+     * @param qkv    [B, 1, heads · 3 · head_dim] the fused projection, laid out per head (q, k, v)
+     * @param keys   [B · heads, head_dim, capacity] the key cache buffer, capacity &gt; past
+     * @param values [B · heads, capacity, head_dim] the value cache buffer
+     * @param past   positions already cached
+     * @param alibi  [B · heads, 1, past + 1] ALiBi bias in the compute dtype
+     * @param masked [B, 1, 1, past + 1] true where a key is hidden
+     * @return [B, 1, heads · head_dim] in the compute dtype
+     */
+    public static Tensor forward(Tensor qkv, Tensor keys, Tensor values, long past, Tensor alibi, Tensor masked, int heads) {
+        if (!applies(qkv, keys, values, past, alibi, masked, heads)) {
+            throw new IllegalArgumentException("bt_decode_attention does not take these tensors");
+        }
+        long batch = qkv.size(0);
+        long headDim = keys.size(1);
+        long capacity = keys.size(2);
+        long rows = batch * heads;
+        Tensor out = torch.empty(new long[]{batch, 1, heads * headDim}, qkv.options(), new MemoryFormatOptional());
+        MemorySegment q = segment(qkv);
+        MemorySegment k = segment(keys);
+        MemorySegment v = segment(values);
+        MemorySegment a = segment(alibi);
+        MemorySegment m = segment(masked);
+        MemorySegment o = segment(out);
+        float alpha = (float) (1.0 / Math.sqrt(headDim));
+        int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
+        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), rows / ROWS_PER_PART));
+        RowSplit.run("bt_decode_attention", rows, parts, (from, count) -> {
+            int status = (int) KERNEL.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
+            if (status != 0) throw new OutOfMemoryError("bt_decode_attention could not allocate " + (past + 1 + headDim) + " floats of scratch");
+        });
+        return out;
+    }
+
+    private static MemorySegment segment(Tensor t) { return NativeMemory.segment(t.data_ptr(), t.nbytes()); }
+
+    private static MethodHandle bind() {
+        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
+        ValueLayout a = ValueLayout.ADDRESS;
+        return NativeKernels.bind("bt_decode_attention", FunctionDescriptor.of(ValueLayout.JAVA_INT,
+                a, a, a, a, a, a, l, l, l, l, l, l, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT));
+    }
+}

@@ -19,8 +19,11 @@ import java.lang.invoke.MethodHandle;
  * chain otherwise.
  */
 public final class DecodeAttention {
-    /** (row, head) pairs below which one thread does the whole layer: a hand-off costs more than it saves. */
-    private static final long ROWS_PER_PART = 32;
+    /**
+     * Multiply-adds (rows · positions · head_dim, for the scores; as many again for the values) per
+     * thread below which one thread does the whole layer: a hand-off costs more than it saves.
+     */
+    private static final long WORK_PER_PART = 1L << 18;
 
     private static final MethodHandle KERNEL = NativeKernels.available() ? bind() : null;
 
@@ -79,7 +82,7 @@ public final class DecodeAttention {
         MemorySegment o = segment(out);
         float alpha = (float) (1.0 / Math.sqrt(headDim));
         int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), rows / ROWS_PER_PART));
+        int parts = (int) Math.max(1, Math.min(Math.min(torch.get_num_threads(), rows), rows * (past + 1) * headDim / WORK_PER_PART));
         RowSplit.run("bt_decode_attention", rows, parts, (from, count) -> {
             int status = (int) KERNEL.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
             if (status != 0) throw new OutOfMemoryError("bt_decode_attention could not allocate " + (past + 1 + headDim) + " floats of scratch");

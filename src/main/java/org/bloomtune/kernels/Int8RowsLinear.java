@@ -20,7 +20,8 @@ import java.lang.invoke.MethodHandle;
  * {@link #MAX_BF16_ROWS} bfloat16 rows (beyond that its bfloat16 path is faster). Where the CPU
  * lacks AVX2/FMA or the tensors are not contiguous CPU tensors outside autograd, callers keep
  * libtorch's kernels. {@link #intMm} is LLM.int8's int8 × int8 → int32 product for the same few
- * rows, equal to {@code _int_mm}'s.
+ * rows, equal to {@code _int_mm}'s, on AVX512-VNNI where the CPU has it (native/int8_vnni_int_mm.c)
+ * and AVX2 otherwise.
  */
 public final class Int8RowsLinear {
     /** float32 rows up to which the kernel beats the dequantized GEMM here (benchmarks/FINDINGS.md). */
@@ -29,11 +30,18 @@ public final class Int8RowsLinear {
     /** bfloat16 rows up to which it beats {@code _weight_int8pack_mm} here (benchmarks/FINDINGS.md). */
     public static final int MAX_BF16_ROWS = 2;
 
-    /** int8 rows up to which LLM.int8's int32 product goes through the kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
+    /** int8 rows up to which LLM.int8's int32 product goes through the AVX2 kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
     public static final int MAX_INT_MM_ROWS = 4;
 
-    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_linear", 4);    // values, scales, x, y
-    private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_int_mm", 3);    // values, x, y
+    /** The same with AVX512-VNNI (native/int8_vnni_int_mm.c): a decode batch of eight (benchmarks/FINDINGS.md). */
+    public static final int MAX_VNNI_INT_MM_ROWS = 8;
+
+    /** Which instructions LLM.int8's few-row product runs on. */
+    enum IntMmKernel { AVX2, VNNI }
+
+    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", 4);    // values, scales, x, y
+    private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_int_mm", 3);    // values, x, y
+    private static final MethodHandle VNNI_INT_MM = bindIfSupported("bt_int8_vnni_supported", "bt_int8_vnni_int_mm", 3);
 
     private Int8RowsLinear() {}
 
@@ -75,11 +83,29 @@ public final class Int8RowsLinear {
      * int8 · {@code values}ᵀ ({@code values} [out, in] int8): few rows, contiguous CPU tensors.
      */
     public static boolean appliesIntMm(Tensor out, Tensor x8, Tensor values) {
-        if (INT_MM == null || x8.dim() != 2 || values.dim() != 2 || out.dim() != 2) return false;
+        return appliesIntMm(out, x8, values, intMmKernel(x8));
+    }
+
+    /**
+     * VNNI from two rows of x; one row goes through the AVX2 kernel, whose eight interleaved weight
+     * streams read faster than VNNI's four where the product is not the limit (benchmarks/FINDINGS.md).
+     */
+    private static IntMmKernel intMmKernel(Tensor x8) {
+        return VNNI_INT_MM != null && (x8.dim() != 2 || x8.size(0) > 1 || INT_MM == null) ? IntMmKernel.VNNI : IntMmKernel.AVX2;
+    }
+
+    static boolean appliesIntMm(Tensor out, Tensor x8, Tensor values, IntMmKernel kernel) {
+        if (handle(kernel) == null || x8.dim() != 2 || values.dim() != 2 || out.dim() != 2) return false;
         if (!int8Cpu(x8) || !int8Cpu(values) || out.scalar_type().value != ScalarType.Int.value || !out.is_contiguous() || !out.device().is_cpu()) return false;
-        return x8.size(1) == values.size(1) && values.size(1) > 0 && x8.size(0) >= 1 && x8.size(0) <= MAX_INT_MM_ROWS
+        int maxRows = kernel == IntMmKernel.VNNI ? MAX_VNNI_INT_MM_ROWS : MAX_INT_MM_ROWS;
+        return x8.size(1) == values.size(1) && values.size(1) > 0 && x8.size(0) >= 1 && x8.size(0) <= maxRows
                 && out.size(0) == x8.size(0) && out.size(1) == values.size(0);
     }
+
+    /** True when this CPU has AVX512-VNNI and AVX512BW and the kernels are built. */
+    static boolean vnniSupported() { return VNNI_INT_MM != null; }
+
+    private static MethodHandle handle(IntMmKernel kernel) { return kernel == IntMmKernel.VNNI ? VNNI_INT_MM : INT_MM; }
 
     private static boolean int8Cpu(Tensor t) {
         return t.scalar_type().value == ScalarType.Char.value && t.is_contiguous() && t.device().is_cpu();
@@ -87,7 +113,12 @@ public final class Int8RowsLinear {
 
     /** {@code out} = {@code x8} · {@code values}ᵀ in int32, exactly as {@code _int_mm}; call only where {@link #appliesIntMm}. */
     public static void intMm(Tensor out, Tensor x8, Tensor values) {
-        if (!appliesIntMm(out, x8, values)) throw new IllegalArgumentException("int8_rows_int_mm does not take these tensors");
+        intMm(out, x8, values, intMmKernel(x8));
+    }
+
+    static void intMm(Tensor out, Tensor x8, Tensor values, IntMmKernel kernel) {
+        if (!appliesIntMm(out, x8, values, kernel)) throw new IllegalArgumentException("int8 " + kernel + " int_mm does not take these tensors");
+        MethodHandle product = handle(kernel);
         long n = values.size(0);
         long k = values.size(1);
         long rows = x8.size(0);
@@ -95,15 +126,15 @@ public final class Int8RowsLinear {
         MemorySegment in = NativeMemory.segment(x8.data_ptr(), x8.nbytes());
         MemorySegment y = NativeMemory.segment(out.data_ptr(), out.nbytes());
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run("bt_int8_rows_int_mm", n, parts, (from, count) -> {
-            INT_MM.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
+        RowSplit.run(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, parts, (from, count) -> {
+            product.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
         });
     }
 
-    private static MethodHandle bindIfSupported(String name, int pointers) {
+    private static MethodHandle bindIfSupported(String supported, String name, int pointers) {
         ValueLayout[] args = new ValueLayout[pointers + 4];
         java.util.Arrays.fill(args, 0, pointers, ValueLayout.ADDRESS);
         java.util.Arrays.fill(args, pointers, args.length, ValueLayout.JAVA_LONG);   // rows, n, k, ldy
-        return NativeKernels.bindIfSupported("bt_int8_rows_supported", name, FunctionDescriptor.ofVoid(args));
+        return NativeKernels.bindIfSupported(supported, name, FunctionDescriptor.ofVoid(args));
     }
 }

@@ -59,40 +59,48 @@ class Int8RowsLinearTest {
 
     /**
      * LLM.int8's product for a few rows equals {@code _int_mm}'s int32 result exactly (integer sums do
-     * not depend on their order), with extreme values (±127 everywhere: the largest sums) and odd sizes.
+     * not depend on their order), on both instruction sets the CPU has: every row count each takes,
+     * odd sizes (k not a multiple of 64 or 16, fewer than four weight rows) and extreme values — ±127
+     * everywhere, the largest sums of either sign, where VNNI's offset sums x + 128 exceed int32.
      */
     @Test
     void int8ProductEqualsIntMmExactly() {
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(6);
-            for (long[] shape : new long[][]{{1027, 1001}, {8, 64}, {250, 4096}, {3, 5}, {16, 8192}}) {
-                Tensor values = torch.randint(-127, 128, new long[]{shape[0], shape[1]}).to(ScalarType.Char);
-                for (int rows = 1; rows <= Int8RowsLinear.MAX_INT_MM_ROWS; rows += 3) {
-                    Tensor x = torch.randint(-127, 128, new long[]{rows, shape[1]}).to(ScalarType.Char);
-                    Tensor out = torch.empty(new long[]{rows, shape[0]}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Int),
-                            new org.bytedeco.pytorch.MemoryFormatOptional());
-                    if (!Int8RowsLinear.supported()) {
-                        assertFalse(Int8RowsLinear.appliesIntMm(out, x, values), "no AVX2/FMA: libtorch's _int_mm");
-                        continue;
+            for (Int8RowsLinear.IntMmKernel kernel : Int8RowsLinear.IntMmKernel.values()) {
+                boolean present = kernel == Int8RowsLinear.IntMmKernel.VNNI ? Int8RowsLinear.vnniSupported() : Int8RowsLinear.supported();
+                int maxRows = kernel == Int8RowsLinear.IntMmKernel.VNNI ? Int8RowsLinear.MAX_VNNI_INT_MM_ROWS : Int8RowsLinear.MAX_INT_MM_ROWS;
+                for (long[] shape : new long[][]{{1027, 1001}, {8, 64}, {250, 4096}, {3, 5}, {16, 8192}, {7, 130}}) {
+                    Tensor values = torch.randint(-127, 128, new long[]{shape[0], shape[1]}).to(ScalarType.Char);
+                    for (int rows = 1; rows <= maxRows; rows++) {
+                        Tensor x = torch.randint(-127, 128, new long[]{rows, shape[1]}).to(ScalarType.Char);
+                        Tensor out = intTensor(rows, shape[0]);
+                        if (!present) {
+                            assertFalse(Int8RowsLinear.appliesIntMm(out, x, values, kernel), kernel + " missing: not taken");
+                            continue;
+                        }
+                        assertTrue(Int8RowsLinear.appliesIntMm(out, x, values, kernel));
+                        Int8RowsLinear.intMm(out, x, values, kernel);
+                        Tensor expected = intTensor(rows, shape[0]);
+                        org.bloomtune.tensor.shim.AtenShim.intMm(expected, x, values.t());
+                        assertTrue(out.equal(expected), kernel + " " + shape[0] + "×" + shape[1] + ", " + rows + " rows");
                     }
-                    assertTrue(Int8RowsLinear.appliesIntMm(out, x, values));
-                    Int8RowsLinear.intMm(out, x, values);
-                    Tensor expected = torch.empty(new long[]{rows, shape[0]}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Int),
-                            new org.bytedeco.pytorch.MemoryFormatOptional());
-                    org.bloomtune.tensor.shim.AtenShim.intMm(expected, x, values.t());
-                    assertTrue(out.equal(expected), shape[0] + "×" + shape[1] + ", " + rows + " rows");
+                    if (!present) continue;
+                    for (int sign : new int[]{-1, 1}) {
+                        Tensor full = torch.full(new long[]{shape[0], shape[1]}, new Scalar(127)).to(ScalarType.Char);
+                        Tensor xs = torch.full(new long[]{maxRows, shape[1]}, new Scalar(127 * sign)).to(ScalarType.Char);
+                        Tensor out = intTensor(maxRows, shape[0]);
+                        Int8RowsLinear.intMm(out, xs, full, kernel);
+                        assertEquals(sign * 127L * 127 * shape[1], out.max().item_long(), kernel + " " + shape[1]);
+                        assertEquals(sign * 127L * 127 * shape[1], out.min().item_long(), kernel + " " + shape[1]);
+                    }
                 }
-                // the largest sums: every product 127 · 127 (or its negative)
-                Tensor full = torch.full(new long[]{shape[0], shape[1]}, new Scalar(127)).to(ScalarType.Char);
-                Tensor xs = torch.full(new long[]{1, shape[1]}, new Scalar(-127)).to(ScalarType.Char);
-                Tensor out = torch.empty(new long[]{1, shape[0]}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Int),
-                        new org.bytedeco.pytorch.MemoryFormatOptional());
-                if (!Int8RowsLinear.supported()) continue;
-                Int8RowsLinear.intMm(out, xs, full);
-                assertEquals(-127L * 127 * shape[1], out.max().item_long());
-                assertEquals(-127L * 127 * shape[1], out.min().item_long());
             }
         }
+    }
+
+    private static Tensor intTensor(long rows, long cols) {
+        return torch.empty(new long[]{rows, cols}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Int), new org.bytedeco.pytorch.MemoryFormatOptional());
     }
 
     @Test

@@ -1,0 +1,109 @@
+/*
+ * LLM.int8's int32 product y = x · valuesᵀ for a few int8 rows of x (a decode step) with
+ * AVX512-VNNI's vpdpbusd: 64 byte products summed into sixteen int32 lanes per instruction, no
+ * widening. The AVX2 kernel (int8_rows_linear.c) widens both operands to int16 for vpmaddwd, a
+ * third of the products per instruction and a widening per load, and so runs below the speed of
+ * reading the weights.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes, so x is offset to x + 128 ∈ [1, 255] (a flip of its
+ * top bit) and 128 · Σ values is taken off each sum; Σ values comes from the same loads, by a
+ * vpdpbusd with ones. All arithmetic is modulo 2³², so the result is exact — equal to `_int_mm`'s —
+ * whenever the true sum fits int32 (|sum| ≤ 127² · k), however large the offset sums grow.
+ *
+ * bt_int8_vnni_supported() says whether this CPU has AVX512-VNNI and AVX512BW; the caller uses the
+ * AVX2 kernel or `_int_mm` otherwise. The functions carry their own target attribute, so the
+ * library still builds and loads on any x86-64 CPU.
+ */
+#include <stdint.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#define BT_HAVE_VNNI_BUILD 1
+#endif
+
+int32_t bt_int8_vnni_supported(void) {
+#ifdef BT_HAVE_VNNI_BUILD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+#ifdef BT_HAVE_VNNI_BUILD
+#define BT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define BT_VNNI_INLINE BT_VNNI static inline __attribute__((always_inline))
+
+/* Weight rows per block, each read once for up to X_ROWS rows of x. */
+#define W_ROWS 4
+#define X_ROWS 4
+
+/*
+ * One 64-byte column chunk of W_ROWS weight rows against nr rows of x. Prefetches the next block's
+ * rows at the same column, a line each: the hardware prefetcher picks the row streams up late.
+ */
+BT_VNNI_INLINE void chunk(const int8_t *w, const int8_t *x, int64_t k, int64_t i, __mmask64 m, const int nr,
+                          __m512i acc[X_ROWS][W_ROWS], __m512i sums[W_ROWS]) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i xs[X_ROWS];
+    for (int r = 0; r < nr; r++) xs[r] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + r * k + i), flip);
+    for (int q = 0; q < W_ROWS; q++) {
+        _mm_prefetch((const char *) (w + (q + W_ROWS) * k + i), _MM_HINT_T0);
+        __m512i wv = _mm512_maskz_loadu_epi8(m, w + q * k + i);          /* masked-off bytes are 0: no product */
+        sums[q] = _mm512_dpbusd_epi32(sums[q], ones, wv);
+        for (int r = 0; r < nr; r++) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], xs[r], wv);
+    }
+}
+
+/* W_ROWS weight rows times nr (1..X_ROWS) rows of x into y (row stride ldy). */
+BT_VNNI_INLINE void block(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy, const int nr) {
+    __m512i acc[X_ROWS][W_ROWS];
+    __m512i sums[W_ROWS];
+    for (int q = 0; q < W_ROWS; q++) {
+        sums[q] = _mm512_setzero_si512();
+        for (int r = 0; r < nr; r++) acc[r][q] = _mm512_setzero_si512();
+    }
+    int64_t kv = k - k % 64;
+    for (int64_t i = 0; i < kv; i += 64) chunk(w, x, k, i, ~(__mmask64) 0, nr, acc, sums);
+    if (kv < k) chunk(w, x, k, kv, ((__mmask64) 1 << (k - kv)) - 1, nr, acc, sums);
+    for (int q = 0; q < W_ROWS; q++) {
+        uint32_t offset = 128u * (uint32_t) _mm512_reduce_add_epi32(sums[q]);
+        for (int r = 0; r < nr; r++) y[r * ldy + q] = (int32_t) ((uint32_t) _mm512_reduce_add_epi32(acc[r][q]) - offset);
+    }
+}
+
+/*
+ * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written. Each block
+ * of four weight rows is read from memory once; rows of x beyond four re-read it from cache.
+ */
+BT_VNNI
+void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int64_t j = 0;
+    for (; j + W_ROWS <= n; j += W_ROWS) {
+        const int8_t *w = values + j * k;
+        for (int64_t r = 0; r < rows; r += X_ROWS) {
+            const int8_t *xr = x + r * k;
+            int32_t *yr = y + r * ldy + j;
+            switch (rows - r < X_ROWS ? rows - r : X_ROWS) {
+                case 1: block(w, xr, yr, k, ldy, 1); break;
+                case 2: block(w, xr, yr, k, ldy, 2); break;
+                case 3: block(w, xr, yr, k, ldy, 3); break;
+                default: block(w, xr, yr, k, ldy, 4); break;
+            }
+        }
+    }
+    for (; j < n; j++) {                                        /* the last rows of W: plain sums */
+        const int8_t *w = values + j * k;
+        for (int64_t r = 0; r < rows; r++) {
+            int32_t s = 0;
+            for (int64_t i = 0; i < k; i++) s += (int32_t) w[i] * x[r * k + i];
+            y[r * ldy + j] = s;
+        }
+    }
+}
+#else
+void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    (void) values; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+#endif

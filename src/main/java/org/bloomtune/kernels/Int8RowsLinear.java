@@ -30,6 +30,13 @@ public final class Int8RowsLinear {
     /** bfloat16 rows up to which it beats {@code _weight_int8pack_mm} here (benchmarks/FINDINGS.md). */
     public static final int MAX_BF16_ROWS = 2;
 
+    /**
+     * bfloat16 rows taken where the CPU has AVX512_BF16: native/int8_bf16_rows_linear.c widens each
+     * weight chunk once to bfloat16 for all rows, so a decode batch of eight is not bound by
+     * arithmetic as the float32 kernel is (benchmarks/FINDINGS.md).
+     */
+    public static final int MAX_AVX512_BF16_ROWS = 8;
+
     /** int8 rows up to which LLM.int8's int32 product goes through the AVX2 kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
     public static final int MAX_INT_MM_ROWS = 4;
 
@@ -41,6 +48,7 @@ public final class Int8RowsLinear {
 
     private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", 4);    // values, scales, x, y
     private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_int_mm", 3);    // values, x, y
+    private static final MethodHandle BF16_KERNEL = bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_rows_linear", 4);
     private static final MethodHandle VNNI_INT_MM = bindIfSupported("bt_int8_vnni_supported", "bt_int8_vnni_int_mm", 3);
 
     private Int8RowsLinear() {}
@@ -52,7 +60,8 @@ public final class Int8RowsLinear {
     public static boolean applies(Tensor x2d, Tensor values, Tensor scales) {
         if (KERNEL == null || x2d.requires_grad() || x2d.dim() != 2 || !x2d.device().is_cpu()) return false;
         int type = x2d.scalar_type().value;
-        int maxRows = type == ScalarType.Float.value ? MAX_ROWS : type == ScalarType.BFloat16.value ? MAX_BF16_ROWS : 0;
+        int maxRows = type == ScalarType.Float.value ? MAX_ROWS
+                : type == ScalarType.BFloat16.value ? (BF16_KERNEL != null ? MAX_AVX512_BF16_ROWS : MAX_BF16_ROWS) : 0;
         if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.device().is_cpu()) return false;
         if (scales.dim() != 1 || scales.size(0) != values.size(0) || scales.scalar_type().value != ScalarType.Float.value
                 || !scales.is_contiguous() || !scales.device().is_cpu()) return false;
@@ -65,6 +74,7 @@ public final class Int8RowsLinear {
         long n = values.size(0);
         long k = values.size(1);
         long rows = x2d.size(0);
+        if (BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value) return forwardBf16(x2d.contiguous(), values, scales);
         Tensor x = x2d.to(ScalarType.Float).contiguous();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
         MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
@@ -76,6 +86,23 @@ public final class Int8RowsLinear {
             KERNEL.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * 4), rows, count, k, n);
         });
         return x2d.scalar_type().value == ScalarType.Float.value ? y : y.to(x2d.scalar_type());
+    }
+
+    /** bfloat16 rows by the AVX512_BF16 kernel: [rows, in] → [rows, out] bfloat16, rounded once. */
+    private static Tensor forwardBf16(Tensor x, Tensor values, Tensor scales) {
+        long n = values.size(0);
+        long k = values.size(1);
+        long rows = x.size(0);
+        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
+        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
+        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
+        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
+        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
+        RowSplit.run("bt_int8_bf16_rows_linear", n, parts, (from, count) -> {
+            BF16_KERNEL.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * 2), rows, count, k, n);
+        });
+        return y;
     }
 
     /**
@@ -101,6 +128,9 @@ public final class Int8RowsLinear {
         return x8.size(1) == values.size(1) && values.size(1) > 0 && x8.size(0) >= 1 && x8.size(0) <= maxRows
                 && out.size(0) == x8.size(0) && out.size(1) == values.size(0);
     }
+
+    /** True when this CPU has AVX512_BF16 and bfloat16 rows go through native/int8_bf16_rows_linear.c. */
+    static boolean avx512Bf16Supported() { return BF16_KERNEL != null; }
 
     /** True when this CPU has AVX512-VNNI and AVX512BW and the kernels are built. */
     static boolean vnniSupported() { return VNNI_INT_MM != null; }

@@ -18,7 +18,7 @@ class Int8RowsLinearTest {
      * Against the float64 product of the dequantized weight: a float32 sum of k products errs by at
      * most about k · 2^-24 of the sum of their magnitudes, and a bfloat16 result adds its own
      * rounding. Odd sizes exercise every tail: k not a
-     * multiple of 8, out not of 4 or 8, an odd row count. On a CPU without AVX2/FMA the kernel must
+     * multiple of 8 or 32, out not of 4 or 8, row counts that fill a block of four rows of x or not. On a CPU without AVX2/FMA the kernel must
      * refuse every call.
      */
     @Test
@@ -30,8 +30,9 @@ class Int8RowsLinearTest {
                 Tensor scales = torch.rand(shape[0]).mul(new Scalar(0.02)).add(new Scalar(1e-3));
                 Tensor weight = values.to(ScalarType.Double).mul(scales.to(ScalarType.Double).unsqueeze(1));
                 for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16}) {
-                    int most = type == ScalarType.Float ? Int8RowsLinear.MAX_ROWS : Int8RowsLinear.MAX_BF16_ROWS;
-                    for (int rows : new int[]{1, 2, 5, most}) {
+                    int most = type == ScalarType.Float ? Int8RowsLinear.MAX_ROWS
+                            : Int8RowsLinear.avx512Bf16Supported() ? Int8RowsLinear.MAX_AVX512_BF16_ROWS : Int8RowsLinear.MAX_BF16_ROWS;
+                    for (int rows : new int[]{1, 2, 3, 4, 5, 7, most}) {
                         if (rows > most) continue;
                         Tensor x = torch.randn(rows, shape[1]).to(type);
                         if (!Int8RowsLinear.supported()) {
@@ -111,7 +112,8 @@ class Int8RowsLinearTest {
             assertFalse(Int8RowsLinear.applies(torch.randn(Int8RowsLinear.MAX_ROWS + 1, 64), values, scales), "too many rows");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 32), values, scales), "width mismatch");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64).to(ScalarType.Double), values, scales), "float64 input");
-            assertFalse(Int8RowsLinear.applies(torch.randn(Int8RowsLinear.MAX_BF16_ROWS + 1, 64).to(ScalarType.BFloat16), values, scales),
+            int bf16Rows = Int8RowsLinear.avx512Bf16Supported() ? Int8RowsLinear.MAX_AVX512_BF16_ROWS : Int8RowsLinear.MAX_BF16_ROWS;
+            assertFalse(Int8RowsLinear.applies(torch.randn(bf16Rows + 1, 64).to(ScalarType.BFloat16), values, scales),
                     "bfloat16 rows beyond the pack kernel's crossover");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64), values, torch.rand(15)), "scale count");
             assertFalse(Int8RowsLinear.applies(torch.randn(1, 64), values, scales.to(ScalarType.BFloat16)), "bfloat16 scales");

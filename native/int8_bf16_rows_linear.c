@@ -1,0 +1,103 @@
+/*
+ * y = (x · valuesᵀ) · scales for up to eight bfloat16 rows of x and a row-scaled int8 weight — a
+ * decode batch of the weight-only int8 mode with bf16 activations. Each 32-column chunk of a weight
+ * row is widened once to bfloat16 (exact: |value| ≤ 127 needs 7 bits) and multiplied with every row
+ * of x by AVX512_BF16's vdpbf16ps, whose products of two bfloat16 numbers are exact in float32. The
+ * float32 kernel (int8_rows_linear.c) instead widens to float32 and spends one FMA per eight
+ * products per row, so at a batch of eight it is bound by arithmetic, not by reading the weight.
+ *
+ * Sums are float32, the scale is applied once per output and the result rounded to bfloat16 once:
+ * the dequantized product's value up to float32 rounding, as the float32 kernel gives it.
+ *
+ * Only for CPUs with AVX512_BF16 (bt_bf16_rows_supported() in bf16_rows_linear.c); the caller keeps
+ * the other paths otherwise. The function carries its own target attribute, so the library still
+ * builds and loads on any x86-64 CPU.
+ */
+#include <stdint.h>
+#include "bf16.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#define BT_HAVE_BF16_BUILD 1
+#endif
+
+#ifdef BT_HAVE_BF16_BUILD
+#define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
+
+/* Weight rows per block (each read from memory once) and rows of x per pass over it. */
+#define W_ROWS 4
+#define X_ROWS 4
+
+/* 32 int8 weights as 32 bfloat16 numbers, in order. */
+BT_BF16_INLINE __m512bh widen(const int8_t *w) {
+    __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) w)));
+    __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (w + 16))));
+    return _mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/*
+ * W_ROWS weight rows times nr (1..X_ROWS) rows of x: s[r][q] = Σ over the first kv columns. Prefetches
+ * the next block's rows at the same column: the hardware prefetcher picks the row streams up late.
+ */
+BT_BF16_INLINE void block(const int8_t *w, const uint16_t *x, int64_t k, int64_t kv, const int nr, float s[X_ROWS][W_ROWS]) {
+    __m512 acc[X_ROWS][W_ROWS];
+    for (int r = 0; r < nr; r++) for (int q = 0; q < W_ROWS; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < kv; i += 32) {
+        __m512bh xv[X_ROWS];
+        for (int r = 0; r < nr; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);
+        for (int q = 0; q < W_ROWS; q++) {
+            if ((i & 63) == 0) _mm_prefetch((const char *) (w + (q + W_ROWS) * k + i), _MM_HINT_T0);
+            __m512bh wv = widen(w + q * k + i);
+            for (int r = 0; r < nr; r++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], xv[r], wv);
+        }
+    }
+    for (int r = 0; r < nr; r++) for (int q = 0; q < W_ROWS; q++) s[r][q] = _mm512_reduce_add_ps(acc[r][q]);
+}
+
+/* One weight row's product with row xr over columns [from, k), in float32. */
+static float tail(const int8_t *wq, const uint16_t *xr, int64_t from, int64_t k) {
+    float s = 0.0f;
+    for (int64_t i = from; i < k; i++) s += (float) wq[i] * bf16_to_float(xr[i]);
+    return s;
+}
+
+/*
+ * values [n, k] int8, scales [n] float32, x [rows, k] bf16, y [rows, ldy] bf16: columns [0, n) are
+ * written.
+ */
+BT_BF16
+void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+                              int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int64_t kv = k - k % 32;
+    int64_t j = 0;
+    for (; j + W_ROWS <= n; j += W_ROWS) {
+        const int8_t *w = values + j * k;
+        for (int64_t r = 0; r < rows; r += X_ROWS) {
+            const uint16_t *xr = x + r * k;
+            int nr = rows - r < X_ROWS ? (int) (rows - r) : X_ROWS;
+            float s[X_ROWS][W_ROWS];
+            switch (nr) {
+                case 1: block(w, xr, k, kv, 1, s); break;
+                case 2: block(w, xr, k, kv, 2, s); break;
+                case 3: block(w, xr, k, kv, 3, s); break;
+                default: block(w, xr, k, kv, 4, s); break;
+            }
+            for (int t = 0; t < nr; t++) {
+                for (int q = 0; q < W_ROWS; q++) {
+                    float sum = s[t][q] + tail(w + q * k, xr + t * k, kv, k);
+                    y[(r + t) * ldy + j + q] = float_to_bf16(sum * scales[j + q]);
+                }
+            }
+        }
+    }
+    for (; j < n; j++) {                                        /* the last rows of W: plain sums */
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + j] = float_to_bf16(tail(values + j * k, x + r * k, 0, k) * scales[j]);
+    }
+}
+#else
+void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+                              int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+#endif

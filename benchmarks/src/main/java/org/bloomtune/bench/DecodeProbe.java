@@ -32,13 +32,19 @@ public final class DecodeProbe {
 
     private DecodeProbe() {}
 
+    /** The runs {@link Report} and a bare invocation measure: every mode at batch 1 and 8. */
+    static final List<String> DEFAULT_RUNS = List.of("fp32:1", "bf16:1", "bf16-int8-weight-only:1", "int8-weight-only:1", "int8-llm-int8:1",
+            "fp32:8", "bf16:8", "bf16-int8-weight-only:8", "int8-weight-only:8", "int8-llm-int8:8");
+
     public static void main(String[] args) {
-        LibTorch.init();
         String shape = args.length > 0 ? args[0] : "bloom-560m";
         int newTokens = args.length > 1 ? Integer.parseInt(args[1]) : 129;
-        List<String> runs = args.length > 2 ? List.of(args).subList(2, args.length)
-                : List.of("fp32:1", "bf16:1", "bf16-int8-weight-only:1", "int8-weight-only:1", "int8-llm-int8:1",
-                "fp32:8", "bf16:8", "bf16-int8-weight-only:8", "int8-weight-only:8", "int8-llm-int8:8");
+        System.out.print(table(shape, newTokens, args.length > 2 ? List.of(args).subList(2, args.length) : DEFAULT_RUNS));
+    }
+
+    /** The markdown table for {@code runs} ("MODE:BATCH"), each row also printed to stderr as it is measured. */
+    static String table(String shape, int newTokens, List<String> runs) {
+        LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
                 + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | floor ms | × floor | effective GB/s |%n"
                 + "|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
@@ -46,10 +52,10 @@ public final class DecodeProbe {
             String mode = run.substring(0, run.indexOf(':'));
             int batch = Integer.parseInt(run.substring(run.indexOf(':') + 1));
             String row = row(shape, mode, batch, newTokens);
-            System.err.println(row);                    // progress: the whole table comes on stdout at the end
+            System.err.println(row);
             md.append(row).append('\n');
         }
-        System.out.print(md);
+        return md.toString();
     }
 
     private static String row(String shape, String mode, int batch, int newTokens) {

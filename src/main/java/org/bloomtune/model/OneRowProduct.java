@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16RowsLinear;
+import org.bloomtune.kernels.F32RowsLinear;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -12,8 +13,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * libtorch sends a one-row {@code linear} to the matrix–matrix kernel, which streams W at a
  * fraction of the memory bandwidth that {@code addmv} reaches on the same weight
  * ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so that rate is the
- * decode rate. bfloat16 batches of up to {@link Bf16RowsLinear#MAX_ROWS} rows go to
- * {@link Bf16RowsLinear} where the CPU has AVX512_BF16, else to {@code linear}.
+ * decode rate. float32 batches of 2 to {@link F32RowsLinear#MAX_ROWS} rows go to {@link F32RowsLinear}
+ * and bfloat16 batches of up to {@link Bf16RowsLinear#MAX_ROWS} rows to {@link Bf16RowsLinear} where
+ * the CPU has AVX-512F / AVX512_BF16, else to {@code linear}.
  */
 final class OneRowProduct {
     private OneRowProduct() {}
@@ -21,6 +23,7 @@ final class OneRowProduct {
     /** {@code x} [..., in] → [..., out] by the fastest path that takes it; {@code bias} may be null. */
     static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         if (applies(x, weight)) return forward(x, weight, bias);
+        if (F32RowsLinear.applies(x, weight, bias)) return F32RowsLinear.forward(x, weight, bias);
         if (Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias);
         return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
     }

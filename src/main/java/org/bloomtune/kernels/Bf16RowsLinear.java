@@ -1,13 +1,9 @@
 package org.bloomtune.kernels;
 
-import org.bloomtune.tensor.NativeMemory;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -48,22 +44,7 @@ public final class Bf16RowsLinear {
     /** {@code x} [..., in] → [..., out] in bfloat16; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
         if (!applies(x, weight, bias)) throw new IllegalArgumentException("bf16_rows_linear does not take these tensors");
-        long n = weight.size(0);
-        long k = weight.size(1);
-        long rows = x.numel() / k;
-        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment w = NativeMemory.segment(weight.data_ptr(), weight.nbytes());
-        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
-        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
-        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run("bt_bf16_rows_linear", n, parts, (from, count) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * 2, count * 2);
-            KERNEL.invokeExact(w.asSlice(from * k * 2, count * k * 2), in, bPart, out.asSlice(from * 2), rows, count, k, n);
-        });
-        long[] shape = x.sizes().vec().get();
-        shape[shape.length - 1] = n;
-        return y.view(shape);
+        return DenseRows.forward("bt_bf16_rows_linear", KERNEL, x, weight, bias);
     }
 
     private static MethodHandle bindIfSupported() {

@@ -71,38 +71,24 @@ public final class Int8RowsLinear {
     /** {@code x2d} [rows, in] → [rows, out] in x's dtype; call only where {@link #applies}. */
     public static Tensor forward(Tensor x2d, Tensor values, Tensor scales) {
         if (!applies(x2d, values, scales)) throw new IllegalArgumentException("int8_rows_linear does not take these tensors");
-        long n = values.size(0);
-        long k = values.size(1);
-        long rows = x2d.size(0);
-        if (BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value) return forwardBf16(x2d.contiguous(), values, scales);
-        Tensor x = x2d.to(ScalarType.Float).contiguous();
-        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
-        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
-        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
-        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run("bt_int8_rows_linear", n, parts, (from, count) -> {
-            KERNEL.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * 4), rows, count, k, n);
-        });
-        return x2d.scalar_type().value == ScalarType.Float.value ? y : y.to(x2d.scalar_type());
-    }
-
-    /** bfloat16 rows by the AVX512_BF16 kernel: [rows, in] → [rows, out] bfloat16, rounded once. */
-    private static Tensor forwardBf16(Tensor x, Tensor values, Tensor scales) {
+        // bfloat16 rows stay bfloat16 where the AVX512_BF16 kernel takes them; elsewhere float32 in and out, rounded after.
+        boolean bf16 = BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value;
+        Tensor x = bf16 ? x2d.contiguous() : x2d.to(ScalarType.Float).contiguous();
+        MethodHandle kernel = bf16 ? BF16_KERNEL : KERNEL;
         long n = values.size(0);
         long k = values.size(1);
         long rows = x.size(0);
+        long outBytes = x.element_size();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
         MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
         MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
         MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run("bt_int8_bf16_rows_linear", n, parts, (from, count) -> {
-            BF16_KERNEL.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * 2), rows, count, k, n);
+        RowSplit.run(bf16 ? "bt_int8_bf16_rows_linear" : "bt_int8_rows_linear", n, parts, (from, count) -> {
+            kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * outBytes), rows, count, k, n);
         });
-        return y;
+        return y.scalar_type().value == x2d.scalar_type().value ? y : y.to(x2d.scalar_type());
     }
 
     /**

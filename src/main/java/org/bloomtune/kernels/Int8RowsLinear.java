@@ -13,8 +13,8 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * {@code x · (values · scales)ᵀ} for a decode step's few rows of x — the weight-only int8 mode — by
- * native/int8_rows_linear.c (AVX2 + FMA), which reads the int8 weight once for all rows and widens
- * it in registers; the weight's rows are split over libtorch's thread count. Sums are float32; a
+ * native/int8_rows_linear.c (AVX2 + FMA; 2–8 float32 rows by native/int8_f32_rows_linear.c where the
+ * CPU has AVX-512F), which reads the int8 weight once for all rows and widens it in registers; the weight's rows are split over libtorch's thread count. Sums are float32; a
  * bfloat16 x is widened first and the result rounded once. Up to {@link #MAX_ROWS} float32 rows
  * (libtorch's {@code _weight_int8pack_mm} has no vectorized float32 path) and
  * {@link #MAX_BF16_ROWS} bfloat16 rows (beyond that its bfloat16 path is faster). Where the CPU
@@ -48,6 +48,7 @@ public final class Int8RowsLinear {
 
     private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", 4);    // values, scales, x, y
     private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_int_mm", 3);    // values, x, y
+    private static final MethodHandle AVX512_KERNEL = bindIfSupported("bt_f32_rows_supported", "bt_int8_f32_rows_linear", 4);
     private static final MethodHandle BF16_KERNEL = bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_rows_linear", 4);
     private static final MethodHandle VNNI_INT_MM = bindIfSupported("bt_int8_vnni_supported", "bt_int8_vnni_int_mm", 3);
 
@@ -70,11 +71,21 @@ public final class Int8RowsLinear {
 
     /** {@code x2d} [rows, in] → [rows, out] in x's dtype; call only where {@link #applies}. */
     public static Tensor forward(Tensor x2d, Tensor values, Tensor scales) {
+        return forward(x2d, values, scales, true);
+    }
+
+    /**
+     * As above; without {@code avx512}, float32 rows go through the AVX2 kernel whatever their count
+     * (the tests reach it so on a CPU that has AVX-512).
+     */
+    static Tensor forward(Tensor x2d, Tensor values, Tensor scales, boolean avx512) {
         if (!applies(x2d, values, scales)) throw new IllegalArgumentException("int8_rows_linear does not take these tensors");
         // bfloat16 rows stay bfloat16 where the AVX512_BF16 kernel takes them; elsewhere float32 in and out, rounded after.
         boolean bf16 = BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value;
         Tensor x = bf16 ? x2d.contiguous() : x2d.to(ScalarType.Float).contiguous();
-        MethodHandle kernel = bf16 ? BF16_KERNEL : KERNEL;
+        // Two or more float32 rows: the AVX-512 kernel widens each weight chunk once for four rows; one row reads faster on AVX2.
+        boolean wide = !bf16 && avx512 && AVX512_KERNEL != null && x.size(0) > 1;
+        MethodHandle kernel = bf16 ? BF16_KERNEL : wide ? AVX512_KERNEL : KERNEL;
         long n = values.size(0);
         long k = values.size(1);
         long rows = x.size(0);
@@ -85,7 +96,7 @@ public final class Int8RowsLinear {
         MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run(bf16 ? "bt_int8_bf16_rows_linear" : "bt_int8_rows_linear", n, parts, (from, count) -> {
+        RowSplit.run(bf16 ? "bt_int8_bf16_rows_linear" : wide ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear", n, parts, (from, count) -> {
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * outBytes), rows, count, k, n);
         });
         return y.scalar_type().value == x2d.scalar_type().value ? y : y.to(x2d.scalar_type());

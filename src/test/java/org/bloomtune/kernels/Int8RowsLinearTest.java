@@ -40,18 +40,20 @@ class Int8RowsLinearTest {
                             continue;
                         }
                         assertTrue(Int8RowsLinear.applies(x, values, scales));
-                        Tensor y = Int8RowsLinear.forward(x, values, scales);
-                        assertArrayEquals(new long[]{rows, shape[0]}, y.sizes().vec().get());
-                        assertEquals(type.value, y.scalar_type().value);
-                        Tensor xd = x.to(ScalarType.Double);
-                        Tensor exact = torch.linear(xd, weight);
-                        // bfloat16 keeps 8 significant bits: its rounding adds 2^-8 of the value
-                        double rounding = type == ScalarType.Float ? 0 : Math.pow(2, -8);
-                        Tensor bound = torch.linear(xd.abs(), weight.abs()).mul(new Scalar(shape[1] * Math.pow(2, -24)))
-                                .add(exact.abs().mul(new Scalar(rounding)));
-                        Tensor error = y.to(ScalarType.Double).sub(exact).abs();
-                        assertTrue(error.le(bound).all().item_bool(), shape[0] + "×" + shape[1] + ", " + rows + " rows of " + type
-                                + ": max error " + error.max().item_double());
+                        for (boolean avx512 : new boolean[]{true, false}) {
+                            Tensor y = Int8RowsLinear.forward(x, values, scales, avx512);
+                            assertArrayEquals(new long[]{rows, shape[0]}, y.sizes().vec().get());
+                            assertEquals(type.value, y.scalar_type().value);
+                            Tensor xd = x.to(ScalarType.Double);
+                            Tensor exact = torch.linear(xd, weight);
+                            // bfloat16 keeps 8 significant bits: its rounding adds 2^-8 of the value
+                            double rounding = type == ScalarType.Float ? 0 : Math.pow(2, -8);
+                            Tensor bound = torch.linear(xd.abs(), weight.abs()).mul(new Scalar(shape[1] * Math.pow(2, -24)))
+                                    .add(exact.abs().mul(new Scalar(rounding)));
+                            Tensor error = y.to(ScalarType.Double).sub(exact).abs();
+                            assertTrue(error.le(bound).all().item_bool(), shape[0] + "×" + shape[1] + ", " + rows + " rows of " + type
+                                    + (avx512 ? "" : " (AVX2)") + ": max error " + error.max().item_double());
+                        }
                     }
                 }
             }

@@ -1,15 +1,20 @@
 /*
- * y = x Wᵀ + b in float32 for 2–8 rows of x (a decode batch), with W streamed from memory once:
- * four weight rows at a time are multiplied with four rows of x in sixteen AVX-512 accumulators, so
- * each loaded weight chunk serves every row (rows beyond four re-read the block from cache). One
- * row goes to BLAS's gemv, which reads at the memory's rate; for a few rows libtorch's linear goes
- * to a GEMM that reads W far slower (figures in benchmarks/FINDINGS.md).
+ * Decode batches of 2–8 float32 rows of x against a weight streamed from memory once: four weight
+ * rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each
+ * loaded weight chunk serves every row (rows beyond four re-read the block from cache).
  *
- * Sums are float32 in a fixed order (sixteen lanes, then the lanes added): the product's value up
- * to float32 rounding, as BLAS gives it in another order.
+ * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W. One row goes to BLAS's gemv, which reads at the
+ *   memory's rate; for a few rows libtorch's linear goes to a GEMM that reads W far slower.
+ * - bt_int8_f32_rows_linear: y = (x · valuesᵀ) · scales with a row-scaled int8 W (the weight-only
+ *   mode): each 16-weight chunk is widened to float32 once for all rows, where the AVX2 kernel
+ *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight.
+ * (Figures in benchmarks/FINDINGS.md.)
+ *
+ * Sums are float32 in a fixed order (sixteen lanes, then the lanes added); a scale is applied once
+ * per output: the product's value up to float32 rounding.
  *
  * Only for CPUs with AVX-512F: bt_f32_rows_supported() says whether this one has it, and the caller
- * keeps libtorch's linear otherwise. The function carries its own target attribute, so the library
+ * keeps its other path otherwise. The functions carry their own target attribute, so the library
  * still builds and loads on any x86-64 CPU.
  */
 #include <stdint.h>
@@ -35,69 +40,102 @@ int32_t bt_f32_rows_supported(void) {
 #define W_ROWS 4
 #define X_ROWS 4
 
+/* Element i of a weight as float32: `int8` is a constant at every (inlined) call site. */
+BT_AVX512_INLINE float weight(const void *w, int64_t i, const int int8) {
+    return int8 ? (float) ((const int8_t *) w)[i] : ((const float *) w)[i];
+}
+
+/* Sixteen weights from element i on, as float32. */
+BT_AVX512_INLINE __m512 weights16(const void *w, int64_t i, const int int8) {
+    if (int8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) ((const int8_t *) w + i))));
+    return _mm512_loadu_ps((const float *) w + i);
+}
+
+BT_AVX512_INLINE const char *address(const void *w, int64_t i, const int int8) {
+    return int8 ? (const char *) w + i : (const char *) ((const float *) w + i);
+}
+
 /*
  * W_ROWS weight rows times nr (1..X_ROWS) rows of x: s[r][q] = Σ over the first kv columns. Prefetches
  * the next block's rows a line at a time: the hardware prefetcher picks the row streams up late.
  */
-BT_AVX512_INLINE void block(const float *w, const float *x, int64_t k, int64_t kv, const int nr, float s[X_ROWS][W_ROWS]) {
+BT_AVX512_INLINE void block(const void *w, const float *x, int64_t k, int64_t kv, const int nr, float s[X_ROWS][W_ROWS],
+                            const int int8) {
     __m512 acc[X_ROWS][W_ROWS];
     for (int r = 0; r < nr; r++) for (int q = 0; q < W_ROWS; q++) acc[r][q] = _mm512_setzero_ps();
     for (int64_t i = 0; i < kv; i += 16) {
         __m512 xv[X_ROWS];
         for (int r = 0; r < nr; r++) xv[r] = _mm512_loadu_ps(x + r * k + i);
         for (int q = 0; q < W_ROWS; q++) {
-            _mm_prefetch((const char *) (w + (q + W_ROWS) * k + i), _MM_HINT_T0);
-            __m512 wv = _mm512_loadu_ps(w + q * k + i);
+            _mm_prefetch(address(w, (q + W_ROWS) * k + i, int8), _MM_HINT_T0);
+            __m512 wv = weights16(w, q * k + i, int8);
             for (int r = 0; r < nr; r++) acc[r][q] = _mm512_fmadd_ps(xv[r], wv, acc[r][q]);
         }
     }
     for (int r = 0; r < nr; r++) for (int q = 0; q < W_ROWS; q++) s[r][q] = _mm512_reduce_add_ps(acc[r][q]);
 }
 
-/* One weight row's product with row xr over columns [from, k). */
-static float tail(const float *wq, const float *xr, int64_t from, int64_t k) {
+/* Weight row j's product with row xr over columns [from, k). */
+BT_AVX512_INLINE float tail(const void *w, int64_t j, const float *xr, int64_t from, int64_t k, const int int8) {
     float s = 0.0f;
-    for (int64_t i = from; i < k; i++) s += wq[i] * xr[i];
+    for (int64_t i = from; i < k; i++) s += weight(w, j * k + i, int8) * xr[i];
     return s;
 }
 
-/*
- * w [n, k] float32 row-major, x [rows, k] float32 row-major, bias [n] or NULL,
- * y [rows, ldy] float32: columns [0, n) are written.
- */
-BT_AVX512
-void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+/* Output j of a row from its sum: times the row's scale (int8), plus the bias (when given). */
+BT_AVX512_INLINE float finish(float sum, int64_t j, const float *scales, const float *bias) {
+    float v = scales ? sum * scales[j] : sum;
+    return bias ? v + bias[j] : v;
+}
+
+/* w [n, k] float32 or int8, x [rows, k] float32, y [rows, ldy] float32: columns [0, n) are written. */
+BT_AVX512_INLINE void rows_linear(const void *w, const float *scales, const float *x, const float *bias, float *y,
+                                  int64_t rows, int64_t n, int64_t k, int64_t ldy, const int int8) {
     int64_t kv = k - k % 16;
     int64_t j = 0;
     for (; j + W_ROWS <= n; j += W_ROWS) {
-        const float *wj = w + j * k;
+        const void *wj = address(w, j * k, int8);
         for (int64_t r = 0; r < rows; r += X_ROWS) {
             const float *xr = x + r * k;
             int nr = rows - r < X_ROWS ? (int) (rows - r) : X_ROWS;
             float s[X_ROWS][W_ROWS];
             switch (nr) {
-                case 1: block(wj, xr, k, kv, 1, s); break;
-                case 2: block(wj, xr, k, kv, 2, s); break;
-                case 3: block(wj, xr, k, kv, 3, s); break;
-                default: block(wj, xr, k, kv, 4, s); break;
+                case 1: block(wj, xr, k, kv, 1, s, int8); break;
+                case 2: block(wj, xr, k, kv, 2, s, int8); break;
+                case 3: block(wj, xr, k, kv, 3, s, int8); break;
+                default: block(wj, xr, k, kv, 4, s, int8); break;
             }
             for (int t = 0; t < nr; t++) {
                 for (int q = 0; q < W_ROWS; q++) {
-                    float sum = s[t][q] + tail(wj + q * k, xr + t * k, kv, k);
-                    y[(r + t) * ldy + j + q] = bias ? sum + bias[j + q] : sum;
+                    float sum = s[t][q] + tail(w, j + q, xr + t * k, kv, k, int8);
+                    y[(r + t) * ldy + j + q] = finish(sum, j + q, scales, bias);
                 }
             }
         }
     }
     for (; j < n; j++) {                                        /* the last rows of W: plain sums */
-        for (int64_t r = 0; r < rows; r++) {
-            float sum = tail(w + j * k, x + r * k, 0, k);
-            y[r * ldy + j] = bias ? sum + bias[j] : sum;
-        }
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + j] = finish(tail(w, j, x + r * k, 0, k, int8), j, scales, bias);
     }
+}
+
+/* w [n, k] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */
+BT_AVX512
+void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
+}
+
+/* values [n, k] int8, scales [n] float32, x [rows, k] float32, y [rows, ldy] float32. */
+BT_AVX512
+void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, float *y, int64_t rows, int64_t n, int64_t k,
+                             int64_t ldy) {
+    rows_linear(values, scales, x, NULL, y, rows, n, k, ldy, 1);
 }
 #else
 void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     (void) w; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, float *y, int64_t rows, int64_t n, int64_t k,
+                             int64_t ldy) {
+    (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

@@ -13,9 +13,10 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * {@code x · (values · scales)ᵀ} for a decode step's few rows of x — the weight-only int8 mode — by
- * native/int8_rows_linear.c (AVX2 + FMA; 2–8 float32 rows by native/int8_f32_rows_linear.c where the
- * CPU has AVX-512F), which reads the int8 weight once for all rows and widens it in registers; the weight's rows are split over libtorch's thread count. Sums are float32; a
- * bfloat16 x is widened first and the result rounded once. Up to {@link #MAX_ROWS} float32 rows
+ * native/int8_rows_linear.c (AVX2 + FMA; 2–8 float32 rows by {@code bt_int8_f32_rows_linear} in
+ * native/f32_rows_linear.c where the CPU has AVX-512F), which reads the int8 weight once for all
+ * rows and widens it in registers; the weight's rows are split over libtorch's thread count. Sums
+ * are float32; a bfloat16 x is widened first and the result rounded once. Up to {@link #MAX_ROWS} float32 rows
  * (libtorch's {@code _weight_int8pack_mm} has no vectorized float32 path) and
  * {@link #MAX_BF16_ROWS} bfloat16 rows (beyond that its bfloat16 path is faster). Where the CPU
  * lacks AVX2/FMA or the tensors are not contiguous CPU tensors outside autograd, callers keep

@@ -27,8 +27,7 @@ final class DenseRows {
         MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
         MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run(name, n, parts, (from, count) -> {
+        RowSplit.overWeightRows(name, n, (from, count) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
             kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);
         });

@@ -96,8 +96,7 @@ public final class Int8RowsLinear {
         MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
         MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run(bf16 ? "bt_int8_bf16_rows_linear" : wide ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear", n, parts, (from, count) -> {
+        RowSplit.overWeightRows(bf16 ? "bt_int8_bf16_rows_linear" : wide ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear", n, (from, count) -> {
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * outBytes), rows, count, k, n);
         });
         return y.scalar_type().value == x2d.scalar_type().value ? y : y.to(x2d.scalar_type());
@@ -153,8 +152,7 @@ public final class Int8RowsLinear {
         MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
         MemorySegment in = NativeMemory.segment(x8.data_ptr(), x8.nbytes());
         MemorySegment y = NativeMemory.segment(out.data_ptr(), out.nbytes());
-        int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), n / 256));
-        RowSplit.run(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, parts, (from, count) -> {
+        RowSplit.overWeightRows(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, (from, count) -> {
             product.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
         });
     }

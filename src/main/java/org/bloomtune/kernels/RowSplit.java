@@ -1,5 +1,7 @@
 package org.bloomtune.kernels;
 
+import org.bytedeco.pytorch.global.torch;
+
 /**
  * Runs a native kernel over a matrix's rows in parallel: {@code parts} contiguous ranges, the
  * first on the calling thread and the others on {@link KernelThreads}' helpers.
@@ -11,7 +13,15 @@ final class RowSplit {
         void run(long from, long count) throws Throwable;
     }
 
+    /** Rows of a weight a thread takes at least: fewer cost more to hand over than to read. */
+    static final long MIN_WEIGHT_ROWS_PER_THREAD = 256;
+
     private RowSplit() {}
+
+    /** Runs a row kernel over a weight's {@code n} rows on up to libtorch's thread count. */
+    static void overWeightRows(String kernel, long n, Range range) {
+        run(kernel, n, (int) Math.max(1, Math.min(torch.get_num_threads(), n / MIN_WEIGHT_ROWS_PER_THREAD)), range);
+    }
 
     /** Splits rows [0, rows) into {@code parts} near-equal ranges and runs them in parallel; {@code kernel} names the C function in errors. */
     static void run(String kernel, long rows, int parts, Range range) {

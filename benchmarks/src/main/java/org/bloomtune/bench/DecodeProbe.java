@@ -8,8 +8,12 @@ import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.tensor.LibTorch;
 import org.bytedeco.javacpp.PointerScope;
+import org.bloomtune.tensor.shim.AtenShim;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -46,8 +50,9 @@ public final class DecodeProbe {
     static String table(String shape, int newTokens, List<String> runs) {
         LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
-                + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | floor ms | × floor | effective GB/s |%n"
-                + "|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
+                + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | memory floor ms | × memory floor "
+                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s |%n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
         for (String run : runs) {
             String mode = run.substring(0, run.indexOf(':'));
             int batch = Integer.parseInt(run.substring(run.indexOf(':') + 1));
@@ -65,11 +70,16 @@ public final class DecodeProbe {
             double before = readRate();
             GenerationStats stats = new Generator(model).generate(prompts, GenerationConfig.greedy(newTokens, -1), TokenListener.NONE).stats();
             double after = readRate();
-            double bytes = model.residentWeightBytes() + cacheBytes(model.config(), mode, batch, PROMPT + newTokens / 2.0);
-            double floorMs = bytes / (Math.max(before, after) * 1e9) * 1e3;
+            double gemm = gemmRate(mode);
+            double positions = PROMPT + newTokens / 2.0;
+            double bytes = model.residentWeightBytes() + cacheBytes(model.config(), mode, batch, positions);
+            double memoryMs = bytes / (Math.max(before, after) * 1e9) * 1e3;
+            double flops = stepFlops(model.config(), batch, positions);
+            double computeMs = flops / (gemm * 1e9) * 1e3;
             double ms = stats.secondsPerDecodeStep() * 1e3;
-            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.1f |", mode, batch, ms, bytes / 1e6,
-                    before, after, floorMs, ms / floorMs, bytes / (ms / 1e3) / 1e9);
+            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f |", mode, batch, ms,
+                    bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9, computeMs, ms / Math.max(memoryMs, computeMs),
+                    bytes / (ms / 1e3) / 1e9);
         }
     }
 
@@ -77,6 +87,42 @@ public final class DecodeProbe {
     static double cacheBytes(BloomConfig c, String mode, int batch, double positions) {
         int element = mode.startsWith("bf16") ? 2 : 4;
         return 2.0 * c.numLayers() * batch * positions * c.hiddenSize() * element;
+    }
+
+    /**
+     * Multiply-adds (×2) of one decode step: every row through each block's four products (3H², H²,
+     * 4H², 4H²) and the lm_head (V·H), and attention's scores and weighted sum over the cache.
+     */
+    static double stepFlops(BloomConfig c, int batch, double positions) {
+        double h = c.hiddenSize();
+        double perRow = c.numLayers() * (12 * h * h + 2 * positions * h) + (double) c.vocabSize() * h;
+        return 2 * batch * perRow;
+    }
+
+    /**
+     * GFLOP/s of libtorch's GEMM for the mode's arithmetic at {@link Report#PEAK_SHAPE}, best of five
+     * after a warm-up: {@code _int_mm} for LLM.int8, else the float matmul of {@link Modes#peakDtype}
+     * (weight-only int8 widens each weight and multiplies in the activations' dtype).
+     */
+    static double gemmRate(String mode) {
+        long[] mkn = GemmBenchmark.parse(Report.PEAK_SHAPE);
+        boolean int8 = mode.equals("int8-llm-int8");
+        try (PointerScope scope = new PointerScope()) {
+            ScalarType type = int8 ? ScalarType.Char : Modes.peakDtype(mode).equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
+            Tensor a = torch.ones(mkn[0], mkn[1]).to(type);
+            Tensor b = int8 ? torch.ones(mkn[2], mkn[1]).to(type).t() : torch.ones(mkn[1], mkn[2]).to(type);
+            Tensor out = torch.empty(new long[]{mkn[0], mkn[2]}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional());
+            double best = 0;
+            for (int i = 0; i < 6; i++) {
+                long start = System.nanoTime();
+                try (PointerScope inner = new PointerScope()) {
+                    if (int8) AtenShim.intMm(out, a, b);
+                    else a.matmul(b);
+                }
+                if (i > 0) best = Math.max(best, 2.0 * mkn[0] * mkn[1] * mkn[2] / (System.nanoTime() - start));
+            }
+            return best;
+        }
     }
 
     private static List<long[]> prompts(BloomConfig c, int batch) {

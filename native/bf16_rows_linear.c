@@ -11,6 +11,7 @@
  */
 #include <stdint.h>
 #include "bf16.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -33,17 +34,6 @@ int32_t bt_bf16_rows_supported(void) {
 BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint16_t *x) {
     return _mm512_dpbf16_ps(acc, (__m512bh) _mm512_loadu_si512(x), (__m512bh) _mm512_loadu_si512(w));
 }
-
-/*
- * The next four weight rows, one 64-byte line each: the hardware prefetcher picks these row streams
- * up late. A macro, because GCC 12 dropped the prefetches of the same code as an inline function.
- */
-#define PREFETCH_NEXT4(w3, k, i) do { \
-        _mm_prefetch((const char *) ((w3) + (k) + (i)), _MM_HINT_T0); \
-        _mm_prefetch((const char *) ((w3) + 2 * (k) + (i)), _MM_HINT_T0); \
-        _mm_prefetch((const char *) ((w3) + 3 * (k) + (i)), _MM_HINT_T0); \
-        _mm_prefetch((const char *) ((w3) + 4 * (k) + (i)), _MM_HINT_T0); \
-    } while (0)
 
 /* How far ahead of the loads the weight stream is prefetched: a memory latency at two threads' read rate. */
 #define PREFETCH_AHEAD 2048
@@ -84,14 +74,14 @@ BT_BF16 static void tile4x1(const uint16_t *w0, int64_t k, int64_t kv, const uin
 /*
  * Four weight rows times four rows of x in sixteen accumulators: each weight chunk loaded once
  * serves four rows, so a batch of decode rows costs little more memory traffic than one.
+ * The tile two on is requested front to back meanwhile (prefetch.h).
  * s[r][q] = Σ over the vector part of w_q · x_r.
  */
 BT_BF16 static void tile4x4(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
-    const uint16_t *w3 = w0 + 3 * k;
     __m512 a[4][4];
     for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[r][q] = _mm512_setzero_ps();
     for (int64_t i = 0; i < kv; i += 32) {
-        PREFETCH_NEXT4(w3, k, i);
+        BT_PREFETCH_TILE_AHEAD(w0, 4, 2 * k, 2 * i, 64);
         __m512bh wv[4], xv[4];
         for (int q = 0; q < 4; q++) wv[q] = (__m512bh) _mm512_loadu_si512(w0 + q * k + i);
         for (int r = 0; r < 4; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);

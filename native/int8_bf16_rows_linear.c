@@ -18,6 +18,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
+#include "prefetch.h"
 #define BT_HAVE_BF16_BUILD 1
 #endif
 
@@ -37,8 +38,8 @@ BT_BF16_INLINE __m512bh widen(const int8_t *w) {
 }
 
 /*
- * W_ROWS weight rows times nr (1..X_ROWS) rows of x: s[r][q] = Σ over the first kv columns. Prefetches
- * the next block's rows at the same column: the hardware prefetcher picks the row streams up late.
+ * W_ROWS weight rows times nr (1..X_ROWS) rows of x: s[r][q] = Σ over the first kv columns, with the
+ * block two on requested front to back (prefetch.h).
  */
 BT_BF16_INLINE void block(const int8_t *w, const uint16_t *x, int64_t k, int64_t kv, const int nr, float s[X_ROWS][W_ROWS]) {
     __m512 acc[X_ROWS][W_ROWS];
@@ -46,8 +47,8 @@ BT_BF16_INLINE void block(const int8_t *w, const uint16_t *x, int64_t k, int64_t
     for (int64_t i = 0; i < kv; i += 32) {
         __m512bh xv[X_ROWS];
         for (int r = 0; r < nr; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);
+        BT_PREFETCH_TILE_AHEAD(w, W_ROWS, k, i, 32);
         for (int q = 0; q < W_ROWS; q++) {
-            if ((i & 63) == 0) _mm_prefetch((const char *) (w + (q + W_ROWS) * k + i), _MM_HINT_T0);
             __m512bh wv = widen(w + q * k + i);
             for (int r = 0; r < nr; r++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], xv[r], wv);
         }

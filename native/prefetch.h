@@ -1,0 +1,26 @@
+/*
+ * Weight tiles requested ahead, in memory order. A multi-row kernel walks a tile of a few
+ * contiguous weight rows column by column, which reads one interleaved stream per row; the
+ * hardware prefetcher picks those up late. Asking, at each column step, for the matching share of
+ * the tile two on, front to back, into L2 (locality 2: prefetcht1) hands the memory system one
+ * sequential stream instead. For the bfloat16 kernels at 4 and 8 rows that read faster than asking
+ * for the next tile's rows at the same column; the VNNI and float32 kernels read faster with the
+ * latter at 2 and 4 rows and keep it (figures in benchmarks/FINDINGS.md). A macro: GCC 12 dropped
+ * prefetches written in a static inline function.
+ */
+#ifndef BT_PREFETCH_H
+#define BT_PREFETCH_H
+
+#define BT_TILES_AHEAD 2
+
+/*
+ * Inside a loop over the columns of a tile of `rows` weight rows of `row_bytes` bytes starting at
+ * `tile`: at column byte offset `col`, stepping `step` bytes per iteration, requests rows × step
+ * bytes of the tile BT_TILES_AHEAD on, so that one pass over the columns requests all of it.
+ * Requests past the end of the weight are harmless: prefetches never fault.
+ */
+#define BT_PREFETCH_TILE_AHEAD(tile, rows, row_bytes, col, step) do { \
+        const char *bt_ahead = (const char *) (tile) + BT_TILES_AHEAD * (int64_t) (rows) * (row_bytes) + (int64_t) (col) * (rows); \
+        for (int bt_line = 0; bt_line < (rows) * (step); bt_line += 64) __builtin_prefetch(bt_ahead + bt_line, 0, 2); \
+    } while (0)
+#endif

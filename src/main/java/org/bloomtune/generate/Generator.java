@@ -1,5 +1,6 @@
 package org.bloomtune.generate;
 
+import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.KvCache;
@@ -12,6 +13,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -82,24 +84,28 @@ public final class Generator {
 
     /** One forward; returns each row's next token (the pad id for finished rows). */
     private long[] step(CausalLmInput input, KvCache cache, TokenPicker picker, List<Set<Long>> seen, boolean[] finished) {
-        int batch = finished.length;
-        long vocab = model.config().vocabSize();
-        float[] last;
-        try (Tensor lastPosition = model.nextTokenLogits(input, cache)) {
-            last = Tensors.toFloats(lastPosition);                       // [B * V]
+        long[] picked;
+        try (Tensor logits = model.nextTokenLogits(input, cache)) {
+            picked = picker.plainArgmax() ? RowsArgmax.of(logits) : pickRows(logits, picker, seen, finished);
         }
-        long[] next = new long[batch];
-        for (int b = 0; b < batch; b++) {
-            if (finished[b]) {
-                next[b] = model.config().padTokenId();
-                continue;
-            }
-            float[] row = new float[(int) vocab];
-            System.arraycopy(last, (int) (b * vocab), row, 0, (int) vocab);
-            next[b] = picker.pick(row, seen.get(b));
-            seen.get(b).add(next[b]);
+        long[] next = new long[finished.length];
+        for (int b = 0; b < next.length; b++) {
+            next[b] = finished[b] ? model.config().padTokenId() : picked[b];
+            if (!finished[b]) seen.get(b).add(next[b]);
         }
         return next;
+    }
+
+    /** Each unfinished row's pick by {@code picker} from its logits as floats (finished rows: unused 0). */
+    private long[] pickRows(Tensor logits, TokenPicker picker, List<Set<Long>> seen, boolean[] finished) {
+        int vocab = (int) model.config().vocabSize();
+        float[] all = Tensors.toFloats(logits);                          // [B * V]
+        long[] picked = new long[finished.length];
+        for (int b = 0; b < finished.length; b++) {
+            if (finished[b]) continue;
+            picked[b] = picker.pick(Arrays.copyOfRange(all, b * vocab, (b + 1) * vocab), seen.get(b));
+        }
+        return picked;
     }
 
     private static void record(long[] next, List<List<Long>> produced, boolean[] finished,

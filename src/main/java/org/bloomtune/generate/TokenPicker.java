@@ -39,10 +39,18 @@ public final class TokenPicker {
         }
     }
 
-    /** First index of the largest value, as torch.argmax. */
+    /**
+     * True when the pick is the logits' argmax as they are (greedy, no repetition penalty): the
+     * caller may then take it from the logits tensor without copying them out.
+     */
+    public boolean plainArgmax() {
+        return !config.sample() && config.repetitionPenalty() == 1.0;
+    }
+
+    /** First index of the largest value, as torch.argmax: a NaN counts as the largest. */
     static long argmax(float[] v) {
         int best = 0;
-        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        for (int i = 1; i < v.length && !Float.isNaN(v[best]); i++) if (v[i] > v[best] || Float.isNaN(v[i])) best = i;
         return best;
     }
 

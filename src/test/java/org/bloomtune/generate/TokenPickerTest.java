@@ -16,6 +16,9 @@ class TokenPickerTest {
     @Test
     void argmaxTakesTheFirstMaximumAsTorchDoes() {
         assertEquals(1, TokenPicker.argmax(new float[]{0, 3, 1, 3}));
+        assertEquals(2, TokenPicker.argmax(new float[]{0, 3, Float.NaN, 9, Float.NaN}), "torch.argmax counts a NaN as the largest");
+        assertEquals(0, TokenPicker.argmax(new float[]{Float.NaN, 3}));
+        assertEquals(0, TokenPicker.argmax(new float[]{Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY}));
     }
 
     @Test

@@ -27,6 +27,9 @@
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
 
+/* How many key rows ahead of the one being read are requested: a memory latency's worth of rows. */
+#define KEY_ROWS_AHEAD 8
+
 /* torch.finfo(torch.float32).min: HF's value for masked scores, not -inf. */
 #define BT_MASKED (-3.40282347e38f)
 
@@ -64,9 +67,13 @@ BT_INLINE void attend(const void *qkv, void *keys, void *values, const void *ali
     copy_elements(values, (bh * cap + past) * head_dim, 1, qkv, q_at + 2 * head_dim, head_dim, bf16);
 
     for (int64_t s = 0; s < n; s++) scores[s] = 0.0f;
+    int64_t row_bytes = n * (bf16 ? 2 : 4);
     for (int64_t d = 0; d < head_dim; d++) {
         float q = load(qkv, q_at + d, bf16);
         int64_t row = (bh * head_dim + d) * cap;
+        /* The key row KEY_ROWS_AHEAD on (into the next pair's rows at the end): rows are cap apart, a gap the hardware prefetcher does not cross. */
+        const char *ahead = (const char *) keys + (row + KEY_ROWS_AHEAD * cap) * (bf16 ? 2 : 4);
+        for (int64_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(ahead + at, 0, 3);
 #pragma omp simd
         for (int64_t s = 0; s < n; s++) scores[s] += q * load(keys, row + s, bf16);
     }

@@ -16,7 +16,7 @@ import java.lang.invoke.MethodHandle;
  * Each row's argmax, with torch.argmax's rules (first index of the largest value; a NaN counts as
  * the largest), by native/rows_argmax.c: what greedy decoding takes from a step's logits. libtorch's
  * bfloat16 argmax is a scalar loop, and copying the logits out as floats costs more than the choice.
- * Elsewhere (CUDA, other dtypes, no kernels built) libtorch's argmax over float32.
+ * Elsewhere (CUDA, other dtypes, no kernels built) libtorch's argmax.
  */
 public final class RowsArgmax {
     private static final MethodHandle F32 = bind("bt_rows_argmax_f32");
@@ -37,7 +37,7 @@ public final class RowsArgmax {
     }
 
     static long[] libtorch(Tensor logits) {
-        try (Tensor wide = logits.to(ScalarType.Float); Tensor ids = wide.argmax(new LongOptional(-1), false)) {
+        try (Tensor ids = logits.argmax(new LongOptional(-1), false)) {
             return Tensors.toLongs(ids);
         }
     }

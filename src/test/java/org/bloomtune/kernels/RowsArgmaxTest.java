@@ -14,7 +14,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The kernel's argmax equals libtorch's float32 argmax (torch's rules) row by row, ties, NaN and ±inf included. */
+/** The kernel's argmax equals libtorch's argmax (torch's rules) row by row, ties, NaN and ±inf included, in both dtypes. */
 class RowsArgmaxTest {
     @BeforeAll
     static void load() {

@@ -3,8 +3,6 @@ package org.bloomtune.kernels;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -21,7 +19,7 @@ public final class Bf16RowsLinear {
      */
     public static final int MAX_ROWS = 8;
 
-    private static final MethodHandle KERNEL = bindIfSupported();
+    private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_rows_linear");
 
     private Bf16RowsLinear() {}
 
@@ -30,15 +28,9 @@ public final class Bf16RowsLinear {
 
     /** True when the kernel takes {@code x} [..., in] times {@code weight} [out, in] (+ {@code bias} [out] or null). */
     public static boolean applies(Tensor x, Tensor weight, Tensor bias) {
-        if (KERNEL == null || x.requires_grad() || weight.requires_grad()) return false;
-        if (!bf16Cpu(weight) || weight.dim() != 2 || !bf16Cpu(x) || x.size(-1) != weight.size(1)) return false;
-        if (bias != null && (!bf16Cpu(bias) || bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) return false;
-        long k = weight.size(1);
-        return k > 0 && x.numel() > 0 && x.numel() / k <= MAX_ROWS;
-    }
-
-    private static boolean bf16Cpu(Tensor t) {
-        return t.scalar_type().value == ScalarType.BFloat16.value && t.device().is_cpu() && t.is_contiguous();
+        if (KERNEL == null) return false;
+        long rows = DenseRows.rows(x, weight, bias, ScalarType.BFloat16);
+        return rows >= 1 && rows <= MAX_ROWS;
     }
 
     /** {@code x} [..., in] → [..., out] in bfloat16; call only where {@link #applies}. */
@@ -47,9 +39,4 @@ public final class Bf16RowsLinear {
         return DenseRows.forward("bt_bf16_rows_linear", KERNEL, x, weight, bias);
     }
 
-    private static MethodHandle bindIfSupported() {
-        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
-        ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
-    }
 }

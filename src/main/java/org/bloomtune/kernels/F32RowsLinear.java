@@ -3,8 +3,6 @@ package org.bloomtune.kernels;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -21,7 +19,7 @@ public final class F32RowsLinear {
     /** Rows up to which the kernel is used: a decode batch of eight (benchmarks/FINDINGS.md). */
     public static final int MAX_ROWS = 8;
 
-    private static final MethodHandle KERNEL = bindIfSupported();
+    private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_f32_rows_supported", "bt_f32_rows_linear");
 
     private F32RowsLinear() {}
 
@@ -30,17 +28,9 @@ public final class F32RowsLinear {
 
     /** True when the kernel takes {@code x} [..., in] times {@code weight} [out, in] (+ {@code bias} [out] or null). */
     public static boolean applies(Tensor x, Tensor weight, Tensor bias) {
-        if (KERNEL == null || x.requires_grad() || weight.requires_grad()) return false;
-        if (!f32Cpu(weight) || weight.dim() != 2 || !f32Cpu(x) || x.size(-1) != weight.size(1)) return false;
-        if (bias != null && (!f32Cpu(bias) || bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) return false;
-        long k = weight.size(1);
-        if (k <= 0) return false;
-        long rows = x.numel() / k;
+        if (KERNEL == null) return false;
+        long rows = DenseRows.rows(x, weight, bias, ScalarType.Float);
         return rows >= MIN_ROWS && rows <= MAX_ROWS;
-    }
-
-    private static boolean f32Cpu(Tensor t) {
-        return t.scalar_type().value == ScalarType.Float.value && t.device().is_cpu() && t.is_contiguous();
     }
 
     /** {@code x} [..., in] → [..., out] in float32; call only where {@link #applies}. */
@@ -49,9 +39,4 @@ public final class F32RowsLinear {
         return DenseRows.forward("bt_f32_rows_linear", KERNEL, x, weight, bias);
     }
 
-    private static MethodHandle bindIfSupported() {
-        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
-        ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bindIfSupported("bt_f32_rows_supported", "bt_f32_rows_linear", FunctionDescriptor.ofVoid(a, a, a, a, l, l, l, l));
-    }
 }

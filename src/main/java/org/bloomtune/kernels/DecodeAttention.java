@@ -16,7 +16,9 @@ import java.lang.invoke.MethodHandle;
  * native/decode_attention.c: the new key and value go into the cache buffers in place and each
  * (row, head) attends over its cached positions in one pass, rounded where HF's eager ops round.
  * Takes contiguous float32 or bfloat16 CPU tensors outside autograd; callers keep libtorch's op
- * chain otherwise.
+ * chain otherwise. Where the CPU has AVX-512 (F, BW, VL) and FMA,
+ * native/decode_attention_avx512.c runs instead of the portable kernel: the same contract, written
+ * with intrinsics.
  */
 public final class DecodeAttention {
     /**
@@ -25,7 +27,10 @@ public final class DecodeAttention {
      */
     private static final long WORK_PER_PART = 1L << 18;
 
-    private static final MethodHandle KERNEL = NativeKernels.available() ? bind() : null;
+    private static final MethodHandle PORTABLE = NativeKernels.available() ? NativeKernels.bind("bt_decode_attention", descriptor()) : null;
+    private static final MethodHandle AVX512 =
+            NativeKernels.bindIfSupported("bt_decode_attention_avx512_supported", "bt_decode_attention_avx512", descriptor());
+    private static final MethodHandle KERNEL = AVX512 != null ? AVX512 : PORTABLE;
 
     private DecodeAttention() {}
 
@@ -66,6 +71,15 @@ public final class DecodeAttention {
      * @return [B, 1, heads · head_dim] in the compute dtype
      */
     public static Tensor forward(Tensor qkv, Tensor keys, Tensor values, long past, Tensor alibi, Tensor masked, int heads) {
+        return forward(qkv, keys, values, past, alibi, masked, heads, false);
+    }
+
+    /** True when this CPU runs the AVX-512 kernel (and {@code forward(…, true)} the portable one instead). */
+    static boolean hasAvx512() { return AVX512 != null; }
+
+    /** {@link #forward}, by the portable kernel when {@code portable} (tests compare the two). */
+    static Tensor forward(Tensor qkv, Tensor keys, Tensor values, long past, Tensor alibi, Tensor masked, int heads, boolean portable) {
+        MethodHandle kernel = portable ? PORTABLE : KERNEL;
         if (!applies(qkv, keys, values, past, alibi, masked, heads)) {
             throw new IllegalArgumentException("bt_decode_attention does not take these tensors");
         }
@@ -84,7 +98,7 @@ public final class DecodeAttention {
         int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
         int parts = (int) Math.max(1, Math.min(Math.min(torch.get_num_threads(), rows), rows * (past + 1) * headDim / WORK_PER_PART));
         RowSplit.run("bt_decode_attention", rows, parts, (from, count) -> {
-            int status = (int) KERNEL.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
+            int status = (int) kernel.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
             if (status != 0) throw new OutOfMemoryError("bt_decode_attention could not allocate " + (past + 1 + headDim) + " floats of scratch");
         });
         return out;
@@ -92,10 +106,9 @@ public final class DecodeAttention {
 
     private static MemorySegment segment(Tensor t) { return NativeMemory.segment(t.data_ptr(), t.nbytes()); }
 
-    private static MethodHandle bind() {
+    private static FunctionDescriptor descriptor() {
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
         ValueLayout a = ValueLayout.ADDRESS;
-        return NativeKernels.bind("bt_decode_attention", FunctionDescriptor.of(ValueLayout.JAVA_INT,
-                a, a, a, a, a, a, l, l, l, l, l, l, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT));
+        return FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, a, a, a, a, l, l, l, l, l, l, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT);
     }
 }

@@ -1,8 +1,8 @@
 /*
  * y = x Wᵀ + b in bfloat16 for a few rows of x (a decode step), with W streamed from memory once:
- * four rows of W at a time are multiplied with four rows of x (or, for fewer rows, read one after
- * the other against each) by AVX512_BF16's vdpbf16ps (32 bf16 products summed in float32 per
- * instruction), so a decode step runs at the speed of reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
+ * two rows of W at a time against eight rows of x, four against four, or, for fewer rows, each row
+ * of W read against each row of x, by AVX512_BF16's vdpbf16ps (32 bf16 products summed in float32
+ * per instruction), so a decode step runs at the speed of reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
  * benchmarks/FINDINGS.md).
  *
  * Only for CPUs with AVX512_BF16: bt_bf16_rows_supported() says whether this one has it, and the
@@ -15,6 +15,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
+#include <string.h>
+#include "bf16_avx512.h"
 #define BT_HAVE_BF16_BUILD 1
 #endif
 
@@ -63,31 +65,79 @@ BT_BF16 static float dot_row(const uint16_t *w, int64_t kv, const uint16_t *x) {
 }
 
 /*
- * Four weight rows times one row of x, one row after the other: s[0][q] = Σ over the vector part
- * of w_q · x. (Four rows side by side, one line of each per step, read slower at two threads:
- * benchmarks/FINDINGS.md.)
- */
-BT_BF16 static void tile4x1(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
-    for (int q = 0; q < 4; q++) s[0][q] = dot_row(w0 + q * k, kv, x);
-}
-
-/*
  * Four weight rows times four rows of x in sixteen accumulators: each weight chunk loaded once
  * serves four rows, so a batch of decode rows costs little more memory traffic than one.
  * The tile two on is requested front to back meanwhile (prefetch.h).
- * s[r][q] = Σ over the vector part of w_q · x_r.
+ * Lane 4r + q of the result = Σ over the vector part of w_q · x_r.
  */
-BT_BF16 static void tile4x4(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x, float s[4][4]) {
-    __m512 a[4][4];
-    for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[r][q] = _mm512_setzero_ps();
+BT_BF16 static __m512 tile4x4(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x) {
+    __m512 a[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
     for (int64_t i = 0; i < kv; i += 32) {
         BT_PREFETCH_TILE_AHEAD(w0, 4, 2 * k, 2 * i, 64);
         __m512bh wv[4], xv[4];
         for (int q = 0; q < 4; q++) wv[q] = (__m512bh) _mm512_loadu_si512(w0 + q * k + i);
         for (int r = 0; r < 4; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);
-        for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[r][q] = _mm512_dpbf16_ps(a[r][q], xv[r], wv[q]);
+        for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[4 * r + q] = _mm512_dpbf16_ps(a[4 * r + q], xv[r], wv[q]);
     }
-    for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) s[r][q] = _mm512_reduce_add_ps(a[r][q]);
+    return bt_sum16(a);
+}
+
+/*
+ * Two weight rows times eight rows of x in sixteen accumulators: the weight chunk is loaded once
+ * for all eight rows (two 4 × 4 tiles load it twice and ran at about 60 % of vdpbf16ps' rate from
+ * cache, this one at its rate: benchmarks/FINDINGS.md). Lane 2r + q = Σ over the vector part of w_q · x_r.
+ */
+BT_BF16 static __m512 tile2x8(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x) {
+    __m512 a[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < kv; i += 32) {
+        BT_PREFETCH_TILE_AHEAD(w0, 2, 2 * k, 2 * i, 64);
+        __m512bh w0v = (__m512bh) _mm512_loadu_si512(w0 + i), w1v = (__m512bh) _mm512_loadu_si512(w0 + k + i);
+        for (int r = 0; r < 8; r++) {
+            __m512bh xv = (__m512bh) _mm512_loadu_si512(x + r * k + i);
+            a[2 * r] = _mm512_dpbf16_ps(a[2 * r], xv, w0v);
+            a[2 * r + 1] = _mm512_dpbf16_ps(a[2 * r + 1], xv, w1v);
+        }
+    }
+    return bt_sum16(a);
+}
+
+/*
+ * A tile's sixteen sums (lane cols·t + q: row t of x, weight row j + q; cols · rows = 16) finished
+ * into y: the scalar rest of k, the bias, rounding to bfloat16 — as vectors but for that rest.
+ */
+BT_BF16 static void store_tile(__m512 sums, int cols, const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x,
+                               const uint16_t *bias, int64_t j, uint16_t *y, int64_t r0, int64_t ldy) {
+    int rows = 16 / cols;
+    if (kv < k) {
+        float s[16];
+        _mm512_storeu_ps(s, sums);
+        for (int t = 0; t < rows; t++)
+            for (int q = 0; q < cols; q++)
+                for (int64_t i = kv; i < k; i++) s[cols * t + q] += bf16_to_float(w0[q * k + i]) * bf16_to_float(x[(r0 + t) * k + i]);
+        sums = _mm512_loadu_ps(s);
+    }
+    if (bias) {
+        uint16_t b[16];
+        for (int i = 0; i < 16; i++) b[i] = bias[j + i % cols];
+        sums = _mm512_add_ps(sums, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) b)), 16)));
+    }
+    uint16_t out[16];
+    _mm256_storeu_si256((__m256i *) out, _mm512_cvtepi32_epi16(bt_bf16_bits16(sums)));
+    for (int t = 0; t < rows; t++) memcpy(y + (r0 + t) * ldy + j, out + cols * t, sizeof(uint16_t) * (size_t) cols);
+}
+
+/* One row of x against four weight rows (tile4x1), finished into y one element at a time. */
+BT_BF16 static void one_row(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *xr, const uint16_t *bias, int64_t j,
+                            uint16_t *yr) {
+    for (int q = 0; q < 4; q++) {
+        const uint16_t *wq = w0 + q * k;
+        float s = dot_row(wq, kv, xr);
+        for (int64_t i = kv; i < k; i++) s += bf16_to_float(wq[i]) * bf16_to_float(xr[i]);
+        if (bias) s += bf16_to_float(bias[j + q]);
+        yr[j + q] = float_to_bf16(s);
+    }
 }
 
 /*
@@ -99,24 +149,13 @@ void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *b
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t kv = k - k % 32;
     int64_t j = 0;
+    if (rows == 8)
+        for (; j + 2 <= n; j += 2) store_tile(tile2x8(w + j * k, k, kv, x), 2, w + j * k, k, kv, x, bias, j, y, 0, ldy);
     for (; j + 4 <= n; j += 4) {
         const uint16_t *w0 = w + j * k;
-        for (int64_t r = 0; r < rows;) {
-            int tile = rows - r >= 4 ? 4 : 1;
-            float s[4][4];
-            if (tile == 4) tile4x4(w0, k, kv, x + r * k, s);
-            else tile4x1(w0, k, kv, x + r * k, s);
-            for (int t = 0; t < tile; t++) {
-                const uint16_t *xr = x + (r + t) * k;
-                for (int q = 0; q < 4; q++) {
-                    const uint16_t *wq = w0 + q * k;
-                    for (int64_t i = kv; i < k; i++) s[t][q] += bf16_to_float(wq[i]) * bf16_to_float(xr[i]);
-                    if (bias) s[t][q] += bf16_to_float(bias[j + q]);
-                    y[(r + t) * ldy + j + q] = float_to_bf16(s[t][q]);
-                }
-            }
-            r += tile;
-        }
+        int64_t r = 0;
+        for (; r + 4 <= rows; r += 4) store_tile(tile4x4(w0, k, kv, x + r * k), 4, w0, k, kv, x, bias, j, y, r, ldy);
+        for (; r < rows; r++) one_row(w0, k, kv, x + r * k, bias, j, y + r * ldy);
     }
     for (; j < n; j++) {
         const uint16_t *wj = w + j * k;

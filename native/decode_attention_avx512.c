@@ -19,6 +19,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
+#include "bf16_avx512.h"
 #define BT_HAVE_AVX512_BUILD 1
 #endif
 
@@ -52,25 +53,13 @@ BT_ZI __m512 load16(const void *p, int64_t i, __mmask16 m, const int bf16) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* Each lane rounded to bfloat16 (nearest even; a NaN stays a NaN), in the low half of its 32 bits: bf16.h, sixteen at once. */
-BT_ZI __m512i bf16_bits(__m512 v) {
-    __m512i u = _mm512_castps_si512(v);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-    __m512i exponent = _mm512_set1_epi32(0x7f800000);
-    __mmask16 special = _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, exponent), exponent);
-    __mmask16 payload = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
-    __m512i kept = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_maskz_mov_epi32(payload, _mm512_set1_epi32(0x40)));
-    return _mm512_mask_mov_epi32(rounded, special, kept);
-}
-
 /* v rounded to D and back: where HF's ops hand a D tensor to the next. */
 BT_ZI __m512 in_dtype(__m512 v, const int bf16) {
-    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(bf16_bits(v), 16)) : v;
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(bt_bf16_bits16(v), 16)) : v;
 }
 
 BT_ZI void store16(void *p, int64_t i, __mmask16 m, __m512 v, const int bf16) {
-    if (bf16) _mm256_mask_storeu_epi16((uint16_t *) p + i, m, _mm512_cvtepi32_epi16(bf16_bits(v)));
+    if (bf16) _mm256_mask_storeu_epi16((uint16_t *) p + i, m, _mm512_cvtepi32_epi16(bt_bf16_bits16(v)));
     else _mm512_mask_storeu_ps((float *) p + i, m, v);
 }
 

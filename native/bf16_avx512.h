@@ -1,0 +1,40 @@
+/*
+ * bf16.h's rounding and a sum of sixteen accumulators, sixteen lanes at a time, for the AVX-512
+ * kernels. The includer includes immintrin.h and builds these into functions whose targets
+ * include AVX-512 F (each function carries its own target, so they inline there).
+ */
+#ifndef BT_BF16_AVX512_H
+#define BT_BF16_AVX512_H
+
+#define BT_AVX512F_INLINE static inline __attribute__((always_inline, target("avx512f")))
+
+/*
+ * Each lane rounded to bfloat16 as float_to_bf16 rounds (nearest even; a NaN stays a NaN), the
+ * pattern in the low half of its 32 bits. Not vcvtneps2bf16: that flushes subnormals to zero.
+ */
+BT_AVX512F_INLINE __m512i bt_bf16_bits16(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __m512i exponent = _mm512_set1_epi32(0x7f800000);
+    __mmask16 special = _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, exponent), exponent);
+    __mmask16 payload = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
+    __m512i kept = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_maskz_mov_epi32(payload, _mm512_set1_epi32(0x40)));
+    return _mm512_mask_mov_epi32(rounded, special, kept);
+}
+
+/* Lane i = Σ of a[i]'s sixteen lanes: a transpose-and-add tree, 15 shuffle pairs for all sixteen sums. */
+BT_AVX512F_INLINE __m512 bt_sum16(const __m512 a[16]) {
+    __m512 b[8], c[4], d[2];
+    for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++) {
+        __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(b[2 * i]), _mm512_castps_pd(b[2 * i + 1]));
+        __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(b[2 * i]), _mm512_castps_pd(b[2 * i + 1]));
+        c[i] = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
+    }
+    for (int i = 0; i < 2; i++)
+        d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xdd));
+}
+#endif

@@ -18,6 +18,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
+#include <string.h>
+#include "bf16_avx512.h"
 #include "prefetch.h"
 #define BT_HAVE_BF16_BUILD 1
 #endif
@@ -56,11 +58,48 @@ BT_BF16_INLINE void block(const int8_t *w, const uint16_t *x, int64_t k, int64_t
     for (int r = 0; r < nr; r++) for (int q = 0; q < W_ROWS; q++) s[r][q] = _mm512_reduce_add_ps(acc[r][q]);
 }
 
+/*
+ * Two weight rows times eight rows of x in sixteen accumulators: each weight chunk is widened once
+ * for all eight rows (two passes of block() widen it twice, and widening costs more than the
+ * products: benchmarks/FINDINGS.md). Lane 2r + q = Σ over the first kv columns of w_q · x_r.
+ */
+BT_BF16 static __m512 block2x8(const int8_t *w, const uint16_t *x, int64_t k, int64_t kv) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < kv; i += 32) {
+        BT_PREFETCH_TILE_AHEAD(w, 2, k, i, 32);
+        __m512bh w0 = widen(w + i), w1 = widen(w + k + i);
+        for (int r = 0; r < 8; r++) {
+            __m512bh xv = (__m512bh) _mm512_loadu_si512(x + r * k + i);
+            acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], xv, w0);
+            acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], xv, w1);
+        }
+    }
+    return bt_sum16(acc);
+}
+
 /* One weight row's product with row xr over columns [from, k), in float32. */
 static float tail(const int8_t *wq, const uint16_t *xr, int64_t from, int64_t k) {
     float s = 0.0f;
     for (int64_t i = from; i < k; i++) s += (float) wq[i] * bf16_to_float(xr[i]);
     return s;
+}
+
+/* block2x8's sums plus the rest of k, times the two rows' scales, rounded to bfloat16 into columns j, j + 1 of y's eight rows. */
+BT_BF16 static void store2x8(__m512 sums, const int8_t *w, const float *scales, const uint16_t *x, int64_t k, int64_t kv,
+                             int64_t j, uint16_t *y, int64_t ldy) {
+    if (kv < k) {
+        float s[16];
+        _mm512_storeu_ps(s, sums);
+        for (int t = 0; t < 16; t++) s[t] += tail(w + (t % 2) * k, x + (t / 2) * k, kv, k);
+        sums = _mm512_loadu_ps(s);
+    }
+    double both;                                             /* the two scales, side by side in every pair of lanes */
+    memcpy(&both, scales + j, sizeof both);
+    __m512 scale = _mm512_castpd_ps(_mm512_set1_pd(both));
+    uint32_t out[8];
+    _mm256_storeu_si256((__m256i *) out, _mm512_cvtepi32_epi16(bt_bf16_bits16(_mm512_mul_ps(sums, scale))));
+    for (int t = 0; t < 8; t++) memcpy(y + t * ldy + j, &out[t], sizeof out[t]);
 }
 
 /*
@@ -72,6 +111,8 @@ void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const u
                               int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t kv = k - k % 32;
     int64_t j = 0;
+    if (rows == 8)
+        for (; j + 2 <= n; j += 2) store2x8(block2x8(values + j * k, x, k, kv), values + j * k, scales, x, k, kv, j, y, ldy);
     for (; j + W_ROWS <= n; j += W_ROWS) {
         const int8_t *w = values + j * k;
         for (int64_t r = 0; r < rows; r += X_ROWS) {

@@ -19,7 +19,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
 #include <string.h>
-#include "bf16_avx512.h"
+#include "avx512_lanes.h"
 #include "prefetch.h"
 #define BT_HAVE_BF16_BUILD 1
 #endif

@@ -3,8 +3,8 @@
  * kernels. The includer includes immintrin.h and builds these into functions whose targets
  * include AVX-512 F (each function carries its own target, so they inline there).
  */
-#ifndef BT_BF16_AVX512_H
-#define BT_BF16_AVX512_H
+#ifndef BT_AVX512_LANES_H
+#define BT_AVX512_LANES_H
 
 #define BT_AVX512F_INLINE static inline __attribute__((always_inline, target("avx512f")))
 

@@ -66,7 +66,7 @@ BT_ZI void store16(void *p, int64_t i, __mmask16 m, __m512 v, const int bf16) {
 /* fast_exp.h's bt_exp on sixteen lanes (x ≤ 0), with lanes below −87.3 giving 0 as the portable kernel's caller does. */
 BT_ZI __m512 exp16(__m512 x) {
     __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x);                /* a NaN stays a NaN: vmaxps returns its second operand then */
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
     __m512 p = _mm512_set1_ps(1.9875691500e-4f);

@@ -57,7 +57,9 @@ class DecodeAttentionTest {
             Tensor[] exact = chain(qkv, keys, values, past, alibi, masked, heads, headDim, ScalarType.Double);
 
             assertTrue(DecodeAttention.applies(qkv, keys, values, past, alibi, masked, heads));
-            for (boolean portable : DecodeAttention.hasAvx512() ? new boolean[]{false, true} : new boolean[]{false}) {
+            for (boolean portable : kernels()) {
+                keys.narrow(2, past, 1).fill_(new Scalar(Double.NaN));                   // each kernel writes the new position itself
+                values.narrow(1, past, 1).fill_(new Scalar(Double.NaN));
                 Tensor out = DecodeAttention.forward(qkv, keys, values, past, alibi, masked, heads, portable);
                 String where = type + (portable ? " portable" : "") + " batch " + batch + " heads " + heads + " head_dim " + headDim + " past " + past;
                 checkOne(out, expected, exact, keys, values, type, batch, heads, headDim, past, capacity, where);
@@ -104,6 +106,40 @@ class DecodeAttentionTest {
     }
 
     private static double maxAbs(Tensor t) { return t.abs().max().item_double(); }
+
+    /** The portable kernel, and the AVX-512 one where this CPU runs it (its default then). */
+    private static boolean[] kernels() {
+        return DecodeAttention.hasAvx512() ? new boolean[]{false, true} : new boolean[]{false};
+    }
+
+    /**
+     * A NaN in one head's query makes HF's chain NaN in exactly that (row, head)'s context; each
+     * kernel must give NaN in the same places and nowhere else (an exp that clamped the NaN away
+     * would hide it).
+     */
+    @Test
+    void aNanInOneQueryStaysInItsHead() {
+        for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16}) {
+            try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+                torch.manual_seed(3);
+                int batch = 2, heads = 3, headDim = 64, past = 70;
+                long positions = past + 1;
+                Tensor qkv = torch.randn(batch, 1, 3L * heads * headDim).to(type);
+                qkv.select(0, 1).select(0, 0).narrow(0, 3L * headDim + 5, 1).fill_(new Scalar(Double.NaN));   // row 1, head 1, q[5]
+                Tensor keys = torch.randn(batch * heads, headDim, positions).to(type);
+                Tensor values = torch.randn(batch * heads, positions, headDim).to(type);
+                Tensor mask = torch.ones(batch, positions).to(ScalarType.Long);
+                Tensor alibi = Alibi.bias(mask, heads, type);
+                Tensor masked = mask.eq(new Scalar(0)).view(batch, 1, 1, positions);
+                Tensor expectedNan = chain(qkv, keys, values, past, alibi, masked, heads, headDim, type)[0].isnan();
+                assertTrue(expectedNan.any().item_bool(), "the chain propagates the NaN");
+                for (boolean portable : kernels()) {
+                    Tensor out = DecodeAttention.forward(qkv, keys, values, past, alibi, masked, heads, portable);
+                    assertTrue(out.isnan().equal(expectedNan), type + (portable ? " portable" : "") + ": NaN where HF has it, and only there");
+                }
+            }
+        }
+    }
 
     @Test
     void refusesWhatItCannotTake() {

@@ -118,9 +118,9 @@ BT_BF16 static void store2x8(__m512 sums, const int8_t *w, const float *scales, 
         for (int t = 0; t < 16; t++) s[t] += tail(w + (t % 2) * k, x + (t / 2) * k, kv, k);
         sums = _mm512_loadu_ps(s);
     }
-    double both;                                             /* the two scales, side by side in every pair of lanes */
+    uint64_t both;                                           /* the two scales' bits, side by side in every pair of lanes */
     memcpy(&both, scales + j, sizeof both);
-    __m512 scale = _mm512_castpd_ps(_mm512_set1_pd(both));
+    __m512 scale = _mm512_castsi512_ps(_mm512_set1_epi64((long long) both));
     uint32_t out[8];
     _mm256_storeu_si256((__m256i *) out, _mm512_cvtepi32_epi16(bt_bf16_bits16(_mm512_mul_ps(sums, scale))));
     for (int t = 0; t < 8; t++) memcpy(y + t * ldy + j, &out[t], sizeof out[t]);

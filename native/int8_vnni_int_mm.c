@@ -73,13 +73,65 @@ BT_VNNI_INLINE void block(const int8_t *w, const int8_t *x, int32_t *y, int64_t 
     }
 }
 
+/* Lane i = Σ of a[i]'s sixteen int32 lanes (modulo 2³²): avx512_lanes.h's tree in integers. */
+BT_VNNI_INLINE __m512i sum16(const __m512i a[16]) {
+    __m512i b[8], c[4], d[2];
+    for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++)
+        c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]), _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        d[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0xdd));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(d[0], d[1], 0x88), _mm512_shuffle_i32x4(d[0], d[1], 0xdd));
+}
+
+/*
+ * Two weight rows times eight rows of x into columns 0, 1 of y's eight rows: each weight chunk is
+ * loaded once for all eight rows (two passes of block() load it twice and count Σ values twice),
+ * and the sixteen sums come out as one vector. The rows four on are requested at the same column, a
+ * line each. (A C harness read this slower than two passes of block(); through `generate` it is
+ * faster: benchmarks/FINDINGS.md.)
+ */
+BT_VNNI_INLINE void block2x8(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i acc[16];
+    __m512i sums0 = _mm512_setzero_si512(), sums1 = sums0;
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+    for (int64_t i = 0; i < k; i += 64) {
+        __mmask64 m = k - i >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << (k - i)) - 1;
+        _mm_prefetch((const char *) (w + 4 * k + i), _MM_HINT_T0);
+        _mm_prefetch((const char *) (w + 5 * k + i), _MM_HINT_T0);
+        __m512i w0 = _mm512_maskz_loadu_epi8(m, w + i), w1 = _mm512_maskz_loadu_epi8(m, w + k + i);
+        sums0 = _mm512_dpbusd_epi32(sums0, ones, w0);
+        sums1 = _mm512_dpbusd_epi32(sums1, ones, w1);
+        for (int r = 0; r < 8; r++) {
+            __m512i xs = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + r * k + i), flip);
+            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], xs, w0);
+            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], xs, w1);
+        }
+    }
+    uint32_t offset0 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums0), offset1 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums1);
+    __m512i offsets = _mm512_set1_epi64((long long) ((uint64_t) offset1 << 32 | offset0));    /* lanes 2r, 2r + 1 */
+    __m512i out = _mm512_sub_epi32(sum16(acc), offsets);
+    int32_t lanes[16];
+    _mm512_storeu_si512(lanes, out);
+    for (int r = 0; r < 8; r++) {
+        y[r * ldy] = lanes[2 * r];
+        y[r * ldy + 1] = lanes[2 * r + 1];
+    }
+}
+
 /*
  * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written. Each block
- * of four weight rows is read from memory once; rows of x beyond four re-read it from cache.
+ * of weight rows is read from memory once: two rows against eight rows of x, else four against up to
+ * four, rows of x beyond four re-reading it from cache.
  */
 BT_VNNI
 void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t j = 0;
+    if (rows == 8)
+        for (; j + 2 <= n; j += 2) block2x8(values + j * k, x, y + j, k, ldy);
     for (; j + W_ROWS <= n; j += W_ROWS) {
         const int8_t *w = values + j * k;
         for (int64_t r = 0; r < rows; r += X_ROWS) {

@@ -1,7 +1,7 @@
 /*
- * bf16.h's rounding and a sum of sixteen accumulators, sixteen lanes at a time, for the AVX-512
- * kernels. The includer includes immintrin.h and builds these into functions whose targets
- * include AVX-512 F (each function carries its own target, so they inline there).
+ * bf16.h's rounding and a sum of sixteen accumulators (float32 or int32), sixteen lanes at a
+ * time, for the AVX-512 kernels. The includer includes immintrin.h and builds these into
+ * functions whose targets include AVX-512 F (each carries its own target, so they inline there).
  */
 #ifndef BT_AVX512_LANES_H
 #define BT_AVX512_LANES_H
@@ -36,5 +36,17 @@ BT_AVX512F_INLINE __m512 bt_sum16(const __m512 a[16]) {
     for (int i = 0; i < 2; i++)
         d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xdd));
     return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xdd));
+}
+
+/* bt_sum16 for int32 lanes (sums modulo 2³², as the VNNI kernel's offset arithmetic needs). */
+BT_AVX512F_INLINE __m512i bt_sum16_epi32(const __m512i a[16]) {
+    __m512i b[8], c[4], d[2];
+    for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++)
+        c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]), _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        d[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0xdd));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(d[0], d[1], 0x88), _mm512_shuffle_i32x4(d[0], d[1], 0xdd));
 }
 #endif

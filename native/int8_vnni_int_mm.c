@@ -18,6 +18,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
+#include "avx512_lanes.h"
 #define BT_HAVE_VNNI_BUILD 1
 #endif
 
@@ -73,18 +74,6 @@ BT_VNNI_INLINE void block(const int8_t *w, const int8_t *x, int32_t *y, int64_t 
     }
 }
 
-/* Lane i = Σ of a[i]'s sixteen int32 lanes (modulo 2³²): avx512_lanes.h's tree in integers. */
-BT_VNNI_INLINE __m512i sum16(const __m512i a[16]) {
-    __m512i b[8], c[4], d[2];
-    for (int i = 0; i < 8; i++)
-        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-    for (int i = 0; i < 4; i++)
-        c[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]), _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
-    for (int i = 0; i < 2; i++)
-        d[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_i32x4(c[2 * i], c[2 * i + 1], 0xdd));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(d[0], d[1], 0x88), _mm512_shuffle_i32x4(d[0], d[1], 0xdd));
-}
-
 /*
  * Two weight rows times eight rows of x into columns 0, 1 of y's eight rows: each weight chunk is
  * loaded once for all eight rows (two passes of block() load it twice and count Σ values twice),
@@ -113,7 +102,7 @@ BT_VNNI_INLINE void block2x8(const int8_t *w, const int8_t *x, int32_t *y, int64
     }
     uint32_t offset0 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums0), offset1 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums1);
     __m512i offsets = _mm512_set1_epi64((long long) ((uint64_t) offset1 << 32 | offset0));    /* lanes 2r, 2r + 1 */
-    __m512i out = _mm512_sub_epi32(sum16(acc), offsets);
+    __m512i out = _mm512_sub_epi32(bt_sum16_epi32(acc), offsets);
     int32_t lanes[16];
     _mm512_storeu_si512(lanes, out);
     for (int r = 0; r < 8; r++) {

@@ -128,16 +128,12 @@ BT_BF16 static void store_tile(__m512 sums, int cols, const uint16_t *w0, int64_
     for (int t = 0; t < rows; t++) memcpy(y + (r0 + t) * ldy + j, out + cols * t, sizeof(uint16_t) * (size_t) cols);
 }
 
-/* One row of x against four weight rows (tile4x1), finished into y one element at a time. */
-BT_BF16 static void one_row(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *xr, const uint16_t *bias, int64_t j,
-                            uint16_t *yr) {
-    for (int q = 0; q < 4; q++) {
-        const uint16_t *wq = w0 + q * k;
-        float s = dot_row(wq, kv, xr);
-        for (int64_t i = kv; i < k; i++) s += bf16_to_float(wq[i]) * bf16_to_float(xr[i]);
-        if (bias) s += bf16_to_float(bias[j + q]);
-        yr[j + q] = float_to_bf16(s);
-    }
+/* Weight row wq times row xr, plus bias element b (when given), rounded to bfloat16: one output at a time. */
+BT_BF16 static uint16_t one_output(const uint16_t *wq, int64_t k, int64_t kv, const uint16_t *xr, const uint16_t *bias, int64_t b) {
+    float s = dot_row(wq, kv, xr);
+    for (int64_t i = kv; i < k; i++) s += bf16_to_float(wq[i]) * bf16_to_float(xr[i]);
+    if (bias) s += bf16_to_float(bias[b]);
+    return float_to_bf16(s);
 }
 
 /*
@@ -155,18 +151,11 @@ void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *b
         const uint16_t *w0 = w + j * k;
         int64_t r = 0;
         for (; r + 4 <= rows; r += 4) store_tile(tile4x4(w0, k, kv, x + r * k), 4, w0, k, kv, x, bias, j, y, r, ldy);
-        for (; r < rows; r++) one_row(w0, k, kv, x + r * k, bias, j, y + r * ldy);
+        for (; r < rows; r++)                                   /* one row of x: each weight row read on its own */
+            for (int q = 0; q < 4; q++) y[r * ldy + j + q] = one_output(w0 + q * k, k, kv, x + r * k, bias, j + q);
     }
-    for (; j < n; j++) {
-        const uint16_t *wj = w + j * k;
-        for (int64_t r = 0; r < rows; r++) {
-            const uint16_t *xr = x + r * k;
-            float s = dot_row(wj, kv, xr);
-            for (int64_t i = kv; i < k; i++) s += bf16_to_float(wj[i]) * bf16_to_float(xr[i]);
-            if (bias) s += bf16_to_float(bias[j]);
-            y[r * ldy + j] = float_to_bf16(s);
-        }
-    }
+    for (; j < n; j++)
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + j] = one_output(w + j * k, k, kv, x + r * k, bias, j);
 }
 #else
 void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,

@@ -16,6 +16,8 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include "bf16.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -189,29 +191,18 @@ BT_ZI void weigh_values(const float *probs, const void *values, void *out, int64
     }
 }
 
-/* Element i of a D array as float32. */
-BT_ZI float load1(const void *base, int64_t i, const int bf16) {
-    if (!bf16) return ((const float *) base)[i];
-    union { uint32_t u; float f; } v = { (uint32_t) ((const uint16_t *) base)[i] << 16 };
-    return v.f;
-}
-
 /* One (row, head) pair bh: the new key and value into the cache at `past`, then attention over past + 1 positions. */
 BT_ZI void attend(const void *qkv, void *keys, void *values, const void *alibi, const uint8_t *masked, void *out,
                   float *scores, float *q, int64_t bh, int64_t heads, int64_t head_dim, int64_t past, int64_t cap,
                   float alpha, const int bf16) {
     int64_t n = past + 1;
     int64_t q_at = bh * 3 * head_dim;                     /* [B, 1, heads, 3, head_dim]: q, k, v per head */
+    size_t element = bf16 ? 2 : 4;
     for (int64_t d = 0; d < head_dim; d++) {
-        q[d] = load1(qkv, q_at + d, bf16);
-        if (bf16) {
-            ((uint16_t *) keys)[(bh * head_dim + d) * cap + past] = ((const uint16_t *) qkv)[q_at + head_dim + d];
-            ((uint16_t *) values)[(bh * cap + past) * head_dim + d] = ((const uint16_t *) qkv)[q_at + 2 * head_dim + d];
-        } else {
-            ((float *) keys)[(bh * head_dim + d) * cap + past] = ((const float *) qkv)[q_at + head_dim + d];
-            ((float *) values)[(bh * cap + past) * head_dim + d] = ((const float *) qkv)[q_at + 2 * head_dim + d];
-        }
+        q[d] = bf16 ? bf16_to_float(((const uint16_t *) qkv)[q_at + d]) : ((const float *) qkv)[q_at + d];
+        memcpy((char *) keys + ((bh * head_dim + d) * cap + past) * element, (const char *) qkv + (q_at + head_dim + d) * element, element);
     }
+    memcpy((char *) values + (bh * cap + past) * head_dim * element, (const char *) qkv + (q_at + 2 * head_dim) * element, head_dim * element);
     dot_keys(q, keys, scores, bh, head_dim, n, cap, bf16);
     softmax(scores, alibi, masked, bh, bh / heads, n, alpha, bf16);
     weigh_values(scores, values, out, bh, head_dim, n, cap, bf16);

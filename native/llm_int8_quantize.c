@@ -20,33 +20,51 @@
 #define BT_CLONES
 #endif
 
+/* The element type of x: float32, or 16-bit patterns widened a row at a time. */
+enum { F32, BF16, F16 };
+
 /*
- * Row r of x as float32: x itself for float32 input; for bfloat16 (bf16 = 1) the row widened into
+ * float16 → float32, exactly: the 15 low bits moved to float32's exponent/mantissa positions read
+ * as a float 2^-112 times the value (a float16 subnormal lands on a float32 subnormal), so one
+ * multiplication by 2^112 restores it; infinities and NaNs are set apart. Branch-free, so the row
+ * loop vectorizes.
+ */
+static inline float f16_to_float(uint16_t h) {
+    union { uint32_t u; float f; } magnitude = { (uint32_t) (h & 0x7fffu) << 13 };
+    union { float f; uint32_t u; } v = { magnitude.f * 0x1p112f };
+    if ((h & 0x7c00u) == 0x7c00u) v.u = magnitude.u | 0x7f800000u;
+    v.u |= (uint32_t) (h & 0x8000u) << 16;
+    return v.f;
+}
+
+/*
+ * Row r of x as float32: x itself for float32 input; for bfloat16 or float16 the row widened into
  * buf (exact), so the loops below stay the float32 ones and vectorize the same.
  */
-static inline __attribute__((always_inline)) const float *row_f32(const void *x, int bf16, int64_t r, int64_t k, float *buf) {
-    if (!bf16) return (const float *) x + r * k;
+static inline __attribute__((always_inline)) const float *row_f32(const void *x, int type, int64_t r, int64_t k, float *buf) {
+    if (type == F32) return (const float *) x + r * k;
     const uint16_t *h = (const uint16_t *) x + r * k;
-    for (int64_t c = 0; c < k; c++) buf[c] = bf16_to_float(h[c]);
+    if (type == BF16) for (int64_t c = 0; c < k; c++) buf[c] = bf16_to_float(h[c]);
+    else for (int64_t c = 0; c < k; c++) buf[c] = f16_to_float(h[c]);
     return buf;
 }
 
 /*
- * x        [m, k] float32 or bfloat16 (bf16 says which), row-major
+ * x        [m, k] float32, bfloat16 or float16 (type says which), row-major
  * x8       [m, k] int8 out: round(x / row_scale) clamped to ±127; outlier columns are 0
  * rowScale [m] float32 out: absmax of the row's regular columns / 127 (at least 1e-12)
  * outlier  [k] uint8 out: 1 where some |x[:, c]| >= threshold (threshold <= 0: none)
- * buf      [k] float32 scratch for a widened bfloat16 row (unused for float32)
+ * buf      [k] float32 scratch for a widened 16-bit row (unused for float32)
  * returns the number of outlier columns
  *
  * Always inlined into the two entry points below, so each is compiled for its own input type.
  */
-static inline __attribute__((always_inline)) int32_t quantize(const void *x, int bf16, int64_t m, int64_t k, float threshold,
+static inline __attribute__((always_inline)) int32_t quantize(const void *x, int type, int64_t m, int64_t k, float threshold,
                                                               int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
     for (int64_t c = 0; c < k; c++) outlier[c] = 0;
     if (threshold > 0) {
         for (int64_t r = 0; r < m; r++) {
-            const float *row = row_f32(x, bf16, r, k, buf);
+            const float *row = row_f32(x, type, r, k, buf);
             for (int64_t c = 0; c < k; c++) outlier[c] |= fabsf(row[c]) >= threshold;
         }
     }
@@ -54,7 +72,7 @@ static inline __attribute__((always_inline)) int32_t quantize(const void *x, int
     for (int64_t c = 0; c < k; c++) outliers += outlier[c];
 
     for (int64_t r = 0; r < m; r++) {
-        const float *row = row_f32(x, bf16, r, k, buf);
+        const float *row = row_f32(x, type, r, k, buf);
         int8_t *q = x8 + r * k;
         float absmax = 0.0f;
         for (int64_t c = 0; c < k; c++) {
@@ -78,7 +96,7 @@ static inline __attribute__((always_inline)) int32_t quantize(const void *x, int
 BT_CLONES
 int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
                              int8_t *x8, float *rowScale, uint8_t *outlier) {
-    return quantize(x, 0, m, k, threshold, x8, rowScale, outlier, NULL);
+    return quantize(x, F32, m, k, threshold, x8, rowScale, outlier, NULL);
 }
 
 /*
@@ -88,5 +106,15 @@ int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float thresho
 BT_CLONES
 int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                   int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    return quantize(x, 1, m, k, threshold, x8, rowScale, outlier, buf);
+    return quantize(x, BF16, m, k, threshold, x8, rowScale, outlier, buf);
+}
+
+/*
+ * The same from float16 (raw 16-bit patterns): a checkpoint's weights as the hub ships them,
+ * quantized at load with no threshold; buf is [k] float32 scratch.
+ */
+BT_CLONES
+int32_t bt_llm_int8_quantize_f16(const uint16_t *x, int64_t m, int64_t k, float threshold,
+                                 int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
+    return quantize(x, F16, m, k, threshold, x8, rowScale, outlier, buf);
 }

@@ -13,10 +13,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
-/** The fused LLM.int8 activation quantization of native/llm_int8_quantize.c, from float32 or bfloat16 activations. */
+/**
+ * The fused LLM.int8 activation quantization of native/llm_int8_quantize.c, from float32, bfloat16
+ * or float16 rows — also, with no threshold, a weight's per-row absmax quantization at load.
+ */
 public final class Int8Quantize {
     private static final MethodHandle QUANTIZE = bind("bt_llm_int8_quantize", false);
     private static final MethodHandle QUANTIZE_BF16 = bind("bt_llm_int8_quantize_bf16", true);
+    private static final MethodHandle QUANTIZE_F16 = bind("bt_llm_int8_quantize_f16", true);
 
     private Int8Quantize() {}
 
@@ -29,18 +33,18 @@ public final class Int8Quantize {
 
     public static boolean available() { return QUANTIZE != null; }
 
-    /** True for the activations {@link #quantize} takes: contiguous float32 or bfloat16 CPU [M, K]. */
+    /** True for the tensors {@link #quantize} takes: contiguous float32, bfloat16 or float16 CPU [M, K]. */
     public static boolean accepts(Tensor x) {
         int type = x.scalar_type().value;
-        return x.dim() == 2 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value)
+        return x.dim() == 2 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value || type == ScalarType.Half.value)
                 && x.is_contiguous() && x.device().is_cpu();
     }
 
-    /** Quantizes {@code x} [M, K] (float32 or bfloat16, contiguous, CPU — checked here before the call). */
+    /** Quantizes {@code x} [M, K] (float32, bfloat16 or float16, contiguous, CPU — checked here before the call). */
     public static Result quantize(Tensor x, double threshold) {
         if (!available()) throw new UnsupportedOperationException("the native kernels are not built for this platform");
         if (!accepts(x)) {
-            throw new IllegalArgumentException("bt_llm_int8_quantize needs a contiguous float32 or bfloat16 CPU [M, K], got "
+            throw new IllegalArgumentException("bt_llm_int8_quantize needs a contiguous float32, bfloat16 or float16 CPU [M, K], got "
                     + x.scalar_type() + Tensors.shapeString(x));
         }
         long m = x.size(0);
@@ -53,8 +57,9 @@ public final class Int8Quantize {
             if (x.scalar_type().value == ScalarType.Float.value) {
                 outliers = (int) QUANTIZE.invokeExact(address(x), m, k, (float) threshold, address(x8), address(rowScale), address(outlier));
             } else {
-                try (Tensor row = empty(new long[]{k}, ScalarType.Float)) {      // one bfloat16 row widened at a time
-                    outliers = (int) QUANTIZE_BF16.invokeExact(address(x), m, k, (float) threshold,
+                MethodHandle widening = x.scalar_type().value == ScalarType.BFloat16.value ? QUANTIZE_BF16 : QUANTIZE_F16;
+                try (Tensor row = empty(new long[]{k}, ScalarType.Float)) {      // one 16-bit row widened at a time
+                    outliers = (int) widening.invokeExact(address(x), m, k, (float) threshold,
                             address(x8), address(rowScale), address(outlier), address(row));
                 }
             }

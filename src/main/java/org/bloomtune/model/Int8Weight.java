@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Dequantize;
+import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -21,10 +22,26 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /**
      * Per-output-channel absmax quantization of {@code w} [out, in] (any float dtype), on w's
-     * device. Rows go a block at a time, so the float32 temporaries stay small: done whole, a large
-     * vocabulary's embedding makes several temporaries the size of the float matrix.
+     * device. A contiguous float32 or bfloat16 CPU weight — a checkpoint's tensor as loaded — goes
+     * through native/llm_int8_quantize.c with no outlier threshold: two passes over each row and no
+     * temporaries at all. Others go through {@link #quantizeByBlocks}; both give the same bits.
      */
     public static Int8Weight quantize(Tensor w) {
+        if (!Int8Quantize.available() || !Int8Quantize.accepts(w) || w.requires_grad()) return quantizeByBlocks(w);
+        Int8Quantize.Result q = Int8Quantize.quantize(w, 0.0);
+        q.outlier().close();
+        try (Tensor rowScale = q.rowScale()) {
+            return new Int8Weight(q.x8(), rowScale.view(w.size(0)));
+        }
+    }
+
+    /**
+     * The same quantization by libtorch ops, rows a block at a time, so the float32 temporaries stay
+     * small: done whole, a large vocabulary's embedding makes several temporaries the size of the
+     * float matrix. (Each block's temporaries are fresh allocations: loading a model this way costs
+     * page faults several times its size.)
+     */
+    static Int8Weight quantizeByBlocks(Tensor w) {
         long out = w.size(0);
         long in = w.size(1);
         Tensor values = torch.empty(new long[]{out, in}, Tensors.options(DType.I8, w.device()), new MemoryFormatOptional());

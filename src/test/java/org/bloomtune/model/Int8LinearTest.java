@@ -47,6 +47,39 @@ class Int8LinearTest {
         }
     }
 
+    /**
+     * A checkpoint's weight as loaded (float32, bfloat16, or float16 as the hub ships BLOOM)
+     * quantized by the native kernel gives the bits of the libtorch op chain: rows of one value, a
+     * zero row, float16 subnormals and float16's largest values, scales spread over six decades.
+     */
+    @Test
+    void nativeWeightQuantizationEqualsTheOpChainInEveryCheckpointDtype() {
+        int out = 37, in = 300;
+        Random r = new Random(17);
+        float[] w = new float[out * in];
+        for (int o = 0; o < out; o++) {
+            double scale = Math.pow(10, -5 + o % 7);                                   // 1e-5 … 10
+            for (int i = 0; i < in; i++) w[o * in + i] = (float) (r.nextGaussian() * scale);
+        }
+        java.util.Arrays.fill(w, 3 * in, 4 * in, 0f);                                  // all zero: the 1e-12 floor
+        java.util.Arrays.fill(w, 5 * in, 6 * in, -0.75f);                              // one value: every entry -127
+        w[8 * in] = 65504f;                                                            // float16's largest, both signs
+        w[8 * in + 1] = -65504f;
+        w[9 * in] = 6e-8f;                                                             // float16 subnormals only
+        w[9 * in + 1] = -3e-6f;
+        for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16, ScalarType.Half}) {
+            try (PointerScope scope = new PointerScope()) {
+                Tensor weight = Tensors.fromFloats(w, out, in).to(type);
+                assertTrue(org.bloomtune.kernels.Int8Quantize.accepts(weight), type + " goes to the native kernel");
+                Int8Weight fused = Int8Weight.quantize(weight);
+                Int8Weight chain = Int8Weight.quantizeByBlocks(weight);
+                assertArrayEquals(Tensors.toFloats(chain.scales()), Tensors.toFloats(fused.scales()), type + " scales");
+                assertArrayEquals(Tensors.toLongs(chain.values()), Tensors.toLongs(fused.values()), type + " values");
+                assertEquals(out, fused.scales().dim() == 1 ? fused.scales().size(0) : -1, "scales are [out]");
+            }
+        }
+    }
+
     @Test
     void everyModeMatchesTheDequantizedLayer() {
         float[] x = activations(new Random(1), 2);

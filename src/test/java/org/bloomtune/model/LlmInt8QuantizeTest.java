@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The fused C kernel, from float32 or bfloat16 activations, is bit-identical to the libtorch op chain it replaces. */
+/** The fused C kernel, from float32, bfloat16 or float16 rows, is bit-identical to the libtorch op chain it replaces. */
 class LlmInt8QuantizeTest {
 
     @ParameterizedTest
@@ -29,10 +29,12 @@ class LlmInt8QuantizeTest {
             Tensor xf = Tensors.fromFloats(x, m, k);
             Int8Quantize.Result chain = LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.LIBTORCH);
             assertSame(chain, LlmInt8.quantize(xf, threshold, LlmInt8.Quantizer.NATIVE));
-            // bfloat16 activations, read by the kernel as they are, against the chain on their float32 copy
-            Tensor bf16 = xf.to(ScalarType.BFloat16);
-            assertSame(LlmInt8.quantize(bf16.to(ScalarType.Float), threshold, LlmInt8.Quantizer.LIBTORCH),
-                    LlmInt8.quantize(bf16, threshold, LlmInt8.Quantizer.NATIVE));
+            // bfloat16 and float16 rows, read by the kernel as they are, against the chain on their float32 copy
+            for (ScalarType half : new ScalarType[]{ScalarType.BFloat16, ScalarType.Half}) {
+                Tensor h = xf.to(half);
+                assertSame(LlmInt8.quantize(h.to(ScalarType.Float), threshold, LlmInt8.Quantizer.LIBTORCH),
+                        LlmInt8.quantize(h, threshold, LlmInt8.Quantizer.NATIVE));
+            }
         }
     }
 

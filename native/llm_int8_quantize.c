@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) const float *row_f32(const void *x,
  * buf      [k] float32 scratch for a widened 16-bit row (unused for float32)
  * returns the number of outlier columns
  *
- * Always inlined into the two entry points below, so each is compiled for its own input type.
+ * Always inlined into the three entry points below, so each is compiled for its own input type.
  */
 static inline __attribute__((always_inline)) int32_t quantize(const void *x, int type, int64_t m, int64_t k, float threshold,
                                                               int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {

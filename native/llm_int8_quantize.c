@@ -24,15 +24,17 @@
 enum { F32, BF16, F16 };
 
 /*
- * float16 → float32, exactly: the 15 low bits moved to float32's exponent/mantissa positions read
- * as a float 2^-112 times the value (a float16 subnormal lands on a float32 subnormal), so one
- * multiplication by 2^112 restores it; infinities and NaNs are set apart. Branch-free, so the row
- * loop vectorizes.
+ * float16 → float32, exactly: a normal value's exponent and mantissa moved to float32's fields (the
+ * exponent rebased by 112), a subnormal's mantissa converted as an integer times 2^-24 — never a
+ * float32 subnormal operand, so a caller's denormals-are-zero mode cannot flush it; infinities and
+ * NaNs keep their payload. Selects rather than branches, so the row loop vectorizes.
  */
 static inline float f16_to_float(uint16_t h) {
-    union { uint32_t u; float f; } magnitude = { (uint32_t) (h & 0x7fffu) << 13 };
-    union { float f; uint32_t u; } v = { magnitude.f * 0x1p112f };
-    if ((h & 0x7c00u) == 0x7c00u) v.u = magnitude.u | 0x7f800000u;
+    uint32_t exponent = h & 0x7c00u, mantissa = h & 0x3ffu;
+    union { uint32_t u; float f; } v = { ((uint32_t) (h & 0x7fffu) << 13) + (112u << 23) };
+    union { float f; uint32_t u; } sub = { (float) mantissa * 0x1p-24f };
+    if (exponent == 0) v.u = sub.u;
+    if (exponent == 0x7c00u) v.u = 0x7f800000u | mantissa << 13;
     v.u |= (uint32_t) (h & 0x8000u) << 16;
     return v.f;
 }

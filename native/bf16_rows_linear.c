@@ -37,20 +37,16 @@ BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint
     return _mm512_dpbf16_ps(acc, (__m512bh) _mm512_loadu_si512(x), (__m512bh) _mm512_loadu_si512(w));
 }
 
-/* How far ahead of the loads the weight stream is prefetched: a memory latency at two threads' read rate. */
-#define PREFETCH_AHEAD 2048
-
 /*
  * Σ over the vector part of one weight row times x, the row read front to back in 256-byte steps
  * into four accumulators — one sequential stream for the hardware prefetcher, with the lines
- * PREFETCH_AHEAD bytes on requested by hand (rows of a matrix are contiguous, so this runs into
- * the next rows).
+ * BT_ROW_AHEAD bytes on requested by hand (prefetch.h).
  */
 BT_BF16 static float dot_row(const uint16_t *w, int64_t kv, const uint16_t *x) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
-        const char *ahead = (const char *) (w + i) + PREFETCH_AHEAD;
+        const char *ahead = (const char *) (w + i) + BT_ROW_AHEAD;
         _mm_prefetch(ahead, _MM_HINT_T0);
         _mm_prefetch(ahead + 64, _MM_HINT_T0);
         _mm_prefetch(ahead + 128, _MM_HINT_T0);

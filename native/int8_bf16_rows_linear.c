@@ -78,21 +78,17 @@ BT_BF16 static __m512 block2x8(const int8_t *w, const uint16_t *x, int64_t k, in
     return bt_sum16(acc);
 }
 
-/* How far ahead of the loads one row's weight stream is requested: a memory latency at two threads' read rate. */
-#define PREFETCH_AHEAD 2048
-
 /*
  * One weight row times one row of x over the first kv columns, the row read front to back in
  * 128-byte steps into four accumulators: one sequential stream for the hardware prefetcher, with
- * the lines PREFETCH_AHEAD bytes on requested by hand (rows are contiguous, so this runs into the
- * next rows).
+ * the lines BT_ROW_AHEAD bytes on requested by hand (prefetch.h).
  */
 BT_BF16 static float row_dot(const int8_t *w, const uint16_t *x, int64_t kv) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
-        _mm_prefetch((const char *) (w + i) + PREFETCH_AHEAD, _MM_HINT_T0);
-        _mm_prefetch((const char *) (w + i) + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD + 64, _MM_HINT_T0);
         a0 = _mm512_dpbf16_ps(a0, (__m512bh) _mm512_loadu_si512(x + i), widen(w + i));
         a1 = _mm512_dpbf16_ps(a1, (__m512bh) _mm512_loadu_si512(x + i + 32), widen(w + i + 32));
         a2 = _mm512_dpbf16_ps(a2, (__m512bh) _mm512_loadu_si512(x + i + 64), widen(w + i + 64));

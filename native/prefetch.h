@@ -14,6 +14,13 @@
 #define BT_TILES_AHEAD 2
 
 /*
+ * How far ahead of its loads a one-row kernel, reading a weight row front to back, requests the
+ * stream (rows of a matrix are contiguous, so this runs into the next rows): a memory latency at two
+ * threads' read rate.
+ */
+#define BT_ROW_AHEAD 2048
+
+/*
  * Inside a loop over the columns of a tile of `rows` weight rows of `row_bytes` bytes starting at
  * `tile`: at column byte offset `col`, stepping `step` bytes per iteration, requests rows × step
  * bytes of the tile BT_TILES_AHEAD on, so that one pass over the columns requests all of it.

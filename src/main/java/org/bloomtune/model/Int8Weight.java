@@ -22,7 +22,7 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
 
     /**
      * Per-output-channel absmax quantization of {@code w} [out, in] (any float dtype), on w's
-     * device. A contiguous float32 or bfloat16 CPU weight — a checkpoint's tensor as loaded — goes
+     * device. A contiguous float32, bfloat16 or float16 CPU weight — a checkpoint's tensor as loaded — goes
      * through native/llm_int8_quantize.c with no outlier threshold: two passes over each row and no
      * temporaries at all. Others go through {@link #quantizeByBlocks}; both give the same bits.
      */

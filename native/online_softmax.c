@@ -6,6 +6,11 @@
  * each row's running max and sum, in two passes over a row that stays in cache. libtorch's op
  * chain for the same (amax, maximum, sub, exp, sum) walks the whole block four times.
  *
+ * A bfloat16 model's block arrives as bfloat16 (its GEMM's output) and leaves as bfloat16 (the
+ * next GEMM's input): the kernel widens each logit, takes exp in float32, sums the float32 values
+ * and rounds each to bfloat16 in place — what converting the block to float32, running the float
+ * kernel and converting back gives, without the two conversion passes and the float32 block.
+ *
  * Built by the Maven build with gcc -fopenmp-simd (the simd pragmas only; no OpenMP runtime);
  * target_clones compiles AVX-512, AVX2 and baseline versions and the loader picks one at run time.
  */
@@ -22,6 +27,7 @@
 /* Inlined into each clone, so the helpers get its instruction set too. */
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
+#include "bf16.h"
 
 /* Elements summed in float before the running total moves to double. */
 #define BT_SUM_BLOCK 4096
@@ -65,6 +71,47 @@ void bt_online_softmax_block(float *block, int64_t m, int64_t n, float *runMax, 
         float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
         float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
         runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax);
+        runMax[r] = newMax;
+        rescale[r] = factor;
+    }
+}
+
+BT_INLINE float row_max_bf16(const uint16_t *row, int64_t n) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t c = 0; c < n; c++) {
+        float x = bf16_to_float(row[c]);
+        m = x > m ? x : m;
+    }
+    return m;
+}
+
+/* exp_in_place for a bfloat16 row: each exp summed in float32, then stored rounded to bfloat16. */
+BT_INLINE double exp_in_place_bf16(uint16_t *row, int64_t n, float max) {
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += BT_SUM_BLOCK) {
+        int64_t end = start + BT_SUM_BLOCK < n ? start + BT_SUM_BLOCK : n;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = start; c < end; c++) {
+            float e = bt_exp(bf16_to_float(row[c]) - max);
+            row[c] = float_to_bf16(e);
+            s += e;
+        }
+        total += s;
+    }
+    return total;
+}
+
+/* bt_online_softmax_block for a bfloat16 block [m, n] (finite); the running state stays float32 / double. */
+BT_CLONES
+void bt_online_softmax_block_bf16(uint16_t *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    for (int64_t r = 0; r < m; r++) {
+        uint16_t *row = block + r * n;
+        float blockMax = row_max_bf16(row, n);
+        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
+        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
+        runSum[r] = runSum[r] * factor + exp_in_place_bf16(row, n, newMax);
         runMax[r] = newMax;
         rescale[r] = factor;
     }

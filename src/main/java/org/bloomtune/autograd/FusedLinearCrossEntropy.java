@@ -23,7 +23,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Besides memory, this is what makes the head fast: both GEMMs are [K × H] by [H × columns]
  * shapes that run at the GEMM peak, where a chunk of rows against the whole 250880-word vocabulary
- * ran about a fifth slower, and no pass over the logits allocates.
+ * ran about a fifth slower, and no pass over the logits allocates. A bfloat16 model's blocks stay
+ * bfloat16 (its GEMMs round their logits to bfloat16 anyway, and the second GEMM takes bfloat16):
+ * the online softmax widens and rounds each value itself, so no block is ever converted.
  */
 final class FusedLinearCrossEntropy {
     private FusedLinearCrossEntropy() {}
@@ -60,7 +62,7 @@ final class FusedLinearCrossEntropy {
         long rows = hidden.size(0);
         Tensor acc = torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device()));
         OnlineSoftmax.State state = OnlineSoftmax.State.start(rows, type, hidden.device());
-        Tensor buffer = torch.empty(new long[]{rows * width}, Tensors.options(type, hidden.device()), new MemoryFormatOptional());
+        Tensor buffer = torch.empty(new long[]{rows * width}, Tensors.options(blockType(hidden, type), hidden.device()), new MemoryFormatOptional());
         for (long start = 0; start < vocab; start += width) {
             long n = Math.min(width, vocab - start);
             try (PointerScope block = new PointerScope()) {
@@ -78,6 +80,11 @@ final class FusedLinearCrossEntropy {
     /** Logits and gradient accumulate in float32, or in float64 for a float64 model. */
     private static DType accumulation(Tensor hidden) {
         return hidden.scalar_type().value == ScalarType.Double.value ? DType.F64 : DType.F32;
+    }
+
+    /** bfloat16 blocks for bfloat16 hidden states, else the accumulation dtype. */
+    private static DType blockType(Tensor hidden, DType accumulation) {
+        return hidden.scalar_type().value == ScalarType.BFloat16.value ? DType.BF16 : accumulation;
     }
 
     /** {@code block} = hidden · wᵀ, straight into the buffer when the dtypes allow. */

@@ -19,13 +19,16 @@ import java.lang.invoke.MethodHandle;
  * One block of an online softmax over a row's columns (flash attention's recurrence): the block
  * becomes exp(x − running max), and each row's running max and sum move on. On the CPU by
  * native/online_softmax.c, rows split over libtorch's thread count (rows are independent, so the
- * split does not change the result); elsewhere by libtorch ops.
+ * split does not change the result); elsewhere by libtorch ops. A bfloat16 block keeps its running
+ * state in float32 and comes back as the float32 result rounded to bfloat16.
  */
 public final class OnlineSoftmax {
+    private static final FunctionDescriptor SIGNATURE = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
     private static final MethodHandle KERNEL = NativeKernels.available()
-            ? NativeKernels.bind("bt_online_softmax_block", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS))
-            : null;
+            ? NativeKernels.bind("bt_online_softmax_block", SIGNATURE) : null;
+    private static final MethodHandle KERNEL_BF16 = NativeKernels.available()
+            ? NativeKernels.bind("bt_online_softmax_block_bf16", SIGNATURE) : null;
 
     /** Who runs a block: the C kernel (native/) or libtorch's op chain. */
     public enum Implementation { NATIVE, LIBTORCH }
@@ -49,7 +52,7 @@ public final class OnlineSoftmax {
     }
 
     /**
-     * Overwrites {@code block} [rows, n] (float32 or float64, finite) with exp(x − new max) and updates
+     * Overwrites {@code block} [rows, n] (float32, float64 or bfloat16 with a float32 state; finite) with exp(x − new max) and updates
      * {@code state}; {@code state.rescale()} then holds exp(old max − new max) per row (0 on the
      * first block), for rescaling anything accumulated against the old max.
      */
@@ -62,7 +65,7 @@ public final class OnlineSoftmax {
         }
     }
 
-    /** As above by the given implementation; NATIVE needs a contiguous float32 CPU block and the built kernels. */
+    /** As above by the given implementation; NATIVE needs a contiguous float32 or bfloat16 CPU block and the built kernels. */
     public static void update(Tensor block, State state, Implementation implementation) {
         check(block, state);
         if (implementation == Implementation.LIBTORCH) {
@@ -70,13 +73,18 @@ public final class OnlineSoftmax {
         } else if (nativeAccepts(block, state)) {
             updateNative(block, state);
         } else {
-            throw new IllegalArgumentException("bt_online_softmax_block needs the built kernels and contiguous float32 CPU tensors, got "
+            throw new IllegalArgumentException("bt_online_softmax_block needs the built kernels and contiguous float32 or bfloat16 CPU tensors, got "
                     + block.scalar_type() + Tensors.shapeString(block) + " on " + block.device().str().getString());
         }
     }
 
+    /** Whether {@link #update} runs {@code block}'s dtype natively for a contiguous CPU block. */
+    public static boolean nativeAccepts(ScalarType type) {
+        return KERNEL != null && (type.value == ScalarType.Float.value || type.value == ScalarType.BFloat16.value);
+    }
+
     private static boolean nativeAccepts(Tensor block, State state) {
-        return KERNEL != null && block.scalar_type().value == ScalarType.Float.value && block.is_contiguous() && block.device().is_cpu()
+        return nativeAccepts(block.scalar_type()) && block.is_contiguous() && block.device().is_cpu()
                 && onCpuContiguous(state.max()) && onCpuContiguous(state.sum()) && onCpuContiguous(state.rescale());
     }
 
@@ -86,6 +94,12 @@ public final class OnlineSoftmax {
 
     /** The same recurrence in libtorch ops: four passes over the block and a temporary. */
     private static void updateWithTorch(Tensor block, State state) {
+        if (isBf16(block)) {
+            Tensor wide = block.to(ScalarType.Float);
+            updateWithTorch(wide, state);
+            block.copy_(wide);
+            return;
+        }
         Tensor newMax = torch.maximum(state.max(), block.amax(new long[]{1}, false));
         state.rescale().copy_(state.max().sub(newMax).exp_());
         block.sub_(newMax.unsqueeze(1)).exp_();
@@ -101,9 +115,11 @@ public final class OnlineSoftmax {
         MemorySegment max = segment(state.max());
         MemorySegment sum = segment(state.sum());
         MemorySegment rescale = segment(state.rescale());
+        MethodHandle kernel = isBf16(block) ? KERNEL_BF16 : KERNEL;
+        long width = block.element_size();
         int parts = (int) Math.min(rows, Math.max(1, torch.get_num_threads()));
         RowSplit.run("bt_online_softmax_block", rows, parts, (from, count) -> {
-            KERNEL.invokeExact(values.asSlice(from * n * Float.BYTES, count * n * Float.BYTES), count, n,
+            kernel.invokeExact(values.asSlice(from * n * width, count * n * width), count, n,
                         max.asSlice(from * Float.BYTES, count * Float.BYTES),
                         sum.asSlice(from * Double.BYTES, count * Double.BYTES),
                         rescale.asSlice(from * Float.BYTES, count * Float.BYTES));
@@ -112,18 +128,22 @@ public final class OnlineSoftmax {
 
     /** Shapes and dtypes, checked before any pointer reaches C. */
     private static void check(Tensor block, State state) {
-        ScalarType type = block.scalar_type();
-        if (block.dim() != 2 || (type.value != ScalarType.Float.value && type.value != ScalarType.Double.value)) {
-            throw new IllegalArgumentException("online softmax needs a float32 or float64 [rows, n] block, got "
-                    + type + Tensors.shapeString(block));
+        ScalarType blockType = block.scalar_type();
+        if (block.dim() != 2 || (blockType.value != ScalarType.Float.value && blockType.value != ScalarType.Double.value
+                && !isBf16(block))) {
+            throw new IllegalArgumentException("online softmax needs a float32, float64 or bfloat16 [rows, n] block, got "
+                    + blockType + Tensors.shapeString(block));
         }
+        ScalarType type = isBf16(block) ? ScalarType.Float : blockType;
         long rows = block.size(0);
         if (!vector(state.max(), rows, type) || !vector(state.sum(), rows, ScalarType.Double) || !vector(state.rescale(), rows, type)) {
-            throw new IllegalArgumentException("online softmax state must be max and rescale in the block's dtype and a float64 sum, of ["
+            throw new IllegalArgumentException("online softmax state must be max and rescale in the block's dtype (float32 for bfloat16) and a float64 sum, of ["
                     + rows + "], got " + Tensors.shapeString(state.max()) + ", " + Tensors.shapeString(state.sum()) + ", "
                     + Tensors.shapeString(state.rescale()));
         }
     }
+
+    private static boolean isBf16(Tensor t) { return t.scalar_type().value == ScalarType.BFloat16.value; }
 
     private static boolean vector(Tensor t, long rows, ScalarType type) {
         return t.dim() == 1 && t.size(0) == rows && t.scalar_type().value == type.value;

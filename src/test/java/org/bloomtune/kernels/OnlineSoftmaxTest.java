@@ -81,6 +81,35 @@ class OnlineSoftmaxTest {
         }
     }
 
+    /** A bfloat16 block comes back as its widened float32 block's result rounded, with the same running state. */
+    @Test
+    void bfloat16BlocksAreTheFloatResultRounded() {
+        for (OnlineSoftmax.Implementation implementation : OnlineSoftmax.Implementation.values()) {
+            try (PointerScope scope = new PointerScope()) {
+                torch.manual_seed(6);
+                Tensor narrow = torch.randn(ROWS, COLUMNS).mul_(new Scalar(8))
+                        .add_(torch.arange(new Scalar(COLUMNS)).to(ScalarType.Float).mul_(new Scalar(0.02))).to(ScalarType.BFloat16);
+                Tensor wide = narrow.to(ScalarType.Float);
+                OnlineSoftmax.State expected = OnlineSoftmax.State.start(ROWS, DType.F32, new Device("cpu"));
+                OnlineSoftmax.State got = OnlineSoftmax.State.start(ROWS, DType.F32, new Device("cpu"));
+                for (int start = 0; start < COLUMNS; start += BLOCK) {
+                    int n = Math.min(BLOCK, COLUMNS - start);
+                    Tensor f = wide.narrow(1, start, n).contiguous();
+                    Tensor b = narrow.narrow(1, start, n).contiguous();
+                    OnlineSoftmax.update(f, expected, implementation);
+                    OnlineSoftmax.update(b, got, implementation);
+                    String what = implementation + " block at " + start;
+                    assertTrue(torch.equal(f.to(ScalarType.BFloat16), b), what + ": values differ from the float32 result rounded");
+                    assertTrue(torch.equal(expected.rescale(), got.rescale()), what + ": rescale");
+                    assertTrue(torch.equal(expected.max(), got.max()), what + ": max");
+                    double[] want = Tensors.toDoubles(expected.sum());
+                    double[] have = Tensors.toDoubles(got.sum());
+                    for (int r = 0; r < ROWS; r++) assertEquals(want[r], have[r], 1e-6 * want[r], what + ": sum row " + r);
+                }
+            }
+        }
+    }
+
     @Test
     void float64BlocksTakeTheLibtorchPath() {
         try (PointerScope scope = new PointerScope()) {
@@ -101,7 +130,7 @@ class OnlineSoftmaxTest {
             assertTrue(rows.getMessage().contains("[3]"), rows.getMessage());
             IllegalArgumentException type = assertThrows(IllegalArgumentException.class,
                     () -> OnlineSoftmax.update(torch.zeros(new long[]{3, 8}, Tensors.options(DType.I64, new Device("cpu"))), state));
-            assertTrue(type.getMessage().contains("float32 or float64"), type.getMessage());
+            assertTrue(type.getMessage().contains("float32, float64 or bfloat16"), type.getMessage());
         }
     }
 

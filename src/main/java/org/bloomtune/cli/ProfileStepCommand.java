@@ -50,7 +50,7 @@ final class ProfileStepCommand implements Runnable {
             description = "what is trained: a soft prompt, P-tuning's MLP encoder or a prefix (no projection); encoders as wide as the model")
     String peftType;
 
-    @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported")
+    @Option(names = "--steps", defaultValue = "2", paramLabel = "S", description = "steps to run; the last is reported, then each one's time")
     int steps;
 
     @Override
@@ -67,6 +67,7 @@ final class ProfileStepCommand implements Runnable {
             long weights = ProcessMemory.residentBytes();
             ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the step alone
             double seconds = 0;
+            StringBuilder each = new StringBuilder();
             float loss = 0;
             for (int s = 0; s < steps; s++) {
                 prompt.zeroGrad();
@@ -75,14 +76,15 @@ final class ProfileStepCommand implements Runnable {
                     loss = PromptBackward.lossAndGrad(model, PromptedInput.of(model, prompt, ids, null, ids), pass);
                 }
                 seconds = (System.nanoTime() - start) / 1e9;
+                each.append(each.isEmpty() ? "" : " ").append(String.format("%.2f", seconds));
             }
             long peak = ProcessMemory.peakResidentBytes();
             long tokens = (long) batch * (seqLen + virtualTokens);
             System.out.printf("%s %s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
-                            + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
+                            + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB); every step: %s s%n",
                     type, pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
                     mib(weights), mib(peak), mib(peak - weights),
-                    mib(choice.estimate().working()));
+                    mib(choice.estimate().working()), each);
         }
     }
 

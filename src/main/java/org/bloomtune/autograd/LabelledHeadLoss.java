@@ -50,8 +50,9 @@ final class LabelledHeadLoss {
 
     /**
      * Vocabulary rows per block for a pass over {@code rows} positions, within {@link #budgetBytes}:
-     * a float32 logit per row (8 bytes in half precision, whose GEMM result and copy of the block
-     * come on top), and a float32 dequantized weight row unless the embedding's rows are views.
+     * a float32 logit per row, charged 8 bytes in half precision (float16's GEMM result and copy of
+     * the block come on top; a bfloat16 block uses 2 of them, and four times wider bfloat16 blocks
+     * were no faster), and a float32 dequantized weight row unless the embedding's rows are views.
      */
     static long columns(BloomModel model, long rows) {
         WordEmbedding head = model.stages().wordEmbeddings();

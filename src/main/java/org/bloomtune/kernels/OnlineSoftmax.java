@@ -52,9 +52,10 @@ public final class OnlineSoftmax {
     }
 
     /**
-     * Overwrites {@code block} [rows, n] (float32, float64 or bfloat16 with a float32 state; finite) with exp(x − new max) and updates
-     * {@code state}; {@code state.rescale()} then holds exp(old max − new max) per row (0 on the
-     * first block), for rescaling anything accumulated against the old max.
+     * Overwrites {@code block} [rows, n] (float32, float64, or bfloat16 with a float32 state; finite)
+     * with exp(x − new max) and updates {@code state}; {@code state.rescale()} then holds
+     * exp(old max − new max) per row (0 on the first block), for rescaling anything accumulated
+     * against the old max.
      */
     public static void update(Tensor block, State state) {
         check(block, state);
@@ -78,13 +79,10 @@ public final class OnlineSoftmax {
         }
     }
 
-    /** Whether {@link #update} runs {@code block}'s dtype natively for a contiguous CPU block. */
-    public static boolean nativeAccepts(ScalarType type) {
-        return KERNEL != null && (type.value == ScalarType.Float.value || type.value == ScalarType.BFloat16.value);
-    }
-
     private static boolean nativeAccepts(Tensor block, State state) {
-        return nativeAccepts(block.scalar_type()) && block.is_contiguous() && block.device().is_cpu()
+        int type = block.scalar_type().value;
+        return KERNEL != null && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value)
+                && block.is_contiguous() && block.device().is_cpu()
                 && onCpuContiguous(state.max()) && onCpuContiguous(state.sum()) && onCpuContiguous(state.rescale());
     }
 

@@ -32,28 +32,58 @@
 /* Elements summed in float before the running total moves to double. */
 #define BT_SUM_BLOCK 4096
 
-BT_INLINE float row_max(const float *row, int64_t n) {
+/* Element c of a float32 row, or of a bfloat16 row widened; `bf16` is a constant where inlined. */
+BT_INLINE float load(const void *row, int64_t c, int bf16) {
+    return bf16 ? bf16_to_float(((const uint16_t *) row)[c]) : ((const float *) row)[c];
+}
+
+BT_INLINE void store(void *row, int64_t c, float v, int bf16) {
+    if (bf16) ((uint16_t *) row)[c] = float_to_bf16(v);
+    else ((float *) row)[c] = v;
+}
+
+BT_INLINE float row_max(const void *row, int64_t n, int bf16) {
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-    for (int64_t c = 0; c < n; c++) m = row[c] > m ? row[c] : m;
+    for (int64_t c = 0; c < n; c++) {
+        float x = load(row, c, bf16);
+        m = x > m ? x : m;
+    }
     return m;
 }
 
-/* Overwrites row with exp(row − max) and returns the sum, in float per BT_SUM_BLOCK, then double. */
-BT_INLINE double exp_in_place(float *row, int64_t n, float max) {
+/*
+ * Overwrites row with exp(row − max) and returns the sum, in float per BT_SUM_BLOCK, then double;
+ * a bfloat16 row sums the float32 values and stores each rounded.
+ */
+BT_INLINE double exp_in_place(void *row, int64_t n, float max, int bf16) {
     double total = 0.0;
     for (int64_t start = 0; start < n; start += BT_SUM_BLOCK) {
         int64_t end = start + BT_SUM_BLOCK < n ? start + BT_SUM_BLOCK : n;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
         for (int64_t c = start; c < end; c++) {
-            float e = bt_exp(row[c] - max);
-            row[c] = e;
+            float e = bt_exp(load(row, c, bf16) - max);
+            store(row, c, e, bf16);
             s += e;
         }
         total += s;
     }
     return total;
+}
+
+/* The recurrence over a block's rows, for either element type. */
+BT_INLINE void online_block(void *block, int bf16, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    size_t width = bf16 ? sizeof(uint16_t) : sizeof(float);
+    for (int64_t r = 0; r < m; r++) {
+        void *row = (char *) block + (size_t) (r * n) * width;
+        float blockMax = row_max(row, n, bf16);
+        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
+        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
+        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax, bf16);
+        runMax[r] = newMax;
+        rescale[r] = factor;
+    }
 }
 
 /*
@@ -65,54 +95,11 @@ BT_INLINE double exp_in_place(float *row, int64_t n, float max) {
  */
 BT_CLONES
 void bt_online_softmax_block(float *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
-    for (int64_t r = 0; r < m; r++) {
-        float *row = block + r * n;
-        float blockMax = row_max(row, n);
-        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
-        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
-        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax);
-        runMax[r] = newMax;
-        rescale[r] = factor;
-    }
+    online_block(block, 0, m, n, runMax, runSum, rescale);
 }
 
-BT_INLINE float row_max_bf16(const uint16_t *row, int64_t n) {
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int64_t c = 0; c < n; c++) {
-        float x = bf16_to_float(row[c]);
-        m = x > m ? x : m;
-    }
-    return m;
-}
-
-/* exp_in_place for a bfloat16 row: each exp summed in float32, then stored rounded to bfloat16. */
-BT_INLINE double exp_in_place_bf16(uint16_t *row, int64_t n, float max) {
-    double total = 0.0;
-    for (int64_t start = 0; start < n; start += BT_SUM_BLOCK) {
-        int64_t end = start + BT_SUM_BLOCK < n ? start + BT_SUM_BLOCK : n;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t c = start; c < end; c++) {
-            float e = bt_exp(bf16_to_float(row[c]) - max);
-            row[c] = float_to_bf16(e);
-            s += e;
-        }
-        total += s;
-    }
-    return total;
-}
-
-/* bt_online_softmax_block for a bfloat16 block [m, n] (finite); the running state stays float32 / double. */
+/* The same for a bfloat16 block [m, n]; the running state stays float32 / double. */
 BT_CLONES
 void bt_online_softmax_block_bf16(uint16_t *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
-    for (int64_t r = 0; r < m; r++) {
-        uint16_t *row = block + r * n;
-        float blockMax = row_max_bf16(row, n);
-        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
-        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
-        runSum[r] = runSum[r] * factor + exp_in_place_bf16(row, n, newMax);
-        runMax[r] = newMax;
-        rescale[r] = factor;
-    }
+    online_block(block, 1, m, n, runMax, runSum, rescale);
 }

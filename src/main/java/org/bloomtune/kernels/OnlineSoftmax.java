@@ -126,19 +126,23 @@ public final class OnlineSoftmax {
 
     /** Shapes and dtypes, checked before any pointer reaches C. */
     private static void check(Tensor block, State state) {
-        ScalarType blockType = block.scalar_type();
-        if (block.dim() != 2 || (blockType.value != ScalarType.Float.value && blockType.value != ScalarType.Double.value
-                && !isBf16(block))) {
+        ScalarType type = stateType(block.scalar_type());
+        if (block.dim() != 2 || type == null) {
             throw new IllegalArgumentException("online softmax needs a float32, float64 or bfloat16 [rows, n] block, got "
-                    + blockType + Tensors.shapeString(block));
+                    + block.scalar_type() + Tensors.shapeString(block));
         }
-        ScalarType type = isBf16(block) ? ScalarType.Float : blockType;
         long rows = block.size(0);
         if (!vector(state.max(), rows, type) || !vector(state.sum(), rows, ScalarType.Double) || !vector(state.rescale(), rows, type)) {
             throw new IllegalArgumentException("online softmax state must be max and rescale in the block's dtype (float32 for bfloat16) and a float64 sum, of ["
                     + rows + "], got " + Tensors.shapeString(state.max()) + ", " + Tensors.shapeString(state.sum()) + ", "
                     + Tensors.shapeString(state.rescale()));
         }
+    }
+
+    /** The running max's and rescale's dtype for a block of {@code block}'s: its own, float32 for bfloat16; null if unsupported. */
+    private static ScalarType stateType(ScalarType block) {
+        if (block.value == ScalarType.Float.value || block.value == ScalarType.Double.value) return block;
+        return block.value == ScalarType.BFloat16.value ? ScalarType.Float : null;
     }
 
     private static boolean isBf16(Tensor t) { return t.scalar_type().value == ScalarType.BFloat16.value; }

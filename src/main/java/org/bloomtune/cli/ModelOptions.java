@@ -9,6 +9,7 @@ import org.bloomtune.model.Int8Options;
 import org.bloomtune.model.LoadOptions;
 import org.bloomtune.tensor.CpuFeatures;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.ProcessMemory;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -50,7 +51,7 @@ final class ModelOptions {
             description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention")
     String attention;
 
-    @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once: lower peak memory, a little slower")
+    @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once, on transparent huge pages: lower peak memory, slower steps")
     boolean lowMemory;
 
     /** The flags as the library's load options (checked, nothing loaded). */
@@ -62,7 +63,10 @@ final class ModelOptions {
 
     BloomModel load() {
         LoadOptions options = loadOptions();
-        if (lowMemory) org.bloomtune.tensor.ProcessMemory.returnFreedBuffers(1L << 20);
+        if (lowMemory) {
+            ProcessMemory.requestHugePages();
+            ProcessMemory.returnFreedBuffers(1L << 20);
+        }
         return BloomModel.load(dir(), options);
     }
 }

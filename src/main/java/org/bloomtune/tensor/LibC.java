@@ -1,7 +1,10 @@
 package org.bloomtune.tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.Optional;
 
@@ -13,5 +16,23 @@ final class LibC {
     static Optional<MethodHandle> function(String name, FunctionDescriptor descriptor) {
         Linker linker = Linker.nativeLinker();
         return linker.defaultLookup().find(name).map(symbol -> linker.downcallHandle(symbol, descriptor));
+    }
+
+    /**
+     * The C library's {@code getenv}: the environment native code sees, which {@code setenv} changes
+     * and {@link System#getenv} (a copy taken at JVM start) does not. Null when unset or off POSIX.
+     */
+    static String getenv(String name) {
+        if (Getenv.HANDLE.isEmpty()) return null;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = (MemorySegment) Getenv.HANDLE.get().invokeExact(arena.allocateFrom(name));
+            return value.equals(MemorySegment.NULL) ? null : value.reinterpret(Long.MAX_VALUE).getString(0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("getenv(" + name + ") failed", t);
+        }
+    }
+
+    private static final class Getenv {
+        static final Optional<MethodHandle> HANDLE = function("getenv", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
     }
 }

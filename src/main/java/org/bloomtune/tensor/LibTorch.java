@@ -68,7 +68,7 @@ public final class LibTorch {
         return torch.cuda_is_available();
     }
 
-    private static void setenvIfAbsent(String name, String value) {
+    static void setenvIfAbsent(String name, String value) {
         var setenv = LibC.function("setenv",
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
         if (setenv.isEmpty()) return;   // not a POSIX C library: keep libgomp's default

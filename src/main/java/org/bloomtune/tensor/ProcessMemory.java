@@ -16,6 +16,7 @@ import java.util.Optional;
 /** Resident memory of this process from Linux's /proc: native tensors included, unlike the JVM's heap figures. */
 public final class ProcessMemory {
     private static final Path STATUS = Path.of("/proc/self/status");
+    private static final String THP_VARIABLE = "THP_MEM_ALLOC_ENABLE";
 
     private ProcessMemory() {}
 
@@ -100,6 +101,22 @@ public final class ProcessMemory {
         } catch (Throwable t) {
             throw new IllegalStateException("mallopt failed", t);
         }
+    }
+
+    /**
+     * Asks libtorch to back its CPU allocations of 2 MB and more with transparent huge pages
+     * ({@code THP_MEM_ALLOC_ENABLE=1}, unless the variable is already set). Meant to go with
+     * {@link #returnFreedBuffers}: every large tensor then gets fresh pages, and a fault per 2 MiB
+     * instead of per 4 KiB gives back much of the time that costs, at the same peak
+     * (benchmarks/FINDINGS.md). libtorch reads the variable once, at its first CPU allocation, so
+     * this must run before any tensor is made; after that it changes nothing. The machine's
+     * {@code transparent_hugepage} setting must allow {@code madvise}.
+     *
+     * @return whether the variable now asks for huge pages (false when the user set it otherwise, or off POSIX)
+     */
+    public static boolean requestHugePages() {
+        LibTorch.setenvIfAbsent(THP_VARIABLE, "1");
+        return "1".equals(LibC.getenv(THP_VARIABLE));
     }
 
     /**

@@ -46,7 +46,8 @@ public class LargeStepBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        ProcessMemory.returnFreedBuffers(1L << 20);        // --low-memory: this row is about memory
+        ProcessMemory.requestHugePages();                  // --low-memory: this row is about memory
+        ProcessMemory.returnFreedBuffers(1L << 20);
         fixture = new StepFixture(row);
     }
 

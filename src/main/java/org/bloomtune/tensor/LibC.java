@@ -19,6 +19,23 @@ final class LibC {
     }
 
     /**
+     * {@code setenv(name, value, 0)} in the C library, where libtorch, libgomp and glibc read their
+     * variables (Java's {@link System#getenv} is a copy taken at JVM start). A value already set, by
+     * the user or earlier, stands. A no-op off POSIX, where those libraries keep their defaults.
+     */
+    static void setenvIfAbsent(String name, String value) {
+        if (Setenv.HANDLE.isEmpty()) return;
+        int rc;
+        // A confined arena: the C library copies the strings.
+        try (Arena arena = Arena.ofConfined()) {
+            rc = (int) Setenv.HANDLE.get().invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cannot set " + name, t);
+        }
+        if (rc != 0) throw new IllegalStateException("setenv(" + name + ") failed");
+    }
+
+    /**
      * The C library's {@code getenv}: the environment native code sees, which {@code setenv} changes
      * and {@link System#getenv} (a copy taken at JVM start) does not. Null when unset or off POSIX.
      */
@@ -30,6 +47,11 @@ final class LibC {
         } catch (Throwable t) {
             throw new IllegalStateException("getenv(" + name + ") failed", t);
         }
+    }
+
+    private static final class Setenv {
+        static final Optional<MethodHandle> HANDLE = function("setenv",
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     }
 
     private static final class Getenv {

@@ -3,9 +3,6 @@ package org.bloomtune.tensor;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Loads libtorch once, with the settings BloomTune depends on for speed; each is applied only
@@ -39,9 +36,9 @@ public final class LibTorch {
 
     public static synchronized void init() {
         if (loaded) return;
-        setenvIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
+        LibC.setenvIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
         if (System.getenv("OMP_NUM_THREADS") == null && System.getenv("MKL_NUM_THREADS") == null) {
-            setenvIfAbsent("OMP_NUM_THREADS", Integer.toString(CpuCores.usable()));
+            LibC.setenvIfAbsent("OMP_NUM_THREADS", Integer.toString(CpuCores.usable()));
         }
         if (System.getProperty(MAX_PHYSICAL_BYTES) == null) System.setProperty(MAX_PHYSICAL_BYTES, "0");
         Loader.load(torch.class);
@@ -66,18 +63,5 @@ public final class LibTorch {
     public static boolean cudaAvailable() {
         init();
         return torch.cuda_is_available();
-    }
-
-    static void setenvIfAbsent(String name, String value) {
-        var setenv = LibC.function("setenv",
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-        if (setenv.isEmpty()) return;   // not a POSIX C library: keep libgomp's default
-        // A confined arena: the strings are only needed for the duration of the call.
-        try (Arena arena = Arena.ofConfined()) {
-            int rc = (int) setenv.get().invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 0);
-            if (rc != 0) throw new IllegalStateException("setenv(" + name + ") failed");
-        } catch (Throwable t) {
-            throw new IllegalStateException("cannot set " + name + " before loading libtorch", t);
-        }
     }
 }

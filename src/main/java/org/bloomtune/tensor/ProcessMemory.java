@@ -115,7 +115,7 @@ public final class ProcessMemory {
      * @return whether the variable now asks for huge pages (false when the user set it otherwise, or off POSIX)
      */
     public static boolean requestHugePages() {
-        LibTorch.setenvIfAbsent(THP_VARIABLE, "1");
+        LibC.setenvIfAbsent(THP_VARIABLE, "1");
         return "1".equals(LibC.getenv(THP_VARIABLE));
     }
 

@@ -63,10 +63,7 @@ final class ModelOptions {
 
     BloomModel load() {
         LoadOptions options = loadOptions();
-        if (lowMemory) {
-            ProcessMemory.requestHugePages();
-            ProcessMemory.returnFreedBuffers(1L << 20);
-        }
+        if (lowMemory) ProcessMemory.lowMemory();
         return BloomModel.load(dir(), options);
     }
 }

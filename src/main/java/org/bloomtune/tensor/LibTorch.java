@@ -3,7 +3,6 @@ package org.bloomtune.tensor;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 
-
 /**
  * Loads libtorch once, with the settings BloomTune depends on for speed; each is applied only
  * when the user has not set it.

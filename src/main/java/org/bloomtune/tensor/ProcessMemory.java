@@ -120,6 +120,17 @@ public final class ProcessMemory {
     }
 
     /**
+     * What {@code --low-memory} sets, in the order it needs: huge pages requested
+     * ({@link #requestHugePages}, before the first tensor), then every freed buffer of 1 MiB or more
+     * handed back to the OS ({@link #returnFreedBuffers}). Lower peak memory, slower steps
+     * (benchmarks/FINDINGS.md). Returns false off glibc.
+     */
+    public static boolean lowMemory() {
+        requestHugePages();
+        return returnFreedBuffers(1L << 20);
+    }
+
+    /**
      * Bytes currently allocated through the C heap (glibc {@code mallinfo2}: in-use small blocks
      * plus mmapped large ones) — where libtorch's CPU tensors live, and unlike RSS not moved by the
      * Java heap growing or the allocator keeping freed pages. -1 off glibc.

@@ -4,7 +4,6 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -38,21 +37,16 @@ class ProcessMemoryTest {
     }
 
     private static void setenv(String name, String value) throws Throwable {
-        MethodHandle setenv = function("setenv", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+        MethodHandle setenv = LibC.function("setenv", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT)).orElseThrow();
         try (Arena arena = Arena.ofConfined()) {
             assertEquals(0, (int) setenv.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), 1));
         }
     }
 
     private static void unsetenv(String name) throws Throwable {
-        MethodHandle unsetenv = function("unsetenv", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        MethodHandle unsetenv = LibC.function("unsetenv", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS)).orElseThrow();
         try (Arena arena = Arena.ofConfined()) {
             assertEquals(0, (int) unsetenv.invokeExact(arena.allocateFrom(name)));
         }
-    }
-
-    private static MethodHandle function(String name, FunctionDescriptor descriptor) {
-        Linker linker = Linker.nativeLinker();
-        return linker.downcallHandle(linker.defaultLookup().find(name).orElseThrow(), descriptor);
     }
 }

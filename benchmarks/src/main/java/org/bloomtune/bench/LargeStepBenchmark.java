@@ -46,8 +46,7 @@ public class LargeStepBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        ProcessMemory.requestHugePages();                  // --low-memory: this row is about memory
-        ProcessMemory.returnFreedBuffers(1L << 20);
+        ProcessMemory.lowMemory();                         // --low-memory: this row is about memory
         fixture = new StepFixture(row);
     }
 

@@ -1,5 +1,6 @@
 package org.bloomtune.cli;
 
+import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.LibTorch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -20,11 +21,12 @@ public final class Main implements Runnable {
         LibTorch.init();
     }
 
-    /** {@code --version}: this tool's, libtorch's, and the threads libtorch computes on. */
+    /** {@code --version}: this tool's, libtorch's, the threads libtorch computes on and its CPU allocator. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[]{"bloomtune 0.1.0", "libtorch " + LibTorch.version() + ", compute threads: " + LibTorch.threads()};
+            return new String[]{"bloomtune 0.1.0", "libtorch " + LibTorch.version() + ", compute threads: " + LibTorch.threads(),
+                    "CPU allocator: " + CpuCachingAllocator.inUse()};
         }
     }
 

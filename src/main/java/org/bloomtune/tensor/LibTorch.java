@@ -22,6 +22,9 @@ import org.bytedeco.pytorch.global.torch;
  *   it: a model larger than that would be refused. BloomTune frees its tensors itself.</li>
  * </ul>
  *
+ * <p>Once libtorch is loaded, its CPU tensors are given {@link CpuCachingAllocator} instead of
+ * glibc's heap, unless {@code BLOOMTUNE_CPU_ALLOCATOR=libtorch}.
+ *
  * <p>libgomp and libtorch read their variables once, when loaded, and JavaCPP its property when
  * its classes initialize, so they are set (through the C library's {@code setenv}) before libtorch
  * is loaded. Programs that create libtorch tensors before touching BloomTune should call
@@ -42,6 +45,7 @@ public final class LibTorch {
         if (System.getProperty(MAX_PHYSICAL_BYTES) == null) System.setProperty(MAX_PHYSICAL_BYTES, "0");
         Loader.load(torch.class);
         loaded = true;
+        CpuCachingAllocator.installUnlessDisabled();
     }
 
     /** libtorch's version as its build settings state it (e.g. "2.10.0"), or "unknown". */

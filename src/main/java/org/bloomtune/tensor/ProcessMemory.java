@@ -72,11 +72,13 @@ public final class ProcessMemory {
     }
 
     /**
-     * Hands memory that libtorch freed back to the OS (glibc's {@code malloc_trim}); without it
-     * the transient float copies of a quantized load stay in RSS. A no-op off glibc. Called twice
-     * per step by the recomputing reverse pass, so its handle is made once.
+     * Hands memory that libtorch freed back to the OS: the buffers {@link CpuCachingAllocator} keeps
+     * for reuse, and glibc's free heap ({@code malloc_trim}); without it the transient float copies
+     * of a quantized load stay in RSS. Called at phase boundaries (after a load; three times a step
+     * by the recomputing reverse pass), where the next phase allocates other sizes.
      */
     public static void trim() {
+        CpuCachingAllocator.releaseCached();
         if (Glibc.MALLOC_TRIM.isEmpty()) return;
         try {
             int ignored = (int) Glibc.MALLOC_TRIM.get().invokeExact(0L);
@@ -104,8 +106,9 @@ public final class ProcessMemory {
     }
 
     /**
-     * Asks libtorch to back its CPU allocations of 2 MB and more with transparent huge pages
-     * ({@code THP_MEM_ALLOC_ENABLE=1}, unless the variable is already set). Meant to go with
+     * Asks libtorch's own CPU allocator (in use when {@link CpuCachingAllocator} is not) to back its
+     * allocations of 2 MB and more with transparent huge pages ({@code THP_MEM_ALLOC_ENABLE=1},
+     * unless the variable is already set). Meant to go with
      * {@link #returnFreedBuffers}: every large tensor then gets fresh pages, and a fault per 2 MiB
      * instead of per 4 KiB gives back much of the time that costs, at the same peak
      * (benchmarks/FINDINGS.md). libtorch reads the variable once, at its first CPU allocation, so
@@ -120,27 +123,32 @@ public final class ProcessMemory {
     }
 
     /**
-     * What {@code --low-memory} sets, in the order it needs: huge pages requested
-     * ({@link #requestHugePages}, before the first tensor), then every freed buffer of 1 MiB or more
-     * handed back to the OS ({@link #returnFreedBuffers}). Lower peak memory, slower steps
-     * (benchmarks/FINDINGS.md). Returns false off glibc.
+     * What {@code --low-memory} sets: every freed tensor buffer handed back to the OS at once (the
+     * {@link CpuCachingAllocator}'s cache limit 0, glibc's mmap threshold 1 MiB for what it serves)
+     * and fresh buffers on huge pages, asked of BloomTune's allocator and of libtorch's (in case
+     * that one is in use; it reads its variable at its first allocation, so call this before the
+     * first tensor). Lower peak memory, slower steps (benchmarks/FINDINGS.md). Returns false off glibc.
      */
     public static boolean lowMemory() {
         requestHugePages();
+        CpuCachingAllocator.setCacheLimit(0);
+        CpuCachingAllocator.setHugePages(true);
         return returnFreedBuffers(1L << 20);
     }
 
     /**
      * Bytes currently allocated through the C heap (glibc {@code mallinfo2}: in-use small blocks
-     * plus mmapped large ones) — where libtorch's CPU tensors live, and unlike RSS not moved by the
-     * Java heap growing or the allocator keeping freed pages. -1 off glibc.
+     * plus mmapped large ones) and by {@link CpuCachingAllocator} — where libtorch's CPU tensors
+     * live, and unlike RSS not moved by the Java heap growing or an allocator keeping freed pages.
+     * -1 off glibc.
      */
     public static long nativeHeapBytes() {
         if (Glibc.MALLINFO2.isEmpty()) return -1;
         // The struct comes back by value into memory of this call's arena.
         try (Arena arena = Arena.ofConfined()) {
             var info = (MemorySegment) Glibc.MALLINFO2.get().invokeExact((SegmentAllocator) arena);
-            return info.get(ValueLayout.JAVA_LONG, Glibc.offset("uordblks")) + info.get(ValueLayout.JAVA_LONG, Glibc.offset("hblkhd"));
+            return info.get(ValueLayout.JAVA_LONG, Glibc.offset("uordblks")) + info.get(ValueLayout.JAVA_LONG, Glibc.offset("hblkhd"))
+                    + CpuCachingAllocator.stats().largeInUse();   // its small buffers are in glibc's count
         } catch (Throwable t) {
             throw new IllegalStateException("mallinfo2 failed", t);
         }

@@ -1,0 +1,269 @@
+/*
+ * A caching CPU allocator for libtorch, installed in place of its default one (c10's
+ * DefaultCPUAllocator, which is posix_memalign and free). Under the recomputing reverse pass a
+ * block allocates and frees the same few large buffers (4-35 MB) in a shifting order; glibc keeps
+ * the freed ones in its heap, split and merged, and the heap grows 100-200 MB past what is live.
+ * Here every buffer of LARGE bytes or more is its own mapping; a freed one is kept, whole, for the
+ * next request of (nearly) its size, so a repeating pattern reuses the same pages without a page
+ * fault or the kernel zeroing them again; what the cache holds past its limit is unmapped, oldest
+ * first. Smaller buffers go to glibc as before.
+ *
+ * libtorch ships no C++ headers with the JavaCPP jars, so the allocator object is built to the
+ * Itanium C++ ABI by hand: a pointer to a copy of the default allocator's vtable with two slots
+ * replaced (allocate, raw_deleter). bt_allocator_install checks every assumption that takes
+ * (the vtable the default object points at, the DataPtr layout of an allocation the default makes)
+ * and installs nothing when one fails. The Java side checks the libtorch version the slots were
+ * read from (benchmarks/FINDINGS.md has how).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* c10::DataPtr: UniqueVoidPtr {data, unique_ptr<void, DeleterFnPtr> {ctx, deleter} } then Device. */
+typedef struct {
+    void *data;
+    void *word1;
+    void *word2;
+    int8_t device_type;
+    int8_t device_index;
+} data_ptr;
+
+typedef void (*deleter_fn)(void *);
+typedef data_ptr *(*allocate_fn)(data_ptr *, const void *, size_t);
+typedef deleter_fn (*raw_deleter_fn)(const void *);
+
+enum { SLOTS = 6, ALLOCATE_SLOT = 2, IS_SIMPLE_SLOT = 3, RAW_DELETER_SLOT = 4 };
+enum { HEADER = 64, ALIGN = 64, MAX_CACHED = 1024 };
+static const size_t LARGE = (size_t)1 << 20;
+static const size_t PAGE = 4096;
+static const size_t HUGE_PAGE = (size_t)2 << 20;
+static const uint64_t MAGIC_SMALL = 0x626c6f6f6d736d6cULL;
+static const uint64_t MAGIC_LARGE = 0x626c6f6f6d6c7267ULL;
+
+/* What sits in front of every block this allocator hands out. */
+typedef struct {
+    uint64_t magic;
+    size_t length;   /* the mapping's length (large) or 0 (small) */
+    void *base;      /* what to free or unmap */
+} header;
+
+typedef struct {
+    char *base;
+    size_t length;
+    uint64_t age;
+} cached_block;
+
+static const void *vtable[2 + SLOTS];
+static const void *const *allocator_object = vtable + 2;
+static allocate_fn default_allocate;
+static const void *default_allocator;
+static deleter_fn default_deleter;
+static int deleter_word;      /* 1 or 2: where the deleter sits in a DataPtr */
+static int huge_pages;      /* atomic: read outside the lock */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static cached_block cache[MAX_CACHED];
+static int cached_count;
+static uint64_t clock_ticks;
+static size_t cache_limit;
+/* stats: [0] large bytes in use, [1] large bytes cached, [2] hits, [3] misses, [4] small bytes in use */
+static uint64_t stats[5];
+
+static void unmap(char *base, size_t length) { munmap(base, length); }
+
+/* A fresh mapping of length bytes, started on a 2 MiB boundary with huge pages when asked. */
+static char *map_block(size_t length) {
+    if (!__atomic_load_n(&huge_pages, __ATOMIC_RELAXED) || length < HUGE_PAGE) {
+        void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    char *raw = mmap(NULL, length + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *start = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (start > raw) munmap(raw, (size_t)(start - raw));
+    size_t tail = (size_t)(raw + length + HUGE_PAGE - (start + length));
+    if (tail > 0) munmap(start + length, tail);
+    madvise(start, length, MADV_HUGEPAGE);
+    return start;
+}
+
+/* Evicts the oldest cached block; called with the lock held. */
+static void evict_oldest(void) {
+    int oldest = 0;
+    for (int i = 1; i < cached_count; i++) {
+        if (cache[i].age < cache[oldest].age) oldest = i;
+    }
+    unmap(cache[oldest].base, cache[oldest].length);
+    stats[1] -= cache[oldest].length;
+    cache[oldest] = cache[--cached_count];
+}
+
+/* The smallest cached block of at least length bytes and at most an eighth more, or NULL. */
+static char *take_cached(size_t length, size_t *got) {
+    int best = -1;
+    for (int i = 0; i < cached_count; i++) {
+        size_t l = cache[i].length;
+        if (l >= length && l <= length + length / 8 && (best < 0 || l < cache[best].length)) best = i;
+    }
+    if (best < 0) return NULL;
+    char *base = cache[best].base;
+    *got = cache[best].length;
+    stats[1] -= cache[best].length;
+    cache[best] = cache[--cached_count];
+    return base;
+}
+
+static char *allocate_large(size_t n, size_t *length) {
+    size_t need = (n + HEADER + PAGE - 1) & ~(PAGE - 1);
+    pthread_mutex_lock(&lock);
+    size_t got = need;
+    char *base = take_cached(need, &got);
+    stats[base != NULL ? 2 : 3]++;
+    pthread_mutex_unlock(&lock);
+    if (base == NULL) base = map_block(need);
+    if (base == NULL) return NULL;
+    pthread_mutex_lock(&lock);
+    stats[0] += got;
+    pthread_mutex_unlock(&lock);
+    *length = got;
+    return base;
+}
+
+static void release_large(char *base, size_t length) {
+    pthread_mutex_lock(&lock);
+    stats[0] -= length;
+    if (length > cache_limit) {
+        pthread_mutex_unlock(&lock);
+        unmap(base, length);
+        return;
+    }
+    while (cached_count > 0 && (cached_count == MAX_CACHED || stats[1] + length > cache_limit)) evict_oldest();
+    cache[cached_count++] = (cached_block){base, length, ++clock_ticks};
+    stats[1] += length;
+    pthread_mutex_unlock(&lock);
+}
+
+/* The deleter of every DataPtr this allocator makes (and what raw_deleter returns). */
+static void free_block(void *data) {
+    if (data == NULL) return;
+    header *h = (header *)((char *)data - HEADER);
+    if (h->magic == MAGIC_LARGE) {
+        h->magic = 0;
+        release_large(h->base, h->length);
+    } else if (h->magic == MAGIC_SMALL) {
+        h->magic = 0;
+        pthread_mutex_lock(&lock);
+        stats[4] -= h->length;
+        pthread_mutex_unlock(&lock);
+        free(h->base);
+    } else {
+        default_deleter(data);   /* made by the default allocator when this one failed */
+    }
+}
+
+/* c10::Allocator::allocate(size_t) const: the DataPtr is returned through the hidden pointer. */
+static data_ptr *allocate(data_ptr *out, const void *self, size_t n) {
+    (void)self;
+    char *base = NULL;
+    size_t length = 0;
+    uint64_t magic = 0;
+    if (n == 0) {
+        /* no memory, as the default allocator gives: a null pointer with the deleter attached */
+    } else if (n >= LARGE) {
+        base = allocate_large(n, &length);
+        magic = MAGIC_LARGE;
+    } else {
+        void *p = NULL;
+        if (posix_memalign(&p, ALIGN, n + HEADER) == 0) base = p;
+        length = n + HEADER;
+        magic = MAGIC_SMALL;
+        if (base != NULL) {
+            pthread_mutex_lock(&lock);
+            stats[4] += length;
+            pthread_mutex_unlock(&lock);
+        }
+    }
+    void *data = NULL;
+    if (n > 0) {
+        if (base == NULL) return default_allocate(out, default_allocator, n);   /* throws c10's out-of-memory error */
+        header *h = (header *)base;
+        h->magic = magic;
+        h->length = length;
+        h->base = base;
+        data = base + HEADER;
+    }
+    out->data = data;
+    out->word1 = deleter_word == 1 ? (void *)free_block : data;
+    out->word2 = deleter_word == 1 ? data : (void *)free_block;
+    out->device_type = 0;
+    out->device_index = -1;
+    return out;
+}
+
+static deleter_fn raw_deleter(const void *self) {
+    (void)self;
+    return free_block;
+}
+
+/*
+ * Installs this allocator as libtorch's CPU allocator. default_object: c10::GetCPUAllocator();
+ * default_vtable: the address of the symbol `vtable for c10::DefaultCPUAllocator`;
+ * is_simple: `c10::Allocator::is_simple_data_ptr`; set: `c10::SetCPUAllocator`. Returns 0 when
+ * installed, or which check failed (nothing installed).
+ */
+int bt_allocator_install(const void *default_object, const void *const *default_vtable, const void *is_simple,
+                         void (*set)(const void *, uint8_t), uint64_t limit) {
+    const void *const *vptr = *(const void *const *const *)default_object;
+    if (vptr != default_vtable + 2) return 1;                 /* not the default allocator */
+    if (vptr[IS_SIMPLE_SLOT] != is_simple) return 2;          /* slots not where 2.10 has them */
+    default_allocate = (allocate_fn)vptr[ALLOCATE_SLOT];
+    default_allocator = default_object;
+    default_deleter = ((raw_deleter_fn)vptr[RAW_DELETER_SLOT])(default_object);
+    data_ptr probe;
+    memset(&probe, 0x5a, sizeof probe);
+    default_allocate(&probe, default_object, 64);
+    if (probe.data == NULL || probe.device_type != 0 || probe.device_index != -1) return 3;
+    if (probe.word1 == (void *)default_deleter && probe.word2 == probe.data) deleter_word = 1;
+    else if (probe.word2 == (void *)default_deleter && probe.word1 == probe.data) deleter_word = 2;
+    else return 4;                                            /* DataPtr laid out otherwise: leak 64 bytes */
+    default_deleter(probe.data);
+    memcpy(vtable, default_vtable, sizeof vtable);
+    vtable[2 + ALLOCATE_SLOT] = (const void *)allocate;
+    vtable[2 + RAW_DELETER_SLOT] = (const void *)raw_deleter;
+    cache_limit = limit;
+    set(&allocator_object, 1);
+    return 0;
+}
+
+/* The allocator object libtorch now calls, for comparing with c10::GetCPUAllocator(). */
+const void *bt_allocator_object(void) { return &allocator_object; }
+
+/* Sets the bytes of freed blocks kept for reuse; what is over it is unmapped now. */
+void bt_allocator_set_limit(uint64_t limit) {
+    pthread_mutex_lock(&lock);
+    cache_limit = limit;
+    while (cached_count > 0 && stats[1] > cache_limit) evict_oldest();
+    pthread_mutex_unlock(&lock);
+}
+
+/* Whether new mappings of 2 MiB or more ask for transparent huge pages (one fault per 2 MiB). */
+void bt_allocator_set_huge_pages(int on) {
+    __atomic_store_n(&huge_pages, on, __ATOMIC_RELAXED);
+}
+
+/* Unmaps every cached block. */
+void bt_allocator_release_cached(void) {
+    pthread_mutex_lock(&lock);
+    while (cached_count > 0) evict_oldest();
+    pthread_mutex_unlock(&lock);
+}
+
+/* out[5]: large bytes in use, large bytes cached, cache hits, misses, small bytes in use. */
+void bt_allocator_stats(uint64_t *out) {
+    pthread_mutex_lock(&lock);
+    memcpy(out, stats, sizeof stats);
+    pthread_mutex_unlock(&lock);
+}

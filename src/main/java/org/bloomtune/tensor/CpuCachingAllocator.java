@@ -1,0 +1,177 @@
+package org.bloomtune.tensor;
+
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.File;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.Locale;
+
+/**
+ * BloomTune's CPU allocator for libtorch tensors (native/cpu_caching_allocator.c), installed by
+ * {@link LibTorch#init()} in place of libtorch's default (glibc's {@code posix_memalign}). Every
+ * buffer of 1 MiB or more is its own mapping, and a freed one is kept for the next request of
+ * nearly its size up to a cache limit, the rest unmapped: glibc's heap otherwise holds 100–200 MB
+ * of freed, split tensor buffers above what a step keeps live (benchmarks/FINDINGS.md).
+ *
+ * <p>Set {@code BLOOMTUNE_CPU_ALLOCATOR=libtorch} to keep libtorch's own. The object is built to
+ * the C++ ABI of the libtorch this build ships (its headers are not in the JavaCPP jars), so it is
+ * installed only on that libtorch, and only after the native side has checked the default
+ * allocator's vtable and the layout of an allocation it makes; otherwise libtorch's stays, with a
+ * note in the log.
+ */
+public final class CpuCachingAllocator {
+    public static final String VARIABLE = "BLOOMTUNE_CPU_ALLOCATOR";
+    /** Freed bytes kept for reuse unless {@link #setCacheLimit} says otherwise. */
+    public static final long DEFAULT_CACHE_LIMIT = 256L << 20;
+    // The libtorch whose c10::Allocator vtable and DataPtr layout the native side was written against.
+    private static final String ABI_VERSION = "2.10.";
+    private static volatile boolean installed;
+    private static volatile String inUse = "libtorch's (LibTorch.init() not called yet)";
+
+    private CpuCachingAllocator() {}
+
+    /** Byte counts and cache counters of the allocator since it was installed. */
+    public record Stats(long largeInUse, long largeCached, long hits, long misses, long smallInUse) {
+        /** Bytes of tensor memory in use through this allocator (the cache not counted). */
+        public long inUse() { return largeInUse + smallInUse; }
+
+        public String summary() {
+            return String.format(Locale.ROOT, "in use %d MiB, cached %d MiB, reuse %d of %d", inUse() >> 20,
+                    largeCached >> 20, hits, hits + misses);
+        }
+    }
+
+    /** Whether libtorch's CPU tensors now come from this allocator. */
+    public static boolean installed() { return installed; }
+
+    /** Called once by {@link LibTorch#init()}, after libtorch is loaded and before its first tensor. */
+    static void installUnlessDisabled() {
+        String choice = LibC.getenv(VARIABLE);
+        if ("libtorch".equals(choice)) {
+            inUse = "libtorch's (" + VARIABLE + "=libtorch)";
+            return;
+        }
+        var log = System.getLogger("org.bloomtune");
+        if (choice != null && !choice.equals("caching")) {
+            log.log(System.Logger.Level.WARNING, VARIABLE + " is 'caching' or 'libtorch', not '" + choice + "': using 'caching'");
+        }
+        String refusal = install();
+        if (refusal != null) {
+            inUse = "libtorch's (" + refusal + ")";
+            log.log(System.Logger.Level.INFO, "libtorch's own CPU allocator stays: " + refusal);
+        }
+    }
+
+    /** Which allocator libtorch's CPU tensors come from, and why when it is libtorch's own. */
+    public static String inUse() { return inUse; }
+
+    /** Installs the allocator; null when done, else why not. */
+    private static String install() {
+        if (!NativeLibrary.available()) return NativeLibrary.NAME + " is not available on this platform";
+        String config = torch.show_config().getString();
+        if (!config.contains("TORCH_VERSION=" + ABI_VERSION)) return "not the libtorch " + ABI_VERSION + "x it was built against";
+        SymbolLookup c10 = SymbolLookup.libraryLookup(c10Library().toPath(), Arena.global());
+        try {
+            var getCpuAllocator = downcall(c10.find("_ZN3c1015GetCPUAllocatorEv"), FunctionDescriptor.of(ValueLayout.ADDRESS));
+            MemorySegment defaultObject = (MemorySegment) getCpuAllocator.invokeExact();
+            int code = (int) Native.INSTALL.invokeExact(defaultObject,
+                    symbol(c10, "_ZTVN3c1019DefaultCPUAllocatorE"),
+                    symbol(c10, "_ZNK3c109Allocator18is_simple_data_ptrERKNS_7DataPtrE"),
+                    symbol(c10, "_ZN3c1015SetCPUAllocatorEPNS_9AllocatorEh"),
+                    DEFAULT_CACHE_LIMIT);
+            if (code != 0) return "the default allocator failed check " + code;
+            MemorySegment now = (MemorySegment) getCpuAllocator.invokeExact();
+            MemorySegment ours = (MemorySegment) Native.OBJECT.invokeExact();
+            if (!now.equals(ours)) return "libtorch kept another allocator";
+        } catch (Throwable t) {
+            return "FFM call failed: " + t;
+        }
+        installed = true;
+        inUse = "BloomTune's caching allocator";
+        return null;
+    }
+
+    /** Current counters; zeros while not installed. */
+    public static Stats stats() {
+        if (!installed) return new Stats(0, 0, 0, 0, 0);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 5);
+            Native.STATS.invokeExact(out);
+            long[] s = out.toArray(ValueLayout.JAVA_LONG);
+            return new Stats(s[0], s[1], s[2], s[3], s[4]);
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_stats failed", t);
+        }
+    }
+
+    /** Unmaps every freed buffer the cache holds. */
+    public static void releaseCached() {
+        if (!installed) return;
+        try {
+            Native.RELEASE.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_release_cached failed", t);
+        }
+    }
+
+    /**
+     * Whether new buffers of 2 MiB or more ask the kernel for transparent huge pages: a fresh
+     * buffer then costs one page fault per 2 MiB instead of one per 4 KiB, which matters when the
+     * cache is small ({@code --low-memory}). Needs the machine's {@code transparent_hugepage} set
+     * to {@code madvise} or {@code always}.
+     */
+    public static void setHugePages(boolean on) {
+        if (!installed) return;
+        try {
+            Native.SET_HUGE_PAGES.invokeExact(on ? 1 : 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_set_huge_pages failed", t);
+        }
+    }
+
+    /** Bytes of freed buffers kept for reuse from now on (0: every freed buffer unmapped at once). */
+    public static void setCacheLimit(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
+        if (!installed) return;
+        try {
+            Native.SET_LIMIT.invokeExact(bytes);
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_set_limit failed", t);
+        }
+    }
+
+    private static File c10Library() {
+        File jni = new File(Loader.load(torch.class));
+        return new File(jni.getParentFile(), "libc10.so");
+    }
+
+    private static MemorySegment symbol(SymbolLookup lookup, String name) {
+        return lookup.find(name).orElseThrow(() -> new IllegalStateException("libc10.so has no " + name));
+    }
+
+    private static MethodHandle downcall(java.util.Optional<MemorySegment> symbol, FunctionDescriptor descriptor) {
+        return Linker.nativeLinker().downcallHandle(symbol.orElseThrow(), descriptor);
+    }
+
+    /** The C side's functions, bound on first use. */
+    private static final class Native {
+        static final MethodHandle INSTALL = bind("bt_allocator_install", FunctionDescriptor.of(ValueLayout.JAVA_INT,
+                ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        static final MethodHandle OBJECT = bind("bt_allocator_object", FunctionDescriptor.of(ValueLayout.ADDRESS));
+        static final MethodHandle STATS = bind("bt_allocator_stats", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        static final MethodHandle RELEASE = bind("bt_allocator_release_cached", FunctionDescriptor.ofVoid());
+        static final MethodHandle SET_LIMIT = bind("bt_allocator_set_limit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+        static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+
+        private static MethodHandle bind(String name, FunctionDescriptor descriptor) {
+            return downcall(NativeLibrary.find(name), descriptor);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+package org.bloomtune.tensor;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Optional;
+
+/**
+ * BloomTune's own C library (native/, built by Maven into the jar), loaded once through FFM for
+ * the kernels and the CPU allocator alike, so both see one copy of its state. Absent on platforms
+ * the build did not compile it for.
+ */
+public final class NativeLibrary {
+    public static final String NAME = "bloomtune-kernels-linux-x86_64.so";
+    // Loaded once for the life of the process: the global arena never unloads it.
+    private static final Optional<SymbolLookup> LOOKUP = load();
+
+    private NativeLibrary() {}
+
+    public static boolean available() { return LOOKUP.isPresent(); }
+
+    /** The address of {@code name} in the library, or empty when the library or the symbol is absent. */
+    public static Optional<MemorySegment> find(String name) {
+        return LOOKUP.flatMap(lookup -> lookup.find(name));
+    }
+
+    private static Optional<SymbolLookup> load() {
+        if (!System.getProperty("os.name").startsWith("Linux") || !System.getProperty("os.arch").equals("amd64")) {
+            return Optional.empty();
+        }
+        URL url = NativeLibrary.class.getResource("/" + NAME);
+        if (url == null) return Optional.empty();
+        return Optional.of(SymbolLookup.libraryLookup(file(url), Arena.global()));
+    }
+
+    /** The library as a file: in place when running from classes, else copied out of the jar. */
+    private static Path file(URL url) {
+        try {
+            if (url.getProtocol().equals("file")) return Path.of(url.toURI());
+            Path tmp = Files.createTempFile("bloomtune-kernels", ".so");
+            tmp.toFile().deleteOnExit();
+            try (InputStream in = url.openStream()) {
+                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            }
+            return tmp;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot extract " + NAME + ": " + e.getMessage(), e);
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package org.bloomtune.tensor;
+
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.Allocator;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * BloomTune's CPU allocator as libtorch uses it: tensors made by libtorch ops get their memory
+ * from it and give it back, freed buffers are reused without a new mapping, the cache stays within
+ * its limit, libtorch's raw interface frees through it, and a fresh process can keep libtorch's own.
+ * (Every other test's numbers are computed on its memory too.)
+ */
+class CpuCachingAllocatorTest {
+    private static final long MIB = 1L << 20;
+
+    @BeforeAll
+    static void load() {
+        LibTorch.init();
+        assertTrue(CpuCachingAllocator.installed(), CpuCachingAllocator.inUse());
+    }
+
+    @Test
+    void libtorchOpsAllocateFromItAndAFreedBufferIsReused() {
+        CpuCachingAllocator.releaseCached();
+        var before = CpuCachingAllocator.stats();
+        try (Tensor a = torch.ones(3 * 262144L)) {   // 3 MiB of float32 ones, made by libtorch
+            var held = CpuCachingAllocator.stats();
+            assertTrue(held.largeInUse() - before.largeInUse() >= 3 * MIB, held.toString());
+            assertEquals(before.misses() + 1, held.misses());
+            try (Tensor b = a.mul(new Scalar(2.0))) {
+                assertEquals(2.0, b.index_select(0, torch.tensor(786431L)).item_double(), 0);
+            }
+            var afterFree = CpuCachingAllocator.stats();
+            assertEquals(held.largeInUse(), afterFree.largeInUse(), "the product's buffer is back");
+            assertTrue(afterFree.largeCached() >= 3 * MIB, "and kept: " + afterFree);
+            try (Tensor c = a.add(new Scalar(1.0))) {
+                var reused = CpuCachingAllocator.stats();
+                assertEquals(afterFree.hits() + 1, reused.hits(), "the sum reuses the product's buffer: " + reused);
+                assertEquals(afterFree.misses(), reused.misses());
+                assertEquals(2.0, c.index_select(0, torch.tensor(786431L)).item_double(), 0, "on reused memory");
+            }
+        }
+        assertEquals(before.largeInUse(), CpuCachingAllocator.stats().largeInUse());
+    }
+
+    @Test
+    void libtorchsRawInterfaceFreesThroughIt() {
+        Allocator cpu = torch.getCPUAllocator();
+        var before = CpuCachingAllocator.stats();
+        Pointer large = cpu.raw_allocate(5 * MIB);
+        Pointer small = cpu.raw_allocate(100);
+        assertTrue(CpuCachingAllocator.stats().inUse() >= before.inUse() + 5 * MIB + 100);
+        assertEquals(0, large.address() % 64, "64-byte aligned like libtorch's own");
+        assertEquals(0, small.address() % 64);
+        cpu.raw_deallocate(large);
+        cpu.raw_deallocate(small);
+        assertEquals(before.inUse(), CpuCachingAllocator.stats().inUse());
+    }
+
+    @Test
+    void theCacheStaysWithinItsLimitOverThousandsOfMixedSizes() {
+        CpuCachingAllocator.setCacheLimit(32 * MIB);
+        try {
+            var start = CpuCachingAllocator.stats();
+            Random random = new Random(7);
+            List<Tensor> live = new ArrayList<>();
+            for (int i = 0; i < 3000; i++) {
+                live.add(torch.empty((1 + random.nextInt(4)) * 262144L));   // 1-4 MiB
+                if (live.size() > 4) live.remove(random.nextInt(live.size())).close();
+                assertTrue(CpuCachingAllocator.stats().largeCached() <= 32 * MIB);
+            }
+            live.forEach(Tensor::close);
+            var end = CpuCachingAllocator.stats();
+            assertEquals(start.largeInUse(), end.largeInUse(), "every buffer given back");
+            // Four sizes, at most five live: once each size has been freed, every request finds one.
+            assertTrue(end.hits() - start.hits() > 2900, "requests reuse a buffer: " + end);
+            CpuCachingAllocator.releaseCached();
+            assertEquals(0, CpuCachingAllocator.stats().largeCached());
+        } finally {
+            CpuCachingAllocator.setCacheLimit(CpuCachingAllocator.DEFAULT_CACHE_LIMIT);
+        }
+    }
+
+    @Test
+    void aFreshProcessKeepsLibtorchsAllocatorWhenAsked() throws Exception {
+        for (String choice : new String[]{"libtorch", "caching"}) {
+            ProcessBuilder pb = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(),
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    "org.bloomtune.cli.Main", "--version").redirectErrorStream(true);
+            pb.environment().put(CpuCachingAllocator.VARIABLE, choice);
+            Process cli = pb.start();
+            String out = new String(cli.getInputStream().readAllBytes());
+            assertTrue(cli.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(0, cli.exitValue(), out);
+            String expected = choice.equals("libtorch") ? "CPU allocator: libtorch's (" + CpuCachingAllocator.VARIABLE + "=libtorch)"
+                    : "CPU allocator: BloomTune's caching allocator";
+            assertTrue(out.contains(expected), out);
+        }
+    }
+}

@@ -68,7 +68,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static cached_block cache[MAX_CACHED];
 static int cached_count;
 static uint64_t clock_ticks;
-static size_t cache_limit;
+static size_t cache_limit;   /* bytes the cache may hold above the live high-water mark */
+static int caching = 1;     /* 0: every freed block unmapped at once */
+static size_t high_water;    /* the most large bytes live at once since the cache was last emptied */
 /* stats: [0] large bytes in use, [1] large bytes cached, [2] hits, [3] misses, [4] small bytes in use */
 static uint64_t stats[5];
 
@@ -121,26 +123,40 @@ static char *allocate_large(size_t n, size_t *length) {
     pthread_mutex_lock(&lock);
     size_t got = need;
     char *base = take_cached(need, &got);
-    stats[base != NULL ? 2 : 3]++;
+    if (base != NULL) {
+        stats[2]++;
+    } else {
+        /* A new mapping grows the footprint: first unmap cached blocks until it stays within the
+           live high-water mark, or cache_limit above what is live with the new block. */
+        stats[3]++;
+        size_t live = stats[0] + need;
+        size_t bound = high_water > live + cache_limit ? high_water : live + cache_limit;
+        while (cached_count > 0 && live + stats[1] > bound) evict_oldest();
+    }
+    stats[0] += got;   /* counted before the mapping exists, so racing callers see it */
+    if (stats[0] > high_water) high_water = stats[0];
     pthread_mutex_unlock(&lock);
     if (base == NULL) base = map_block(need);
-    if (base == NULL) return NULL;
-    pthread_mutex_lock(&lock);
-    stats[0] += got;
-    pthread_mutex_unlock(&lock);
+    if (base == NULL) {
+        pthread_mutex_lock(&lock);
+        stats[0] -= got;
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
     *length = got;
     return base;
 }
 
+/* A freed block moves from live to cached: the footprint stays what it was. */
 static void release_large(char *base, size_t length) {
     pthread_mutex_lock(&lock);
     stats[0] -= length;
-    if (length > cache_limit) {
+    if (!caching) {
         pthread_mutex_unlock(&lock);
         unmap(base, length);
         return;
     }
-    while (cached_count > 0 && (cached_count == MAX_CACHED || stats[1] + length > cache_limit)) evict_oldest();
+    if (cached_count == MAX_CACHED) evict_oldest();
     cache[cached_count++] = (cached_block){base, length, ++clock_ticks};
     stats[1] += length;
     pthread_mutex_unlock(&lock);
@@ -241,11 +257,12 @@ int bt_allocator_install(const void *default_object, const void *const *default_
 /* The allocator object libtorch now calls, for comparing with c10::GetCPUAllocator(). */
 const void *bt_allocator_object(void) { return &allocator_object; }
 
-/* Sets the bytes of freed blocks kept for reuse; what is over it is unmapped now. */
+/* Sets how far above the live high-water mark the cache may take the footprint; what is over it is unmapped now. */
 void bt_allocator_set_limit(uint64_t limit) {
     pthread_mutex_lock(&lock);
     cache_limit = limit;
-    while (cached_count > 0 && stats[1] > cache_limit) evict_oldest();
+    size_t bound = high_water > stats[0] + cache_limit ? high_water : stats[0] + cache_limit;
+    while (cached_count > 0 && stats[0] + stats[1] > bound) evict_oldest();
     pthread_mutex_unlock(&lock);
 }
 
@@ -254,10 +271,19 @@ void bt_allocator_set_huge_pages(int on) {
     __atomic_store_n(&huge_pages, on, __ATOMIC_RELAXED);
 }
 
-/* Unmaps every cached block. */
+/* Whether freed blocks are kept at all; off, every freed block is unmapped at once. */
+void bt_allocator_set_caching(int on) {
+    pthread_mutex_lock(&lock);
+    caching = on;
+    while (!caching && cached_count > 0) evict_oldest();
+    pthread_mutex_unlock(&lock);
+}
+
+/* Unmaps every cached block and starts a new high-water mark from what is live now. */
 void bt_allocator_release_cached(void) {
     pthread_mutex_lock(&lock);
     while (cached_count > 0) evict_oldest();
+    high_water = stats[0];
     pthread_mutex_unlock(&lock);
 }
 

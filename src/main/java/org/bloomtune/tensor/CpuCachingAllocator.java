@@ -28,7 +28,7 @@ import java.util.Locale;
  */
 public final class CpuCachingAllocator {
     public static final String VARIABLE = "BLOOMTUNE_CPU_ALLOCATOR";
-    /** Freed bytes kept for reuse unless {@link #setCacheLimit} says otherwise. */
+    /** What the cache may hold above the live high-water mark unless {@link #setCacheLimit} says otherwise. */
     public static final long DEFAULT_CACHE_LIMIT = 256L << 20;
     // The libtorch whose c10::Allocator vtable and DataPtr layout the native side was written against.
     private static final String ABI_VERSION = "2.10.";
@@ -136,7 +136,13 @@ public final class CpuCachingAllocator {
         }
     }
 
-    /** Bytes of freed buffers kept for reuse from now on (0: every freed buffer unmapped at once). */
+    /**
+     * How far the cache may take the footprint (live plus cached buffers) above the most that was
+     * live at once since the cache was last emptied ({@link #releaseCached}): a new buffer first
+     * unmaps cached ones until the footprint is within that bound. At 0 the cache never raises
+     * the peak above the live set's own; the default leaves room for a repeating pattern of
+     * buffers to be reused whole.
+     */
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
         if (!installed) return;
@@ -144,6 +150,16 @@ public final class CpuCachingAllocator {
             Native.SET_LIMIT.invokeExact(bytes);
         } catch (Throwable t) {
             throw new IllegalStateException("bt_allocator_set_limit failed", t);
+        }
+    }
+
+    /** Whether freed buffers are kept for reuse at all; off, each is unmapped as it is freed. */
+    public static void setCaching(boolean on) {
+        if (!installed) return;
+        try {
+            Native.SET_CACHING.invokeExact(on ? 1 : 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_set_caching failed", t);
         }
     }
 
@@ -168,6 +184,7 @@ public final class CpuCachingAllocator {
         static final MethodHandle STATS = bind("bt_allocator_stats", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
         static final MethodHandle RELEASE = bind("bt_allocator_release_cached", FunctionDescriptor.ofVoid());
         static final MethodHandle SET_LIMIT = bind("bt_allocator_set_limit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+        static final MethodHandle SET_CACHING = bind("bt_allocator_set_caching", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
 
         private static MethodHandle bind(String name, FunctionDescriptor descriptor) {

@@ -124,14 +124,14 @@ public final class ProcessMemory {
 
     /**
      * What {@code --low-memory} sets: every freed tensor buffer handed back to the OS at once (the
-     * {@link CpuCachingAllocator}'s cache limit 0, glibc's mmap threshold 1 MiB for what it serves)
+     * {@link CpuCachingAllocator}'s cache off, glibc's mmap threshold 1 MiB for what it serves)
      * and fresh buffers on huge pages, asked of BloomTune's allocator and of libtorch's (in case
      * that one is in use; it reads its variable at its first allocation, so call this before the
      * first tensor). Lower peak memory, slower steps (benchmarks/FINDINGS.md). Returns false off glibc.
      */
     public static boolean lowMemory() {
         requestHugePages();
-        CpuCachingAllocator.setCacheLimit(0);
+        CpuCachingAllocator.setCaching(false);
         CpuCachingAllocator.setHugePages(true);
         return returnFreedBuffers(1L << 20);
     }

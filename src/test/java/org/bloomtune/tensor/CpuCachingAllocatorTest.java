@@ -70,26 +70,67 @@ class CpuCachingAllocatorTest {
     }
 
     @Test
-    void theCacheStaysWithinItsLimitOverThousandsOfMixedSizes() {
-        CpuCachingAllocator.setCacheLimit(32 * MIB);
+    void theFootprintStaysWithinTheLiveHighWaterMarkPlusTheLimitOverThousandsOfMixedSizes() {
         try {
-            var start = CpuCachingAllocator.stats();
-            Random random = new Random(7);
-            List<Tensor> live = new ArrayList<>();
-            for (int i = 0; i < 3000; i++) {
-                live.add(torch.empty((1 + random.nextInt(4)) * 262144L));   // 1-4 MiB
-                if (live.size() > 4) live.remove(random.nextInt(live.size())).close();
-                assertTrue(CpuCachingAllocator.stats().largeCached() <= 32 * MIB);
-            }
-            live.forEach(Tensor::close);
-            var end = CpuCachingAllocator.stats();
-            assertEquals(start.largeInUse(), end.largeInUse(), "every buffer given back");
-            // Four sizes, at most five live: once each size has been freed, every request finds one.
-            assertTrue(end.hits() - start.hits() > 2900, "requests reuse a buffer: " + end);
-            CpuCachingAllocator.releaseCached();
-            assertEquals(0, CpuCachingAllocator.stats().largeCached());
+            churn(0);   // the cache never takes the footprint past the most that was live
+            long hits = churn(32 * MIB);
+            // Four sizes, at most five live, room for a buffer of each size: nearly every request finds one.
+            assertTrue(hits > 2900, "requests reuse a buffer: " + hits + " of 3000");
         } finally {
             CpuCachingAllocator.setCacheLimit(CpuCachingAllocator.DEFAULT_CACHE_LIMIT);
+        }
+    }
+
+    /** 3000 tensors of 1-4 MiB, at most five live, checking the footprint at every step; returns the hits. */
+    private static long churn(long limit) {
+        CpuCachingAllocator.releaseCached();   // a new high-water mark from here
+        CpuCachingAllocator.setCacheLimit(limit);
+        var start = CpuCachingAllocator.stats();
+        long mostLive = start.largeInUse();
+        long footprint = start.largeInUse() + start.largeCached();
+        Random random = new Random(7);
+        List<Tensor> live = new ArrayList<>();
+        for (int i = 0; i < 3000; i++) {
+            var before = CpuCachingAllocator.stats();
+            live.add(torch.empty((1 + random.nextInt(4)) * 262144L));
+            var now = CpuCachingAllocator.stats();
+            mostLive = Math.max(mostLive, now.largeInUse());
+            long grown = now.largeInUse() + now.largeCached();
+            if (now.misses() > before.misses()) {
+                // Only a new mapping grows the footprint, and only up to this bound.
+                assertTrue(grown <= Math.max(mostLive, now.largeInUse() + limit), "limit " + limit + ", step " + i + ": " + now);
+            } else {
+                assertEquals(footprint, grown, "a reused buffer moves from cached to live: step " + i);
+            }
+            if (live.size() > 4) live.remove(random.nextInt(live.size())).close();
+            var freed = CpuCachingAllocator.stats();
+            footprint = freed.largeInUse() + freed.largeCached();
+            assertTrue(footprint <= grown, "a freed buffer is cached or unmapped, never more: step " + i);
+        }
+        live.forEach(Tensor::close);
+        var end = CpuCachingAllocator.stats();
+        assertEquals(start.largeInUse(), end.largeInUse(), "every buffer given back");
+        CpuCachingAllocator.releaseCached();
+        assertEquals(0, CpuCachingAllocator.stats().largeCached());
+        return end.hits() - start.hits();
+    }
+
+    @Test
+    void withCachingOffEveryFreedBufferIsUnmapped() {
+        CpuCachingAllocator.setCaching(false);
+        try {
+            var before = CpuCachingAllocator.stats();
+            for (int i = 0; i < 20; i++) {
+                try (Tensor t = torch.ones(2 * 262144L)) {
+                    assertEquals(2 * 262144.0, t.sum().item_double(), 0);
+                }
+            }
+            var after = CpuCachingAllocator.stats();
+            assertEquals(0, after.largeCached());
+            assertEquals(before.hits(), after.hits(), "nothing reused");
+            assertEquals(before.largeInUse(), after.largeInUse());
+        } finally {
+            CpuCachingAllocator.setCaching(true);
         }
     }
 

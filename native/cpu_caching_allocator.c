@@ -5,15 +5,17 @@
  * the freed ones in its heap, split and merged, and the heap grows 100-200 MB past what is live.
  * Here every buffer of LARGE bytes or more is its own mapping; a freed one is kept, whole, for the
  * next request of (nearly) its size, so a repeating pattern reuses the same pages without a page
- * fault or the kernel zeroing them again; what the cache holds past its limit is unmapped, oldest
- * first. Smaller buffers go to glibc as before.
+ * fault or the kernel zeroing them again. Before a new mapping would take the footprint (live plus
+ * cached) more than cache_limit past the most that was live at once, cached blocks are unmapped,
+ * oldest first: the cache spends memory the process has already needed, and little more.
+ * Smaller buffers go to glibc as before.
  *
  * libtorch ships no C++ headers with the JavaCPP jars, so the allocator object is built to the
  * Itanium C++ ABI by hand: a pointer to a copy of the default allocator's vtable with two slots
  * replaced (allocate, raw_deleter). bt_allocator_install checks every assumption that takes
  * (the vtable the default object points at, the DataPtr layout of an allocation the default makes)
- * and installs nothing when one fails. The Java side checks the libtorch version the slots were
- * read from (benchmarks/FINDINGS.md has how).
+ * and installs nothing when one fails. The Java side checks the libtorch version the slot numbers
+ * were read from (nm and readelf on its libc10.so: benchmarks/FINDINGS.md).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,7 +24,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* c10::DataPtr: UniqueVoidPtr {data, unique_ptr<void, DeleterFnPtr> {ctx, deleter} } then Device. */
+/* c10::DataPtr: UniqueVoidPtr {data, unique_ptr<void, DeleterFnPtr>} then Device; the unique_ptr's
+   two words (context, deleter) in the order the install check finds. */
 typedef struct {
     void *data;
     void *word1;
@@ -46,7 +49,7 @@ static const uint64_t MAGIC_LARGE = 0x626c6f6f6d6c7267ULL;
 /* What sits in front of every block this allocator hands out. */
 typedef struct {
     uint64_t magic;
-    size_t length;   /* the mapping's length (large) or 0 (small) */
+    size_t length;   /* the mapping's length (large) or the bytes asked of glibc (small) */
     void *base;      /* what to free or unmap */
 } header;
 
@@ -61,20 +64,22 @@ static const void *const *allocator_object = vtable + 2;
 static allocate_fn default_allocate;
 static const void *default_allocator;
 static deleter_fn default_deleter;
-static int deleter_word;      /* 1 or 2: where the deleter sits in a DataPtr */
-static int huge_pages;      /* atomic: read outside the lock */
+static int deleter_word;     /* 1 or 2: where the deleter sits in a DataPtr */
+static int huge_pages;       /* atomic: read outside the lock */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static cached_block cache[MAX_CACHED];
 static int cached_count;
 static uint64_t clock_ticks;
 static size_t cache_limit;   /* bytes the cache may hold above the live high-water mark */
-static int caching = 1;     /* 0: every freed block unmapped at once */
+static int caching = 1;      /* 0: every freed block unmapped at once */
 static size_t high_water;    /* the most large bytes live at once since the cache was last emptied */
 /* stats: [0] large bytes in use, [1] large bytes cached, [2] hits, [3] misses, [4] small bytes in use */
 static uint64_t stats[5];
-
-static void unmap(char *base, size_t length) { munmap(base, length); }
+/* Buffers the default allocator made when this one could not (raw_deallocate may hand them back). */
+enum { MAX_FOREIGN = 4096 };
+static void *foreign[MAX_FOREIGN];
+static int foreign_count;
 
 /* A fresh mapping of length bytes, started on a 2 MiB boundary with huge pages when asked. */
 static char *map_block(size_t length) {
@@ -98,7 +103,7 @@ static void evict_oldest(void) {
     for (int i = 1; i < cached_count; i++) {
         if (cache[i].age < cache[oldest].age) oldest = i;
     }
-    unmap(cache[oldest].base, cache[oldest].length);
+    munmap(cache[oldest].base, cache[oldest].length);
     stats[1] -= cache[oldest].length;
     cache[oldest] = cache[--cached_count];
 }
@@ -153,7 +158,7 @@ static void release_large(char *base, size_t length) {
     stats[0] -= length;
     if (!caching) {
         pthread_mutex_unlock(&lock);
-        unmap(base, length);
+        munmap(base, length);
         return;
     }
     if (cached_count == MAX_CACHED) evict_oldest();
@@ -162,9 +167,29 @@ static void release_large(char *base, size_t length) {
     pthread_mutex_unlock(&lock);
 }
 
+/* Whether data came from the default allocator (this one having failed): forget it if so. */
+static int take_foreign(void *data) {
+    if (__atomic_load_n(&foreign_count, __ATOMIC_ACQUIRE) == 0) return 0;
+    int found = 0;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < foreign_count && !found; i++) {
+        if (foreign[i] == data) {
+            foreign[i] = foreign[foreign_count - 1];
+            __atomic_store_n(&foreign_count, foreign_count - 1, __ATOMIC_RELEASE);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
 /* The deleter of every DataPtr this allocator makes (and what raw_deleter returns). */
 static void free_block(void *data) {
     if (data == NULL) return;
+    if (take_foreign(data)) {   /* no header in front of it: do not read one */
+        default_deleter(data);
+        return;
+    }
     header *h = (header *)((char *)data - HEADER);
     if (h->magic == MAGIC_LARGE) {
         h->magic = 0;
@@ -175,9 +200,20 @@ static void free_block(void *data) {
         stats[4] -= h->length;
         pthread_mutex_unlock(&lock);
         free(h->base);
-    } else {
-        default_deleter(data);   /* made by the default allocator when this one failed */
     }
+}
+
+/* Out of memory here: the default allocator either finds some or throws c10's out-of-memory error,
+   which unwinds through these C frames to libtorch's caller (built with -fexceptions; no lock is held). */
+static data_ptr *allocate_default(data_ptr *out, size_t n) {
+    default_allocate(out, default_allocator, n);
+    pthread_mutex_lock(&lock);
+    if (foreign_count < MAX_FOREIGN) {
+        foreign[foreign_count] = out->data;
+        __atomic_store_n(&foreign_count, foreign_count + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lock);
+    return out;
 }
 
 /* c10::Allocator::allocate(size_t) const: the DataPtr is returned through the hidden pointer. */
@@ -204,7 +240,7 @@ static data_ptr *allocate(data_ptr *out, const void *self, size_t n) {
     }
     void *data = NULL;
     if (n > 0) {
-        if (base == NULL) return default_allocate(out, default_allocator, n);   /* throws c10's out-of-memory error */
+        if (base == NULL) return allocate_default(out, n);
         header *h = (header *)base;
         h->magic = magic;
         h->length = length;

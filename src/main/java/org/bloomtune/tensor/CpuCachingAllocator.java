@@ -128,6 +128,7 @@ public final class CpuCachingAllocator {
      * to {@code madvise} or {@code always}.
      */
     public static void setHugePages(boolean on) {
+        LibTorch.init();   // installs the allocator this setting is for, if not yet
         if (!installed) return;
         try {
             Native.SET_HUGE_PAGES.invokeExact(on ? 1 : 0);
@@ -145,6 +146,7 @@ public final class CpuCachingAllocator {
      */
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
+        LibTorch.init();   // installs the allocator this setting is for, if not yet
         if (!installed) return;
         try {
             Native.SET_LIMIT.invokeExact(bytes);
@@ -155,6 +157,7 @@ public final class CpuCachingAllocator {
 
     /** Whether freed buffers are kept for reuse at all; off, each is unmapped as it is freed. */
     public static void setCaching(boolean on) {
+        LibTorch.init();   // installs the allocator this setting is for, if not yet
         if (!installed) return;
         try {
             Native.SET_CACHING.invokeExact(on ? 1 : 0);

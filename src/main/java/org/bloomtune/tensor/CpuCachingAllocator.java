@@ -113,12 +113,7 @@ public final class CpuCachingAllocator {
 
     /** Unmaps every freed buffer the cache holds. */
     public static void releaseCached() {
-        if (!installed) return;
-        try {
-            Native.RELEASE.invokeExact();
-        } catch (Throwable t) {
-            throw new IllegalStateException("bt_allocator_release_cached failed", t);
-        }
+        if (installed) call("bt_allocator_release_cached", () -> { Native.RELEASE.invokeExact(); });
     }
 
     /**
@@ -128,13 +123,7 @@ public final class CpuCachingAllocator {
      * to {@code madvise} or {@code always}.
      */
     public static void setHugePages(boolean on) {
-        LibTorch.init();   // installs the allocator this setting is for, if not yet
-        if (!installed) return;
-        try {
-            Native.SET_HUGE_PAGES.invokeExact(on ? 1 : 0);
-        } catch (Throwable t) {
-            throw new IllegalStateException("bt_allocator_set_huge_pages failed", t);
-        }
+        if (loadedAndInstalled()) call("bt_allocator_set_huge_pages", () -> { Native.SET_HUGE_PAGES.invokeExact(on ? 1 : 0); });
     }
 
     /**
@@ -146,23 +135,30 @@ public final class CpuCachingAllocator {
      */
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
-        LibTorch.init();   // installs the allocator this setting is for, if not yet
-        if (!installed) return;
-        try {
-            Native.SET_LIMIT.invokeExact(bytes);
-        } catch (Throwable t) {
-            throw new IllegalStateException("bt_allocator_set_limit failed", t);
-        }
+        if (loadedAndInstalled()) call("bt_allocator_set_limit", () -> { Native.SET_LIMIT.invokeExact(bytes); });
     }
 
     /** Whether freed buffers are kept for reuse at all; off, each is unmapped as it is freed. */
     public static void setCaching(boolean on) {
-        LibTorch.init();   // installs the allocator this setting is for, if not yet
-        if (!installed) return;
+        if (loadedAndInstalled()) call("bt_allocator_set_caching", () -> { Native.SET_CACHING.invokeExact(on ? 1 : 0); });
+    }
+
+    // A setting made before the first tensor (ProcessMemory.lowMemory) must reach the allocator: load libtorch first.
+    private static boolean loadedAndInstalled() {
+        LibTorch.init();
+        return installed;
+    }
+
+    // A block body, so invokeExact is typed as returning void (an expression lambda types it as Object).
+    private interface NativeCall {
+        void run() throws Throwable;
+    }
+
+    private static void call(String function, NativeCall call) {
         try {
-            Native.SET_CACHING.invokeExact(on ? 1 : 0);
+            call.run();
         } catch (Throwable t) {
-            throw new IllegalStateException("bt_allocator_set_caching failed", t);
+            throw new IllegalStateException(function + " failed", t);
         }
     }
 

@@ -108,6 +108,13 @@ static void evict_oldest(void) {
     cache[oldest] = cache[--cached_count];
 }
 
+/* Unmaps cached blocks, oldest first, until live plus cached bytes are within the live high-water
+   mark or cache_limit above live; called with the lock held. */
+static void evict_past_bound(size_t live) {
+    size_t bound = high_water > live + cache_limit ? high_water : live + cache_limit;
+    while (cached_count > 0 && live + stats[1] > bound) evict_oldest();
+}
+
 /* The smallest cached block of at least length bytes and at most an eighth more, or NULL. */
 static char *take_cached(size_t length, size_t *got) {
     int best = -1;
@@ -131,12 +138,8 @@ static char *allocate_large(size_t n, size_t *length) {
     if (base != NULL) {
         stats[2]++;
     } else {
-        /* A new mapping grows the footprint: first unmap cached blocks until it stays within the
-           live high-water mark, or cache_limit above what is live with the new block. */
         stats[3]++;
-        size_t live = stats[0] + need;
-        size_t bound = high_water > live + cache_limit ? high_water : live + cache_limit;
-        while (cached_count > 0 && live + stats[1] > bound) evict_oldest();
+        evict_past_bound(stats[0] + need);   /* a new mapping grows the footprint: make room first */
     }
     stats[0] += got;   /* counted before the mapping exists, so racing callers see it */
     if (stats[0] > high_water) high_water = stats[0];
@@ -216,35 +219,26 @@ static data_ptr *allocate_default(data_ptr *out, size_t n) {
     return out;
 }
 
+static char *allocate_small(size_t n, size_t *length) {
+    void *p = NULL;
+    if (posix_memalign(&p, ALIGN, n + HEADER) != 0) return NULL;
+    *length = n + HEADER;
+    pthread_mutex_lock(&lock);
+    stats[4] += *length;
+    pthread_mutex_unlock(&lock);
+    return p;
+}
+
 /* c10::Allocator::allocate(size_t) const: the DataPtr is returned through the hidden pointer. */
 static data_ptr *allocate(data_ptr *out, const void *self, size_t n) {
     (void)self;
-    char *base = NULL;
-    size_t length = 0;
-    uint64_t magic = 0;
-    if (n == 0) {
-        /* no memory, as the default allocator gives: a null pointer with the deleter attached */
-    } else if (n >= LARGE) {
-        base = allocate_large(n, &length);
-        magic = MAGIC_LARGE;
-    } else {
-        void *p = NULL;
-        if (posix_memalign(&p, ALIGN, n + HEADER) == 0) base = p;
-        length = n + HEADER;
-        magic = MAGIC_SMALL;
-        if (base != NULL) {
-            pthread_mutex_lock(&lock);
-            stats[4] += length;
-            pthread_mutex_unlock(&lock);
-        }
-    }
-    void *data = NULL;
+    void *data = NULL;   /* n == 0: no memory, as the default gives, with the deleter attached */
     if (n > 0) {
+        size_t length;
+        char *base = n >= LARGE ? allocate_large(n, &length) : allocate_small(n, &length);
         if (base == NULL) return allocate_default(out, n);
         header *h = (header *)base;
-        h->magic = magic;
-        h->length = length;
-        h->base = base;
+        *h = (header){n >= LARGE ? MAGIC_LARGE : MAGIC_SMALL, length, base};
         data = base + HEADER;
     }
     out->data = data;
@@ -297,8 +291,7 @@ const void *bt_allocator_object(void) { return &allocator_object; }
 void bt_allocator_set_limit(uint64_t limit) {
     pthread_mutex_lock(&lock);
     cache_limit = limit;
-    size_t bound = high_water > stats[0] + cache_limit ? high_water : stats[0] + cache_limit;
-    while (cached_count > 0 && stats[0] + stats[1] > bound) evict_oldest();
+    evict_past_bound(stats[0]);
     pthread_mutex_unlock(&lock);
 }
 

@@ -3,7 +3,6 @@ package org.bloomtune.kernels;
 import org.bloomtune.tensor.NativeLibrary;
 
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -17,9 +16,7 @@ public final class NativeKernels {
     public static boolean available() { return NativeLibrary.available(); }
 
     static MethodHandle bind(String name, FunctionDescriptor descriptor) {
-        if (!available()) throw new UnsupportedOperationException(NativeLibrary.NAME + " is not available");
-        return Linker.nativeLinker().downcallHandle(NativeLibrary.find(name).orElseThrow(
-                () -> new UnsupportedOperationException(NativeLibrary.NAME + " has no " + name)), descriptor);
+        return NativeLibrary.bind(name, descriptor);
     }
 
     /**

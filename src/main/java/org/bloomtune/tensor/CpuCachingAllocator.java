@@ -1,9 +1,5 @@
 package org.bloomtune.tensor;
 
-import org.bytedeco.javacpp.Loader;
-import org.bytedeco.pytorch.global.torch;
-
-import java.io.File;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -11,14 +7,15 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.Locale;
 
 /**
  * BloomTune's CPU allocator for libtorch tensors (native/cpu_caching_allocator.c), installed by
  * {@link LibTorch#init()} in place of libtorch's default (glibc's {@code posix_memalign}). Every
- * buffer of 1 MiB or more is its own mapping, and a freed one is kept for the next request of
- * nearly its size up to a cache limit, the rest unmapped: glibc's heap otherwise holds 100–200 MB
- * of freed, split tensor buffers above what a step keeps live (benchmarks/FINDINGS.md).
+ * buffer of 1 MiB or more is its own mapping, and a freed one is kept whole for the next request
+ * of nearly its size; cached buffers are unmapped, oldest first, before a new mapping would take
+ * the footprint more than {@link #setCacheLimit a limit} past the most that was ever live at once.
+ * glibc's heap otherwise holds 100–200 MB of freed, split tensor buffers above what a step keeps
+ * live (benchmarks/FINDINGS.md). Smaller buffers still come from glibc.
  *
  * <p>Set {@code BLOOMTUNE_CPU_ALLOCATOR=libtorch} to keep libtorch's own. The object is built to
  * the C++ ABI of the libtorch this build ships (its headers are not in the JavaCPP jars), so it is
@@ -41,11 +38,6 @@ public final class CpuCachingAllocator {
     public record Stats(long largeInUse, long largeCached, long hits, long misses, long smallInUse) {
         /** Bytes of tensor memory in use through this allocator (the cache not counted). */
         public long inUse() { return largeInUse + smallInUse; }
-
-        public String summary() {
-            return String.format(Locale.ROOT, "in use %d MiB, cached %d MiB, reuse %d of %d", inUse() >> 20,
-                    largeCached >> 20, hits, hits + misses);
-        }
     }
 
     /** Whether libtorch's CPU tensors now come from this allocator. */
@@ -75,11 +67,11 @@ public final class CpuCachingAllocator {
     /** Installs the allocator; null when done, else why not. */
     private static String install() {
         if (!NativeLibrary.available()) return NativeLibrary.NAME + " is not available on this platform";
-        String config = torch.show_config().getString();
-        if (!config.contains("TORCH_VERSION=" + ABI_VERSION)) return "not the libtorch " + ABI_VERSION + "x it was built against";
-        SymbolLookup c10 = SymbolLookup.libraryLookup(c10Library().toPath(), Arena.global());
+        if (!LibTorch.version().startsWith(ABI_VERSION)) return "not the libtorch " + ABI_VERSION + "x it was built against";
         try {
-            var getCpuAllocator = downcall(c10.find("_ZN3c1015GetCPUAllocatorEv"), FunctionDescriptor.of(ValueLayout.ADDRESS));
+            SymbolLookup c10 = LibTorch.bundledLibrary("libc10.so");
+            var getCpuAllocator = Linker.nativeLinker().downcallHandle(symbol(c10, "_ZN3c1015GetCPUAllocatorEv"),
+                    FunctionDescriptor.of(ValueLayout.ADDRESS));
             MemorySegment defaultObject = (MemorySegment) getCpuAllocator.invokeExact();
             int code = (int) Native.INSTALL.invokeExact(defaultObject,
                     symbol(c10, "_ZTVN3c1019DefaultCPUAllocatorE"),
@@ -162,17 +154,8 @@ public final class CpuCachingAllocator {
         }
     }
 
-    private static File c10Library() {
-        File jni = new File(Loader.load(torch.class));
-        return new File(jni.getParentFile(), "libc10.so");
-    }
-
     private static MemorySegment symbol(SymbolLookup lookup, String name) {
         return lookup.find(name).orElseThrow(() -> new IllegalStateException("libc10.so has no " + name));
-    }
-
-    private static MethodHandle downcall(java.util.Optional<MemorySegment> symbol, FunctionDescriptor descriptor) {
-        return Linker.nativeLinker().downcallHandle(symbol.orElseThrow(), descriptor);
     }
 
     /** The C side's functions, bound on first use. */
@@ -187,7 +170,7 @@ public final class CpuCachingAllocator {
         static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
 
         private static MethodHandle bind(String name, FunctionDescriptor descriptor) {
-            return downcall(NativeLibrary.find(name), descriptor);
+            return NativeLibrary.bind(name, descriptor);
         }
     }
 }

@@ -3,6 +3,10 @@ package org.bloomtune.tensor;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.pytorch.global.torch;
 
+import java.io.File;
+import java.lang.foreign.Arena;
+import java.lang.foreign.SymbolLookup;
+
 /**
  * Loads libtorch once, with the settings BloomTune depends on for speed; each is applied only
  * when the user has not set it.
@@ -46,6 +50,19 @@ public final class LibTorch {
         Loader.load(torch.class);
         loaded = true;
         CpuCachingAllocator.installUnlessDisabled();
+    }
+
+    /**
+     * A library JavaCPP unpacked beside libtorch's JNI wrapper (libtorch_cpu.so, libc10.so), opened
+     * by path for FFM: JavaCPP loads them as dependencies, which FFM's loader lookup does not see.
+     */
+    public static SymbolLookup bundledLibrary(String fileName) {
+        init();
+        File jni = new File(Loader.load(torch.class));
+        File library = new File(jni.getParentFile(), fileName);
+        if (!library.isFile()) throw new UnsupportedOperationException("cannot find " + fileName + " next to " + jni);
+        // Loaded for the life of the process: the global arena never unloads it.
+        return SymbolLookup.libraryLookup(library.toPath(), Arena.global());
     }
 
     /** libtorch's version as its build settings state it (e.g. "2.10.0"), or "unknown". */

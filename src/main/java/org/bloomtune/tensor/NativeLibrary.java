@@ -4,8 +4,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
@@ -27,9 +29,11 @@ public final class NativeLibrary {
 
     public static boolean available() { return LOOKUP.isPresent(); }
 
-    /** The address of {@code name} in the library, or empty when the library or the symbol is absent. */
-    public static Optional<MemorySegment> find(String name) {
-        return LOOKUP.flatMap(lookup -> lookup.find(name));
+    /** {@code name} bound as an FFM downcall; throws when the library or the symbol is absent. */
+    public static MethodHandle bind(String name, FunctionDescriptor descriptor) {
+        SymbolLookup lookup = LOOKUP.orElseThrow(() -> new UnsupportedOperationException(NAME + " is not available"));
+        return Linker.nativeLinker().downcallHandle(lookup.find(name).orElseThrow(
+                () -> new UnsupportedOperationException(NAME + " has no " + name)), descriptor);
     }
 
     private static Optional<SymbolLookup> load() {

@@ -1,17 +1,12 @@
 package org.bloomtune.tensor.shim;
 
 import org.bloomtune.tensor.LibTorch;
-import org.bytedeco.javacpp.Loader;
-import org.bytedeco.pytorch.global.torch;
 
-import java.io.File;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Path;
 
 /**
  * Finds functions of libtorch's exported C shim ({@code aoti_torch_*} in libtorch_cpu.so) after
@@ -34,13 +29,6 @@ final class ShimSymbols {
         SymbolLookup loaded = SymbolLookup.loaderLookup();
         if (loaded.find("aoti_torch_delete_tensor_object").isPresent()) return loaded;
         // JavaCPP loaded libtorch_cpu.so as a dependency of its JNI library: open it by path.
-        return SymbolLookup.libraryLookup(libtorchCpu(), Arena.global());
-    }
-
-    private static Path libtorchCpu() {
-        File jni = new File(Loader.load(torch.class));
-        File cpu = new File(jni.getParentFile(), "libtorch_cpu.so");
-        if (!cpu.isFile()) throw new UnsupportedOperationException("cannot find libtorch_cpu.so next to " + jni);
-        return cpu.toPath();
+        return LibTorch.bundledLibrary("libtorch_cpu.so");
     }
 }

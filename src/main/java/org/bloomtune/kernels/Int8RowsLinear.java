@@ -110,12 +110,9 @@ public final class Int8RowsLinear {
         return appliesIntMm(out, x8, values, intMmKernel(x8));
     }
 
-    /**
-     * VNNI from two rows of x; one row goes through the AVX2 kernel, whose eight interleaved weight
-     * streams read faster than VNNI's four where the product is not the limit (benchmarks/FINDINGS.md).
-     */
+    /** VNNI where the CPU has it (one row reads each weight row front to back there: benchmarks/FINDINGS.md), else AVX2. */
     private static IntMmKernel intMmKernel(Tensor x8) {
-        return VNNI_INT_MM != null && (x8.dim() != 2 || x8.size(0) > 1 || INT_MM == null) ? IntMmKernel.VNNI : IntMmKernel.AVX2;
+        return VNNI_INT_MM != null ? IntMmKernel.VNNI : IntMmKernel.AVX2;
     }
 
     static boolean appliesIntMm(Tensor out, Tensor x8, Tensor values, IntMmKernel kernel) {

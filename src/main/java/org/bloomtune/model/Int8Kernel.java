@@ -18,11 +18,17 @@ public interface Int8Kernel {
     /** {@code x2d [M, in] · Wᵀ → [M, out]} in x's dtype. */
     Tensor multiply(Tensor x2d, Int8Weight weight);
 
+    /** The same plus {@code bias} [out] (or null); a kernel that adds it in its own pass overrides this. */
+    default Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) {
+        Tensor y = multiply(x2d, weight);
+        return bias == null ? y : y.add(bias);
+    }
+
     /** The kernel of {@code options.mode()}; NONE has none (its weights are not quantized). */
     static Int8Kernel of(Int8Options options) {
         return switch (options.mode()) {
             case WEIGHT_ONLY -> Int8Kernel::weightOnly;
-            case LLM_INT8 -> (x, w) -> LlmInt8.matmul(x, w, options.threshold());
+            case LLM_INT8 -> LlmInt8.kernel(options.threshold());
             case DEQUANTIZE -> (x, w) -> torch.linear(x, w.dequantize(x.scalar_type()));
             case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");
         };

@@ -92,8 +92,7 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
         }
         long[] shape = x.sizes().vec().get();
         shape[shape.length - 1] = outFeatures();
-        Tensor y = kernel.multiply(x.reshape(-1, inFeatures()), this).view(shape);
-        return bias == null ? y : y.add(bias);
+        return kernel.multiply(x.reshape(-1, inFeatures()), this, bias).view(shape);
     }
 
     /** {@code x · Wᵀ (+ bias)} through the weight dequantized into a reused buffer (recorded when x records). */

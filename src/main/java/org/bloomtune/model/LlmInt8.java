@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.Int8Rescale;
 import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.kernels.Int8RowsLinear;
+import org.bloomtune.kernels.LlmInt8Rows;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
@@ -30,8 +31,33 @@ public final class LlmInt8 {
 
     private LlmInt8() {}
 
-    /** {@code x} [M, K] float → [M, N] in x's dtype. */
+    /** {@code x} [M, K] float → [M, N] in x's dtype: a decode step's few rows in one native call each. */
     static Tensor matmul(Tensor x, Int8Weight w, double threshold) {
+        return matmul(x, w, threshold, null);
+    }
+
+    /** The same plus {@code bias} (or null), which the native call adds in its own pass. */
+    static Tensor matmul(Tensor x, Int8Weight w, double threshold, Tensor bias) {
+        if (LlmInt8Rows.applies(x, w.values(), w.scales()) && (bias == null || LlmInt8Rows.takesBias(x, w.values(), bias))) {
+            return LlmInt8Rows.forward(x, w.values(), w.scales(), bias, threshold);
+        }
+        Tensor y = opByOp(x, w, threshold);
+        return bias == null ? y : y.add(bias);
+    }
+
+    /** LLM.int8 as an {@link Int8Kernel} with the outlier {@code threshold}: the bias goes into the native pass. */
+    static Int8Kernel kernel(double threshold) {
+        return new Int8Kernel() {
+            @Override
+            public Tensor multiply(Tensor x2d, Int8Weight weight) { return matmul(x2d, weight, threshold); }
+
+            @Override
+            public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return matmul(x2d, weight, threshold, bias); }
+        };
+    }
+
+    /** The same, op by op: quantize, int8 product, rescale, outlier columns (any row count). */
+    static Tensor opByOp(Tensor x, Int8Weight w, double threshold) {
         return Scopes.inner(() -> quantizedMatmul(x, w, threshold));     // the quantized copies die here
     }
 

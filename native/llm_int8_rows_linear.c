@@ -1,0 +1,101 @@
+/*
+ * LLM.int8's whole product for a decode step's few rows of x, in one call per range of weight
+ * rows: x quantized (outlier columns marked and zeroed, each row absmax / 127), the int8 × int8
+ * product in int32, the rescale ((float) acc · row scale) · weight scale, the outlier columns'
+ * float product added, the result written in x's dtype, the layer's bias added. The op-by-op
+ * path (quantize, `_int_mm` or the row kernels, rescale, index_select and addmm for the
+ * outliers, a cast, the bias's add) costs more in tensor allocations and calls than the product
+ * itself at these row counts (figures in benchmarks/FINDINGS.md).
+ *
+ * Each call quantizes x itself, so ranges of weight rows run on several threads with nothing
+ * shared but x: quantizing a few rows costs microseconds, reading the weight milliseconds.
+ * Products go through bt_int8_vnni_int_mm where the CPU has AVX512-VNNI, else
+ * bt_int8_rows_int_mm (AVX2): the integer sums equal `_int_mm`'s; the rescale is
+ * bt_int8_rescale's arithmetic; outlier products are float32 sums of x · (float) w · scale, the
+ * addmm of the op-by-op path up to the order of the float32 additions.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "bf16.h"
+
+int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier);
+int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
+                                  uint8_t *outlier, float *buf);
+void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
+void bt_int8_rows_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
+int32_t bt_int8_vnni_supported(void);
+int32_t bt_int8_rows_supported(void);
+
+/* Rows of x this kernel takes (a decode batch), and weight rows multiplied per int32 block. */
+#define MAX_ROWS 8
+#define BLOCK 64
+
+/* x's element type, as the caller passes it. */
+enum { X_F32 = 0, X_BF16 = 1 };
+
+int32_t bt_llm_int8_rows_supported(void) {
+    return bt_int8_vnni_supported() || bt_int8_rows_supported();
+}
+
+static inline float x_at(const void *x, int32_t type, int64_t i) {
+    return type == X_F32 ? ((const float *) x)[i] : bf16_to_float(((const uint16_t *) x)[i]);
+}
+
+/* The outlier columns' contribution to y[r, j]: Σ_c x[r, c] · ((float) w[j, c] · scale[j]). */
+static inline float outlier_sum(const void *x, int32_t type, int64_t r, int64_t k, const int32_t *cols, int32_t outliers,
+                                const int8_t *w, float scale) {
+    float s = 0.0f;
+    for (int32_t o = 0; o < outliers; o++) s += x_at(x, type, r * k + cols[o]) * ((float) w[cols[o]] * scale);
+    return s;
+}
+
+/*
+ * x [rows, k] float32 (type 0) or bfloat16 (type 1), contiguous; values [n, k] int8 and scales [n]
+ * float32 the range of weight rows; bias [n] in x's dtype or NULL; y [rows, ldy] in x's dtype,
+ * columns [0, n) written. The bias is added as a separate `add` would: to the result in x's dtype,
+ * the sum rounded again. Returns 0, or -1 when rows is out of range or scratch memory cannot be had
+ * (nothing written).
+ */
+int32_t bt_llm_int8_rows_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold,
+                                const int8_t *values, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
+    if (rows < 1 || rows > MAX_ROWS || k < 1 || (type != X_F32 && type != X_BF16)) return -1;
+    int vnni = bt_int8_vnni_supported();
+    /* x8 [rows, k], outlier flags [k], outlier columns [k], a widened row [k]. 64-byte aligned: the
+     * product loads 64 bytes of each row of x8 at a time, and a load split across two cache lines
+     * costs two (at eight rows the product ran 1.4× slower from malloc's 16-byte alignment). */
+    char *scratch = aligned_alloc(64, (size_t) ((rows * k + 9 * k + 63) & ~(int64_t) 63));
+    if (scratch == NULL) return -1;
+    int8_t *x8 = (int8_t *) scratch;
+    uint8_t *flag = (uint8_t *) (x8 + rows * k);
+    int32_t *cols = (int32_t *) (((uintptr_t) (flag + k) + 3) & ~(uintptr_t) 3);
+    float *buf = (float *) (cols + k);
+    float rowScale[MAX_ROWS];
+    int32_t outliers = type == X_F32
+            ? bt_llm_int8_quantize((const float *) x, rows, k, threshold, x8, rowScale, flag)
+            : bt_llm_int8_quantize_bf16((const uint16_t *) x, rows, k, threshold, x8, rowScale, flag, buf);
+    for (int64_t c = 0, o = 0; c < k && o < outliers; c++) if (flag[c]) cols[o++] = (int32_t) c;
+
+    int32_t acc[MAX_ROWS * BLOCK];
+    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
+        int64_t count = n - j0 < BLOCK ? n - j0 : BLOCK;
+        if (vnni) bt_int8_vnni_int_mm(values + j0 * k, x8, acc, rows, count, k, BLOCK);
+        else bt_int8_rows_int_mm(values + j0 * k, x8, acc, rows, count, k, BLOCK);
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t jj = 0; jj < count; jj++) {
+                int64_t j = j0 + jj;
+                float v = ((float) acc[r * BLOCK + jj] * rowScale[r]) * scales[j];
+                if (outliers > 0) v += outlier_sum(x, type, r, k, cols, outliers, values + j * k, scales[j]);
+                if (type == X_F32) {
+                    ((float *) y)[r * ldy + j] = bias ? v + ((const float *) bias)[j] : v;
+                } else {
+                    uint16_t h = float_to_bf16(v);
+                    if (bias) h = float_to_bf16(bf16_to_float(h) + bf16_to_float(((const uint16_t *) bias)[j]));
+                    ((uint16_t *) y)[r * ldy + j] = h;
+                }
+            }
+        }
+    }
+    free(scratch);
+    return 0;
+}

@@ -1,0 +1,83 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * LLM.int8's product for a decode step's few rows — quantize, int8 product, rescale, outlier
+ * columns, cast, bias — as one native call per range of weight rows (native/llm_int8_rows_linear.c),
+ * the ranges split over libtorch's thread count. The op-by-op path allocates and dispatches about
+ * ten tensors per linear, which at one to eight rows costs as much as reading the weight.
+ */
+public final class LlmInt8Rows {
+    /** Rows of x the kernel takes: a decode batch (the C side's MAX_ROWS). */
+    public static final int MAX_ROWS = 8;
+
+    private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_llm_int8_rows_supported", "bt_llm_int8_rows_linear",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+
+    private LlmInt8Rows() {}
+
+    /**
+     * True when the kernel takes {@code x2d} [rows ≤ {@link #MAX_ROWS}, in] (float32 or bfloat16,
+     * CPU, outside autograd) times {@code values} [out, in] int8 with {@code scales} [out] float32.
+     */
+    public static boolean applies(Tensor x2d, Tensor values, Tensor scales) {
+        if (KERNEL == null || x2d.dim() != 2 || x2d.requires_grad() || !x2d.device().is_cpu()) return false;
+        int type = x2d.scalar_type().value;
+        if (type != ScalarType.Float.value && type != ScalarType.BFloat16.value) return false;
+        if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.device().is_cpu()) return false;
+        if (scales.dim() != 1 || scales.scalar_type().value != ScalarType.Float.value || !scales.is_contiguous()
+                || scales.size(0) != values.size(0)) return false;
+        return x2d.size(0) >= 1 && x2d.size(0) <= MAX_ROWS && x2d.size(1) == values.size(1) && values.size(1) > 0;
+    }
+
+    /**
+     * True when {@link #forward} adds {@code bias} in its own pass: [out] in x's dtype, contiguous, CPU.
+     * Otherwise the caller adds it after.
+     */
+    public static boolean takesBias(Tensor x2d, Tensor values, Tensor bias) {
+        return bias.dim() == 1 && bias.size(0) == values.size(0) && bias.scalar_type().value == x2d.scalar_type().value
+                && bias.is_contiguous() && bias.device().is_cpu();
+    }
+
+    /**
+     * {@code x2d} [rows, in] → [rows, out] in x's dtype, LLM.int8 with {@code threshold}, plus
+     * {@code bias} (null for none; else one {@link #takesBias} accepts); call only where {@link #applies}.
+     */
+    public static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, double threshold) {
+        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) {
+            throw new IllegalArgumentException("llm_int8_rows_linear does not take these tensors");
+        }
+        Tensor x = x2d.contiguous();
+        int type = x.scalar_type().value == ScalarType.Float.value ? 0 : 1;
+        long rows = x.size(0);
+        long n = values.size(0);
+        long k = values.size(1);
+        long outBytes = x.element_size();
+        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
+        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
+        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
+        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
+        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
+        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        float limit = (float) threshold;
+        RowSplit.overWeightRows("bt_llm_int8_rows_linear", n, (from, count) -> {
+            MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
+            int status = (int) KERNEL.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k),
+                    s.asSlice(from * 4, count * 4), partBias, count, out.asSlice(from * outBytes), n);
+            if (status != 0) throw new OutOfMemoryError("bt_llm_int8_rows_linear: no scratch memory for " + rows + " × " + k);
+        });
+        return y;
+    }
+}

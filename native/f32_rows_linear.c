@@ -124,18 +124,18 @@ void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float
     rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
 }
 
-/* values [n, k] int8, scales [n] float32, x [rows, k] float32, y [rows, ldy] float32. */
+/* values [n, k] int8, scales [n] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */
 BT_AVX512
-void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, float *y, int64_t rows, int64_t n, int64_t k,
-                             int64_t ldy) {
-    rows_linear(values, scales, x, NULL, y, rows, n, k, ldy, 1);
+void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
+                             int64_t n, int64_t k, int64_t ldy) {
+    rows_linear(values, scales, x, bias, y, rows, n, k, ldy, 1);
 }
 #else
 void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     (void) w; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
-void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, float *y, int64_t rows, int64_t n, int64_t k,
-                             int64_t ldy) {
-    (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
+                             int64_t n, int64_t k, int64_t ldy) {
+    (void) values; (void) scales; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

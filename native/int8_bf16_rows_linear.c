@@ -122,13 +122,26 @@ BT_BF16 static void store2x8(__m512 sums, const int8_t *w, const float *scales, 
     for (int t = 0; t < 8; t++) memcpy(y + t * ldy + j, &out[t], sizeof out[t]);
 }
 
+BT_BF16 static void int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+                                          int64_t rows, int64_t n, int64_t k, int64_t ldy);
+
 /*
- * values [n, k] int8, scales [n] float32, x [rows, k] bf16, y [rows, ldy] bf16: columns [0, n) are
- * written.
+ * values [n, k] int8, scales [n] float32, x [rows, k] bf16, bias [n] bf16 or NULL, y [rows, ldy]
+ * bf16: columns [0, n) are written. The bias is added to the rounded product and the sum rounded
+ * again — the numbers of a bfloat16 add after the product.
  */
 BT_BF16
-void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                               int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int8_bf16_rows_linear(values, scales, x, y, rows, n, k, ldy);
+    if (bias)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) y[r * ldy + j] = float_to_bf16(bf16_to_float(y[r * ldy + j]) + bf16_to_float(bias[j]));
+}
+
+BT_BF16
+static void int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+                                  int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t kv = k - k % 32;
     int64_t j = 0;
     if (rows == 1) {
@@ -162,8 +175,8 @@ void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const u
     }
 }
 #else
-void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, uint16_t *y,
+void bt_int8_bf16_rows_linear(const int8_t *values, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                               int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+    (void) values; (void) scales; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

@@ -82,13 +82,26 @@ BT_AVX2 static void block8x1(const int8_t *w, const float *x0, int64_t k, int64_
     for (int q = 0; q < 8; q++) out[q] = hsum(a[q]);
 }
 
+BT_AVX2 static void int8_rows_linear(const int8_t *values, const float *scales, const float *x, float *y,
+                                     int64_t rows, int64_t n, int64_t k, int64_t ldy);
+
 /*
- * values [n, k] int8 row-major, scales [n] float32, x [rows, k] float32 row-major,
- * y [rows, ldy] float32: columns [0, n) are written.
+ * values [n, k] int8 row-major, scales [n] float32, x [rows, k] float32 row-major, bias [n] or NULL
+ * (added after the scale, as an add after the product would), y [rows, ldy] float32: columns
+ * [0, n) are written.
  */
 BT_AVX2
-void bt_int8_rows_linear(const int8_t *values, const float *scales, const float *x, float *y,
+void bt_int8_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y,
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    int8_rows_linear(values, scales, x, y, rows, n, k, ldy);
+    if (bias)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) y[r * ldy + j] += bias[j];
+}
+
+BT_AVX2
+static void int8_rows_linear(const int8_t *values, const float *scales, const float *x, float *y,
+                             int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t kv = k - k % 8;
     int64_t j0 = 0;
     if (rows == 1) {                                            /* a batch-1 decode step */
@@ -181,8 +194,8 @@ void bt_int8_rows_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int6
 void bt_int8_rows_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     (void) values; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
-void bt_int8_rows_linear(const int8_t *values, const float *scales, const float *x, float *y,
+void bt_int8_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y,
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    (void) values; (void) scales; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+    (void) values; (void) scales; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

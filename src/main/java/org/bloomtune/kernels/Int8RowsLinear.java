@@ -47,10 +47,10 @@ public final class Int8RowsLinear {
     /** Which instructions LLM.int8's few-row product runs on. */
     enum IntMmKernel { AVX2, VNNI }
 
-    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", 4);    // values, scales, x, y
+    private static final MethodHandle KERNEL = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_linear", 5);    // values, scales, x, bias, y
     private static final MethodHandle INT_MM = bindIfSupported("bt_int8_rows_supported", "bt_int8_rows_int_mm", 3);    // values, x, y
-    private static final MethodHandle AVX512_KERNEL = bindIfSupported("bt_f32_rows_supported", "bt_int8_f32_rows_linear", 4);
-    private static final MethodHandle BF16_KERNEL = bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_rows_linear", 4);
+    private static final MethodHandle AVX512_KERNEL = bindIfSupported("bt_f32_rows_supported", "bt_int8_f32_rows_linear", 5);
+    private static final MethodHandle BF16_KERNEL = bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_rows_linear", 5);
     private static final MethodHandle VNNI_INT_MM = bindIfSupported("bt_int8_vnni_supported", "bt_int8_vnni_int_mm", 3);
 
     private Int8RowsLinear() {}
@@ -72,15 +72,35 @@ public final class Int8RowsLinear {
 
     /** {@code x2d} [rows, in] → [rows, out] in x's dtype; call only where {@link #applies}. */
     public static Tensor forward(Tensor x2d, Tensor values, Tensor scales) {
-        return forward(x2d, values, scales, true);
+        return forward(x2d, values, scales, null, true);
     }
 
     /**
-     * As above; without {@code avx512}, float32 rows go through the AVX2 kernel whatever their count
-     * (the tests reach it so on a CPU that has AVX-512).
+     * True when {@link #forward(Tensor, Tensor, Tensor, Tensor)} adds {@code bias} in the kernel's call
+     * with the numbers of an add after it: [out] in x's dtype, contiguous, CPU, and x float32 or
+     * bfloat16 on the AVX512_BF16 kernel (elsewhere bfloat16 rows are computed in float32 and
+     * rounded after, and the add must follow that rounding).
      */
-    static Tensor forward(Tensor x2d, Tensor values, Tensor scales, boolean avx512) {
-        if (!applies(x2d, values, scales)) throw new IllegalArgumentException("int8_rows_linear does not take these tensors");
+    public static boolean takesBias(Tensor x2d, Tensor values, Tensor bias) {
+        int type = x2d.scalar_type().value;
+        return (type == ScalarType.Float.value || (type == ScalarType.BFloat16.value && BF16_KERNEL != null))
+                && bias.dim() == 1 && bias.size(0) == values.size(0) && bias.scalar_type().value == type
+                && bias.is_contiguous() && bias.device().is_cpu();
+    }
+
+    /** The same plus {@code bias}, added in the kernel's call; call only where {@link #applies} and {@link #takesBias}. */
+    public static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias) {
+        return forward(x2d, values, scales, bias, true);
+    }
+
+    /**
+     * As above (bias may be null); without {@code avx512}, float32 rows go through the AVX2 kernel
+     * whatever their count (the tests reach it so on a CPU that has AVX-512).
+     */
+    static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, boolean avx512) {
+        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) {
+            throw new IllegalArgumentException("int8_rows_linear does not take these tensors");
+        }
         // bfloat16 rows stay bfloat16 where the AVX512_BF16 kernel takes them; elsewhere float32 in and out, rounded after.
         boolean bf16 = BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value;
         Tensor x = bf16 ? x2d.contiguous() : x2d.to(ScalarType.Float).contiguous();
@@ -96,8 +116,10 @@ public final class Int8RowsLinear {
         MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
         MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
         MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
         RowSplit.overWeightRows(bf16 ? "bt_int8_bf16_rows_linear" : wide ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear", n, (from, count) -> {
-            kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, out.asSlice(from * outBytes), rows, count, k, n);
+            MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
+            kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
         });
         return y.scalar_type().value == x2d.scalar_type().value ? y : y.to(x2d.scalar_type());
     }

@@ -27,7 +27,13 @@ public interface Int8Kernel {
     /** The kernel of {@code options.mode()}; NONE has none (its weights are not quantized). */
     static Int8Kernel of(Int8Options options) {
         return switch (options.mode()) {
-            case WEIGHT_ONLY -> Int8Kernel::weightOnly;
+            case WEIGHT_ONLY -> new Int8Kernel() {
+                @Override
+                public Tensor multiply(Tensor x2d, Int8Weight weight) { return weightOnly(x2d, weight, null); }
+
+                @Override
+                public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return weightOnly(x2d, weight, bias); }
+            };
             case LLM_INT8 -> LlmInt8.kernel(options.threshold());
             case DEQUANTIZE -> (x, w) -> torch.linear(x, w.dequantize(x.scalar_type()));
             case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");
@@ -43,13 +49,23 @@ public interface Int8Kernel {
 
     /**
      * A decode step's few rows through {@link Int8RowsLinear} (reads the int8 weight once and widens
-     * it in registers), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
+     * it in registers, and adds the bias in the same call), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
      * bfloat16 activations, a few more rows (in this libtorch build only its bfloat16 path is vectorized).
      * Other float32 batches, and bfloat16 batches of many rows times a layer-sized weight, multiply
      * the dequantized weight — the same products (benchmarks/FINDINGS.md).
      */
-    private static Tensor weightOnly(Tensor x2d, Int8Weight w) {
-        if (Int8RowsLinear.applies(x2d, w.values(), w.scales())) return Int8RowsLinear.forward(x2d, w.values(), w.scales());
+    private static Tensor weightOnly(Tensor x2d, Int8Weight w, Tensor bias) {
+        if (Int8RowsLinear.applies(x2d, w.values(), w.scales())) {
+            // The bias in the kernel's call where it gives the numbers of an add after it.
+            if (bias != null && Int8RowsLinear.takesBias(x2d, w.values(), bias)) return Int8RowsLinear.forward(x2d, w.values(), w.scales(), bias);
+            Tensor y = Int8RowsLinear.forward(x2d, w.values(), w.scales());
+            return bias == null ? y : y.add(bias);
+        }
+        Tensor y = weightOnlyProduct(x2d, w);
+        return bias == null ? y : y.add(bias);
+    }
+
+    private static Tensor weightOnlyProduct(Tensor x2d, Int8Weight w) {
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         // An lm_head-sized weight stays on the pack kernel at any row count: its dequantized copy
         // would be a transient of hundreds of megabytes.

@@ -41,7 +41,7 @@ class Int8RowsLinearTest {
                         }
                         assertTrue(Int8RowsLinear.applies(x, values, scales));
                         for (boolean avx512 : new boolean[]{true, false}) {
-                            Tensor y = Int8RowsLinear.forward(x, values, scales, avx512);
+                            Tensor y = Int8RowsLinear.forward(x, values, scales, null, avx512);
                             assertArrayEquals(new long[]{rows, shape[0]}, y.sizes().vec().get());
                             assertEquals(type.value, y.scalar_type().value);
                             Tensor xd = x.to(ScalarType.Double);
@@ -53,6 +53,15 @@ class Int8RowsLinearTest {
                             Tensor error = y.to(ScalarType.Double).sub(exact).abs();
                             assertTrue(error.le(bound).all().item_bool(), shape[0] + "×" + shape[1] + ", " + rows + " rows of " + type
                                     + (avx512 ? "" : " (AVX2)") + ": max error " + error.max().item_double());
+                            // The bias in the kernel's call: the bits of an add after it, in x's dtype.
+                            Tensor bias = torch.randn(shape[0]).to(type);
+                            if (Int8RowsLinear.takesBias(x, values, bias)) {
+                                Tensor withBias = Int8RowsLinear.forward(x, values, scales, bias, avx512);
+                                assertTrue(torch.equal(withBias, y.add(bias)), shape[0] + "×" + shape[1] + ", " + rows + " rows of " + type
+                                        + (avx512 ? "" : " (AVX2)") + ": the bias in the call differs from an add after it");
+                            } else {
+                                assertTrue(type == ScalarType.BFloat16 && !Int8RowsLinear.avx512Bf16Supported(), "only float32-computed bfloat16 rows add after");
+                            }
                         }
                     }
                 }

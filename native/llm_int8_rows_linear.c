@@ -64,7 +64,7 @@ int32_t bt_llm_int8_rows_linear(const void *x, int32_t type, int64_t rows, int64
     /* x8 [rows, k], outlier flags [k], outlier columns [k], a widened row [k]. 64-byte aligned: the
      * product loads 64 bytes of each row of x8 at a time, and a load split across two cache lines
      * costs two (at eight rows the product ran 1.4× slower from malloc's 16-byte alignment). */
-    char *scratch = aligned_alloc(64, (size_t) ((rows * k + 9 * k + 63) & ~(int64_t) 63));
+    char *scratch = aligned_alloc(64, (size_t) ((rows * k + 9 * k + 3 + 63) & ~(int64_t) 63));    /* + 3: cols' alignment */
     if (scratch == NULL) return -1;
     int8_t *x8 = (int8_t *) scratch;
     uint8_t *flag = (uint8_t *) (x8 + rows * k);

@@ -104,7 +104,7 @@ public final class DecodeAttention {
         return out;
     }
 
-    private static MemorySegment segment(Tensor t) { return NativeMemory.segment(t.data_ptr(), t.nbytes()); }
+    private static MemorySegment segment(Tensor t) { return NativeMemory.of(t); }
 
     private static FunctionDescriptor descriptor() {
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;

@@ -48,10 +48,10 @@ final class DenseRows {
         long rows = x.numel() / k;
         long element = weight.element_size();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment w = NativeMemory.segment(weight.data_ptr(), weight.nbytes());
-        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
-        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
-        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        MemorySegment w = NativeMemory.of(weight);
+        MemorySegment in = NativeMemory.of(x);
+        MemorySegment b = NativeMemory.ofNullable(bias);
+        MemorySegment out = NativeMemory.of(y);
         RowSplit.overWeightRows(name, n, (from, count) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
             kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);

@@ -54,9 +54,9 @@ public final class Int8Dequantize {
         boolean bf16 = dtype.value == ScalarType.BFloat16.value;
         if (rows == 0 || k == 0) return out;
         int width = bf16 ? 2 : 4;
-        MemorySegment v = NativeMemory.segment(values.data_ptr(), values.nbytes());
-        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
-        MemorySegment o = NativeMemory.segment(out.data_ptr(), out.nbytes());
+        MemorySegment v = NativeMemory.of(values);
+        MemorySegment s = NativeMemory.of(scales);
+        MemorySegment o = NativeMemory.of(out);
         MethodHandle kernel = bf16 ? BF16 : F32;
         int parts = (int) Math.max(1, Math.min(torch.get_num_threads(), rows * k / (1 << 16)));
         RowSplit.run("int8_dequantize", rows, parts, (from, count) -> {

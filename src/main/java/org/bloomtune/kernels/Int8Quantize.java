@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -55,12 +54,12 @@ public final class Int8Quantize {
         int outliers;
         try {
             if (x.scalar_type().value == ScalarType.Float.value) {
-                outliers = (int) QUANTIZE.invokeExact(address(x), m, k, (float) threshold, address(x8), address(rowScale), address(outlier));
+                outliers = (int) QUANTIZE.invokeExact(NativeMemory.of(x), m, k, (float) threshold, NativeMemory.of(x8), NativeMemory.of(rowScale), NativeMemory.of(outlier));
             } else {
                 MethodHandle widening = x.scalar_type().value == ScalarType.BFloat16.value ? QUANTIZE_BF16 : QUANTIZE_F16;
                 try (Tensor row = empty(new long[]{k}, ScalarType.Float)) {      // one 16-bit row widened at a time
-                    outliers = (int) widening.invokeExact(address(x), m, k, (float) threshold,
-                            address(x8), address(rowScale), address(outlier), address(row));
+                    outliers = (int) widening.invokeExact(NativeMemory.of(x), m, k, (float) threshold,
+                            NativeMemory.of(x8), NativeMemory.of(rowScale), NativeMemory.of(outlier), NativeMemory.of(row));
                 }
             }
         } catch (Throwable t) {
@@ -74,10 +73,6 @@ public final class Int8Quantize {
         FunctionDescriptor common = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                 ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
         return NativeKernels.bind(name, rowBuffer ? common.appendArgumentLayouts(ValueLayout.ADDRESS) : common);
-    }
-
-    private static MemorySegment address(Tensor t) {
-        return NativeMemory.segment(t.data_ptr(), t.nbytes());
     }
 
     private static Tensor empty(long[] shape, ScalarType type) {

@@ -54,10 +54,10 @@ public final class Int8Rescale {
         if (m == 0 || n == 0) return;
         boolean bf16 = dtype.value == ScalarType.BFloat16.value;
         int width = bf16 ? 2 : 4;
-        MemorySegment a = NativeMemory.segment(acc.data_ptr(), acc.nbytes());
-        MemorySegment r = NativeMemory.segment(rowScale.data_ptr(), rowScale.nbytes());
-        MemorySegment c = NativeMemory.segment(colScale.data_ptr(), colScale.nbytes());
-        MemorySegment o = NativeMemory.segment(out.data_ptr(), out.nbytes());
+        MemorySegment a = NativeMemory.of(acc);
+        MemorySegment r = NativeMemory.of(rowScale);
+        MemorySegment c = NativeMemory.of(colScale);
+        MemorySegment o = NativeMemory.of(out);
         MethodHandle kernel = bf16 ? BF16 : F32;
         int parts = (int) Math.max(1, Math.min(Math.min(torch.get_num_threads(), m), m * n / (1 << 16)));
         RowSplit.run("int8_rescale", m, parts, (from, count) -> {

@@ -112,11 +112,11 @@ public final class Int8RowsLinear {
         long rows = x.size(0);
         long outBytes = x.element_size();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
-        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
-        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
-        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
-        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
+        MemorySegment w = NativeMemory.of(values);
+        MemorySegment s = NativeMemory.of(scales);
+        MemorySegment in = NativeMemory.of(x);
+        MemorySegment out = NativeMemory.of(y);
+        MemorySegment b = NativeMemory.ofNullable(bias);
         RowSplit.overWeightRows(bf16 ? "bt_int8_bf16_rows_linear" : wide ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear", n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
@@ -168,9 +168,9 @@ public final class Int8RowsLinear {
         long n = values.size(0);
         long k = values.size(1);
         long rows = x8.size(0);
-        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
-        MemorySegment in = NativeMemory.segment(x8.data_ptr(), x8.nbytes());
-        MemorySegment y = NativeMemory.segment(out.data_ptr(), out.nbytes());
+        MemorySegment w = NativeMemory.of(values);
+        MemorySegment in = NativeMemory.of(x8);
+        MemorySegment y = NativeMemory.of(out);
         RowSplit.overWeightRows(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, (from, count) -> {
             product.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
         });

@@ -66,11 +66,11 @@ public final class LlmInt8Rows {
         long k = values.size(1);
         long outBytes = x.element_size();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment in = NativeMemory.segment(x.data_ptr(), x.nbytes());
-        MemorySegment w = NativeMemory.segment(values.data_ptr(), values.nbytes());
-        MemorySegment s = NativeMemory.segment(scales.data_ptr(), scales.nbytes());
-        MemorySegment b = bias == null ? MemorySegment.NULL : NativeMemory.segment(bias.data_ptr(), bias.nbytes());
-        MemorySegment out = NativeMemory.segment(y.data_ptr(), y.nbytes());
+        MemorySegment in = NativeMemory.of(x);
+        MemorySegment w = NativeMemory.of(values);
+        MemorySegment s = NativeMemory.of(scales);
+        MemorySegment b = NativeMemory.ofNullable(bias);
+        MemorySegment out = NativeMemory.of(y);
         float limit = (float) threshold;
         RowSplit.overWeightRows("bt_llm_int8_rows_linear", n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);

@@ -152,6 +152,6 @@ public final class OnlineSoftmax {
     }
 
     private static MemorySegment segment(Tensor t) {
-        return NativeMemory.segment(t.data_ptr(), t.nbytes());
+        return NativeMemory.of(t);
     }
 }

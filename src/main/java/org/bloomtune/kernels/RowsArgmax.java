@@ -48,7 +48,7 @@ public final class RowsArgmax {
         boolean bf16 = logits.scalar_type().value == ScalarType.BFloat16.value;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, rows);
-            (bf16 ? BF16 : F32).invokeExact(NativeMemory.segment(logits.data_ptr(), logits.nbytes()), out, rows, vocab);
+            (bf16 ? BF16 : F32).invokeExact(NativeMemory.of(logits), out, rows, vocab);
             return out.toArray(ValueLayout.JAVA_LONG);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_rows_argmax failed", t);

@@ -1,6 +1,7 @@
 package org.bloomtune.tensor;
 
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.Tensor;
 
 import java.lang.foreign.MemorySegment;
 
@@ -16,6 +17,16 @@ public final class NativeMemory {
     /** The bytes behind a tensor's data pointer, as a segment of {@code byteSize} bytes. */
     public static MemorySegment segment(Pointer dataPtr, long byteSize) {
         return MemorySegment.ofAddress(dataPtr.address()).reinterpret(byteSize);
+    }
+
+    /** A tensor's data as a segment of its {@code nbytes()}: what a native kernel is handed. */
+    public static MemorySegment of(Tensor t) {
+        return segment(t.data_ptr(), t.nbytes());
+    }
+
+    /** {@link #of}, or {@link MemorySegment#NULL} for a null tensor (an optional operand, such as a bias). */
+    public static MemorySegment ofNullable(Tensor t) {
+        return t == null ? MemorySegment.NULL : of(t);
     }
 
     private static final class SegmentPointer extends Pointer {

@@ -13,7 +13,6 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * LLM.int8's one-call decode product (native/llm_int8_rows_linear.c) against the op-by-op path
@@ -25,8 +24,10 @@ class LlmInt8RowsTest {
 
     @Test
     void equalsTheOpByOpPathAndTheJavaReference() {
-        assumeTrue(LlmInt8Rows.applies(torch.randn(1, 64), torch.zeros(new long[]{2, 64}).to(ScalarType.Char), torch.ones(2)),
-                "the native kernels are not built for this CPU");
+        // Without the native kernels (a CPU without AVX2) LlmInt8.matmul takes the op-by-op path and the
+        // same assertions hold against it and the Java reference; on this project's CI machine the kernel runs.
+        boolean nativeKernel = LlmInt8Rows.applies(torch.randn(1, 64), torch.zeros(new long[]{2, 64}).to(ScalarType.Char), torch.ones(2));
+        System.out.println("LLM.int8 decode rows: " + (nativeKernel ? "native kernel" : "op-by-op fallback (no native kernel on this CPU)"));
         Random r = new Random(11);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             for (int[] shape : new int[][]{{1027, 1001}, {67, 130}, {3, 5}, {600, 4096}}) {

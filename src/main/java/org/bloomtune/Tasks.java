@@ -39,13 +39,14 @@ public final class Tasks {
         return new Classification(records, verbalizer);
     }
 
-    /** Options of {@link #instructions}: template (the seed's), max length (256), loss on the response only, no packing. */
+    /** Options of {@link #instructions}: template (the seed's), max length (256), loss on the response only, no packing, padding-free batches. */
     public static final class Instructions implements TaskSpec {
         private final Split<AlpacaRecord> records;
         private PromptTemplate template = PromptTemplate.SEED;
         private int maxLength = 256;
         private boolean lossOnPrompt;
         private boolean packing;
+        private boolean paddingFree = true;
 
         private Instructions(List<AlpacaRecord> records) {
             this.records = new Split<>(records);
@@ -70,6 +71,14 @@ public final class Tasks {
          */
         public Instructions packing(boolean v) { packing = v; return this; }
 
+        /**
+         * False: every example in a row of its own, padded to the batch's longest, as transformers'
+         * collators do. True (the default): a batch's examples in as few rows as fit within its longest
+         * where that changes no loss term ({@link Packing#withinBatch}) — the same examples per step and
+         * the same loss, fewer pad tokens computed.
+         */
+        public Instructions paddingFree(boolean v) { paddingFree = v; return this; }
+
         public Instructions eval(List<AlpacaRecord> evalRecords) { records.eval(evalRecords); return this; }
 
         public Instructions evalSplit(double share) { records.split(share); return this; }
@@ -81,7 +90,7 @@ public final class Tasks {
             List<Example> train = packing ? Packing.pack(encoded, maxLength) : encoded;
             List<Example> eval = records.eval().stream().map(encoder::encode).toList();
             return new Prepared<>() {
-                private final CausalLmTask task = new CausalLmTask(model);
+                private final CausalLmTask task = new CausalLmTask(model, paddingFree);
 
                 @Override public TrainingTask<Example> task() { return task; }
                 @Override public List<Example> train() { return train; }

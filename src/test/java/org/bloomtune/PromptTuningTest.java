@@ -117,6 +117,58 @@ class PromptTuningTest {
     }
 
     @Test
+    void paddingFreeBatchesTrainAsPaddedOnesOnFewerPositions() throws IOException {
+        Path data = Path.of("models/demo-data/alpaca_zh_demo_first300.json");
+        List<String> flags = List.of("--model", TINY.toString(), "--data", data.toString(), "--eval-split", "0.1", "--batch-size", "4",
+                "--max-length", "256", "--max-steps", "4", "--checkpoint-every", "2", "--lr", "0.03", "--seed", "3");
+        List<String> free = new java.util.ArrayList<>(List.of("train", "--output", dir.resolve("free").toString()));
+        free.addAll(flags);
+        assertEquals(0, cli(free.toArray(String[]::new)));
+        List<String> padded = new java.util.ArrayList<>(List.of("train", "--padded-batches", "--output", dir.resolve("cli").toString()));
+        padded.addAll(flags);
+        assertEquals(0, cli(padded.toArray(String[]::new)));
+        try (BloomModel model = BloomModel.load(TINY)) {
+            PromptTuning.of(model).tokenizer(Tokenizer.load(TINY.resolve("tokenizer.json"))).baseModel(TINY.toString())
+                    .task(Tasks.instructions(AlpacaReader.read(data, false).records()).maxLength(256).evalSplit(0.1).paddingFree(false))
+                    .config(TrainConfig.builder().batchSize(4).maxSteps(4).checkpointEvery(2).lr(0.03).seed(3).build())
+                    .train(dir.resolve("java"));
+        }
+        assertSameRun(dir.resolve("cli"), dir.resolve("java"));
+        // The same records per step: the same real tokens and, to rounding, the same losses — on fewer positions.
+        List<JsonObject> a = steps(dir.resolve("free")), b = steps(dir.resolve("cli"));
+        assertEquals(b.size(), a.size());
+        long computedFree = 0, computedPadded = 0;
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(b.get(i).get("tokens").getAsLong(), a.get(i).get("tokens").getAsLong(), "real tokens of step " + (i + 1));
+            double lb = b.get(i).get("loss").getAsDouble();
+            assertEquals(lb, a.get(i).get("loss").getAsDouble(), 1e-5 * lb, "loss of step " + (i + 1));
+            assertTrue(a.get(i).get("padded_tokens").getAsLong() <= b.get(i).get("padded_tokens").getAsLong());
+            computedFree += a.get(i).get("padded_tokens").getAsLong();
+            computedPadded += b.get(i).get("padded_tokens").getAsLong();
+        }
+        System.out.printf("positions computed over %d steps: padding-free %d, padded %d%n", a.size(), computedFree, computedPadded);
+        assertTrue(computedFree < 0.9 * computedPadded, computedFree + " of " + computedPadded);
+        // Resuming the padded run padding-free would not be exact: refused, naming the setting.
+        List<String> resume = new java.util.ArrayList<>(List.of("train", "--resume", "--max-steps", "6", "--output", dir.resolve("cli").toString()));
+        resume.addAll(flags.subList(0, flags.indexOf("--max-steps")));
+        resume.addAll(flags.subList(flags.indexOf("--max-steps") + 2, flags.size()));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream e = System.err;
+        System.setErr(new PrintStream(err));
+        try {
+            assertEquals(2, cli(resume.toArray(String[]::new)));
+        } finally {
+            System.setErr(e);
+        }
+        assertTrue(err.toString().contains("batch_rows"), err.toString());
+    }
+
+    private static List<JsonObject> steps(Path run) throws IOException {
+        return Files.readAllLines(run.resolve("metrics.jsonl")).stream().map(l -> JsonParser.parseString(l).getAsJsonObject())
+                .filter(o -> o.has("loss")).toList();
+    }
+
+    @Test
     void optionsAreCheckedNamingTheField() {
         try (BloomModel model = BloomModel.load(TINY)) {
             PromptTuning p = PromptTuning.of(model).tokenizer(Tokenizer.load(TINY.resolve("tokenizer.json"))).virtualTokens(0);

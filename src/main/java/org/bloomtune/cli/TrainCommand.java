@@ -104,6 +104,9 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--group-by-length", description = "batch examples of similar length together") boolean groupByLength;
     @Option(names = "--packing", description = "--task lm: pack several examples into each row of --max-length tokens, "
             + "each attending only to itself and the prompt (fewer pad tokens, fewer steps per epoch)") boolean packing;
+    @Option(names = "--padded-batches", description = "--task lm: every example in a row of its own, padded to the batch's longest, "
+            + "as transformers' collators do (the default puts a batch's examples into as few rows as fit within its longest "
+            + "where no loss term changes: the same loss, fewer pad tokens computed)") boolean paddedBatches;
     @Option(names = "--seed", defaultValue = "42", paramLabel = "S", description = "data order and prompt init") long seed;
 
     @Option(names = "--nproc-per-node", defaultValue = "0", paramLabel = "N",
@@ -128,6 +131,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         if (task.equals("lm") && verbalizer != null) throw new IllegalArgumentException("--verbalizer needs --task classify");
         if (task.equals("classify") && verbalizer == null) throw new IllegalArgumentException("--task classify needs --verbalizer");
         if (task.equals("classify") && packing) throw new IllegalArgumentException("--packing applies to --task lm");
+        if (task.equals("classify") && paddedBatches) throw new IllegalArgumentException("--padded-batches applies to --task lm");
         if (distTimeout < 1) throw new IllegalArgumentException("--dist-timeout must be at least 1 second, got " + distTimeout);
         DistributedConfig worker = DistributedConfig.fromEnvironment(System.getenv(), Duration.ofSeconds(distTimeout));
         if (worker == null && (nprocPerNode > 0 || nnodes > 1)) return launch();
@@ -245,7 +249,8 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
     }
 
     private Tasks.Instructions instructions() {
-        Tasks.Instructions spec = Tasks.instructions(read(data)).maxLength(maxLength).lossOnPrompt(lossOnPrompt).packing(packing);
+        Tasks.Instructions spec = Tasks.instructions(read(data)).maxLength(maxLength).lossOnPrompt(lossOnPrompt).packing(packing)
+                .paddingFree(!paddedBatches);
         if (template != null) spec.template(new PromptTemplate(template.replace("\\n", "\n")));
         return evalData != null ? spec.eval(read(evalData)) : spec.evalSplit(evalSplit);
     }

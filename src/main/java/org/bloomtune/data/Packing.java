@@ -38,6 +38,23 @@ public final class Packing {
         return packed;
     }
 
+    /**
+     * A micro-batch's examples in as few rows as fit within its longest example, when that changes
+     * no loss term: every example is one record whose first label is ignored (the response-only
+     * loss always ignores it), so the label a later record loses in a packed row was not counted
+     * anyway. The rows are never wider than the padded batch's, so the step computes fewer
+     * positions and the same loss; otherwise, or when no two examples fit in one row, the batch as
+     * given.
+     */
+    public static List<Example> withinBatch(List<Example> batch) {
+        if (batch.size() < 2) return batch;
+        for (Example e : batch) {
+            if (e.packed() || e.length() == 0 || e.labels()[0] != CausalLmLoss.IGNORE_INDEX) return batch;
+        }
+        List<Example> rows = pack(batch, batch.stream().mapToInt(Example::length).max().orElseThrow());
+        return rows.size() < batch.size() ? rows : batch;
+    }
+
     private static void place(int example, int length, int capacity, List<List<Integer>> rows, TreeMap<Integer, TreeSet<Integer>> openByRoom) {
         var fit = openByRoom.ceilingEntry(length);
         int row;

@@ -4,6 +4,7 @@ import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.data.Batch;
 import org.bloomtune.data.Example;
+import org.bloomtune.data.Packing;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
 import org.bloomtune.model.CausalLmOutput;
@@ -16,12 +17,25 @@ import org.bytedeco.javacpp.PointerScope;
 import java.util.List;
 import java.util.Map;
 
-/** The seed's objective: the causal-LM loss on the labelled (response) tokens of each example. */
+/**
+ * The seed's objective: the causal-LM loss on the labelled (response) tokens of each example. By
+ * default a micro-batch's examples go into as few rows as fit within its longest
+ * ({@link Packing#withinBatch}), where that leaves every loss term as it is: the same examples per
+ * step and the same loss as padded rows, without computing the pad tokens.
+ */
 public final class CausalLmTask implements TrainingTask<Example> {
     private final BloomModel model;
+    private final boolean paddingFree;
 
+    /** Padding-free rows where they change no loss term. */
     public CausalLmTask(BloomModel model) {
+        this(model, true);
+    }
+
+    /** {@code paddingFree} false: every example in a row of its own, padded to the longest, as transformers' collators do. */
+    public CausalLmTask(BloomModel model, boolean paddingFree) {
         this.model = model;
+        this.paddingFree = paddingFree;
     }
 
     @Override
@@ -32,10 +46,20 @@ public final class CausalLmTask implements TrainingTask<Example> {
 
     @Override
     public double lossAndGrad(SoftPrompt prompt, List<Example> examples, ReversePass pass) {
-        try (Batch batch = Batch.collate(examples, model.config().padTokenId()); PointerScope scope = new PointerScope()) {
+        try (Batch batch = Batch.collate(rows(examples), model.config().padTokenId()); PointerScope scope = new PointerScope()) {
             return PromptBackward.lossAndGrad(model,
                     PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels()), pass);
         }
+    }
+
+    @Override
+    public long computedPositions(List<Example> batch) {
+        List<Example> rows = rows(batch);
+        return (long) rows.size() * rows.stream().mapToInt(Example::length).max().orElse(0);
+    }
+
+    private List<Example> rows(List<Example> batch) {
+        return paddingFree ? Packing.withinBatch(batch) : batch;
     }
 
     /** Labels after the shift (position t predicts label t + 1), as HF's loss counts them. */
@@ -54,7 +78,7 @@ public final class CausalLmTask implements TrainingTask<Example> {
         try (GradMode off = GradMode.off()) {
             for (int i = 0; i < eval.size(); i += batchSize) {
                 List<Example> part = eval.subList(i, Math.min(eval.size(), i + batchSize));
-                try (Batch batch = Batch.collate(part, model.config().padTokenId()); PointerScope scope = new PointerScope()) {
+                try (Batch batch = Batch.collate(rows(part), model.config().padTokenId()); PointerScope scope = new PointerScope()) {
                     var input = PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels());
                     long n = CausalLmLoss.countedLabels(input.labels());
                     if (n == 0) continue;
@@ -79,6 +103,7 @@ public final class CausalLmTask implements TrainingTask<Example> {
     public Map<String, String> settings() {
         Map<String, String> out = new java.util.LinkedHashMap<>();
         out.put("task", "causal-lm");
+        out.put("batch_rows", paddingFree ? "padding-free" : "padded");
         out.putAll(TrainingTask.modelSettings(model));
         return out;
     }

@@ -310,12 +310,12 @@ public final class Trainer<E> {
         return choice.pass();
     }
 
-    /** Positions the model computes for {@code batch}: each rank's rows padded to that rank's longest. */
+    /** Positions the model computes for {@code batch}, rank by rank ({@link TrainingTask#computedPositions}). */
     private long paddedTokens(List<E> batch) {
         long padded = 0;
         for (int from = 0; from < batch.size(); from += config.batchSize()) {
             List<E> shard = batch.subList(from, Math.min(batch.size(), from + config.batchSize()));
-            padded += (long) shard.size() * shard.stream().mapToInt(task::length).max().orElse(0);
+            padded += task.computedPositions(shard);
         }
         return padded;
     }

@@ -26,6 +26,14 @@ public interface TrainingTask<E> {
     int length(E example);
 
     /**
+     * Positions the model computes for {@code batch}: its rows times the longest, as a padding
+     * collator lays them out, unless the task lays them out otherwise.
+     */
+    default long computedPositions(List<E> batch) {
+        return (long) batch.size() * batch.stream().mapToInt(this::length).max().orElse(0);
+    }
+
+    /**
      * The mean loss of {@code batch}; its gradient is added to {@code prompt.grad()}.
      */
     double lossAndGrad(SoftPrompt prompt, List<E> batch, ReversePass pass);

@@ -146,6 +146,8 @@ class ClassifyCliTest {
                 "--task must be lm or classify");
         assertBad(CliTest.run("train", "--task", "classify", "--verbalizer", unknown.toString(), "--packing", "--model", MODEL,
                 "--data", trainFile.toString(), "--output", out.toString()), "--packing applies to --task lm");
+        assertBad(CliTest.run("train", "--task", "classify", "--verbalizer", unknown.toString(), "--padded-batches", "--model", MODEL,
+                "--data", trainFile.toString(), "--output", out.toString()), "--padded-batches applies to --task lm");
         assertBad(CliTest.run("classify", "--model", MODEL, "--verbalizer", "积极好", "--text", "好"), "not an inline verbalizer");
         assertBad(CliTest.run("classify", "--model", MODEL, "--text", "好"), "--verbalizer is needed");
         Path requests = dir.resolve("bad-requests.jsonl");

@@ -60,6 +60,42 @@ class PackingTest {
         assertEquals("example 0 has 7 tokens, more than a row's 6", e.getMessage());
     }
 
+    @Test
+    void withinBatchPacksOnlyWhereNoLossTermChanges() {
+        // Response-only labels (first label ignored): 9 | 5 + 2 + 2 within the longest (9), not 4 rows.
+        List<Example> batch = List.of(responseOnly(example(5, 10)), responseOnly(example(9, 20)),
+                responseOnly(example(2, 30)), responseOnly(example(2, 40)));
+        List<Example> rows = Packing.withinBatch(batch);
+        assertEquals(2, rows.size());
+        assertTrue(rows.stream().allMatch(r -> r.length() <= 9), "no row wider than the padded batch");
+        assertEquals(batch.stream().mapToInt(Example::length).sum(), rows.stream().mapToInt(Example::length).sum());
+        assertEquals(4, rows.stream().mapToInt(Example::records).sum());
+        for (Example row : rows) {                       // every label as the record had it: none was dropped
+            long[] expected = new long[row.length()];
+            for (int r = 0; r < row.records(); r++) {
+                int start = row.recordStarts()[r];
+                Example record = batch.stream().filter(e -> e.ids()[0] == row.ids()[start]).findFirst().orElseThrow();
+                System.arraycopy(record.labels(), 0, expected, start, record.length());
+            }
+            assertArrayEquals(expected, row.labels());
+        }
+        // A counted first label would be lost in a packed row: the batch stays as it is.
+        List<Example> labelled = List.of(example(5, 10), responseOnly(example(4, 30)));
+        assertTrue(Packing.withinBatch(labelled) == labelled);
+        // Nothing fits beside the longest: as it is, in its order.
+        List<Example> even = List.of(responseOnly(example(5, 10)), responseOnly(example(5, 20)));
+        assertTrue(Packing.withinBatch(even) == even);
+        List<Example> packed = List.of(Packing.pack(List.of(responseOnly(example(2, 10)), responseOnly(example(2, 20))), 4).getFirst(),
+                responseOnly(example(1, 30)));
+        assertTrue(Packing.withinBatch(packed) == packed, "packed examples are not packed again");
+    }
+
+    private static Example responseOnly(Example e) {
+        long[] labels = e.labels().clone();
+        labels[0] = -100;
+        return new Example(e.ids(), labels);
+    }
+
     private static Example example(int length, long first) {
         long[] ids = new long[length];
         for (int i = 0; i < length; i++) ids[i] = first + i;

@@ -15,29 +15,27 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 @FunctionalInterface
 public interface Int8Kernel {
 
-    /** {@code x2d [M, in] · Wᵀ → [M, out]} in x's dtype. */
-    Tensor multiply(Tensor x2d, Int8Weight weight);
+    /** {@code x2d [M, in] · Wᵀ + bias → [M, out]} in x's dtype; {@code bias} [out] may be null. */
+    Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias);
 
-    /** The same plus {@code bias} [out] (or null); a kernel that adds it in its own pass overrides this. */
-    default Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) {
-        Tensor y = multiply(x2d, weight);
-        return bias == null ? y : y.add(bias);
+    /** The product without a bias. */
+    default Tensor multiply(Tensor x2d, Int8Weight weight) {
+        return multiply(x2d, weight, null);
     }
 
     /** The kernel of {@code options.mode()}; NONE has none (its weights are not quantized). */
     static Int8Kernel of(Int8Options options) {
         return switch (options.mode()) {
-            case WEIGHT_ONLY -> new Int8Kernel() {
-                @Override
-                public Tensor multiply(Tensor x2d, Int8Weight weight) { return weightOnly(x2d, weight, null); }
-
-                @Override
-                public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return weightOnly(x2d, weight, bias); }
-            };
+            case WEIGHT_ONLY -> Int8Kernel::weightOnly;
             case LLM_INT8 -> LlmInt8.kernel(options.threshold());
-            case DEQUANTIZE -> (x, w) -> torch.linear(x, w.dequantize(x.scalar_type()));
+            case DEQUANTIZE -> (x, w, bias) -> plusBias(torch.linear(x, w.dequantize(x.scalar_type())), bias);
             case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");
         };
+    }
+
+    /** {@code y + bias}, or y without one: an add after the product, as the unfused paths round it. */
+    static Tensor plusBias(Tensor y, Tensor bias) {
+        return bias == null ? y : y.add(bias);
     }
 
     /**
@@ -55,14 +53,10 @@ public interface Int8Kernel {
      * the dequantized weight — the same products (benchmarks/FINDINGS.md).
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w, Tensor bias) {
-        if (Int8RowsLinear.applies(x2d, w.values(), w.scales())) {
-            // The bias in the kernel's call where it gives the numbers of an add after it.
-            if (bias != null && Int8RowsLinear.takesBias(x2d, w.values(), bias)) return Int8RowsLinear.forward(x2d, w.values(), w.scales(), bias);
-            Tensor y = Int8RowsLinear.forward(x2d, w.values(), w.scales());
-            return bias == null ? y : y.add(bias);
-        }
-        Tensor y = weightOnlyProduct(x2d, w);
-        return bias == null ? y : y.add(bias);
+        boolean rows = Int8RowsLinear.applies(x2d, w.values(), w.scales());
+        // The bias in the kernel's call where it gives the numbers of an add after it.
+        if (rows && bias != null && Int8RowsLinear.takesBias(x2d, w.values(), bias)) return Int8RowsLinear.forward(x2d, w.values(), w.scales(), bias);
+        return plusBias(rows ? Int8RowsLinear.forward(x2d, w.values(), w.scales()) : weightOnlyProduct(x2d, w), bias);
     }
 
     private static Tensor weightOnlyProduct(Tensor x2d, Int8Weight w) {

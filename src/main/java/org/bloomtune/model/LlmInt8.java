@@ -31,29 +31,20 @@ public final class LlmInt8 {
 
     private LlmInt8() {}
 
-    /** {@code x} [M, K] float → [M, N] in x's dtype: a decode step's few rows in one native call each. */
-    static Tensor matmul(Tensor x, Int8Weight w, double threshold) {
-        return matmul(x, w, threshold, null);
-    }
-
-    /** The same plus {@code bias} (or null), which the native call adds in its own pass. */
+    /**
+     * {@code x} [M, K] float → [M, N] in x's dtype, plus {@code bias} (or null): a decode step's few
+     * rows in one native call each, which adds the bias in its own pass.
+     */
     static Tensor matmul(Tensor x, Int8Weight w, double threshold, Tensor bias) {
         if (LlmInt8Rows.applies(x, w.values(), w.scales()) && (bias == null || LlmInt8Rows.takesBias(x, w.values(), bias))) {
             return LlmInt8Rows.forward(x, w.values(), w.scales(), bias, threshold);
         }
-        Tensor y = opByOp(x, w, threshold);
-        return bias == null ? y : y.add(bias);
+        return Int8Kernel.plusBias(opByOp(x, w, threshold), bias);
     }
 
     /** LLM.int8 as an {@link Int8Kernel} with the outlier {@code threshold}: the bias goes into the native pass. */
     static Int8Kernel kernel(double threshold) {
-        return new Int8Kernel() {
-            @Override
-            public Tensor multiply(Tensor x2d, Int8Weight weight) { return matmul(x2d, weight, threshold); }
-
-            @Override
-            public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return matmul(x2d, weight, threshold, bias); }
-        };
+        return (x2d, weight, bias) -> matmul(x2d, weight, threshold, bias);
     }
 
     /** The same, op by op: quantize, int8 product, rescale, outlier columns (any row count). */

@@ -42,7 +42,7 @@ class LlmInt8RowsTest {
                         if (outliers) for (int m = 0; m < rows; m++) x[m * k + k / 2] *= 12f;     // one column past 6.0
                         String what = n + "×" + k + ", " + rows + " rows" + (outliers ? ", an outlier column" : "");
                         Tensor xf = Tensors.fromFloats(x, rows, k);
-                        Tensor ours = LlmInt8.matmul(xf, w, 6.0);
+                        Tensor ours = LlmInt8.matmul(xf, w, 6.0, null);
                         Tensor opByOp = LlmInt8.opByOp(xf, w, 6.0);
                         if (outliers) assertClose(Tensors.toFloats(opByOp), Tensors.toFloats(ours), 1e-6, what);
                         else assertTrue(torch.equal(ours, opByOp), what + ": the integer path must agree bit for bit");
@@ -53,7 +53,7 @@ class LlmInt8RowsTest {
                         else assertTrue(torch.equal(withBias, opByOp.add(bias)), what + " + bias: one pass or an add after, the same bits");
 
                         Tensor xb = xf.to(ScalarType.BFloat16);
-                        Tensor oursB = LlmInt8.matmul(xb, w, 6.0);
+                        Tensor oursB = LlmInt8.matmul(xb, w, 6.0, null);
                         assertTrue(oursB.scalar_type().value == ScalarType.BFloat16.value, "bfloat16 in, bfloat16 out");
                         Tensor opByOpB = LlmInt8.opByOp(xb, w, 6.0);
                         Tensor biasB = bias.to(ScalarType.BFloat16);

@@ -6,6 +6,7 @@ import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.data.Batch;
 import org.bloomtune.data.Example;
 import org.bloomtune.data.Packing;
+import org.bloomtune.data.Records;
 import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
@@ -18,9 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -157,17 +156,6 @@ class PackedRowsTest {
 
     /** Random records; the first two tokens are the prompt (no loss), the rest the response. */
     static List<Example> records(long vocab, int... lengths) {
-        Random random = new Random(5);
-        List<Example> out = new ArrayList<>();
-        for (int length : lengths) {
-            long[] ids = new long[length];
-            long[] labels = new long[length];
-            for (int t = 0; t < length; t++) {
-                ids[t] = 3 + random.nextInt((int) vocab - 3);
-                labels[t] = t < 2 ? CausalLmLoss.IGNORE_INDEX : ids[t];
-            }
-            out.add(new Example(ids, labels));
-        }
-        return out;
+        return Records.responseOnly(vocab, 2, 5, lengths);
     }
 }

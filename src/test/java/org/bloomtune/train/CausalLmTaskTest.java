@@ -3,15 +3,14 @@ package org.bloomtune.train;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.data.Example;
+import org.bloomtune.data.Records;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,7 +26,7 @@ class CausalLmTaskTest {
         try (BloomModel model = BloomModel.load(Reference.reference("hf/b/model"));
              SoftPrompt prompt = SoftPrompt.random(4, model.config().hiddenSize(), 3);
              PointerScope scope = new PointerScope()) {
-            List<Example> batch = responseOnly(model.config().vocabSize(), 12, 5, 4, 3);
+            List<Example> batch = Records.responseOnly(model.config().vocabSize(), 3, 9, 12, 5, 4, 3);
             CausalLmTask paddingFree = new CausalLmTask(model);
             CausalLmTask padded = new CausalLmTask(model, false);
             assertEquals(4 * 12, padded.computedPositions(batch));
@@ -57,21 +56,5 @@ class CausalLmTaskTest {
             assertEquals("padding-free", paddingFree.settings().get("batch_rows"));
             assertEquals("padded", padded.settings().get("batch_rows"));
         }
-    }
-
-    /** Random examples whose first three tokens are the prompt (no loss). */
-    private static List<Example> responseOnly(long vocab, int... lengths) {
-        Random random = new Random(9);
-        List<Example> out = new ArrayList<>();
-        for (int length : lengths) {
-            long[] ids = new long[length];
-            long[] labels = new long[length];
-            for (int t = 0; t < length; t++) {
-                ids[t] = 3 + random.nextInt((int) vocab - 3);
-                labels[t] = t < 3 ? -100 : ids[t];
-            }
-            out.add(new Example(ids, labels));
-        }
-        return out;
     }
 }

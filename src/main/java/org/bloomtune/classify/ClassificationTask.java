@@ -46,7 +46,7 @@ public final class ClassificationTask implements TrainingTask<ClassifyExample> {
 
     /** The cross-entropy averages over texts. */
     @Override
-    public long lossTerms(List<ClassifyExample> batch) { return batch.size(); }
+    public long lossTerms(SoftPrompt prompt, List<ClassifyExample> batch) { return batch.size(); }
 
     /** [summed cross-entropy, texts, the confusion matrix row by row]. */
     @Override

@@ -62,11 +62,16 @@ public final class CausalLmTask implements TrainingTask<Example> {
         return paddingFree ? Packing.withinBatch(batch) : batch;
     }
 
-    /** Labels after the shift (position t predicts label t + 1), as HF's loss counts them. */
+    /**
+     * Labels the loss counts, as HF's loss does after the shift (position t predicts label t + 1):
+     * with virtual tokens ahead of the text (prompt tuning, P-tuning) the last one predicts label 0
+     * too; with a prefix nothing does.
+     */
     @Override
-    public long lossTerms(List<Example> batch) {
+    public long lossTerms(SoftPrompt prompt, List<Example> batch) {
+        int first = prompt.type().entersEmbeddings() ? 0 : 1;
         long n = 0;
-        for (Example e : batch) for (int i = 1; i < e.labels().length; i++) if (e.labels()[i] != CausalLmLoss.IGNORE_INDEX) n++;
+        for (Example e : batch) for (int i = first; i < e.labels().length; i++) if (e.labels()[i] != CausalLmLoss.IGNORE_INDEX) n++;
         return n;
     }
 

@@ -107,7 +107,7 @@ public final class Trainer<E> {
                     lossSum += shardLossAndGrad(prompt, batch);
                     tokens += batch.stream().mapToLong(task::length).sum();
                     padded += paddedTokens(batch);
-                    lossTerms += task.lossTerms(batch);
+                    lossTerms += task.lossTerms(prompt, batch);
                     micro++;
                     boolean stepNow = micro == config.accumulation() || batchIndex == batches.size() - 1;
                     if (!stepNow) continue;
@@ -217,7 +217,7 @@ public final class Trainer<E> {
         int from = Math.min(batch.size(), ranks.rank() * per);
         List<E> shard = batch.subList(from, Math.min(batch.size(), from + per));
         if (shard.isEmpty()) return 0;
-        double weight = (double) task.lossTerms(shard) / task.lossTerms(batch);
+        double weight = (double) task.lossTerms(prompt, shard) / task.lossTerms(prompt, batch);
         try (PointerScope scope = new PointerScope(); Tensor before = snapshot(prompt)) {
             double loss = task.lossAndGrad(prompt, shard, pass);
             try (GradMode off = GradMode.off(); Tensor grad = prompt.grad()) {

@@ -41,9 +41,10 @@ public interface TrainingTask<E> {
     /**
      * How many terms the mean loss of {@code batch} averages (labelled tokens, texts): what weighs
      * a shard of a data-parallel batch against the whole, so the update equals one process's on
-     * the whole batch (a token-weighted mean, not a mean of per-rank means).
+     * the whole batch (a token-weighted mean, not a mean of per-rank means). {@code prompt} says how
+     * the prompt enters, which can decide what is counted.
      */
-    long lossTerms(List<E> batch);
+    long lossTerms(SoftPrompt prompt, List<E> batch);
 
     /**
      * Sums of the evaluation's statistics over {@code eval} (e.g. summed loss and its count):

@@ -2,9 +2,13 @@ package org.bloomtune.train;
 
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.data.Batch;
 import org.bloomtune.data.Example;
 import org.bloomtune.data.Records;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.peft.PeftType;
+import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -20,6 +24,30 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * gives and the goldens check): the same loss, prompt gradient and evaluation, on fewer positions.
  */
 class CausalLmTaskTest {
+
+    @Test
+    void lossTermsAreTheLabelsTheLossCounts() {
+        try (BloomModel model = BloomModel.load(Reference.reference("hf/b/model"));
+             SoftPrompt tuning = SoftPrompt.random(4, model.config().hiddenSize(), 3);
+             SoftPrompt plain = SoftPrompt.random(4, model.config().prefixWidth(), 4);
+             SoftPrompt prefix = SoftPrompt.of(PeftType.PREFIX_TUNING, plain.weight());
+             PointerScope scope = new PointerScope()) {
+            CausalLmTask task = new CausalLmTask(model, false);
+            for (int promptTokens : new int[]{0, 3}) {                   // every token labelled (label 0 too), response only
+                List<Example> batch = Records.responseOnly(model.config().vocabSize(), promptTokens, 2, 9, 6, 4);
+                for (SoftPrompt prompt : List.of(tuning, prefix)) {
+                    try (Batch b = Batch.collate(batch, model.config().padTokenId())) {
+                        long counted = CausalLmLoss.countedLabels(
+                                PromptedInput.of(model, prompt, b.inputIds(), b.attentionMask(), b.labels()).labels());
+                        assertEquals(counted, task.lossTerms(prompt, batch), prompt.type() + ", " + promptTokens + " prompt tokens");
+                    }
+                }
+            }
+            // Label 0 counts only where virtual tokens precede the text.
+            List<Example> labelled = Records.responseOnly(model.config().vocabSize(), 0, 2, 9, 6, 4);
+            assertEquals(task.lossTerms(prefix, labelled) + 3, task.lossTerms(tuning, labelled));
+        }
+    }
 
     @Test
     void paddingFreeRowsGiveThePaddedLossAndGradient() {

@@ -118,8 +118,9 @@ class TrainerTest {
                 final int e = epoch;
                 List<JsonObject> inEpoch = steps.stream().filter(r -> r.get("epoch").getAsInt() == e).toList();
                 assertEquals(7 + 5 + 3, inEpoch.stream().mapToLong(r -> r.get("tokens").getAsLong()).sum());
-                // labels shift by one; the second example's first two are ignored
-                assertEquals(6 + 3 + 2, inEpoch.stream().mapToLong(r -> r.get("loss_terms").getAsLong()).sum());
+                // labels shift by one, and the last virtual token predicts each text's first label (as in
+                // PEFT's prompt tuning); the second example's first two are ignored
+                assertEquals(7 + 3 + 3, inEpoch.stream().mapToLong(r -> r.get("loss_terms").getAsLong()).sum());
             }
             for (JsonObject r : steps) {
                 long real = r.get("tokens").getAsLong();

@@ -88,12 +88,12 @@ public final class DecodeAttention {
         long capacity = keys.size(2);
         long rows = batch * heads;
         Tensor out = torch.empty(new long[]{batch, 1, heads * headDim}, qkv.options(), new MemoryFormatOptional());
-        MemorySegment q = segment(qkv);
-        MemorySegment k = segment(keys);
-        MemorySegment v = segment(values);
-        MemorySegment a = segment(alibi);
-        MemorySegment m = segment(masked);
-        MemorySegment o = segment(out);
+        MemorySegment q = NativeMemory.of(qkv);
+        MemorySegment k = NativeMemory.of(keys);
+        MemorySegment v = NativeMemory.of(values);
+        MemorySegment a = NativeMemory.of(alibi);
+        MemorySegment m = NativeMemory.of(masked);
+        MemorySegment o = NativeMemory.of(out);
         float alpha = (float) (1.0 / Math.sqrt(headDim));
         int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
         int parts = (int) Math.max(1, Math.min(Math.min(torch.get_num_threads(), rows), rows * (past + 1) * headDim / WORK_PER_PART));
@@ -103,8 +103,6 @@ public final class DecodeAttention {
         });
         return out;
     }
-
-    private static MemorySegment segment(Tensor t) { return NativeMemory.of(t); }
 
     private static FunctionDescriptor descriptor() {
         ValueLayout.OfLong l = ValueLayout.JAVA_LONG;

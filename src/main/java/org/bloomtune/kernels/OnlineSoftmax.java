@@ -109,10 +109,10 @@ public final class OnlineSoftmax {
     private static void updateNative(Tensor block, State state) {
         long rows = block.size(0);
         long n = block.size(1);
-        MemorySegment values = segment(block);
-        MemorySegment max = segment(state.max());
-        MemorySegment sum = segment(state.sum());
-        MemorySegment rescale = segment(state.rescale());
+        MemorySegment values = NativeMemory.of(block);
+        MemorySegment max = NativeMemory.of(state.max());
+        MemorySegment sum = NativeMemory.of(state.sum());
+        MemorySegment rescale = NativeMemory.of(state.rescale());
         MethodHandle kernel = isBf16(block) ? KERNEL_BF16 : KERNEL;
         long width = block.element_size();
         int parts = (int) Math.min(rows, Math.max(1, torch.get_num_threads()));
@@ -149,9 +149,5 @@ public final class OnlineSoftmax {
 
     private static boolean vector(Tensor t, long rows, ScalarType type) {
         return t.dim() == 1 && t.size(0) == rows && t.scalar_type().value == type.value;
-    }
-
-    private static MemorySegment segment(Tensor t) {
-        return NativeMemory.of(t);
     }
 }

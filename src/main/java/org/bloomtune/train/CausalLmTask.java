@@ -54,8 +54,7 @@ public final class CausalLmTask implements TrainingTask<Example> {
 
     @Override
     public long computedPositions(List<Example> batch) {
-        List<Example> rows = rows(batch);
-        return (long) rows.size() * rows.stream().mapToInt(Example::length).max().orElse(0);
+        return TrainingTask.super.computedPositions(rows(batch));
     }
 
     private List<Example> rows(List<Example> batch) {

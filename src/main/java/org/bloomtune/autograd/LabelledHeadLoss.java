@@ -53,12 +53,13 @@ final class LabelledHeadLoss {
      * a float32 logit per row, charged 8 bytes in half precision (float16's GEMM result and copy of
      * the block come on top; a bfloat16 block uses 2 of them, and four times wider bfloat16 blocks
      * were no faster), and a float32 dequantized weight row unless the embedding's rows are views.
+     * A multiple of 64: the bfloat16 GEMM sums over a block's columns in pairs, 64 at a time.
      */
     static long columns(BloomModel model, long rows) {
         WordEmbedding head = model.stages().wordEmbeddings();
         long perLogit = model.dtype().byteSize() >= Float.BYTES ? Float.BYTES : Float.BYTES + 2L * model.dtype().byteSize();
         long perColumn = perLogit * rows + (head.rowsAreViews() ? 0 : Float.BYTES * model.config().hiddenSize());
-        return Math.max(1024, budgetBytes(model) / perColumn);
+        return Math.max(1024, budgetBytes(model) / perColumn / 64 * 64);
     }
 
     /**

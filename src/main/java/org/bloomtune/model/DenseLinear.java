@@ -1,12 +1,18 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16Gemm;
 import org.bytedeco.pytorch.Tensor;
 
-/** A linear layer with a floating-point weight [out, in] and bias [out]. */
+/**
+ * A linear layer with a floating-point weight [out, in] and bias [out]. Unrecorded bfloat16
+ * products of many rows go to {@link Bf16Gemm}, a decode step's few rows to {@link OneRowProduct}'s
+ * row kernels, the rest (and whatever autograd records) to libtorch's linear.
+ */
 public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
 
     @Override
     public Tensor forward(Tensor x) {
+        if (Bf16Gemm.appliesToLinear(x, weight, bias)) return Bf16Gemm.linear(x, weight, bias);
         return OneRowProduct.linear(x, weight, bias);
     }
 

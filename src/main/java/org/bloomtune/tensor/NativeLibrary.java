@@ -42,6 +42,8 @@ public final class NativeLibrary {
         }
         URL url = NativeLibrary.class.getResource("/" + NAME);
         if (url == null) return Optional.empty();
+        // The library needs libgomp.so.1: libtorch's copy, loaded first, is the one it binds to.
+        org.bytedeco.javacpp.Loader.load(org.bytedeco.pytorch.global.torch.class);
         return Optional.of(SymbolLookup.libraryLookup(file(url), Arena.global()));
     }
 

@@ -1,0 +1,185 @@
+/*
+ * C = A · B in bfloat16 for the training step's many-row products, by AVX512_BF16's vdpbf16ps:
+ * y = x Wᵀ (B = Wᵀ, W [n, k] as a linear layer keeps it) and dx = dy W (B = W [k, n]). libtorch's
+ * oneDNN GEMMs run below the instruction's rate at these shapes (benchmarks/FINDINGS.md).
+ *
+ * The threads of libtorch's OpenMP pool (the same libgomp, so no second set of threads competes
+ * for the cores) each take a range of C's columns. For 64 of them at a time a thread packs B into a buffer in
+ * which every pair of k (what one vdpbf16ps lane multiplies) is adjacent for 32 columns — from Wᵀ
+ * a transpose of 32-bit pairs, from W an interleave of two rows — then runs an 8-row × 32-column
+ * tile of sixteen float32 accumulators over the whole of k for each eight rows of A: each step
+ * loads two vectors of B and broadcasts one pair of each of eight rows of A for sixteen
+ * vdpbf16ps. The packed columns stay in L2 while every row of A passes them.
+ *
+ * C is bfloat16 (overwritten by the product plus an optional bias, rounded as bf16.h rounds) or
+ * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:
+ * bt_bf16_gemm_supported() says whether this one has it.
+ */
+#include <stdint.h>
+#include "bf16.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#include "avx512_lanes.h"
+#define BT_HAVE_BF16_GEMM_BUILD 1
+#endif
+
+int32_t bt_bf16_gemm_supported(void) {
+#ifdef BT_HAVE_BF16_GEMM_BUILD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+#ifdef BT_HAVE_BF16_GEMM_BUILD
+#define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
+
+#define PANEL 32          /* columns of one packed panel: two vectors of sixteen pairs */
+#define BLOCK 64          /* columns packed at a time: two panels */
+#define ROWS 8            /* rows of A per tile */
+
+/*
+ * Panel p of the block, pair q: the 32 columns' (B[2q][j], B[2q + 1][j]) in 64 elements, so
+ * packed[(p · k/2 + q) · 64 + 2j + h] = B[2q + h][p · 32 + j]. Columns past n are zeros.
+ */
+
+/* From W [n, k] (B = Wᵀ): B[2q + h][j] = W[j][2q + h], so each column's pairs are a row of W's 32-bit words. */
+BT_BF16 static void pack_transposed(const uint16_t *w, int64_t ldw, int64_t k, int64_t cols, uint32_t *packed) {
+    int64_t pairs = k / 2;
+    for (int64_t p = 0; p * PANEL < cols; p++) {
+        uint32_t *panel = packed + p * pairs * PANEL;
+        int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
+        for (int64_t j = 0; j < PANEL; j++) {
+            if (j >= width) {
+                for (int64_t q = 0; q < pairs; q++) panel[q * PANEL + j] = 0;
+                continue;
+            }
+            const uint32_t *row = (const uint32_t *) (w + (p * PANEL + j) * ldw);
+            for (int64_t q = 0; q < pairs; q++) panel[q * PANEL + j] = row[q];
+        }
+    }
+}
+
+/* From W [k, n] (B = W): rows 2q and 2q + 1 interleaved element by element, 32 columns per step. */
+BT_BF16 static void pack_interleaved(const uint16_t *w, int64_t ldw, int64_t k, int64_t cols, uint32_t *packed) {
+    int64_t pairs = k / 2;
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                        39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int64_t p = 0; p * PANEL < cols; p++) {
+        uint32_t *panel = packed + p * pairs * PANEL;
+        int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
+        __mmask32 m = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
+        for (int64_t q = 0; q < pairs; q++) {
+            __m512i r0 = _mm512_maskz_loadu_epi16(m, w + 2 * q * ldw + p * PANEL);
+            __m512i r1 = _mm512_maskz_loadu_epi16(m, w + (2 * q + 1) * ldw + p * PANEL);
+            _mm512_storeu_si512(panel + q * PANEL, _mm512_permutex2var_epi16(r0, lo, r1));
+            _mm512_storeu_si512(panel + q * PANEL + 16, _mm512_permutex2var_epi16(r0, hi, r1));
+        }
+    }
+}
+
+/* Sixteen lanes of float32 sums into C (those in m): plus the bias and rounded to bfloat16, or added to float32. */
+BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, void *c, int64_t at, int c_f32, __mmask16 m) {
+    if (bias) sums = _mm512_add_ps(sums, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bias)), 16)));
+    if (c_f32) {
+        float *out = (float *) c + at;
+        _mm512_mask_storeu_ps(out, m, _mm512_add_ps(sums, _mm512_maskz_loadu_ps(m, out)));
+    } else {
+        _mm256_mask_storeu_epi16((uint16_t *) c + at, m, _mm512_cvtepi32_epi16(bt_bf16_bits16(sums)));
+    }
+}
+
+/* nr (1..ROWS) rows of A times one packed panel over all k into C's columns [0, width). */
+BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
+                         void *c, int64_t ldc, int c_f32, int width, const int nr) {
+    __m512 acc[ROWS][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
+        __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
+        for (int r = 0; r < nr; r++) {
+            __m512bh x = (__m512bh) _mm512_set1_epi32(*(const int32_t *) (a + r * lda + 2 * q));
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    __mmask16 m0 = width >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);
+    __mmask16 m1 = width >= 32 ? (__mmask16) 0xffff : width <= 16 ? 0 : (__mmask16) ((1u << (width - 16)) - 1);
+    for (int r = 0; r < nr; r++) {
+        store16(acc[r][0], bias, c, r * ldc, c_f32, m0);
+        if (m1) store16(acc[r][1], bias ? bias + 16 : bias, c, r * ldc + 16, c_f32, m1);
+    }
+}
+
+BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
+                              void *c, int64_t ldc, int c_f32, int width, int64_t nr) {
+    switch (nr) {
+        case 8: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 8); break;
+        case 7: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 7); break;
+        case 6: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 6); break;
+        case 5: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 5); break;
+        case 4: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 4); break;
+        case 3: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 3); break;
+        case 2: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 2); break;
+        default: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 1); break;
+    }
+}
+
+/* C's columns [from, from + count) by one thread, `packed` its own 64 · k bf16 of scratch. */
+BT_BF16 static void columns(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
+                            void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *packed) {
+    int64_t pairs = k / 2;
+    size_t elem = c_f32 ? sizeof(float) : sizeof(uint16_t);
+    for (int64_t j = from; j < from + count; j += BLOCK) {
+        int64_t cols = from + count - j < BLOCK ? from + count - j : BLOCK;
+        if (transposed) pack_transposed(w + j * ldw, ldw, k, cols, packed);
+        else pack_interleaved(w + j, ldw, k, cols, packed);
+        for (int64_t i = 0; i < m; i += ROWS) {
+            int64_t nr = m - i < ROWS ? m - i : ROWS;
+            for (int64_t p = 0; p * PANEL < cols; p++) {
+                int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
+                char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;
+                tile_rows(a + i * lda, lda, packed + p * pairs * PANEL, pairs, bias ? bias + j + p * PANEL : bias, out, ldc, c_f32, width, nr);
+            }
+        }
+    }
+}
+
+/*
+ * a [m, k] bf16 (row stride lda); w as described above (row stride ldw), transposed = 1 for
+ * B = Wᵀ with W [n, k], 0 for B = W with W [k, n]; bias [n] bf16 or NULL (bfloat16 C only);
+ * c [m, n] (row stride ldc) bfloat16, or float32 added to when c_f32; packed: threads · 64 · k
+ * bf16 of scratch for this call alone, 64 · k for each of up to `threads` threads.
+ */
+void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
+                  void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+    int64_t scratch = BLOCK * (k / 2);
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(threads > blocks ? (int) blocks : threads)
+    {
+        int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
+#else
+    {
+        int64_t t = 0, parts = 1;
+        (void) threads;
+#endif
+        int64_t from = blocks * t / parts * BLOCK, to = blocks * (t + 1) / parts * BLOCK;
+        if (to > n) to = n;
+        if (to > from) columns(a, lda, w, ldw, transposed, bias, c, ldc, c_f32, m, k, from, to - from, packed + t * scratch);
+    }
+}
+#else
+void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
+                  void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
+    (void) a; (void) lda; (void) w; (void) ldw; (void) transposed; (void) bias; (void) c; (void) ldc; (void) c_f32;
+    (void) m; (void) n; (void) k; (void) packed; (void) threads;
+}
+#endif

@@ -1,0 +1,119 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The training step's many-row bfloat16 products by native/bf16_gemm.c (AVX512_BF16): a linear
+ * layer's {@code x Wᵀ + b}, its input gradient {@code dy W}, and the streamed head's two products.
+ * C's columns are split, 64 at a time, over libtorch's OpenMP threads. Where the CPU lacks
+ * AVX512_BF16, or the tensors are not contiguous bfloat16 CPU tensors outside autograd with an even
+ * inner size, {@link #applies} is false and callers keep libtorch's ops.
+ */
+public final class Bf16Gemm {
+    /**
+     * Rows of A from which the kernel is used: it packs B afresh on every call, which a few rows do
+     * not repay (decode steps have their row kernels).
+     */
+    public static final long MIN_ROWS = 64;
+
+    /** Columns of C packed together (the C kernel's BLOCK): each thread's scratch is BLOCK · k. */
+    private static final long BLOCK = 64;
+
+    private static final MethodHandle KERNEL = bind();
+
+    private Bf16Gemm() {}
+
+    private static MethodHandle bind() {
+        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
+        ValueLayout.OfInt i = ValueLayout.JAVA_INT;
+        ValueLayout a = ValueLayout.ADDRESS;
+        return NativeKernels.bindIfSupported("bt_bf16_gemm_supported", "bt_bf16_gemm",
+                FunctionDescriptor.ofVoid(a, l, a, l, i, a, a, l, i, l, l, l, a, i));
+    }
+
+    /** True when this CPU has AVX512_BF16 and the kernels are built. */
+    public static boolean supported() { return KERNEL != null; }
+
+    /**
+     * True when the kernel takes {@code a} [..., k] times {@code w} — [n, k] for {@code a wᵀ}
+     * ({@code transposed}), [k, n] for {@code a w}: bfloat16, contiguous, on the CPU, outside
+     * autograd, k even, at least {@link #MIN_ROWS} rows.
+     */
+    public static boolean applies(Tensor a, Tensor w, boolean transposed) {
+        if (KERNEL == null || !plain(a) || !plain(w) || w.dim() != 2) return false;
+        long k = transposed ? w.size(1) : w.size(0);
+        return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && w.numel() > 0;
+    }
+
+    /** {@link #applies} for a linear layer {@code x Wᵀ + b}, {@code bias} [out] or null. */
+    public static boolean appliesToLinear(Tensor x, Tensor weight, Tensor bias) {
+        return applies(x, weight, true) && (bias == null || plain(bias) && bias.dim() == 1 && bias.size(0) == weight.size(0));
+    }
+
+    /** {@code x} [..., in] · {@code weight} [out, in]ᵀ + {@code bias} [out] (or null) → [..., out], a new tensor (not a view). */
+    public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        require(appliesToLinear(x, weight, bias));
+        Tensor y = torch.empty(shapeWithLast(x, weight.size(0)), x.options(), new MemoryFormatOptional());
+        run(x, weight, true, bias, y, false);
+        return y;
+    }
+
+    /** {@code dx} [..., in] = {@code dy} [..., out] · {@code weight} [out, in], a linear layer's input gradient, written in place. */
+    public static void inputGradientInto(Tensor dx, Tensor dy, Tensor weight) {
+        require(applies(dy, weight, false) && dx.scalar_type().value == ScalarType.BFloat16.value && dx.device().is_cpu()
+                && dx.is_contiguous() && java.util.Arrays.equals(dx.sizes().vec().get(), shapeWithLast(dy, weight.size(1))));
+        run(dy, weight, false, null, dx, false);
+    }
+
+    /** {@code c} [m, n] bfloat16 = {@code a} [m, k] · {@code w} [n, k]ᵀ, written in place. */
+    public static void linearInto(Tensor c, Tensor a, Tensor w) {
+        require(applies(a, w, true) && a.dim() == 2 && output(c, a.size(0), w.size(0), ScalarType.BFloat16));
+        run(a, w, true, null, c, false);
+    }
+
+    /** {@code c} [m, n] float32 += {@code a} [m, k] · {@code w} [k, n], the product summed in float32. */
+    public static void addProductInto(Tensor c, Tensor a, Tensor w) {
+        require(applies(a, w, false) && a.dim() == 2 && output(c, a.size(0), w.size(1), ScalarType.Float));
+        run(a, w, false, null, c, true);
+    }
+
+    private static void run(Tensor a, Tensor w, boolean transposed, Tensor bias, Tensor c, boolean cF32) {
+        long k = transposed ? w.size(1) : w.size(0);
+        long n = transposed ? w.size(0) : w.size(1);
+        int threads = Math.max(1, torch.get_num_threads());
+        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, w.options(), new MemoryFormatOptional())) {
+            KERNEL.invokeExact(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0,
+                    NativeMemory.ofNullable(bias), NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k,
+                    NativeMemory.of(packed), threads);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_gemm failed", t);
+        }
+    }
+
+    private static boolean plain(Tensor t) {
+        return t.scalar_type().value == ScalarType.BFloat16.value && t.device().is_cpu() && t.is_contiguous() && !t.requires_grad();
+    }
+
+    private static boolean output(Tensor c, long rows, long cols, ScalarType type) {
+        return c.scalar_type().value == type.value && c.device().is_cpu() && c.is_contiguous() && c.dim() == 2
+                && c.size(0) == rows && c.size(1) == cols;
+    }
+
+    private static long[] shapeWithLast(Tensor t, long last) {
+        long[] shape = t.sizes().vec().get();
+        shape[shape.length - 1] = last;
+        return shape;
+    }
+
+    private static void require(boolean applies) {
+        if (!applies) throw new IllegalArgumentException("bf16_gemm does not take these tensors");
+    }
+}

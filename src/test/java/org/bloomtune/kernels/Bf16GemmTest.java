@@ -1,0 +1,109 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.GradMode;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Against the float64 product of the same bfloat16 numbers: the kernel sums in float32 and rounds
+ * once (bfloat16 C) or not at all (float32 C), so a bfloat16 result is within half a unit in the
+ * last place of bfloat16 (2^-8 of the value) plus float32's accumulation error. Sizes exercise the
+ * edges: rows not a multiple of the 8-row tile, columns not of the 32-column panel or of the
+ * 64-column block two threads split, k not of 32. On a CPU without AVX512_BF16 the kernel must
+ * refuse every call.
+ */
+class Bf16GemmTest {
+    private static final long[][] SHAPES = {{64, 70, 38}, {203, 1000, 1024}, {1064, 258, 96}, {77, 64, 4098}};
+
+    @Test
+    void productsEqualTheExactOnesToBfloat16Rounding() {
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            torch.manual_seed(5);
+            for (long[] s : SHAPES) {
+                long m = s[0], n = s[1], k = s[2];
+                Tensor x = torch.randn(m, k).to(ScalarType.BFloat16);
+                Tensor w = torch.randn(n, k).to(ScalarType.BFloat16);           // a linear layer's [out, in]
+                Tensor bias = torch.randn(n).to(ScalarType.BFloat16);
+                Tensor dy = torch.randn(m, n).to(ScalarType.BFloat16);
+                if (!Bf16Gemm.supported()) {
+                    assertFalse(Bf16Gemm.applies(x, w, true), "no AVX512_BF16: libtorch's ops");
+                    continue;
+                }
+                for (Tensor b : new Tensor[]{bias, null}) {
+                    Tensor y = Bf16Gemm.linear(x.view(1, m, k), w, b);
+                    assertArrayEquals(new long[]{1, m, n}, y.sizes().vec().get());
+                    Tensor exact = b == null ? torch.linear(x.to(ScalarType.Double), w.to(ScalarType.Double))
+                            : torch.linear(x.to(ScalarType.Double), w.to(ScalarType.Double), new TensorOptional(b.to(ScalarType.Double)));
+                    assertRounded(y.view(m, n), exact, k, "x Wᵀ + b " + m + "×" + n + "×" + k);
+                }
+                Tensor dx = torch.zeros(m, k).to(ScalarType.BFloat16);
+                Bf16Gemm.inputGradientInto(dx, dy, w);
+                assertRounded(dx, dy.to(ScalarType.Double).mm(w.to(ScalarType.Double)), n, "dy W " + m + "×" + n + "×" + k);
+
+                Tensor logits = torch.zeros(m, n).to(ScalarType.BFloat16);
+                Bf16Gemm.linearInto(logits, x, w);
+                assertRounded(logits, x.to(ScalarType.Double).mm(w.to(ScalarType.Double).t()), k, "into a buffer");
+            }
+        }
+    }
+
+    @Test
+    void float32OutputAccumulatesTheUnroundedProduct() {
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            torch.manual_seed(6);
+            for (long[] s : SHAPES) {
+                long m = s[0], n = s[1], k = s[2];
+                Tensor a = torch.randn(m, n).to(ScalarType.BFloat16);
+                Tensor w = torch.randn(n, k).to(ScalarType.BFloat16);
+                if (!Bf16Gemm.supported()) {
+                    assertFalse(Bf16Gemm.applies(a, w, false));
+                    continue;
+                }
+                Tensor acc = torch.randn(m, k);
+                Tensor exact = acc.to(ScalarType.Double).add(a.to(ScalarType.Double).mm(w.to(ScalarType.Double)));
+                Bf16Gemm.addProductInto(acc, a, w);
+                // float32 sums of n products of unit-variance numbers: relative error well under 1e-5 of √n
+                double tolerance = 1e-5 * Math.sqrt(n) * 4;
+                double error = acc.to(ScalarType.Double).sub(exact).abs().max().item_double();
+                assertTrue(error < tolerance, m + "×" + n + "×" + k + ": max error " + error);
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotTake() {
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Tensor w = torch.randn(96, 64).to(ScalarType.BFloat16);
+            Tensor x = torch.randn(Bf16Gemm.MIN_ROWS, 64).to(ScalarType.BFloat16);
+            assertTrue(Bf16Gemm.applies(x, w, true) || !Bf16Gemm.supported());
+            assertFalse(Bf16Gemm.applies(torch.randn(Bf16Gemm.MIN_ROWS - 1, 64).to(ScalarType.BFloat16), w, true), "a decode step's few rows");
+            assertFalse(Bf16Gemm.applies(torch.randn(Bf16Gemm.MIN_ROWS, 64), w, true), "float32 input");
+            assertFalse(Bf16Gemm.applies(torch.randn(Bf16Gemm.MIN_ROWS, 63).to(ScalarType.BFloat16), torch.randn(96, 63).to(ScalarType.BFloat16), true), "odd k");
+            assertFalse(Bf16Gemm.applies(x, w.t(), true), "non-contiguous weight");
+            assertFalse(Bf16Gemm.applies(x, torch.randn(96, 32).to(ScalarType.BFloat16), true), "width mismatch");
+            assertFalse(Bf16Gemm.applies(x.clone().requires_grad_(true), w, true), "recorded by autograd");
+            assertFalse(Bf16Gemm.appliesToLinear(x, w, torch.randn(95).to(ScalarType.BFloat16)), "bias length");
+            assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.linear(x, w, torch.randn(95).to(ScalarType.BFloat16)));
+            assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.linearInto(torch.zeros(Bf16Gemm.MIN_ROWS, 95).to(ScalarType.BFloat16), x, w));
+            assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.addProductInto(torch.zeros(Bf16Gemm.MIN_ROWS, 64).to(ScalarType.BFloat16),
+                    torch.randn(Bf16Gemm.MIN_ROWS, 96).to(ScalarType.BFloat16), w));
+        }
+    }
+
+    /** Within half a bfloat16 unit in the last place of the exact value, plus float32 rounding over k terms. */
+    private static void assertRounded(Tensor got, Tensor exact, long k, String what) {
+        Tensor error = got.to(ScalarType.Double).sub(exact).abs();
+        Tensor bound = exact.abs().mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-6 * Math.sqrt(k) * 8));
+        assertTrue(error.le(bound).all().item_bool(), what + ": max error " + error.max().item_double());
+    }
+}

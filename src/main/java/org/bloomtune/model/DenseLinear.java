@@ -4,14 +4,15 @@ import org.bloomtune.kernels.Bf16Gemm;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A linear layer with a floating-point weight [out, in] and bias [out]. Unrecorded bfloat16
- * products of many rows go to {@link Bf16Gemm}, a decode step's few rows to {@link OneRowProduct}'s
- * row kernels, the rest (and whatever autograd records) to libtorch's linear.
+ * A linear layer with a floating-point weight [out, in] and bias [out]. bfloat16 products of many
+ * rows go to {@link Bf16Gemm} (through {@link NativeLinearGraph} when a reverse pass records them),
+ * a decode step's few rows to {@link OneRowProduct}'s row kernels, the rest to libtorch's linear.
  */
 public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
 
     @Override
     public Tensor forward(Tensor x) {
+        if (NativeLinearGraph.applies(x, weight, bias)) return NativeLinearGraph.forward(x, weight, bias);
         if (Bf16Gemm.appliesToLinear(x, weight, bias)) return Bf16Gemm.linear(x, weight, bias);
         return OneRowProduct.linear(x, weight, bias);
     }

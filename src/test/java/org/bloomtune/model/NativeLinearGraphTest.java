@@ -1,0 +1,151 @@
+package org.bloomtune.model;
+
+import org.bloomtune.Reference;
+import org.bloomtune.autograd.PromptBackward;
+import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.peft.PromptedInput;
+import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.Autograd;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.ProcessMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * bfloat16 linears recorded through the native GEMM and node hooks, against libtorch's autograd of
+ * the same function in float64 (the independent truth) and in bfloat16 (the rounding to match).
+ */
+class NativeLinearGraphTest {
+    private static final long IN = 64;
+    private static final long HIDDEN = 128;
+
+    /**
+     * Two layers, a GELU, a residual and the first layer used twice (x reaches the loss along four
+     * paths): the input gradient through the hooks is as close to the float64 one as libtorch's
+     * bfloat16 autograd is, and a second traversal of a retained graph adds the same again.
+     */
+    @Test
+    void inputGradientMatchesAutogradThroughResidualsAndReuse() {
+        if (!Bf16Gemm.supported()) return;          // no AVX512_BF16: the graph never applies (refusesWhatItCannotTake)
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            torch.manual_seed(7);
+            Tensor w1 = torch.randn(HIDDEN, IN).mul(new Scalar(0.1)), b1 = torch.randn(HIDDEN).mul(new Scalar(0.1));
+            Tensor w2 = torch.randn(IN, HIDDEN).mul(new Scalar(0.1)), b2 = torch.randn(IN).mul(new Scalar(0.1));
+            Tensor x0 = torch.randn(2, 48, IN);
+            Tensor r = torch.randn(2, 48, HIDDEN);
+
+            double[] exact = gradient(x0, r, ScalarType.Double, w1, b1, w2, b2, false, 1);
+            double[] libtorch = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, false, 1);
+            double[] hooked = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, true, 1);
+            double libtorchError = relative(exact, libtorch);
+            double hookedError = relative(exact, hooked);
+            System.out.printf("bf16 input gradient vs float64: libtorch %.2e, native through hooks %.2e, between them %.2e%n",
+                    libtorchError, hookedError, relative(libtorch, hooked));
+            assertTrue(hookedError <= 1.5 * libtorchError + 1e-3, "native " + hookedError + " vs libtorch " + libtorchError);
+
+            double[] twice = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, true, 2);
+            for (int i = 0; i < twice.length; i++) assertEquals(2 * hooked[i], twice[i], 1e-2 * Math.abs(hooked[i]) + 1e-3, "retained graph, element " + i);
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotTake() {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            Tensor w = torch.randn(HIDDEN, IN).to(ScalarType.BFloat16);
+            Tensor x = torch.randn(Bf16Gemm.MIN_ROWS, IN).to(ScalarType.BFloat16).requires_grad_(true);
+            assertTrue(!NativeLinearGraph.applies(x, w, null), "none open on this thread: libtorch records");
+            try (NativeLinearGraph graph = NativeLinearGraph.open()) {
+                assertEquals(Bf16Gemm.supported(), NativeLinearGraph.applies(x, w, null));
+                assertTrue(!NativeLinearGraph.applies(x.detach(), w, null), "nothing to record");
+                assertTrue(!NativeLinearGraph.applies(x, torch.randn(HIDDEN - 1, IN).to(ScalarType.BFloat16), null), "odd out: dy · W sums over it");
+                assertTrue(!NativeLinearGraph.applies(x.to(ScalarType.Float), w.to(ScalarType.Float), null), "float32");
+                try (GradMode off = GradMode.off()) {
+                    assertTrue(!NativeLinearGraph.applies(x, w, null), "grad mode off");
+                }
+            }
+        }
+    }
+
+    /** A bfloat16 model's prompt gradient, both reverse passes, against the float32 model's. */
+    @Test
+    void bfloat16PromptGradientMatchesTheFloat32Model() {
+        try (BloomModel fp32 = BloomModel.load(Reference.reference("hf/b/model"));
+             BloomModel bf16 = BloomModel.load(Reference.reference("hf/b/model"), LoadOptions.defaults().withDtype(DType.BF16));
+             SoftPrompt prompt = SoftPrompt.random(8, fp32.config().hiddenSize(), 3);
+             PointerScope scope = new PointerScope()) {
+            Tensor ids = Reference.randomIds(3, 40, fp32.config().vocabSize(), 5);            // 3 × 48 rows: the native GEMM's
+            PromptBackward.lossAndGrad(fp32, PromptedInput.of(fp32, prompt, ids, null, ids), ReversePass.AUTOGRAD);
+            float[] expected = Tensors.toFloats(prompt.grad());
+            for (ReversePass pass : new ReversePass[]{ReversePass.AUTOGRAD, ReversePass.RECOMPUTE_BLOCKS}) {
+                prompt.zeroGrad();
+                PromptBackward.lossAndGrad(bf16, PromptedInput.of(bf16, prompt, ids, null, ids), pass);
+                double err = Reference.relativeMaxDiff(expected, Tensors.toFloats(prompt.grad()));
+                System.out.printf("bf16 %s: prompt_grad relative error vs the float32 model %.2e%n", pass, err);
+                assertTrue(err <= 5e-2, pass + ": relative error " + err);
+            }
+        }
+    }
+
+    /** Many recorded steps: the hooks, dy · W and the gradients handed back are all released. */
+    @Test
+    void manyStepsHoldNoMemory() {
+        if (!Bf16Gemm.supported()) return;
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            DenseLinear layer = new DenseLinear(torch.randn(1024, 1024).to(ScalarType.BFloat16), torch.randn(1024).to(ScalarType.BFloat16));
+            Tensor x = torch.randn(512, 1024).to(ScalarType.BFloat16);
+            long start = 0;
+            for (int step = 0; step < 60; step++) {
+                if (step == 10) start = ProcessMemory.residentBytes();
+                try (PointerScope stepScope = new PointerScope(); NativeLinearGraph graph = NativeLinearGraph.open()) {
+                    Tensor leaf = x.clone().requires_grad_(true);
+                    Autograd.backward(layer.forward(layer.forward(leaf)).sum());
+                    assertTrue(Tensors.gradient(leaf).defined());
+                }
+            }
+            long grown = ProcessMemory.residentBytes() - start;
+            System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products: resident memory %+d KiB%n", grown >> 10);
+            assertTrue(grown < 16L << 20, "resident memory grew by " + (grown >> 20) + " MiB");
+        }
+    }
+
+    /**
+     * d Σ(r ⊙ l1(l2(gelu(l1(x))) + x)) / dx in {@code type}, through the hooks when {@code hooked};
+     * {@code passes} backward traversals of one graph.
+     */
+    private static double[] gradient(Tensor x0, Tensor r, ScalarType type, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
+                                     boolean hooked, int passes) {
+        try (PointerScope scope = new PointerScope(); NativeLinearGraph graph = hooked ? NativeLinearGraph.open() : null) {
+            DenseLinear l1 = new DenseLinear(w1.to(type), b1.to(type));
+            DenseLinear l2 = new DenseLinear(w2.to(type), b2.to(type));
+            Tensor x = x0.to(type).requires_grad_(true);
+            Function<Tensor, Tensor> block = t -> l2.forward(torch.gelu(l1.forward(t), "tanh")).add(t);
+            Tensor h = l1.forward(block.apply(x));
+            if (hooked && type == ScalarType.BFloat16) assertEquals("AddBackward0", h.grad_fn().name().getString(), "the native path");
+            Tensor loss = h.mul(r.to(type)).sum();
+            for (int p = 0; p < passes; p++) Autograd.backward(loss, torch.ones_like(loss), p + 1 < passes);
+            Tensor g = Tensors.gradient(x).to(ScalarType.Double).flatten();
+            return Tensors.toDoubles(g);
+        }
+    }
+
+    private static double relative(double[] expected, double[] got) {
+        double num = 0, den = 0;
+        for (int i = 0; i < expected.length; i++) {
+            num += (got[i] - expected[i]) * (got[i] - expected[i]);
+            den += expected[i] * expected[i];
+        }
+        return Math.sqrt(num / den);
+    }
+}

@@ -66,11 +66,12 @@ public final class Bf16Gemm {
         return y;
     }
 
-    /** {@code dx} [..., in] = {@code dy} [..., out] · {@code weight} [out, in], a linear layer's input gradient, written in place. */
-    public static void inputGradientInto(Tensor dx, Tensor dy, Tensor weight) {
-        require(applies(dy, weight, false) && dx.scalar_type().value == ScalarType.BFloat16.value && dx.device().is_cpu()
-                && dx.is_contiguous() && java.util.Arrays.equals(dx.sizes().vec().get(), shapeWithLast(dy, weight.size(1))));
+    /** {@code dy} [..., out] · {@code weight} [out, in] → [..., in], a linear layer's input gradient; call where {@link #applies}(dy, weight, false). */
+    public static Tensor inputGradient(Tensor dy, Tensor weight) {
+        require(applies(dy, weight, false));
+        Tensor dx = torch.empty(shapeWithLast(dy, weight.size(1)), dy.options(), new MemoryFormatOptional());
         run(dy, weight, false, null, dx, false);
+        return dx;
     }
 
     /** {@code c} [m, n] bfloat16 = {@code a} [m, k] · {@code w} [n, k]ᵀ, written in place. */

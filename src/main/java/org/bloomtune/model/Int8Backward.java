@@ -92,7 +92,7 @@ public final class Int8Backward implements AutoCloseable {
         long[] shape = dy.sizes().vec().get();
         shape[shape.length - 1] = w.inFeatures();
         try (Tensor weight = DequantizeScratch.weight(w, dy.scalar_type())) {
-            return dy.reshape(-1, w.outFeatures()).mm(weight).view(shape);
+            return NativeLinearGraph.inputGradient(dy.reshape(-1, w.outFeatures()), weight).view(shape);
         }
     }
 

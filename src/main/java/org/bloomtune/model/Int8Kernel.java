@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
@@ -68,7 +69,7 @@ public interface Int8Kernel {
         }
         if (x2d.size(0) == 1) return oneRowDequantized(x2d, w);
         try (Tensor weight = DequantizeScratch.weight(w, x2d.scalar_type())) {
-            return torch.linear(x2d, weight);
+            return Bf16Gemm.applies(x2d, weight, true) ? Bf16Gemm.linear(x2d, weight, null) : torch.linear(x2d, weight);
         }
     }
 

@@ -89,19 +89,10 @@ public final class NativeLinearGraph implements AutoCloseable {
     }
 
     /** {@code dy} [..., out] · W → [..., in], by the kernel where it takes dy, else by libtorch. */
-    private static Tensor inputGradient(Tensor dy, Tensor weight) {
+    static Tensor inputGradient(Tensor dy, Tensor weight) {
         try (Tensor grad = dy.contiguous()) {
-            if (!Bf16Gemm.applies(grad, weight, false)) return grad.matmul(weight);
-            Tensor dx = grad.new_empty(shapeWithLast(grad, weight.size(1)));
-            Bf16Gemm.inputGradientInto(dx, grad, weight);
-            return dx;
+            return Bf16Gemm.applies(grad, weight, false) ? Bf16Gemm.inputGradient(grad, weight) : grad.matmul(weight);
         }
-    }
-
-    private static long[] shapeWithLast(Tensor t, long last) {
-        long[] shape = t.sizes().vec().get();
-        shape[shape.length - 1] = last;
-        return shape;
     }
 
     /** Hands {@code hook} to its node, which now owns the native half; the Java half stays reachable here. */

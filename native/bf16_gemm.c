@@ -40,6 +40,9 @@ int32_t bt_bf16_gemm_supported(void) {
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
 
+/* A pair of bf16 read as one 32-bit word: A's and W's rows need only 2-byte alignment. */
+typedef uint32_t bf16_pair __attribute__((aligned(2), may_alias));
+
 #define PANEL 32          /* columns of one packed panel: two vectors of sixteen pairs */
 #define BLOCK 64          /* columns packed at a time: two panels */
 #define ROWS 8            /* rows of A per tile */
@@ -49,19 +52,49 @@ int32_t bt_bf16_gemm_supported(void) {
  * packed[(p · k/2 + q) · 64 + 2j + h] = B[2q + h][p · 32 + j]. Columns past n are zeros.
  */
 
-/* From W [n, k] (B = Wᵀ): B[2q + h][j] = W[j][2q + h], so each column's pairs are a row of W's 32-bit words. */
+/*
+ * From W [n, k] (B = Wᵀ): B[2q + h][j] = W[j][2q + h], so each column's pairs are a row of W's
+ * 32-bit words and a panel is those rows transposed — sixteen rows by sixteen words at a time in
+ * registers, the rest (a panel past n, pairs past a multiple of 16) word by word.
+ */
+BT_BF16_INLINE void transpose16(const uint16_t *w, int64_t ldw, int64_t q0, uint32_t *dst) {
+    __m512i r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(w + i * ldw + 2 * q0);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {                 /* u[i + m], 128-bit lane L: rows i..i+3 of word 4L + m */
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int m = 0; m < 4; m++) {                     /* word 4L + m: lane L of u[m], u[4 + m], u[8 + m], u[12 + m] */
+        __m512i w0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), w1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee);
+        __m512i w2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44), w3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
+        _mm512_storeu_si512(dst + m * PANEL, _mm512_shuffle_i32x4(w0, w2, 0x88));
+        _mm512_storeu_si512(dst + (4 + m) * PANEL, _mm512_shuffle_i32x4(w0, w2, 0xdd));
+        _mm512_storeu_si512(dst + (8 + m) * PANEL, _mm512_shuffle_i32x4(w1, w3, 0x88));
+        _mm512_storeu_si512(dst + (12 + m) * PANEL, _mm512_shuffle_i32x4(w1, w3, 0xdd));
+    }
+}
+
 BT_BF16 static void pack_transposed(const uint16_t *w, int64_t ldw, int64_t k, int64_t cols, uint32_t *packed) {
     int64_t pairs = k / 2;
     for (int64_t p = 0; p * PANEL < cols; p++) {
         uint32_t *panel = packed + p * pairs * PANEL;
+        const uint16_t *rows = w + p * PANEL * ldw;
         int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
-        for (int64_t j = 0; j < PANEL; j++) {
-            if (j >= width) {
-                for (int64_t q = 0; q < pairs; q++) panel[q * PANEL + j] = 0;
-                continue;
+        int64_t q0 = 0;
+        if (width == PANEL)
+            for (; q0 + 16 <= pairs; q0 += 16) {
+                transpose16(rows, ldw, q0, panel + q0 * PANEL);
+                transpose16(rows + 16 * ldw, ldw, q0, panel + q0 * PANEL + 16);
             }
-            const uint32_t *row = (const uint32_t *) (w + (p * PANEL + j) * ldw);
-            for (int64_t q = 0; q < pairs; q++) panel[q * PANEL + j] = row[q];
+        for (int64_t j = 0; j < PANEL; j++) {
+            const bf16_pair *row = (const bf16_pair *) (rows + j * ldw);
+            for (int64_t q = q0; q < pairs; q++) panel[q * PANEL + j] = j < width ? row[q] : 0;
         }
     }
 }
@@ -105,7 +138,7 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
         __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
         __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
         for (int r = 0; r < nr; r++) {
-            __m512bh x = (__m512bh) _mm512_set1_epi32(*(const int32_t *) (a + r * lda + 2 * q));
+            __m512bh x = (__m512bh) _mm512_set1_epi32((int32_t) *(const bf16_pair *) (a + r * lda + 2 * q));
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }

@@ -7,6 +7,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -91,9 +92,15 @@ public final class Bf16Gemm {
         long n = transposed ? w.size(0) : w.size(1);
         int threads = Math.max(1, torch.get_num_threads());
         try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, w.options(), new MemoryFormatOptional())) {
-            KERNEL.invokeExact(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0,
-                    NativeMemory.ofNullable(bias), NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k,
-                    NativeMemory.of(packed), threads);
+            call(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0, NativeMemory.ofNullable(bias),
+                    NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k, NativeMemory.of(packed), threads);
+        }
+    }
+
+    private static void call(MemorySegment a, long lda, MemorySegment w, long ldw, int transposed, MemorySegment bias,
+                             MemorySegment c, long ldc, int cF32, long m, long n, long k, MemorySegment packed, int threads) {
+        try {
+            KERNEL.invokeExact(a, lda, w, ldw, transposed, bias, c, ldc, cF32, m, n, k, packed, threads);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_bf16_gemm failed", t);
         }

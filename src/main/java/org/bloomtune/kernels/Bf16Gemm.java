@@ -1,6 +1,7 @@
 package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -62,7 +63,7 @@ public final class Bf16Gemm {
     /** {@code x} [..., in] · {@code weight} [out, in]ᵀ + {@code bias} [out] (or null) → [..., out], a new tensor (not a view). */
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         require(appliesToLinear(x, weight, bias));
-        Tensor y = torch.empty(shapeWithLast(x, weight.size(0)), x.options(), new MemoryFormatOptional());
+        Tensor y = torch.empty(Tensors.shapeWithLast(x, weight.size(0)), x.options(), new MemoryFormatOptional());
         run(x, weight, true, bias, y, false);
         return y;
     }
@@ -70,7 +71,7 @@ public final class Bf16Gemm {
     /** {@code dy} [..., out] · {@code weight} [out, in] → [..., in], a linear layer's input gradient; call where {@link #applies}(dy, weight, false). */
     public static Tensor inputGradient(Tensor dy, Tensor weight) {
         require(applies(dy, weight, false));
-        Tensor dx = torch.empty(shapeWithLast(dy, weight.size(1)), dy.options(), new MemoryFormatOptional());
+        Tensor dx = torch.empty(Tensors.shapeWithLast(dy, weight.size(1)), dy.options(), new MemoryFormatOptional());
         run(dy, weight, false, null, dx, false);
         return dx;
     }
@@ -113,12 +114,6 @@ public final class Bf16Gemm {
     private static boolean output(Tensor c, long rows, long cols, ScalarType type) {
         return c.scalar_type().value == type.value && c.device().is_cpu() && c.is_contiguous() && c.dim() == 2
                 && c.size(0) == rows && c.size(1) == cols;
-    }
-
-    private static long[] shapeWithLast(Tensor t, long last) {
-        long[] shape = t.sizes().vec().get();
-        shape[shape.length - 1] = last;
-        return shape;
     }
 
     private static void require(boolean applies) {

@@ -1,6 +1,7 @@
 package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -56,8 +57,6 @@ final class DenseRows {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
             kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);
         });
-        long[] shape = x.sizes().vec().get();
-        shape[shape.length - 1] = n;
-        return y.view(shape);
+        return y.view(Tensors.shapeWithLast(x, n));
     }
 }

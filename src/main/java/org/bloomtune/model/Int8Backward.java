@@ -89,10 +89,8 @@ public final class Int8Backward implements AutoCloseable {
 
     /** {@code dy [..., out] · W [out, in] → [..., in]}, the weight dequantized into a reused buffer for this product only. */
     private static Tensor inputGradient(Tensor dy, Int8Weight w) {
-        long[] shape = dy.sizes().vec().get();
-        shape[shape.length - 1] = w.inFeatures();
         try (Tensor weight = DequantizeScratch.weight(w, dy.scalar_type())) {
-            return NativeLinearGraph.inputGradient(dy.reshape(-1, w.outFeatures()), weight).view(shape);
+            return NativeLinearGraph.inputGradient(dy, weight);
         }
     }
 

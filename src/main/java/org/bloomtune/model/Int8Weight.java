@@ -90,9 +90,7 @@ public record Int8Weight(Tensor values, Tensor scales) implements AutoCloseable 
             Int8Backward tape = Int8Backward.active();
             return tape != null ? tape.record(x, this, kernel, bias) : dequantizedLinear(x, bias);
         }
-        long[] shape = x.sizes().vec().get();
-        shape[shape.length - 1] = outFeatures();
-        return kernel.multiply(x.reshape(-1, inFeatures()), this, bias).view(shape);
+        return kernel.multiply(x.reshape(-1, inFeatures()), this, bias).view(Tensors.shapeWithLast(x, outFeatures()));
     }
 
     /** {@code x · Wᵀ (+ bias)} through the weight dequantized into a reused buffer (recorded when x records). */

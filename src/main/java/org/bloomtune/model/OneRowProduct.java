@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bloomtune.kernels.F32RowsLinear;
+import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -37,8 +38,7 @@ final class OneRowProduct {
 
     /** {@code x} [..., in] (one row) → [..., out]; {@code bias} may be null. */
     static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
-        long[] shape = x.sizes().vec().get();
-        shape[shape.length - 1] = weight.size(0);
+        long[] shape = Tensors.shapeWithLast(x, weight.size(0));
         Tensor row = x.reshape(x.size(-1));
         Tensor y = bias == null ? torch.mv(weight, row) : torch.addmv(bias, weight, row);
         return y.view(shape);

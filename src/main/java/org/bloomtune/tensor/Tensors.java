@@ -33,6 +33,13 @@ public final class Tensors {
 
     public static String shapeString(Tensor t) { return Arrays.toString(shape(t)); }
 
+    /** {@code t}'s shape with its last size replaced by {@code last}: a product's output over the same leading axes. */
+    public static long[] shapeWithLast(Tensor t, long last) {
+        long[] dims = shape(t);
+        dims[dims.length - 1] = last;
+        return dims;
+    }
+
     public static long numel(long... shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);

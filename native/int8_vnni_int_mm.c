@@ -5,9 +5,10 @@
  * third of the products per instruction and a widening per load, and so runs below the speed of
  * reading the weights.
  *
- * vpdpbusd multiplies unsigned by signed bytes, so x is offset to x + 128 ∈ [1, 255] (a flip of its
- * top bit) and 128 · Σ values is taken off each sum; Σ values comes from the same loads, by a
- * vpdpbusd with ones. All arithmetic is modulo 2³², so the result is exact — equal to `_int_mm`'s —
+ * vpdpbusd multiplies unsigned by signed bytes, so one operand is offset by 128 (a flip of its top
+ * bit) and 128 · Σ of the other is taken off each sum: for one to four rows x is flipped and Σ values
+ * comes from the same loads, by a vpdpbusd with ones; for eight rows the weight is flipped and
+ * Σ x[r] is taken once per call. All arithmetic is modulo 2³², so the result is exact — equal to `_int_mm`'s —
  * whenever the true sum fits int32 (|sum| ≤ 127² · k), however large the offset sums grow.
  *
  * bt_int8_vnni_supported() says whether this CPU has AVX512-VNNI and AVX512BW; the caller uses the
@@ -76,40 +77,57 @@ BT_VNNI_INLINE void block(const int8_t *w, const int8_t *x, int32_t *y, int64_t 
 }
 
 /*
- * Two weight rows times eight rows of x into columns 0, 1 of y's eight rows: each weight chunk is
- * loaded once for all eight rows (two passes of block() load it twice and count Σ values twice),
- * and the sixteen sums come out as one vector. The rows four on are requested at the same column, a
- * line each. (A C harness read this slower than two passes of block(); through `generate` it is
- * faster: benchmarks/FINDINGS.md.)
+ * Two weight rows times eight rows of x into columns 0, 1 of y's eight rows. Here the weight is the
+ * unsigned operand, flipped to w + 128 as it is loaded, and x the signed one, so the offset is
+ * 128 · Σ x[r]: one number per row of x for the whole call (xoff, lane 2r + q), and the loop
+ * spends no instruction on sums of the weights or flips of x — per 64 columns two weight loads,
+ * two flips, eight loads of x and sixteen products, the sixteen sums reduced as one vector. (The
+ * previous form, x flipped at every load and Σ w by a product with ones, ran 1.5× the
+ * instructions and spilled accumulators: benchmarks/FINDINGS.md.) The rows two tiles on are
+ * requested at the same column, a line each.
  */
-BT_VNNI_INLINE void block2x8(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy) {
+BT_VNNI_INLINE void block2x8(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy, __m512i xoff) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512i acc[16];
-    __m512i sums0 = _mm512_setzero_si512(), sums1 = sums0;
+    __m512i acc[16];                                            /* lane 2r + q: row r of x, weight row q */
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
-    for (int64_t i = 0; i < k; i += 64) {
-        __mmask64 m = k - i >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << (k - i)) - 1;
+    int64_t kv = k - k % 64;
+    for (int64_t i = 0; i < kv; i += 64) {
         _mm_prefetch((const char *) (w + 4 * k + i), _MM_HINT_T0);
         _mm_prefetch((const char *) (w + 5 * k + i), _MM_HINT_T0);
-        __m512i w0 = _mm512_maskz_loadu_epi8(m, w + i), w1 = _mm512_maskz_loadu_epi8(m, w + k + i);
-        sums0 = _mm512_dpbusd_epi32(sums0, ones, w0);
-        sums1 = _mm512_dpbusd_epi32(sums1, ones, w1);
+        __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + i), flip), w1 = _mm512_xor_si512(_mm512_loadu_si512(w + k + i), flip);
         for (int r = 0; r < 8; r++) {
-            __m512i xs = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + r * k + i), flip);
-            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], xs, w0);
-            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], xs, w1);
+            __m512i xs = _mm512_loadu_si512(x + r * k + i);
+            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], w0, xs);
+            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], w1, xs);
         }
     }
-    uint32_t offset0 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums0), offset1 = 128u * (uint32_t) _mm512_reduce_add_epi32(sums1);
-    __m512i offsets = _mm512_set1_epi64((long long) ((uint64_t) offset1 << 32 | offset0));    /* lanes 2r, 2r + 1 */
-    __m512i out = _mm512_sub_epi32(bt_sum16_epi32(acc), offsets);
+    if (kv < k) {
+        __mmask64 m = ((__mmask64) 1 << (k - kv)) - 1;          /* masked-off bytes of x are 0: no product */
+        __m512i w0 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + kv), flip);
+        __m512i w1 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + k + kv), flip);
+        for (int r = 0; r < 8; r++) {
+            __m512i xs = _mm512_maskz_loadu_epi8(m, x + r * k + kv);
+            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], w0, xs);
+            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], w1, xs);
+        }
+    }
     int32_t lanes[16];
-    _mm512_storeu_si512(lanes, out);
+    _mm512_storeu_si512(lanes, _mm512_sub_epi32(bt_sum16_epi32(acc), xoff));
     for (int r = 0; r < 8; r++) {
         y[r * ldy] = lanes[2 * r];
         y[r * ldy + 1] = lanes[2 * r + 1];
     }
+}
+
+/* 128 · Σ x[r] for each of eight rows of x (modulo 2³²), each twice: lanes 2r and 2r + 1, as block2x8 lays out its sums. */
+BT_VNNI_INLINE __m512i row_offsets_x8(const int8_t *x, int64_t k) {
+    int32_t offsets[16];
+    for (int r = 0; r < 8; r++) {
+        uint32_t s = 0;
+        for (int64_t i = 0; i < k; i++) s += (uint32_t) (int32_t) x[r * k + i];
+        offsets[2 * r] = offsets[2 * r + 1] = (int32_t) (128u * s);
+    }
+    return _mm512_loadu_si512(offsets);
 }
 
 /*
@@ -164,8 +182,10 @@ void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int6
         for (; j < n; j += 16) rows16x1(values + j * k, x, y + j, k, n - j < 16 ? (int) (n - j) : 16);
         return;
     }
-    if (rows == 8)
-        for (; j + 2 <= n; j += 2) block2x8(values + j * k, x, y + j, k, ldy);
+    if (rows == 8) {
+        __m512i xoff = row_offsets_x8(x, k);
+        for (; j + 2 <= n; j += 2) block2x8(values + j * k, x, y + j, k, ldy, xoff);
+    }
     for (; j + W_ROWS <= n; j += W_ROWS) {
         const int8_t *w = values + j * k;
         for (int64_t r = 0; r < rows; r += X_ROWS) {

@@ -1,7 +1,5 @@
 package org.bloomtune.kernels;
 
-import org.bytedeco.pytorch.global.torch;
-
 /**
  * Runs a native kernel over a matrix's rows in parallel: {@code parts} contiguous ranges, the
  * first on the calling thread and the others on {@link KernelThreads}' helpers.
@@ -20,7 +18,7 @@ final class RowSplit {
 
     /** Runs a row kernel over a weight's {@code n} rows on up to libtorch's thread count. */
     static void overWeightRows(String kernel, long n, Range range) {
-        run(kernel, n, (int) Math.max(1, Math.min(torch.get_num_threads(), n / MIN_WEIGHT_ROWS_PER_THREAD)), range);
+        run(kernel, n, (int) Math.max(1, Math.min(SerialOps.kernelThreads(), n / MIN_WEIGHT_ROWS_PER_THREAD)), range);
     }
 
     /** Splits rows [0, rows) into {@code parts} near-equal ranges and runs them in parallel; {@code kernel} names the C function in errors. */

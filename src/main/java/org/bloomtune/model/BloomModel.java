@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.kernels.SerialOps;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -131,7 +132,9 @@ public final class BloomModel implements AutoCloseable {
      * column. Extends {@code cache} as {@link #forward(CausalLmInput, KvCache)} does.
      */
     public Tensor nextTokenLogits(CausalLmInput input, KvCache cache) {
-        try (PointerScope scope = new PointerScope()) {
+        // A decode step's ops over a few rows run on this thread alone: waking libtorch's pool costs more.
+        boolean fewRows = input.length() == 1 && input.batchSize() <= SerialOps.MAX_ROWS;
+        try (PointerScope scope = new PointerScope(); SerialOps serial = fewRows ? SerialOps.open() : null) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = lastHidden(in, input.length(), cache);
             Tensor logits = head(hidden.select(1, hidden.size(1) - 1));

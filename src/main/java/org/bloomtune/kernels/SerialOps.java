@@ -9,8 +9,9 @@ import java.lang.invoke.MethodHandle;
 /**
  * libtorch's ops on the calling thread alone, for a decode step's few rows. Its intra-op pool splits
  * an op over eight rows (a layer norm, a GELU over 8 × 4096) into an OpenMP region, and between a
- * step's regions the pool's workers fall asleep — the native kernels run on {@link KernelThreads}
- * instead — so each region pays a wake-up that costs several times the op (benchmarks/FINDINGS.md).
+ * step's regions the pool's workers sleep (libtorch starts with a passive wait policy, and the native
+ * kernels run on {@link KernelThreads}), so each region pays a wake-up that costs several times the
+ * op (benchmarks/FINDINGS.md).
  * Inside a scope the thread's OpenMP count is one (libtorch reads it back as its intra-op count);
  * the native kernels keep splitting over the count from before. Scopes nest; each restores what it
  * found.

@@ -132,9 +132,7 @@ public final class BloomModel implements AutoCloseable {
      * column. Extends {@code cache} as {@link #forward(CausalLmInput, KvCache)} does.
      */
     public Tensor nextTokenLogits(CausalLmInput input, KvCache cache) {
-        // A decode step's ops over a few rows run on this thread alone: waking libtorch's pool costs more.
-        boolean fewRows = input.length() == 1 && input.batchSize() <= SerialOps.MAX_ROWS;
-        try (PointerScope scope = new PointerScope(); SerialOps serial = fewRows ? SerialOps.open() : null) {
+        try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = lastHidden(in, input.length(), cache);
             Tensor logits = head(hidden.select(1, hidden.size(1) - 1));
@@ -148,6 +146,15 @@ public final class BloomModel implements AutoCloseable {
      * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
      * belongs to the open scope.
      */
+    /**
+     * A decode step of a few rows whose attention is the native kernel's: its libtorch ops (layer
+     * norms, GELU, adds) cost less on this thread than waking libtorch's pool. Not with libtorch's
+     * attention (SDPA, a prefix), whose work grows with the cache.
+     */
+    private boolean smallDecodeStep(CausalLmInput input) {
+        return input.length() == 1 && input.batchSize() <= SerialOps.MAX_ROWS && input.prefix() == null && attention() == AttentionKernel.EAGER;
+    }
+
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());

@@ -17,7 +17,7 @@ import java.lang.invoke.MethodHandle;
  * found.
  */
 public final class SerialOps implements AutoCloseable {
-    /** Rows up to which a decode step's ops run serially: the native row kernels' batch (their pool is not libtorch's). */
+    /** Rows up to which a decode step's ops run serially: the batch the native row kernels take. */
     public static final int MAX_ROWS = LlmInt8Rows.MAX_ROWS;
 
     private static final MethodHandle SET = NativeKernels.available()

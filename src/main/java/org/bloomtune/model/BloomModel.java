@@ -142,11 +142,6 @@ public final class BloomModel implements AutoCloseable {
     }
 
     /**
-     * Embedding layer norm and every block: the last block's output [B, T, H], before {@code ln_f}.
-     * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
-     * belongs to the open scope.
-     */
-    /**
      * A decode step of a few rows whose attention is the native kernel's: its libtorch ops (layer
      * norms, GELU, adds) cost less on this thread than waking libtorch's pool. Not with libtorch's
      * attention (SDPA, a prefix), whose work grows with the cache.
@@ -155,6 +150,11 @@ public final class BloomModel implements AutoCloseable {
         return input.length() == 1 && input.batchSize() <= SerialOps.MAX_ROWS && input.prefix() == null && attention() == AttentionKernel.EAGER;
     }
 
+    /**
+     * Embedding layer norm and every block: the last block's output [B, T, H], before {@code ln_f}.
+     * Recorded for autograd when grad mode is on and the embeddings require a gradient. The result
+     * belongs to the open scope.
+     */
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());

@@ -96,7 +96,7 @@ public final class DecodeAttention {
         MemorySegment o = NativeMemory.of(out);
         float alpha = (float) (1.0 / Math.sqrt(headDim));
         int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
-        int parts = (int) Math.max(1, Math.min(Math.min(SerialOps.kernelThreads(), rows), rows * (past + 1) * headDim / WORK_PER_PART));
+        int parts = RowSplit.parts(rows, rows * (past + 1) * headDim / WORK_PER_PART);
         RowSplit.run("bt_decode_attention", rows, parts, (from, count) -> {
             int status = (int) kernel.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
             if (status != 0) throw new OutOfMemoryError("bt_decode_attention could not allocate " + (past + 1 + headDim) + " floats of scratch");

@@ -58,7 +58,7 @@ public final class Int8Dequantize {
         MemorySegment s = NativeMemory.of(scales);
         MemorySegment o = NativeMemory.of(out);
         MethodHandle kernel = bf16 ? BF16 : F32;
-        int parts = (int) Math.max(1, Math.min(SerialOps.kernelThreads(), rows * k / (1 << 16)));
+        int parts = RowSplit.parts(rows, rows * k / (1 << 16));
         RowSplit.run("int8_dequantize", rows, parts, (from, count) -> {
             kernel.invokeExact(v.asSlice(from * k, count * k),
                 s.asSlice(from * 4, count * 4), o.asSlice(from * k * width, count * k * width), count, k);

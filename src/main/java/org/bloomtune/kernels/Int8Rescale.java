@@ -59,7 +59,7 @@ public final class Int8Rescale {
         MemorySegment c = NativeMemory.of(colScale);
         MemorySegment o = NativeMemory.of(out);
         MethodHandle kernel = bf16 ? BF16 : F32;
-        int parts = (int) Math.max(1, Math.min(Math.min(SerialOps.kernelThreads(), m), m * n / (1 << 16)));
+        int parts = RowSplit.parts(m, m * n / (1 << 16));
         RowSplit.run("int8_rescale", m, parts, (from, count) -> {
             kernel.invokeExact(a.asSlice(from * n * 4, count * n * 4),
                 r.asSlice(from * 4, count * 4), c, o.asSlice(from * n * width, count * n * width), count, n);

@@ -115,7 +115,7 @@ public final class OnlineSoftmax {
         MemorySegment rescale = NativeMemory.of(state.rescale());
         MethodHandle kernel = isBf16(block) ? KERNEL_BF16 : KERNEL;
         long width = block.element_size();
-        int parts = (int) Math.min(rows, Math.max(1, SerialOps.kernelThreads()));
+        int parts = RowSplit.parts(rows, rows);
         RowSplit.run("bt_online_softmax_block", rows, parts, (from, count) -> {
             kernel.invokeExact(values.asSlice(from * n * width, count * n * width), count, n,
                         max.asSlice(from * Float.BYTES, count * Float.BYTES),

@@ -16,9 +16,18 @@ final class RowSplit {
 
     private RowSplit() {}
 
-    /** Runs a row kernel over a weight's {@code n} rows on up to libtorch's thread count. */
+    /** Runs a row kernel over a weight's {@code n} rows on up to the kernels' thread count. */
     static void overWeightRows(String kernel, long n, Range range) {
-        run(kernel, n, (int) Math.max(1, Math.min(SerialOps.kernelThreads(), n / MIN_WEIGHT_ROWS_PER_THREAD)), range);
+        run(kernel, n, parts(n, n / MIN_WEIGHT_ROWS_PER_THREAD), range);
+    }
+
+    /**
+     * Parts to split {@code rows} into: the kernels' thread count ({@link SerialOps#kernelThreads}),
+     * no more than {@code rows} nor than {@code worthSplitting} (the work counted in units each worth a
+     * hand-off), at least one.
+     */
+    static int parts(long rows, long worthSplitting) {
+        return (int) Math.max(1, Math.min(Math.min(SerialOps.kernelThreads(), rows), worthSplitting));
     }
 
     /** Splits rows [0, rows) into {@code parts} near-equal ranges and runs them in parallel; {@code kernel} names the C function in errors. */

@@ -25,12 +25,12 @@ public final class SerialOps implements AutoCloseable {
     private static final ThreadLocal<Integer> KERNEL_THREADS = new ThreadLocal<>();
 
     private final int before;
-    private final Integer outerKernelThreads;
+    private final boolean outermost;
 
     private SerialOps() {
         before = torch.get_num_threads();
-        outerKernelThreads = KERNEL_THREADS.get();
-        if (outerKernelThreads == null) KERNEL_THREADS.set(before);
+        outermost = KERNEL_THREADS.get() == null;
+        if (outermost) KERNEL_THREADS.set(before);
         set(1);
     }
 
@@ -48,7 +48,7 @@ public final class SerialOps implements AutoCloseable {
     @Override
     public void close() {
         set(before);
-        if (outerKernelThreads == null) KERNEL_THREADS.remove();
+        if (outermost) KERNEL_THREADS.remove();
     }
 
     private static void set(int threads) {

@@ -59,7 +59,9 @@ public final class Generator {
         long began = System.nanoTime();
         long decodeBegan = began;
         int decodeSteps = 0;
-        try (KvCache cache = new KvCache(model.config().numLayers())) {
+        // The cache holds the prefill (with a prefix's positions) and every token fed back: all but the last one produced.
+        long positions = prefill.prefixLength() + prefill.length() + config.maxNewTokens() - 1;
+        try (KvCache cache = new KvCache(model.config().numLayers(), positions)) {
             long[] next = step(prefill.mask(mask), cache, picker, tokens, finished);
             decodeBegan = System.nanoTime();
             for (int n = 1; ; n++) {

@@ -18,14 +18,33 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class KvCache implements AutoCloseable {
     /** Positions a new buffer holds beyond what is needed now: a short generation never reallocates. */
     private static final long SPARE = 256;
+    /**
+     * Positions beyond the first call's that an expected length may reserve at once: a generation
+     * asking for far more tokens than it will likely produce (it stops at end of sequence) grows by
+     * doubling instead of holding address space for all of them.
+     */
+    static final long MAX_RESERVED_AHEAD = 4096;
 
     private final Tensor[] keys;
     private final Tensor[] values;
+    private final long expectedPositions;
     private long length;
 
+    /** A cache whose first buffers hold the first call's positions and {@value #SPARE} more. */
     public KvCache(int numLayers) {
+        this(numLayers, 0);
+    }
+
+    /**
+     * A cache sized for {@code expectedPositions} in all — a generation's prefill plus the tokens it
+     * may add — so it never copies itself to grow within them (up to {@value #MAX_RESERVED_AHEAD}
+     * beyond the first call's positions; past that it doubles).
+     */
+    public KvCache(int numLayers, long expectedPositions) {
+        if (expectedPositions < 0) throw new IllegalArgumentException("expectedPositions is " + expectedPositions);
         this.keys = new Tensor[numLayers];
         this.values = new Tensor[numLayers];
+        this.expectedPositions = expectedPositions;
     }
 
     /** Positions cached so far (the same for every layer once a forward call has finished). */
@@ -58,10 +77,19 @@ public final class KvCache implements AutoCloseable {
         return new Tensor[]{keys[layer], values[layer]};
     }
 
+    /** Positions the buffers hold before they must grow (0 before the first call). */
+    long capacity() { return keys[0] == null ? 0 : keys[0].size(2); }
+
     /** Grows {@code layer}'s buffers (with room to spare) when {@code added} more positions would not fit. */
     private void reserve(int layer, long rows, long headDim, TensorOptions options, long added) {
         long needed = length + added;
-        if (keys[layer] == null || keys[layer].size(2) < needed) grow(layer, rows, headDim, options, Math.max(needed + SPARE, 2 * needed));
+        if (keys[layer] == null) grow(layer, rows, headDim, options, firstCapacity(needed));
+        else if (keys[layer].size(2) < needed) grow(layer, rows, headDim, options, Math.max(needed + SPARE, 2 * needed));
+    }
+
+    private long firstCapacity(long needed) {
+        if (expectedPositions < needed) return needed + SPARE;
+        return Math.min(expectedPositions, needed + MAX_RESERVED_AHEAD);
     }
 
     /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */

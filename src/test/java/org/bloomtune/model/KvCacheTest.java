@@ -5,7 +5,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -15,13 +15,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Decoding with the cache equals recomputing the whole sequence every step (≤ 1e-5), and each
- * step's logits equal HF generate's per-step scores (≤ 1e-4), for a left-padded batch.
+ * step's logits equal HF generate's per-step scores (≤ 1e-4), for a left-padded batch — with the
+ * default room, with room for exactly the generation (never reallocated), and with too little
+ * room for it (grown mid-way, the cached positions copied over).
  */
 class KvCacheTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"a", "b"})
-    void cachedStepsEqualFullRecomputeAndHfScores(String set) {
+    @CsvSource({"a, DEFAULT", "b, DEFAULT", "a, EXACT", "b, EXACT", "a, SHORT", "b, SHORT"})
+    void cachedStepsEqualFullRecomputeAndHfScores(String set, Room room) {
         Path dir = Reference.reference("hf").resolve(set);
         Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
         Tensor sequences = g.get("gen.base.lp.sequences");          // [2, 7 + 8]
@@ -30,7 +32,13 @@ class KvCacheTest {
         long batch = sequences.size(0);
         long promptLength = promptMask.size(1);
         int steps = (int) scores.size(0);
-        try (BloomModel model = BloomModel.load(dir.resolve("model")); KvCache cache = new KvCache(model.config().numLayers())) {
+        long generation = promptLength + steps - 1;                 // positions the last step leaves cached
+        long expected = switch (room) {
+            case DEFAULT -> 0;
+            case EXACT -> generation;
+            case SHORT -> promptLength + 2;
+        };
+        try (BloomModel model = BloomModel.load(dir.resolve("model")); KvCache cache = new KvCache(model.config().numLayers(), expected)) {
             for (int s = 0; s < steps; s++) {
                 long total = promptLength + s;
                 Tensor fullMask = torch.cat(new TensorVector(promptMask, torch.ones(batch, s).to(promptMask.scalar_type())), 1);
@@ -46,7 +54,12 @@ class KvCacheTest {
                     assertTrue(hf <= 1e-4, "step " + s + ": vs HF scores " + hf);
                 }
                 assertEquals(total, cache.length());
+                if (room == Room.EXACT) assertEquals(generation, cache.capacity(), "step " + s + ": capacity");
+                if (room == Room.SHORT && total <= expected) assertEquals(expected, cache.capacity(), "step " + s + ": capacity");
             }
+            if (room == Room.SHORT) assertTrue(cache.capacity() > expected, "grew past the expected positions");
         }
     }
+
+    enum Room { DEFAULT, EXACT, SHORT }
 }

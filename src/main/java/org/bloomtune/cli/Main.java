@@ -1,7 +1,9 @@
 package org.bloomtune.cli;
 
 import org.bloomtune.tensor.CpuCachingAllocator;
+import org.bloomtune.tensor.KernelSelection;
 import org.bloomtune.tensor.LibTorch;
+import org.bloomtune.tensor.NativeLibrary;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,15 +20,23 @@ public final class Main implements Runnable {
         if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
             System.setProperty("java.util.logging.SimpleFormatter.format", "bloomtune: %5$s%n");
         }
+        try {
+            KernelSelection.current();       // read as the native library loads below: a bad value is the user's to fix
+        } catch (IllegalArgumentException e) {
+            System.err.println("bloomtune: " + e.getMessage());
+            System.exit(Main.BAD_INPUT);
+        }
         LibTorch.init();
     }
 
-    /** {@code --version}: this tool's, libtorch's, the threads libtorch computes on and its CPU allocator. */
+    /** {@code --version}: this tool's, libtorch's, the threads libtorch computes on, its CPU allocator and the native kernels chosen. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
             return new String[]{"bloomtune 0.1.0", "libtorch " + LibTorch.version() + ", compute threads: " + LibTorch.threads(),
-                    "CPU allocator: " + CpuCachingAllocator.inUse()};
+                    "CPU allocator: " + CpuCachingAllocator.inUse(),
+                    "native kernels (-D" + KernelSelection.PROPERTY + "): " + KernelSelection.current()
+                            + (NativeLibrary.available() || KernelSelection.current() == KernelSelection.NONE ? "" : ", library not available on this platform")};
         }
     }
 

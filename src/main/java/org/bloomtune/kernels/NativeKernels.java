@@ -1,5 +1,6 @@
 package org.bloomtune.kernels;
 
+import org.bloomtune.tensor.KernelSelection;
 import org.bloomtune.tensor.NativeLibrary;
 
 import java.lang.foreign.FunctionDescriptor;
@@ -22,10 +23,11 @@ public final class NativeKernels {
     /**
      * {@code name} bound with {@code descriptor} when the library is loaded and its
      * {@code supported()} function (no arguments, returns int) says this CPU has the instructions
-     * the kernel needs; otherwise null, and the caller keeps libtorch's path.
+     * the kernel needs, unless {@link KernelSelection} asks for portable kernels only; otherwise null,
+     * and the caller keeps libtorch's path.
      */
     static MethodHandle bindIfSupported(String supported, String name, FunctionDescriptor descriptor) {
-        if (!available()) return null;
+        if (!available() || KernelSelection.current() == KernelSelection.PORTABLE) return null;
         try {
             if ((int) bind(supported, FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact() == 0) return null;
         } catch (Throwable t) {

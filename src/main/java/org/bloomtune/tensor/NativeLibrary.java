@@ -18,7 +18,7 @@ import java.util.Optional;
 /**
  * BloomTune's own C library (native/, built by Maven into the jar), loaded once through FFM for
  * the kernels and the CPU allocator alike, so both see one copy of its state. Absent on platforms
- * the build did not compile it for.
+ * the build did not compile it for, and when {@link KernelSelection} is {@code none}.
  */
 public final class NativeLibrary {
     public static final String NAME = "bloomtune-kernels-linux-x86_64.so";
@@ -37,6 +37,7 @@ public final class NativeLibrary {
     }
 
     private static Optional<SymbolLookup> load() {
+        if (KernelSelection.current() == KernelSelection.NONE) return Optional.empty();
         if (!System.getProperty("os.name").startsWith("Linux") || !System.getProperty("os.arch").equals("amd64")) {
             return Optional.empty();
         }

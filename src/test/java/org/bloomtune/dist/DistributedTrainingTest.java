@@ -2,6 +2,7 @@ package org.bloomtune.dist;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import org.bloomtune.ChildJvm;
 import org.bloomtune.Reference;
 import org.bloomtune.io.SafetensorsFile;
 import org.bloomtune.tensor.Tensors;
@@ -163,8 +164,7 @@ class DistributedTrainingTest {
 
     /** The CLI in a JVM of its own (so its workers are its children), torchrun's variables cleared. */
     private static Process start(List<String> args, Map<String, String> env, Path log) throws IOException {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main"));
+        List<String> command = ChildJvm.cli();
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().keySet().removeAll(List.of("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"));

@@ -1,5 +1,6 @@
 package org.bloomtune.hub;
 
+import org.bloomtune.ChildJvm;
 import org.bloomtune.Reference;
 import org.bloomtune.io.ShardedWeights;
 import org.bloomtune.io.TorchBinWeights;
@@ -214,8 +215,7 @@ class HubTest {
 
     /** The CLI in a JVM of its own, with these environment variables (the hub settings are read from the environment). */
     private int cli(Map<String, String> env, String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main"));
+        List<String> command = ChildJvm.cli();
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("cli.log").toFile());
         pb.environment().keySet().removeIf(k -> k.startsWith("HF_") || k.equals("TRANSFORMERS_OFFLINE"));

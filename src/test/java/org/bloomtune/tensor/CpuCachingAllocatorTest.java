@@ -1,5 +1,6 @@
 package org.bloomtune.tensor;
 
+import org.bloomtune.ChildJvm;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Allocator;
 import org.bytedeco.pytorch.Scalar;
@@ -137,9 +138,8 @@ class CpuCachingAllocatorTest {
     @Test
     void aFreshProcessKeepsLibtorchsAllocatorWhenAsked() throws Exception {
         for (String choice : new String[]{"libtorch", "caching"}) {
-            ProcessBuilder pb = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(),
-                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                    "org.bloomtune.cli.Main", "--version").redirectErrorStream(true);
+            ProcessBuilder pb = new ProcessBuilder(ChildJvm.cli()).redirectErrorStream(true);
+            pb.command().add("--version");
             pb.environment().put(CpuCachingAllocator.VARIABLE, choice);
             Process cli = pb.start();
             String out = new String(cli.getInputStream().readAllBytes());

@@ -1,12 +1,12 @@
 package org.bloomtune.tensor;
 
+import org.bloomtune.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -59,8 +59,8 @@ class CpuCoresTest {
             assertTrue(lscpu.waitFor(30, TimeUnit.SECONDS));
             assertEquals(lines.size(), usable, "lscpu's distinct (socket, core) pairs: " + lines);
         }
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "--version"));
+        List<String> command = ChildJvm.cli();
+        command.add("--version");
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().remove("OMP_NUM_THREADS");
         pb.environment().remove("MKL_NUM_THREADS");

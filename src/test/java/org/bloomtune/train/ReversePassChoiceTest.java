@@ -1,5 +1,6 @@
 package org.bloomtune.train;
 
+import org.bloomtune.ChildJvm;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.model.BloomConfig;
@@ -67,9 +68,8 @@ class ReversePassChoiceTest {
     /** {@code pass}: the reverse pass, then any further profile-step flags. */
     private String profileStep(List<String> pass) throws IOException, InterruptedException {
         // The Java heap fixed and touched before the model loads, so its growth is not counted as the step's.
-        List<String> command = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch",
-                "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "profile-step", "--model", dir.toString(),
+        List<String> command = ChildJvm.cli("-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch");
+        command.addAll(List.of("profile-step", "--model", dir.toString(),
                 "--batch-size", "4", "--max-length", "256", "--steps", "2", "--reverse-pass"));
         command.addAll(pass);
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();

@@ -2,6 +2,7 @@ package org.bloomtune.train;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import org.bloomtune.ChildJvm;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.cli.Main;
@@ -69,8 +70,7 @@ class TrainerTest {
         assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
         // The same run in a child JVM, killed with SIGKILL once checkpoint 5 is on disk.
         Path killed = dir.resolve("killed");
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        List<String> command = ChildJvm.cli();
         command.addAll(args(common, "--output", killed.toString()));
         Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);

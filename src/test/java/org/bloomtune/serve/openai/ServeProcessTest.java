@@ -1,5 +1,6 @@
 package org.bloomtune.serve.openai;
 
+import org.bloomtune.ChildJvm;
 import org.bloomtune.demo.DemoBank;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.tokenizer.Tokenizer;
@@ -91,8 +92,8 @@ class ServeProcessTest {
     }
 
     private Process serve(List<String> flags) throws IOException {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(), "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "serve", "--model", ServerFixture.MODEL.toString()));
+        List<String> command = ChildJvm.cli();
+        command.addAll(List.of("serve", "--model", ServerFixture.MODEL.toString()));
         command.addAll(flags);
         return new ProcessBuilder(command).redirectErrorStream(true).start();
     }

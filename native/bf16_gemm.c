@@ -15,6 +15,7 @@
  * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:
  * bt_bf16_gemm_supported() says whether this one has it.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 #include "bf16.h"
 #ifdef _OPENMP
@@ -30,7 +31,7 @@
 int32_t bt_bf16_gemm_supported(void) {
 #ifdef BT_HAVE_BF16_GEMM_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -9,6 +9,7 @@
  * caller keeps libtorch's linear otherwise. The function carries its own target attribute, so the
  * library still builds and loads on any x86-64 CPU.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 #include "bf16.h"
 #include "prefetch.h"
@@ -23,7 +24,7 @@
 int32_t bt_bf16_rows_supported(void) {
 #ifdef BT_HAVE_BF16_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -14,6 +14,7 @@
  * Only for CPUs with AVX-512 F/BW/VL and FMA: bt_decode_attention_avx512_supported() says whether
  * this one has them, and the caller binds the portable kernel otherwise.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@
 int32_t bt_decode_attention_avx512_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") ? 1 : 0;
 #else
     return 0;

@@ -17,6 +17,7 @@
  * keeps its other path otherwise. The functions carry their own target attribute, so the library
  * still builds and loads on any x86-64 CPU.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -27,7 +28,7 @@
 int32_t bt_f32_rows_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") ? 1 : 0;
 #else
     return 0;
 #endif

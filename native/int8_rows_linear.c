@@ -13,6 +13,7 @@
  * libtorch path otherwise. The functions carry their own target attribute, so the library still
  * builds and loads on any x86-64 CPU.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -23,7 +24,7 @@
 int32_t bt_int8_rows_supported(void) {
 #ifdef BT_HAVE_AVX2_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX2) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -15,6 +15,7 @@
  * AVX2 kernel or `_int_mm` otherwise. The functions carry their own target attribute, so the
  * library still builds and loads on any x86-64 CPU.
  */
+#include "isa_cap.h"
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -27,7 +28,7 @@
 int32_t bt_int8_vnni_supported(void) {
 #ifdef BT_HAVE_VNNI_BUILD
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -1,6 +1,5 @@
 package org.bloomtune.kernels;
 
-import org.bloomtune.tensor.KernelSelection;
 import org.bloomtune.tensor.NativeLibrary;
 
 import java.lang.foreign.FunctionDescriptor;
@@ -23,11 +22,11 @@ public final class NativeKernels {
     /**
      * {@code name} bound with {@code descriptor} when the library is loaded and its
      * {@code supported()} function (no arguments, returns int) says this CPU has the instructions
-     * the kernel needs, unless {@link KernelSelection} asks for portable kernels only; otherwise null,
-     * and the caller keeps libtorch's path.
+     * the kernel needs (and {@link org.bloomtune.tensor.KernelSelection} allows: the library's checks
+     * answer for both); otherwise null, and the caller keeps libtorch's path.
      */
     static MethodHandle bindIfSupported(String supported, String name, FunctionDescriptor descriptor) {
-        if (!available() || KernelSelection.current() == KernelSelection.PORTABLE) return null;
+        if (!available()) return null;
         try {
             if ((int) bind(supported, FunctionDescriptor.of(ValueLayout.JAVA_INT)).invokeExact() == 0) return null;
         } catch (Throwable t) {

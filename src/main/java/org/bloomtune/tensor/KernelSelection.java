@@ -5,15 +5,20 @@ import java.util.Locale;
 /**
  * Which of BloomTune's native kernels a process uses, from the system property
  * {@value #PROPERTY} (as libtorch's {@code ATEN_CPU_CAPABILITY} narrows its own): every kernel this
- * CPU supports ({@code all}, the default); only those that need no instruction-set extension checked
- * at run time ({@code portable}: what a CPU without AVX-512, VNNI or AVX512_BF16 gets); or none, the
- * libtorch op chains a platform without the library runs ({@code none}). For comparing a result
- * with and without the kernels, and for testing the paths other CPUs take.
+ * CPU supports ({@code all}, the default); at most AVX2 ({@code avx2}: what a CPU without AVX-512
+ * gets); only kernels that check for no instruction-set extension ({@code portable}: a CPU without
+ * AVX2); or none, the libtorch op chains a platform without the library runs ({@code none}). For
+ * comparing a result with and without the kernels, and for testing the paths other CPUs take.
  */
 public enum KernelSelection {
-    ALL, PORTABLE, NONE;
+    ALL(2), AVX2(1), PORTABLE(0), NONE(0);
 
     public static final String PROPERTY = "bloomtune.kernels";
+
+    /** The widest instruction set the library's checks may report (native/isa_cap.h's levels). */
+    final int isaCap;
+
+    KernelSelection(int isaCap) { this.isaCap = isaCap; }
 
     /** This process's selection from {@value #PROPERTY}; the kernels read it once, when they are first bound. */
     public static KernelSelection current() { return parse(System.getProperty(PROPERTY)); }
@@ -22,7 +27,7 @@ public enum KernelSelection {
     public static KernelSelection parse(String value) {
         if (value == null) return ALL;
         for (KernelSelection s : values()) if (s.name().equalsIgnoreCase(value.strip())) return s;
-        throw new IllegalArgumentException("system property " + PROPERTY + " is '" + value + "'; expected all, portable or none");
+        throw new IllegalArgumentException("system property " + PROPERTY + " is '" + value + "'; expected all, avx2, portable or none");
     }
 
     @Override

@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.net.URISyntaxException;
 import java.net.URL;
@@ -45,7 +46,20 @@ public final class NativeLibrary {
         if (url == null) return Optional.empty();
         // The library needs libgomp.so.1: libtorch's copy, loaded first, is the one it binds to.
         org.bytedeco.javacpp.Loader.load(org.bytedeco.pytorch.global.torch.class);
-        return Optional.of(SymbolLookup.libraryLookup(file(url), Arena.global()));
+        SymbolLookup lookup = SymbolLookup.libraryLookup(file(url), Arena.global());
+        capInstructionSets(lookup, KernelSelection.current());
+        return Optional.of(lookup);
+    }
+
+    /** Lowers what the kernels' CPU checks may report to {@code selection}'s level, before any is bound. */
+    private static void capInstructionSets(SymbolLookup lookup, KernelSelection selection) {
+        MethodHandle set = Linker.nativeLinker().downcallHandle(lookup.find("bt_set_isa_cap").orElseThrow(),
+                FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+        try {
+            set.invokeExact(selection.isaCap);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_set_isa_cap failed", t);
+        }
     }
 
     /** The library as a file: in place when running from classes, else copied out of the jar. */

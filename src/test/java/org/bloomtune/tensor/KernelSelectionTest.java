@@ -3,6 +3,7 @@ package org.bloomtune.tensor;
 import org.bloomtune.ChildJvm;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.F32RowsLinear;
+import org.bloomtune.kernels.Int8RowsLinear;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -24,10 +25,11 @@ class KernelSelectionTest {
     void parsesTheThreeValuesInAnyCaseAndNamesThePropertyOtherwise() {
         assertEquals(KernelSelection.ALL, KernelSelection.parse(null));
         assertEquals(KernelSelection.ALL, KernelSelection.parse("all"));
+        assertEquals(KernelSelection.AVX2, KernelSelection.parse("avx2"));
         assertEquals(KernelSelection.PORTABLE, KernelSelection.parse(" Portable "));
         assertEquals(KernelSelection.NONE, KernelSelection.parse("NONE"));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelSelection.parse("avx2"));
-        assertTrue(e.getMessage().contains("bloomtune.kernels") && e.getMessage().contains("'avx2'"), e.getMessage());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelSelection.parse("sse2"));
+        assertTrue(e.getMessage().contains("bloomtune.kernels") && e.getMessage().contains("'sse2'"), e.getMessage());
     }
 
     @Test
@@ -40,10 +42,16 @@ class KernelSelectionTest {
                 List<String> flags = linuxX64 ? cpuFlags() : List.of();
                 assertEquals(flags.contains("avx512f"), F32RowsLinear.supported());
                 assertEquals(flags.contains("avx512_bf16") && flags.contains("avx512bw"), Bf16Gemm.supported());
+                assertEquals(flags.contains("avx2") && flags.contains("fma"), Int8RowsLinear.supported());
+            }
+            case AVX2 -> {
+                assertEquals(linuxX64, NativeLibrary.available());
+                assertFalse(Bf16Gemm.supported() || F32RowsLinear.supported(), "an AVX-512 kernel is bound");
+                assertEquals(linuxX64 && cpuFlags().contains("avx2") && cpuFlags().contains("fma"), Int8RowsLinear.supported());
             }
             case PORTABLE -> {
                 assertEquals(linuxX64, NativeLibrary.available());
-                assertFalse(Bf16Gemm.supported() || F32RowsLinear.supported(), "an instruction-set kernel is bound");
+                assertFalse(Bf16Gemm.supported() || F32RowsLinear.supported() || Int8RowsLinear.supported(), "an instruction-set kernel is bound");
             }
             case NONE -> {
                 assertFalse(NativeLibrary.available());
@@ -55,8 +63,8 @@ class KernelSelectionTest {
     @Test
     void theCliSaysWhichKernelsItUsesAndRefusesABadValueWithExitTwo() throws IOException, InterruptedException {
         assertTrue(run("none").contains("native kernels (-Dbloomtune.kernels): none"));
-        String bad = run("avx2");
-        assertTrue(bad.startsWith("exit 2\n") && bad.contains("system property bloomtune.kernels is 'avx2'; expected all, portable or none"), bad);
+        String bad = run("sse2");
+        assertTrue(bad.startsWith("exit 2\n") && bad.contains("system property bloomtune.kernels is 'sse2'; expected all, avx2, portable or none"), bad);
         assertFalse(bad.contains("Exception") || bad.contains("\tat "), "a stack trace:\n" + bad);
     }
 

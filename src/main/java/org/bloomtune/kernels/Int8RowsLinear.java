@@ -148,8 +148,8 @@ public final class Int8RowsLinear {
     /** True when this CPU has AVX512_BF16 and bfloat16 rows go through native/int8_bf16_rows_linear.c. */
     static boolean avx512Bf16Supported() { return BF16_KERNEL != null; }
 
-    /** True when this CPU has AVX512-VNNI and AVX512BW and the kernels are built. */
-    static boolean vnniSupported() { return VNNI_INT_MM != null; }
+    /** True when this CPU has AVX512-VNNI and AVX512BW and the kernels are built (and {@code -Dbloomtune.kernels} allows them). */
+    public static boolean vnniSupported() { return VNNI_INT_MM != null; }
 
     private static MethodHandle handle(IntMmKernel kernel) { return kernel == IntMmKernel.VNNI ? VNNI_INT_MM : INT_MM; }
 

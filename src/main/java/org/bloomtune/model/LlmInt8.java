@@ -69,8 +69,7 @@ public final class LlmInt8 {
                 try (PointerScope scope = new PointerScope()) {
                     Tensor a = acc.narrow(0, 0, count);
                     Tensor x8 = q.x8().narrow(0, start, count);
-                    if (Int8RowsLinear.appliesIntMm(a, x8, w.values())) Int8RowsLinear.intMm(a, x8, w.values());
-                    else AtenShim.intMm(a, x8, w.values().t());
+                    int32Product(a, x8, w.values());
                     rescale(a, q.rowScale().narrow(0, start, count), w.scales(), y.narrow(0, start, count));
                 }
             }
@@ -81,6 +80,35 @@ public final class LlmInt8 {
             y.addmm_(input.index_select(1, cols).to(ScalarType.Float), wOut.t());
         }
         return y.to(x.scalar_type());
+    }
+
+    /**
+     * {@code a} = {@code x8} · {@code values}ᵀ in int32, exactly: the native kernels for a few rows,
+     * else libtorch's {@code _int_mm} where the CPU has VNNI. Without VNNI, oneDNN's int8 GEMM sums
+     * pairs of u8 × s8 products in int16 ({@code vpmaddubsw}) and saturates (its "Nuances of int8
+     * computations"), so the product goes through float64 instead, where every sum is an exact integer.
+     */
+    private static void int32Product(Tensor a, Tensor x8, Tensor values) {
+        if (Int8RowsLinear.appliesIntMm(a, x8, values)) Int8RowsLinear.intMm(a, x8, values);
+        else if (Int8RowsLinear.vnniSupported()) AtenShim.intMm(a, x8, values.t());
+        else int32ProductInFloat64(a, x8, values);
+    }
+
+    /** Weight rows converted to float64 at a time: a block of an lm_head, not all of it. */
+    private static final long FLOAT64_WEIGHT_ROWS = 1024;
+
+    private static void int32ProductInFloat64(Tensor a, Tensor x8, Tensor values) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = x8.to(ScalarType.Double);
+            long n = values.size(0);
+            for (long from = 0; from < n; from += FLOAT64_WEIGHT_ROWS) {
+                long count = Math.min(FLOAT64_WEIGHT_ROWS, n - from);
+                try (PointerScope block = new PointerScope()) {
+                    // |x8|, |w| ≤ 128: each sum of k products is an integer far below 2^53; copy_ casts it to int32 as it is.
+                    a.narrow(1, from, count).copy_(torch.mm(x, values.narrow(0, from, count).to(ScalarType.Double).t()));
+                }
+            }
+        }
     }
 
     /**

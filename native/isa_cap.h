@@ -2,8 +2,8 @@
  * The widest instruction set the kernels' *_supported() checks may report, below what the CPU
  * has: set once by the Java side from -Dbloomtune.kernels before any kernel is bound
  * (KernelSelection), so that a process can take the paths a CPU without AVX-512 or without
- * AVX2 takes. target_clones resolvers still pick by the CPU: those clones compute the same
- * results whatever they vectorize with.
+ * AVX2 takes. target_clones resolvers still pick by the CPU (their clones are one C function
+ * vectorized differently, not other algorithms).
  */
 #ifndef BT_ISA_CAP_H
 #define BT_ISA_CAP_H

@@ -86,26 +86,39 @@ public final class LlmInt8 {
      * {@code a} = {@code x8} · {@code values}ᵀ in int32, exactly: the native kernels for a few rows,
      * else libtorch's {@code _int_mm} where the CPU has VNNI. Without VNNI, oneDNN's int8 GEMM sums
      * pairs of u8 × s8 products in int16 ({@code vpmaddubsw}) and saturates (its "Nuances of int8
-     * computations"), so the product goes through float64 instead, where every sum is an exact integer.
+     * computations"), so the product goes through float32 instead, over slices of k short enough that
+     * every sum is an exact integer.
      */
     private static void int32Product(Tensor a, Tensor x8, Tensor values) {
         if (Int8RowsLinear.appliesIntMm(a, x8, values)) Int8RowsLinear.intMm(a, x8, values);
         else if (Int8RowsLinear.vnniSupported()) AtenShim.intMm(a, x8, values.t());
-        else int32ProductInFloat64(a, x8, values);
+        else int32ProductInFloat(a, x8, values);
     }
 
-    /** Weight rows converted to float64 at a time: a block of an lm_head, not all of it. */
-    private static final long FLOAT64_WEIGHT_ROWS = 1024;
+    /** Weight rows converted to float32 at a time: a block of an lm_head, not all of it. */
+    private static final long FLOAT_WEIGHT_ROWS = 1024;
+    /**
+     * Columns of k summed per float32 product: |x8|, |w| ≤ 128, so every partial sum of 1024
+     * products is an integer of at most 2^24 in magnitude, which float32 holds exactly.
+     */
+    private static final long EXACT_FLOAT_COLUMNS = 1024;
 
-    private static void int32ProductInFloat64(Tensor a, Tensor x8, Tensor values) {
+    private static void int32ProductInFloat(Tensor a, Tensor x8, Tensor values) {
         try (PointerScope scope = new PointerScope()) {
-            Tensor x = x8.to(ScalarType.Double);
+            Tensor x = x8.to(ScalarType.Float);
             long n = values.size(0);
-            for (long from = 0; from < n; from += FLOAT64_WEIGHT_ROWS) {
-                long count = Math.min(FLOAT64_WEIGHT_ROWS, n - from);
+            long k = values.size(1);
+            for (long from = 0; from < n; from += FLOAT_WEIGHT_ROWS) {
+                long count = Math.min(FLOAT_WEIGHT_ROWS, n - from);
                 try (PointerScope block = new PointerScope()) {
-                    // |x8|, |w| ≤ 128: each sum of k products is an integer far below 2^53; copy_ casts it to int32 as it is.
-                    a.narrow(1, from, count).copy_(torch.mm(x, values.narrow(0, from, count).to(ScalarType.Double).t()));
+                    Tensor w = values.narrow(0, from, count).to(ScalarType.Float);
+                    Tensor out = a.narrow(1, from, count);
+                    for (long c = 0; c < k; c += EXACT_FLOAT_COLUMNS) {
+                        long width = Math.min(EXACT_FLOAT_COLUMNS, k - c);
+                        Tensor partial = torch.mm(x.narrow(1, c, width), w.narrow(1, c, width).t());
+                        if (c == 0) out.copy_(partial);                     // exact integers: the cast to int32 keeps them
+                        else out.add_(partial.to(ScalarType.Int));
+                    }
                 }
             }
         }

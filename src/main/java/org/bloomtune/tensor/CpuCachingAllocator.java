@@ -66,8 +66,7 @@ public final class CpuCachingAllocator {
 
     /** Installs the allocator; null when done, else why not. */
     private static String install() {
-        if (KernelSelection.current() == KernelSelection.NONE) return "-D" + KernelSelection.PROPERTY + "=none";
-        if (!NativeLibrary.available()) return NativeLibrary.NAME + " is not available on this platform";
+        if (!NativeLibrary.available()) return NativeLibrary.unavailableReason();
         if (!LibTorch.version().startsWith(ABI_VERSION)) return "not the libtorch " + ABI_VERSION + "x it was built against";
         try {
             SymbolLookup c10 = LibTorch.bundledLibrary("libc10.so");

@@ -30,9 +30,18 @@ public final class NativeLibrary {
 
     public static boolean available() { return LOOKUP.isPresent(); }
 
+    /** Why the library is not loaded, or null when it is: turned off by {@link KernelSelection}, or not built for this platform. */
+    public static String unavailableReason() {
+        if (available()) return null;
+        return KernelSelection.current() == KernelSelection.NONE ? "-D" + KernelSelection.PROPERTY + "=none" : NAME + " is not available on this platform";
+    }
+
     /** {@code name} bound as an FFM downcall; throws when the library or the symbol is absent. */
     public static MethodHandle bind(String name, FunctionDescriptor descriptor) {
-        SymbolLookup lookup = LOOKUP.orElseThrow(() -> new UnsupportedOperationException(NAME + " is not available"));
+        return downcall(LOOKUP.orElseThrow(() -> new UnsupportedOperationException(NAME + " is not available")), name, descriptor);
+    }
+
+    private static MethodHandle downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor) {
         return Linker.nativeLinker().downcallHandle(lookup.find(name).orElseThrow(
                 () -> new UnsupportedOperationException(NAME + " has no " + name)), descriptor);
     }
@@ -53,8 +62,7 @@ public final class NativeLibrary {
 
     /** Lowers what the kernels' CPU checks may report to {@code selection}'s level, before any is bound. */
     private static void capInstructionSets(SymbolLookup lookup, KernelSelection selection) {
-        MethodHandle set = Linker.nativeLinker().downcallHandle(lookup.find("bt_set_isa_cap").orElseThrow(),
-                FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+        MethodHandle set = downcall(lookup, "bt_set_isa_cap", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         try {
             set.invokeExact(selection.isaCap);
         } catch (Throwable t) {

@@ -6,9 +6,10 @@
  * reading the weights.
  *
  * vpdpbusd multiplies unsigned by signed bytes, so one operand is offset by 128 (a flip of its top
- * bit) and 128 · Σ of the other is taken off each sum: for one to four rows x is flipped and Σ values
- * comes from the same loads, by a vpdpbusd with ones; for eight rows the weight is flipped and
- * Σ x[r] is taken once per call. All arithmetic is modulo 2³², so the result is exact — equal to `_int_mm`'s —
+ * bit) and 128 · Σ of the other is taken off each sum: for one row x is flipped and Σ values comes
+ * from the same loads, by a vpdpbusd with ones; for 2–8 rows the weight is flipped and Σ x[r] is
+ * taken once, as x is packed (eight bytes of each row side by side, so one weight line loaded serves
+ * every row). All arithmetic is modulo 2³², so the result is exact — equal to `_int_mm`'s —
  * whenever the true sum fits int32 (|sum| ≤ 127² · k), however large the offset sums grow.
  *
  * bt_int8_vnni_supported() says whether this CPU has AVX512-VNNI and AVX512BW; the caller uses the
@@ -17,6 +18,8 @@
  */
 #include "isa_cap.h"
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -24,6 +27,9 @@
 #include "prefetch.h"
 #define BT_HAVE_VNNI_BUILD 1
 #endif
+
+/* Columns of x per packed group: eight bytes of each of eight rows, one 64-byte vector. */
+#define GROUP 8
 
 int32_t bt_int8_vnni_supported(void) {
 #ifdef BT_HAVE_VNNI_BUILD
@@ -34,101 +40,81 @@ int32_t bt_int8_vnni_supported(void) {
 #endif
 }
 
+/* Bytes of x packed for the 2–8-row product (bt_int8_vnni_pack_rows): eight rows, k rounded up to 64. */
+int64_t bt_int8_vnni_packed_bytes(int64_t k) { return GROUP * ((k + 63) & ~(int64_t) 63); }
+
 #ifdef BT_HAVE_VNNI_BUILD
 #define BT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define BT_VNNI_INLINE BT_VNNI static inline __attribute__((always_inline))
 
-/* Weight rows per block, each read once for up to X_ROWS rows of x. */
-#define W_ROWS 4
-#define X_ROWS 4
+/* Weight rows per tile of the packed kernel: sixteen accumulators, each weight row's line loaded once for all rows of x. */
+#define TILE_ROWS 16
+
 
 /*
- * One 64-byte column chunk of W_ROWS weight rows against nr rows of x. Prefetches the next block's
- * rows at the same column, a line each: the hardware prefetcher picks the row streams up late.
+ * Up to eight rows of x (rows ≤ 8) into xp, bt_int8_vnni_packed_bytes(k) bytes, 64-byte aligned:
+ * qword j of the 64 bytes of group s holds x[j, 8s .. 8s + 7]; rows past `rows` and columns past k
+ * are zero, so they add no product. off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²), the offset
+ * the flipped weight adds to row j's sums.
  */
-BT_VNNI_INLINE void chunk(const int8_t *w, const int8_t *x, int64_t k, int64_t i, __mmask64 m, const int nr,
-                          __m512i acc[X_ROWS][W_ROWS], __m512i sums[W_ROWS]) {
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512i xs[X_ROWS];
-    for (int r = 0; r < nr; r++) xs[r] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + r * k + i), flip);
-    for (int q = 0; q < W_ROWS; q++) {
-        _mm_prefetch((const char *) (w + (q + W_ROWS) * k + i), _MM_HINT_T0);
-        __m512i wv = _mm512_maskz_loadu_epi8(m, w + q * k + i);          /* masked-off bytes are 0: no product */
-        sums[q] = _mm512_dpbusd_epi32(sums[q], ones, wv);
-        for (int r = 0; r < nr; r++) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], xs[r], wv);
-    }
-}
-
-/* W_ROWS weight rows times nr (1..X_ROWS) rows of x into y (row stride ldy). */
-BT_VNNI_INLINE void block(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy, const int nr) {
-    __m512i acc[X_ROWS][W_ROWS];
-    __m512i sums[W_ROWS];
-    for (int q = 0; q < W_ROWS; q++) {
-        sums[q] = _mm512_setzero_si512();
-        for (int r = 0; r < nr; r++) acc[r][q] = _mm512_setzero_si512();
-    }
-    int64_t kv = k - k % 64;
-    for (int64_t i = 0; i < kv; i += 64) chunk(w, x, k, i, ~(__mmask64) 0, nr, acc, sums);
-    if (kv < k) chunk(w, x, k, kv, ((__mmask64) 1 << (k - kv)) - 1, nr, acc, sums);
-    for (int q = 0; q < W_ROWS; q++) {
-        uint32_t offset = 128u * (uint32_t) _mm512_reduce_add_epi32(sums[q]);
-        for (int r = 0; r < nr; r++) y[r * ldy + q] = (int32_t) ((uint32_t) _mm512_reduce_add_epi32(acc[r][q]) - offset);
-    }
-}
-
-/*
- * Two weight rows times eight rows of x into columns 0, 1 of y's eight rows. Here the weight is the
- * unsigned operand, flipped to w + 128 as it is loaded, and x the signed one, so the offset is
- * 128 · Σ x[r]: one number per row of x for the whole call (xoff, lane 2r + q), and the loop
- * spends no instruction on sums of the weights or flips of x — per 64 columns two weight loads,
- * two flips, eight loads of x and sixteen products, the sixteen sums reduced as one vector. (The
- * previous form, x flipped at every load and Σ w by a product with ones, ran 1.5× the
- * instructions and spilled accumulators: benchmarks/FINDINGS.md.) The rows two tiles on are
- * requested at the same column, a line each.
- */
-BT_VNNI_INLINE void block2x8(const int8_t *w, const int8_t *x, int32_t *y, int64_t k, int64_t ldy, __m512i xoff) {
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    __m512i acc[16];                                            /* lane 2r + q: row r of x, weight row q */
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
-    int64_t kv = k - k % 64;
-    for (int64_t i = 0; i < kv; i += 64) {
-        _mm_prefetch((const char *) (w + 4 * k + i), _MM_HINT_T0);
-        _mm_prefetch((const char *) (w + 5 * k + i), _MM_HINT_T0);
-        __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + i), flip), w1 = _mm512_xor_si512(_mm512_loadu_si512(w + k + i), flip);
-        for (int r = 0; r < 8; r++) {
-            __m512i xs = _mm512_loadu_si512(x + r * k + i);
-            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], w0, xs);
-            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], w1, xs);
+BT_VNNI
+void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]) {
+    int64_t groups = bt_int8_vnni_packed_bytes(k) / 64, full = k / GROUP;
+    for (int64_t s = 0; s < groups; s++)
+        for (int j = 0; j < GROUP; j++) {
+            int64_t q = 0;
+            if (j < rows && s < full) memcpy(&q, x + j * k + GROUP * s, GROUP);
+            else if (j < rows && s == full) memcpy(&q, x + j * k + GROUP * s, (size_t) (k - GROUP * s));
+            xp[GROUP * s + j] = q;
         }
+    for (int j = 0; j < GROUP; j++) {
+        uint32_t sum = 0;
+        for (int64_t i = 0; j < rows && i < k; i++) sum += (uint32_t) (int32_t) x[j * k + i];
+        off[2 * j] = off[2 * j + 1] = (int32_t) (128u * sum);
     }
-    if (kv < k) {
-        __mmask64 m = ((__mmask64) 1 << (k - kv)) - 1;          /* masked-off bytes of x are 0: no product */
-        __m512i w0 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + kv), flip);
-        __m512i w1 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + k + kv), flip);
-        for (int r = 0; r < 8; r++) {
-            __m512i xs = _mm512_maskz_loadu_epi8(m, x + r * k + kv);
-            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], w0, xs);
-            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], w1, xs);
+}
+
+/*
+ * nw (≤ TILE_ROWS) weight rows against the packed rows of x. Per 64 columns each weight row is
+ * loaded once and flipped to w + 128 (vpdpbusd's unsigned operand), and each of its eight qwords is
+ * spread across the vector to meet the eight rows' qwords of one packed group: one vpdpbusd
+ * per weight row and group, lane 2j + h summing row j's bytes 4h .. 4h + 3 of each group. Rows of
+ * the tile two tiles on are requested at the same column. Loads are masked past k (zero bytes, as
+ * the packed x's columns there are zero).
+ */
+BT_VNNI_INLINE void packed_tile(const int8_t *w, const int64_t *xp, __m512i off, int32_t *y, int64_t rows, int64_t k,
+                                int64_t ldy, const int nw) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    __m512i acc[TILE_ROWS];
+    for (int q = 0; q < nw; q++) acc[q] = _mm512_setzero_si512();
+    for (int64_t i = 0; i < k; i += 64) {
+        __mmask64 m = k - i >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << (k - i)) - 1;
+        for (int q = 0; q < nw; q++) _mm_prefetch((const char *) (w + (q + 2 * TILE_ROWS) * k + i), _MM_HINT_T0);
+        for (int q = 0; q < nw; q++) {
+            __m512i wq = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + q * k + i), flip);
+            for (int t = 0; t < GROUP; t++)
+                acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_permutexvar_epi64(_mm512_set1_epi64(t), wq),
+                                             _mm512_load_si512(xp + GROUP * (i / GROUP + t)));
         }
     }
     int32_t lanes[16];
-    _mm512_storeu_si512(lanes, _mm512_sub_epi32(bt_sum16_epi32(acc), xoff));
-    for (int r = 0; r < 8; r++) {
-        y[r * ldy] = lanes[2 * r];
-        y[r * ldy + 1] = lanes[2 * r + 1];
+    for (int q = 0; q < nw; q++) {
+        _mm512_storeu_si512(lanes, _mm512_sub_epi32(_mm512_add_epi32(acc[q], _mm512_shuffle_epi32(acc[q], _MM_PERM_CDAB)), off));
+        for (int64_t j = 0; j < rows; j++) y[j * ldy + q] = lanes[2 * j];
     }
 }
 
-/* 128 · Σ x[r] for each of eight rows of x (modulo 2³²), each twice: lanes 2r and 2r + 1, as block2x8 lays out its sums. */
-BT_VNNI_INLINE __m512i row_offsets_x8(const int8_t *x, int64_t k) {
-    int32_t offsets[16];
-    for (int r = 0; r < 8; r++) {
-        uint32_t s = 0;
-        for (int64_t i = 0; i < k; i++) s += (uint32_t) (int32_t) x[r * k + i];
-        offsets[2 * r] = offsets[2 * r + 1] = (int32_t) (128u * s);
-    }
-    return _mm512_loadu_si512(offsets);
+/*
+ * values [n, k] int8 against x packed by bt_int8_vnni_pack_rows (rows ≤ 8): y [rows, ldy] int32,
+ * columns [0, n). Tiles of sixteen weight rows, the last rows a narrower tile.
+ */
+BT_VNNI
+void bt_int8_vnni_packed_int_mm(const int8_t *values, const int64_t *xp, const int32_t off[16], int32_t *y, int64_t rows,
+                                int64_t n, int64_t k, int64_t ldy) {
+    __m512i o = _mm512_loadu_si512(off);
+    int64_t j = 0;
+    for (; j + TILE_ROWS <= n; j += TILE_ROWS) packed_tile(values + j * k, xp, o, y + j, rows, k, ldy, TILE_ROWS);
+    for (; j < n; j++) packed_tile(values + j * k, xp, o, y + j, rows, k, ldy, 1);
 }
 
 /*
@@ -171,46 +157,39 @@ BT_VNNI_INLINE void rows16x1(const int8_t *w, const int8_t *x, int32_t *y, int64
 }
 
 /*
- * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written. Each block
- * of weight rows is read from memory once: one row front to back against one row of x, two rows
- * against eight rows of x, else four against up to four, rows of x beyond four re-reading it from
- * cache.
+ * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written. Each weight
+ * row is read from memory once per eight rows of x: one row front to back, 2–8 rows through the
+ * packed layout (benchmarks/FINDINGS.md: the tiles that read each weight line for all rows at once
+ * reach the plain read rate; 4 × 4 tiles and 2 × 8 tiles of whole 64-byte columns did not).
  */
 BT_VNNI
 void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    int64_t j = 0;
     if (rows == 1) {
-        for (; j < n; j += 16) rows16x1(values + j * k, x, y + j, k, n - j < 16 ? (int) (n - j) : 16);
+        for (int64_t j = 0; j < n; j += 16) rows16x1(values + j * k, x, y + j, k, n - j < 16 ? (int) (n - j) : 16);
         return;
     }
-    if (rows == 8) {
-        __m512i xoff = row_offsets_x8(x, k);
-        for (; j + 2 <= n; j += 2) block2x8(values + j * k, x, y + j, k, ldy, xoff);
+    int64_t *xp = aligned_alloc(64, (size_t) bt_int8_vnni_packed_bytes(k));
+    if (xp == NULL) {                                           /* no scratch: one row at a time, the same sums */
+        for (int64_t r = 0; r < rows; r++) bt_int8_vnni_int_mm(values, x + r * k, y + r * ldy, 1, n, k, ldy);
+        return;
     }
-    for (; j + W_ROWS <= n; j += W_ROWS) {
-        const int8_t *w = values + j * k;
-        for (int64_t r = 0; r < rows; r += X_ROWS) {
-            const int8_t *xr = x + r * k;
-            int32_t *yr = y + r * ldy + j;
-            switch (rows - r < X_ROWS ? rows - r : X_ROWS) {
-                case 1: block(w, xr, yr, k, ldy, 1); break;
-                case 2: block(w, xr, yr, k, ldy, 2); break;
-                case 3: block(w, xr, yr, k, ldy, 3); break;
-                default: block(w, xr, yr, k, ldy, 4); break;
-            }
-        }
+    int32_t off[16];
+    for (int64_t r = 0; r < rows; r += GROUP) {
+        int64_t part = rows - r < GROUP ? rows - r : GROUP;
+        bt_int8_vnni_pack_rows(x + r * k, part, k, xp, off);
+        bt_int8_vnni_packed_int_mm(values, xp, off, y + r * ldy, part, n, k, ldy);
     }
-    for (; j < n; j++) {                                        /* the last rows of W: plain sums */
-        const int8_t *w = values + j * k;
-        for (int64_t r = 0; r < rows; r++) {
-            int32_t s = 0;
-            for (int64_t i = 0; i < k; i++) s += (int32_t) w[i] * x[r * k + i];
-            y[r * ldy + j] = s;
-        }
-    }
+    free(xp);
 }
 #else
 void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     (void) values; (void) x; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]) {
+    (void) x; (void) rows; (void) k; (void) xp; (void) off;
+}
+void bt_int8_vnni_packed_int_mm(const int8_t *values, const int64_t *xp, const int32_t off[16], int32_t *y, int64_t rows,
+                                int64_t n, int64_t k, int64_t ldy) {
+    (void) values; (void) xp; (void) off; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

@@ -83,7 +83,7 @@ class Int8RowsLinearTest {
                 boolean present = kernel == Int8RowsLinear.IntMmKernel.VNNI ? Int8RowsLinear.vnniSupported() : Int8RowsLinear.supported();
                 int maxRows = kernel == Int8RowsLinear.IntMmKernel.VNNI ? Int8RowsLinear.MAX_VNNI_INT_MM_ROWS : Int8RowsLinear.MAX_INT_MM_ROWS;
                 for (long[] shape : new long[][]{{1027, 1001}, {8, 64}, {250, 4096}, {3, 5}, {16, 8192}, {7, 130}}) {
-                    // The whole int8 range, −128 too: the 8-row VNNI kernel flips the weight's top bit, the others x's.
+                    // The whole int8 range, −128 too: the 2–8-row VNNI kernel flips the weight's top bit, the others x's.
                     Tensor values = torch.randint(-128, 128, new long[]{shape[0], shape[1]}).to(ScalarType.Char);
                     for (int rows = 1; rows <= maxRows; rows++) {
                         Tensor x = torch.randint(-128, 128, new long[]{rows, shape[1]}).to(ScalarType.Char);

@@ -1,7 +1,7 @@
 /*
  * y = x Wᵀ + b in bfloat16 for a few rows of x (a decode step), with W streamed from memory once:
- * two rows of W at a time against eight rows of x, four against four, or, for fewer rows, each row
- * of W read against each row of x, by AVX512_BF16's vdpbf16ps (32 bf16 products summed in float32
+ * sixteen rows of W at a time against up to eight rows of x packed side by side (packed_rows.h),
+ * or, for one row, each row of W read front to back, by AVX512_BF16's vdpbf16ps (32 bf16 products summed in float32
  * per instruction), so a decode step runs at the speed of reading W. libtorch's bfloat16 linear reaches a fraction of that for a few rows (figures in
  * benchmarks/FINDINGS.md).
  *
@@ -11,7 +11,9 @@
  */
 #include "isa_cap.h"
 #include <stdint.h>
+#include <stdlib.h>
 #include "bf16.h"
+#include "packed_rows.h"
 #include "prefetch.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -32,6 +34,7 @@ int32_t bt_bf16_rows_supported(void) {
 
 #ifdef BT_HAVE_BF16_BUILD
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
 
 /* Σ over a row of k bf16 products, k a multiple of 32 handled by the vector loop, the rest by scalars. */
 BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint16_t *x) {
@@ -61,68 +64,38 @@ BT_BF16 static float dot_row(const uint16_t *w, int64_t kv, const uint16_t *x) {
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-/*
- * Four weight rows times four rows of x in sixteen accumulators: each weight chunk loaded once
- * serves four rows, so a batch of decode rows costs little more memory traffic than one.
- * The tile two on is requested front to back meanwhile (prefetch.h).
- * Lane 4r + q of the result = Σ over the vector part of w_q · x_r.
- */
-BT_BF16 static __m512 tile4x4(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x) {
-    __m512 a[16];
-    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < kv; i += 32) {
-        BT_PREFETCH_TILE_AHEAD(w0, 4, 2 * k, 2 * i, 64);
-        __m512bh wv[4], xv[4];
-        for (int q = 0; q < 4; q++) wv[q] = (__m512bh) _mm512_loadu_si512(w0 + q * k + i);
-        for (int r = 0; r < 4; r++) xv[r] = (__m512bh) _mm512_loadu_si512(x + r * k + i);
-        for (int r = 0; r < 4; r++) for (int q = 0; q < 4; q++) a[4 * r + q] = _mm512_dpbf16_ps(a[4 * r + q], xv[r], wv[q]);
-    }
-    return bt_sum16(a);
-}
+/* Weight rows per tile of the packed kernel: sixteen accumulators, each weight row's line loaded once for all rows of x. */
+#define TILE_ROWS 16
 
 /*
- * Two weight rows times eight rows of x in sixteen accumulators: the weight chunk is loaded once
- * for all eight rows (two 4 × 4 tiles load it twice and ran at about 60 % of vdpbf16ps' rate from
- * cache, this one at its rate: benchmarks/FINDINGS.md). Lane 2r + q = Σ over the vector part of w_q · x_r.
+ * nw (≤ TILE_ROWS) weight rows against up to eight rows of x packed (packed_rows.h: four columns of
+ * each row per group), plus the bias, rounded to bfloat16. Per 32 columns each weight row's line
+ * is spread four columns at a time over the vector and met with one group: one vdpbf16ps per
+ * weight row and group, lane 2j + h summing row j's columns 2h, 2h + 1 of each group. Rows of the
+ * tile two tiles on are requested at the same column. Loads are masked past k (zero, as the
+ * packed x's columns there are zero).
  */
-BT_BF16 static __m512 tile2x8(const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x) {
-    __m512 a[16];
-    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < kv; i += 32) {
-        BT_PREFETCH_TILE_AHEAD(w0, 2, 2 * k, 2 * i, 64);
-        __m512bh w0v = (__m512bh) _mm512_loadu_si512(w0 + i), w1v = (__m512bh) _mm512_loadu_si512(w0 + k + i);
-        for (int r = 0; r < 8; r++) {
-            __m512bh xv = (__m512bh) _mm512_loadu_si512(x + r * k + i);
-            a[2 * r] = _mm512_dpbf16_ps(a[2 * r], xv, w0v);
-            a[2 * r + 1] = _mm512_dpbf16_ps(a[2 * r + 1], xv, w1v);
+BT_BF16_INLINE void packed_tile(const uint16_t *w, const int64_t *xp, const uint16_t *bias, uint16_t *y, int64_t rows,
+                                int64_t k, int64_t ldy, const int nw) {
+    __m512 acc[TILE_ROWS];
+    for (int q = 0; q < nw; q++) acc[q] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 32) {
+        __mmask32 m = k - i >= 32 ? ~(__mmask32) 0 : ((__mmask32) 1 << (k - i)) - 1;
+        for (int q = 0; q < nw; q++) _mm_prefetch((const char *) (w + (q + 2 * TILE_ROWS) * k + i), _MM_HINT_T0);
+        for (int q = 0; q < nw; q++) {
+            __m512i wq = _mm512_maskz_loadu_epi16(m, w + q * k + i);
+            for (int t = 0; t < 8; t++)                          /* the line's eight qwords against groups i/4 .. i/4 + 7 */
+                acc[q] = _mm512_dpbf16_ps(acc[q], (__m512bh) _mm512_permutexvar_epi64(_mm512_set1_epi64(t), wq),
+                                          (__m512bh) _mm512_load_si512(xp + 8 * (i / 4 + t)));
         }
     }
-    return bt_sum16(a);
-}
-
-/*
- * A tile's sixteen sums (lane cols·t + q: row t of x, weight row j + q; cols · rows = 16) finished
- * into y: the scalar rest of k, the bias, rounding to bfloat16 — as vectors but for that rest.
- */
-BT_BF16 static void store_tile(__m512 sums, int cols, const uint16_t *w0, int64_t k, int64_t kv, const uint16_t *x,
-                               const uint16_t *bias, int64_t j, uint16_t *y, int64_t r0, int64_t ldy) {
-    int rows = 16 / cols;
-    if (kv < k) {
-        float s[16];
-        _mm512_storeu_ps(s, sums);
-        for (int t = 0; t < rows; t++)
-            for (int q = 0; q < cols; q++)
-                for (int64_t i = kv; i < k; i++) s[cols * t + q] += bf16_to_float(w0[q * k + i]) * bf16_to_float(x[(r0 + t) * k + i]);
-        sums = _mm512_loadu_ps(s);
-    }
-    if (bias) {
-        uint16_t b[16];
-        for (int i = 0; i < 16; i++) b[i] = bias[j + i % cols];
-        sums = _mm512_add_ps(sums, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) b)), 16)));
-    }
     uint16_t out[16];
-    _mm256_storeu_si256((__m256i *) out, _mm512_cvtepi32_epi16(bt_bf16_bits16(sums)));
-    for (int t = 0; t < rows; t++) memcpy(y + (r0 + t) * ldy + j, out + cols * t, sizeof(uint16_t) * (size_t) cols);
+    for (int q = 0; q < nw; q++) {
+        __m512 sum = _mm512_add_ps(acc[q], _mm512_permute_ps(acc[q], 0xB1));
+        if (bias) sum = _mm512_add_ps(sum, _mm512_set1_ps(bf16_to_float(bias[q])));
+        _mm256_storeu_si256((__m256i *) out, _mm512_cvtepi32_epi16(bt_bf16_bits16(sum)));
+        for (int64_t j = 0; j < rows; j++) y[j * ldy + q] = out[2 * j];
+    }
 }
 
 /* Weight row wq times row xr, plus bias element b (when given), rounded to bfloat16: one output at a time. */
@@ -133,26 +106,36 @@ BT_BF16 static uint16_t one_output(const uint16_t *wq, int64_t k, int64_t kv, co
     return float_to_bf16(s);
 }
 
+/* Weight row j's output for every row of x, one at a time: one row of x, or no scratch for the packed form. */
+BT_BF16 static void by_rows(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
+                            int64_t k, int64_t ldy) {
+    int64_t kv = k - k % 32;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t r = 0; r < rows; r++) y[r * ldy + j] = one_output(w + j * k, k, kv, x + r * k, bias, j);
+}
+
 /*
  * w [n, k] bf16 row-major, x [rows, k] bf16 row-major, bias [n] bf16 or NULL,
- * y [rows, ldy] bf16: columns [0, n) are written.
+ * y [rows, ldy] bf16: columns [0, n) are written. One row of x reads each weight row front to
+ * back; more are packed, eight at a time, and met by tiles of sixteen weight rows.
  */
 BT_BF16
 void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    int64_t kv = k - k % 32;
-    int64_t j = 0;
-    if (rows == 8)
-        for (; j + 2 <= n; j += 2) store_tile(tile2x8(w + j * k, k, kv, x), 2, w + j * k, k, kv, x, bias, j, y, 0, ldy);
-    for (; j + 4 <= n; j += 4) {
-        const uint16_t *w0 = w + j * k;
-        int64_t r = 0;
-        for (; r + 4 <= rows; r += 4) store_tile(tile4x4(w0, k, kv, x + r * k), 4, w0, k, kv, x, bias, j, y, r, ldy);
-        for (; r < rows; r++)                                   /* one row of x: each weight row read on its own */
-            for (int q = 0; q < 4; q++) y[r * ldy + j + q] = one_output(w0 + q * k, k, kv, x + r * k, bias, j + q);
+    int64_t *xp = rows > 1 ? aligned_alloc(64, (size_t) bt_packed_rows_bytes(2 * k)) : NULL;
+    if (xp == NULL) {
+        by_rows(w, x, bias, y, rows, n, k, ldy);
+        return;
     }
-    for (; j < n; j++)
-        for (int64_t r = 0; r < rows; r++) y[r * ldy + j] = one_output(w + j * k, k, kv, x + r * k, bias, j);
+    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
+        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
+        bt_pack_rows(x + r * k, part, 2 * k, xp);
+        int64_t j = 0;
+        for (; j + TILE_ROWS <= n; j += TILE_ROWS)
+            packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, TILE_ROWS);
+        for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, 1);
+    }
+    free(xp);
 }
 #else
 void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,

@@ -17,9 +17,9 @@
  * library still builds and loads on any x86-64 CPU.
  */
 #include "isa_cap.h"
+#include "packed_rows.h"
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -27,9 +27,6 @@
 #include "prefetch.h"
 #define BT_HAVE_VNNI_BUILD 1
 #endif
-
-/* Columns of x per packed group: eight bytes of each of eight rows, one 64-byte vector. */
-#define GROUP 8
 
 int32_t bt_int8_vnni_supported(void) {
 #ifdef BT_HAVE_VNNI_BUILD
@@ -40,8 +37,8 @@ int32_t bt_int8_vnni_supported(void) {
 #endif
 }
 
-/* Bytes of x packed for the 2–8-row product (bt_int8_vnni_pack_rows): eight rows, k rounded up to 64. */
-int64_t bt_int8_vnni_packed_bytes(int64_t k) { return GROUP * ((k + 63) & ~(int64_t) 63); }
+/* Bytes of x packed for the 2–8-row product (bt_int8_vnni_pack_rows). */
+int64_t bt_int8_vnni_packed_bytes(int64_t k) { return bt_packed_rows_bytes(k); }
 
 #ifdef BT_HAVE_VNNI_BUILD
 #define BT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
@@ -52,22 +49,14 @@ int64_t bt_int8_vnni_packed_bytes(int64_t k) { return GROUP * ((k + 63) & ~(int6
 
 
 /*
- * Up to eight rows of x (rows ≤ 8) into xp, bt_int8_vnni_packed_bytes(k) bytes, 64-byte aligned:
- * qword j of the 64 bytes of group s holds x[j, 8s .. 8s + 7]; rows past `rows` and columns past k
- * are zero, so they add no product. off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²), the offset
- * the flipped weight adds to row j's sums.
+ * Up to eight rows of x into xp (packed_rows.h; bt_int8_vnni_packed_bytes(k) bytes, 64-byte
+ * aligned), and off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²): the offset the flipped weight
+ * adds to row j's sums.
  */
 BT_VNNI
 void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]) {
-    int64_t groups = bt_int8_vnni_packed_bytes(k) / 64, full = k / GROUP;
-    for (int64_t s = 0; s < groups; s++)
-        for (int j = 0; j < GROUP; j++) {
-            int64_t q = 0;
-            if (j < rows && s < full) memcpy(&q, x + j * k + GROUP * s, GROUP);
-            else if (j < rows && s == full) memcpy(&q, x + j * k + GROUP * s, (size_t) (k - GROUP * s));
-            xp[GROUP * s + j] = q;
-        }
-    for (int j = 0; j < GROUP; j++) {
+    bt_pack_rows(x, rows, k, xp);
+    for (int j = 0; j < BT_PACKED_ROWS; j++) {
         uint32_t sum = 0;
         for (int64_t i = 0; j < rows && i < k; i++) sum += (uint32_t) (int32_t) x[j * k + i];
         off[2 * j] = off[2 * j + 1] = (int32_t) (128u * sum);
@@ -92,9 +81,9 @@ BT_VNNI_INLINE void packed_tile(const int8_t *w, const int64_t *xp, __m512i off,
         for (int q = 0; q < nw; q++) _mm_prefetch((const char *) (w + (q + 2 * TILE_ROWS) * k + i), _MM_HINT_T0);
         for (int q = 0; q < nw; q++) {
             __m512i wq = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + q * k + i), flip);
-            for (int t = 0; t < GROUP; t++)
+            for (int t = 0; t < 8; t++)                          /* the line's eight qwords against groups i/8 .. i/8 + 7 */
                 acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_permutexvar_epi64(_mm512_set1_epi64(t), wq),
-                                             _mm512_load_si512(xp + GROUP * (i / GROUP + t)));
+                                             _mm512_load_si512(xp + 8 * (i / 8 + t)));
         }
     }
     int32_t lanes[16];
@@ -119,7 +108,7 @@ void bt_int8_vnni_packed_int_mm(const int8_t *values, const int64_t *xp, const i
 
 /*
  * One row of x: each weight row read front to back — the weight is one sequential stream, which
- * the hardware prefetcher follows, where W_ROWS rows side by side are four — BT_ROW_AHEAD bytes
+ * the hardware prefetcher follows, where rows side by side are several — BT_ROW_AHEAD bytes
  * requested ahead. Sixteen rows' sums (two accumulators each, to hide vpdpbusd's latency) are
  * reduced by one tree. Σ values comes from the same loads; at one row the products leave the
  * vector units idle most of the time, so it costs no time.
@@ -174,8 +163,8 @@ void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int6
         return;
     }
     int32_t off[16];
-    for (int64_t r = 0; r < rows; r += GROUP) {
-        int64_t part = rows - r < GROUP ? rows - r : GROUP;
+    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
+        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
         bt_int8_vnni_pack_rows(x + r * k, part, k, xp, off);
         bt_int8_vnni_packed_int_mm(values, xp, off, y + r * ldy, part, n, k, ldy);
     }

@@ -3,9 +3,10 @@
  * contiguous weight rows column by column, which reads one interleaved stream per row; the
  * hardware prefetcher picks those up late. Asking, at each column step, for the matching share of
  * the tile two on, front to back, into L2 (locality 2: prefetcht1) hands the memory system one
- * sequential stream instead. For the bfloat16 kernels at 4 and 8 rows that read faster than asking
- * for the next tile's rows at the same column; the VNNI and float32 kernels read faster with the
- * latter at 2 and 4 rows and keep it (figures in benchmarks/FINDINGS.md). A macro: GCC 12 dropped
+ * sequential stream instead. For the int8 × bfloat16 kernel at 4 and 8 rows that read faster than
+ * asking for the next tile's rows at the same column; the float32 kernels read faster with the
+ * latter and keep it, as do the packed tiles of sixteen rows (packed_rows.h) (figures in
+ * benchmarks/FINDINGS.md). A macro: GCC 12 dropped
  * prefetches written in a static inline function.
  */
 #ifndef BT_PREFETCH_H

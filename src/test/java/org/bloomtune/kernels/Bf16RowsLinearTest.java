@@ -17,8 +17,9 @@ class Bf16RowsLinearTest {
     /**
      * Against the float64 product of the same bfloat16 numbers: the kernel sums in float32 and rounds
      * once, so its error is bfloat16's last-place rounding of the result — the same as libtorch's
-     * linear, which it must match to that rounding. Odd sizes exercise the scalar tails (k not a
-     * multiple of 32, n not of 4), row counts both tiles (four rows of x at a time, then one by one).
+     * linear, which it must match to that rounding. Odd sizes exercise the tails (k not a multiple of
+     * 32: masked loads; n not of 16: single weight rows; n below 16), row counts both paths (one row
+     * read front to back, 3–8 rows packed side by side).
      * On a CPU without AVX512_BF16 the kernel must refuse every call.
      */
     @Test

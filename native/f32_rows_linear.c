@@ -1,7 +1,8 @@
 /*
  * Decode batches of 2–8 float32 rows of x against a weight streamed from memory once: four weight
  * rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each
- * loaded weight chunk serves every row (rows beyond four re-read the block from cache).
+ * loaded weight chunk serves every row (rows beyond four re-read the block from cache); from five
+ * rows a float32 weight instead meets all rows packed side by side (packed_rows.h).
  *
  * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W. One row goes to BLAS's gemv, which reads at the
  *   memory's rate; for a few rows libtorch's linear goes to a GEMM that reads W far slower.
@@ -18,7 +19,9 @@
  * still builds and loads on any x86-64 CPU.
  */
 #include "isa_cap.h"
+#include "packed_rows.h"
 #include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
@@ -119,10 +122,62 @@ BT_AVX512_INLINE void rows_linear(const void *w, const float *scales, const floa
     }
 }
 
-/* w [n, k] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */
+/* Weight rows per tile of the packed path: sixteen accumulators, each weight row's line loaded once for all rows of x. */
+#define TILE_ROWS 16
+
+/* Rows of x from which a float32 weight goes through the packed path (below it, the block loop reads as fast). */
+#define PACKED_FROM_ROWS 5
+
+/*
+ * nw (≤ TILE_ROWS) float32 weight rows against up to eight rows of x packed (packed_rows.h: two
+ * columns of each row per group), plus the bias. Per 16 columns each weight row's line is spread two
+ * columns at a time over the vector and met with one group: one FMA per weight row and group, lane
+ * 2j + h summing row j's column h of each group. Rows of the tile two tiles on are requested at the
+ * same column; loads are masked past k (zero, as the packed x's columns there are zero).
+ */
+BT_AVX512_INLINE void packed_tile(const float *w, const int64_t *xp, const float *bias, float *y, int64_t rows, int64_t k,
+                                  int64_t ldy, const int nw) {
+    __m512 acc[TILE_ROWS];
+    for (int q = 0; q < nw; q++) acc[q] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (k - i)) - 1);
+        for (int q = 0; q < nw; q++) _mm_prefetch((const char *) (w + (q + 2 * TILE_ROWS) * k + i), _MM_HINT_T0);
+        for (int q = 0; q < nw; q++) {
+            __m512i wq = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, w + q * k + i));
+            for (int t = 0; t < 8; t++)                          /* the line's eight qwords against groups i/2 .. i/2 + 7 */
+                acc[q] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_permutexvar_epi64(_mm512_set1_epi64(t), wq)),
+                                         _mm512_load_ps((const float *) (xp + 8 * (i / 2 + t))), acc[q]);
+        }
+    }
+    float out[16];
+    for (int q = 0; q < nw; q++) {
+        _mm512_storeu_ps(out, _mm512_add_ps(acc[q], _mm512_permute_ps(acc[q], 0xB1)));
+        for (int64_t j = 0; j < rows; j++) y[j * ldy + q] = finish(out[2 * j], q, NULL, bias);
+    }
+}
+
+/*
+ * w [n, k] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. From
+ * PACKED_FROM_ROWS rows, x is packed eight rows at a time and met by tiles of sixteen weight rows;
+ * the block loop there re-reads each block from cache for rows past four while the memory waits
+ * (benchmarks/FINDINGS.md).
+ */
 BT_AVX512
 void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
+    int64_t *xp = rows >= PACKED_FROM_ROWS ? aligned_alloc(64, (size_t) bt_packed_rows_bytes(4 * k)) : NULL;
+    if (xp == NULL) {
+        rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
+        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
+        bt_pack_rows(x + r * k, part, 4 * k, xp);
+        int64_t j = 0;
+        for (; j + TILE_ROWS <= n; j += TILE_ROWS)
+            packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, TILE_ROWS);
+        for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, 1);
+    }
+    free(xp);
 }
 
 /* values [n, k] int8, scales [n] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */

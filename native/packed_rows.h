@@ -1,6 +1,6 @@
 /*
  * Up to eight rows of x side by side, eight bytes of each row per 64-byte group, for the 2–8-row
- * kernels (int8_vnni_int_mm.c, bf16_rows_linear.c). Each loaded line of a weight row is spread over
+ * kernels (int8_vnni_int_mm.c, bf16_rows_linear.c, f32_rows_linear.c). Each loaded line of a weight row is spread over
  * a vector eight bytes at a time (vpermq) and multiplied against one group: every row of x at once,
  * so sixteen weight rows can be read side by side, a whole line each, with one accumulator each.
  * Tiles of whole 64-byte columns against each row of x in turn (2 × 8, 4 × 4) read the weight more

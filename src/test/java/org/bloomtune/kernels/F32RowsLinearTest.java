@@ -17,7 +17,8 @@ class F32RowsLinearTest {
     /**
      * Against the float64 product of the same float32 numbers: a float32 sum of k products errs by at
      * most about k · 2^-24 of the sum of their magnitudes. Odd sizes exercise the tails (k not a
-     * multiple of 16, out not of 4), row counts a full block of four rows of x and partial ones. On a
+     * multiple of 16, out not of 4 or 16), row counts a full block of four rows of x and partial ones,
+     * and from five rows the packed path. On a
      * CPU without AVX-512F the kernel must refuse every call.
      */
     @Test

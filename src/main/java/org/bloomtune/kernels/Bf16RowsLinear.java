@@ -14,8 +14,8 @@ import java.lang.invoke.MethodHandle;
 public final class Bf16RowsLinear {
     /**
      * Rows up to which the kernel is measured to beat libtorch's linear here: 1.3–1.5× on a decode
-     * step's matrices at 1, 2, 4 and 8 rows (four rows of x share each loaded weight chunk;
-     * benchmarks/FINDINGS.md).
+     * step's matrices at 1, 2, 4 and 8 rows (all rows of x, packed side by side, share each loaded
+     * weight line; benchmarks/FINDINGS.md).
      */
     public static final int MAX_ROWS = 8;
 

@@ -47,7 +47,6 @@ int64_t bt_int8_vnni_packed_bytes(int64_t k) { return bt_packed_rows_bytes(k); }
 /* Weight rows per tile of the packed kernel: sixteen accumulators, each weight row's line loaded once for all rows of x. */
 #define TILE_ROWS 16
 
-
 /*
  * Up to eight rows of x into xp (packed_rows.h; bt_int8_vnni_packed_bytes(k) bytes, 64-byte
  * aligned), and off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²): the offset the flipped weight

@@ -106,7 +106,7 @@ BT_BF16 static uint16_t one_output(const uint16_t *wq, int64_t k, int64_t kv, co
     return float_to_bf16(s);
 }
 
-/* Weight row j's output for every row of x, one at a time: one row of x, or no scratch for the packed form. */
+/* Weight row j's output for every row of x, one at a time: one row of x, or no packed form to be had. */
 BT_BF16 static void by_rows(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
                             int64_t k, int64_t ldy) {
     int64_t kv = k - k % 32;
@@ -117,24 +117,19 @@ BT_BF16 static void by_rows(const uint16_t *w, const uint16_t *x, const uint16_t
 /*
  * w [n, k] bf16 row-major, x [rows, k] bf16 row-major, bias [n] bf16 or NULL,
  * y [rows, ldy] bf16: columns [0, n) are written. One row of x reads each weight row front to
- * back; more are packed, eight at a time, and met by tiles of sixteen weight rows.
+ * back; 2–8 rows are packed and met by tiles of sixteen weight rows.
  */
 BT_BF16
 void bt_bf16_rows_linear(const uint16_t *w, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                          int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    int64_t *xp = rows > 1 ? aligned_alloc(64, (size_t) bt_packed_rows_bytes(2 * k)) : NULL;
+    int64_t *xp = rows > 1 ? bt_packed_copy(x, rows, 2 * k) : NULL;
     if (xp == NULL) {
         by_rows(w, x, bias, y, rows, n, k, ldy);
         return;
     }
-    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
-        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
-        bt_pack_rows(x + r * k, part, 2 * k, xp);
-        int64_t j = 0;
-        for (; j + TILE_ROWS <= n; j += TILE_ROWS)
-            packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, TILE_ROWS);
-        for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, 1);
-    }
+    int64_t j = 0;
+    for (; j + TILE_ROWS <= n; j += TILE_ROWS) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + j, rows, k, ldy, TILE_ROWS);
+    for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + j, rows, k, ldy, 1);
     free(xp);
 }
 #else

@@ -158,25 +158,20 @@ BT_AVX512_INLINE void packed_tile(const float *w, const int64_t *xp, const float
 
 /*
  * w [n, k] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. From
- * PACKED_FROM_ROWS rows, x is packed eight rows at a time and met by tiles of sixteen weight rows;
- * the block loop there re-reads each block from cache for rows past four while the memory waits
+ * PACKED_FROM_ROWS to eight rows, x is packed and met by tiles of sixteen weight rows; the block
+ * loop there re-reads each block from cache for rows past four while the memory waits
  * (benchmarks/FINDINGS.md).
  */
 BT_AVX512
 void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    int64_t *xp = rows >= PACKED_FROM_ROWS ? aligned_alloc(64, (size_t) bt_packed_rows_bytes(4 * k)) : NULL;
+    int64_t *xp = rows >= PACKED_FROM_ROWS ? bt_packed_copy(x, rows, 4 * k) : NULL;
     if (xp == NULL) {
         rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
         return;
     }
-    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
-        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
-        bt_pack_rows(x + r * k, part, 4 * k, xp);
-        int64_t j = 0;
-        for (; j + TILE_ROWS <= n; j += TILE_ROWS)
-            packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, TILE_ROWS);
-        for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + r * ldy + j, part, k, ldy, 1);
-    }
+    int64_t j = 0;
+    for (; j + TILE_ROWS <= n; j += TILE_ROWS) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + j, rows, k, ldy, TILE_ROWS);
+    for (; j < n; j++) packed_tile(w + j * k, xp, bias ? bias + j : NULL, y + j, rows, k, ldy, 1);
     free(xp);
 }
 

@@ -47,19 +47,23 @@ int64_t bt_int8_vnni_packed_bytes(int64_t k) { return bt_packed_rows_bytes(k); }
 /* Weight rows per tile of the packed kernel: sixteen accumulators, each weight row's line loaded once for all rows of x. */
 #define TILE_ROWS 16
 
-/*
- * Up to eight rows of x into xp (packed_rows.h; bt_int8_vnni_packed_bytes(k) bytes, 64-byte
- * aligned), and off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²): the offset the flipped weight
- * adds to row j's sums.
- */
-BT_VNNI
-void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]) {
-    bt_pack_rows(x, rows, k, xp);
+/* off[2j] = off[2j + 1] = 128 · Σ x[j] (modulo 2³²) for rows j < rows, else 0: the offset the flipped weight adds to row j's sums. */
+BT_VNNI_INLINE void row_offsets(const int8_t *x, int64_t rows, int64_t k, int32_t off[16]) {
     for (int j = 0; j < BT_PACKED_ROWS; j++) {
         uint32_t sum = 0;
         for (int64_t i = 0; j < rows && i < k; i++) sum += (uint32_t) (int32_t) x[j * k + i];
         off[2 * j] = off[2 * j + 1] = (int32_t) (128u * sum);
     }
+}
+
+/*
+ * Up to eight rows of x into xp (packed_rows.h; bt_int8_vnni_packed_bytes(k) bytes, 64-byte
+ * aligned), and their offsets (row_offsets).
+ */
+BT_VNNI
+void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]) {
+    bt_pack_rows(x, rows, k, xp);
+    row_offsets(x, rows, k, off);
 }
 
 /*
@@ -146,8 +150,8 @@ BT_VNNI_INLINE void rows16x1(const int8_t *w, const int8_t *x, int32_t *y, int64
 
 /*
  * values [n, k] int8, x [rows, k] int8, y [rows, ldy] int32: columns [0, n) are written. Each weight
- * row is read from memory once per eight rows of x: one row front to back, 2–8 rows through the
- * packed layout (benchmarks/FINDINGS.md: the tiles that read each weight line for all rows at once
+ * row is read from memory once: one row front to back, 2–8 rows through the packed layout (more
+ * rows one at a time) (benchmarks/FINDINGS.md: the tiles that read each weight line for all rows at once
  * reach the plain read rate; 4 × 4 tiles and 2 × 8 tiles of whole 64-byte columns did not).
  */
 BT_VNNI
@@ -156,17 +160,14 @@ void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int6
         for (int64_t j = 0; j < n; j += 16) rows16x1(values + j * k, x, y + j, k, n - j < 16 ? (int) (n - j) : 16);
         return;
     }
-    int64_t *xp = aligned_alloc(64, (size_t) bt_int8_vnni_packed_bytes(k));
-    if (xp == NULL) {                                           /* no scratch: one row at a time, the same sums */
+    int64_t *xp = bt_packed_copy(x, rows, k);
+    if (xp == NULL) {                                           /* more than eight rows, or no memory: one row at a time, the same sums */
         for (int64_t r = 0; r < rows; r++) bt_int8_vnni_int_mm(values, x + r * k, y + r * ldy, 1, n, k, ldy);
         return;
     }
     int32_t off[16];
-    for (int64_t r = 0; r < rows; r += BT_PACKED_ROWS) {
-        int64_t part = rows - r < BT_PACKED_ROWS ? rows - r : BT_PACKED_ROWS;
-        bt_int8_vnni_pack_rows(x + r * k, part, k, xp, off);
-        bt_int8_vnni_packed_int_mm(values, xp, off, y + r * ldy, part, n, k, ldy);
-    }
+    row_offsets(x, rows, k, off);
+    bt_int8_vnni_packed_int_mm(values, xp, off, y, rows, n, k, ldy);
     free(xp);
 }
 #else

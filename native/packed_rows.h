@@ -9,6 +9,7 @@
 #ifndef BT_PACKED_ROWS_H
 #define BT_PACKED_ROWS_H
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Rows of x per group: eight qwords, one 64-byte vector. */
@@ -26,12 +27,23 @@ static inline int64_t bt_packed_rows_bytes(int64_t row_bytes) {
  */
 static inline void bt_pack_rows(const void *x, int64_t rows, int64_t row_bytes, int64_t *xp) {
     const char *bytes = (const char *) x;
-    int64_t groups = bt_packed_rows_bytes(row_bytes) / 64, full = row_bytes / 8;
+    int64_t full = row_bytes / 8;
     memset(xp, 0, (size_t) bt_packed_rows_bytes(row_bytes));
     for (int64_t j = 0; j < rows; j++) {
         const char *row = bytes + j * row_bytes;
         for (int64_t s = 0; s < full; s++) memcpy(&xp[BT_PACKED_ROWS * s + j], row + 8 * s, 8);
-        if (full < groups && row_bytes > 8 * full) memcpy(&xp[BT_PACKED_ROWS * full + j], row + 8 * full, (size_t) (row_bytes - 8 * full));
+        if (row_bytes > 8 * full) memcpy(&xp[BT_PACKED_ROWS * full + j], row + 8 * full, (size_t) (row_bytes - 8 * full));
     }
+}
+
+/*
+ * x [rows, row_bytes] packed into a fresh 64-byte-aligned buffer the caller frees; NULL when rows
+ * is not 1–8 or the memory cannot be had (the caller then takes its other path).
+ */
+static inline int64_t *bt_packed_copy(const void *x, int64_t rows, int64_t row_bytes) {
+    if (rows < 1 || rows > BT_PACKED_ROWS) return NULL;
+    int64_t *xp = aligned_alloc(64, (size_t) bt_packed_rows_bytes(row_bytes));
+    if (xp != NULL) bt_pack_rows(x, rows, row_bytes, xp);
+    return xp;
 }
 #endif

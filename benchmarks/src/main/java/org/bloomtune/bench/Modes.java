@@ -8,7 +8,7 @@ import org.bloomtune.tensor.DType;
 /**
  * The compute modes every benchmark table uses, by the name its rows carry: float32, bfloat16,
  * int8 weight-only (bf16 compute — the vectorized kernel is bf16-only in this libtorch), LLM.int8
- * (float32 compute, int8 × int8 GEMMs).
+ * (int8 × int8 GEMMs; float32 compute elsewhere, or bf16 with the {@code bf16-} prefix).
  */
 final class Modes {
     private Modes() {}
@@ -20,6 +20,7 @@ final class Modes {
             case "int8-weight-only" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY));
             case "bf16-int8-weight-only" -> LoadOptions.defaults().withDtype(DType.BF16).withInt8(Int8Options.of(Int8Mode.WEIGHT_ONLY));
             case "int8-llm-int8" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.LLM_INT8));
+            case "bf16-int8-llm-int8" -> LoadOptions.defaults().withDtype(DType.BF16).withInt8(Int8Options.of(Int8Mode.LLM_INT8));
             case "int8-dequantize" -> LoadOptions.defaults().withInt8(Int8Options.of(Int8Mode.DEQUANTIZE));
             default -> throw new IllegalArgumentException("unknown benchmark mode " + mode);
         };

@@ -39,6 +39,7 @@ public final class Report {
         Collection<RunResult> generate = run(GenerateBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
         Collection<RunResult> large = run(LargeStepBenchmark.class);
+        Collection<RunResult> int8Step = run(Int8StepBenchmark.class);
         String decode = DecodeProbe.table("bloom-560m", 129, DecodeProbe.DEFAULT_RUNS);
         Map<String, Double> peak = gemmPeak(gemm);
         StringBuilder md = new StringBuilder();
@@ -63,6 +64,7 @@ public final class Report {
                 """);
         stepTable(md, step, peak);
         largeStepTable(md, large);
+        int8StepTable(md, int8Step);
         Files.writeString(out, md);
         System.out.println(md);
     }
@@ -204,6 +206,31 @@ public final class Report {
             md.append(String.format(Locale.ROOT, "| %s | %.1f | %s | %s | %s |%n", param(r, "row"), r.getPrimaryResult().getScore() / 1e3,
                     aux(r, "loadedMiB"), aux(r, "stepPeakMiB"), aux(r, "processPeakMiB")));
         }
+    }
+
+    /** Issue 17's bar: each 8-bit row's step against the bf16 row of the same run, and its process peak. */
+    private static void int8StepTable(StringBuilder md, Collection<RunResult> int8Step) {
+        md.append("\n## The 8-bit step against bf16 at bloom-1b4-zh shape (defaults, one JVM per row)\n\n"
+                + "| row | s/step | × the bf16 step | bar | process peak RSS MiB | bar 2048 MiB |\n|---|---|---|---|---|---|\n");
+        double bf16 = Double.NaN;
+        for (RunResult r : int8Step) {
+            if (StepFixture.Row.parse(param(r, "row")).mode().equals("bf16")) bf16 = r.getPrimaryResult().getScore();
+        }
+        for (RunResult r : int8Step) {
+            String mode = StepFixture.Row.parse(param(r, "row")).mode();
+            double bar = mode.contains("llm-int8") ? 1.0 : mode.contains("weight-only") ? 1.1 : Double.NaN;
+            double ratio = r.getPrimaryResult().getScore() / bf16;
+            double peakMiB = Double.parseDouble(aux(r, "processPeakMiB"));
+            md.append(String.format(Locale.ROOT, "| %s | %.2f | %.2f | %s | %.0f | %s |%n", param(r, "row"),
+                    r.getPrimaryResult().getScore() / 1e3, ratio, Double.isNaN(bar) ? "-" : (ratio <= bar ? "≤ " : "> ") + bar,
+                    peakMiB, peakMiB <= 2048 ? "met" : "missed"));
+        }
+        md.append("""
+
+                s/step: the mean of two steps after one warm-up step, `--reverse-pass RECOMPUTE_BLOCKS`, 4 × 256 + 10, labels
+                on every token. Process peak: the JVM's VmHWM over loading and all three steps (`-Xmx1g`). The issue's bar:
+                LLM.int8 ≤ 1.0× and weight-only int8 ≤ 1.1× the bf16 step of the same run, process peak ≤ 2.0 GiB.
+                """);
     }
 
     static double forwardFlops(BloomConfig c, int batch, int seq, long headPositions) {

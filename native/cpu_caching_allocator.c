@@ -7,7 +7,9 @@
  * next request of (nearly) its size, so a repeating pattern reuses the same pages without a page
  * fault or the kernel zeroing them again. Before a new mapping would take the footprint (live plus
  * cached) more than cache_limit past the most that was live at once, cached blocks are unmapped,
- * oldest first: the cache spends memory the process has already needed, and little more.
+ * oldest first: the cache spends memory the process has already needed, and little more. Mappings
+ * of 2 MiB and more ask for transparent huge pages: a fresh one is faulted in 2 MiB at a time, not
+ * 4 KiB, which is most of the system time when a step's shapes change with every batch.
  * Smaller buffers go to glibc as before.
  *
  * libtorch ships no C++ headers with the JavaCPP jars, so the allocator object is built to the
@@ -65,7 +67,8 @@ static allocate_fn default_allocate;
 static const void *default_allocator;
 static deleter_fn default_deleter;
 static int deleter_word;     /* 1 or 2: where the deleter sits in a DataPtr */
-static int huge_pages;       /* atomic: read outside the lock */
+static int huge_pages = 1;   /* atomic: read outside the lock */
+static __thread int small_pages_here;   /* this thread's new mappings on 4 KiB pages all the same */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static cached_block cache[MAX_CACHED];
@@ -83,7 +86,7 @@ static int foreign_count;
 
 /* A fresh mapping of length bytes, started on a 2 MiB boundary with huge pages when asked. */
 static char *map_block(size_t length) {
-    if (!__atomic_load_n(&huge_pages, __ATOMIC_RELAXED) || length < HUGE_PAGE) {
+    if (!__atomic_load_n(&huge_pages, __ATOMIC_RELAXED) || small_pages_here || length < HUGE_PAGE) {
         void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
@@ -298,6 +301,12 @@ void bt_allocator_set_limit(uint64_t limit) {
 /* Whether new mappings of 2 MiB or more ask for transparent huge pages (one fault per 2 MiB). */
 void bt_allocator_set_huge_pages(int on) {
     __atomic_store_n(&huge_pages, on, __ATOMIC_RELAXED);
+}
+
+/* Whether this thread's new mappings stay on 4 KiB pages whatever bt_allocator_set_huge_pages says:
+   for a buffer reserved large and written a little at a time, resident only where written. */
+void bt_allocator_small_pages_here(int on) {
+    small_pages_here = on;
 }
 
 /* Whether freed blocks are kept at all; off, every freed block is unmapped at once. */

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -95,8 +96,12 @@ public final class KvCache implements AutoCloseable {
     /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */
     private void grow(int layer, long rows, long headDim, TensorOptions options, long capacity) {
         try (PointerScope scope = new PointerScope()) {
-            Tensor k = torch.empty(new long[]{rows, headDim, capacity}, options, new MemoryFormatOptional());
-            Tensor v = torch.empty(new long[]{rows, capacity, headDim}, options, new MemoryFormatOptional());
+            Tensor k;
+            Tensor v;
+            try (CpuCachingAllocator.SmallPages reserved = CpuCachingAllocator.smallPages()) {
+                k = torch.empty(new long[]{rows, headDim, capacity}, options, new MemoryFormatOptional());
+                v = torch.empty(new long[]{rows, capacity, headDim}, options, new MemoryFormatOptional());
+            }
             if (keys[layer] != null && length > 0) {
                 k.narrow(2, 0, length).copy_(keys[layer].narrow(2, 0, length));
                 v.narrow(1, 0, length).copy_(values[layer].narrow(1, 0, length));

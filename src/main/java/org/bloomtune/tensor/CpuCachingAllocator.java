@@ -15,7 +15,9 @@ import java.lang.invoke.MethodHandle;
  * of nearly its size; cached buffers are unmapped, oldest first, before a new mapping would take
  * the footprint more than {@link #setCacheLimit a limit} past the most that was ever live at once.
  * glibc's heap otherwise holds 100–200 MB of freed, split tensor buffers above what a step keeps
- * live (benchmarks/FINDINGS.md). Smaller buffers still come from glibc.
+ * live (benchmarks/FINDINGS.md). Buffers of 2 MiB and more are on transparent huge pages unless
+ * {@link #setHugePages turned off} or {@link #smallPages asked otherwise}. Smaller buffers still
+ * come from glibc.
  *
  * <p>Set {@code BLOOMTUNE_CPU_ALLOCATOR=libtorch} to keep libtorch's own. The object is built to
  * the C++ ABI of the libtorch this build ships (its headers are not in the JavaCPP jars), so it is
@@ -111,11 +113,31 @@ public final class CpuCachingAllocator {
     /**
      * Whether new buffers of 2 MiB or more ask the kernel for transparent huge pages: a fresh
      * buffer then costs one page fault per 2 MiB instead of one per 4 KiB, which matters when the
-     * cache is small ({@code --low-memory}). Needs the machine's {@code transparent_hugepage} set
-     * to {@code madvise} or {@code always}.
+     * cache is small ({@code --low-memory}) or the shapes keep changing (training on real data),
+     * and the GEMMs reading them miss the TLB less. On by default. Needs the machine's
+     * {@code transparent_hugepage} set to {@code madvise} or {@code always}.
      */
     public static void setHugePages(boolean on) {
         if (loadedAndInstalled()) call("bt_allocator_set_huge_pages", () -> { Native.SET_HUGE_PAGES.invokeExact(on ? 1 : 0); });
+    }
+
+    /**
+     * Until closed, new buffers this thread asks for stay on 4 KiB pages, so a buffer reserved
+     * large and filled a little at a time (a KV cache sized for the longest generation) is
+     * resident only where written. On huge pages one write per 2 MiB would commit all of it.
+     */
+    public static SmallPages smallPages() {
+        boolean on = loadedAndInstalled();
+        if (on) call("bt_allocator_small_pages_here", () -> { Native.SMALL_PAGES_HERE.invokeExact(1); });
+        return () -> {
+            if (on) call("bt_allocator_small_pages_here", () -> { Native.SMALL_PAGES_HERE.invokeExact(0); });
+        };
+    }
+
+    /** The scope {@link #smallPages} opens. */
+    public interface SmallPages extends AutoCloseable {
+        @Override
+        void close();
     }
 
     /**
@@ -168,6 +190,7 @@ public final class CpuCachingAllocator {
         static final MethodHandle SET_LIMIT = bind("bt_allocator_set_limit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
         static final MethodHandle SET_CACHING = bind("bt_allocator_set_caching", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+        static final MethodHandle SMALL_PAGES_HERE = bind("bt_allocator_small_pages_here", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
 
         private static MethodHandle bind(String name, FunctionDescriptor descriptor) {
             return NativeLibrary.bind(name, descriptor);

@@ -1,9 +1,11 @@
 package org.bloomtune.model;
 
 import org.bloomtune.Reference;
+import org.bloomtune.tensor.HugePages;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -62,4 +64,22 @@ class KvCacheTest {
     }
 
     enum Room { DEFAULT, EXACT, SHORT }
+
+    /** Reserved for a long generation and written a position at a time, the cache is resident only where written. */
+    @Test
+    void aCacheReservedForALongGenerationStaysOffHugePages() throws Exception {
+        Path dir = Reference.reference("hf").resolve("a");
+        Map<String, Tensor> g = Reference.read(dir.resolve("goldens.safetensors"));
+        Tensor promptMask = g.get("gen.lp.attention_mask");
+        Tensor prompt = g.get("gen.base.lp.sequences").narrow(1, 0, promptMask.size(1));
+        try (BloomModel model = BloomModel.load(dir.resolve("model")); KvCache cache = new KvCache(model.config().numLayers(), 1 << 20)) {
+            model.forward(CausalLmInput.ids(prompt).mask(promptMask), cache).close();
+            Tensor key = cache.buffersWithRoom(0, 0, 0, null, 0)[0];      // room enough: the buffer as it is
+            long bytes = key.numel() * key.element_size();
+            assertTrue(bytes > 2L << 20, "a reservation that would hold a whole 2 MiB page: " + bytes + " bytes");
+            long kb = HugePages.backingKb(key.data_ptr().address());
+            // Under THP 'always' the kernel backs any aligned region itself; otherwise only what asks.
+            if (!HugePages.setting().equals("always")) assertEquals(0, kb, "huge pages under the key buffer");
+        }
+    }
 }

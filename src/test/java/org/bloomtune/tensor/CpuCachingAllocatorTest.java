@@ -136,6 +136,35 @@ class CpuCachingAllocatorTest {
     }
 
     @Test
+    void largeBuffersAreOnHugePagesUnlessTheThreadAsksForSmallOnes() throws Exception {
+        String thp = HugePages.setting();
+        CpuCachingAllocator.releaseCached();   // each buffer below a new mapping
+        long huge = freshBufferKb();
+        long small;
+        try (CpuCachingAllocator.SmallPages reserved = CpuCachingAllocator.smallPages()) {
+            CpuCachingAllocator.releaseCached();
+            small = freshBufferKb();
+        }
+        CpuCachingAllocator.releaseCached();
+        long hugeAgain = freshBufferKb();
+        String seen = "THP " + thp + ": huge " + huge + " kB, small " + small + " kB, after the scope " + hugeAgain + " kB";
+        if (thp.equals("never")) {
+            assertEquals(0, huge + small + hugeAgain, seen);
+            return;
+        }
+        assertTrue(huge >= 4096 && hugeAgain >= 4096, "an 8 MiB buffer on at least two 2 MiB pages: " + seen);
+        if (thp.equals("madvise")) assertEquals(0, small, "and on none in the scope: " + seen);
+    }
+
+    /** kB of huge pages under a new, fully written 8 MiB tensor. */
+    private static long freshBufferKb() throws Exception {
+        try (Tensor t = torch.empty(2L << 20)) {
+            t.fill_(new Scalar(1.0f));
+            return HugePages.backingKb(t.data_ptr().address());
+        }
+    }
+
+    @Test
     void aFreshProcessKeepsLibtorchsAllocatorWhenAsked() throws Exception {
         for (String choice : new String[]{"libtorch", "caching"}) {
             ProcessBuilder pb = new ProcessBuilder(ChildJvm.cli()).redirectErrorStream(true);

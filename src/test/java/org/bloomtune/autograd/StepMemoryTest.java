@@ -30,8 +30,9 @@ class StepMemoryTest {
             long growth = ProcessMemory.nativeHeapBytes() - heap;
             System.out.printf("%s, 100 steps: native heap %+.2f MiB, RSS %.1f -> %.1f MiB%n", pass,
                     growth / 1048576.0, rss / 1048576.0, ProcessMemory.residentBytes() / 1048576.0);
-            // One step's activations are tens of MB; a per-step leak of any of them would show at once.
-            assertTrue(growth < 16L << 20, pass + ": native heap grew by " + growth / 1024 + " KiB over 100 steps");
+            // One step's activations are tens of MB; a per-step leak of even 1 MiB would add 100 MiB. Between two
+            // points of a leak-free run the count moves by up to ~20 MiB either way (libraries' own buffers).
+            assertTrue(growth < 64L << 20, pass + ": native heap grew by " + growth / 1024 + " KiB over 100 steps");
         }
     }
 

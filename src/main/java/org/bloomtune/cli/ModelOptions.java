@@ -51,7 +51,7 @@ final class ModelOptions {
             description = "attention kernel: HF's eager ops or libtorch's fused scaled_dot_product_attention")
     String attention;
 
-    @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once, on transparent huge pages: lower peak memory, slower steps")
+    @Option(names = "--low-memory", description = "return freed tensor buffers to the OS at once: lower peak memory, slower steps")
     boolean lowMemory;
 
     /** The flags as the library's load options (checked, nothing loaded). */

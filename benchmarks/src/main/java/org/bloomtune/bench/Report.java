@@ -223,7 +223,7 @@ public final class Report {
             double peakMiB = Double.parseDouble(aux(r, "processPeakMiB"));
             md.append(String.format(Locale.ROOT, "| %s | %.2f | %.2f | %s | %.0f | %s |%n", param(r, "row"),
                     r.getPrimaryResult().getScore() / 1e3, ratio, Double.isNaN(bar) ? "-" : (ratio <= bar ? "≤ " : "> ") + bar,
-                    peakMiB, peakMiB <= 2048 ? "met" : "missed"));
+                    peakMiB, Double.isNaN(bar) ? "-" : peakMiB <= 2048 ? "met" : "missed"));
         }
         md.append("""
 

@@ -304,9 +304,12 @@ void bt_allocator_set_huge_pages(int on) {
 }
 
 /* Whether this thread's new mappings stay on 4 KiB pages whatever bt_allocator_set_huge_pages says:
-   for a buffer reserved large and written a little at a time, resident only where written. */
-void bt_allocator_small_pages_here(int on) {
+   for a buffer reserved large and written a little at a time, resident only where written. Returns
+   the setting it replaces, for the caller to restore. */
+int bt_allocator_small_pages_here(int on) {
+    int before = small_pages_here;
     small_pages_here = on;
+    return before;
 }
 
 /* Whether freed blocks are kept at all; off, every freed block is unmapped at once. */

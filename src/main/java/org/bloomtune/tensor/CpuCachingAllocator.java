@@ -127,11 +127,17 @@ public final class CpuCachingAllocator {
      * resident only where written. On huge pages one write per 2 MiB would commit all of it.
      */
     public static SmallPages smallPages() {
-        boolean on = loadedAndInstalled();
-        if (on) call("bt_allocator_small_pages_here", () -> { Native.SMALL_PAGES_HERE.invokeExact(1); });
-        return () -> {
-            if (on) call("bt_allocator_small_pages_here", () -> { Native.SMALL_PAGES_HERE.invokeExact(0); });
-        };
+        if (!loadedAndInstalled()) return () -> { };
+        int before = smallPagesHere(1);
+        return () -> smallPagesHere(before);   // an enclosing scope stays in force
+    }
+
+    private static int smallPagesHere(int on) {
+        try {
+            return (int) Native.SMALL_PAGES_HERE.invokeExact(on);
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_small_pages_here failed", t);
+        }
     }
 
     /** The scope {@link #smallPages} opens. */
@@ -190,7 +196,7 @@ public final class CpuCachingAllocator {
         static final MethodHandle SET_LIMIT = bind("bt_allocator_set_limit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
         static final MethodHandle SET_CACHING = bind("bt_allocator_set_caching", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
-        static final MethodHandle SMALL_PAGES_HERE = bind("bt_allocator_small_pages_here", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+        static final MethodHandle SMALL_PAGES_HERE = bind("bt_allocator_small_pages_here", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
 
         private static MethodHandle bind(String name, FunctionDescriptor descriptor) {
             return NativeLibrary.bind(name, descriptor);

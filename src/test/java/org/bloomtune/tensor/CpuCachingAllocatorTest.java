@@ -142,8 +142,12 @@ class CpuCachingAllocatorTest {
         long huge = freshBufferKb();
         long small;
         try (CpuCachingAllocator.SmallPages reserved = CpuCachingAllocator.smallPages()) {
+            try (CpuCachingAllocator.SmallPages nested = CpuCachingAllocator.smallPages()) {
+                CpuCachingAllocator.releaseCached();
+                small = freshBufferKb();
+            }
             CpuCachingAllocator.releaseCached();
-            small = freshBufferKb();
+            small += freshBufferKb();                // the enclosing scope still holds
         }
         CpuCachingAllocator.releaseCached();
         long hugeAgain = freshBufferKb();

@@ -1,7 +1,6 @@
 package org.bloomtune.tensor;
 
 import java.io.IOException;
-import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,11 +18,11 @@ public final class HugePages {
     /** {@code AnonHugePages} of the mapping in {@code /proc/self/smaps} that holds {@code address}, in kB. */
     public static long backingKb(long address) throws IOException {
         List<String> smaps = Files.readAllLines(Path.of("/proc/self/smaps"));
-        BigInteger at = BigInteger.valueOf(address);
         for (int i = 0; i < smaps.size(); i++) {
             if (!isMappingLine(smaps.get(i))) continue;
             String[] range = smaps.get(i).split(" ", 2)[0].split("-");
-            if (at.compareTo(new BigInteger(range[0], 16)) < 0 || at.compareTo(new BigInteger(range[1], 16)) >= 0) continue;
+            if (Long.compareUnsigned(address, Long.parseUnsignedLong(range[0], 16)) < 0
+                    || Long.compareUnsigned(address, Long.parseUnsignedLong(range[1], 16)) >= 0) continue;
             for (int j = i + 1; j < smaps.size() && !isMappingLine(smaps.get(j)); j++) {
                 if (smaps.get(j).startsWith("AnonHugePages:")) return Long.parseLong(smaps.get(j).replaceAll("\\D", ""));
             }

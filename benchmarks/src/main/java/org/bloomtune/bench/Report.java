@@ -212,12 +212,10 @@ public final class Report {
     private static void int8StepTable(StringBuilder md, Collection<RunResult> int8Step) {
         md.append("\n## The 8-bit step against bf16 at bloom-1b4-zh shape (defaults, one JVM per row)\n\n"
                 + "| row | s/step | × the bf16 step | bar | process peak RSS MiB | bar 2048 MiB |\n|---|---|---|---|---|---|\n");
-        double bf16 = Double.NaN;
+        double bf16 = int8Step.stream().filter(r -> mode(r).equals("bf16")).mapToDouble(r -> r.getPrimaryResult().getScore())
+                .findFirst().orElse(Double.NaN);
         for (RunResult r : int8Step) {
-            if (StepFixture.Row.parse(param(r, "row")).mode().equals("bf16")) bf16 = r.getPrimaryResult().getScore();
-        }
-        for (RunResult r : int8Step) {
-            String mode = StepFixture.Row.parse(param(r, "row")).mode();
+            String mode = mode(r);
             double bar = mode.contains("llm-int8") ? 1.0 : mode.contains("weight-only") ? 1.1 : Double.NaN;
             double ratio = r.getPrimaryResult().getScore() / bf16;
             double peakMiB = Double.parseDouble(aux(r, "processPeakMiB"));
@@ -232,6 +230,8 @@ public final class Report {
                 LLM.int8 ≤ 1.0× and weight-only int8 ≤ 1.1× the bf16 step of the same run, process peak ≤ 2.0 GiB.
                 """);
     }
+
+    private static String mode(RunResult r) { return StepFixture.Row.parse(param(r, "row")).mode(); }
 
     static double forwardFlops(BloomConfig c, int batch, int seq, long headPositions) {
         double tokens = (double) batch * seq;

@@ -108,11 +108,11 @@ public final class Bf16Gemm {
     }
 
     private static boolean plain(Tensor t) {
-        return t.scalar_type().value == ScalarType.BFloat16.value && t.device().is_cpu() && t.is_contiguous() && !t.requires_grad();
+        return t.scalar_type().value == ScalarType.BFloat16.value && t.is_cpu() && t.is_contiguous() && !t.requires_grad();
     }
 
     private static boolean output(Tensor c, long rows, long cols, ScalarType type) {
-        return c.scalar_type().value == type.value && c.device().is_cpu() && c.is_contiguous() && c.dim() == 2
+        return c.scalar_type().value == type.value && c.is_cpu() && c.is_contiguous() && c.dim() == 2
                 && c.size(0) == rows && c.size(1) == cols;
     }
 

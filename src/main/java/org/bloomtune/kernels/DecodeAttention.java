@@ -55,7 +55,7 @@ public final class DecodeAttention {
     }
 
     private static boolean usable(Tensor t) {
-        return t.device().is_cpu() && t.is_contiguous() && !t.requires_grad();
+        return t.is_cpu() && t.is_contiguous() && !t.requires_grad();
     }
 
     /**

@@ -32,7 +32,7 @@ final class DenseRows {
     }
 
     private static boolean cpu(Tensor t, ScalarType type) {
-        return t.scalar_type().value == type.value && t.device().is_cpu() && t.is_contiguous();
+        return t.scalar_type().value == type.value && t.is_cpu() && t.is_contiguous();
     }
 
     /** {@code name} (w, x, bias, y, rows, n, k, ldy) bound where {@code supported} says this CPU runs it; else null. */

@@ -27,9 +27,9 @@ public final class Int8Dequantize {
     /** True when the kernel takes int8 {@code values} [rows, k] and float32 {@code scales} [rows] into {@code dtype}. */
     public static boolean applies(Tensor values, Tensor scales, ScalarType dtype) {
         if (F32 == null || (dtype.value != ScalarType.Float.value && dtype.value != ScalarType.BFloat16.value)) return false;
-        return values.scalar_type().value == ScalarType.Char.value && values.dim() == 2 && values.is_contiguous() && values.device().is_cpu()
+        return values.scalar_type().value == ScalarType.Char.value && values.dim() == 2 && values.is_contiguous() && values.is_cpu()
                 && scales.scalar_type().value == ScalarType.Float.value && scales.dim() == 1 && scales.size(0) == values.size(0)
-                && scales.is_contiguous() && scales.device().is_cpu();
+                && scales.is_contiguous() && scales.is_cpu();
     }
 
     /** {@code values} [rows, k] int8 times {@code scales} [rows] → a new [rows, k] tensor of {@code dtype}; call only where {@link #applies}. */
@@ -45,7 +45,7 @@ public final class Int8Dequantize {
      */
     public static Tensor into(Tensor values, Tensor scales, Tensor out) {
         ScalarType dtype = out.scalar_type();
-        if (!applies(values, scales, dtype) || !out.is_contiguous() || !out.device().is_cpu() || out.dim() != 2
+        if (!applies(values, scales, dtype) || !out.is_contiguous() || !out.is_cpu() || out.dim() != 2
                 || out.size(0) != values.size(0) || out.size(1) != values.size(1)) {
             throw new IllegalArgumentException("int8_dequantize does not take these tensors");
         }

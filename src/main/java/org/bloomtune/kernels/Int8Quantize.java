@@ -36,7 +36,7 @@ public final class Int8Quantize {
     public static boolean accepts(Tensor x) {
         int type = x.scalar_type().value;
         return x.dim() == 2 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value || type == ScalarType.Half.value)
-                && x.is_contiguous() && x.device().is_cpu();
+                && x.is_contiguous() && x.is_cpu();
     }
 
     /** Quantizes {@code x} [M, K] (float32, bfloat16 or float16, contiguous, CPU — checked here before the call). */

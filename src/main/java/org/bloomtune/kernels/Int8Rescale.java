@@ -32,7 +32,7 @@ public final class Int8Rescale {
     }
 
     private static boolean cpu(Tensor t, ScalarType type) {
-        return t.scalar_type().value == type.value && t.is_contiguous() && t.device().is_cpu();
+        return t.scalar_type().value == type.value && t.is_contiguous() && t.is_cpu();
     }
 
     /** A new [M, N] tensor of {@code dtype}; call only where {@link #applies}. */
@@ -45,7 +45,7 @@ public final class Int8Rescale {
     /** Writes the rescaled [M, N] into {@code out}, contiguous of a dtype where {@link #applies}. */
     public static void into(Tensor acc, Tensor rowScale, Tensor colScale, Tensor out) {
         ScalarType dtype = out.scalar_type();
-        if (!applies(acc, rowScale, colScale, dtype) || !out.is_contiguous() || !out.device().is_cpu()
+        if (!applies(acc, rowScale, colScale, dtype) || !out.is_contiguous() || !out.is_cpu()
                 || out.dim() != 2 || out.size(0) != acc.size(0) || out.size(1) != acc.size(1)) {
             throw new IllegalArgumentException("int8_rescale does not take these tensors");
         }

@@ -60,13 +60,13 @@ public final class Int8RowsLinear {
 
     /** True when the kernel takes {@code x2d} [rows, in] times {@code values} [out, in] int8 with {@code scales} [out] float32. */
     public static boolean applies(Tensor x2d, Tensor values, Tensor scales) {
-        if (KERNEL == null || x2d.requires_grad() || x2d.dim() != 2 || !x2d.device().is_cpu()) return false;
+        if (KERNEL == null || x2d.requires_grad() || x2d.dim() != 2 || !x2d.is_cpu()) return false;
         int type = x2d.scalar_type().value;
         int maxRows = type == ScalarType.Float.value ? MAX_ROWS
                 : type == ScalarType.BFloat16.value ? (BF16_KERNEL != null ? MAX_AVX512_BF16_ROWS : MAX_BF16_ROWS) : 0;
-        if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.device().is_cpu()) return false;
+        if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.is_cpu()) return false;
         if (scales.dim() != 1 || scales.size(0) != values.size(0) || scales.scalar_type().value != ScalarType.Float.value
-                || !scales.is_contiguous() || !scales.device().is_cpu()) return false;
+                || !scales.is_contiguous() || !scales.is_cpu()) return false;
         return values.size(1) == x2d.size(1) && values.size(1) > 0 && x2d.size(0) >= 1 && x2d.size(0) <= maxRows;
     }
 
@@ -85,7 +85,7 @@ public final class Int8RowsLinear {
         int type = x2d.scalar_type().value;
         return (type == ScalarType.Float.value || (type == ScalarType.BFloat16.value && BF16_KERNEL != null))
                 && bias.dim() == 1 && bias.size(0) == values.size(0) && bias.scalar_type().value == type
-                && bias.is_contiguous() && bias.device().is_cpu();
+                && bias.is_contiguous() && bias.is_cpu();
     }
 
     /** The same plus {@code bias}, added in the kernel's call; call only where {@link #applies} and {@link #takesBias}. */
@@ -139,7 +139,7 @@ public final class Int8RowsLinear {
 
     static boolean appliesIntMm(Tensor out, Tensor x8, Tensor values, IntMmKernel kernel) {
         if (handle(kernel) == null || x8.dim() != 2 || values.dim() != 2 || out.dim() != 2) return false;
-        if (!int8Cpu(x8) || !int8Cpu(values) || out.scalar_type().value != ScalarType.Int.value || !out.is_contiguous() || !out.device().is_cpu()) return false;
+        if (!int8Cpu(x8) || !int8Cpu(values) || out.scalar_type().value != ScalarType.Int.value || !out.is_contiguous() || !out.is_cpu()) return false;
         int maxRows = kernel == IntMmKernel.VNNI ? MAX_VNNI_INT_MM_ROWS : MAX_INT_MM_ROWS;
         return x8.size(1) == values.size(1) && values.size(1) > 0 && x8.size(0) >= 1 && x8.size(0) <= maxRows
                 && out.size(0) == x8.size(0) && out.size(1) == values.size(0);
@@ -154,7 +154,7 @@ public final class Int8RowsLinear {
     private static MethodHandle handle(IntMmKernel kernel) { return kernel == IntMmKernel.VNNI ? VNNI_INT_MM : INT_MM; }
 
     private static boolean int8Cpu(Tensor t) {
-        return t.scalar_type().value == ScalarType.Char.value && t.is_contiguous() && t.device().is_cpu();
+        return t.scalar_type().value == ScalarType.Char.value && t.is_contiguous() && t.is_cpu();
     }
 
     /** {@code out} = {@code x8} · {@code values}ᵀ in int32, exactly as {@code _int_mm}; call only where {@link #appliesIntMm}. */

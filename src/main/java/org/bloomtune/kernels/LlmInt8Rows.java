@@ -33,10 +33,10 @@ public final class LlmInt8Rows {
      * CPU, outside autograd) times {@code values} [out, in] int8 with {@code scales} [out] float32.
      */
     public static boolean applies(Tensor x2d, Tensor values, Tensor scales) {
-        if (KERNEL == null || x2d.dim() != 2 || x2d.requires_grad() || !x2d.device().is_cpu()) return false;
+        if (KERNEL == null || x2d.dim() != 2 || x2d.requires_grad() || !x2d.is_cpu()) return false;
         int type = x2d.scalar_type().value;
         if (type != ScalarType.Float.value && type != ScalarType.BFloat16.value) return false;
-        if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.device().is_cpu()) return false;
+        if (values.dim() != 2 || values.scalar_type().value != ScalarType.Char.value || !values.is_contiguous() || !values.is_cpu()) return false;
         if (scales.dim() != 1 || scales.scalar_type().value != ScalarType.Float.value || !scales.is_contiguous()
                 || scales.size(0) != values.size(0)) return false;
         return x2d.size(0) >= 1 && x2d.size(0) <= MAX_ROWS && x2d.size(1) == values.size(1) && values.size(1) > 0;
@@ -48,7 +48,7 @@ public final class LlmInt8Rows {
      */
     public static boolean takesBias(Tensor x2d, Tensor values, Tensor bias) {
         return bias.dim() == 1 && bias.size(0) == values.size(0) && bias.scalar_type().value == x2d.scalar_type().value
-                && bias.is_contiguous() && bias.device().is_cpu();
+                && bias.is_contiguous() && bias.is_cpu();
     }
 
     /**

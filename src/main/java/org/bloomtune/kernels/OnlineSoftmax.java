@@ -82,12 +82,12 @@ public final class OnlineSoftmax {
     private static boolean nativeAccepts(Tensor block, State state) {
         int type = block.scalar_type().value;
         return KERNEL != null && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value)
-                && block.is_contiguous() && block.device().is_cpu()
+                && block.is_contiguous() && block.is_cpu()
                 && onCpuContiguous(state.max()) && onCpuContiguous(state.sum()) && onCpuContiguous(state.rescale());
     }
 
     private static boolean onCpuContiguous(Tensor t) {
-        return t.is_contiguous() && t.device().is_cpu();
+        return t.is_contiguous() && t.is_cpu();
     }
 
     /** The same recurrence in libtorch ops: four passes over the block and a temporary. */

@@ -33,7 +33,7 @@ public final class RowsArgmax {
     static boolean applies(Tensor logits) {
         int type = logits.scalar_type().value;
         return F32 != null && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value)
-                && logits.is_contiguous() && logits.device().is_cpu();
+                && logits.is_contiguous() && logits.is_cpu();
     }
 
     static long[] libtorch(Tensor logits) {

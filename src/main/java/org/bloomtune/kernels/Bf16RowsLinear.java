@@ -33,6 +33,11 @@ public final class Bf16RowsLinear {
         return rows >= 1 && rows <= MAX_ROWS;
     }
 
+    /** The native call {@link #forward} makes for {@code x}, for a native caller; null where it does not apply. */
+    public static RowKernel rowKernel(Tensor x, Tensor weight, Tensor bias) {
+        return applies(x, weight, bias) ? RowKernel.dense("bt_bf16_rows_linear", weight, bias) : null;
+    }
+
     /** {@code x} [..., in] → [..., out] in bfloat16; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
         if (!applies(x, weight, bias)) throw new IllegalArgumentException("bf16_rows_linear does not take these tensors");

@@ -1,5 +1,6 @@
 package org.bloomtune.kernels;
 
+import org.bloomtune.tensor.NativeLibrary;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -96,12 +97,22 @@ public final class DecodeAttention {
         MemorySegment o = NativeMemory.of(out);
         float alpha = (float) (1.0 / Math.sqrt(headDim));
         int bf16 = qkv.scalar_type().value == ScalarType.BFloat16.value ? 1 : 0;
-        int parts = RowSplit.parts(rows, rows * (past + 1) * headDim / WORK_PER_PART);
+        int parts = parts(rows, past, headDim);
         RowSplit.run("bt_decode_attention", rows, parts, (from, count) -> {
             int status = (int) kernel.invokeExact(q, k, v, a, m, o, from, count, (long) heads, headDim, past, capacity, alpha, bf16);
             if (status != 0) throw new OutOfMemoryError("bt_decode_attention could not allocate " + (past + 1 + headDim) + " floats of scratch");
         });
         return out;
+    }
+
+    /** Threads that share a layer's (row, head) pairs: fewer when there is too little work to hand over. */
+    static int parts(long pairs, long past, long headDim) {
+        return RowSplit.parts(pairs, pairs * (past + 1) * headDim / WORK_PER_PART);
+    }
+
+    /** The address of the kernel {@link #forward} calls, for a native caller; null without the library. */
+    static MemorySegment kernelAddress() {
+        return AVX512 != null ? NativeLibrary.address("bt_decode_attention_avx512") : PORTABLE != null ? NativeLibrary.address("bt_decode_attention") : null;
     }
 
     private static FunctionDescriptor descriptor() {

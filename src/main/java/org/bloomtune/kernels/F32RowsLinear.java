@@ -33,6 +33,11 @@ public final class F32RowsLinear {
         return rows >= MIN_ROWS && rows <= MAX_ROWS;
     }
 
+    /** The native call {@link #forward} makes for {@code x}, for a native caller; null where it does not apply. */
+    public static RowKernel rowKernel(Tensor x, Tensor weight, Tensor bias) {
+        return applies(x, weight, bias) ? RowKernel.dense("bt_f32_rows_linear", weight, bias) : null;
+    }
+
     /** {@code x} [..., in] → [..., out] in float32; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
         if (!applies(x, weight, bias)) throw new IllegalArgumentException("f32_rows_linear does not take these tensors");

@@ -94,6 +94,19 @@ public final class Int8RowsLinear {
     }
 
     /**
+     * The native call {@link #forward(Tensor, Tensor, Tensor, Tensor)} makes for {@code x2d} (+ bias or
+     * null), for a native caller; null where it does not apply or rounds after the call (bfloat16 rows
+     * without the AVX512_BF16 kernel).
+     */
+    public static RowKernel rowKernel(Tensor x2d, Tensor values, Tensor scales, Tensor bias) {
+        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) return null;
+        boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
+        if (bf16 && BF16_KERNEL == null) return null;
+        String function = bf16 ? "bt_int8_bf16_rows_linear" : AVX512_KERNEL != null && x2d.size(0) > 1 ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear";
+        return RowKernel.int8(RowKernel.Call.INT8, function, values, scales, bias, 0);
+    }
+
+    /**
      * As above (bias may be null); without {@code avx512}, float32 rows go through the AVX2 kernel
      * whatever their count (the tests reach it so on a CPU that has AVX-512).
      */

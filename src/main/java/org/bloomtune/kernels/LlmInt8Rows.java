@@ -51,6 +51,12 @@ public final class LlmInt8Rows {
                 && bias.is_contiguous() && bias.is_cpu();
     }
 
+    /** The native call {@link #forward} makes for {@code x2d} (+ bias or null), for a native caller; null where it does not apply. */
+    public static RowKernel rowKernel(Tensor x2d, Tensor values, Tensor scales, Tensor bias, double threshold) {
+        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) return null;
+        return RowKernel.int8(RowKernel.Call.LLM_INT8, "bt_llm_int8_rows_linear", values, scales, bias, threshold);
+    }
+
     /**
      * {@code x2d} [rows, in] → [rows, out] in x's dtype, LLM.int8 with {@code threshold}, plus
      * {@code bias} (null for none; else one {@link #takesBias} accepts); call only where {@link #applies}.

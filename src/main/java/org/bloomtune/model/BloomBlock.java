@@ -34,7 +34,14 @@ public final class BloomBlock implements AutoCloseable {
         });
     }
 
+    public LayerNorm inputLayernorm() { return inputLayernorm; }
+
     public BloomAttention selfAttention() { return selfAttention; }
+
+    public LayerNorm postAttentionLayernorm() { return postAttentionLayernorm; }
+
+    /** BLOOM's {@code apply_residual_connection_post_layernorm}: the residuals are the layer norms' outputs. */
+    public boolean residualFromLayernorm() { return residualFromLayernorm; }
 
     public BloomMlp mlp() { return mlp; }
 

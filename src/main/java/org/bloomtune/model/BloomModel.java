@@ -41,6 +41,7 @@ public final class BloomModel implements AutoCloseable {
     private final Map<String, Tensor> namedWeights;      // HF names without prefix → the tensors above
     private final WeightSource mappedWeights;            // null when no weight views a mapping
     private final ModelStages stages = new ModelStages(this);
+    private final DecodeBlocks decodeBlocks;
 
     BloomModel(BloomConfig config, LoadOptions options, Device device, WordEmbedding wordEmbeddings,
                LayerNorm wordEmbeddingsLayernorm, List<BloomBlock> h, LayerNorm lnF,
@@ -55,6 +56,7 @@ public final class BloomModel implements AutoCloseable {
         this.lnF = lnF;
         this.namedWeights = Collections.unmodifiableMap(new LinkedHashMap<>(namedWeights));
         this.mappedWeights = mappedWeights;
+        this.decodeBlocks = new DecodeBlocks(config, this.h);
     }
 
     /** Loads a HuggingFace BLOOM directory in fp32 on the CPU. */
@@ -81,6 +83,12 @@ public final class BloomModel implements AutoCloseable {
     public Device device() { return device; }
 
     List<BloomBlock> blocks() { return h; }
+
+    /** Turns the native decode step ({@link DecodeBlocks}) off or on: tests compare it with the blocks run one by one. */
+    void nativeDecodeBlocks(boolean on) { decodeBlocks.enable(on); }
+
+    /** Decode steps the native path ran so far. */
+    long nativeDecodeSteps() { return decodeBlocks.steps(); }
 
     /** How attention runs (as HF's {@code attn_implementation}), chosen at load. */
     public AttentionKernel attention() { return options.attention(); }
@@ -158,6 +166,8 @@ public final class BloomModel implements AutoCloseable {
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
         Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());
+        Tensor decoded = queries == 1 ? decodeBlocks.forward(hidden, ctx, cache) : null;
+        if (decoded != null) return decoded;
         for (int i = 0; i < h.size(); i++) {
             Tensor next = block(i, hidden, ctx, cache);
             hidden.close();          // autograd keeps what it needs; the handle need not live until the scope ends
@@ -288,6 +298,7 @@ public final class BloomModel implements AutoCloseable {
     public void close() {
         wordEmbeddings.close();
         wordEmbeddingsLayernorm.close();
+        decodeBlocks.close();
         h.forEach(BloomBlock::close);
         lnF.close();
         if (mappedWeights != null) mappedWeights.close();

@@ -1,6 +1,9 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.Bf16RowsLinear;
+import org.bloomtune.kernels.F32RowsLinear;
+import org.bloomtune.kernels.RowKernel;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -15,6 +18,13 @@ public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
         if (NativeLinearGraph.applies(x, weight, bias)) return NativeLinearGraph.forward(x, weight, bias);
         if (Bf16Gemm.appliesToLinear(x, weight, bias)) return Bf16Gemm.linear(x, weight, bias);
         return OneRowProduct.linear(x, weight, bias);
+    }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) {
+        if (Bf16Gemm.appliesToLinear(x2d, weight, bias) || OneRowProduct.applies(x2d, weight)) return null;
+        RowKernel f32 = F32RowsLinear.rowKernel(x2d, weight, bias);
+        return f32 != null ? f32 : Bf16RowsLinear.rowKernel(x2d, weight, bias);
     }
 
     @Override

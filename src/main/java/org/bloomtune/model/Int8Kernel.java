@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Int8RowsLinear;
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -24,10 +25,21 @@ public interface Int8Kernel {
         return multiply(x2d, weight, null);
     }
 
+    /** The native row kernel {@link #multiply} would call for {@code x2d} (+ bias or null), or null (see {@link Linear#rowKernel}). */
+    default RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) { return null; }
+
     /** The kernel of {@code options.mode()}; NONE has none (its weights are not quantized). */
     static Int8Kernel of(Int8Options options) {
         return switch (options.mode()) {
-            case WEIGHT_ONLY -> Int8Kernel::weightOnly;
+            case WEIGHT_ONLY -> new Int8Kernel() {
+                @Override
+                public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return weightOnly(x2d, weight, bias); }
+
+                @Override
+                public RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) {
+                    return Int8RowsLinear.rowKernel(x2d, weight.values(), weight.scales(), bias);
+                }
+            };
             case LLM_INT8 -> LlmInt8.kernel(options.threshold());
             case DEQUANTIZE -> (x, w, bias) -> plusBias(torch.linear(x, w.dequantize(x.scalar_type())), bias);
             case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowKernel;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -21,6 +22,9 @@ public final class Int8Linear implements Linear {
     public Tensor forward(Tensor x) {
         return weight.matmul(x, kernel, bias);
     }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) { return kernel.rowKernel(x2d, weight, bias); }
 
     public Int8Weight weight() { return weight; }
 

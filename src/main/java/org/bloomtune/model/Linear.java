@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowKernel;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -10,6 +11,13 @@ public interface Linear extends AutoCloseable {
 
     /** {@code x} [..., in] → [..., out]. */
     Tensor forward(Tensor x);
+
+    /**
+     * The native row kernel {@link #forward} would call for {@code x2d} [rows, in] outside autograd —
+     * a decode step's product, for a native caller ({@link DecodeBlocks}) — or null where it would
+     * take another path.
+     */
+    default RowKernel rowKernel(Tensor x2d) { return null; }
 
     long inFeatures();
 

@@ -4,6 +4,7 @@ import org.bloomtune.kernels.Int8Rescale;
 import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.kernels.LlmInt8Rows;
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
@@ -44,7 +45,15 @@ public final class LlmInt8 {
 
     /** LLM.int8 as an {@link Int8Kernel} with the outlier {@code threshold}: the bias goes into the native pass. */
     static Int8Kernel kernel(double threshold) {
-        return (x2d, weight, bias) -> matmul(x2d, weight, threshold, bias);
+        return new Int8Kernel() {
+            @Override
+            public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return matmul(x2d, weight, threshold, bias); }
+
+            @Override
+            public RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) {
+                return LlmInt8Rows.rowKernel(x2d, weight.values(), weight.scales(), bias, threshold);
+            }
+        };
     }
 
     /** The same, op by op: quantize, int8 product, rescale, outlier columns (any row count). */

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -39,6 +40,12 @@ public final class NativeLibrary {
     /** {@code name} bound as an FFM downcall; throws when the library or the symbol is absent. */
     public static MethodHandle bind(String name, FunctionDescriptor descriptor) {
         return downcall(LOOKUP.orElseThrow(() -> new UnsupportedOperationException(NAME + " is not available")), name, descriptor);
+    }
+
+    /** The address of the library's function {@code name}, for a native caller; throws when the library or the symbol is absent. */
+    public static MemorySegment address(String name) {
+        return LOOKUP.orElseThrow(() -> new UnsupportedOperationException(NAME + " is not available")).find(name)
+                .orElseThrow(() -> new UnsupportedOperationException(NAME + " has no " + name));
     }
 
     private static MethodHandle downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor) {

@@ -1,0 +1,235 @@
+/*
+ * Every block of a decode step (one new position for each of up to eight rows) in one native call
+ * per thread: layer norm, fused QKV, attention over the cache, output projection and residual,
+ * layer norm, H → 4H with GELU, 4H → H and residual, 24 times over, with the threads meeting at a
+ * spin barrier between the parts. The products are the row kernels the Java path calls one by one
+ * (each linear's function, weights and split are chosen on the Java side, by the same checks), so
+ * the step reads the same weights; what goes is the time between the kernels — the small ops'
+ * dispatch and allocations, a thread hand-off per kernel, the Java between them and its warm-up
+ * (benchmarks/FINDINGS.md).
+ *
+ * The small ops round as libtorch's do in the compute dtype: a residual add is one rounding of the
+ * float sum; the layer norm and the tanh GELU are computed in float and rounded once (libtorch's
+ * own float steps differ in the last bits: the mean and variance here are summed in double, and
+ * tanh comes from exp).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include "bf16.h"
+
+#define BT_INLINE static inline __attribute__((always_inline))
+#include "fast_exp.h"
+
+/* How a linear's function is called (its C signature). */
+enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2 };
+
+typedef void (*dense_fn)(const void *w, const void *x, const void *bias, void *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
+typedef void (*int8_fn)(const int8_t *values, const float *scales, const void *x, const void *bias, void *y, int64_t rows, int64_t n,
+                        int64_t k, int64_t ldy);
+typedef int32_t (*llm_int8_fn)(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *values,
+                               const float *scales, const void *bias, int64_t n, void *y, int64_t ldy);
+typedef int32_t (*attention_fn)(const void *qkv, void *keys, void *values, const void *alibi, const uint8_t *masked, void *out,
+                                int64_t from, int64_t count, int64_t heads, int64_t head_dim, int64_t past, int64_t cap,
+                                float alpha, int32_t bf16);
+
+/* One linear layer: y [rows, n] = x [rows, k] · Wᵀ + bias, by `fn` (every field 8 bytes: the Java side writes them by index). */
+typedef struct {
+    int64_t call;               /* CALL_* */
+    void *fn;
+    const void *weight;         /* [n, k] in the compute dtype, or int8 values */
+    const float *scales;        /* [n] for int8 weights, else NULL */
+    const void *bias;           /* [n] in the compute dtype, or NULL */
+    int64_t n, k;
+    int64_t weight_bytes;       /* bytes of one weight element: 1 (int8), 2 or 4 */
+    double threshold;           /* LLM.int8's outlier threshold */
+} bt_linear;
+
+/* One block's parameters and its KV cache buffers. */
+typedef struct {
+    const void *ln1_weight, *ln1_bias, *ln2_weight, *ln2_bias;
+    bt_linear qkv, dense, h_to_4h, h4_to_h;
+    void *keys;                 /* [rows · heads, head_dim, capacity] */
+    void *values;               /* [rows · heads, capacity, head_dim] */
+} bt_decode_layer;
+
+/* The step: shapes, the per-step tensors, the scratch rows, and the barrier's state. */
+typedef struct {
+    int64_t layers, rows, hidden, heads, head_dim, past, capacity;
+    int64_t bf16;               /* 1: the compute dtype is bfloat16, 0: float32 */
+    int64_t residual_from_layernorm;
+    int64_t attention_parts;    /* threads that share the attention (1 when it is too small to split) */
+    int64_t min_weight_rows;    /* weight rows a thread takes at least */
+    double eps, alpha;
+    const bt_decode_layer *layer;
+    void *attention;            /* attention_fn */
+    void *hidden_state;         /* [rows, hidden] in and out */
+    const void *alibi;          /* [rows · heads, past + 1] */
+    const uint8_t *masked;      /* [rows, past + 1] */
+    void *normed, *qkv, *merged, *attended, *normed2, *mlp;     /* scratch rows: H, 3H, H, H, H, 4H */
+    int64_t threads;            /* set by the caller before `ready` */
+    int64_t ready;
+    int64_t arrived;
+    int64_t release;
+    int64_t error;
+    int64_t abandoned;          /* set when a thread could not enter: the others stop waiting for it */
+} bt_decode_step;
+
+BT_INLINE float load(const void *p, int64_t i, int bf16) {
+    return bf16 ? bf16_to_float(((const uint16_t *) p)[i]) : ((const float *) p)[i];
+}
+
+BT_INLINE void store(void *p, int64_t i, float v, int bf16) {
+    if (bf16) ((uint16_t *) p)[i] = float_to_bf16(v);
+    else ((float *) p)[i] = v;
+}
+
+/*
+ * Sense-reversing barrier of `threads` threads; spins, and yields the core after a while (a VM may
+ * have preempted the other thread). Returns at once when the step is abandoned (its result is then
+ * discarded by the caller).
+ */
+static void barrier(bt_decode_step *s, int64_t threads, int64_t *sense) {
+    if (threads == 1) return;
+    *sense = !*sense;
+    if (__atomic_add_fetch(&s->arrived, 1, __ATOMIC_ACQ_REL) == threads) {
+        __atomic_store_n(&s->arrived, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->release, *sense, __ATOMIC_RELEASE);
+        return;
+    }
+    for (long spins = 0; __atomic_load_n(&s->release, __ATOMIC_ACQUIRE) != *sense; spins++) {
+        if (__atomic_load_n(&s->abandoned, __ATOMIC_RELAXED)) return;
+        if (spins < 20000) __builtin_ia32_pause();
+        else sched_yield();
+    }
+}
+
+/* Layer norm of every row of x [rows, h] into y, with the float math libtorch's kernel does (mean and variance here in double). */
+static void layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps, int bf16) {
+    for (int64_t r = 0; r < rows; r++) {
+        double sum = 0, squares = 0;
+        for (int64_t j = 0; j < h; j++) sum += load(x, r * h + j, bf16);
+        float mean = (float) (sum / h);
+        for (int64_t j = 0; j < h; j++) {
+            double d = (double) load(x, r * h + j, bf16) - sum / h;
+            squares += d * d;
+        }
+        float rstd = (float) (1.0 / sqrt(squares / h + eps));
+        for (int64_t j = 0; j < h; j++) {
+            float normed = (load(x, r * h + j, bf16) - mean) * rstd;
+            store(y, r * h + j, normed * load(weight, j, bf16) + load(bias, j, bf16), bf16);
+        }
+    }
+}
+
+/* BLOOM's tanh GELU, 0.5·x·(1 + tanh(u)) = x · σ(2u), on columns [from, from + count) of y [rows, ld], in place. */
+static void gelu(void *y, int64_t rows, int64_t ld, int64_t from, int64_t count, int bf16) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = from; j < from + count; j++) {
+            float x = load(y, r * ld + j, bf16);
+            float u = 0.79788456f * x * (1.0f + 0.044715f * x * x);
+            float t = bt_exp(-2.0f * fabsf(u));                  /* e^(−2|u|) ≤ 1: no overflow either way */
+            float sigma = u >= 0 ? 1.0f / (1.0f + t) : t / (1.0f + t);
+            store(y, r * ld + j, x * sigma, bf16);
+        }
+}
+
+/* y[:, from .. from + count) += residual[:, from .. from + count), each sum rounded once (a libtorch add). */
+static void add_residual(void *y, const void *residual, int64_t rows, int64_t h, int64_t from, int64_t count, int bf16) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = from; j < from + count; j++) store(y, r * h + j, load(y, r * h + j, bf16) + load(residual, r * h + j, bf16), bf16);
+}
+
+/* This thread's range of a linear's n weight rows: *from, *count (count 0 when it has none). */
+static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int64_t *from, int64_t *count) {
+    int64_t parts = n / min_rows < threads ? n / min_rows : threads;
+    if (parts < 1) parts = 1;
+    if (tid >= parts) { *from = 0; *count = 0; return; }
+    *from = n * tid / parts;
+    *count = n * (tid + 1) / parts - *from;
+}
+
+/* This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias. Returns the function's status. */
+static int32_t linear_part(const bt_linear *l, const void *x, void *y, int64_t rows, int64_t from, int64_t count, int bf16) {
+    if (count == 0) return 0;
+    int64_t element = bf16 ? 2 : 4;
+    const char *w = (const char *) l->weight + from * l->k * l->weight_bytes;
+    const void *bias = l->bias ? (const char *) l->bias + from * element : NULL;
+    void *out = (char *) y + from * element;
+    switch (l->call) {
+    case CALL_DENSE:
+        ((dense_fn) l->fn)(w, x, bias, out, rows, count, l->k, l->n);
+        return 0;
+    case CALL_INT8:
+        ((int8_fn) l->fn)((const int8_t *) w, l->scales + from, x, bias, out, rows, count, l->k, l->n);
+        return 0;
+    case CALL_LLM_INT8:
+        return ((llm_int8_fn) l->fn)(x, bf16 ? 1 : 0, rows, l->k, (float) l->threshold, (const int8_t *) w, l->scales + from, bias,
+                                     count, out, l->n);
+    default:
+        return -2;
+    }
+}
+
+static void linear(bt_decode_step *s, const bt_linear *l, const void *x, void *y, int64_t tid, int64_t threads, int64_t *from,
+                   int64_t *count) {
+    share(l->n, s->min_weight_rows, tid, threads, from, count);
+    int32_t status = linear_part(l, x, y, s->rows, *from, *count, (int) s->bf16);
+    if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
+}
+
+static void block(bt_decode_step *s, const bt_decode_layer *L, int64_t tid, int64_t threads, int64_t *sense) {
+    int bf16 = (int) s->bf16;
+    int64_t rows = s->rows, h = s->hidden, from, count;
+    if (tid == 0) layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, s->normed, rows, h, s->eps, bf16);
+    barrier(s, threads, sense);
+    linear(s, &L->qkv, s->normed, s->qkv, tid, threads, &from, &count);
+    barrier(s, threads, sense);
+    int64_t pairs = rows * s->heads;
+    if (tid < s->attention_parts) {
+        int64_t parts = s->attention_parts < threads ? s->attention_parts : threads;
+        int64_t first = pairs * tid / parts;
+        int32_t status = ((attention_fn) s->attention)(s->qkv, L->keys, L->values, s->alibi, s->masked, s->merged, first,
+                                                        pairs * (tid + 1) / parts - first, s->heads, s->head_dim, s->past,
+                                                        s->capacity, (float) s->alpha, bf16);
+        if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
+    }
+    barrier(s, threads, sense);
+    linear(s, &L->dense, s->merged, s->attended, tid, threads, &from, &count);
+    add_residual(s->attended, s->residual_from_layernorm ? s->normed : s->hidden_state, rows, h, from, count, bf16);
+    barrier(s, threads, sense);
+    if (tid == 0) layer_norm(s->attended, L->ln2_weight, L->ln2_bias, s->normed2, rows, h, s->eps, bf16);
+    barrier(s, threads, sense);
+    linear(s, &L->h_to_4h, s->normed2, s->mlp, tid, threads, &from, &count);
+    gelu(s->mlp, rows, L->h_to_4h.n, from, count, bf16);
+    barrier(s, threads, sense);
+    /* The block's output overwrites its input: every read of the input is behind the barriers above. */
+    linear(s, &L->h4_to_h, s->mlp, s->hidden_state, tid, threads, &from, &count);
+    add_residual(s->hidden_state, s->residual_from_layernorm ? s->normed2 : s->attended, rows, h, from, count, bf16);
+    barrier(s, threads, sense);
+}
+
+/*
+ * Thread `tid`'s share of the step. Every thread waits for `ready` (the caller sets `threads` once it
+ * knows how many helpers took a part), and one past the count returns at once. Returns 0, or the
+ * first failing function's status (the other threads still pass every barrier, so none is left waiting).
+ */
+int32_t bt_decode_blocks(bt_decode_step *s, int64_t tid) {
+    for (long spins = 0; !__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE); spins++) {
+        if (__atomic_load_n(&s->abandoned, __ATOMIC_RELAXED)) return -3;
+        if (spins < 20000) __builtin_ia32_pause();
+        else sched_yield();
+    }
+    int64_t threads = s->threads;
+    if (tid >= threads) return 0;
+    int64_t sense = 0;
+    for (int64_t i = 0; i < s->layers; i++) block(s, &s->layer[i], tid, threads, &sense);
+    return (int32_t) __atomic_load_n(&s->error, __ATOMIC_RELAXED);
+}
+
+/* Bytes of the structs, so the Java side can check its layout against this build's. */
+int64_t bt_decode_blocks_sizes(void) {
+    return (int64_t) sizeof(bt_linear) << 32 | (int64_t) sizeof(bt_decode_layer) << 16 | (int64_t) sizeof(bt_decode_step);
+}

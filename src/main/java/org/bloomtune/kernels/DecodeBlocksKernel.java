@@ -1,0 +1,183 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Every block of a decode step in one native call per thread (native/decode_blocks.c): the layer
+ * norms, residual adds and GELU in C, each linear by the row kernel its Java path calls
+ * ({@link RowKernel}), the attention by {@link DecodeAttention}'s kernel, the threads meeting at a
+ * spin barrier between the parts instead of a hand-off per kernel. This class owns the C structs'
+ * layout: every field is 8 bytes, written by index.
+ */
+public final class DecodeBlocksKernel {
+    private static final long WORD = 8;
+    private static final long LINEAR_WORDS = 9;
+    private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
+    private static final long STEP_WORDS = 30;
+
+    // bt_linear
+    private static final int CALL = 0, FUNCTION = 1, WEIGHT = 2, SCALES = 3, BIAS = 4, N = 5, K = 6, WEIGHT_BYTES = 7, THRESHOLD = 8;
+    // bt_decode_layer: the four linears from word 4, then the cache buffers
+    private static final int LN1_WEIGHT = 0, LN1_BIAS = 1, LN2_WEIGHT = 2, LN2_BIAS = 3, LINEARS = 4;
+    private static final long KEYS = LINEARS + 4 * LINEAR_WORDS, VALUES = KEYS + 1;
+    // bt_decode_step
+    private static final int LAYERS = 0, ROWS = 1, HIDDEN = 2, HEADS = 3, HEAD_DIM = 4, PAST = 5, CAPACITY = 6, BF16 = 7,
+            RESIDUAL_FROM_LAYERNORM = 8, ATTENTION_PARTS = 9, MIN_WEIGHT_ROWS = 10, EPS = 11, ALPHA = 12, LAYER = 13,
+            ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25, ABANDONED = 29;
+
+    private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private static final MethodHandle KERNEL = bind();
+    private static final MemorySegment ATTENTION_KERNEL = KERNEL == null ? null : DecodeAttention.kernelAddress();
+
+    private DecodeBlocksKernel() {}
+
+    /** True when the kernels library is loaded (the linears' own kernels are checked by whoever builds the {@link Layer}s). */
+    public static boolean available() { return KERNEL != null && ATTENTION_KERNEL != null; }
+
+    /** One block's layer norms (weight and bias [H] in the compute dtype) and its four linears' kernels. */
+    public record Layer(Tensor ln1Weight, Tensor ln1Bias, Tensor ln2Weight, Tensor ln2Bias,
+                        RowKernel queryKeyValue, RowKernel dense, RowKernel denseHTo4h, RowKernel dense4hToH) {}
+
+    /** A step's shape: rows of the batch, hidden size, heads, head size, cached positions, the cache's capacity. */
+    public record Shape(long rows, long hidden, long heads, long headDim, long past, long capacity, boolean bf16,
+                        boolean residualFromLayernorm, double eps) {}
+
+    /** The blocks' table in {@code arena}, without cache buffers ({@link #withCache} adds them per step). */
+    public static MemorySegment layers(Arena arena, List<Layer> layers) {
+        MemorySegment table = arena.allocate(layers.size() * LAYER_WORDS * WORD, 64);
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            long at = i * LAYER_WORDS;
+            address(table, at + LN1_WEIGHT, NativeMemory.of(l.ln1Weight()));
+            address(table, at + LN1_BIAS, NativeMemory.of(l.ln1Bias()));
+            address(table, at + LN2_WEIGHT, NativeMemory.of(l.ln2Weight()));
+            address(table, at + LN2_BIAS, NativeMemory.of(l.ln2Bias()));
+            RowKernel[] linears = {l.queryKeyValue(), l.dense(), l.denseHTo4h(), l.dense4hToH()};
+            for (int j = 0; j < linears.length; j++) linear(table, at + LINEARS + j * LINEAR_WORDS, linears[j]);
+        }
+        return table;
+    }
+
+    /** A copy of {@code layers} in {@code arena} with each block's key and value cache buffers filled in. */
+    public static MemorySegment withCache(Arena arena, MemorySegment layers, List<Tensor[]> keysAndValues) {
+        MemorySegment table = arena.allocate(layers.byteSize(), 64).copyFrom(layers);
+        for (int i = 0; i < keysAndValues.size(); i++) {
+            address(table, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
+            address(table, i * LAYER_WORDS + VALUES, NativeMemory.of(keysAndValues.get(i)[1]));
+        }
+        return table;
+    }
+
+    /**
+     * Runs the blocks of {@code table} over {@code hidden} [rows, H] in place (the step's input,
+     * then its output), with the step's ALiBi bias and mask (as {@link DecodeAttention#forward}
+     * takes them) and six scratch tensors: H, 3H, H, H, H and 4H wide, {@code rows} rows each.
+     */
+    public static void run(Arena arena, MemorySegment table, int layers, Shape shape, Tensor hidden, Tensor alibi, Tensor masked,
+                           Tensor[] scratch) {
+        MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
+        long[] numbers = {layers, shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
+                shape.bf16() ? 1 : 0, shape.residualFromLayernorm() ? 1 : 0,
+                DecodeAttention.parts(shape.rows() * shape.heads(), shape.past(), shape.headDim()), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
+        for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
+        step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
+        step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));
+        address(step, LAYER, table);
+        address(step, ATTENTION, ATTENTION_KERNEL);
+        address(step, HIDDEN_STATE, NativeMemory.of(hidden));
+        address(step, ALIBI, NativeMemory.of(alibi));
+        address(step, MASKED, NativeMemory.of(masked));
+        for (int i = 0; i < scratch.length; i++) address(step, SCRATCH + i, NativeMemory.of(scratch[i]));
+        int status = together(step);
+        if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
+        if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
+    }
+
+    /**
+     * Thread 0 on the caller, the others on {@link KernelThreads}' helpers, as many as take a part:
+     * the count is written before any thread starts (they wait for READY), so a busy helper only
+     * means fewer threads, never a barrier waiting for one that will not come.
+     */
+    private static int together(MemorySegment confined) {
+        // The helpers pass the step's bare address: the arena's confinement is the caller's, who outlives their parts.
+        MemorySegment step = MemorySegment.ofAddress(confined.address()).reinterpret(confined.byteSize());
+        List<KernelThreads.Part> handed = new ArrayList<>();
+        int[] helperStatus = new int[SerialOps.kernelThreads()];
+        for (int t = 1; t < helperStatus.length; t++) {
+            final int tid = t;
+            KernelThreads.Part part = new KernelThreads.Part((from, count) -> helperStatus[tid] = call(step, tid), 0, 1);
+            if (!KernelThreads.offer(t - 1, part)) break;
+            handed.add(part);
+        }
+        step.setAtIndex(ValueLayout.JAVA_LONG, THREADS, 1 + handed.size());
+        RELEASE_LONG.setRelease(step, READY * WORD, 1L);
+        int status;
+        try {
+            status = call(step, 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_decode_blocks failed", t);
+        } finally {
+            Throwable error = null;
+            for (KernelThreads.Part part : handed) {
+                Throwable failed = part.await();         // every part, so no helper still reads the step when this returns
+                if (error == null) error = failed;
+            }
+            if (error != null) throw new IllegalStateException("FFM call to bt_decode_blocks failed", error);
+        }
+        for (int s : helperStatus) if (status == 0) status = s;
+        return status;
+    }
+
+    /** Thread {@code tid}'s share; a thread that fails to enter abandons the step, so no other waits for it at a barrier. */
+    private static int call(MemorySegment step, long tid) throws Throwable {
+        try {
+            return (int) KERNEL.invokeExact(step, tid);
+        } catch (Throwable t) {
+            RELEASE_LONG.setRelease(step, ABANDONED * WORD, 1L);
+            throw t;
+        }
+    }
+
+    private static void linear(MemorySegment table, long at, RowKernel k) {
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + CALL, k.call().ordinal());
+        address(table, at + FUNCTION, k.function());
+        address(table, at + WEIGHT, k.weight());
+        address(table, at + SCALES, k.scales());
+        address(table, at + BIAS, k.bias());
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + N, k.n());
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + K, k.k());
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + WEIGHT_BYTES, k.weightBytes());
+        table.setAtIndex(ValueLayout.JAVA_DOUBLE, at + THRESHOLD, k.threshold());
+    }
+
+    private static void address(MemorySegment s, long word, MemorySegment value) {
+        s.setAtIndex(ValueLayout.ADDRESS, word, value);
+    }
+
+    /** The kernel, checked against the C structs' sizes this build compiled (a mismatch is a build error, not a fallback). */
+    private static MethodHandle bind() {
+        if (!NativeKernels.available()) return null;
+        try {
+            long sizes = (long) NativeKernels.bind("bt_decode_blocks_sizes", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact();
+            long expected = LINEAR_WORDS * WORD << 32 | LAYER_WORDS * WORD << 16 | STEP_WORDS * WORD;
+            if (sizes != expected) throw new IllegalStateException("native/decode_blocks.c's structs are " + Long.toHexString(sizes)
+                    + ", DecodeBlocksKernel writes " + Long.toHexString(expected));
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_decode_blocks_sizes failed", t);
+        }
+        return NativeKernels.bind("bt_decode_blocks", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+    }
+}

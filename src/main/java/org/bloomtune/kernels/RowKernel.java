@@ -1,0 +1,46 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeLibrary;
+import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.Tensor;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A linear layer's product for a decode step's rows as a native caller makes it: the C function
+ * the Java path would call for these rows (chosen by the same checks), how it is called, and the
+ * layer's frozen weight, scales and bias. {@link DecodeBlocksKernel} calls it from C for every block.
+ *
+ * @param call        the function's signature
+ * @param function    its address in the kernels library
+ * @param weight      [n, k] in the compute dtype, or int8 values
+ * @param scales      [n] float32 row scales of an int8 weight, else {@link MemorySegment#NULL}
+ * @param bias        [n] in the compute dtype, else {@link MemorySegment#NULL}
+ * @param weightBytes bytes of one weight element
+ * @param threshold   LLM.int8's outlier threshold (0 for the others)
+ */
+public record RowKernel(Call call, MemorySegment function, MemorySegment weight, MemorySegment scales, MemorySegment bias,
+                        long n, long k, long weightBytes, double threshold) {
+
+    /** The C signatures (native/decode_blocks.c). */
+    public enum Call {
+        /** {@code f(w, x, bias, y, rows, n, k, ldy)}: bt_bf16_rows_linear, bt_f32_rows_linear. */
+        DENSE,
+        /** {@code f(values, scales, x, bias, y, rows, n, k, ldy)}: the weight-only int8 row kernels. */
+        INT8,
+        /** {@code f(x, type, rows, k, threshold, values, scales, bias, n, y, ldy)}: bt_llm_int8_rows_linear. */
+        LLM_INT8
+    }
+
+    /** {@code function} over a dense weight [n, k] (+ bias or null). */
+    static RowKernel dense(String function, Tensor weight, Tensor bias) {
+        return new RowKernel(Call.DENSE, NativeLibrary.address(function), NativeMemory.of(weight), MemorySegment.NULL,
+                NativeMemory.ofNullable(bias), weight.size(0), weight.size(1), weight.element_size(), 0);
+    }
+
+    /** {@code function} over int8 {@code values} [n, k] with row {@code scales} (+ bias or null). */
+    static RowKernel int8(Call call, String function, Tensor values, Tensor scales, Tensor bias, double threshold) {
+        return new RowKernel(call, NativeLibrary.address(function), NativeMemory.of(values), NativeMemory.of(scales),
+                NativeMemory.ofNullable(bias), values.size(0), values.size(1), 1, threshold);
+    }
+}

@@ -1,0 +1,132 @@
+package org.bloomtune.model;
+
+import org.bloomtune.kernels.DecodeAttention;
+import org.bloomtune.kernels.DecodeBlocksKernel;
+import org.bloomtune.kernels.RowKernel;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.bytedeco.pytorch.global.torch.empty;
+
+/**
+ * A decode step's blocks — one new position for each of up to eight rows, eager attention over the
+ * KV cache — run by {@link DecodeBlocksKernel} in one native call per thread instead of block by
+ * block from Java. Applies where every piece has its native form: each linear's {@link Linear#rowKernel}
+ * (the kernel its Java path would call), {@link DecodeAttention} for the cache, float32 or bfloat16
+ * layer norms; otherwise the caller runs the blocks as before. The weights' table is built once
+ * per row count and kept; the cache buffers are filled in per step.
+ */
+final class DecodeBlocks implements AutoCloseable {
+    /** Rows of a decode batch the row kernels take. */
+    static final int MAX_ROWS = 8;
+
+    private final BloomConfig config;
+    private final List<BloomBlock> blocks;
+    private final Arena arena = Arena.ofShared();
+    private final ConcurrentMap<Long, Optional<MemorySegment>> tables = new ConcurrentHashMap<>();
+    private volatile boolean enabled = true;
+    private final AtomicLong steps = new AtomicLong();
+
+    DecodeBlocks(BloomConfig config, List<BloomBlock> blocks) {
+        this.config = config;
+        this.blocks = blocks;
+    }
+
+    /** Turns the native step off or on (tests compare it with the block-by-block path). */
+    void enable(boolean on) { enabled = on; }
+
+    /** Decode steps run natively so far. */
+    long steps() { return steps.get(); }
+
+    /**
+     * The last block's output [B, 1, H] for the first block's input {@code hidden} [B, 1, H], the
+     * cache extended by the step's keys and values as the blocks would extend it (the caller advances
+     * its length); null where the native step does not apply, nothing then having been written.
+     */
+    Tensor forward(Tensor hidden, AttentionContext ctx, KvCache cache) {
+        if (!enabled || !DecodeBlocksKernel.available() || cache == null || !takes(hidden, ctx)) return null;
+        long rows = hidden.size(0);
+        long h = config.hiddenSize();
+        Tensor[] scratch = new Tensor[6];
+        long[] widths = {h, 3 * h, h, h, h, 4 * h};
+        for (int i = 0; i < widths.length; i++) scratch[i] = empty(new long[]{rows, widths[i]}, hidden.options(), new MemoryFormatOptional());
+        MemorySegment layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch))).orElse(null);
+        if (layers == null) return null;
+        List<Tensor[]> buffers = cacheBuffers(cache, rows, hidden, scratch[1], ctx);
+        if (buffers == null) return null;
+        Tensor state = hidden.reshape(rows, h).clone();
+        boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
+        DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
+                buffers.getFirst()[0].size(2), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
+        try (Arena step = Arena.ofConfined()) {
+            DecodeBlocksKernel.run(step, DecodeBlocksKernel.withCache(step, layers, buffers), blocks.size(), shape, state,
+                    ctx.alibi(), ctx.mask(), scratch);
+        }
+        steps.incrementAndGet();
+        return state.view(rows, 1, h);
+    }
+
+    /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */
+    private static boolean takes(Tensor hidden, AttentionContext ctx) {
+        int type = hidden.scalar_type().value;
+        return hidden.dim() == 3 && hidden.size(1) == 1 && hidden.size(0) >= 1 && hidden.size(0) <= MAX_ROWS
+                && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value) && hidden.is_cpu() && !hidden.requires_grad()
+                && ctx.kernel() == AttentionKernel.EAGER && ctx.prefix() == null;
+    }
+
+    /** The blocks' table for these rows, or null when some piece has no native form. */
+    private MemorySegment table(Tensor[] scratch) {
+        List<DecodeBlocksKernel.Layer> layers = new ArrayList<>();
+        for (BloomBlock b : blocks) {
+            LayerNorm ln1 = b.inputLayernorm();
+            LayerNorm ln2 = b.postAttentionLayernorm();
+            if (!normTakes(ln1, scratch[0]) || !normTakes(ln2, scratch[0]) || b.residualFromLayernorm() != blocks.getFirst().residualFromLayernorm()) return null;
+            RowKernel qkv = b.selfAttention().queryKeyValue().rowKernel(scratch[0]);
+            RowKernel dense = b.selfAttention().dense().rowKernel(scratch[2]);
+            RowKernel hTo4h = b.mlp().denseHTo4h().rowKernel(scratch[4]);
+            RowKernel h4ToH = b.mlp().dense4hToH().rowKernel(scratch[5]);
+            if (qkv == null || dense == null || hTo4h == null || h4ToH == null) return null;
+            layers.add(new DecodeBlocksKernel.Layer(ln1.weight(), ln1.bias(), ln2.weight(), ln2.bias(), qkv, dense, hTo4h, h4ToH));
+        }
+        return DecodeBlocksKernel.layers(arena, layers);
+    }
+
+    private boolean normTakes(LayerNorm ln, Tensor x) {
+        for (Tensor t : new Tensor[]{ln.weight(), ln.bias()}) {
+            if (t.scalar_type().value != x.scalar_type().value || !t.is_contiguous() || !t.is_cpu() || t.dim() != 1
+                    || t.size(0) != config.hiddenSize()) return false;
+        }
+        return ln.eps() == config.layerNormEpsilon();
+    }
+
+    /** Each block's key and value buffers with room for the step (as the Java path reserves them), or null where the attention kernel does not take them. */
+    private List<Tensor[]> cacheBuffers(KvCache cache, long rows, Tensor hidden, Tensor qkvRows, AttentionContext ctx) {
+        Tensor qkv = qkvRows.view(rows, 1, 3L * config.hiddenSize());
+        List<Tensor[]> buffers = new ArrayList<>();
+        for (int layer = 0; layer < blocks.size(); layer++) {
+            Tensor[] kv = cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), hidden.options(), 1);
+            boolean sameAsFirst = layer == 0 || kv[0].size(2) == buffers.getFirst()[0].size(2) && kv[0].is_contiguous() && kv[1].is_contiguous()
+                    && kv[0].scalar_type().value == hidden.scalar_type().value && kv[1].scalar_type().value == hidden.scalar_type().value;
+            if (!sameAsFirst || layer == 0 && !DecodeAttention.applies(qkv, kv[0], kv[1], cache.length(), ctx.alibi(), ctx.mask(), config.numHeads())) {
+                return null;
+            }
+            buffers.add(kv);
+        }
+        return buffers;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

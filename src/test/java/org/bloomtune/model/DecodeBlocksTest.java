@@ -1,0 +1,163 @@
+package org.bloomtune.model;
+
+import org.bloomtune.demo.RandomCheckpoint;
+import org.bloomtune.kernels.DecodeBlocksKernel;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The native decode step ({@link DecodeBlocks}) against the blocks run one by one from Java, on a
+ * random checkpoint wide enough that every linear but none of the attention is split over two
+ * threads: the same next-token logits step after step (the cache written by each path in turn), for
+ * three left-padded rows and for one, in every mode whose row kernels this CPU runs; and the same
+ * bits on one thread as on two.
+ */
+class DecodeBlocksTest {
+    static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
+    static final int STEPS = 6;
+
+    @TempDir
+    static Path dir;
+    static Path checkpoint;
+
+    @BeforeAll
+    static void writeCheckpoint() {
+        checkpoint = dir.resolve("bloom-512");
+        RandomCheckpoint.write(BloomConfig.of(1024, 512, 8, 2), checkpoint, DType.F32, 512);
+    }
+
+    record Mode(DType dtype, Int8Mode int8, double tolerance) {}
+
+    @Test
+    void theNativeStepGivesTheLogitsOfTheBlocksRunOneByOne() {
+        // Bounds relative to the largest logit: float32 a few units in the last place of it (the layer
+        // norm's sums and the GELU's tanh differ in the last bits), bfloat16 a sixteenth of one.
+        List<Mode> modes = List.of(new Mode(DType.F32, Int8Mode.NONE, 1e-6), new Mode(DType.BF16, Int8Mode.NONE, 4e-3),
+                new Mode(DType.F32, Int8Mode.LLM_INT8, 1e-6), new Mode(DType.BF16, Int8Mode.LLM_INT8, 4e-3),
+                new Mode(DType.F32, Int8Mode.WEIGHT_ONLY, 1e-6), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 4e-3));
+        for (Mode mode : modes) {
+            for (int rows : new int[]{3, 1}) {
+                try (BloomModel model = load(mode)) {
+                    boolean runs = nativeRuns(model, rows);
+                    model.nativeDecodeBlocks(false);
+                    List<float[]> blocks = decode(model, rows, null);
+                    model.nativeDecodeBlocks(true);
+                    long before = model.nativeDecodeSteps();
+                    List<float[]> fused = decode(model, rows, blocks);
+                    if (runs) assertTrue(model.nativeDecodeSteps() - before == STEPS, mode + " rows " + rows + ": the native step did not run");
+                    for (int s = 0; s < STEPS; s++) {
+                        double scale = maxAbs(blocks.get(s));
+                        double err = maxDiff(fused.get(s), blocks.get(s));
+                        assertTrue(err <= mode.tolerance() * scale, mode + " rows " + rows + " step " + s + ": " + err + " of " + scale);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void oneThreadGivesTheBitsOfTwo() {
+        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0), new Mode(DType.F32, Int8Mode.LLM_INT8, 0))) {
+            try (BloomModel model = load(mode)) {
+                List<float[]> two = decode(model, 3, null);
+                int threads = torch.get_num_threads();
+                torch.set_num_threads(1);
+                List<float[]> one;
+                try {
+                    one = decode(model, 3, two);
+                } finally {
+                    torch.set_num_threads(threads);
+                }
+                for (int s = 0; s < STEPS; s++) assertArrayEquals(two.get(s), one.get(s), mode + " step " + s);
+            }
+        }
+    }
+
+    private static BloomModel load(Mode mode) {
+        LoadOptions options = LoadOptions.defaults().withDtype(mode.dtype());
+        return BloomModel.load(checkpoint, mode.int8() == Int8Mode.NONE ? options : options.withInt8(Int8Options.of(mode.int8())));
+    }
+
+    /** True when this CPU has every kernel the native step needs for the model at these rows. */
+    private static boolean nativeRuns(BloomModel model, int rows) {
+        if (!DecodeBlocksKernel.available()) return false;
+        long h = model.config().hiddenSize();
+        try (Tensor x = torch.zeros(rows, h).to(model.dtype().scalarType()); Tensor wide = torch.zeros(rows, 4 * h).to(model.dtype().scalarType())) {
+            BloomBlock b = model.blocks().getFirst();
+            return b.selfAttention().queryKeyValue().rowKernel(x) != null && b.selfAttention().dense().rowKernel(x) != null
+                    && b.mlp().denseHTo4h().rowKernel(x) != null && b.mlp().dense4hToH().rowKernel(wide) != null;
+        }
+    }
+
+    /**
+     * The prefill and {@link #STEPS} decode steps of the first {@code rows} prompts, left-padded; each
+     * step feeds the tokens {@code chosen} picked (greedy over its logits), or its own picks when null.
+     * Returns each decode step's logits [rows, V].
+     */
+    private static List<float[]> decode(BloomModel model, int rows, List<float[]> chosen) {
+        int width = 0;
+        for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
+        long[] ids = new long[rows * width];
+        long[] mask = new long[rows * width];
+        for (int r = 0; r < rows; r++) {
+            int pad = width - PROMPTS[r].length;
+            for (int t = 0; t < PROMPTS[r].length; t++) {
+                ids[r * width + pad + t] = PROMPTS[r][t];
+                mask[r * width + pad + t] = 1;
+            }
+        }
+        List<float[]> out = new ArrayList<>();
+        try (KvCache cache = new KvCache(model.config().numLayers(), width + STEPS)) {
+            float[] logits = Tensors.toFloats(model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(ids, rows, width))
+                    .mask(Tensors.fromLongs(mask, rows, width)), cache));
+            long[] grown = mask;
+            for (int s = 0; s < STEPS; s++) {
+                // The prefill is the same either way; after it, the tokens `chosen` picked.
+                long[] next = argmax(s == 0 || chosen == null ? logits : chosen.get(s - 1), rows);
+                int keys = width + s + 1;
+                long[] m = new long[rows * keys];
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(grown, r * (keys - 1), m, r * keys, keys - 1);
+                    m[r * keys + keys - 1] = 1;
+                }
+                grown = m;
+                logits = Tensors.toFloats(model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(next, rows, 1))
+                        .mask(Tensors.fromLongs(m, rows, keys)), cache));
+                out.add(logits);
+            }
+        }
+        return out;
+    }
+
+    private static long[] argmax(float[] logits, int rows) {
+        int vocab = logits.length / rows;
+        long[] best = new long[rows];
+        for (int r = 0; r < rows; r++)
+            for (int v = 1; v < vocab; v++) if (logits[r * vocab + v] > logits[r * vocab + (int) best[r]]) best[r] = v;
+        return best;
+    }
+
+    private static double maxAbs(float[] a) {
+        double m = 0;
+        for (float v : a) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+
+    private static double maxDiff(float[] a, float[] b) {
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+        return m;
+    }
+}

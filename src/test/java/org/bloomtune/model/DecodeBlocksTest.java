@@ -2,7 +2,9 @@ package org.bloomtune.model;
 
 import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.kernels.DecodeBlocksKernel;
+import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -85,6 +87,30 @@ class DecodeBlocksTest {
         }
     }
 
+    @Test
+    void nineHundredNativeStepsLeaveNoTensorOrHeapBehind() {
+        assertTrue(CpuCachingAllocator.installed(), CpuCachingAllocator.inUse());
+        try (BloomModel model = load(new Mode(DType.BF16, Int8Mode.LLM_INT8, 0))) {
+            long before = model.nativeDecodeSteps();
+            long[] tensors = new long[8];
+            long[] heap = new long[8];
+            for (int round = 0; round < tensors.length; round++) {
+                for (int i = 0; i < 10; i++) {
+                    decode(model, 3, null);
+                    decode(model, 1, null);
+                }
+                ProcessMemory.trim();
+                tensors[round] = CpuCachingAllocator.stats().inUse();
+                heap[round] = ProcessMemory.nativeHeapBytes();
+            }
+            assertTrue(model.nativeDecodeSteps() - before == 20L * STEPS * tensors.length || !nativeRuns(model, 3), "the native step did not run");
+            assertTrue(tensors[tensors.length - 1] == tensors[1], "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
+            long firstFloor = java.util.Arrays.stream(heap, 0, 4).min().orElseThrow();
+            long lastFloor = java.util.Arrays.stream(heap, 4, 8).min().orElseThrow();
+            assertTrue(lastFloor - firstFloor < 4L << 20, "native heap floor rose by " + (lastFloor - firstFloor) + " bytes");
+        }
+    }
+
     private static BloomModel load(Mode mode) {
         LoadOptions options = LoadOptions.defaults().withDtype(mode.dtype());
         return BloomModel.load(checkpoint, mode.int8() == Int8Mode.NONE ? options : options.withInt8(Int8Options.of(mode.int8())));
@@ -120,8 +146,7 @@ class DecodeBlocksTest {
         }
         List<float[]> out = new ArrayList<>();
         try (KvCache cache = new KvCache(model.config().numLayers(), width + STEPS)) {
-            float[] logits = Tensors.toFloats(model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(ids, rows, width))
-                    .mask(Tensors.fromLongs(mask, rows, width)), cache));
+            float[] logits = nextTokenLogits(model, ids, mask, rows, width, cache);
             long[] grown = mask;
             for (int s = 0; s < STEPS; s++) {
                 // The prefill is the same either way; after it, the tokens `chosen` picked.
@@ -133,12 +158,19 @@ class DecodeBlocksTest {
                     m[r * keys + keys - 1] = 1;
                 }
                 grown = m;
-                logits = Tensors.toFloats(model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(next, rows, 1))
-                        .mask(Tensors.fromLongs(m, rows, keys)), cache));
+                logits = nextTokenLogits(model, next, m, rows, keys, cache);
                 out.add(logits);
             }
         }
         return out;
+    }
+
+    /** The model's next-token logits for {@code ids} [rows, ids / rows] under {@code mask} [rows, keys], every handle closed. */
+    private static float[] nextTokenLogits(BloomModel model, long[] ids, long[] mask, int rows, int keys, KvCache cache) {
+        try (Tensor in = Tensors.fromLongs(ids, rows, ids.length / rows); Tensor m = Tensors.fromLongs(mask, rows, keys);
+             Tensor logits = model.nextTokenLogits(CausalLmInput.ids(in).mask(m), cache)) {
+            return Tensors.toFloats(logits);
+        }
     }
 
     private static long[] argmax(float[] logits, int rows) {

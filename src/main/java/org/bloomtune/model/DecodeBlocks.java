@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.DecodeAttention;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
+import org.bloomtune.kernels.SerialOps;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -27,9 +28,6 @@ import static org.bytedeco.pytorch.global.torch.empty;
  * per row count and kept; the cache buffers are filled in per step.
  */
 final class DecodeBlocks implements AutoCloseable {
-    /** Rows of a decode batch the row kernels take. */
-    static final int MAX_ROWS = 8;
-
     private final BloomConfig config;
     private final List<BloomBlock> blocks;
     private final Arena arena = Arena.ofShared();
@@ -64,7 +62,7 @@ final class DecodeBlocks implements AutoCloseable {
         if (layers == null) return null;
         List<Tensor[]> buffers = cacheBuffers(cache, rows, hidden, scratch[1], ctx);
         if (buffers == null) return null;
-        Tensor state = hidden.reshape(rows, h).clone();
+        Tensor state = hidden.reshape(rows, h).contiguous().clone();
         boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 buffers.getFirst()[0].size(2), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
@@ -79,7 +77,7 @@ final class DecodeBlocks implements AutoCloseable {
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */
     private static boolean takes(Tensor hidden, AttentionContext ctx) {
         int type = hidden.scalar_type().value;
-        return hidden.dim() == 3 && hidden.size(1) == 1 && hidden.size(0) >= 1 && hidden.size(0) <= MAX_ROWS
+        return hidden.dim() == 3 && hidden.size(1) == 1 && hidden.size(0) >= 1 && hidden.size(0) <= SerialOps.MAX_ROWS
                 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value) && hidden.is_cpu() && !hidden.requires_grad()
                 && ctx.kernel() == AttentionKernel.EAGER && ctx.prefix() == null;
     }

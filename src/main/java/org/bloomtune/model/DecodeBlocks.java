@@ -55,10 +55,10 @@ final class DecodeBlocks implements AutoCloseable {
         if (!enabled || !DecodeBlocksKernel.available() || cache == null || !takes(hidden, ctx)) return null;
         long rows = hidden.size(0);
         long h = config.hiddenSize();
-        Tensor[] scratch = new Tensor[6];
-        long[] widths = {h, 3 * h, h, h, h, 4 * h};
-        for (int i = 0; i < widths.length; i++) scratch[i] = empty(new long[]{rows, widths[i]}, hidden.options(), new MemoryFormatOptional());
-        MemorySegment layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch))).orElse(null);
+        Optional<MemorySegment> known = tables.get(rows);
+        if (known != null && known.isEmpty()) return null;
+        Tensor[] scratch = scratch(rows, hidden);
+        MemorySegment layers = (known != null ? known : tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch)))).orElse(null);
         if (layers == null) return null;
         List<Tensor[]> buffers = cacheBuffers(cache, rows, hidden, scratch[1], ctx);
         if (buffers == null) return null;
@@ -72,6 +72,15 @@ final class DecodeBlocks implements AutoCloseable {
         }
         steps.incrementAndGet();
         return state.view(rows, 1, h);
+    }
+
+    /** The step's scratch rows: the normed input, QKV, the merged heads, attention's output, the normed second input, the MLP's 4H. */
+    private Tensor[] scratch(long rows, Tensor hidden) {
+        long h = config.hiddenSize();
+        long[] widths = {h, 3 * h, h, h, h, 4 * h};
+        Tensor[] scratch = new Tensor[widths.length];
+        for (int i = 0; i < widths.length; i++) scratch[i] = empty(new long[]{rows, widths[i]}, hidden.options(), new MemoryFormatOptional());
+        return scratch;
     }
 
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */

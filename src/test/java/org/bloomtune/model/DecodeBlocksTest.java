@@ -23,8 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The native decode step ({@link DecodeBlocks}) against the blocks run one by one from Java, on a
  * random checkpoint wide enough that every linear but none of the attention is split over two
  * threads: the same next-token logits step after step (the cache written by each path in turn), for
- * three left-padded rows and for one, in every mode whose row kernels this CPU runs; and the same
- * bits on one thread as on two.
+ * three left-padded rows and for one, in every mode whose row kernels this CPU runs; the same bits on
+ * one thread as on two; and no tensor memory or native heap held over nine hundred steps.
  */
 class DecodeBlocksTest {
     static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
@@ -104,7 +104,10 @@ class DecodeBlocksTest {
                 heap[round] = ProcessMemory.nativeHeapBytes();
             }
             assertTrue(model.nativeDecodeSteps() - before == 20L * STEPS * tensors.length || !nativeRuns(model, 3), "the native step did not run");
-            assertTrue(tensors[tensors.length - 1] == tensors[1], "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
+            // Tensors other tests left to the collector may be freed meanwhile; a leak would only grow.
+            long firstLow = java.util.Arrays.stream(tensors, 0, 4).min().orElseThrow();
+            long lastHigh = java.util.Arrays.stream(tensors, 4, 8).max().orElseThrow();
+            assertTrue(lastHigh <= firstLow, "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
             long firstFloor = java.util.Arrays.stream(heap, 0, 4).min().orElseThrow();
             long lastFloor = java.util.Arrays.stream(heap, 4, 8).min().orElseThrow();
             assertTrue(lastFloor - firstFloor < 4L << 20, "native heap floor rose by " + (lastFloor - firstFloor) + " bytes");

@@ -2,6 +2,7 @@ package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -53,47 +54,63 @@ public final class DecodeBlocksKernel {
     public record Shape(long rows, long hidden, long heads, long headDim, long past, long capacity, boolean bf16,
                         boolean residualFromLayernorm, double eps) {}
 
-    /** The blocks' table in {@code arena}, without cache buffers ({@link #withCache} adds them per step). */
-    public static MemorySegment layers(Arena arena, List<Layer> layers) {
+    /** The blocks' parameters as the C side reads them: hidden size H, float32 or bfloat16, no cache buffers yet. */
+    public record Table(MemorySegment segment, int layers, long hidden, boolean bf16) {}
+
+    /**
+     * The blocks' table in {@code arena}. Every linear must chain H → 3H, H → H, H → 4H, 4H → H with
+     * one H throughout, and every layer norm parameter be [H], contiguous, CPU, one floating dtype.
+     */
+    public static Table layers(Arena arena, List<Layer> layers) {
+        if (layers.isEmpty()) throw new IllegalArgumentException("no blocks");
+        long h = layers.getFirst().queryKeyValue().inFeatures();
+        int type = layers.getFirst().ln1Weight().scalar_type().value;
+        if (type != ScalarType.Float.value && type != ScalarType.BFloat16.value) throw new IllegalArgumentException("layer norms must be float32 or bfloat16");
         MemorySegment table = arena.allocate(layers.size() * LAYER_WORDS * WORD, 64);
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
             long at = i * LAYER_WORDS;
-            address(table, at + LN1_WEIGHT, NativeMemory.of(l.ln1Weight()));
-            address(table, at + LN1_BIAS, NativeMemory.of(l.ln1Bias()));
-            address(table, at + LN2_WEIGHT, NativeMemory.of(l.ln2Weight()));
-            address(table, at + LN2_BIAS, NativeMemory.of(l.ln2Bias()));
+            Tensor[] norms = {l.ln1Weight(), l.ln1Bias(), l.ln2Weight(), l.ln2Bias()};
+            for (int j = 0; j < norms.length; j++) {
+                if (!rows(norms[j], type, 1, h)) throw new IllegalArgumentException("block " + i + ": a layer norm parameter is not [" + h + "]");
+                address(table, at + LN1_WEIGHT + j, NativeMemory.of(norms[j]));
+            }
             RowKernel[] linears = {l.queryKeyValue(), l.dense(), l.denseHTo4h(), l.dense4hToH()};
-            for (int j = 0; j < linears.length; j++) linear(table, at + LINEARS + j * LINEAR_WORDS, linears[j]);
+            long[][] shapes = {{h, 3 * h}, {h, h}, {h, 4 * h}, {4 * h, h}};
+            for (int j = 0; j < linears.length; j++) {
+                if (linears[j].inFeatures() != shapes[j][0] || linears[j].outFeatures() != shapes[j][1]) {
+                    throw new IllegalArgumentException("block " + i + ": linear " + j + " is " + linears[j].inFeatures() + " → "
+                            + linears[j].outFeatures() + ", not " + shapes[j][0] + " → " + shapes[j][1]);
+                }
+                linear(table, at + LINEARS + j * LINEAR_WORDS, linears[j]);
+            }
         }
-        return table;
-    }
-
-    /** A copy of {@code layers} in {@code arena} with each block's key and value cache buffers filled in. */
-    public static MemorySegment withCache(Arena arena, MemorySegment layers, List<Tensor[]> keysAndValues) {
-        MemorySegment table = arena.allocate(layers.byteSize(), 64).copyFrom(layers);
-        for (int i = 0; i < keysAndValues.size(); i++) {
-            address(table, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
-            address(table, i * LAYER_WORDS + VALUES, NativeMemory.of(keysAndValues.get(i)[1]));
-        }
-        return table;
+        return new Table(table, layers.size(), h, type == ScalarType.BFloat16.value);
     }
 
     /**
      * Runs the blocks of {@code table} over {@code hidden} [rows, H] in place (the step's input,
-     * then its output), with the step's ALiBi bias and mask (as {@link DecodeAttention#forward}
-     * takes them) and six scratch tensors: H, 3H, H, H, H and 4H wide, {@code rows} rows each.
+     * then its output): each block's key and value cache buffers ({@code keysAndValues}, [rows · heads,
+     * head_dim, capacity] and [rows · heads, capacity, head_dim], position {@code past} written), the
+     * step's ALiBi bias and mask (as {@link DecodeAttention#forward} takes them), and six scratch
+     * tensors H, 3H, H, H, H and 4H wide. Every tensor is checked before its address goes to C.
      */
-    public static void run(Arena arena, MemorySegment table, int layers, Shape shape, Tensor hidden, Tensor alibi, Tensor masked,
-                           Tensor[] scratch) {
+    public static void run(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
+                           Tensor masked, Tensor[] scratch) {
+        check(table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        MemorySegment layers = arena.allocate(table.segment().byteSize(), 64).copyFrom(table.segment());
+        for (int i = 0; i < keysAndValues.size(); i++) {
+            address(layers, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
+            address(layers, i * LAYER_WORDS + VALUES, NativeMemory.of(keysAndValues.get(i)[1]));
+        }
         MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
-        long[] numbers = {layers, shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
+        long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
                 shape.bf16() ? 1 : 0, shape.residualFromLayernorm() ? 1 : 0,
                 DecodeAttention.parts(shape.rows() * shape.heads(), shape.past(), shape.headDim()), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
         for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));
-        address(step, LAYER, table);
+        address(step, LAYER, layers);
         address(step, ATTENTION, ATTENTION_KERNEL);
         address(step, HIDDEN_STATE, NativeMemory.of(hidden));
         address(step, ALIBI, NativeMemory.of(alibi));
@@ -102,6 +119,43 @@ public final class DecodeBlocksKernel {
         int status = together(step);
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
+    }
+
+    /** The shapes, dtypes and layouts {@link #run} hands to C, or an IllegalArgumentException naming the first that is off. */
+    private static void check(Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi, Tensor masked,
+                              Tensor[] scratch) {
+        long rows = shape.rows();
+        long h = table.hidden();
+        int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
+        long positions = shape.past() + 1;
+        require(shape.bf16() == table.bf16() && shape.hidden() == h && shape.heads() * shape.headDim() == h && rows >= 1
+                && rows <= SerialOps.MAX_ROWS && shape.past() >= 0 && positions <= shape.capacity(), "the step's shape " + shape);
+        require(rows(hidden, type, rows, h), "hidden must be [" + rows + ", " + h + "]");
+        long[] widths = {h, 3 * h, h, h, h, 4 * h};
+        require(scratch.length == widths.length, "six scratch tensors");
+        for (int i = 0; i < widths.length; i++) require(rows(scratch[i], type, rows, widths[i]), "scratch " + i + " must be [" + rows + ", " + widths[i] + "]");
+        require(alibi.numel() == rows * shape.heads() * positions && plain(alibi, type), "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]");
+        require(masked.numel() == rows * positions && plain(masked, ScalarType.Bool.value), "the mask must be [" + rows + ", 1, 1, " + positions + "] bool");
+        require(keysAndValues.size() == table.layers(), "one key and value buffer per block");
+        for (Tensor[] kv : keysAndValues) {
+            require(kv.length == 2 && plain(kv[0], type) && plain(kv[1], type) && kv[0].dim() == 3 && kv[1].dim() == 3
+                    && kv[0].size(0) == rows * shape.heads() && kv[0].size(1) == shape.headDim() && kv[0].size(2) == shape.capacity()
+                    && kv[1].size(0) == rows * shape.heads() && kv[1].size(1) == shape.capacity() && kv[1].size(2) == shape.headDim(),
+                    "cache buffers must be [" + rows * shape.heads() + ", " + shape.headDim() + ", " + shape.capacity() + "] and [" + rows * shape.heads()
+                            + ", " + shape.capacity() + ", " + shape.headDim() + "]");
+        }
+    }
+
+    private static boolean rows(Tensor t, int type, long rows, long width) {
+        return plain(t, type) && t.numel() == rows * width && t.size(-1) == width;
+    }
+
+    private static boolean plain(Tensor t, int type) {
+        return t.scalar_type().value == type && t.is_contiguous() && t.is_cpu() && !t.requires_grad();
+    }
+
+    private static void require(boolean ok, String what) {
+        if (!ok) throw new IllegalArgumentException("bt_decode_blocks: " + what);
     }
 
     /**
@@ -150,15 +204,15 @@ public final class DecodeBlocksKernel {
     }
 
     private static void linear(MemorySegment table, long at, RowKernel k) {
-        table.setAtIndex(ValueLayout.JAVA_LONG, at + CALL, k.call().ordinal());
-        address(table, at + FUNCTION, k.function());
-        address(table, at + WEIGHT, k.weight());
-        address(table, at + SCALES, k.scales());
-        address(table, at + BIAS, k.bias());
-        table.setAtIndex(ValueLayout.JAVA_LONG, at + N, k.n());
-        table.setAtIndex(ValueLayout.JAVA_LONG, at + K, k.k());
-        table.setAtIndex(ValueLayout.JAVA_LONG, at + WEIGHT_BYTES, k.weightBytes());
-        table.setAtIndex(ValueLayout.JAVA_DOUBLE, at + THRESHOLD, k.threshold());
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + CALL, k.call.ordinal());
+        address(table, at + FUNCTION, k.function);
+        address(table, at + WEIGHT, k.weight);
+        address(table, at + SCALES, k.scales);
+        address(table, at + BIAS, k.bias);
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + N, k.n);
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + K, k.k);
+        table.setAtIndex(ValueLayout.JAVA_LONG, at + WEIGHT_BYTES, k.weightBytes);
+        table.setAtIndex(ValueLayout.JAVA_DOUBLE, at + THRESHOLD, k.threshold);
     }
 
     private static void address(MemorySegment s, long word, MemorySegment value) {

@@ -10,20 +10,11 @@ import java.lang.foreign.MemorySegment;
  * A linear layer's product for a decode step's rows as a native caller makes it: the C function
  * the Java path would call for these rows (chosen by the same checks), how it is called, and the
  * layer's frozen weight, scales and bias. {@link DecodeBlocksKernel} calls it from C for every block.
- *
- * @param call        the function's signature
- * @param function    its address in the kernels library
- * @param weight      [n, k] in the compute dtype, or int8 values
- * @param scales      [n] float32 row scales of an int8 weight, else {@link MemorySegment#NULL}
- * @param bias        [n] in the compute dtype, else {@link MemorySegment#NULL}
- * @param weightBytes bytes of one weight element
- * @param threshold   LLM.int8's outlier threshold (0 for the others)
+ * Opaque outside this package: only the kernel classes make one, from tensors they have checked.
  */
-public record RowKernel(Call call, MemorySegment function, MemorySegment weight, MemorySegment scales, MemorySegment bias,
-                        long n, long k, long weightBytes, double threshold) {
-
+public final class RowKernel {
     /** The C signatures (native/decode_blocks.c). */
-    public enum Call {
+    enum Call {
         /** {@code f(w, x, bias, y, rows, n, k, ldy)}: bt_bf16_rows_linear, bt_f32_rows_linear. */
         DENSE,
         /** {@code f(values, scales, x, bias, y, rows, n, k, ldy)}: the weight-only int8 row kernels. */
@@ -32,15 +23,44 @@ public record RowKernel(Call call, MemorySegment function, MemorySegment weight,
         LLM_INT8
     }
 
+    final Call call;
+    final MemorySegment function;
+    final MemorySegment weight;         // [n, k] in the compute dtype, or int8 values
+    final MemorySegment scales;         // [n] float32 row scales of an int8 weight, else NULL
+    final MemorySegment bias;           // [n] in the compute dtype, else NULL
+    final long n;
+    final long k;
+    final long weightBytes;             // bytes of one weight element
+    final double threshold;             // LLM.int8's outlier threshold (0 for the others)
+
+    private RowKernel(Call call, String function, MemorySegment weight, MemorySegment scales, Tensor bias, long n, long k,
+                      long weightBytes, double threshold) {
+        this.call = call;
+        this.function = NativeLibrary.address(function);
+        this.weight = weight;
+        this.scales = scales;
+        this.bias = NativeMemory.ofNullable(bias);
+        this.n = n;
+        this.k = k;
+        this.weightBytes = weightBytes;
+        this.threshold = threshold;
+    }
+
     /** {@code function} over a dense weight [n, k] (+ bias or null). */
     static RowKernel dense(String function, Tensor weight, Tensor bias) {
-        return new RowKernel(Call.DENSE, NativeLibrary.address(function), NativeMemory.of(weight), MemorySegment.NULL,
-                NativeMemory.ofNullable(bias), weight.size(0), weight.size(1), weight.element_size(), 0);
+        return new RowKernel(Call.DENSE, function, NativeMemory.of(weight), MemorySegment.NULL, bias, weight.size(0), weight.size(1),
+                weight.element_size(), 0);
     }
 
     /** {@code function} over int8 {@code values} [n, k] with row {@code scales} (+ bias or null). */
     static RowKernel int8(Call call, String function, Tensor values, Tensor scales, Tensor bias, double threshold) {
-        return new RowKernel(call, NativeLibrary.address(function), NativeMemory.of(values), NativeMemory.of(scales),
-                NativeMemory.ofNullable(bias), values.size(0), values.size(1), 1, threshold);
+        return new RowKernel(call, function, NativeMemory.of(values), NativeMemory.of(scales), bias, values.size(0), values.size(1), 1,
+                threshold);
     }
+
+    /** Output features: the weight's rows. */
+    public long outFeatures() { return n; }
+
+    /** Input features: the weight's columns. */
+    public long inFeatures() { return k; }
 }

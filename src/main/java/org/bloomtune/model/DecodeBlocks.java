@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -31,7 +30,7 @@ final class DecodeBlocks implements AutoCloseable {
     private final BloomConfig config;
     private final List<BloomBlock> blocks;
     private final Arena arena = Arena.ofShared();
-    private final ConcurrentMap<Long, Optional<MemorySegment>> tables = new ConcurrentHashMap<>();
+    private final ConcurrentMap<Long, Optional<DecodeBlocksKernel.Table>> tables = new ConcurrentHashMap<>();
     private volatile boolean enabled = true;
     private final AtomicLong steps = new AtomicLong();
 
@@ -55,10 +54,10 @@ final class DecodeBlocks implements AutoCloseable {
         if (!enabled || !DecodeBlocksKernel.available() || cache == null || !takes(hidden, ctx)) return null;
         long rows = hidden.size(0);
         long h = config.hiddenSize();
-        Optional<MemorySegment> known = tables.get(rows);
+        Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;
         Tensor[] scratch = scratch(rows, hidden);
-        MemorySegment layers = (known != null ? known : tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch)))).orElse(null);
+        DecodeBlocksKernel.Table layers = (known != null ? known : tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch)))).orElse(null);
         if (layers == null) return null;
         List<Tensor[]> buffers = cacheBuffers(cache, rows, hidden, scratch[1], ctx);
         if (buffers == null) return null;
@@ -67,8 +66,7 @@ final class DecodeBlocks implements AutoCloseable {
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 buffers.getFirst()[0].size(2), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
         try (Arena step = Arena.ofConfined()) {
-            DecodeBlocksKernel.run(step, DecodeBlocksKernel.withCache(step, layers, buffers), blocks.size(), shape, state,
-                    ctx.alibi(), ctx.mask(), scratch);
+            DecodeBlocksKernel.run(step, layers, shape, state, buffers, ctx.alibi(), ctx.mask(), scratch);
         }
         steps.incrementAndGet();
         return state.view(rows, 1, h);
@@ -92,7 +90,7 @@ final class DecodeBlocks implements AutoCloseable {
     }
 
     /** The blocks' table for these rows, or null when some piece has no native form. */
-    private MemorySegment table(Tensor[] scratch) {
+    private DecodeBlocksKernel.Table table(Tensor[] scratch) {
         List<DecodeBlocksKernel.Layer> layers = new ArrayList<>();
         for (BloomBlock b : blocks) {
             LayerNorm ln1 = b.inputLayernorm();

@@ -113,8 +113,13 @@ class ServerFaultsTest {
     @Test
     void aClientThatLeavesMidStreamFreesItsRow() throws Exception {
         try (ServerFixture f = new ServerFixture(dir)) {
-            String body = "{\"model\": \"chat\", \"prompt\": \"你好\", \"max_tokens\": 1500, \"temperature\": 0, \"stream\": true, \"ignore_eos\": true}";
+            // Near the context length (2048): a slow phase of the machine once let all of 1500 through.
+            String body = "{\"model\": \"chat\", \"prompt\": \"你好\", \"max_tokens\": 1900, \"temperature\": 0, \"stream\": true, \"ignore_eos\": true}";
             try (Socket s = new Socket(InetAddress.getLoopbackAddress(), f.server.port())) {
+                // An abortive close (RST), as a client that is killed or gives up: the row went after 205–292
+                // tokens here. After an orderly close (FIN) the server let go of it only after 600–825, about
+                // half the stream.
+                s.setSoLinger(true, 0);
                 OutputStream out = s.getOutputStream();
                 byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
                 out.write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length
@@ -130,7 +135,8 @@ class ServerFaultsTest {
             while (!f.get("/metrics").body().contains("bloomtune_active_rows 0") && System.nanoTime() < deadline) Thread.sleep(20);
             long produced = f.metric("bloomtune_decode_tokens_total");
             assertTrue(f.get("/metrics").body().contains("bloomtune_active_rows 0"), "the row was let go");
-            assertTrue(produced < 1499, "the row stopped when its client left, after " + produced + " of 1500 tokens");
+            System.out.println("client left: the row stopped after " + produced + " of 1900 tokens");
+            assertTrue(produced < 1899, "the row stopped when its client left, after " + produced + " of 1900 tokens");
             assertEquals(200, f.post("/v1/completions", GOOD).status());
         }
     }

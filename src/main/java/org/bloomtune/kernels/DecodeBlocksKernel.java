@@ -97,7 +97,21 @@ public final class DecodeBlocksKernel {
      */
     public static void run(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
                            Tensor masked, Tensor[] scratch) {
-        check(table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        String misfit = misfit(table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
+        launch(arena, table, shape, hidden, keysAndValues, alibi, masked, scratch);
+    }
+
+    /** {@link #run} where the tensors fit the table; false, nothing written, where they do not (the caller takes another path). */
+    public static boolean runIfFits(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
+                                    Tensor masked, Tensor[] scratch) {
+        if (misfit(table, shape, hidden, keysAndValues, alibi, masked, scratch) != null) return false;
+        launch(arena, table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        return true;
+    }
+
+    private static void launch(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
+                               Tensor masked, Tensor[] scratch) {
         MemorySegment layers = arena.allocate(table.segment().byteSize(), 64).copyFrom(table.segment());
         for (int i = 0; i < keysAndValues.size(); i++) {
             address(layers, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
@@ -121,29 +135,34 @@ public final class DecodeBlocksKernel {
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
     }
 
-    /** The shapes, dtypes and layouts {@link #run} hands to C, or an IllegalArgumentException naming the first that is off. */
-    private static void check(Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi, Tensor masked,
-                              Tensor[] scratch) {
+    /** The first of the shapes, dtypes and layouts {@link #run} hands to C that is off, named; null when all fit. */
+    private static String misfit(Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi, Tensor masked,
+                                 Tensor[] scratch) {
         long rows = shape.rows();
         long h = table.hidden();
         int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
         long positions = shape.past() + 1;
-        require(shape.bf16() == table.bf16() && shape.hidden() == h && shape.heads() * shape.headDim() == h && rows >= 1
-                && rows <= SerialOps.MAX_ROWS && shape.past() >= 0 && positions <= shape.capacity(), "the step's shape " + shape);
-        require(rows(hidden, type, rows, h), "hidden must be [" + rows + ", " + h + "]");
+        if (shape.bf16() != table.bf16() || shape.hidden() != h || shape.heads() * shape.headDim() != h || rows < 1
+                || rows > SerialOps.MAX_ROWS || shape.past() < 0 || positions > shape.capacity()) return "the step's shape " + shape;
+        if (!rows(hidden, type, rows, h)) return "hidden must be [" + rows + ", " + h + "]";
         long[] widths = {h, 3 * h, h, h, h, 4 * h};
-        require(scratch.length == widths.length, "six scratch tensors");
-        for (int i = 0; i < widths.length; i++) require(rows(scratch[i], type, rows, widths[i]), "scratch " + i + " must be [" + rows + ", " + widths[i] + "]");
-        require(alibi.numel() == rows * shape.heads() * positions && plain(alibi, type), "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]");
-        require(masked.numel() == rows * positions && plain(masked, ScalarType.Bool.value), "the mask must be [" + rows + ", 1, 1, " + positions + "] bool");
-        require(keysAndValues.size() == table.layers(), "one key and value buffer per block");
+        if (scratch.length != widths.length) return "six scratch tensors";
+        for (int i = 0; i < widths.length; i++) if (!rows(scratch[i], type, rows, widths[i])) return "scratch " + i + " must be [" + rows + ", " + widths[i] + "]";
+        if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";
+        if (masked.numel() != rows * positions || !plain(masked, ScalarType.Bool.value)) return "the mask must be [" + rows + ", 1, 1, " + positions + "] bool";
+        if (keysAndValues.size() != table.layers()) return "one key and value buffer per block";
+        long pairs = rows * shape.heads();
         for (Tensor[] kv : keysAndValues) {
-            require(kv.length == 2 && plain(kv[0], type) && plain(kv[1], type) && kv[0].dim() == 3 && kv[1].dim() == 3
-                    && kv[0].size(0) == rows * shape.heads() && kv[0].size(1) == shape.headDim() && kv[0].size(2) == shape.capacity()
-                    && kv[1].size(0) == rows * shape.heads() && kv[1].size(1) == shape.capacity() && kv[1].size(2) == shape.headDim(),
-                    "cache buffers must be [" + rows * shape.heads() + ", " + shape.headDim() + ", " + shape.capacity() + "] and [" + rows * shape.heads()
-                            + ", " + shape.capacity() + ", " + shape.headDim() + "]");
+            if (kv.length != 2 || !buffer(kv[0], type, pairs, shape.headDim(), shape.capacity()) || !buffer(kv[1], type, pairs, shape.capacity(), shape.headDim())) {
+                return "cache buffers must be [" + pairs + ", " + shape.headDim() + ", " + shape.capacity() + "] and [" + pairs + ", "
+                        + shape.capacity() + ", " + shape.headDim() + "]";
+            }
         }
+        return null;
+    }
+
+    private static boolean buffer(Tensor t, int type, long d0, long d1, long d2) {
+        return plain(t, type) && t.dim() == 3 && t.size(0) == d0 && t.size(1) == d1 && t.size(2) == d2;
     }
 
     private static boolean rows(Tensor t, int type, long rows, long width) {
@@ -152,10 +171,6 @@ public final class DecodeBlocksKernel {
 
     private static boolean plain(Tensor t, int type) {
         return t.scalar_type().value == type && t.is_contiguous() && t.is_cpu() && !t.requires_grad();
-    }
-
-    private static void require(boolean ok, String what) {
-        if (!ok) throw new IllegalArgumentException("bt_decode_blocks: " + what);
     }
 
     /**

@@ -1,6 +1,5 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.DecodeAttention;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.SerialOps;
@@ -22,7 +21,8 @@ import static org.bytedeco.pytorch.global.torch.empty;
  * A decode step's blocks — one new position for each of up to eight rows, eager attention over the
  * KV cache — run by {@link DecodeBlocksKernel} in one native call per thread instead of block by
  * block from Java. Applies where every piece has its native form: each linear's {@link Linear#rowKernel}
- * (the kernel its Java path would call), {@link DecodeAttention} for the cache, float32 or bfloat16
+ * (the kernel its Java path would call), {@link org.bloomtune.kernels.DecodeAttention} for the cache (its buffers checked each step by
+ * {@link DecodeBlocksKernel#runIfFits}), float32 or bfloat16
  * layer norms; otherwise the caller runs the blocks as before. The weights' table is built once
  * per row count and kept; the cache buffers are filled in per step.
  */
@@ -59,14 +59,16 @@ final class DecodeBlocks implements AutoCloseable {
         Tensor[] scratch = scratch(rows, hidden);
         DecodeBlocksKernel.Table layers = (known != null ? known : tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch)))).orElse(null);
         if (layers == null) return null;
-        List<Tensor[]> buffers = cacheBuffers(cache, rows, hidden, scratch[1], ctx);
-        if (buffers == null) return null;
+        List<Tensor[]> buffers = new ArrayList<>();
+        for (int layer = 0; layer < blocks.size(); layer++) {
+            buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), hidden.options(), 1));    // as the Java path reserves them
+        }
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
         boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 buffers.getFirst()[0].size(2), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
         try (Arena step = Arena.ofConfined()) {
-            DecodeBlocksKernel.run(step, layers, shape, state, buffers, ctx.alibi(), ctx.mask(), scratch);
+            if (!DecodeBlocksKernel.runIfFits(step, layers, shape, state, buffers, ctx.alibi(), ctx.mask(), scratch)) return null;
         }
         steps.incrementAndGet();
         return state.view(rows, 1, h);
@@ -112,22 +114,6 @@ final class DecodeBlocks implements AutoCloseable {
                     || t.size(0) != config.hiddenSize()) return false;
         }
         return ln.eps() == config.layerNormEpsilon();
-    }
-
-    /** Each block's key and value buffers with room for the step (as the Java path reserves them), or null where the attention kernel does not take them. */
-    private List<Tensor[]> cacheBuffers(KvCache cache, long rows, Tensor hidden, Tensor qkvRows, AttentionContext ctx) {
-        Tensor qkv = qkvRows.view(rows, 1, 3L * config.hiddenSize());
-        List<Tensor[]> buffers = new ArrayList<>();
-        for (int layer = 0; layer < blocks.size(); layer++) {
-            Tensor[] kv = cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), hidden.options(), 1);
-            boolean sameAsFirst = layer == 0 || kv[0].size(2) == buffers.getFirst()[0].size(2) && kv[0].is_contiguous() && kv[1].is_contiguous()
-                    && kv[0].scalar_type().value == hidden.scalar_type().value && kv[1].scalar_type().value == hidden.scalar_type().value;
-            if (!sameAsFirst || layer == 0 && !DecodeAttention.applies(qkv, kv[0], kv[1], cache.length(), ctx.alibi(), ctx.mask(), config.numHeads())) {
-                return null;
-            }
-            buffers.add(kv);
-        }
-        return buffers;
     }
 
     @Override

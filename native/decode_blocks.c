@@ -77,15 +77,6 @@ typedef struct {
     int64_t abandoned;          /* set when a thread could not enter: the others stop waiting for it */
 } bt_decode_step;
 
-BT_INLINE float load(const void *p, int64_t i, int bf16) {
-    return bf16 ? bf16_to_float(((const uint16_t *) p)[i]) : ((const float *) p)[i];
-}
-
-BT_INLINE void store(void *p, int64_t i, float v, int bf16) {
-    if (bf16) ((uint16_t *) p)[i] = float_to_bf16(v);
-    else ((float *) p)[i] = v;
-}
-
 /*
  * Sense-reversing barrier of `threads` threads; spins, and yields the core after a while (a VM may
  * have preempted the other thread). Returns at once when the step is abandoned (its result is then
@@ -106,40 +97,108 @@ static void barrier(bt_decode_step *s, int64_t threads, int64_t *sense) {
     }
 }
 
-/* Layer norm of every row of x [rows, h] into y, with the float math libtorch's kernel does (mean and variance here in double). */
-static void layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps, int bf16) {
-    for (int64_t r = 0; r < rows; r++) {
+/*
+ * The small ops below run between the products on one or both threads; each is a loop over a row
+ * that the compiler vectorizes (target_clones: AVX-512, AVX2 and baseline versions, picked by the CPU
+ * at load), with the compute dtype hoisted out of the loop so each version has straight-line bodies.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BT_CLONES
+#endif
+
+/* Elements a cache-friendly chunk of a row at a time (widened into a stack buffer). */
+#define CHUNK 512
+
+/* `count` ≤ CHUNK elements of x from `at`, as float into `out`. */
+BT_INLINE void widen(const void *x, int64_t at, int64_t count, float *out, int bf16) {
+    if (bf16) {
+        const uint16_t *p = (const uint16_t *) x + at;
+#pragma omp simd
+        for (int64_t j = 0; j < count; j++) out[j] = bf16_to_float(p[j]);
+    } else {
+        const float *p = (const float *) x + at;
+#pragma omp simd
+        for (int64_t j = 0; j < count; j++) out[j] = p[j];
+    }
+}
+
+/* `count` floats of v rounded to the compute dtype into y from `at`. */
+BT_INLINE void narrow(const float *v, void *y, int64_t at, int64_t count, int bf16) {
+    if (bf16) {
+        uint16_t *p = (uint16_t *) y + at;
+#pragma omp simd
+        for (int64_t j = 0; j < count; j++) p[j] = float_to_bf16(v[j]);
+    } else {
+        float *p = (float *) y + at;
+#pragma omp simd
+        for (int64_t j = 0; j < count; j++) p[j] = v[j];
+    }
+}
+
+/* Layer norm of rows [first, first + count) of x [rows, h] into y, with the float math libtorch's kernel does (mean and variance here in double). */
+static BT_CLONES void layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t first, int64_t count,
+                                 int64_t h, double eps, int bf16) {
+    float v[CHUNK], gamma[CHUNK], beta[CHUNK];
+    for (int64_t r = first; r < first + count; r++) {
         double sum = 0, squares = 0;
-        for (int64_t j = 0; j < h; j++) sum += load(x, r * h + j, bf16);
-        float mean = (float) (sum / h);
-        for (int64_t j = 0; j < h; j++) {
-            double d = (double) load(x, r * h + j, bf16) - sum / h;
-            squares += d * d;
+        for (int64_t c = 0; c < h; c += CHUNK) {
+            int64_t n = h - c < CHUNK ? h - c : CHUNK;
+            widen(x, r * h + c, n, v, bf16);
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = 0; j < n; j++) sum += v[j];
         }
-        float rstd = (float) (1.0 / sqrt(squares / h + eps));
-        for (int64_t j = 0; j < h; j++) {
-            float normed = (load(x, r * h + j, bf16) - mean) * rstd;
-            store(y, r * h + j, normed * load(weight, j, bf16) + load(bias, j, bf16), bf16);
+        double mean_d = sum / h;
+        for (int64_t c = 0; c < h; c += CHUNK) {
+            int64_t n = h - c < CHUNK ? h - c : CHUNK;
+            widen(x, r * h + c, n, v, bf16);
+#pragma omp simd reduction(+ : squares)
+            for (int64_t j = 0; j < n; j++) squares += ((double) v[j] - mean_d) * ((double) v[j] - mean_d);
+        }
+        float mean = (float) mean_d, rstd = (float) (1.0 / sqrt(squares / h + eps));
+        for (int64_t c = 0; c < h; c += CHUNK) {
+            int64_t n = h - c < CHUNK ? h - c : CHUNK;
+            widen(x, r * h + c, n, v, bf16);
+            widen(weight, c, n, gamma, bf16);
+            widen(bias, c, n, beta, bf16);
+#pragma omp simd
+            for (int64_t j = 0; j < n; j++) v[j] = (v[j] - mean) * rstd * gamma[j] + beta[j];
+            narrow(v, y, r * h + c, n, bf16);
         }
     }
 }
 
 /* BLOOM's tanh GELU, 0.5·x·(1 + tanh(u)) = x · σ(2u), on columns [from, from + count) of y [rows, ld], in place. */
-static void gelu(void *y, int64_t rows, int64_t ld, int64_t from, int64_t count, int bf16) {
+static BT_CLONES void gelu(void *y, int64_t rows, int64_t ld, int64_t from, int64_t count, int bf16) {
+    float v[CHUNK];
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = from; j < from + count; j++) {
-            float x = load(y, r * ld + j, bf16);
-            float u = 0.79788456f * x * (1.0f + 0.044715f * x * x);
-            float t = bt_exp(-2.0f * fabsf(u));                  /* e^(−2|u|) ≤ 1: no overflow either way */
-            float sigma = u >= 0 ? 1.0f / (1.0f + t) : t / (1.0f + t);
-            store(y, r * ld + j, x * sigma, bf16);
+        for (int64_t c = 0; c < count; c += CHUNK) {
+            int64_t n = count - c < CHUNK ? count - c : CHUNK;
+            widen(y, r * ld + from + c, n, v, bf16);
+#pragma omp simd
+            for (int64_t j = 0; j < n; j++) {
+                float x = v[j];
+                float u = 0.79788456f * x * (1.0f + 0.044715f * x * x);
+                float t = bt_exp(-2.0f * fabsf(u));              /* e^(−2|u|) ≤ 1: no overflow either way */
+                v[j] = x * ((u >= 0 ? 1.0f : t) / (1.0f + t));
+            }
+            narrow(v, y, r * ld + from + c, n, bf16);
         }
 }
 
 /* y[:, from .. from + count) += residual[:, from .. from + count), each sum rounded once (a libtorch add). */
-static void add_residual(void *y, const void *residual, int64_t rows, int64_t h, int64_t from, int64_t count, int bf16) {
+static BT_CLONES void add_residual(void *y, const void *residual, int64_t rows, int64_t h, int64_t from, int64_t count, int bf16) {
+    float v[CHUNK], w[CHUNK];
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = from; j < from + count; j++) store(y, r * h + j, load(y, r * h + j, bf16) + load(residual, r * h + j, bf16), bf16);
+        for (int64_t c = 0; c < count; c += CHUNK) {
+            int64_t n = count - c < CHUNK ? count - c : CHUNK;
+            widen(y, r * h + from + c, n, v, bf16);
+            widen(residual, r * h + from + c, n, w, bf16);
+#pragma omp simd
+            for (int64_t j = 0; j < n; j++) v[j] += w[j];
+            narrow(v, y, r * h + from + c, n, bf16);
+        }
 }
 
 /* This thread's range of a linear's n weight rows: *from, *count (count 0 when it has none). */
@@ -183,16 +242,17 @@ static void linear(bt_decode_step *s, const bt_linear *l, const void *x, void *y
 static void block(bt_decode_step *s, const bt_decode_layer *L, int64_t tid, int64_t threads, int64_t *sense) {
     int bf16 = (int) s->bf16;
     int64_t rows = s->rows, h = s->hidden, from, count;
-    if (tid == 0) layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, s->normed, rows, h, s->eps, bf16);
+    int64_t first = rows * tid / threads, mine = rows * (tid + 1) / threads - first;     /* this thread's rows of a layer norm */
+    layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, s->normed, first, mine, h, s->eps, bf16);
     barrier(s, threads, sense);
     linear(s, &L->qkv, s->normed, s->qkv, tid, threads, &from, &count);
     barrier(s, threads, sense);
     int64_t pairs = rows * s->heads;
     if (tid < s->attention_parts) {
         int64_t parts = s->attention_parts < threads ? s->attention_parts : threads;
-        int64_t first = pairs * tid / parts;
-        int32_t status = ((attention_fn) s->attention)(s->qkv, L->keys, L->values, s->alibi, s->masked, s->merged, first,
-                                                        pairs * (tid + 1) / parts - first, s->heads, s->head_dim, s->past,
+        int64_t pair = pairs * tid / parts;
+        int32_t status = ((attention_fn) s->attention)(s->qkv, L->keys, L->values, s->alibi, s->masked, s->merged, pair,
+                                                        pairs * (tid + 1) / parts - pair, s->heads, s->head_dim, s->past,
                                                         s->capacity, (float) s->alpha, bf16);
         if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     }
@@ -200,7 +260,7 @@ static void block(bt_decode_step *s, const bt_decode_layer *L, int64_t tid, int6
     linear(s, &L->dense, s->merged, s->attended, tid, threads, &from, &count);
     add_residual(s->attended, s->residual_from_layernorm ? s->normed : s->hidden_state, rows, h, from, count, bf16);
     barrier(s, threads, sense);
-    if (tid == 0) layer_norm(s->attended, L->ln2_weight, L->ln2_bias, s->normed2, rows, h, s->eps, bf16);
+    layer_norm(s->attended, L->ln2_weight, L->ln2_bias, s->normed2, first, mine, h, s->eps, bf16);
     barrier(s, threads, sense);
     linear(s, &L->h_to_4h, s->normed2, s->mlp, tid, threads, &from, &count);
     gelu(s->mlp, rows, L->h_to_4h.n, from, count, bf16);

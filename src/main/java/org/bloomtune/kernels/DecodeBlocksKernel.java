@@ -110,6 +110,16 @@ public final class DecodeBlocksKernel {
         return true;
     }
 
+    /*
+     * Every (row, head) pair's attention split over the threads, however little work it is: here a
+     * split costs no hand-off (the threads meet at the barrier after it anyway), where DecodeAttention's
+     * own threshold weighs one.
+     */
+    private static long attentionParts(Shape shape) {
+        long pairs = shape.rows() * shape.heads();
+        return RowSplit.parts(pairs, pairs);
+    }
+
     private static void launch(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
                                Tensor masked, Tensor[] scratch) {
         MemorySegment layers = arena.allocate(table.segment().byteSize(), 64).copyFrom(table.segment());
@@ -120,7 +130,7 @@ public final class DecodeBlocksKernel {
         MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
         long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
                 shape.bf16() ? 1 : 0, shape.residualFromLayernorm() ? 1 : 0,
-                DecodeAttention.parts(shape.rows() * shape.heads(), shape.past(), shape.headDim()), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
+                attentionParts(shape), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
         for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));

@@ -77,6 +77,7 @@ static inline __attribute__((always_inline)) int32_t quantize(const void *x, int
         const float *row = row_f32(x, type, r, k, buf);
         int8_t *q = x8 + r * k;
         float absmax = 0.0f;
+#pragma omp simd reduction(max : absmax)             /* a max is exact in any order: the vector form is free to take it */
         for (int64_t c = 0; c < k; c++) {
             float a = outlier[c] ? 0.0f : fabsf(row[c]);
             absmax = a > absmax ? a : absmax;

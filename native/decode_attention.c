@@ -78,6 +78,7 @@ BT_INLINE void attend(const void *qkv, void *keys, void *values, const void *ali
         for (int64_t s = 0; s < n; s++) scores[s] += q * load(keys, row + s, bf16);
     }
     float max = BT_MASKED;
+#pragma omp simd reduction(max : max)                 /* a max is exact in any order */
     for (int64_t s = 0; s < n; s++) {
         float x = masked[b * n + s] ? BT_MASKED : in_dtype(load(alibi, bh * n + s, bf16) + alpha * scores[s], bf16);
         scores[s] = x;

@@ -102,16 +102,21 @@ public final class Int8RowsLinear {
         if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) return null;
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         if (bf16 && BF16_KERNEL == null) return null;
-        return RowKernel.int8(RowKernel.Call.INT8, kernelName(bf16, x2d.size(0), true), values, scales, bias, 0);
+        return RowKernel.int8(RowKernel.Call.INT8, kernel(bf16, x2d.size(0), true).name(), values, scales, bias, 0);
     }
+
+    /** A row kernel's C name and its bound handle. */
+    private record Kernel(String name, MethodHandle handle) {}
 
     /**
      * The function {@link #forward} calls: bfloat16 rows on the AVX512_BF16 kernel (where {@code bf16},
      * it exists); two or more float32 rows on the AVX-512 one, which widens each weight chunk once for
      * four rows (where {@code avx512} and it exists); else the AVX2 one, which reads one row faster.
      */
-    private static String kernelName(boolean bf16, long rows, boolean avx512) {
-        return bf16 ? "bt_int8_bf16_rows_linear" : avx512 && AVX512_KERNEL != null && rows > 1 ? "bt_int8_f32_rows_linear" : "bt_int8_rows_linear";
+    private static Kernel kernel(boolean bf16, long rows, boolean avx512) {
+        if (bf16) return new Kernel("bt_int8_bf16_rows_linear", BF16_KERNEL);
+        if (avx512 && AVX512_KERNEL != null && rows > 1) return new Kernel("bt_int8_f32_rows_linear", AVX512_KERNEL);
+        return new Kernel("bt_int8_rows_linear", KERNEL);
     }
 
     /**
@@ -125,12 +130,8 @@ public final class Int8RowsLinear {
         // bfloat16 rows stay bfloat16 where the AVX512_BF16 kernel takes them; elsewhere float32 in and out, rounded after.
         boolean bf16 = BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value;
         Tensor x = bf16 ? x2d.contiguous() : x2d.to(ScalarType.Float).contiguous();
-        String name = kernelName(bf16, x.size(0), avx512);
-        MethodHandle kernel = switch (name) {
-            case "bt_int8_bf16_rows_linear" -> BF16_KERNEL;
-            case "bt_int8_f32_rows_linear" -> AVX512_KERNEL;
-            default -> KERNEL;
-        };
+        Kernel chosen = kernel(bf16, x.size(0), avx512);
+        MethodHandle kernel = chosen.handle();
         long n = values.size(0);
         long k = values.size(1);
         long rows = x.size(0);
@@ -141,7 +142,7 @@ public final class Int8RowsLinear {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment out = NativeMemory.of(y);
         MemorySegment b = NativeMemory.ofNullable(bias);
-        RowSplit.overWeightRows(name, n, (from, count) -> {
+        RowSplit.overWeightRows(chosen.name(), n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
         });

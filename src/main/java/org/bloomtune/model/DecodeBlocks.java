@@ -57,7 +57,7 @@ final class DecodeBlocks implements AutoCloseable {
         Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;
         Tensor[] scratch = scratch(rows, hidden);
-        DecodeBlocksKernel.Table layers = (known != null ? known : tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch)))).orElse(null);
+        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch))).orElse(null);
         if (layers == null) return null;
         List<Tensor[]> buffers = new ArrayList<>();
         for (int layer = 0; layer < blocks.size(); layer++) {

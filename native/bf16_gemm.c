@@ -13,7 +13,9 @@
  *
  * C is bfloat16 (overwritten by the product plus an optional bias, rounded as bf16.h rounds) or
  * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:
- * bt_bf16_gemm_supported() says whether this one has it.
+ * bt_bf16_gemm_supported() says whether this one has it. bt_bf16_gemm_int8 takes W as int8 with
+ * row scales and dequantizes it while packing, so an int8 layer's product reads its int8 weight
+ * once and no bfloat16 copy of it is written.
  */
 #include "isa_cap.h"
 #include <stdint.h>
@@ -54,13 +56,60 @@ typedef uint32_t bf16_pair __attribute__((aligned(2), may_alias));
  */
 
 /*
- * From W [n, k] (B = Wᵀ): B[2q + h][j] = W[j][2q + h], so each column's pairs are a row of W's
- * 32-bit words and a panel is those rows transposed — sixteen rows by sixteen words at a time in
- * registers, the rest (a panel past n, pairs past a multiple of 16) word by word.
+ * Where B's numbers come from: a bfloat16 W, or an int8 W with a float32 scale per row (of W as
+ * stored: a linear layer's output feature) dequantized as it is packed — int8_dequantize.c's
+ * numbers (the scale rounded to bfloat16, the float32 product rounded to nearest even), so the
+ * product equals the bfloat16 GEMM of the dequantized copy without that copy being written and read.
  */
-BT_BF16_INLINE void transpose16(const uint16_t *w, int64_t ldw, int64_t q0, uint32_t *dst) {
+typedef struct {
+    const uint16_t *w;          /* bfloat16 W, or NULL */
+    const int8_t *values;       /* int8 W, or NULL */
+    const float *scales;        /* per row of W, with values */
+    int64_t ldw;
+} b_source;
+
+BT_BF16_INLINE __m512 row_scale(const b_source *b, int64_t row) {
+    return _mm512_set1_ps(bf16_to_float(float_to_bf16(b->scales[row])));
+}
+
+/*
+ * Sixteen int8 times the scale, each float32 product rounded to nearest even at bit 16 (in the
+ * high half of its lane): the products of int8 and a finite scale are finite, so no NaN case.
+ */
+BT_BF16_INLINE __m512i scaled16(__m128i v, __m512 s) {
+    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)), s));
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+}
+
+/* 32 elements of W's row `row` from column `col` as bfloat16 (lanes outside m zero). */
+BT_BF16_INLINE __m512i row32(const b_source *b, int64_t row, int64_t col, __mmask32 m, const int int8) {
+    if (!int8) return _mm512_maskz_loadu_epi16(m, b->w + row * b->ldw + col);
+    const __m512i high_halves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
+                                                 31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    __m256i v = _mm256_maskz_loadu_epi8(m, b->values + row * b->ldw + col);
+    __m512 s = row_scale(b, row);
+    __m512i lo = scaled16(_mm256_castsi256_si128(v), s), hi = scaled16(_mm256_extracti128_si256(v, 1), s);
+    return _mm512_permutex2var_epi16(lo, high_halves, hi);
+}
+
+/* W[row][2q], W[row][2q + 1] as one 32-bit word of two bfloat16. */
+BT_BF16_INLINE uint32_t pair_at(const b_source *b, int64_t row, int64_t q, const int int8) {
+    if (!int8) return *(const bf16_pair *) (b->w + row * b->ldw + 2 * q);
+    const int8_t *v = b->values + row * b->ldw + 2 * q;
+    float s = bf16_to_float(float_to_bf16(b->scales[row]));
+    return (uint32_t) float_to_bf16((float) v[0] * s) | (uint32_t) float_to_bf16((float) v[1] * s) << 16;
+}
+
+/*
+ * From W [n, k] (B = Wᵀ): B[2q + h][j] = W[j][2q + h], so each column's pairs are a row of W's
+ * 32-bit words and a panel is those rows transposed — sixteen rows (from `row`) by sixteen words
+ * (from pair q0) at a time in registers, the rest (a panel past n, pairs past a multiple of 16)
+ * word by word.
+ */
+BT_BF16_INLINE void transpose16(const b_source *b, int64_t row, int64_t q0, uint32_t *dst, const int int8) {
     __m512i r[16], t[16], u[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(w + i * ldw + 2 * q0);
+    for (int i = 0; i < 16; i++) r[i] = row32(b, row + i, 2 * q0, ~(__mmask32) 0, int8);
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
@@ -81,27 +130,26 @@ BT_BF16_INLINE void transpose16(const uint16_t *w, int64_t ldw, int64_t q0, uint
     }
 }
 
-BT_BF16 static void pack_transposed(const uint16_t *w, int64_t ldw, int64_t k, int64_t cols, uint32_t *packed) {
+/* Columns [j0, j0 + cols) of B = Wᵀ: W's rows j0 ... */
+BT_BF16_INLINE void pack_transposed(const b_source *b, int64_t j0, int64_t k, int64_t cols, uint32_t *packed, const int int8) {
     int64_t pairs = k / 2;
     for (int64_t p = 0; p * PANEL < cols; p++) {
         uint32_t *panel = packed + p * pairs * PANEL;
-        const uint16_t *rows = w + p * PANEL * ldw;
+        int64_t row = j0 + p * PANEL;
         int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
         int64_t q0 = 0;
         if (width == PANEL)
             for (; q0 + 16 <= pairs; q0 += 16) {
-                transpose16(rows, ldw, q0, panel + q0 * PANEL);
-                transpose16(rows + 16 * ldw, ldw, q0, panel + q0 * PANEL + 16);
+                transpose16(b, row, q0, panel + q0 * PANEL, int8);
+                transpose16(b, row + 16, q0, panel + q0 * PANEL + 16, int8);
             }
-        for (int64_t j = 0; j < PANEL; j++) {
-            const bf16_pair *row = (const bf16_pair *) (rows + j * ldw);
-            for (int64_t q = q0; q < pairs; q++) panel[q * PANEL + j] = j < width ? row[q] : 0;
-        }
+        for (int64_t j = 0; j < PANEL; j++)
+            for (int64_t q = q0; q < pairs; q++) panel[q * PANEL + j] = j < width ? pair_at(b, row + j, q, int8) : 0;
     }
 }
 
-/* From W [k, n] (B = W): rows 2q and 2q + 1 interleaved element by element, 32 columns per step. */
-BT_BF16 static void pack_interleaved(const uint16_t *w, int64_t ldw, int64_t k, int64_t cols, uint32_t *packed) {
+/* Columns [j0, j0 + cols) of B = W [k, n]: rows 2q and 2q + 1 interleaved element by element, 32 columns per step. */
+BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t k, int64_t cols, uint32_t *packed, const int int8) {
     int64_t pairs = k / 2;
     const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
                                         39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
@@ -111,11 +159,22 @@ BT_BF16 static void pack_interleaved(const uint16_t *w, int64_t ldw, int64_t k, 
         int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
         __mmask32 m = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
         for (int64_t q = 0; q < pairs; q++) {
-            __m512i r0 = _mm512_maskz_loadu_epi16(m, w + 2 * q * ldw + p * PANEL);
-            __m512i r1 = _mm512_maskz_loadu_epi16(m, w + (2 * q + 1) * ldw + p * PANEL);
+            __m512i r0 = row32(b, 2 * q, j0 + p * PANEL, m, int8);
+            __m512i r1 = row32(b, 2 * q + 1, j0 + p * PANEL, m, int8);
             _mm512_storeu_si512(panel + q * PANEL, _mm512_permutex2var_epi16(r0, lo, r1));
             _mm512_storeu_si512(panel + q * PANEL + 16, _mm512_permutex2var_epi16(r0, hi, r1));
         }
+    }
+}
+
+/* B's columns [j0, j0 + cols) packed into panels, for each source and layout its own straight-line loop. */
+BT_BF16 static void pack(const b_source *b, int32_t transposed, int64_t j0, int64_t k, int64_t cols, uint32_t *packed) {
+    if (transposed) {
+        if (b->values) pack_transposed(b, j0, k, cols, packed, 1);
+        else pack_transposed(b, j0, k, cols, packed, 0);
+    } else {
+        if (b->values) pack_interleaved(b, j0, k, cols, packed, 1);
+        else pack_interleaved(b, j0, k, cols, packed, 0);
     }
 }
 
@@ -167,14 +226,13 @@ BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *pa
 }
 
 /* C's columns [from, from + count) by one thread, `packed` its own 64 · k bf16 of scratch. */
-BT_BF16 static void columns(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
+BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias,
                             void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *packed) {
     int64_t pairs = k / 2;
     size_t elem = c_f32 ? sizeof(float) : sizeof(uint16_t);
     for (int64_t j = from; j < from + count; j += BLOCK) {
         int64_t cols = from + count - j < BLOCK ? from + count - j : BLOCK;
-        if (transposed) pack_transposed(w + j * ldw, ldw, k, cols, packed);
-        else pack_interleaved(w + j, ldw, k, cols, packed);
+        pack(b, transposed, j, k, cols, packed);
         for (int64_t i = 0; i < m; i += ROWS) {
             int64_t nr = m - i < ROWS ? m - i : ROWS;
             for (int64_t p = 0; p * PANEL < cols; p++) {
@@ -186,14 +244,8 @@ BT_BF16 static void columns(const uint16_t *a, int64_t lda, const uint16_t *w, i
     }
 }
 
-/*
- * a [m, k] bf16 (row stride lda); w as described above (row stride ldw), transposed = 1 for
- * B = Wᵀ with W [n, k], 0 for B = W with W [k, n]; bias [n] bf16 or NULL (bfloat16 C only);
- * c [m, n] (row stride ldc) bfloat16, or float32 added to when c_f32; packed: threads · 64 · k
- * bf16 of scratch for this call alone, 64 · k for each of up to `threads` threads.
- */
-void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
-                  void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
+static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,
+                 int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
     int64_t scratch = BLOCK * (k / 2);
 #ifdef _OPENMP
@@ -207,13 +259,41 @@ void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw
 #endif
         int64_t from = blocks * t / parts * BLOCK, to = blocks * (t + 1) / parts * BLOCK;
         if (to > n) to = n;
-        if (to > from) columns(a, lda, w, ldw, transposed, bias, c, ldc, c_f32, m, k, from, to - from, packed + t * scratch);
+        if (to > from) columns(a, lda, b, transposed, bias, c, ldc, c_f32, m, k, from, to - from, packed + t * scratch);
     }
 }
-#else
+#endif
+
+/*
+ * a [m, k] bf16 (row stride lda); w as described above (row stride ldw), transposed = 1 for
+ * B = Wᵀ with W [n, k], 0 for B = W with W [k, n]; bias [n] bf16 or NULL (bfloat16 C only);
+ * c [m, n] (row stride ldc) bfloat16, or float32 added to when c_f32; packed: threads · 64 · k
+ * bf16 of scratch for this call alone, 64 · k for each of up to `threads` threads.
+ */
 void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
                   void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
+#ifdef BT_HAVE_BF16_GEMM_BUILD
+    b_source b = { w, NULL, NULL, ldw };
+    gemm(a, lda, &b, transposed, bias, c, ldc, c_f32, m, n, k, packed, threads);
+#else
     (void) a; (void) lda; (void) w; (void) ldw; (void) transposed; (void) bias; (void) c; (void) ldc; (void) c_f32;
     (void) m; (void) n; (void) k; (void) packed; (void) threads;
-}
 #endif
+}
+
+/*
+ * bt_bf16_gemm with W int8 (`values`, row stride ldw) and `scales` one float32 per row of W as
+ * stored ([n] when transposed, [k] otherwise): the product of the dequantized weight, dequantized
+ * as it is packed.
+ */
+void bt_bf16_gemm_int8(const uint16_t *a, int64_t lda, const int8_t *values, const float *scales, int64_t ldw, int32_t transposed,
+                       const uint16_t *bias, void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed,
+                       int32_t threads) {
+#ifdef BT_HAVE_BF16_GEMM_BUILD
+    b_source b = { NULL, values, scales, ldw };
+    gemm(a, lda, &b, transposed, bias, c, ldc, c_f32, m, n, k, packed, threads);
+#else
+    (void) a; (void) lda; (void) values; (void) scales; (void) ldw; (void) transposed; (void) bias; (void) c; (void) ldc;
+    (void) c_f32; (void) m; (void) n; (void) k; (void) packed; (void) threads;
+#endif
+}

@@ -14,7 +14,9 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * The training step's many-row bfloat16 products by native/bf16_gemm.c (AVX512_BF16): a linear
- * layer's {@code x Wᵀ + b}, its input gradient {@code dy W}, and the streamed head's two products.
+ * layer's {@code x Wᵀ + b}, its input gradient {@code dy W}, and the streamed head's two products;
+ * for an int8 weight with row scales the same products of its dequantized weight, dequantized as
+ * the kernel packs it (no bfloat16 copy of the weight is written).
  * C's columns are split, 64 at a time, over libtorch's OpenMP threads. Where the CPU lacks
  * AVX512_BF16, or the tensors are not contiguous bfloat16 CPU tensors outside autograd with an even
  * inner size, {@link #applies} is false and callers keep libtorch's ops.
@@ -30,6 +32,7 @@ public final class Bf16Gemm {
     private static final long BLOCK = 64;
 
     private static final MethodHandle KERNEL = bind();
+    private static final MethodHandle INT8_KERNEL = bindInt8();
 
     private Bf16Gemm() {}
 
@@ -39,6 +42,14 @@ public final class Bf16Gemm {
         ValueLayout a = ValueLayout.ADDRESS;
         return NativeKernels.bindIfSupported("bt_bf16_gemm_supported", "bt_bf16_gemm",
                 FunctionDescriptor.ofVoid(a, l, a, l, i, a, a, l, i, l, l, l, a, i));
+    }
+
+    private static MethodHandle bindInt8() {
+        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
+        ValueLayout.OfInt i = ValueLayout.JAVA_INT;
+        ValueLayout a = ValueLayout.ADDRESS;
+        return NativeKernels.bindIfSupported("bt_bf16_gemm_supported", "bt_bf16_gemm_int8",
+                FunctionDescriptor.ofVoid(a, l, a, a, l, i, a, a, l, i, l, l, l, a, i));
     }
 
     /** True when this CPU has AVX512_BF16 and the kernels are built. */
@@ -53,6 +64,21 @@ public final class Bf16Gemm {
         if (KERNEL == null || !plain(a) || !plain(w) || w.dim() != 2) return false;
         long k = transposed ? w.size(1) : w.size(0);
         return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && w.numel() > 0;
+    }
+
+    /**
+     * {@link #applies} for an int8 weight: {@code values} [out, in] int8 and {@code scales} [out]
+     * float32, contiguous CPU tensors, standing for {@code values · scales} rounded to bfloat16 as
+     * {@link Int8Dequantize} rounds it.
+     */
+    public static boolean appliesInt8(Tensor a, Tensor values, Tensor scales, boolean transposed) {
+        if (INT8_KERNEL == null || !plain(a) || values.dim() != 2 || !values.is_cpu() || !values.is_contiguous()
+                || values.scalar_type().value != ScalarType.Char.value || !scales.is_cpu() || !scales.is_contiguous()
+                || scales.scalar_type().value != ScalarType.Float.value || scales.dim() != 1 || scales.size(0) != values.size(0)) {
+            return false;
+        }
+        long k = transposed ? values.size(1) : values.size(0);
+        return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && values.numel() > 0;
     }
 
     /** {@link #applies} for a linear layer {@code x Wᵀ + b}, {@code bias} [out] or null. */
@@ -76,6 +102,22 @@ public final class Bf16Gemm {
         return dx;
     }
 
+    /** {@link #linear} of the int8 weight {@code values} [out, in] · {@code scales} [out] (see {@link #appliesInt8}). */
+    public static Tensor int8Linear(Tensor x, Tensor values, Tensor scales, Tensor bias) {
+        require(appliesInt8(x, values, scales, true) && (bias == null || plain(bias) && bias.dim() == 1 && bias.size(0) == values.size(0)));
+        Tensor y = torch.empty(Tensors.shapeWithLast(x, values.size(0)), x.options(), new MemoryFormatOptional());
+        runInt8(x, values, scales, true, bias, y);
+        return y;
+    }
+
+    /** {@link #inputGradient} through the int8 weight {@code values} [out, in] · {@code scales} [out]. */
+    public static Tensor int8InputGradient(Tensor dy, Tensor values, Tensor scales) {
+        require(appliesInt8(dy, values, scales, false));
+        Tensor dx = torch.empty(Tensors.shapeWithLast(dy, values.size(1)), dy.options(), new MemoryFormatOptional());
+        runInt8(dy, values, scales, false, null, dx);
+        return dx;
+    }
+
     /** {@code c} [m, n] bfloat16 = {@code a} [m, k] · {@code w} [n, k]ᵀ, written in place. */
     public static void linearInto(Tensor c, Tensor a, Tensor w) {
         require(applies(a, w, true) && a.dim() == 2 && output(c, a.size(0), w.size(0), ScalarType.BFloat16));
@@ -92,9 +134,28 @@ public final class Bf16Gemm {
         long k = transposed ? w.size(1) : w.size(0);
         long n = transposed ? w.size(0) : w.size(1);
         int threads = Math.max(1, torch.get_num_threads());
-        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, w.options(), new MemoryFormatOptional())) {
+        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, a.options(), new MemoryFormatOptional())) {
             call(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0, NativeMemory.ofNullable(bias),
                     NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k, NativeMemory.of(packed), threads);
+        }
+    }
+
+    private static void runInt8(Tensor a, Tensor values, Tensor scales, boolean transposed, Tensor bias, Tensor c) {
+        long k = transposed ? values.size(1) : values.size(0);
+        long n = transposed ? values.size(0) : values.size(1);
+        int threads = Math.max(1, torch.get_num_threads());
+        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, a.options(), new MemoryFormatOptional())) {
+            callInt8(NativeMemory.of(a), k, NativeMemory.of(values), NativeMemory.of(scales), transposed ? k : n, transposed ? 1 : 0,
+                    NativeMemory.ofNullable(bias), NativeMemory.of(c), n, a.numel() / k, n, k, NativeMemory.of(packed), threads);
+        }
+    }
+
+    private static void callInt8(MemorySegment a, long lda, MemorySegment values, MemorySegment scales, long ldw, int transposed,
+                                 MemorySegment bias, MemorySegment c, long ldc, long m, long n, long k, MemorySegment packed, int threads) {
+        try {
+            INT8_KERNEL.invokeExact(a, lda, values, scales, ldw, transposed, bias, c, ldc, 0, m, n, k, packed, threads);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_gemm_int8 failed", t);
         }
     }
 

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;
@@ -87,8 +88,14 @@ public final class Int8Backward implements AutoCloseable {
         }
     }
 
-    /** {@code dy [..., out] · W [out, in] → [..., in]}, the weight dequantized into a reused buffer for this product only. */
+    /**
+     * {@code dy [..., out] · W [out, in] → [..., in]}: bfloat16 by the GEMM that dequantizes the
+     * weight as it packs it, else the weight dequantized into a reused buffer for this product only.
+     */
     private static Tensor inputGradient(Tensor dy, Int8Weight w) {
+        try (Tensor grad = dy.contiguous()) {
+            if (Bf16Gemm.appliesInt8(grad, w.values(), w.scales(), false)) return Bf16Gemm.int8InputGradient(grad, w.values(), w.scales());
+        }
         try (Tensor weight = DequantizeScratch.weight(w, dy.scalar_type())) {
             return NativeLinearGraph.inputGradient(dy, weight);
         }

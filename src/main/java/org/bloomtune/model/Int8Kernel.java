@@ -62,8 +62,9 @@ public interface Int8Kernel {
      * A decode step's few rows through {@link Int8RowsLinear} (reads the int8 weight once and widens
      * it in registers, and adds the bias in the same call), where the CPU has AVX2. {@code _weight_int8pack_mm} where it is fast:
      * bfloat16 activations, a few more rows (in this libtorch build only its bfloat16 path is vectorized).
-     * Other float32 batches, and bfloat16 batches of many rows times a layer-sized weight, multiply
-     * the dequantized weight — the same products (benchmarks/FINDINGS.md).
+     * bfloat16 batches of many rows go through {@link Bf16Gemm}, which dequantizes the weight as it
+     * packs it; other float32 batches multiply the dequantized weight — the same products
+     * (benchmarks/FINDINGS.md).
      */
     private static Tensor weightOnly(Tensor x2d, Int8Weight w, Tensor bias) {
         boolean rows = Int8RowsLinear.applies(x2d, w.values(), w.scales());
@@ -73,6 +74,9 @@ public interface Int8Kernel {
     }
 
     private static Tensor weightOnlyProduct(Tensor x2d, Int8Weight w) {
+        // Many bfloat16 rows: the GEMM dequantizes the weight as it packs it, so no copy is made
+        // at any weight size.
+        if (Bf16Gemm.appliesInt8(x2d, w.values(), w.scales(), true)) return Bf16Gemm.int8Linear(x2d, w.values(), w.scales(), null);
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         // An lm_head-sized weight stays on the pack kernel at any row count: its dequantized copy
         // would be a transient of hundreds of megabytes.

@@ -19,8 +19,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * once (bfloat16 C) or not at all (float32 C), so a bfloat16 result is within half a unit in the
  * last place of bfloat16 (2^-8 of the value) plus float32's accumulation error. Sizes exercise the
  * edges: rows not a multiple of the 8-row tile, columns not of the 32-column panel or of the
- * 64-column block two threads split, k not of 32. On a CPU without AVX512_BF16 the kernel must
- * refuse every call.
+ * 64-column block two threads split, k not of 32. An int8 weight's products must equal, bit for bit,
+ * the same kernel's products of the weight dequantized by {@link Int8Dequantize} (the same bfloat16
+ * numbers in the same order). On a CPU without AVX512_BF16 the kernel must refuse every call.
  */
 class Bf16GemmTest {
     private static final long[][] SHAPES = {{64, 70, 38}, {203, 1000, 1024}, {1064, 258, 96}, {77, 64, 4098}};
@@ -80,6 +81,34 @@ class Bf16GemmTest {
     }
 
     @Test
+    void int8WeightsGiveTheProductsOfTheirDequantizedCopy() {
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            torch.manual_seed(7);
+            for (long[] s : SHAPES) {
+                long m = s[0], n = s[1], k = s[2];
+                Tensor x = torch.randn(m, k).to(ScalarType.BFloat16);
+                Tensor values = torch.randint(-127, 128, new long[]{n, k}).to(ScalarType.Char);
+                // absmax / 127 scales of weights around 0.02–2: many do not round to bfloat16 exactly
+                Tensor scales = torch.rand(n).mul(new Scalar(0.02)).add(new Scalar(1e-4));
+                Tensor bias = torch.randn(n).to(ScalarType.BFloat16);
+                Tensor dy = torch.randn(m, n).to(ScalarType.BFloat16);
+                if (!Bf16Gemm.supported()) {
+                    assertFalse(Bf16Gemm.appliesInt8(x, values, scales, true), "no AVX512_BF16: libtorch's ops");
+                    continue;
+                }
+                Tensor w = Int8Dequantize.dequantize(values, scales, ScalarType.BFloat16);
+                String shape = m + "×" + n + "×" + k;
+                for (Tensor b : new Tensor[]{bias, null}) {
+                    Tensor y = Bf16Gemm.int8Linear(x.view(1, m, k), values, scales, b);
+                    assertArrayEquals(new long[]{1, m, n}, y.sizes().vec().get());
+                    assertTrue(torch.equal(y.view(m, n), Bf16Gemm.linear(x, w, b)), "x Wᵀ + b " + shape);
+                }
+                assertTrue(torch.equal(Bf16Gemm.int8InputGradient(dy, values, scales), Bf16Gemm.inputGradient(dy, w)), "dy W " + shape);
+            }
+        }
+    }
+
+    @Test
     void refusesWhatItCannotTake() {
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             Tensor w = torch.randn(96, 64).to(ScalarType.BFloat16);
@@ -93,6 +122,13 @@ class Bf16GemmTest {
             assertFalse(Bf16Gemm.applies(x.clone().requires_grad_(true), w, true), "recorded by autograd");
             assertFalse(Bf16Gemm.appliesToLinear(x, w, torch.randn(95).to(ScalarType.BFloat16)), "bias length");
             assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.linear(x, w, torch.randn(95).to(ScalarType.BFloat16)));
+            Tensor values = torch.zeros(96, 64).to(ScalarType.Char);
+            assertTrue(Bf16Gemm.appliesInt8(x, values, torch.ones(96), true) || !Bf16Gemm.supported());
+            assertFalse(Bf16Gemm.appliesInt8(x, values, torch.ones(95), true), "a scale per row");
+            assertFalse(Bf16Gemm.appliesInt8(x, values, torch.ones(96).to(ScalarType.BFloat16), true), "float32 scales");
+            assertFalse(Bf16Gemm.appliesInt8(x, values.to(ScalarType.Byte), torch.ones(96), true), "uint8 values");
+            assertFalse(Bf16Gemm.appliesInt8(x, values, torch.ones(96), false), "dy W sums over the 96 rows");
+            assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.int8InputGradient(x, values, torch.ones(96)));
             assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.linearInto(torch.zeros(Bf16Gemm.MIN_ROWS, 95).to(ScalarType.BFloat16), x, w));
             assertThrows(IllegalArgumentException.class, () -> Bf16Gemm.addProductInto(torch.zeros(Bf16Gemm.MIN_ROWS, 64).to(ScalarType.BFloat16),
                     torch.randn(Bf16Gemm.MIN_ROWS, 96).to(ScalarType.BFloat16), w));

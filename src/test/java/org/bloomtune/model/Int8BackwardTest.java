@@ -90,6 +90,31 @@ class Int8BackwardTest {
         }
     }
 
+    // bfloat16 at a training step's row counts: the forward and dy · W go through the GEMM that
+    // dequantizes the weight as it packs it (where the CPU has AVX512_BF16; libtorch's ops elsewhere).
+    @ParameterizedTest
+    @CsvSource({"WEIGHT_ONLY", "LLM_INT8"})
+    void bfloat16TrainingRowsGetTheDequantizedWeightsGradient(Int8Mode mode) {
+        try (PointerScope scope = new PointerScope(); GradMode grad = GradMode.on()) {
+            torch.manual_seed(4);
+            Int8Weight w = Int8Weight.quantize(torch.randn(96, 64));
+            Int8Kernel kernel = Int8Kernel.of(Int8Options.of(mode));
+            Tensor input = torch.randn(2, 40, 64).to(ScalarType.BFloat16);
+            Tensor gradOutput = torch.randn(2, 40, 96).to(ScalarType.BFloat16);
+            Tensor x = Autograd.leaf(input);
+            try (Int8Backward tape = Int8Backward.open()) {
+                Tensor y = w.matmul(x.mul(new Scalar(2)), kernel, null);
+                Autograd.backward(y, gradOutput, tape.retainsGraph());
+                tape.backward();
+            }
+            Tensor exact = gradOutput.to(ScalarType.Double).matmul(w.dequantize(ScalarType.BFloat16).to(ScalarType.Double)).mul(new Scalar(2));
+            Tensor error = Tensors.gradient(x).to(ScalarType.Double).sub(exact).abs();
+            // one bfloat16 rounding of a float32 sum of 96 terms
+            Tensor bound = exact.abs().mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-4));
+            assertTrue(error.le(bound).all().item_bool(), "dx is not 2 dy W: max error " + error.max().item_double());
+        }
+    }
+
     /** The tiny model, with {@code apply_residual_connection_post_layernorm} as asked. */
     private static Path checkpoint(Path dir, boolean residualFromLayernorm) throws IOException {
         Path tiny = Path.of("models/bloom-tiny");

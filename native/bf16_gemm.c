@@ -4,12 +4,14 @@
  * oneDNN GEMMs run below the instruction's rate at these shapes (benchmarks/FINDINGS.md).
  *
  * The threads of libtorch's OpenMP pool (the same libgomp, so no second set of threads competes
- * for the cores) each take a range of C's columns. For 64 of them at a time a thread packs B into a buffer in
- * which every pair of k (what one vdpbf16ps lane multiplies) is adjacent for 32 columns — from Wᵀ
- * a transpose of 32-bit pairs, from W an interleave of two rows — then runs an 8-row × 32-column
- * tile of sixteen float32 accumulators over the whole of k for each eight rows of A: each step
- * loads two vectors of B and broadcasts one pair of each of eight rows of A for sixteen
- * vdpbf16ps. The packed columns stay in L2 while every row of A passes them.
+ * for the cores) each take a range of C's columns. For 64 of them and up to 2048 of k at a time a
+ * thread packs B into a buffer in which every pair of k (what one vdpbf16ps lane multiplies) is
+ * adjacent for 32 columns — from Wᵀ a transpose of 32-bit pairs, from W an interleave of two rows
+ * — then runs an 8-row × 32-column tile of sixteen float32 accumulators over that chunk of k for
+ * each eight rows of A: each step loads two vectors of B and broadcasts one pair of each of eight
+ * rows of A for sixteen vdpbf16ps. The packed columns stay in L2 while every row of A passes them;
+ * a longer k (a 4H → H layer of a wide model, or its input gradient) would overflow L2, so its
+ * chunks carry float32 partial sums from one to the next — the same sums in the same order.
  *
  * C is bfloat16 (overwritten by the product plus an optional bias, rounded as bf16.h rounds) or
  * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:
@@ -39,6 +41,21 @@ int32_t bt_bf16_gemm_supported(void) {
 #endif
 }
 
+#define PANEL 32          /* columns of one packed panel: two vectors of sixteen pairs */
+#define BLOCK 64          /* columns packed at a time: two panels */
+#define ROWS 8            /* rows of A per tile */
+#define CHUNK_PAIRS 1024  /* pairs of k packed at a time: a block (128 KiB a panel) and eight rows of A stay in L2 */
+
+/*
+ * Bytes of scratch one thread needs for an [m, k] A: a packed block of up to CHUNK_PAIRS pairs,
+ * and m · BLOCK float32 partial sums when k is longer than one chunk. 64-byte multiples.
+ */
+int64_t bt_bf16_gemm_scratch_bytes(int64_t m, int64_t k) {
+    int64_t pairs = k / 2, chunk = pairs < CHUNK_PAIRS ? pairs : CHUNK_PAIRS;
+    int64_t bytes = BLOCK * chunk * 4 + (pairs > chunk ? m * BLOCK * 4 : 0);
+    return (bytes + 63) / 64 * 64;
+}
+
 #ifdef BT_HAVE_BF16_GEMM_BUILD
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
@@ -46,9 +63,6 @@ int32_t bt_bf16_gemm_supported(void) {
 /* A pair of bf16 read as one 32-bit word: A's and W's rows need only 2-byte alignment. */
 typedef uint32_t bf16_pair __attribute__((aligned(2), may_alias));
 
-#define PANEL 32          /* columns of one packed panel: two vectors of sixteen pairs */
-#define BLOCK 64          /* columns packed at a time: two panels */
-#define ROWS 8            /* rows of A per tile */
 
 /*
  * Panel p of the block, pair q: the 32 columns' (B[2q][j], B[2q + 1][j]) in 64 elements, so
@@ -130,9 +144,9 @@ BT_BF16_INLINE void transpose16(const b_source *b, int64_t row, int64_t q0, uint
     }
 }
 
-/* Columns [j0, j0 + cols) of B = Wᵀ: W's rows j0 ... */
-BT_BF16_INLINE void pack_transposed(const b_source *b, int64_t j0, int64_t k, int64_t cols, uint32_t *packed, const int int8) {
-    int64_t pairs = k / 2;
+/* Columns [j0, j0 + cols), pairs [q_from, q_from + pairs) of B = Wᵀ: W's rows from j0. */
+BT_BF16_INLINE void pack_transposed(const b_source *b, int64_t j0, int64_t q_from, int64_t pairs, int64_t cols, uint32_t *packed,
+                                    const int int8) {
     for (int64_t p = 0; p * PANEL < cols; p++) {
         uint32_t *panel = packed + p * pairs * PANEL;
         int64_t row = j0 + p * PANEL;
@@ -140,17 +154,17 @@ BT_BF16_INLINE void pack_transposed(const b_source *b, int64_t j0, int64_t k, in
         int64_t q0 = 0;
         if (width == PANEL)
             for (; q0 + 16 <= pairs; q0 += 16) {
-                transpose16(b, row, q0, panel + q0 * PANEL, int8);
-                transpose16(b, row + 16, q0, panel + q0 * PANEL + 16, int8);
+                transpose16(b, row, q_from + q0, panel + q0 * PANEL, int8);
+                transpose16(b, row + 16, q_from + q0, panel + q0 * PANEL + 16, int8);
             }
         for (int64_t j = 0; j < PANEL; j++)
-            for (int64_t q = q0; q < pairs; q++) panel[q * PANEL + j] = j < width ? pair_at(b, row + j, q, int8) : 0;
+            for (int64_t q = q0; q < pairs; q++) panel[q * PANEL + j] = j < width ? pair_at(b, row + j, q_from + q, int8) : 0;
     }
 }
 
-/* Columns [j0, j0 + cols) of B = W [k, n]: rows 2q and 2q + 1 interleaved element by element, 32 columns per step. */
-BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t k, int64_t cols, uint32_t *packed, const int int8) {
-    int64_t pairs = k / 2;
+/* The same from B = W [k, n]: rows 2q and 2q + 1 interleaved element by element, 32 columns per step. */
+BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t q_from, int64_t pairs, int64_t cols, uint32_t *packed,
+                                     const int int8) {
     const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
                                         39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
@@ -159,22 +173,22 @@ BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t k, i
         int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
         __mmask32 m = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
         for (int64_t q = 0; q < pairs; q++) {
-            __m512i r0 = row32(b, 2 * q, j0 + p * PANEL, m, int8);
-            __m512i r1 = row32(b, 2 * q + 1, j0 + p * PANEL, m, int8);
+            __m512i r0 = row32(b, 2 * (q_from + q), j0 + p * PANEL, m, int8);
+            __m512i r1 = row32(b, 2 * (q_from + q) + 1, j0 + p * PANEL, m, int8);
             _mm512_storeu_si512(panel + q * PANEL, _mm512_permutex2var_epi16(r0, lo, r1));
             _mm512_storeu_si512(panel + q * PANEL + 16, _mm512_permutex2var_epi16(r0, hi, r1));
         }
     }
 }
 
-/* B's columns [j0, j0 + cols) packed into panels, for each source and layout its own straight-line loop. */
-BT_BF16 static void pack(const b_source *b, int32_t transposed, int64_t j0, int64_t k, int64_t cols, uint32_t *packed) {
+/* B's columns [j0, j0 + cols) and pairs [q_from, q_from + pairs) packed into panels, for each source and layout its own straight-line loop. */
+BT_BF16 static void pack(const b_source *b, int32_t transposed, int64_t j0, int64_t q_from, int64_t pairs, int64_t cols, uint32_t *packed) {
     if (transposed) {
-        if (b->values) pack_transposed(b, j0, k, cols, packed, 1);
-        else pack_transposed(b, j0, k, cols, packed, 0);
+        if (b->values) pack_transposed(b, j0, q_from, pairs, cols, packed, 1);
+        else pack_transposed(b, j0, q_from, pairs, cols, packed, 0);
     } else {
-        if (b->values) pack_interleaved(b, j0, k, cols, packed, 1);
-        else pack_interleaved(b, j0, k, cols, packed, 0);
+        if (b->values) pack_interleaved(b, j0, q_from, pairs, cols, packed, 1);
+        else pack_interleaved(b, j0, q_from, pairs, cols, packed, 0);
     }
 }
 
@@ -189,11 +203,18 @@ BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, void *c, int64_t 
     }
 }
 
-/* nr (1..ROWS) rows of A times one packed panel over all k into C's columns [0, width). */
+/*
+ * nr (1..ROWS) rows of A times one packed panel over `pairs` pairs of k. The sums start at zero, or
+ * at the float32 partial sums `part` holds from earlier pairs (row stride BLOCK); they end in
+ * `part` when later pairs follow, else in C's columns [0, width).
+ */
 BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
-                         void *c, int64_t ldc, int c_f32, int width, const int nr) {
+                         void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, const int nr) {
     __m512 acc[ROWS][2];
-    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < nr; r++) {
+        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK);
+        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK + 16);
+    }
     for (int64_t q = 0; q < pairs; q++) {
         __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
         __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
@@ -202,6 +223,13 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
+    }
+    if (!last) {
+        for (int r = 0; r < nr; r++) {
+            _mm512_storeu_ps(part + r * BLOCK, acc[r][0]);
+            _mm512_storeu_ps(part + r * BLOCK + 16, acc[r][1]);
+        }
+        return;
     }
     __mmask16 m0 = width >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);
     __mmask16 m1 = width >= 32 ? (__mmask16) 0xffff : width <= 16 ? 0 : (__mmask16) ((1u << (width - 16)) - 1);
@@ -212,33 +240,44 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
 }
 
 BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
-                              void *c, int64_t ldc, int c_f32, int width, int64_t nr) {
+                              void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, int64_t nr) {
     switch (nr) {
-        case 8: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 8); break;
-        case 7: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 7); break;
-        case 6: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 6); break;
-        case 5: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 5); break;
-        case 4: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 4); break;
-        case 3: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 3); break;
-        case 2: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 2); break;
-        default: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, 1); break;
+        case 8: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 8); break;
+        case 7: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 7); break;
+        case 6: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 6); break;
+        case 5: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 5); break;
+        case 4: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 4); break;
+        case 3: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 3); break;
+        case 2: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 2); break;
+        default: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 1); break;
     }
 }
 
-/* C's columns [from, from + count) by one thread, `packed` its own 64 · k bf16 of scratch. */
+/*
+ * C's columns [from, from + count) by one thread, k in chunks of at most CHUNK_PAIRS pairs; its
+ * scratch holds a packed block of one chunk and, when k has more than one, float32 partial sums
+ * of every row of A for the block (bt_bf16_gemm_scratch_bytes).
+ */
 BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias,
-                            void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *packed) {
-    int64_t pairs = k / 2;
+                            void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *scratch) {
     size_t elem = c_f32 ? sizeof(float) : sizeof(uint16_t);
+    int64_t all_pairs = k / 2;
+    uint32_t *packed = scratch;
+    float *partial = (float *) (scratch + BLOCK * (all_pairs < CHUNK_PAIRS ? all_pairs : CHUNK_PAIRS));
     for (int64_t j = from; j < from + count; j += BLOCK) {
         int64_t cols = from + count - j < BLOCK ? from + count - j : BLOCK;
-        pack(b, transposed, j, k, cols, packed);
-        for (int64_t i = 0; i < m; i += ROWS) {
-            int64_t nr = m - i < ROWS ? m - i : ROWS;
-            for (int64_t p = 0; p * PANEL < cols; p++) {
-                int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
-                char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;
-                tile_rows(a + i * lda, lda, packed + p * pairs * PANEL, pairs, bias ? bias + j + p * PANEL : bias, out, ldc, c_f32, width, nr);
+        for (int64_t q_from = 0; q_from < all_pairs; q_from += CHUNK_PAIRS) {
+            int64_t pairs = all_pairs - q_from < CHUNK_PAIRS ? all_pairs - q_from : CHUNK_PAIRS;
+            int first = q_from == 0, last = q_from + pairs == all_pairs;
+            pack(b, transposed, j, q_from, pairs, cols, packed);
+            for (int64_t i = 0; i < m; i += ROWS) {
+                int64_t nr = m - i < ROWS ? m - i : ROWS;
+                for (int64_t p = 0; p * PANEL < cols; p++) {
+                    int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
+                    char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;
+                    tile_rows(a + i * lda + 2 * q_from, lda, packed + p * pairs * PANEL, pairs, bias ? bias + j + p * PANEL : bias, out,
+                              ldc, c_f32, width, partial + i * BLOCK + p * PANEL, first, last, nr);
+                }
             }
         }
     }
@@ -247,7 +286,7 @@ BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, i
 static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,
                  int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
-    int64_t scratch = BLOCK * (k / 2);
+    int64_t scratch = bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t);
 #ifdef _OPENMP
     #pragma omp parallel num_threads(threads > blocks ? (int) blocks : threads)
     {
@@ -267,8 +306,8 @@ static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t tran
 /*
  * a [m, k] bf16 (row stride lda); w as described above (row stride ldw), transposed = 1 for
  * B = Wᵀ with W [n, k], 0 for B = W with W [k, n]; bias [n] bf16 or NULL (bfloat16 C only);
- * c [m, n] (row stride ldc) bfloat16, or float32 added to when c_f32; packed: threads · 64 · k
- * bf16 of scratch for this call alone, 64 · k for each of up to `threads` threads.
+ * c [m, n] (row stride ldc) bfloat16, or float32 added to when c_f32; packed: scratch for this
+ * call alone, bt_bf16_gemm_scratch_bytes(m, k) for each of up to `threads` threads.
  */
 void bt_bf16_gemm(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int32_t transposed, const uint16_t *bias,
                   void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {

@@ -4,6 +4,7 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -28,11 +29,10 @@ public final class Bf16Gemm {
      */
     public static final long MIN_ROWS = 64;
 
-    /** Columns of C packed together (the C kernel's BLOCK): each thread's scratch is BLOCK · k. */
-    private static final long BLOCK = 64;
-
     private static final MethodHandle KERNEL = bind();
     private static final MethodHandle INT8_KERNEL = bindInt8();
+    private static final MethodHandle SCRATCH_BYTES = KERNEL == null ? null
+            : NativeKernels.bind("bt_bf16_gemm_scratch_bytes", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
 
     private Bf16Gemm() {}
 
@@ -134,7 +134,7 @@ public final class Bf16Gemm {
         long k = transposed ? w.size(1) : w.size(0);
         long n = transposed ? w.size(0) : w.size(1);
         int threads = Math.max(1, torch.get_num_threads());
-        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, a.options(), new MemoryFormatOptional())) {
+        try (Tensor packed = scratch(a.numel() / k, k, threads)) {
             call(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0, NativeMemory.ofNullable(bias),
                     NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k, NativeMemory.of(packed), threads);
         }
@@ -144,7 +144,7 @@ public final class Bf16Gemm {
         long k = transposed ? values.size(1) : values.size(0);
         long n = transposed ? values.size(0) : values.size(1);
         int threads = Math.max(1, torch.get_num_threads());
-        try (Tensor packed = torch.empty(new long[]{threads, BLOCK * k}, a.options(), new MemoryFormatOptional())) {
+        try (Tensor packed = scratch(a.numel() / k, k, threads)) {
             callInt8(NativeMemory.of(a), k, NativeMemory.of(values), NativeMemory.of(scales), transposed ? k : n, transposed ? 1 : 0,
                     NativeMemory.ofNullable(bias), NativeMemory.of(c), n, a.numel() / k, n, k, NativeMemory.of(packed), threads);
         }
@@ -166,6 +166,17 @@ public final class Bf16Gemm {
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_bf16_gemm failed", t);
         }
+    }
+
+    /** The kernel's scratch for {@code threads} threads: a packed block of B and, for a long k, float32 partial sums. */
+    private static Tensor scratch(long m, long k, int threads) {
+        long bytes;
+        try {
+            bytes = (long) SCRATCH_BYTES.invokeExact(m, k);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_gemm_scratch_bytes failed", t);
+        }
+        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
     }
 
     private static boolean plain(Tensor t) {

@@ -168,17 +168,22 @@ BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t q_fr
     const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
                                         39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
     const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
-    for (int64_t p = 0; p * PANEL < cols; p++) {
-        uint32_t *panel = packed + p * pairs * PANEL;
+    int64_t panels = (cols + PANEL - 1) / PANEL;
+    __mmask32 mask[BLOCK / PANEL];
+    for (int64_t p = 0; p < panels; p++) {
         int64_t width = cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL;
-        __mmask32 m = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
-        for (int64_t q = 0; q < pairs; q++) {
-            __m512i r0 = row32(b, 2 * (q_from + q), j0 + p * PANEL, m, int8);
-            __m512i r1 = row32(b, 2 * (q_from + q) + 1, j0 + p * PANEL, m, int8);
+        mask[p] = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
+    }
+    /* Both panels of a pair of rows at once: W's rows lie a row stride apart (often a page or
+       more), so each is reached once per chunk rather than once per panel. */
+    for (int64_t q = 0; q < pairs; q++)
+        for (int64_t p = 0; p < panels; p++) {
+            uint32_t *panel = packed + p * pairs * PANEL;
+            __m512i r0 = row32(b, 2 * (q_from + q), j0 + p * PANEL, mask[p], int8);
+            __m512i r1 = row32(b, 2 * (q_from + q) + 1, j0 + p * PANEL, mask[p], int8);
             _mm512_storeu_si512(panel + q * PANEL, _mm512_permutex2var_epi16(r0, lo, r1));
             _mm512_storeu_si512(panel + q * PANEL + 16, _mm512_permutex2var_epi16(r0, hi, r1));
         }
-    }
 }
 
 /* B's columns [j0, j0 + cols) and pairs [q_from, q_from + pairs) packed into panels, for each source and layout its own straight-line loop. */

@@ -62,8 +62,7 @@ public final class Bf16Gemm {
      */
     public static boolean applies(Tensor a, Tensor w, boolean transposed) {
         if (KERNEL == null || !plain(a) || !plain(w) || w.dim() != 2) return false;
-        long k = transposed ? w.size(1) : w.size(0);
-        return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && w.numel() > 0;
+        return takes(a, transposed ? w.size(1) : w.size(0), w);
     }
 
     /**
@@ -77,8 +76,12 @@ public final class Bf16Gemm {
                 || scales.scalar_type().value != ScalarType.Float.value || scales.dim() != 1 || scales.size(0) != values.size(0)) {
             return false;
         }
-        long k = transposed ? values.size(1) : values.size(0);
-        return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && values.numel() > 0;
+        return takes(a, transposed ? values.size(1) : values.size(0), values);
+    }
+
+    /** a [..., k] with k even and at least {@link #MIN_ROWS} rows, times a non-empty weight. */
+    private static boolean takes(Tensor a, long k, Tensor w) {
+        return k > 0 && k % 2 == 0 && a.size(-1) == k && a.numel() / k >= MIN_ROWS && w.numel() > 0;
     }
 
     /** {@link #applies} for a linear layer {@code x Wᵀ + b}, {@code bias} [out] or null. */
@@ -106,7 +109,7 @@ public final class Bf16Gemm {
     public static Tensor int8Linear(Tensor x, Tensor values, Tensor scales, Tensor bias) {
         require(appliesInt8(x, values, scales, true) && (bias == null || plain(bias) && bias.dim() == 1 && bias.size(0) == values.size(0)));
         Tensor y = torch.empty(Tensors.shapeWithLast(x, values.size(0)), x.options(), new MemoryFormatOptional());
-        runInt8(x, values, scales, true, bias, y);
+        run(x, values, scales, true, bias, y, false);
         return y;
     }
 
@@ -114,7 +117,7 @@ public final class Bf16Gemm {
     public static Tensor int8InputGradient(Tensor dy, Tensor values, Tensor scales) {
         require(appliesInt8(dy, values, scales, false));
         Tensor dx = torch.empty(Tensors.shapeWithLast(dy, values.size(1)), dy.options(), new MemoryFormatOptional());
-        runInt8(dy, values, scales, false, null, dx);
+        run(dy, values, scales, false, null, dx, false);
         return dx;
     }
 
@@ -131,40 +134,28 @@ public final class Bf16Gemm {
     }
 
     private static void run(Tensor a, Tensor w, boolean transposed, Tensor bias, Tensor c, boolean cF32) {
+        run(a, w, null, transposed, bias, c, cF32);
+    }
+
+    /** {@code w} bfloat16, or int8 with {@code scales} (else null). */
+    private static void run(Tensor a, Tensor w, Tensor scales, boolean transposed, Tensor bias, Tensor c, boolean cF32) {
         long k = transposed ? w.size(1) : w.size(0);
         long n = transposed ? w.size(0) : w.size(1);
+        long m = a.numel() / k;
         int threads = Math.max(1, torch.get_num_threads());
-        try (Tensor packed = scratch(a.numel() / k, k, threads)) {
-            call(NativeMemory.of(a), k, NativeMemory.of(w), transposed ? k : n, transposed ? 1 : 0, NativeMemory.ofNullable(bias),
-                    NativeMemory.of(c), n, cF32 ? 1 : 0, a.numel() / k, n, k, NativeMemory.of(packed), threads);
+        try (Tensor packed = scratch(m, k, threads)) {
+            call(NativeMemory.of(a), k, NativeMemory.of(w), scales == null ? null : NativeMemory.of(scales), transposed ? k : n,
+                    transposed ? 1 : 0, NativeMemory.ofNullable(bias), NativeMemory.of(c), n, cF32 ? 1 : 0, m, n, k, NativeMemory.of(packed), threads);
         }
     }
 
-    private static void runInt8(Tensor a, Tensor values, Tensor scales, boolean transposed, Tensor bias, Tensor c) {
-        long k = transposed ? values.size(1) : values.size(0);
-        long n = transposed ? values.size(0) : values.size(1);
-        int threads = Math.max(1, torch.get_num_threads());
-        try (Tensor packed = scratch(a.numel() / k, k, threads)) {
-            callInt8(NativeMemory.of(a), k, NativeMemory.of(values), NativeMemory.of(scales), transposed ? k : n, transposed ? 1 : 0,
-                    NativeMemory.ofNullable(bias), NativeMemory.of(c), n, a.numel() / k, n, k, NativeMemory.of(packed), threads);
-        }
-    }
-
-    private static void callInt8(MemorySegment a, long lda, MemorySegment values, MemorySegment scales, long ldw, int transposed,
-                                 MemorySegment bias, MemorySegment c, long ldc, long m, long n, long k, MemorySegment packed, int threads) {
-        try {
-            INT8_KERNEL.invokeExact(a, lda, values, scales, ldw, transposed, bias, c, ldc, 0, m, n, k, packed, threads);
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_bf16_gemm_int8 failed", t);
-        }
-    }
-
-    private static void call(MemorySegment a, long lda, MemorySegment w, long ldw, int transposed, MemorySegment bias,
+    private static void call(MemorySegment a, long lda, MemorySegment w, MemorySegment scales, long ldw, int transposed, MemorySegment bias,
                              MemorySegment c, long ldc, int cF32, long m, long n, long k, MemorySegment packed, int threads) {
         try {
-            KERNEL.invokeExact(a, lda, w, ldw, transposed, bias, c, ldc, cF32, m, n, k, packed, threads);
+            if (scales == null) KERNEL.invokeExact(a, lda, w, ldw, transposed, bias, c, ldc, cF32, m, n, k, packed, threads);
+            else INT8_KERNEL.invokeExact(a, lda, w, scales, ldw, transposed, bias, c, ldc, cF32, m, n, k, packed, threads);
         } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_bf16_gemm failed", t);
+            throw new IllegalStateException("FFM call to bf16_gemm failed", t);
         }
     }
 

@@ -72,21 +72,15 @@ class Int8BackwardTest {
             Int8Kernel kernel = Int8Kernel.of(Int8Options.of(mode));
             Tensor input = torch.randn(3, 5, 32);
             Tensor gradOutput = torch.randn(3, 5, 48);
-            Tensor x = Autograd.leaf(input);
-            Tensor y;
-            try (Int8Backward tape = Int8Backward.open()) {
-                y = w.matmul(x.mul(new Scalar(2)), kernel, bias);              // a graph ahead of the product
-                Autograd.backward(y, gradOutput, tape.retainsGraph());
-                tape.backward();
-            }
+            Taped taped = taped(w, kernel, bias, input, gradOutput);
             Tensor firstPass;
             try (GradMode off = GradMode.off()) {
                 firstPass = w.matmul(input.mul(new Scalar(2)), kernel, bias);
             }
-            assertTrue(torch.equal(y.detach(), firstPass), "the recorded product is not the unrecorded forward's");
+            assertTrue(torch.equal(taped.y(), firstPass), "the recorded product is not the unrecorded forward's");
             // d/dx of (2x)·Wᵀ: 2 · dy · W, W dequantized
             Tensor expected = gradOutput.matmul(w.dequantize(ScalarType.Float)).mul(new Scalar(2));
-            assertTrue(torch.allclose(Tensors.gradient(x), expected, 1e-5, 1e-5, false), "dx is not 2 dy W");
+            assertTrue(torch.allclose(taped.dx(), expected, 1e-5, 1e-5, false), "dx is not 2 dy W");
         }
     }
 
@@ -99,20 +93,28 @@ class Int8BackwardTest {
             torch.manual_seed(4);
             Int8Weight w = Int8Weight.quantize(torch.randn(96, 64));
             Int8Kernel kernel = Int8Kernel.of(Int8Options.of(mode));
-            Tensor input = torch.randn(2, 40, 64).to(ScalarType.BFloat16);
             Tensor gradOutput = torch.randn(2, 40, 96).to(ScalarType.BFloat16);
-            Tensor x = Autograd.leaf(input);
-            try (Int8Backward tape = Int8Backward.open()) {
-                Tensor y = w.matmul(x.mul(new Scalar(2)), kernel, null);
-                Autograd.backward(y, gradOutput, tape.retainsGraph());
-                tape.backward();
-            }
+            Taped taped = taped(w, kernel, null, torch.randn(2, 40, 64).to(ScalarType.BFloat16), gradOutput);
             Tensor exact = gradOutput.to(ScalarType.Double).matmul(w.dequantize(ScalarType.BFloat16).to(ScalarType.Double)).mul(new Scalar(2));
-            Tensor error = Tensors.gradient(x).to(ScalarType.Double).sub(exact).abs();
+            Tensor error = taped.dx().to(ScalarType.Double).sub(exact).abs();
             // one bfloat16 rounding of a float32 sum of 96 terms
             Tensor bound = exact.abs().mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-4));
             assertTrue(error.le(bound).all().item_bool(), "dx is not 2 dy W: max error " + error.max().item_double());
         }
+    }
+
+    private record Taped(Tensor y, Tensor dx) {}
+
+    /** (2 · input) · Wᵀ (+ bias) recorded on a tape, and the gradient of input for the output gradient. */
+    private static Taped taped(Int8Weight w, Int8Kernel kernel, Tensor bias, Tensor input, Tensor gradOutput) {
+        Tensor x = Autograd.leaf(input);
+        Tensor y;
+        try (Int8Backward tape = Int8Backward.open()) {
+            y = w.matmul(x.mul(new Scalar(2)), kernel, bias);              // a graph ahead of the product
+            Autograd.backward(y, gradOutput, tape.retainsGraph());
+            tape.backward();
+        }
+        return new Taped(y.detach(), Tensors.gradient(x));
     }
 
     /** The tiny model, with {@code apply_residual_connection_post_layernorm} as asked. */

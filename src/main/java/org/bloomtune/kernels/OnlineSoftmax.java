@@ -18,22 +18,27 @@ import java.lang.invoke.MethodHandle;
 /**
  * One block of an online softmax over a row's columns (flash attention's recurrence): the block
  * becomes exp(x − running max), and each row's running max and sum move on. On the CPU by
- * native/online_softmax.c, rows split over libtorch's thread count (rows are independent, so the
+ * native/online_softmax.c (or its AVX-512 twin, online_softmax_avx512.c), rows split over libtorch's thread count (rows are independent, so the
  * split does not change the result); elsewhere by libtorch ops. A bfloat16 block keeps its running
  * state in float32 and comes back as the float32 result rounded to bfloat16.
  */
 public final class OnlineSoftmax {
     private static final FunctionDescriptor SIGNATURE = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
             ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
-    private static final MethodHandle KERNEL = NativeKernels.available()
-            ? NativeKernels.bind("bt_online_softmax_block", SIGNATURE) : null;
-    private static final MethodHandle KERNEL_BF16 = NativeKernels.available()
-            ? NativeKernels.bind("bt_online_softmax_block_bf16", SIGNATURE) : null;
+    private static final MethodHandle KERNEL = bind("bt_online_softmax_block");
+    private static final MethodHandle KERNEL_BF16 = bind("bt_online_softmax_block_bf16");
 
     /** Who runs a block: the C kernel (native/) or libtorch's op chain. */
     public enum Implementation { NATIVE, LIBTORCH }
 
     private OnlineSoftmax() {}
+
+    /** The AVX-512 version of {@code name} where the CPU has it (native/online_softmax_avx512.c), else the portable one. */
+    private static MethodHandle bind(String name) {
+        if (!NativeKernels.available()) return null;
+        MethodHandle avx512 = NativeKernels.bindIfSupported("bt_online_softmax_avx512_supported", name + "_avx512", SIGNATURE);
+        return avx512 != null ? avx512 : NativeKernels.bind(name, SIGNATURE);
+    }
 
     /** Running state for {@code rows} rows before the first block: max −inf, sum 0. */
     public record State(Tensor max, Tensor sum, Tensor rescale) {

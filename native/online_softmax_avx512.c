@@ -1,0 +1,142 @@
+/*
+ * online_softmax.c's block written for AVX-512 by hand: GCC's `avx512f` clone of the portable
+ * loops uses 256-bit vectors and no FMA, and the exp's degree-6 polynomial is most of the work
+ * (the head runs it over every logit of every labelled row). Here the max, the exp and the sum run
+ * sixteen lanes at a time with fused multiply-adds.
+ *
+ * Same contract as bt_online_softmax_block(_bf16): the same recurrence, bt_exp's range reduction
+ * and polynomial (FMA rounds its steps once instead of twice: the results differ from the portable
+ * kernel's in the last bits), float32 sums per 4096 elements carried in double, bfloat16 blocks
+ * widened, exp'd in float32, summed before rounding and stored rounded to nearest even.
+ *
+ * Only for CPUs with AVX-512 F/BW/VL and FMA: bt_online_softmax_avx512_supported() says whether
+ * this one has them, and the caller binds the portable kernel otherwise.
+ */
+#include "isa_cap.h"
+#include <math.h>
+#include <stdint.h>
+#include "bf16.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#include "avx512_lanes.h"
+#define BT_HAVE_AVX512_BUILD 1
+#endif
+
+int32_t bt_online_softmax_avx512_supported(void) {
+#ifdef BT_HAVE_AVX512_BUILD
+    __builtin_cpu_init();
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+#ifdef BT_HAVE_AVX512_BUILD
+#define BT_Z __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define BT_ZI BT_Z static inline __attribute__((always_inline))
+
+/* Elements summed in float before the running total moves to double (as the portable kernel). */
+#define SUM_BLOCK 4096
+
+/* Sixteen elements of a row from c (lanes outside m: zero), as float32. */
+BT_ZI __m512 load16(const void *row, int64_t c, __mmask16 m, const int bf16) {
+    if (!bf16) return _mm512_maskz_loadu_ps(m, (const float *) row + c);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *) row + c);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+BT_ZI void store16(void *row, int64_t c, __m512 v, __mmask16 m, const int bf16) {
+    if (!bf16) _mm512_mask_storeu_ps((float *) row + c, m, v);
+    else _mm256_mask_storeu_epi16((uint16_t *) row + c, m, _mm512_cvtepi32_epi16(bt_bf16_bits16(v)));
+}
+
+BT_ZI __mmask16 lanes(int64_t c, int64_t n) {
+    return n - c >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - c)) - 1);
+}
+
+/* bt_exp (fast_exp.h) on sixteen lanes of x <= 0. */
+BT_ZI __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    f = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), f);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, f), f, f), _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+BT_ZI float row_max(const void *row, int64_t n, const int bf16) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    int64_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+        m0 = _mm512_max_ps(m0, load16(row, c, 0xffff, bf16));
+        m1 = _mm512_max_ps(m1, load16(row, c + 16, 0xffff, bf16));
+    }
+    for (; c < n; c += 16) {
+        __mmask16 k = lanes(c, n);
+        m0 = _mm512_mask_max_ps(m0, k, m0, load16(row, c, k, bf16));
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+/* Overwrites row with exp(row − max) and returns the sum (float per SUM_BLOCK elements, then double). */
+BT_ZI double exp_in_place(void *row, int64_t n, float max, const int bf16) {
+    __m512 shift = _mm512_set1_ps(max);
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += SUM_BLOCK) {
+        int64_t end = start + SUM_BLOCK < n ? start + SUM_BLOCK : n;
+        __m512 s = _mm512_setzero_ps();
+        int64_t c = start;
+        for (; c + 16 <= end; c += 16) {
+            __m512 e = exp16(_mm512_sub_ps(load16(row, c, 0xffff, bf16), shift));
+            store16(row, c, e, 0xffff, bf16);
+            s = _mm512_add_ps(s, e);
+        }
+        if (c < end) {
+            __mmask16 k = lanes(c, end);
+            __m512 e = exp16(_mm512_sub_ps(load16(row, c, k, bf16), shift));
+            store16(row, c, e, k, bf16);
+            s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, e));
+        }
+        total += _mm512_reduce_add_ps(s);
+    }
+    return total;
+}
+
+BT_ZI void online_block(void *block, const int bf16, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    size_t width = bf16 ? sizeof(uint16_t) : sizeof(float);
+    for (int64_t r = 0; r < m; r++) {
+        void *row = (char *) block + (size_t) (r * n) * width;
+        float blockMax = row_max(row, n, bf16);
+        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
+        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
+        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax, bf16);
+        runMax[r] = newMax;
+        rescale[r] = factor;
+    }
+}
+
+BT_Z void bt_online_softmax_block_avx512(float *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    online_block(block, 0, m, n, runMax, runSum, rescale);
+}
+
+BT_Z void bt_online_softmax_block_bf16_avx512(uint16_t *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    online_block(block, 1, m, n, runMax, runSum, rescale);
+}
+#else
+void bt_online_softmax_block_avx512(float *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    (void) block; (void) m; (void) n; (void) runMax; (void) runSum; (void) rescale;
+}
+
+void bt_online_softmax_block_bf16_avx512(uint16_t *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
+    (void) block; (void) m; (void) n; (void) runMax; (void) runSum; (void) rescale;
+}
+#endif

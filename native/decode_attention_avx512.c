@@ -28,9 +28,7 @@
 
 int32_t bt_decode_attention_avx512_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
-    __builtin_cpu_init();
-    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") ? 1 : 0;
+    return bt_isa_avx512_fma();
 #else
     return 0;
 #endif

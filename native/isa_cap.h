@@ -13,4 +13,7 @@ enum { BT_ISA_PORTABLE = 0, BT_ISA_AVX2 = 1, BT_ISA_AVX512 = 2 };
 
 /* Whether kernels needing `level` may run (before the CPU's own check). */
 int32_t bt_isa_allows(int32_t level);
+
+/* Whether AVX-512 kernels may run and this CPU has AVX-512 F/BW/VL and FMA (the hand-written twins' needs). */
+int32_t bt_isa_avx512_fma(void);
 #endif

@@ -72,19 +72,7 @@ BT_INLINE double exp_in_place(void *row, int64_t n, float max, int bf16) {
     return total;
 }
 
-/* The recurrence over a block's rows, for either element type. */
-BT_INLINE void online_block(void *block, int bf16, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
-    size_t width = bf16 ? sizeof(uint16_t) : sizeof(float);
-    for (int64_t r = 0; r < m; r++) {
-        void *row = (char *) block + (size_t) (r * n) * width;
-        float blockMax = row_max(row, n, bf16);
-        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
-        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
-        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax, bf16);
-        runMax[r] = newMax;
-        rescale[r] = factor;
-    }
-}
+#include "online_block.h"
 
 /*
  * block   [m, n] float32, row-major, finite; overwritten with exp(x − newMax)

@@ -25,9 +25,7 @@
 
 int32_t bt_online_softmax_avx512_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
-    __builtin_cpu_init();
-    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") ? 1 : 0;
+    return bt_isa_avx512_fma();
 #else
     return 0;
 #endif
@@ -111,18 +109,8 @@ BT_ZI double exp_in_place(void *row, int64_t n, float max, const int bf16) {
     return total;
 }
 
-BT_ZI void online_block(void *block, const int bf16, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
-    size_t width = bf16 ? sizeof(uint16_t) : sizeof(float);
-    for (int64_t r = 0; r < m; r++) {
-        void *row = (char *) block + (size_t) (r * n) * width;
-        float blockMax = row_max(row, n, bf16);
-        float newMax = blockMax > runMax[r] ? blockMax : runMax[r];
-        float factor = runMax[r] == -INFINITY ? 0.0f : (float) exp((double) runMax[r] - newMax);
-        runSum[r] = runSum[r] * factor + exp_in_place(row, n, newMax, bf16);
-        runMax[r] = newMax;
-        rescale[r] = factor;
-    }
-}
+#define BT_INLINE BT_ZI
+#include "online_block.h"
 
 BT_Z void bt_online_softmax_block_avx512(float *block, int64_t m, int64_t n, float *runMax, double *runSum, float *rescale) {
     online_block(block, 0, m, n, runMax, runSum, rescale);

@@ -71,11 +71,7 @@ public final class Bf16Gemm {
      * {@link Int8Dequantize} rounds it.
      */
     public static boolean appliesInt8(Tensor a, Tensor values, Tensor scales, boolean transposed) {
-        if (INT8_KERNEL == null || !plain(a) || values.dim() != 2 || !values.is_cpu() || !values.is_contiguous()
-                || values.scalar_type().value != ScalarType.Char.value || !scales.is_cpu() || !scales.is_contiguous()
-                || scales.scalar_type().value != ScalarType.Float.value || scales.dim() != 1 || scales.size(0) != values.size(0)) {
-            return false;
-        }
+        if (INT8_KERNEL == null || !plain(a) || !Int8Dequantize.applies(values, scales, ScalarType.BFloat16)) return false;
         return takes(a, transposed ? values.size(1) : values.size(0), values);
     }
 

@@ -95,9 +95,9 @@ public final class Int8Backward implements AutoCloseable {
     private static Tensor inputGradient(Tensor dy, Int8Weight w) {
         try (Tensor grad = dy.contiguous()) {
             if (Bf16Gemm.appliesInt8(grad, w.values(), w.scales(), false)) return Bf16Gemm.int8InputGradient(grad, w.values(), w.scales());
-        }
-        try (Tensor weight = DequantizeScratch.weight(w, dy.scalar_type())) {
-            return NativeLinearGraph.inputGradient(dy, weight);
+            try (Tensor weight = DequantizeScratch.weight(w, grad.scalar_type())) {
+                return NativeLinearGraph.inputGradient(grad, weight);
+            }
         }
     }
 

@@ -22,6 +22,7 @@
 
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
+#include "gelu.h"
 
 /* How a linear's function is called (its C signature). */
 enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2 };
@@ -177,12 +178,7 @@ static BT_CLONES void gelu(void *y, int64_t rows, int64_t ld, int64_t from, int6
             int64_t n = count - c < CHUNK ? count - c : CHUNK;
             widen(y, r * ld + from + c, n, v, bf16);
 #pragma omp simd
-            for (int64_t j = 0; j < n; j++) {
-                float x = v[j];
-                float u = 0.79788456f * x * (1.0f + 0.044715f * x * x);
-                float t = bt_exp(-2.0f * fabsf(u));              /* e^(−2|u|) ≤ 1: no overflow either way */
-                v[j] = x * ((u >= 0 ? 1.0f : t) / (1.0f + t));
-            }
+            for (int64_t j = 0; j < n; j++) v[j] = bt_gelu(v[j]);
             narrow(v, y, r * ld + from + c, n, bf16);
         }
 }

@@ -5,7 +5,7 @@ import org.bloomtune.model.AttentionPrefix;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.Int8Backward;
-import org.bloomtune.model.NativeLinearGraph;
+import org.bloomtune.model.NativeOpGraph;
 import org.bloomtune.model.PreparedInput;
 import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
@@ -72,7 +72,7 @@ final class BlockRecompute {
     private static Tensor blockBackward(BloomModel model, int layer, Tensor input, Tensor gradOutput, AttentionContext ctx) {
         return Scopes.owned(() -> {
             Tensor x = Autograd.leaf(input);
-            try (Int8Backward int8 = Int8Backward.open(); NativeLinearGraph linears = NativeLinearGraph.open()) {
+            try (Int8Backward int8 = Int8Backward.open(); NativeOpGraph nativeOps = NativeOpGraph.open()) {
                 Tensor y = model.stages().blocks().get(layer).forward(x, ctx, null, layer);
                 Autograd.backward(y, gradOutput, int8.retainsGraph());
                 int8.backward();

@@ -2,7 +2,7 @@ package org.bloomtune.autograd;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
-import org.bloomtune.model.NativeLinearGraph;
+import org.bloomtune.model.NativeOpGraph;
 import org.bloomtune.model.PreparedInput;
 import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
@@ -41,7 +41,7 @@ public final class PromptBackward {
 
     /** Blocks recorded by autograd; the head hands back d loss / d last output to start from. */
     private static float autograd(BloomModel model, CausalLmInput input, HeadLoss head) {
-        try (PointerScope scope = new PointerScope(); NativeLinearGraph linears = NativeLinearGraph.open()) {
+        try (PointerScope scope = new PointerScope(); NativeOpGraph nativeOps = NativeOpGraph.open()) {
             PreparedInput in = model.stages().prepare(input, 0);
             Tensor last = model.stages().lastHidden(in, input.length(), null);
             HeadLoss.Result r = head.lossAndGrad(model, last.detach(), in);

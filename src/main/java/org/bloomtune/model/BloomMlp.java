@@ -1,5 +1,7 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Gelu;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -8,9 +10,19 @@ public record BloomMlp(Linear denseHTo4h, Linear dense4hToH) implements AutoClos
 
     /** {@code x} [B, T, H] the post-attention layer norm's output; {@code residual} is added. */
     public Tensor forward(Tensor x, Tensor residual) {
-        // BLOOM's GELU is 0.5x(1 + tanh(0.79788456·x·(1 + 0.044715x²))): torch's tanh approximation.
-        Tensor hidden = torch.gelu(denseHTo4h.forward(x), "tanh");
+        Tensor hidden = gelu(denseHTo4h.forward(x));
         return dense4hToH.forward(hidden).add(residual);
+    }
+
+    /**
+     * BLOOM's GELU, 0.5x(1 + tanh(0.79788456·x·(1 + 0.044715x²))) — torch's tanh approximation — by
+     * the native kernel where it takes x (bfloat16): through {@link NativeOpGraph} while a reverse
+     * pass records, directly when nothing records; by libtorch otherwise.
+     */
+    private static Tensor gelu(Tensor h) {
+        if (NativeOpGraph.appliesToGelu(h)) return NativeOpGraph.gelu(h);
+        if (!(h.requires_grad() && GradMode.is_enabled()) && Gelu.applies(h)) return Gelu.forward(h);
+        return torch.gelu(h, "tanh");
     }
 
     @Override

@@ -8,14 +8,14 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * A linear layer with a floating-point weight [out, in] and bias [out]. bfloat16 products of many
- * rows go to {@link Bf16Gemm} (through {@link NativeLinearGraph} when a reverse pass records them),
+ * rows go to {@link Bf16Gemm} (through {@link NativeOpGraph} when a reverse pass records them),
  * a decode step's few rows to {@link OneRowProduct}'s row kernels, the rest to libtorch's linear.
  */
 public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
 
     @Override
     public Tensor forward(Tensor x) {
-        if (NativeLinearGraph.applies(x, weight, bias)) return NativeLinearGraph.forward(x, weight, bias);
+        if (NativeOpGraph.applies(x, weight, bias)) return NativeOpGraph.forward(x, weight, bias);
         if (Bf16Gemm.appliesToLinear(x, weight, bias)) return Bf16Gemm.linear(x, weight, bias);
         return OneRowProduct.linear(x, weight, bias);
     }

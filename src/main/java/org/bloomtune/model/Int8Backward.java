@@ -96,7 +96,7 @@ public final class Int8Backward implements AutoCloseable {
         try (Tensor grad = dy.contiguous()) {
             if (Bf16Gemm.appliesInt8(grad, w.values(), w.scales(), false)) return Bf16Gemm.int8InputGradient(grad, w.values(), w.scales());
             try (Tensor weight = DequantizeScratch.weight(w, grad.scalar_type())) {
-                return NativeLinearGraph.inputGradient(grad, weight);
+                return NativeOpGraph.inputGradient(grad, weight);
             }
         }
     }

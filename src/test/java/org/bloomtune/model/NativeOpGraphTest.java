@@ -4,6 +4,7 @@ import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.Gelu;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.Autograd;
@@ -24,10 +25,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * bfloat16 linears recorded through the native GEMM and node hooks, against libtorch's autograd of
+ * bfloat16 linears and GELUs recorded through the native kernels and node hooks, against libtorch's autograd of
  * the same function in float64 (the independent truth) and in bfloat16 (the rounding to match).
  */
-class NativeLinearGraphTest {
+class NativeOpGraphTest {
     private static final long IN = 64;
     private static final long HIDDEN = 128;
 
@@ -60,19 +61,40 @@ class NativeLinearGraphTest {
         }
     }
 
+    /** A recorded GELU hands x exactly the kernel's gradient, and libtorch's graph runs nothing of its own for it. */
+    @Test
+    void geluRecordsThroughTheKernel() {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            Tensor x = torch.randn(3, 40, 96).mul(new Scalar(2.0)).to(ScalarType.BFloat16).requires_grad_(true);
+            Tensor dy = torch.randn(3, 40, 96).to(ScalarType.BFloat16);
+            assertTrue(!NativeOpGraph.appliesToGelu(x), "none open on this thread");
+            try (NativeOpGraph graph = NativeOpGraph.open()) {
+                boolean built = Gelu.applies(x.detach());
+                assertEquals(built, NativeOpGraph.appliesToGelu(x), "recorded natively exactly where the kernel is built");
+                if (!built) return;                             // BloomMlp keeps libtorch's GELU
+                assertTrue(!NativeOpGraph.appliesToGelu(x.detach()), "nothing to record");
+                Tensor y = NativeOpGraph.gelu(x);
+                assertEquals("AddBackward0", y.grad_fn().name().getString(), "joined, not libtorch's GeluBackward");
+                assertTrue(torch.equal(Gelu.forward(x.detach()), y.detach()));
+                Autograd.backward(y, dy);
+                assertTrue(torch.equal(Gelu.backward(dy, x.detach()), Tensors.gradient(x)), "x's gradient is the kernel's dy · gelu'(x)");
+            }
+        }
+    }
+
     @Test
     void refusesWhatItCannotTake() {
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             Tensor w = torch.randn(HIDDEN, IN).to(ScalarType.BFloat16);
             Tensor x = torch.randn(Bf16Gemm.MIN_ROWS, IN).to(ScalarType.BFloat16).requires_grad_(true);
-            assertTrue(!NativeLinearGraph.applies(x, w, null), "none open on this thread: libtorch records");
-            try (NativeLinearGraph graph = NativeLinearGraph.open()) {
-                assertEquals(Bf16Gemm.supported(), NativeLinearGraph.applies(x, w, null));
-                assertTrue(!NativeLinearGraph.applies(x.detach(), w, null), "nothing to record");
-                assertTrue(!NativeLinearGraph.applies(x, torch.randn(HIDDEN - 1, IN).to(ScalarType.BFloat16), null), "odd out: dy · W sums over it");
-                assertTrue(!NativeLinearGraph.applies(x.to(ScalarType.Float), w.to(ScalarType.Float), null), "float32");
+            assertTrue(!NativeOpGraph.applies(x, w, null), "none open on this thread: libtorch records");
+            try (NativeOpGraph graph = NativeOpGraph.open()) {
+                assertEquals(Bf16Gemm.supported(), NativeOpGraph.applies(x, w, null));
+                assertTrue(!NativeOpGraph.applies(x.detach(), w, null), "nothing to record");
+                assertTrue(!NativeOpGraph.applies(x, torch.randn(HIDDEN - 1, IN).to(ScalarType.BFloat16), null), "odd out: dy · W sums over it");
+                assertTrue(!NativeOpGraph.applies(x.to(ScalarType.Float), w.to(ScalarType.Float), null), "float32");
                 try (GradMode off = GradMode.off()) {
-                    assertTrue(!NativeLinearGraph.applies(x, w, null), "grad mode off");
+                    assertTrue(!NativeOpGraph.applies(x, w, null), "grad mode off");
                 }
             }
         }
@@ -108,7 +130,7 @@ class NativeLinearGraphTest {
             long start = 0;
             for (int step = 0; step < 60; step++) {
                 if (step == 10) start = ProcessMemory.residentBytes();
-                try (PointerScope stepScope = new PointerScope(); NativeLinearGraph graph = NativeLinearGraph.open()) {
+                try (PointerScope stepScope = new PointerScope(); NativeOpGraph graph = NativeOpGraph.open()) {
                     Tensor leaf = x.clone().requires_grad_(true);
                     Autograd.backward(layer.forward(layer.forward(leaf)).sum());
                     assertTrue(Tensors.gradient(leaf).defined());
@@ -126,11 +148,12 @@ class NativeLinearGraphTest {
      */
     private static double[] gradient(Tensor x0, Tensor r, ScalarType type, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
                                      boolean hooked, int passes) {
-        try (PointerScope scope = new PointerScope(); NativeLinearGraph graph = hooked ? NativeLinearGraph.open() : null) {
+        try (PointerScope scope = new PointerScope(); NativeOpGraph graph = hooked ? NativeOpGraph.open() : null) {
             DenseLinear l1 = new DenseLinear(w1.to(type), b1.to(type));
             DenseLinear l2 = new DenseLinear(w2.to(type), b2.to(type));
             Tensor x = x0.to(type).requires_grad_(true);
-            Function<Tensor, Tensor> block = t -> l2.forward(torch.gelu(l1.forward(t), "tanh")).add(t);
+            BloomMlp mlp = new BloomMlp(l1, l2);                 // the GELU through the graph too when hooked
+            Function<Tensor, Tensor> block = t -> mlp.forward(t, t);
             Tensor h = l1.forward(block.apply(x));
             if (hooked && type == ScalarType.BFloat16) assertEquals("AddBackward0", h.grad_fn().name().getString(), "the native path");
             Tensor loss = h.mul(r.to(type)).sum();

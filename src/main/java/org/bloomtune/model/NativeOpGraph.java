@@ -1,0 +1,157 @@
+package org.bloomtune.model;
+
+import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.Gelu;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.FunctionPostHook;
+import org.bytedeco.pytorch.FunctionPreHook;
+import org.bytedeco.pytorch.GradMode;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * bfloat16 linear layers and GELUs whose forward and input gradient run on native kernels
+ * ({@link Bf16Gemm}, {@link Gelu}) inside libtorch's graph, while one of these is open on the
+ * thread (the reverse passes open one around a forward and its backward). libtorch's autograd
+ * cannot call a backward written in Java as an op, so the output is formed outside the graph and
+ * joined to x by a zero that depends on x — y plus the sum over an empty slice of x, exactly 0
+ * whatever x holds. Two node hooks carry the gradient: the one before the join's add takes dy,
+ * forms x's gradient from it and hands the add an undefined gradient, so nothing runs down the
+ * join; the one after the slice's backward gives that gradient to x in its place.
+ *
+ * <p>The hooks are owned by the graph's nodes (they die with it); their Java halves, the inputs a
+ * GELU's backward reads, and the gradients handed back to libtorch are kept here until
+ * {@link #close}, after the backward (a retained graph may be traversed again).
+ */
+public final class NativeOpGraph implements AutoCloseable {
+    private static final ThreadLocal<NativeOpGraph> ACTIVE = new ThreadLocal<>();
+
+    private final NativeOpGraph previous;
+    private final List<Pointer> hooks = new ArrayList<>();
+    private final List<Tensor> saved = new ArrayList<>();
+    /** What a hook returned to libtorch: freed at the next hook call, once libtorch holds its own copy. */
+    private final List<Pointer> returned = new ArrayList<>();
+
+    private NativeOpGraph(NativeOpGraph previous) {
+        this.previous = previous;
+    }
+
+    /** Records this thread's bfloat16 linears and GELUs through the native kernels until {@link #close}. */
+    public static NativeOpGraph open() {
+        NativeOpGraph graph = new NativeOpGraph(ACTIVE.get());
+        ACTIVE.set(graph);
+        return graph;
+    }
+
+    /** True when one is open on this thread and {@code x} records into a bfloat16 product the kernel takes both ways. */
+    static boolean applies(Tensor x, Tensor weight, Tensor bias) {
+        if (!recording(x)) return false;
+        try (Tensor detached = x.detach()) {
+            return Bf16Gemm.appliesToLinear(detached, weight, bias) && weight.size(0) % 2 == 0;     // dy · W sums over out
+        }
+    }
+
+    /** {@code x} [..., in] → [..., out], recorded; call where {@link #applies}. */
+    static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        Tensor y;
+        try (Tensor detached = x.detach()) {
+            y = Bf16Gemm.linear(detached, weight, bias);
+        }
+        return ACTIVE.get().join(x, y, dy -> inputGradient(dy, weight));
+    }
+
+    /** True when one is open on this thread and {@code x} records into a GELU the native kernel takes. */
+    static boolean appliesToGelu(Tensor x) {
+        if (!recording(x)) return false;
+        try (Tensor detached = x.detach()) {
+            return Gelu.applies(detached);
+        }
+    }
+
+    /** BLOOM's tanh GELU of {@code x}, recorded; call where {@link #appliesToGelu}. */
+    static Tensor gelu(Tensor x) {
+        NativeOpGraph graph = ACTIVE.get();
+        Tensor input = Tensors.escape(x.detach());               // the backward reads it; freed at close
+        graph.saved.add(input);
+        return graph.join(x, Gelu.forward(input), dy -> {
+            try (Tensor grad = dy.contiguous()) {
+                return Gelu.backward(grad, input);
+            }
+        });
+    }
+
+    /** {@code dy} [..., out] · W → [..., in], by the kernel where it takes dy, else by libtorch. */
+    static Tensor inputGradient(Tensor dy, Tensor weight) {
+        try (Tensor grad = dy.contiguous()) {
+            return Bf16Gemm.applies(grad, weight, false) ? Bf16Gemm.inputGradient(grad, weight) : grad.matmul(weight);
+        }
+    }
+
+    private static boolean recording(Tensor x) {
+        return ACTIVE.get() != null && x.requires_grad() && GradMode.is_enabled();
+    }
+
+    /** {@code y}, formed from x outside the graph, joined to it; x's gradient will be {@code inputGradient}(dy). */
+    private Tensor join(Tensor x, Tensor y, Function<Tensor, Tensor> inputGradient) {
+        Tensor slice = x.narrow(-1, 0, 0);
+        try (Tensor zero = slice.sum(new long[]{-1}, true, new ScalarTypeOptional())) {
+            y.add_(zero);
+        }
+        Tensor[] dx = new Tensor[1];
+        own(new FunctionPreHook() {                             // before the add: dy → x's gradient; the add gets nothing
+            @Override
+            public TensorVector apply(TensorVector gradients) {
+                freeReturned();
+                try (Tensor dy = gradients.get(0)) {
+                    if (dx[0] != null) dx[0].deallocate();
+                    dx[0] = dy.defined() ? inputGradient.apply(dy) : null;
+                }
+                return handBack(new TensorVector(new Tensor()));
+            }
+        }, hook -> y.grad_fn().add_pre_hook(hook));
+        own(new FunctionPostHook() {                            // after the slice's backward: x's gradient is the one formed above
+            @Override
+            public TensorVector apply(TensorVector outputs, TensorVector inputs) {
+                freeReturned();
+                if (dx[0] == null) return handBack(new TensorVector(new Tensor()));
+                Tensor gradient = dx[0];
+                dx[0] = null;
+                returned.add(gradient);
+                return handBack(new TensorVector(gradient));
+            }
+        }, hook -> slice.grad_fn().add_post_hook(hook));
+        return y;
+    }
+
+    /** Hands {@code hook} to its node, which now owns the native half; the Java half stays reachable here. */
+    private <P extends Pointer> void own(P hook, java.util.function.Consumer<P> install) {
+        install.accept(hook);
+        hook.deallocate(false);
+        hooks.add(hook);
+    }
+
+    private TensorVector handBack(TensorVector vector) {
+        returned.add(vector);
+        return vector;
+    }
+
+    private void freeReturned() {
+        returned.forEach(Pointer::deallocate);
+        returned.clear();
+    }
+
+    @Override
+    public void close() {
+        freeReturned();
+        hooks.clear();
+        saved.forEach(Tensor::close);
+        saved.clear();
+        ACTIVE.set(previous);
+    }
+}

@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.DecodeAttention;
+import org.bloomtune.kernels.MaskedSoftmax;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -75,17 +76,31 @@ public final class BloomAttention implements AutoCloseable {
             // copy) less per block than adding ALiBi and masking here.
             probs = ctx.bias().view(batch * numHeads, queries, keys).baddbmm(query, key, new Scalar(1.0), alpha).softmax(-1);
         } else {
-            probs = ctx.alibi().baddbmm(query, key, new Scalar(1.0), alpha)
-                    .view(batch, numHeads, queries, keys)                       // [B, nh, T, S]
-                    .to(softmaxType(compute))
-                    .masked_fill(ctx.mask(), new Scalar(FLOAT32_MIN))
-                    .softmax(-1)
-                    .to(compute);
+            probs = maskedSoftmax(ctx.alibi().baddbmm(query, key, new Scalar(1.0), alpha), ctx.mask(), batch, queries, keys, compute);
         }
         Tensor context = torch.bmm(probs.view(batch * numHeads, queries, keys), value); // [B*nh, T, hd]
         return context.view(batch, numHeads, queries, headDim)
                 .permute(0, 2, 1, 3)
                 .reshape(batch, queries, (long) numHeads * headDim);                 // [B, T, H]
+    }
+
+    /**
+     * HF's probabilities of the scores [B*nh, T, S] where the mask is not in the bias: cast to
+     * float32, masked, softmax, cast back — by one native pass where it takes them (bfloat16; through
+     * {@link NativeOpGraph} while a reverse pass records), else by libtorch's ops.
+     */
+    private Tensor maskedSoftmax(Tensor scores, Tensor mask, long batch, long queries, long keys, ScalarType compute) {
+        if (NativeOpGraph.appliesToMaskedSoftmax(scores, mask, numHeads)) return NativeOpGraph.maskedSoftmax(scores, mask, numHeads);
+        if (!NativeOpGraph.records(scores) && MaskedSoftmax.applies(scores, mask, numHeads)) {
+            MaskedSoftmax.Probabilities p = MaskedSoftmax.forward(scores, mask, numHeads);
+            p.float32().close();                                                 // only a backward would read them
+            return p.bfloat16();
+        }
+        return scores.view(batch, numHeads, queries, keys)                      // [B, nh, T, S]
+                .to(softmaxType(compute))
+                .masked_fill(mask, new Scalar(FLOAT32_MIN))
+                .softmax(-1)
+                .to(compute);
     }
 
     /** libtorch's fused attention with the shared additive bias → the merged heads [B, T, H]. */

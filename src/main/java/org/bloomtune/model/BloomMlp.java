@@ -1,7 +1,6 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Gelu;
-import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -21,7 +20,7 @@ public record BloomMlp(Linear denseHTo4h, Linear dense4hToH) implements AutoClos
      */
     private static Tensor gelu(Tensor h) {
         if (NativeOpGraph.appliesToGelu(h)) return NativeOpGraph.gelu(h);
-        if (!(h.requires_grad() && GradMode.is_enabled()) && Gelu.applies(h)) return Gelu.forward(h);
+        if (!NativeOpGraph.records(h) && Gelu.applies(h)) return Gelu.forward(h);
         return torch.gelu(h, "tanh");
     }
 

@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Gelu;
+import org.bloomtune.kernels.MaskedSoftmax;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.FunctionPostHook;
@@ -16,8 +17,8 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * bfloat16 linear layers and GELUs whose forward and input gradient run on native kernels
- * ({@link Bf16Gemm}, {@link Gelu}) inside libtorch's graph, while one of these is open on the
+ * bfloat16 linear layers, GELUs and attention probabilities whose forward and input gradient run
+ * on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax}) inside libtorch's graph, while one of these is open on the
  * thread (the reverse passes open one around a forward and its backward). libtorch's autograd
  * cannot call a backward written in Java as an op, so the output is formed outside the graph and
  * joined to x by a zero that depends on x — y plus the sum over an empty slice of x, exactly 0
@@ -26,7 +27,7 @@ import java.util.function.Function;
  * join; the one after the slice's backward gives that gradient to x in its place.
  *
  * <p>The hooks are owned by the graph's nodes (they die with it); their Java halves, the inputs a
- * GELU's backward reads, and the gradients handed back to libtorch are kept here until
+ * GELU's and a softmax's backward read, and the gradients handed back to libtorch are kept here until
  * {@link #close}, after the backward (a retained graph may be traversed again).
  */
 public final class NativeOpGraph implements AutoCloseable {
@@ -42,7 +43,7 @@ public final class NativeOpGraph implements AutoCloseable {
         this.previous = previous;
     }
 
-    /** Records this thread's bfloat16 linears and GELUs through the native kernels until {@link #close}. */
+    /** Records this thread's bfloat16 linears, GELUs and attention probabilities through the native kernels until {@link #close}. */
     public static NativeOpGraph open() {
         NativeOpGraph graph = new NativeOpGraph(ACTIVE.get());
         ACTIVE.set(graph);
@@ -86,6 +87,35 @@ public final class NativeOpGraph implements AutoCloseable {
         });
     }
 
+    /** True when one is open on this thread and {@code scores} record into attention probabilities the native kernel takes. */
+    static boolean appliesToMaskedSoftmax(Tensor scores, Tensor mask, long heads) {
+        if (!recording(scores)) return false;
+        try (Tensor detached = scores.detach()) {
+            return MaskedSoftmax.applies(detached, mask, heads);
+        }
+    }
+
+    /** HF's bfloat16 attention probabilities of {@code scores} under {@code mask}, recorded; call where {@link #appliesToMaskedSoftmax}. */
+    static Tensor maskedSoftmax(Tensor scores, Tensor mask, long heads) {
+        NativeOpGraph graph = ACTIVE.get();
+        MaskedSoftmax.Probabilities p;
+        try (Tensor detached = scores.detach()) {
+            p = MaskedSoftmax.forward(detached, mask, heads);
+        }
+        Tensor probs = Tensors.escape(p.float32());               // the backward reads them; freed at close
+        graph.saved.add(probs);
+        return graph.join(scores, p.bfloat16(), dy -> {
+            try (Tensor grad = dy.contiguous()) {
+                return MaskedSoftmax.backward(grad, probs, mask, heads);
+            }
+        });
+    }
+
+    /** True when autograd records what is computed from {@code x}. */
+    static boolean records(Tensor x) {
+        return x.requires_grad() && GradMode.is_enabled();
+    }
+
     /** {@code dy} [..., out] · W → [..., in], by the kernel where it takes dy, else by libtorch. */
     static Tensor inputGradient(Tensor dy, Tensor weight) {
         try (Tensor grad = dy.contiguous()) {
@@ -94,7 +124,7 @@ public final class NativeOpGraph implements AutoCloseable {
     }
 
     private static boolean recording(Tensor x) {
-        return ACTIVE.get() != null && x.requires_grad() && GradMode.is_enabled();
+        return ACTIVE.get() != null && records(x);
     }
 
     /** {@code y}, formed from x outside the graph, joined to it; x's gradient will be {@code inputGradient}(dy). */

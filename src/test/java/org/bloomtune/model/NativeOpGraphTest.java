@@ -5,6 +5,7 @@ import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Gelu;
+import org.bloomtune.kernels.MaskedSoftmax;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.Autograd;
@@ -78,6 +79,30 @@ class NativeOpGraphTest {
                 assertTrue(torch.equal(Gelu.forward(x.detach()), y.detach()));
                 Autograd.backward(y, dy);
                 assertTrue(torch.equal(Gelu.backward(dy, x.detach()), Tensors.gradient(x)), "x's gradient is the kernel's dy · gelu'(x)");
+            }
+        }
+    }
+
+    /** Recorded attention probabilities hand the scores exactly the kernel's gradient. */
+    @Test
+    void attentionProbabilitiesRecordThroughTheKernel() {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            Tensor attention = torch.ones(2, 30);
+            attention.select(0, 1).narrow(0, 0, 4).zero_();
+            Tensor mask = AttentionMask.build(attention, 30);
+            Tensor scores = torch.randn(6, 30, 30).mul(new Scalar(3.0)).to(ScalarType.BFloat16).requires_grad_(true);
+            Tensor dy = torch.randn(6, 30, 30).to(ScalarType.BFloat16);
+            try (NativeOpGraph graph = NativeOpGraph.open()) {
+                boolean built = MaskedSoftmax.applies(scores.detach(), mask, 3);
+                assertEquals(built, NativeOpGraph.appliesToMaskedSoftmax(scores, mask, 3), "recorded natively exactly where the kernel is built");
+                if (!built) return;                             // BloomAttention keeps libtorch's chain
+                Tensor probs = NativeOpGraph.maskedSoftmax(scores, mask, 3);
+                assertEquals("AddBackward0", probs.grad_fn().name().getString(), "joined, not libtorch's softmax");
+                MaskedSoftmax.Probabilities direct = MaskedSoftmax.forward(scores.detach(), mask, 3);
+                assertTrue(torch.equal(direct.bfloat16(), probs.detach()));
+                Autograd.backward(probs, dy);
+                assertTrue(torch.equal(MaskedSoftmax.backward(dy, direct.float32(), mask, 3), Tensors.gradient(scores)),
+                        "the scores' gradient is the kernel's");
             }
         }
     }

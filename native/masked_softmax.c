@@ -1,0 +1,83 @@
+/*
+ * The probabilities of BLOOM's eager attention in bfloat16, as HF computes them — the scores widened
+ * to float32, masked scores set to float32's lowest value, softmax over the keys, rounded to
+ * bfloat16 — and the scores' gradient from the probabilities', in one pass over each row instead
+ * of libtorch's four ops (a cast, a masked fill, the softmax and a cast back, each writing the whole
+ * [B·heads, T, S] tensor) and their backwards. The float32 probabilities are kept for the backward,
+ * as libtorch's softmax keeps its output. Rows are split over libtorch's OpenMP threads.
+ */
+#include <stdint.h>
+#include <omp.h>
+#include "bf16.h"
+
+#define BT_INLINE static inline __attribute__((always_inline))
+#include "fast_exp.h"
+
+/* By x86-64 level, as gelu.c: v3 and v4 bring FMA to the exp polynomial. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BT_CLONES
+#endif
+
+#define FLOAT32_LOWEST (-3.4028234663852886e38f)
+
+/*
+ * One row: p = softmax(masked ? lowest : score) in float, into p (float) and out (bfloat16). A row
+ * with every key masked comes out uniform, as HF's does; exp of anything below −87.3 is 0.
+ */
+static BT_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+    float max = FLOAT32_LOWEST;
+#pragma omp simd reduction(max : max)
+    for (int64_t j = 0; j < s; j++) {
+        float v = masked[j] ? FLOAT32_LOWEST : bf16_to_float(score[j]);
+        p[j] = v;
+        max = v > max ? v : max;
+    }
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < s; j++) {
+        float d = p[j] - max;
+        float e = d < -87.3f ? 0.0f : bt_exp(d);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) {
+        p[j] *= inv;
+        out[j] = float_to_bf16(p[j]);
+    }
+}
+
+/* One row of the scores' gradient: masked ? 0 : p · (g − Σ p·g), rounded to bfloat16. */
+static BT_CLONES void row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < s; j++) dot += p[j] * bf16_to_float(g[j]);
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) out[j] = masked[j] ? 0 : float_to_bf16(p[j] * (bf16_to_float(g[j]) - dot));
+}
+
+/* Row r of [batch · heads, t, s] reads mask [batch, 1, t, s] at batch r / (heads · t), query r % t. */
+static const uint8_t *mask_row(const uint8_t *mask, int64_t r, int64_t heads, int64_t t, int64_t s) {
+    return mask + ((r / (heads * t)) * t + r % t) * s;
+}
+
+/* scores [batch · heads, t, s] bfloat16 and mask [batch, 1, t, s] (1 = masked) → probs float32 and out bfloat16, of the scores' shape. */
+void bt_masked_softmax_bf16(const uint16_t *scores, const uint8_t *mask, float *probs, uint16_t *out,
+                            int64_t batch, int64_t heads, int64_t t, int64_t s, int32_t threads) {
+    int64_t rows = batch * heads * t;
+#pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads)
+    for (int64_t r = 0; r < rows; r++)
+        row_forward(scores + r * s, mask_row(mask, r, heads, t, s), probs + r * s, out + r * s, s);
+}
+
+/* grad_probs bfloat16 and probs float32 [batch · heads, t, s], mask as above → grad_scores bfloat16. */
+void bt_masked_softmax_backward_bf16(const uint16_t *grad_probs, const uint8_t *mask, const float *probs, uint16_t *grad_scores,
+                                     int64_t batch, int64_t heads, int64_t t, int64_t s, int32_t threads) {
+    int64_t rows = batch * heads * t;
+#pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads)
+    for (int64_t r = 0; r < rows; r++)
+        row_backward(grad_probs + r * s, probs + r * s, mask_row(mask, r, heads, t, s), grad_scores + r * s, s);
+}

@@ -18,13 +18,14 @@ import java.util.function.Function;
 
 /**
  * bfloat16 linear layers, GELUs and attention probabilities whose forward and input gradient run
- * on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax}) inside libtorch's graph, while one of these is open on the
- * thread (the reverse passes open one around a forward and its backward). libtorch's autograd
- * cannot call a backward written in Java as an op, so the output is formed outside the graph and
- * joined to x by a zero that depends on x — y plus the sum over an empty slice of x, exactly 0
- * whatever x holds. Two node hooks carry the gradient: the one before the join's add takes dy,
- * forms x's gradient from it and hands the add an undefined gradient, so nothing runs down the
- * join; the one after the slice's backward gives that gradient to x in its place.
+ * on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax}) inside libtorch's
+ * graph, while one of these is open on the thread (the reverse passes open one around a forward and
+ * its backward). libtorch's autograd cannot call a backward written in Java as an op, so the output
+ * is formed outside the graph and joined to x by a zero that depends on x — the sum over an empty
+ * slice of x, exactly 0 whatever x holds, added into y's first column. Two node hooks carry the
+ * gradient: the one before the join takes dy, forms x's gradient from it and hands the join an
+ * undefined gradient, so nothing runs down it; the one after the slice's backward gives that
+ * gradient to x in its place.
  *
  * <p>The hooks are owned by the graph's nodes (they die with it); their Java halves, the inputs a
  * GELU's and a softmax's backward read, and the gradients handed back to libtorch are kept here until
@@ -130,11 +131,13 @@ public final class NativeOpGraph implements AutoCloseable {
     /** {@code y}, formed from x outside the graph, joined to it; x's gradient will be {@code inputGradient}(dy). */
     private Tensor join(Tensor x, Tensor y, Function<Tensor, Tensor> inputGradient) {
         Tensor slice = x.narrow(-1, 0, 0);
-        try (Tensor zero = slice.sum(new long[]{-1}, true, new ScalarTypeOptional())) {
-            y.add_(zero);
+        // Added into y's first column only (a view, in place): y's node becomes the slice-copy that
+        // wraps the add, and the join costs a column instead of a pass over all of y.
+        try (Tensor zero = slice.sum(new long[]{-1}, true, new ScalarTypeOptional()); Tensor column = y.narrow(-1, 0, 1)) {
+            column.add_(zero);
         }
         Tensor[] dx = new Tensor[1];
-        own(new FunctionPreHook() {                             // before the add: dy → x's gradient; the add gets nothing
+        own(new FunctionPreHook() {                             // before the join: dy → x's gradient; the join gets nothing
             @Override
             public TensorVector apply(TensorVector gradients) {
                 freeReturned();

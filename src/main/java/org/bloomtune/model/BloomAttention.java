@@ -142,10 +142,12 @@ public final class BloomAttention implements AutoCloseable {
      * already transposed for the score product [B*nh, hd, T], and value [B*nh, T, hd].
      */
     Tensor[] splitHeads(Tensor fused, long batch, long queries) {
-        Tensor perHead = fused.view(batch, queries, numHeads, 3, headDim);          // [B, T, nh, 3, hd]
-        Tensor query = perHead.select(3, 0).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
-        Tensor key = perHead.select(3, 1).permute(0, 2, 3, 1).reshape(batch * numHeads, headDim, queries);
-        Tensor value = perHead.select(3, 2).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
+        // unbind, not three selects: its backward stacks the three gradients into the fused one in one
+        // pass, where each select's would fill a zero tensor of the fused size and autograd add them.
+        TensorVector qkv = fused.view(batch, queries, numHeads, 3, headDim).unbind(3);  // 3 × [B, T, nh, hd]
+        Tensor query = qkv.get(0).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
+        Tensor key = qkv.get(1).permute(0, 2, 3, 1).reshape(batch * numHeads, headDim, queries);
+        Tensor value = qkv.get(2).transpose(1, 2).reshape(batch * numHeads, queries, headDim);
         return new Tensor[]{query, key, value};
     }
 

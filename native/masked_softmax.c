@@ -22,6 +22,12 @@
 
 #define FLOAT32_LOWEST (-3.4028234663852886e38f)
 
+/* The score HF's chain feeds its softmax: float32's lowest where masked. Both operands are read, so the select vectorizes. */
+BT_INLINE float masked_score(const uint16_t *score, const uint8_t *masked, int64_t j) {
+    float v = bf16_to_float(score[j]);
+    return masked[j] ? FLOAT32_LOWEST : v;
+}
+
 /*
  * One row: p = softmax(masked ? lowest : score) in float, into p (float) and out (bfloat16). A row
  * with every key masked comes out uniform, as HF's does; exp of anything below −87.3 is 0.
@@ -30,7 +36,7 @@ static BT_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, 
     float max = FLOAT32_LOWEST;
 #pragma omp simd reduction(max : max)
     for (int64_t j = 0; j < s; j++) {
-        float v = masked[j] ? FLOAT32_LOWEST : bf16_to_float(score[j]);
+        float v = masked_score(score, masked, j);
         p[j] = v;
         max = v > max ? v : max;
     }

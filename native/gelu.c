@@ -8,31 +8,22 @@
 #include <stdint.h>
 #include <omp.h>
 #include "bf16.h"
+#include "level_clones.h"
 
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
 #include "gelu.h"
 
-/*
- * Clones by x86-64 level rather than by one extension: v3 and v4 bring FMA (an "avx512f" clone has
- * none, and its exp polynomial then runs at 2.6 times the cost); the contraction moves results by
- * float rounding only, which the one rounding to bfloat16 after it absorbs.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define BT_CLONES
-#endif
 
 /* Elements a thread takes at a time: big enough to amortize the loop, small enough to balance. */
 #define SPAN 16384
 
-static BT_CLONES void forward_span(const uint16_t *x, uint16_t *y, int64_t n) {
+static BT_LEVEL_CLONES void forward_span(const uint16_t *x, uint16_t *y, int64_t n) {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) y[j] = float_to_bf16(bt_gelu(bf16_to_float(x[j])));
 }
 
-static BT_CLONES void backward_span(const uint16_t *dy, const uint16_t *x, uint16_t *dx, int64_t n) {
+static BT_LEVEL_CLONES void backward_span(const uint16_t *dy, const uint16_t *x, uint16_t *dx, int64_t n) {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) dx[j] = float_to_bf16(bf16_to_float(dy[j]) * bt_gelu_slope(bf16_to_float(x[j])));
 }

@@ -9,16 +9,11 @@
 #include <stdint.h>
 #include <omp.h>
 #include "bf16.h"
+#include "level_clones.h"
 
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
 
-/* By x86-64 level, as gelu.c: v3 and v4 bring FMA to the exp polynomial. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define BT_CLONES
-#endif
 
 #define FLOAT32_LOWEST (-3.4028234663852886e38f)
 
@@ -32,7 +27,7 @@ BT_INLINE float masked_score(const uint16_t *score, const uint8_t *masked, int64
  * One row: p = softmax(masked ? lowest : score) in float, into p (float) and out (bfloat16). A row
  * with every key masked comes out uniform, as HF's does; exp of anything below −87.3 is 0.
  */
-static BT_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+static BT_LEVEL_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
     float max = FLOAT32_LOWEST;
 #pragma omp simd reduction(max : max)
     for (int64_t j = 0; j < s; j++) {
@@ -57,7 +52,7 @@ static BT_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, 
 }
 
 /* One row of the scores' gradient: masked ? 0 : p · (g − Σ p·g), rounded to bfloat16. */
-static BT_CLONES void row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
+static BT_LEVEL_CLONES void row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < s; j++) dot += p[j] * bf16_to_float(g[j]);

@@ -147,24 +147,29 @@ class NativeOpGraphTest {
         }
     }
 
-    /** Many recorded steps: the hooks, dy · W and the gradients handed back are all released. */
+    /** Many recorded steps: the hooks, dy · W, the GELU's saved input, the probabilities and the gradients handed back are all released. */
     @Test
     void manyStepsHoldNoMemory() {
         if (!Bf16Gemm.supported()) return;
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            DenseLinear layer = new DenseLinear(torch.randn(1024, 1024).to(ScalarType.BFloat16), torch.randn(1024).to(ScalarType.BFloat16));
+            DenseLinear layer = new DenseLinear(torch.randn(1024, 1024).mul(new Scalar(0.03)).to(ScalarType.BFloat16), torch.randn(1024).to(ScalarType.BFloat16));
+            BloomMlp mlp = new BloomMlp(layer, layer);
+            Tensor mask = AttentionMask.build(torch.ones(2, 256), 256);
             Tensor x = torch.randn(512, 1024).to(ScalarType.BFloat16);
             long start = 0;
             for (int step = 0; step < 60; step++) {
                 if (step == 10) start = ProcessMemory.residentBytes();
                 try (PointerScope stepScope = new PointerScope(); NativeOpGraph graph = NativeOpGraph.open()) {
                     Tensor leaf = x.clone().requires_grad_(true);
-                    Autograd.backward(layer.forward(layer.forward(leaf)).sum());
+                    Tensor h = mlp.forward(leaf, leaf);                                   // two products and a GELU
+                    Tensor scores = h.view(4, 256, 512).narrow(2, 0, 256).contiguous();  // 2 rows × 2 heads of scores
+                    Tensor probs = NativeOpGraph.appliesToMaskedSoftmax(scores, mask, 2) ? NativeOpGraph.maskedSoftmax(scores, mask, 2) : scores;
+                    Autograd.backward(probs.sum().add(h.sum()));
                     assertTrue(Tensors.gradient(leaf).defined());
                 }
             }
             long grown = ProcessMemory.residentBytes() - start;
-            System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products: resident memory %+d KiB%n", grown >> 10);
+            System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products, a GELU and 4 × 256 × 256 probabilities: resident memory %+d KiB%n", grown >> 10);
             assertTrue(grown < 16L << 20, "resident memory grew by " + (grown >> 20) + " MiB");
         }
     }

@@ -103,8 +103,9 @@ public final class NativeOpGraph implements AutoCloseable {
         try (Tensor detached = scores.detach()) {
             p = MaskedSoftmax.forward(detached, mask, heads);
         }
-        Tensor probs = Tensors.escape(p.float32());               // the backward reads them; freed at close
+        Tensor probs = Tensors.escape(p.float32());               // the backward reads them and the mask; both held until close
         graph.saved.add(probs);
+        graph.saved.add(Tensors.escape(mask));
         return graph.join(scores, p.bfloat16(), dy -> {
             try (Tensor grad = dy.contiguous()) {
                 return MaskedSoftmax.backward(grad, probs, mask, heads);

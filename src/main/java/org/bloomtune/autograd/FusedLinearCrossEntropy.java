@@ -55,13 +55,28 @@ final class FusedLinearCrossEntropy {
         return new Result(lossSum[0], grad);
     }
 
-    /** Σ exp(x − max) · W over the vocabulary [K, H], and each row's running max and sum. */
+    /** The summed loss alone, as {@link #lossAndGrad} forms it: one GEMM per block, no gradient accumulated. */
+    static double lossSum(WordEmbedding head, long vocab, Tensor hidden, Tensor targets, long columns) {
+        try (PointerScope scope = new PointerScope()) {
+            DType type = accumulation(hidden);
+            Streamed s = stream(head, vocab, hidden, type, Math.min(columns, vocab), false);
+            Tensor target = head.lookup(targets).to(type.scalarType());
+            double targetLogits = Tensors.toDouble(hidden.to(type.scalarType()).mul(target).sum(new ScalarTypeOptional(ScalarType.Double)));
+            return s.state().logSumExpTotal() - targetLogits;
+        }
+    }
+
+    /** Σ exp(x − max) · W over the vocabulary [K, H] (null when not asked for), and each row's running max and sum. */
     private record Streamed(Tensor acc, OnlineSoftmax.State state) {}
 
     /** One pass over the vocabulary, {@code width} rows of W at a time; the tensors belong to the open scope. */
     private static Streamed stream(WordEmbedding head, long vocab, Tensor hidden, DType type, long width) {
+        return stream(head, vocab, hidden, type, width, true);
+    }
+
+    private static Streamed stream(WordEmbedding head, long vocab, Tensor hidden, DType type, long width, boolean gradient) {
         long rows = hidden.size(0);
-        Tensor acc = torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device()));
+        Tensor acc = gradient ? torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device())) : null;
         OnlineSoftmax.State state = OnlineSoftmax.State.start(rows, type, hidden.device());
         Tensor buffer = torch.empty(new long[]{rows * width}, Tensors.options(blockType(hidden, type), hidden.device()), new MemoryFormatOptional());
         for (long start = 0; start < vocab; start += width) {
@@ -71,8 +86,10 @@ final class FusedLinearCrossEntropy {
                 Tensor logits = buffer.narrow(0, 0, rows * n).view(rows, n);
                 logitsInto(logits, hidden, w);
                 OnlineSoftmax.update(logits, state);                                     // logits = exp(x − max)
-                acc.mul_(state.rescale().unsqueeze(1));
-                addProduct(acc, logits, w);
+                if (acc != null) {
+                    acc.mul_(state.rescale().unsqueeze(1));
+                    addProduct(acc, logits, w);
+                }
             }
         }
         return new Streamed(acc, state);

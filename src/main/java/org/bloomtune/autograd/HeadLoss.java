@@ -22,6 +22,15 @@ public interface HeadLoss {
      */
     Result lossAndGrad(BloomModel model, Tensor lastOutput, PreparedInput input);
 
+    /**
+     * HF's shifted cross-entropy summed over the labels of {@code labels} [B, T] from the last
+     * block's output [B, T, H] — evaluation's loss: the head runs only where a label is predicted
+     * and streams the vocabulary, so no [B, T, V] logits exist, and no gradient is formed.
+     */
+    static double causalLmLossSum(BloomModel model, Tensor lastOutput, Tensor labels) {
+        return LabelledHeadLoss.lossSum(model, lastOutput, labels);
+    }
+
     /** HF's shifted mean cross-entropy over the labels of the batch, computed where labels exist. */
     static HeadLoss causalLm() {
         return (model, lastOutput, input) -> {

@@ -90,6 +90,33 @@ final class LabelledHeadLoss {
         }
     }
 
+    /**
+     * The summed (not mean) loss over the labels alone, for evaluation: {@code ln_f} and the streamed
+     * head at labelled positions, nothing recorded and no gradient formed. 0 when nothing is labelled.
+     */
+    static double lossSum(BloomModel model, Tensor lastOutput, Tensor labels) {
+        long batch = lastOutput.size(0);
+        long length = lastOutput.size(1);
+        long hidden = lastOutput.size(2);
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Tensor targets = shiftedTargets(labels);
+            Tensor where = targets.ne(new Scalar(CausalLmLoss.IGNORE_INDEX)).nonzero().reshape(-1);
+            long counted = where.size(0);
+            Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);
+            Tensor picked = targets.index_select(0, where);
+            double loss = 0;
+            for (long start = 0; start < counted; start += MAX_ROWS) {
+                long n = Math.min(MAX_ROWS, counted - start);
+                try (PointerScope pass = new PointerScope()) {
+                    Tensor normed = model.stages().finalNorm(rows.narrow(0, start, n));
+                    loss += FusedLinearCrossEntropy.lossSum(model.stages().wordEmbeddings(), model.config().vocabSize(), normed,
+                            picked.narrow(0, start, n), columns(model, n));
+                }
+            }
+            return loss;
+        }
+    }
+
     /** Position b·T + t predicts label b·T + t + 1; the last position of each row predicts nothing. */
     private static Tensor shiftedTargets(Tensor labels) {
         long batch = labels.size(0);

@@ -1,5 +1,6 @@
 package org.bloomtune.train;
 
+import org.bloomtune.autograd.HeadLoss;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.data.Batch;
@@ -7,11 +8,10 @@ import org.bloomtune.data.Example;
 import org.bloomtune.data.Packing;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
-import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.model.PreparedInput;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.GradMode;
-import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 
 import java.util.List;
@@ -86,10 +86,10 @@ public final class CausalLmTask implements TrainingTask<Example> {
                     var input = PromptedInput.of(model, prompt, batch.inputIds(), batch.attentionMask(), batch.labels());
                     long n = CausalLmLoss.countedLabels(input.labels());
                     if (n == 0) continue;
-                    try (CausalLmOutput out = model.forward(input)) {
-                        sum += Tensors.toDouble(out.loss()) * n;
-                        count += n;
-                    }
+                    // The streamed head at labelled positions: model.forward would form [B, T, V] logits.
+                    PreparedInput in = model.stages().prepare(input, 0);
+                    sum += HeadLoss.causalLmLossSum(model, model.stages().lastHidden(in, input.length(), null), in.labels());
+                    count += n;
                 }
             }
         }

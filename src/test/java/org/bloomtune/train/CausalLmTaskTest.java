@@ -7,9 +7,13 @@ import org.bloomtune.data.Example;
 import org.bloomtune.data.Records;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmLoss;
+import org.bloomtune.model.CausalLmOutput;
+import org.bloomtune.model.LoadOptions;
 import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.junit.jupiter.api.Test;
@@ -46,6 +50,35 @@ class CausalLmTaskTest {
             // Label 0 counts only where virtual tokens precede the text.
             List<Example> labelled = Records.responseOnly(model.config().vocabSize(), 0, 2, 9, 6, 4);
             assertEquals(task.lossTerms(prefix, labelled) + 3, task.lossTerms(tuning, labelled));
+        }
+    }
+
+    /**
+     * Evaluation streams the head at labelled positions only; its summed loss is HF's shifted
+     * cross-entropy over the full [B, T, V] logits of {@code model.forward} times the labels counted,
+     * in float32 and in bfloat16, with the prompt's virtual tokens ahead and response-only labels.
+     */
+    @Test
+    void evaluationIsTheCrossEntropyOfTheFullLogits() {
+        for (DType dtype : List.of(DType.F32, DType.BF16)) {
+            try (BloomModel model = BloomModel.load(Reference.reference("hf/b/model"), LoadOptions.defaults().withDtype(dtype));
+                 SoftPrompt prompt = SoftPrompt.random(4, model.config().hiddenSize(), 3);
+                 PointerScope scope = new PointerScope()) {
+                List<Example> eval = Records.responseOnly(model.config().vocabSize(), 3, 9, 12, 5, 4, 3, 11);
+                double full = 0;
+                long counted = 0;
+                try (Batch b = Batch.collate(eval, model.config().padTokenId()); GradMode off = GradMode.off()) {
+                    var input = PromptedInput.of(model, prompt, b.inputIds(), b.attentionMask(), b.labels());
+                    counted = CausalLmLoss.countedLabels(input.labels());
+                    try (CausalLmOutput out = model.forward(input)) {
+                        full = Tensors.toDouble(out.loss()) * counted;
+                    }
+                }
+                double[] sums = new CausalLmTask(model, false).evaluationSums(prompt, eval, eval.size());
+                System.out.printf("%s evaluation: streamed %.8f, full logits %.8f over %d labels%n", dtype, sums[0], full, counted);
+                assertEquals(counted, (long) sums[1]);
+                assertEquals(full, sums[0], (dtype == DType.F32 ? 2e-6 : 2e-3) * full, dtype + " summed loss");
+            }
         }
     }
 

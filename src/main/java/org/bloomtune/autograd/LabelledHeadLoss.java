@@ -71,12 +71,10 @@ final class LabelledHeadLoss {
         long length = lastOutput.size(1);
         long hidden = lastOutput.size(2);
         try (PointerScope scope = new PointerScope()) {
-            Tensor targets = shiftedTargets(labels);                                  // [B·T]
-            Tensor where = targets.ne(new Scalar(CausalLmLoss.IGNORE_INDEX)).nonzero().reshape(-1);
+            Labelled l = Labelled.of(lastOutput, labels);
+            Tensor where = l.where(), rows = l.rows(), picked = l.targets();
             long counted = where.size(0);
             if (counted == 0) throw new IllegalArgumentException("the batch has no label to learn from (all are -100)");
-            Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);   // [K, H]
-            Tensor picked = targets.index_select(0, where);
             Tensor rowGrad = torch.empty_like(rows);
             double loss = 0;
             for (long start = 0; start < counted; start += rowsPerPass) {
@@ -95,15 +93,10 @@ final class LabelledHeadLoss {
      * head at labelled positions, nothing recorded and no gradient formed. 0 when nothing is labelled.
      */
     static double lossSum(BloomModel model, Tensor lastOutput, Tensor labels) {
-        long batch = lastOutput.size(0);
-        long length = lastOutput.size(1);
-        long hidden = lastOutput.size(2);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            Tensor targets = shiftedTargets(labels);
-            Tensor where = targets.ne(new Scalar(CausalLmLoss.IGNORE_INDEX)).nonzero().reshape(-1);
-            long counted = where.size(0);
-            Tensor rows = lastOutput.detach().reshape(batch * length, hidden).index_select(0, where);
-            Tensor picked = targets.index_select(0, where);
+            Labelled l = Labelled.of(lastOutput, labels);
+            Tensor rows = l.rows(), picked = l.targets();
+            long counted = rows.size(0);
             double loss = 0;
             for (long start = 0; start < counted; start += MAX_ROWS) {
                 long n = Math.min(MAX_ROWS, counted - start);
@@ -114,6 +107,16 @@ final class LabelledHeadLoss {
                 }
             }
             return loss;
+        }
+    }
+
+    /** The K positions of [B·T] that predict a label, their rows of the last output [K, H] and their targets [K]. */
+    private record Labelled(Tensor where, Tensor rows, Tensor targets) {
+        static Labelled of(Tensor lastOutput, Tensor labels) {
+            Tensor targets = shiftedTargets(labels);                                  // [B·T]
+            Tensor where = targets.ne(new Scalar(CausalLmLoss.IGNORE_INDEX)).nonzero().reshape(-1);
+            Tensor rows = lastOutput.detach().reshape(lastOutput.size(0) * lastOutput.size(1), lastOutput.size(2)).index_select(0, where);
+            return new Labelled(where, rows, targets.index_select(0, where));
         }
     }
 

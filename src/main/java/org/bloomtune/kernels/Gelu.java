@@ -15,9 +15,9 @@ import java.util.Arrays;
  * BLOOM's tanh GELU and its input gradient over contiguous bfloat16 CPU tensors by native/gelu.c,
  * the elements split over libtorch's OpenMP threads — libtorch's bfloat16 {@code gelu(x, "tanh")}
  * and its backward at a fraction of the cost, computed in float and rounded once as libtorch
- * rounds (tanh through exp: its float results differ from Sleef's in the last bits, so a rounded
- * element may land one bfloat16 step apart). Float32 stays with libtorch, whose results the float32
- * goldens hold to 1e-6.
+ * rounds. Its x · σ(2u) form keeps the negative tail that libtorch's 0.5x(1 + tanh u) loses to
+ * cancellation, so the two differ there and, elsewhere, by a bfloat16 step now and then. Float32
+ * stays with libtorch, whose results the float32 goldens hold to 1e-6.
  */
 public final class Gelu {
     private static final MethodHandle FORWARD = NativeKernels.available() ? NativeKernels.bind("bt_gelu_tanh_bf16",

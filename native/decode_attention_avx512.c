@@ -37,6 +37,7 @@ int32_t bt_decode_attention_avx512_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
 #define BT_Z __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define BT_ZI BT_Z static inline __attribute__((always_inline))
+#include "exp16.h"
 
 /* torch.finfo(torch.float32).min: HF's value for masked scores, not -inf. */
 #define BT_MASKED (-3.40282347e38f)
@@ -64,21 +65,10 @@ BT_ZI void store16(void *p, int64_t i, __mmask16 m, __m512 v, const int bf16) {
     else _mm512_mask_storeu_ps((float *) p + i, m, v);
 }
 
-/* fast_exp.h's bt_exp on sixteen lanes (x ≤ 0), with lanes below −87.3 giving 0 as the portable kernel's caller does. */
+/* bt_exp16 with lanes below −87.3 giving 0, as the portable kernel's caller does. */
 BT_ZI __m512 exp16(__m512 x) {
     __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x);                /* a NaN stays a NaN: vmaxps returns its second operand then */
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, f), f, _mm512_add_ps(f, _mm512_set1_ps(1.0f)));
-    __m512i two_n = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps((__mmask16) ~tiny, p, _mm512_castsi512_ps(two_n));
+    return _mm512_maskz_mov_ps((__mmask16) ~tiny, bt_exp16(x));
 }
 
 /* Requests the bytes [at, at + bytes) into L1: the next pair's share of what is read now. */

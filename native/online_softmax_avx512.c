@@ -34,6 +34,7 @@ int32_t bt_online_softmax_avx512_supported(void) {
 #ifdef BT_HAVE_AVX512_BUILD
 #define BT_Z __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define BT_ZI BT_Z static inline __attribute__((always_inline))
+#include "exp16.h"
 
 /* Elements summed in float before the running total moves to double (as the portable kernel). */
 #define SUM_BLOCK 4096
@@ -52,23 +53,6 @@ BT_ZI void store16(void *row, int64_t c, __m512 v, __mmask16 m, const int bf16) 
 
 BT_ZI __mmask16 lanes(int64_t c, int64_t n) {
     return n - c >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - c)) - 1);
-}
-
-/* bt_exp (fast_exp.h) on sixteen lanes of x <= 0. */
-BT_ZI __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    f = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), f);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, f), f, f), _mm512_set1_ps(1.0f));
-    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
 
 BT_ZI float row_max(const void *row, int64_t n, const int bf16) {
@@ -94,13 +78,13 @@ BT_ZI double exp_in_place(void *row, int64_t n, float max, const int bf16) {
         __m512 s = _mm512_setzero_ps();
         int64_t c = start;
         for (; c + 16 <= end; c += 16) {
-            __m512 e = exp16(_mm512_sub_ps(load16(row, c, 0xffff, bf16), shift));
+            __m512 e = bt_exp16(_mm512_sub_ps(load16(row, c, 0xffff, bf16), shift));
             store16(row, c, e, 0xffff, bf16);
             s = _mm512_add_ps(s, e);
         }
         if (c < end) {
             __mmask16 k = lanes(c, end);
-            __m512 e = exp16(_mm512_sub_ps(load16(row, c, k, bf16), shift));
+            __m512 e = bt_exp16(_mm512_sub_ps(load16(row, c, k, bf16), shift));
             store16(row, c, e, k, bf16);
             s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, e));
         }

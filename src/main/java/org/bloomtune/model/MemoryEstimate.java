@@ -18,12 +18,16 @@ public record MemoryEstimate(long weights, long working) {
     private static final long FLOAT = 4;
     /** The streamed head's vocabulary block (FusedLinearCrossEntropy's default budget). */
     private static final long HEAD_BLOCK = 256L << 20;
+    /** The smallest buffer CpuCachingAllocator maps on its own (LARGE in native/cpu_caching_allocator.c). */
+    private static final long ALLOCATOR_MAPPING = 1L << 20;
     /**
-     * What a step adds that no tensor accounts for: the allocator's cached blocks, oneDNN and
-     * OpenMP scratch, the JVM heap growing while the step runs. Measured peaks of small models
-     * come within a few MiB of the tensors alone, so the estimate carries this much on top.
+     * What a step adds that no tensor accounts for: oneDNN and OpenMP scratch, the JVM heap growing
+     * while the step runs, and the allocator's rounding and cached blocks, which grow with the
+     * tensors. Measured peaks come within a few percent of the tensors alone and move by tens of
+     * MiB between runs, so the estimate carries this much on top.
      */
     private static final long STEP_SLACK = 64L << 20;
+    private static final double STEP_SLACK_SHARE = 0.05;
 
     public long total() { return weights > Long.MAX_VALUE - working ? Long.MAX_VALUE : weights + working; }
 
@@ -38,20 +42,64 @@ public record MemoryEstimate(long weights, long working) {
         return saturate(bytes);
     }
 
-    /** One prompt-tuning step over {@code batch} rows of {@code seq} positions (soft prompt included). */
+    /**
+     * One prompt-tuning step over {@code batch} rows of {@code seq} positions (soft prompt included):
+     * what the recorded blocks keep for the reverse pass, one block's working tensors on top (the
+     * block running, or its freed tensors still cached by the allocator), and the streamed head.
+     * Checked against profile-step's measured peaks at several depths (ReversePassChoiceTest,
+     * benchmarks/FINDINGS.md).
+     */
     public static MemoryEstimate trainingStep(BloomConfig c, LoadOptions o, int batch, int seq, boolean recordsAllBlocks) {
-        double layer = layerActivations(c, o.dtype(), batch, seq);
+        double recorded = recordedBlock(c, o.dtype(), batch, seq);
         double blocks = recordsAllBlocks
-                ? c.numLayers() * layer
-                : c.numLayers() * (double) batch * seq * c.hiddenSize() * o.dtype().byteSize() + 2 * layer;
-        double head = Math.min(HEAD_BLOCK, (double) batch * seq * c.vocabSize() * FLOAT) + 2.0 * batch * seq * c.hiddenSize() * FLOAT;
+                ? c.numLayers() * recorded
+                : c.numLayers() * (double) batch * seq * c.hiddenSize() * o.dtype().byteSize() + recorded;
         // int8 layers multiply a dequantized copy of their weight. When every block is recorded the
         // graph keeps all of them (12·h² a layer) besides the four reused buffers (4·h² each,
         // DequantizeScratch); a recomputed block keeps none (Int8Backward), so one buffer is in use
         // at a time — counted twice, for the one being handed back while the next is taken.
         double h2 = (double) c.hiddenSize() * c.hiddenSize() * o.dtype().byteSize();
         double dequantized = o.int8().enabled() ? (recordsAllBlocks ? c.numLayers() * 12.0 * h2 + 16 * h2 : 8 * h2) : 0;
-        return new MemoryEstimate(weightBytes(c, o), saturate(blocks + head + dequantized + STEP_SLACK));
+        double working = blocks + layerActivations(c, o.dtype(), batch, seq) + head(c, o, batch, seq) + dequantized;
+        return new MemoryEstimate(weightBytes(c, o), saturate(working * (1 + STEP_SLACK_SHARE) + STEP_SLACK));
+    }
+
+    /**
+     * What autograd keeps of one block until the reverse pass reaches it, the weights being frozen
+     * (a product with a frozen weight keeps nothing of its input): per position the block's input
+     * and the attention's output (the two layer norms' inputs), query, key and value (their
+     * product's operands), the GELU's input (4H), and the attention probabilities [heads, S] —
+     * float32 for the softmax's own reverse and, below float32, once more in the compute dtype for
+     * the product with the values.
+     */
+    private static double recordedBlock(BloomConfig c, DType dtype, int batch, int seq) {
+        double positions = (double) batch * seq;
+        double hidden = positions * c.hiddenSize() * dtype.byteSize();
+        double probabilities = positions * c.numHeads() * seq;
+        double kept = 5 * resident(hidden) + resident(4 * hidden) + resident(probabilities * Math.max(FLOAT, dtype.byteSize()));
+        return dtype.byteSize() < FLOAT ? kept + resident(probabilities * dtype.byteSize()) : kept;
+    }
+
+    /**
+     * A kept tensor's resident bytes. One under the caching allocator's own-mapping size goes to
+     * glibc's heap, where the block's freed temporaries between kept tensors stay resident too:
+     * counted twice.
+     */
+    private static double resident(double bytes) {
+        return bytes < ALLOCATOR_MAPPING ? 2 * bytes : bytes;
+    }
+
+    /**
+     * The streamed head's vocabulary block (LabelledHeadLoss.columns: a float32 block fills the
+     * budget; a bfloat16 one takes 2 of the 8 bytes charged for each logit) and its [K, H] float32
+     * vectors: the accumulated gradient, the targets' rows, the hidden states and their gradient.
+     */
+    private static double head(BloomConfig c, LoadOptions o, int batch, int seq) {
+        double positions = (double) batch * seq;
+        long budget = o.headBlockBytes() > 0 ? o.headBlockBytes() : o.int8().enabled() ? HEAD_BLOCK / 4 : HEAD_BLOCK;
+        double block = Math.min(budget, positions * c.vocabSize() * FLOAT);
+        if (o.dtype() == DType.BF16 && !o.int8().enabled()) block /= 4;
+        return block + 4.0 * positions * c.hiddenSize() * FLOAT;
     }
 
     /** A forward that returns the full float32 logits [B, T, V] (evaluation, the forward command). */

@@ -22,8 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ReversePassChoiceTest {
-    /** Big enough that a step's activations (hundreds of MiB) dwarf the allocator's slack. */
-    private static final BloomConfig SHAPE = BloomConfig.of(4096, 256, 4, 4);
+    /**
+     * Deep enough that the recorded blocks (hundreds of MiB) outweigh the head and the allocator's
+     * slack, so an estimate counting a block twice over would be caught.
+     */
+    private static final BloomConfig SHAPE = BloomConfig.of(4096, 256, 4, 12);
     private static final Pattern PEAK = Pattern.compile("\\+(\\d+) MiB above the loaded model; estimated \\+(\\d+) MiB");
 
     @TempDir
@@ -46,13 +49,16 @@ class ReversePassChoiceTest {
 
     /**
      * The estimate auto decides on, against the peak resident memory a step really adds (measured
-     * by profile-step in a fresh JVM): it must not be below it, nor so far above that auto would
-     * refuse AUTOGRAD where it fits.
+     * by profile-step in a fresh JVM), in float32 and bfloat16: it must not be below it, nor so far
+     * above that auto would refuse AUTOGRAD where it fits.
      */
     @Test
     void estimatedPeakBoundsTheMeasuredPeakOfEachPass() throws Exception {
-        RandomCheckpoint.write(SHAPE, dir, DType.F32, 1);
-        for (List<String> pass : List.of(List.of("AUTOGRAD"), List.of("RECOMPUTE_BLOCKS"),
+        // Stored in float16 so that every mode copies the weights at load: a file in the compute dtype is mapped
+        // and paged in by the first step, which would count the weights as the step's.
+        RandomCheckpoint.write(SHAPE, dir, DType.F16, 1);
+        for (List<String> pass : List.of(List.of("AUTOGRAD"), List.of("AUTOGRAD", "--dtype", "bf16"), List.of("RECOMPUTE_BLOCKS"),
+                List.of("RECOMPUTE_BLOCKS", "--dtype", "bf16"),
                 List.of("RECOMPUTE_BLOCKS", "--int8", "llm-int8"), List.of("RECOMPUTE_BLOCKS", "--int8", "weight-only"))) {
             String out = profileStep(pass);
             Matcher m = PEAK.matcher(out);
@@ -61,7 +67,9 @@ class ReversePassChoiceTest {
             long estimated = Long.parseLong(m.group(2));
             System.out.printf("%s: step peak +%d MiB, estimated +%d MiB%n", pass, measured, estimated);
             assertTrue(estimated >= measured, pass + ": the estimate must bound the peak: " + out);
-            assertTrue(estimated <= 2 * measured + 64, pass + ": the estimate is too loose to decide on: " + out);
+            // auto decides on AUTOGRAD's estimate, so it must be close; RECOMPUTE_BLOCKS's only has to be safe.
+            double loose = pass.getFirst().equals("AUTOGRAD") ? 1.15 : 2;
+            assertTrue(estimated <= loose * measured + 64, pass + ": the estimate is too loose to decide on: " + out);
         }
     }
 

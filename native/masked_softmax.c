@@ -74,6 +74,27 @@ void bt_masked_softmax_bf16(const uint16_t *scores, const uint8_t *mask, float *
         row_forward(scores + r * s, mask_row(mask, r, heads, t, s), probs + r * s, out + r * s, s);
 }
 
+/* Floats between two threads' scratch rows: whole cache lines, so no line is written by both. */
+int64_t bt_masked_softmax_scratch_row(int64_t s) {
+    return (s + 15) / 16 * 16;
+}
+
+/*
+ * As bt_masked_softmax_bf16 where no backward will run: the float32 probabilities are not kept, each
+ * thread's rows pass through its own row of scratch [threads, bt_masked_softmax_scratch_row(s)] instead of a [batch · heads, t, s]
+ * tensor written and thrown away.
+ */
+void bt_masked_softmax_bf16_forward_only(const uint16_t *scores, const uint8_t *mask, float *scratch, uint16_t *out,
+                                         int64_t batch, int64_t heads, int64_t t, int64_t s, int32_t threads) {
+    int64_t rows = batch * heads * t;
+#pragma omp parallel num_threads(threads < 1 ? 1 : threads)
+    {
+        float *p = scratch + (int64_t) omp_get_thread_num() * bt_masked_softmax_scratch_row(s);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) row_forward(scores + r * s, mask_row(mask, r, heads, t, s), p, out + r * s, s);
+    }
+}
+
 /* grad_probs bfloat16 and probs float32 [batch · heads, t, s], mask as above → grad_scores bfloat16. */
 void bt_masked_softmax_backward_bf16(const uint16_t *grad_probs, const uint8_t *mask, const float *probs, uint16_t *grad_scores,
                                      int64_t batch, int64_t heads, int64_t t, int64_t s, int32_t threads) {

@@ -24,6 +24,9 @@ public final class MaskedSoftmax {
     private static final FunctionDescriptor SIGNATURE = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT);
     private static final MethodHandle FORWARD = NativeKernels.available() ? NativeKernels.bind("bt_masked_softmax_bf16", SIGNATURE) : null;
+    private static final MethodHandle FORWARD_ONLY = NativeKernels.available() ? NativeKernels.bind("bt_masked_softmax_bf16_forward_only", SIGNATURE) : null;
+    private static final MethodHandle SCRATCH_ROW = FORWARD_ONLY == null ? null
+            : NativeKernels.bind("bt_masked_softmax_scratch_row", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
     private static final MethodHandle BACKWARD = NativeKernels.available() ? NativeKernels.bind("bt_masked_softmax_backward_bf16", SIGNATURE) : null;
 
     private MaskedSoftmax() {}
@@ -52,6 +55,29 @@ public final class MaskedSoftmax {
         return new Probabilities(probs, out);
     }
 
+    /**
+     * The bfloat16 probabilities of {@link #forward} alone, for a pass no backward follows: the
+     * float32 ones go through one row per thread instead of a tensor of the scores' shape.
+     */
+    public static Tensor forwardOnly(Tensor scores, Tensor mask, long heads) {
+        require(applies(scores, mask, heads), scores, mask);
+        int threads = Math.max(1, torch.get_num_threads());
+        Tensor out = torch.empty_like(scores);
+        try (Tensor scratch = torch.empty(new long[]{threads, scratchRow(scores.size(2))}, new TensorOptions(ScalarType.Float), new MemoryFormatOptional())) {
+            call(FORWARD_ONLY, scores, mask, scratch, out, heads, threads);
+        }
+        return out;
+    }
+
+    /** Floats per thread in the forward-only kernel's scratch for rows of {@code keys}: whole cache lines, as the kernel lays them out. */
+    private static long scratchRow(long keys) {
+        try {
+            return (long) SCRATCH_ROW.invokeExact(keys);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to masked_softmax failed", t);
+        }
+    }
+
     /** The scores' gradient (bfloat16) from the bfloat16 probabilities' {@code grad} and the float32 {@code probs} of {@link #forward}. */
     public static Tensor backward(Tensor grad, Tensor probs, Tensor mask, long heads) {
         require(applies(grad, mask, heads) && probs.scalar_type().value == ScalarType.Float.value && probs.is_contiguous() && probs.is_cpu()
@@ -61,11 +87,18 @@ public final class MaskedSoftmax {
         return out;
     }
 
-    /** Both kernels take (input, mask, probs, out): forward scores → probs and out, backward the probabilities' gradient and probs → out. */
+    /**
+     * The kernels take (input, mask, probs, out): forward scores → probs and out (forward-only: probs
+     * is one scratch row per thread), backward the probabilities' gradient and probs → out.
+     */
     private static void call(MethodHandle kernel, Tensor input, Tensor mask, Tensor probs, Tensor out, long heads) {
+        call(kernel, input, mask, probs, out, heads, Math.max(1, torch.get_num_threads()));
+    }
+
+    private static void call(MethodHandle kernel, Tensor input, Tensor mask, Tensor probs, Tensor out, long heads, int threads) {
         try {
             kernel.invokeExact(NativeMemory.of(input), NativeMemory.of(mask), NativeMemory.of(probs), NativeMemory.of(out),
-                    mask.size(0), heads, mask.size(2), mask.size(3), Math.max(1, torch.get_num_threads()));
+                    mask.size(0), heads, mask.size(2), mask.size(3), threads);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to masked_softmax failed", t);
         }

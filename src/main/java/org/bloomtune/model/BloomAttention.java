@@ -91,11 +91,7 @@ public final class BloomAttention implements AutoCloseable {
      */
     private Tensor maskedSoftmax(Tensor scores, Tensor mask, long batch, long queries, long keys, ScalarType compute) {
         if (NativeOpGraph.appliesToMaskedSoftmax(scores, mask, numHeads)) return NativeOpGraph.maskedSoftmax(scores, mask, numHeads);
-        if (!NativeOpGraph.records(scores) && MaskedSoftmax.applies(scores, mask, numHeads)) {
-            MaskedSoftmax.Probabilities p = MaskedSoftmax.forward(scores, mask, numHeads);
-            p.float32().close();                                                 // only a backward would read them
-            return p.bfloat16();
-        }
+        if (!NativeOpGraph.records(scores) && MaskedSoftmax.applies(scores, mask, numHeads)) return MaskedSoftmax.forwardOnly(scores, mask, numHeads);
         return scores.view(batch, numHeads, queries, keys)                      // [B, nh, T, S]
                 .to(softmaxType(compute))
                 .masked_fill(mask, new Scalar(FLOAT32_MIN))

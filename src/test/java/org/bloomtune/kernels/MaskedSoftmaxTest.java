@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The native attention probabilities and the scores' gradient against HF's chain (cast, masked fill
  * with float32's lowest value, softmax) run by libtorch in float64 on the same bfloat16 scores, with
- * causal and left-padding masks — padding query rows masked throughout come out uniform.
+ * causal and left-padding masks — padding query rows masked throughout come out uniform; the
+ * forward-only kernel gives the forward's bfloat16 probabilities bit for bit.
  */
 class MaskedSoftmaxTest {
     private static final double FLOAT32_LOWEST = -3.4028234663852886e38;
@@ -56,6 +57,7 @@ class MaskedSoftmaxTest {
             double[] p32 = Tensors.toDoubles(p.float32().to(ScalarType.Double));
             double[] p16 = Tensors.toDoubles(p.bfloat16().to(ScalarType.Double));
             double[] d16 = Tensors.toDoubles(MaskedSoftmax.backward(grad, p.float32(), mask, heads).to(ScalarType.Double));
+            assertTrue(torch.equal(MaskedSoftmax.forwardOnly(scores, mask, heads), p.bfloat16()), "forward-only: the same bfloat16 probabilities");
             double[] floor = new double[p64.length];
             double worst32 = 0;
             for (int i = 0; i < p64.length; i++) {

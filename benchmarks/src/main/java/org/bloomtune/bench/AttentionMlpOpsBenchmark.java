@@ -32,7 +32,9 @@ import java.util.concurrent.TimeUnit;
  * The bf16 training step's GELU and attention probabilities, one layer's worth at bloom-560m shape
  * (4 × 266 positions: the GELU over [1064, 4096], the probabilities over [4 · 16, 266, 266] with a
  * causal mask): the native kernels against libtorch's ops, forward alone and forward plus backward
- * (libtorch's through autograd, as a recorded step runs them; the kernels called directly).
+ * (libtorch's through autograd, as a recorded step runs them; the kernels called directly), and the
+ * probabilities of a pass no backward follows (generation's prefill, evaluation): the native
+ * forward-only kernel, which keeps no float32 probabilities.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -43,7 +45,7 @@ import java.util.concurrent.TimeUnit;
 public class AttentionMlpOpsBenchmark {
     private static final double FLOAT32_LOWEST = -3.4028234663852886e38;
 
-    @Param({"gelu", "gelu+backward", "probabilities", "probabilities+backward"})
+    @Param({"gelu", "gelu+backward", "probabilities", "probabilities+backward", "inference-probabilities"})
     public String op;
 
     @Param({"NATIVE", "LIBTORCH"})
@@ -70,7 +72,8 @@ public class AttentionMlpOpsBenchmark {
     public long run() {
         boolean backward = op.endsWith("+backward");
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            Tensor out = op.startsWith("gelu") ? gelu(backward) : probabilities(backward);
+            Tensor out = op.startsWith("gelu") ? gelu(backward)
+                    : op.startsWith("inference") ? inferenceProbabilities() : probabilities(backward);
             return out.numel();
         }
     }
@@ -97,6 +100,13 @@ public class AttentionMlpOpsBenchmark {
         if (!backward) return p;
         Autograd.backward(p, dy.view(4, 16, 266, 266));
         return Tensors.gradient(leaf);
+    }
+
+    private Tensor inferenceProbabilities() {
+        if (implementation.equals("NATIVE")) return MaskedSoftmax.forwardOnly(x, mask, 16);
+        try (GradMode off = GradMode.off()) {
+            return x.view(4, 16, 266, 266).to(ScalarType.Float).masked_fill(mask, new Scalar(FLOAT32_LOWEST)).softmax(-1).to(ScalarType.BFloat16);
+        }
     }
 
     @TearDown(Level.Trial)

@@ -35,6 +35,7 @@ public final class Report {
         Collection<RunResult> tokenizer = run(TokenizerBenchmark.class);
         Collection<RunResult> quantize = run(QuantizeBenchmark.class);
         Collection<RunResult> onlineSoftmax = run(OnlineSoftmaxBenchmark.class);
+        Collection<RunResult> attentionMlp = run(AttentionMlpOpsBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
         Collection<RunResult> generate = run(GenerateBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
@@ -53,6 +54,8 @@ public final class Report {
         kernelTable(md, "LLM.int8 activation quantization: native/ kernel vs libtorch op chain", quantize, "quantizer");
         kernelTable(md, "Online softmax, one vocabulary block of the streamed cross-entropy: native/ kernel vs libtorch ops",
                 onlineSoftmax, "implementation");
+        kernelTable(md, "The bf16 step's GELU [1064, 4096] and attention probabilities [64, 266, 266], one layer at bloom-560m shape: "
+                + "native/ kernels vs libtorch ops", attentionMlp, "op", "implementation");
         forwardTable(md, forward, peak);
         generateTable(md, generate, peak);
         md.append("\n## Decode against the memory-bandwidth floor (`DecodeProbe`)\n\n").append(decode).append("""
@@ -93,9 +96,14 @@ public final class Report {
 
     /** A native/ kernel against its libtorch fallback; {@code who} names the benchmark's implementation parameter. */
     private static void kernelTable(StringBuilder md, String title, Collection<RunResult> results, String who) {
-        md.append("## ").append(title).append("\n\n| shape | ").append(who).append(" | µs/op | ± |\n|---|---|---|---|\n");
+        kernelTable(md, title, results, "shape", who);
+    }
+
+    /** As above, the rows told apart by the parameter {@code what}. */
+    private static void kernelTable(StringBuilder md, String title, Collection<RunResult> results, String what, String who) {
+        md.append("## ").append(title).append("\n\n| ").append(what).append(" | ").append(who).append(" | µs/op | ± |\n|---|---|---|---|\n");
         for (RunResult r : results) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, "shape"), param(r, who),
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, what), param(r, who),
                     r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()));
         }
         md.append('\n');
@@ -250,7 +258,7 @@ public final class Report {
     private static Collection<RunResult> run(Class<?> benchmark) throws RunnerException {
         // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
         return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
-                benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class
+                benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class || benchmark == AttentionMlpOpsBenchmark.class
                         ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 

@@ -9,6 +9,7 @@ import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.MemoryEstimate;
+import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptedGeneration;
 import org.bloomtune.tokenizer.Tokenizer;
@@ -21,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Generates from token ids or text. With a tokenizer, the text of a single prompt streams to stdout
@@ -80,7 +82,7 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--eos-id", paramLabel = "ID", description = "stop id (default: the config's eos_token_id; -1: never)")
     Long eosId;
 
-    @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step) to stderr")
+    @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step) and the peak memory beside its estimate to stderr")
     boolean stats;
 
     @Override
@@ -99,9 +101,11 @@ final class GenerateCommand implements Runnable {
         BloomConfig shape = BloomConfig.read(HfCheckpoint.config(modelOptions.dir()));
         checkIds(prompts, shape.vocabSize());
         int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
-        MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens)
-                .requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
+        MemoryEstimate estimate = MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens);
+        estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
         try (BloomModel model = modelOptions.load()) {
+            long loaded = ProcessMemory.residentBytes();
+            ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the generation alone
             long eos = eosId != null ? eosId : model.config().eosTokenId();
             GenerationConfig config = Flags.named(() -> new GenerationConfig(maxNewTokens, sample, temperature == null ? 1.0 : temperature,
                     topK == null ? 0 : topK, topP == null ? 1.0 : topP, repetitionPenalty, eos, seed));
@@ -124,7 +128,12 @@ final class GenerateCommand implements Runnable {
                 else for (int b = 0; b < prompts.size(); b++) out.println(tok.decode(prompts.get(b), true) + text.text(b));
             }
             for (int b = 0; b < prompts.size(); b++) out.println(result.idsLine(b));
-            if (stats) System.err.println(result.stats().summary());
+            if (stats) {
+                System.err.println(result.stats().summary());
+                System.err.printf(Locale.ROOT, "peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
+                        ProfileStepCommand.mib(ProcessMemory.peakResidentBytes()), ProfileStepCommand.mib(ProcessMemory.peakResidentBytes() - loaded),
+                        ProfileStepCommand.mib(estimate.working()));
+            }
         }
     }
 

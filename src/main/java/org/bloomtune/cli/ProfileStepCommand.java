@@ -104,5 +104,5 @@ final class ProfileStepCommand implements Runnable {
         return Tensors.fromLongs(ids, batch, seqLen);
     }
 
-    private static double mib(long bytes) { return bytes / 1048576.0; }
+    static double mib(long bytes) { return bytes / 1048576.0; }
 }

@@ -34,6 +34,11 @@ public final class MaskedSoftmax {
     /** The probabilities in float32 (what the backward reads) and rounded to bfloat16 (what the attention uses). */
     public record Probabilities(Tensor float32, Tensor bfloat16) {}
 
+    /** True when the kernels are built and loaded on this platform. */
+    public static boolean available() {
+        return FORWARD != null;
+    }
+
     /**
      * True when the kernel takes {@code scores} [B·heads, T, S] (bfloat16, contiguous, CPU) with
      * {@code mask} [B, 1, T, S] (bool, contiguous, CPU) for {@code heads} heads.

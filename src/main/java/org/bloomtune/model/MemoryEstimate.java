@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.MaskedSoftmax;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.ProcessMemory;
 
@@ -60,7 +61,7 @@ public record MemoryEstimate(long weights, long working) {
         // at a time — counted twice, for the one being handed back while the next is taken.
         double h2 = (double) c.hiddenSize() * c.hiddenSize() * o.dtype().byteSize();
         double dequantized = o.int8().enabled() ? (recordsAllBlocks ? c.numLayers() * 12.0 * h2 + 16 * h2 : 8 * h2) : 0;
-        double working = blocks + layerActivations(c, o.dtype(), batch, seq) + head(c, o, batch, seq) + dequantized;
+        double working = blocks + layerActivations(c, o.dtype(), batch, seq, true) + head(c, o, batch, seq) + dequantized;
         return new MemoryEstimate(weightBytes(c, o), saturate(working * (1 + STEP_SLACK_SHARE) + STEP_SLACK));
     }
 
@@ -105,26 +106,35 @@ public record MemoryEstimate(long weights, long working) {
     /** A forward that returns the full float32 logits [B, T, V] (evaluation, the forward command). */
     public static MemoryEstimate forward(BloomConfig c, LoadOptions o, int batch, int seq) {
         double logits = (double) batch * seq * c.vocabSize() * FLOAT;
-        return new MemoryEstimate(weightBytes(c, o), saturate(layerActivations(c, o.dtype(), batch, seq) + logits));
-    }
-
-    /** Generation: the prefill over {@code prompt} positions, then a KV cache growing to {@code prompt + newTokens}. */
-    public static MemoryEstimate generation(BloomConfig c, LoadOptions o, int batch, int prompt, int newTokens) {
-        double total = (double) prompt + newTokens;
-        double cache = 2.0 * c.numLayers() * batch * total * c.hiddenSize() * o.dtype().byteSize();
-        double prefill = layerActivations(c, o.dtype(), batch, prompt) + (double) batch * prompt * c.vocabSize() * FLOAT;
-        return new MemoryEstimate(weightBytes(c, o), saturate(cache + prefill));
+        return new MemoryEstimate(weightBytes(c, o), saturate(layerActivations(c, o.dtype(), batch, seq, false) + logits));
     }
 
     /**
-     * One block's tensors alive at once during a recorded forward: hidden-size activations (layer
-     * norms, the fused QKV, attention output, residuals: about 10·H per position; the MLP's 4H input,
-     * GELU and output: another 12·H) and the attention scores, probabilities and bias, [B, heads, T, T]
-     * each, in float32.
+     * Generation: the prefill over {@code prompt} positions, then a KV cache growing to {@code prompt
+     * + newTokens}. Only the last position's logits [B, V] are formed (and copied out for the picker).
      */
-    private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq) {
+    public static MemoryEstimate generation(BloomConfig c, LoadOptions o, int batch, int prompt, int newTokens) {
+        double total = (double) prompt + newTokens;
+        double cache = 2.0 * c.numLayers() * batch * total * c.hiddenSize() * o.dtype().byteSize();
+        double prefill = layerActivations(c, o.dtype(), batch, prompt, false) + 2.0 * batch * c.vocabSize() * FLOAT;
+        return new MemoryEstimate(weightBytes(c, o), saturate((cache + prefill) * (1 + STEP_SLACK_SHARE) + STEP_SLACK));
+    }
+
+    /**
+     * One block's tensors alive at once: hidden-size activations (layer norms, the fused QKV,
+     * attention output, residuals: about 10·H per position; the MLP's 4H input, GELU and output:
+     * another 12·H) and the attention's [B, heads, T, S] tensors — in float32 and wider the bias,
+     * scores and probabilities; in bfloat16, where the native kernel takes them, the scores and
+     * probabilities in bfloat16 (plus the float32 probabilities a reverse pass reads when {@code
+     * recording}); else libtorch's chain through float32.
+     */
+    private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq, boolean recording) {
         double positions = (double) batch * seq;
-        return positions * 22.0 * c.hiddenSize() * dtype.byteSize() + 3.0 * positions * seq * c.numHeads() * FLOAT;
+        double b = dtype.byteSize();
+        double attention = b >= FLOAT ? 3 * b
+                : dtype != DType.BF16 || !MaskedSoftmax.available() ? 3 * FLOAT + 2 * b
+                : recording ? FLOAT + 2 * b : 2 * b;
+        return positions * 22.0 * c.hiddenSize() * b + positions * seq * c.numHeads() * attention;
     }
 
     /**

@@ -1,6 +1,6 @@
 package org.bloomtune.train;
 
-import org.bloomtune.ChildJvm;
+import org.bloomtune.MeasuredPeak;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.model.BloomConfig;
@@ -9,13 +9,9 @@ import org.bloomtune.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -27,7 +23,6 @@ class ReversePassChoiceTest {
      * slack, so an estimate counting a block twice over would be caught.
      */
     private static final BloomConfig SHAPE = BloomConfig.of(4096, 256, 4, 12);
-    private static final Pattern PEAK = Pattern.compile("\\+(\\d+) MiB above the loaded model; estimated \\+(\\d+) MiB");
 
     @TempDir
     Path dir;
@@ -60,33 +55,11 @@ class ReversePassChoiceTest {
         for (List<String> pass : List.of(List.of("AUTOGRAD"), List.of("AUTOGRAD", "--dtype", "bf16"), List.of("RECOMPUTE_BLOCKS"),
                 List.of("RECOMPUTE_BLOCKS", "--dtype", "bf16"),
                 List.of("RECOMPUTE_BLOCKS", "--int8", "llm-int8"), List.of("RECOMPUTE_BLOCKS", "--int8", "weight-only"))) {
-            String out = profileStep(pass);
-            Matcher m = PEAK.matcher(out);
-            assertTrue(m.find(), out);
-            long measured = Long.parseLong(m.group(1));
-            long estimated = Long.parseLong(m.group(2));
-            System.out.printf("%s: step peak +%d MiB, estimated +%d MiB%n", pass, measured, estimated);
-            assertTrue(estimated >= measured, pass + ": the estimate must bound the peak: " + out);
+            List<String> args = new ArrayList<>(List.of("profile-step", "--model", dir.toString(),
+                    "--batch-size", "4", "--max-length", "256", "--steps", "2", "--reverse-pass"));
+            args.addAll(pass);
             // auto decides on AUTOGRAD's estimate, so it must be close; RECOMPUTE_BLOCKS's only has to be safe.
-            double loose = pass.getFirst().equals("AUTOGRAD") ? 1.15 : 2;
-            assertTrue(estimated <= loose * measured + 64, pass + ": the estimate is too loose to decide on: " + out);
+            MeasuredPeak.of(args, dir).assertBounds(pass.getFirst().equals("AUTOGRAD") ? 1.15 : 2, pass.toString());
         }
-    }
-
-    /** {@code pass}: the reverse pass, then any further profile-step flags. */
-    private String profileStep(List<String> pass) throws IOException, InterruptedException {
-        // The Java heap fixed and touched before the model loads, so its growth is not counted as the step's.
-        List<String> command = ChildJvm.cli("-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch");
-        command.addAll(List.of("profile-step", "--model", dir.toString(),
-                "--batch-size", "4", "--max-length", "256", "--steps", "2", "--reverse-pass"));
-        command.addAll(pass);
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        if (!p.waitFor(5, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            throw new AssertionError("profile-step did not finish in 5 minutes");
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, p.exitValue(), out);
-        return out;
     }
 }

@@ -105,7 +105,7 @@ final class GenerateCommand implements Runnable {
         estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
         try (BloomModel model = modelOptions.load()) {
             long loaded = ProcessMemory.residentBytes();
-            ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the generation alone
+            if (stats) ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the generation alone
             long eos = eosId != null ? eosId : model.config().eosTokenId();
             GenerationConfig config = Flags.named(() -> new GenerationConfig(maxNewTokens, sample, temperature == null ? 1.0 : temperature,
                     topK == null ? 0 : topK, topP == null ? 1.0 : topP, repetitionPenalty, eos, seed));

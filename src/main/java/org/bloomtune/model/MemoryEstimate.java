@@ -10,14 +10,15 @@ import java.util.Locale;
  * What a run will need in memory, worked out from the config before any weight is loaded, so an
  * impossible request (a 100,000-token soft prompt, a 2-billion-layer config) is refused with the
  * figure instead of being discovered by the kernel's OOM killer. Upper estimates: activations count
- * the tensors each stage keeps alive at once, not the allocator's luck.
+ * the tensors each stage keeps alive at once, with the allocators' rounding on top, and are checked
+ * against measured peaks (ReversePassChoiceTest, GenerationMemoryTest).
  *
  * @param weights bytes of the model's weights in their loaded form
  * @param working bytes of activations, caches and logits at the peak
  */
 public record MemoryEstimate(long weights, long working) {
     private static final long FLOAT = 4;
-    /** The streamed head's vocabulary block (FusedLinearCrossEntropy's default budget). */
+    /** The streamed head's vocabulary block (LabelledHeadLoss.budgetBytes's default). */
     private static final long HEAD_BLOCK = 256L << 20;
     /** The smallest buffer CpuCachingAllocator maps on its own (LARGE in native/cpu_caching_allocator.c). */
     private static final long ALLOCATOR_MAPPING = 1L << 20;

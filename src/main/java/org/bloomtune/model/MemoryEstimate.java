@@ -85,10 +85,10 @@ public record MemoryEstimate(long weights, long working) {
     /**
      * A kept tensor's resident bytes. One under the caching allocator's own-mapping size goes to
      * glibc's heap, where the block's freed temporaries between kept tensors stay resident too:
-     * counted twice.
+     * counted two and a half times (2.3 measured at hidden 256 in bfloat16: benchmarks/FINDINGS.md).
      */
     private static double resident(double bytes) {
-        return bytes < ALLOCATOR_MAPPING ? 2 * bytes : bytes;
+        return bytes < ALLOCATOR_MAPPING ? 2.5 * bytes : bytes;
     }
 
     /**

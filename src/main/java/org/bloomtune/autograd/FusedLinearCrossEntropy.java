@@ -44,10 +44,9 @@ final class FusedLinearCrossEntropy {
         double[] lossSum = new double[1];
         Tensor grad = Scopes.inner(() -> {
             DType type = accumulation(hidden);
-            Streamed s = stream(head, vocab, hidden, type, Math.min(columns, vocab));
+            Streamed s = stream(head, vocab, hidden, type, Math.min(columns, vocab), true);
             Tensor target = head.lookup(targets).to(type.scalarType());                  // W[target], [K, H]
-            double targetLogits = Tensors.toDouble(hidden.to(type.scalarType()).mul(target).sum(new ScalarTypeOptional(ScalarType.Double)));
-            lossSum[0] = s.state().logSumExpTotal() - targetLogits;
+            lossSum[0] = summedLoss(s, hidden, target);
             // softmax · W = acc / sum; minus the one-hot's W[target]; times the mean's scale.
             return s.acc().div_(s.state().sum().to(type.scalarType()).unsqueeze(1)).sub_(target).mul_(new Scalar(scale))
                     .to(hidden.scalar_type());
@@ -60,20 +59,23 @@ final class FusedLinearCrossEntropy {
         try (PointerScope scope = new PointerScope()) {
             DType type = accumulation(hidden);
             Streamed s = stream(head, vocab, hidden, type, Math.min(columns, vocab), false);
-            Tensor target = head.lookup(targets).to(type.scalarType());
-            double targetLogits = Tensors.toDouble(hidden.to(type.scalarType()).mul(target).sum(new ScalarTypeOptional(ScalarType.Double)));
-            return s.state().logSumExpTotal() - targetLogits;
+            return summedLoss(s, hidden, head.lookup(targets).to(type.scalarType()));
         }
     }
 
     /** Σ exp(x − max) · W over the vocabulary [K, H] (null when not asked for), and each row's running max and sum. */
     private record Streamed(Tensor acc, OnlineSoftmax.State state) {}
 
-    /** One pass over the vocabulary, {@code width} rows of W at a time; the tensors belong to the open scope. */
-    private static Streamed stream(WordEmbedding head, long vocab, Tensor hidden, DType type, long width) {
-        return stream(head, vocab, hidden, type, width, true);
+    /** Σ over rows of log Σ exp(logits) − the target's logit, the target rows W[target] given in the accumulation dtype. */
+    private static double summedLoss(Streamed s, Tensor hidden, Tensor target) {
+        Tensor targetLogits = hidden.to(target.scalar_type()).mul(target).sum(new ScalarTypeOptional(ScalarType.Double));
+        return s.state().logSumExpTotal() - Tensors.toDouble(targetLogits);
     }
 
+    /**
+     * One pass over the vocabulary, {@code width} rows of W at a time, accumulating Σ exp · W when
+     * {@code gradient}; the tensors belong to the open scope.
+     */
     private static Streamed stream(WordEmbedding head, long vocab, Tensor hidden, DType type, long width, boolean gradient) {
         long rows = hidden.size(0);
         Tensor acc = gradient ? torch.zeros(new long[]{rows, hidden.size(1)}, Tensors.options(type, hidden.device())) : null;

@@ -104,8 +104,11 @@ final class GenerateCommand implements Runnable {
         MemoryEstimate estimate = MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens);
         estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
         try (BloomModel model = modelOptions.load()) {
-            long loaded = ProcessMemory.residentBytes();
-            if (stats) ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the generation alone
+            long loaded = 0;
+            if (stats) {   // the load may peak higher (dtype conversion): measure the generation alone
+                loaded = ProcessMemory.residentBytes();
+                ProcessMemory.resetPeak();
+            }
             long eos = eosId != null ? eosId : model.config().eosTokenId();
             GenerationConfig config = Flags.named(() -> new GenerationConfig(maxNewTokens, sample, temperature == null ? 1.0 : temperature,
                     topK == null ? 0 : topK, topP == null ? 1.0 : topP, repetitionPenalty, eos, seed));

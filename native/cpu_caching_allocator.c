@@ -7,7 +7,10 @@
  * next request of (nearly) its size, so a repeating pattern reuses the same pages without a page
  * fault or the kernel zeroing them again. Before a new mapping would take the footprint (live plus
  * cached) more than cache_limit past the most that was live at once, cached blocks are unmapped,
- * oldest first: the cache spends memory the process has already needed, and little more. Mappings
+ * oldest first: the cache spends memory the process has already needed, and little more. When a
+ * new buffer would take the footprint past that bound, the cached block that would be unmapped for it
+ * is taken over instead (its tail unmapped, or the block grown by mremap): its pages are already
+ * resident, so only the growth is faulted in and zeroed by the kernel, not the whole buffer. Mappings
  * of 2 MiB and more ask for transparent huge pages: a fresh one is faulted in 2 MiB at a time, not
  * 4 KiB, which is most of the system time when a step's shapes change with every batch.
  * Smaller buffers go to glibc as before.
@@ -53,12 +56,14 @@ typedef struct {
     uint64_t magic;
     size_t length;   /* the mapping's length (large) or the bytes asked of glibc (small) */
     void *base;      /* what to free or unmap */
+    int huge;        /* large: mapped for huge pages */
 } header;
 
 typedef struct {
     char *base;
     size_t length;
     uint64_t age;
+    int huge;        /* mapped for huge pages: handed only to requests that map them too */
 } cached_block;
 
 static const void *vtable[2 + SLOTS];
@@ -77,27 +82,64 @@ static uint64_t clock_ticks;
 static size_t cache_limit;   /* bytes the cache may hold above the live high-water mark */
 static int caching = 1;      /* 0: every freed block unmapped at once */
 static size_t high_water;    /* the most large bytes live at once since the cache was last emptied */
-/* stats: [0] large bytes in use, [1] large bytes cached, [2] hits, [3] misses, [4] small bytes in use */
-static uint64_t stats[5];
+/* stats: [0] large bytes in use, [1] large bytes cached, [2] hits, [3] misses, [4] small bytes in use,
+   [5] misses served by taking over a cached block's pages */
+static uint64_t stats[6];
 /* Buffers the default allocator made when this one could not (raw_deallocate may hand them back). */
 enum { MAX_FOREIGN = 4096 };
 static void *foreign[MAX_FOREIGN];
 static int foreign_count;
 
-/* A fresh mapping of length bytes, started on a 2 MiB boundary with huge pages when asked. */
-static char *map_block(size_t length) {
-    if (!__atomic_load_n(&huge_pages, __ATOMIC_RELAXED) || small_pages_here || length < HUGE_PAGE) {
-        void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
-    }
-    char *raw = mmap(NULL, length + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+/* Whether a new block of length bytes, asked for on this thread, goes on huge pages. */
+static int wants_huge(size_t length) {
+    return __atomic_load_n(&huge_pages, __ATOMIC_RELAXED) && !small_pages_here && length >= HUGE_PAGE;
+}
+
+/* length bytes of address space from prot, started on a 2 MiB boundary (the rest of the reservation unmapped). */
+static char *map_aligned(size_t length, int prot) {
+    int reserve_only = prot == PROT_NONE ? MAP_NORESERVE : 0;   /* memory is committed by what moves in */
+    char *raw = mmap(NULL, length + HUGE_PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS | reserve_only, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     char *start = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     if (start > raw) munmap(raw, (size_t)(start - raw));
     size_t tail = (size_t)(raw + length + HUGE_PAGE - (start + length));
     if (tail > 0) munmap(start + length, tail);
-    madvise(start, length, MADV_HUGEPAGE);
     return start;
+}
+
+/* A fresh mapping of length bytes, started on a 2 MiB boundary with huge pages when `huge`. */
+static char *map_block(size_t length, int huge) {
+    if (!huge) {
+        void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    char *start = map_aligned(length, PROT_READ | PROT_WRITE);
+    if (start != NULL) madvise(start, length, MADV_HUGEPAGE);
+    return start;
+}
+
+/*
+ * The block of old_length bytes at old as one of length bytes, keeping the pages it has: its tail
+ * unmapped, or the mapping moved (page tables only, onto a 2 MiB boundary when huge) and extended.
+ * NULL when the kernel will not (old is then unmapped).
+ */
+static char *resize_block(char *old, size_t old_length, size_t length, int huge) {
+    if (length <= old_length) {
+        if (length < old_length) munmap(old + length, old_length - length);
+        return old;
+    }
+    void *moved;
+    if (huge) {
+        char *target = map_aligned(length, PROT_NONE);   /* a place for it; mremap replaces the reservation */
+        moved = target == NULL ? MAP_FAILED : mremap(old, old_length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+        if (moved == MAP_FAILED && target != NULL) munmap(target, length);
+        else if (moved != MAP_FAILED) madvise(moved, length, MADV_HUGEPAGE);
+    } else {
+        moved = mremap(old, old_length, length, MREMAP_MAYMOVE);
+    }
+    if (moved != MAP_FAILED) return moved;
+    munmap(old, old_length);
+    return NULL;
 }
 
 /* Evicts the oldest cached block; called with the lock held. */
@@ -111,43 +153,82 @@ static void evict_oldest(void) {
     cache[oldest] = cache[--cached_count];
 }
 
-/* Unmaps cached blocks, oldest first, until live plus cached bytes are within the live high-water
-   mark or cache_limit above live; called with the lock held. */
-static void evict_past_bound(size_t live) {
-    size_t bound = high_water > live + cache_limit ? high_water : live + cache_limit;
-    while (cached_count > 0 && live + stats[1] > bound) evict_oldest();
+/* The most live plus cached bytes may come to with live bytes in use: the live high-water mark, or cache_limit above live. */
+static size_t bound(size_t live) {
+    return high_water > live + cache_limit ? high_water : live + cache_limit;
 }
 
-/* The smallest cached block of at least length bytes and at most an eighth more, or NULL. */
-static char *take_cached(size_t length, size_t *got) {
+/* Unmaps cached blocks, oldest first, until live plus cached bytes are within bound(live); called with the lock held. */
+static void evict_past_bound(size_t live) {
+    while (cached_count > 0 && live + stats[1] > bound(live)) evict_oldest();
+}
+
+/* Removes cached block i from the cache and returns it; called with the lock held. */
+static cached_block take(int i) {
+    cached_block b = cache[i];
+    stats[1] -= b.length;
+    cache[i] = cache[--cached_count];
+    return b;
+}
+
+/* The smallest cached block of at least length bytes and at most an eighth more, on the pages asked for; -1 when none. */
+static int fitting(size_t length, int huge) {
     int best = -1;
     for (int i = 0; i < cached_count; i++) {
         size_t l = cache[i].length;
-        if (l >= length && l <= length + length / 8 && (best < 0 || l < cache[best].length)) best = i;
+        if (cache[i].huge == huge && l >= length && l <= length + length / 8 && (best < 0 || l < cache[best].length)) best = i;
     }
-    if (best < 0) return NULL;
-    char *base = cache[best].base;
-    *got = cache[best].length;
-    stats[1] -= cache[best].length;
-    cache[best] = cache[--cached_count];
-    return base;
+    return best;
 }
 
-static char *allocate_large(size_t n, size_t *length) {
+/* The block to take over for a new one of length bytes: the smallest at least as long (nothing to
+   fault in), else the longest shorter one (the least); on the pages asked for; -1 when none. */
+static int recyclable(size_t length, int huge) {
+    int longer = -1, shorter = -1;
+    for (int i = 0; i < cached_count; i++) {
+        if (cache[i].huge != huge) continue;
+        size_t l = cache[i].length;
+        if (l >= length && (longer < 0 || l < cache[longer].length)) longer = i;
+        if (l < length && (shorter < 0 || l > cache[shorter].length)) shorter = i;
+    }
+    return longer >= 0 ? longer : shorter;
+}
+
+/* A huge block cut at a 2 MiB boundary keeps its huge pages whole. */
+static size_t trimmed_length(size_t length, size_t old_length, int huge) {
+    size_t keep = huge ? (length + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1) : length;
+    return keep < old_length ? keep : old_length;
+}
+
+static char *allocate_large(size_t n, size_t *length, int *mapped_huge) {
     size_t need = (n + HEADER + PAGE - 1) & ~(PAGE - 1);
+    int huge = wants_huge(need);
+    cached_block old = {0};
     pthread_mutex_lock(&lock);
     size_t got = need;
-    char *base = take_cached(need, &got);
-    if (base != NULL) {
+    char *base = NULL;
+    int fit = fitting(need, huge);
+    if (fit >= 0) {
+        cached_block b = take(fit);
+        base = b.base;
+        got = b.length;
         stats[2]++;
     } else {
         stats[3]++;
-        evict_past_bound(stats[0] + need);   /* a new mapping grows the footprint: make room first */
+        /* Past the bound a cached block would be unmapped to make room: take over its pages instead. */
+        int r = stats[0] + need + stats[1] > bound(stats[0] + need) ? recyclable(need, huge) : -1;
+        if (r >= 0) {
+            old = take(r);
+            if (old.length >= need) got = trimmed_length(need, old.length, huge);
+            stats[5]++;
+        }
+        evict_past_bound(stats[0] + got);   /* a new mapping grows the footprint: make room first */
     }
     stats[0] += got;   /* counted before the mapping exists, so racing callers see it */
     if (stats[0] > high_water) high_water = stats[0];
     pthread_mutex_unlock(&lock);
-    if (base == NULL) base = map_block(need);
+    if (old.base != NULL) base = resize_block(old.base, old.length, got, huge);
+    if (base == NULL) base = map_block(got, huge);
     if (base == NULL) {
         pthread_mutex_lock(&lock);
         stats[0] -= got;
@@ -155,11 +236,12 @@ static char *allocate_large(size_t n, size_t *length) {
         return NULL;
     }
     *length = got;
+    *mapped_huge = huge;
     return base;
 }
 
 /* A freed block moves from live to cached: the footprint stays what it was. */
-static void release_large(char *base, size_t length) {
+static void release_large(char *base, size_t length, int huge) {
     pthread_mutex_lock(&lock);
     stats[0] -= length;
     if (!caching) {
@@ -168,7 +250,7 @@ static void release_large(char *base, size_t length) {
         return;
     }
     if (cached_count == MAX_CACHED) evict_oldest();
-    cache[cached_count++] = (cached_block){base, length, ++clock_ticks};
+    cache[cached_count++] = (cached_block){base, length, ++clock_ticks, huge};
     stats[1] += length;
     pthread_mutex_unlock(&lock);
 }
@@ -199,7 +281,7 @@ static void free_block(void *data) {
     header *h = (header *)((char *)data - HEADER);
     if (h->magic == MAGIC_LARGE) {
         h->magic = 0;
-        release_large(h->base, h->length);
+        release_large(h->base, h->length, h->huge);
     } else if (h->magic == MAGIC_SMALL) {
         h->magic = 0;
         pthread_mutex_lock(&lock);
@@ -238,10 +320,11 @@ static data_ptr *allocate(data_ptr *out, const void *self, size_t n) {
     void *data = NULL;   /* n == 0: no memory, as the default gives, with the deleter attached */
     if (n > 0) {
         size_t length;
-        char *base = n >= LARGE ? allocate_large(n, &length) : allocate_small(n, &length);
+        int huge = 0;
+        char *base = n >= LARGE ? allocate_large(n, &length, &huge) : allocate_small(n, &length);
         if (base == NULL) return allocate_default(out, n);
         header *h = (header *)base;
-        *h = (header){n >= LARGE ? MAGIC_LARGE : MAGIC_SMALL, length, base};
+        *h = (header){n >= LARGE ? MAGIC_LARGE : MAGIC_SMALL, length, base, huge};
         data = base + HEADER;
     }
     out->data = data;
@@ -328,7 +411,7 @@ void bt_allocator_release_cached(void) {
     pthread_mutex_unlock(&lock);
 }
 
-/* out[5]: large bytes in use, large bytes cached, cache hits, misses, small bytes in use. */
+/* out[6]: large bytes in use, large bytes cached, cache hits, misses, small bytes in use, misses served by a cached block's pages. */
 void bt_allocator_stats(uint64_t *out) {
     pthread_mutex_lock(&lock);
     memcpy(out, stats, sizeof stats);

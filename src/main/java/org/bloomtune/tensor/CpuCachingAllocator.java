@@ -13,7 +13,9 @@ import java.lang.invoke.MethodHandle;
  * {@link LibTorch#init()} in place of libtorch's default (glibc's {@code posix_memalign}). Every
  * buffer of 1 MiB or more is its own mapping, and a freed one is kept whole for the next request
  * of nearly its size; cached buffers are unmapped, oldest first, before a new mapping would take
- * the footprint more than {@link #setCacheLimit a limit} past the most that was ever live at once.
+ * the footprint more than {@link #setCacheLimit a limit} past the most that was ever live at once,
+ * and the one that would go first for a new buffer is cut or grown into it instead, so its resident
+ * pages are not zeroed by the kernel again (shapes that change every batch, as on real data).
  * glibc's heap otherwise holds 100–200 MB of freed, split tensor buffers above what a step keeps
  * live (benchmarks/FINDINGS.md). Buffers of 2 MiB and more are on transparent huge pages unless
  * {@link #setHugePages turned off} or {@link #smallPages asked otherwise}. Smaller buffers still
@@ -36,8 +38,11 @@ public final class CpuCachingAllocator {
 
     private CpuCachingAllocator() {}
 
-    /** Byte counts and cache counters of the allocator since it was installed. */
-    public record Stats(long largeInUse, long largeCached, long hits, long misses, long smallInUse) {
+    /**
+     * Byte counts and cache counters of the allocator since it was installed; {@code recycled} counts
+     * the misses served by taking over a cached buffer's pages (cut or grown) rather than new ones.
+     */
+    public record Stats(long largeInUse, long largeCached, long hits, long misses, long smallInUse, long recycled) {
         /** Bytes of tensor memory in use through this allocator (the cache not counted). */
         public long inUse() { return largeInUse + smallInUse; }
     }
@@ -94,12 +99,12 @@ public final class CpuCachingAllocator {
 
     /** Current counters; zeros while not installed. */
     public static Stats stats() {
-        if (!installed) return new Stats(0, 0, 0, 0, 0);
+        if (!installed) return new Stats(0, 0, 0, 0, 0, 0);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 5);
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 6);
             Native.STATS.invokeExact(out);
             long[] s = out.toArray(ValueLayout.JAVA_LONG);
-            return new Stats(s[0], s[1], s[2], s[3], s[4]);
+            return new Stats(s[0], s[1], s[2], s[3], s[4], s[5]);
         } catch (Throwable t) {
             throw new IllegalStateException("bt_allocator_stats failed", t);
         }

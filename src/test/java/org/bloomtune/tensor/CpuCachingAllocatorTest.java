@@ -2,6 +2,7 @@ package org.bloomtune.tensor;
 
 import org.bloomtune.ChildJvm;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Allocator;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -114,6 +115,44 @@ class CpuCachingAllocatorTest {
         CpuCachingAllocator.releaseCached();
         assertEquals(0, CpuCachingAllocator.stats().largeCached());
         return end.hits() - start.hits();
+    }
+
+    @Test
+    void pastTheBoundANewBufferTakesOverACachedOnesPagesCutOrGrown() {
+        CpuCachingAllocator.releaseCached();   // a new high-water mark from here
+        CpuCachingAllocator.setCacheLimit(0);
+        try {
+            long first;
+            try (Tensor a = torch.full(new long[]{8 * 262144L}, new Scalar(7.0))) {   // 8 MiB of sevens
+                first = a.data_ptr().address();
+            }
+            var cached = CpuCachingAllocator.stats();
+            try (Tensor cut = torch.empty(5 * 262144L)) {
+                var now = CpuCachingAllocator.stats();
+                assertEquals(cached.recycled() + 1, now.recycled(), "5 MiB more would pass the bound: " + now);
+                assertEquals(first, cut.data_ptr().address(), "the cached buffer, cut");
+                assertEquals(5 * 262144.0 * 7, cut.sum().item_double(), 0, "its pages kept, not zeroed: " + now);
+                assertEquals(0, now.largeCached(), "its tail unmapped, nothing else cached");
+                assertEquals(6 * MIB, now.largeInUse() - cached.largeInUse(), "cut at a 2 MiB boundary: " + now);
+            }
+            try (PointerScope views = new PointerScope(); Tensor grown = torch.empty(10 * 262144L)) {   // the scope frees the narrow views
+                var now = CpuCachingAllocator.stats();
+                assertEquals(cached.recycled() + 2, now.recycled(), now.toString());
+                assertEquals(5 * 262144.0 * 7, grown.narrow(0, 0, 5 * 262144L).sum().item_double(), 0, "the cut buffer's pages moved into it");
+                assertEquals(0, grown.narrow(0, 6 * 262144L, 4 * 262144L - 16).abs().sum().item_double(), 0, "the growth fresh zeros");
+                assertEquals(0, now.largeCached());
+                grown.fill_(new Scalar(1.0));
+                assertEquals(10 * 262144.0, grown.sum().item_double(), 0, "all of it writable");
+            }
+            var afterFree = CpuCachingAllocator.stats();
+            try (Tensor again = torch.empty(10 * 262144L)) {
+                assertEquals(afterFree.hits() + 1, CpuCachingAllocator.stats().hits(), "the grown buffer is cached whole and reused: " + afterFree);
+                assertEquals(afterFree.recycled(), CpuCachingAllocator.stats().recycled());
+            }
+        } finally {
+            CpuCachingAllocator.setCacheLimit(CpuCachingAllocator.DEFAULT_CACHE_LIMIT);
+            CpuCachingAllocator.releaseCached();
+        }
     }
 
     @Test

@@ -11,7 +11,6 @@ import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.MemoryEstimate;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptedGeneration;
-import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Generates from token ids or text. With a tokenizer, the text of a single prompt streams to stdout
@@ -104,11 +102,7 @@ final class GenerateCommand implements Runnable {
         MemoryEstimate estimate = MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens);
         estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
         try (BloomModel model = modelOptions.load()) {
-            long loaded = 0;
-            if (stats) {   // the load may peak higher (dtype conversion): measure the generation alone
-                loaded = ProcessMemory.residentBytes();
-                ProcessMemory.resetPeak();
-            }
+            PeakAboveLoad memory = stats ? PeakAboveLoad.start() : null;
             long eos = eosId != null ? eosId : model.config().eosTokenId();
             GenerationConfig config = Flags.named(() -> new GenerationConfig(maxNewTokens, sample, temperature == null ? 1.0 : temperature,
                     topK == null ? 0 : topK, topP == null ? 1.0 : topP, repetitionPenalty, eos, seed));
@@ -133,9 +127,7 @@ final class GenerateCommand implements Runnable {
             for (int b = 0; b < prompts.size(); b++) out.println(result.idsLine(b));
             if (stats) {
                 System.err.println(result.stats().summary());
-                System.err.printf(Locale.ROOT, "peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB)%n",
-                        ProfileStepCommand.mib(ProcessMemory.peakResidentBytes()), ProfileStepCommand.mib(ProcessMemory.peakResidentBytes() - loaded),
-                        ProfileStepCommand.mib(estimate.working()));
+                System.err.println("peak " + memory.describe(estimate.working()));
             }
         }
     }

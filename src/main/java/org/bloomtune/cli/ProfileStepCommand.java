@@ -11,7 +11,6 @@ import org.bloomtune.peft.EncoderConfig;
 import org.bloomtune.peft.EncoderType;
 import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptInit;
-import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -64,8 +63,7 @@ final class ProfileStepCommand implements Runnable {
              Tensor ids = randomIds(model.config().vocabSize())) {
             ReversePassChoice choice = ReversePassChoice.choose(reversePass, model, batch, seqLen + virtualTokens, ReversePassChoice.defaultBudget());
             ReversePass pass = choice.pass();
-            long weights = ProcessMemory.residentBytes();
-            ProcessMemory.resetPeak();   // the load may peak higher (dtype conversion); measure the step alone
+            PeakAboveLoad memory = PeakAboveLoad.start();
             double seconds = 0;
             StringBuilder each = new StringBuilder();
             float loss = 0;
@@ -78,13 +76,11 @@ final class ProfileStepCommand implements Runnable {
                 seconds = (System.nanoTime() - start) / 1e9;
                 each.append(each.isEmpty() ? "" : " ").append(String.format("%.2f", seconds));
             }
-            long peak = ProcessMemory.peakResidentBytes();
             long tokens = (long) batch * (seqLen + virtualTokens);
             System.out.printf("%s %s %s B=%d T=%d N=%d: loss %.4f, step %.2f s (%.1f tokens/s), RSS after load %.0f MiB, "
-                            + "step peak %.0f MiB (+%.0f MiB above the loaded model; estimated +%.0f MiB); every step: %s s%n",
+                            + "step peak %s; every step: %s s%n",
                     type, pass, model.dtype(), batch, seqLen, virtualTokens, loss, seconds, tokens / seconds,
-                    mib(weights), mib(peak), mib(peak - weights),
-                    mib(choice.estimate().working()), each);
+                    PeakAboveLoad.mib(memory.loaded()), memory.describe(choice.estimate().working()), each);
         }
     }
 
@@ -103,6 +99,4 @@ final class ProfileStepCommand implements Runnable {
         for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(vocab);
         return Tensors.fromLongs(ids, batch, seqLen);
     }
-
-    static double mib(long bytes) { return bytes / 1048576.0; }
 }

@@ -99,7 +99,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
                     + "auto takes AUTOGRAD when its estimated peak fits --max-memory")
     ReversePass reversePass;
     @Option(names = "--max-memory", paramLabel = "SIZE",
-            description = "memory budget for --reverse-pass auto, weights included (e.g. 12GiB); default 80% of physical memory")
+            description = "memory budget for --reverse-pass auto, weights included (e.g. 12GiB); default 80%% of physical memory")
     String maxMemory;
     @Option(names = "--group-by-length", description = "batch examples of similar length together") boolean groupByLength;
     @Option(names = "--packing", description = "--task lm: pack several examples into each row of --max-length tokens, "

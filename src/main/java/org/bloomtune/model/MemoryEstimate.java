@@ -21,7 +21,7 @@ public record MemoryEstimate(long weights, long working) {
     /** The streamed head's vocabulary block (LabelledHeadLoss.budgetBytes's default). */
     private static final long HEAD_BLOCK = 256L << 20;
     /** The smallest buffer CpuCachingAllocator maps on its own (LARGE in native/cpu_caching_allocator.c). */
-    private static final long ALLOCATOR_MAPPING = 1L << 20;
+    private static final long ALLOCATOR_MAPPING = 256L << 10;
     /**
      * What a step adds that no tensor accounts for: oneDNN and OpenMP scratch, the JVM heap growing
      * while the step runs, and the allocator's rounding and cached blocks, which grow with the

@@ -11,7 +11,7 @@ import java.lang.invoke.MethodHandle;
 /**
  * BloomTune's CPU allocator for libtorch tensors (native/cpu_caching_allocator.c), installed by
  * {@link LibTorch#init()} in place of libtorch's default (glibc's {@code posix_memalign}). Every
- * buffer of 1 MiB or more is its own mapping, and a freed one is kept whole for the next request
+ * buffer of 256 KiB or more is its own mapping, and a freed one is kept whole for the next request
  * of nearly its size; cached buffers are unmapped, oldest first, before a new mapping would take
  * the footprint more than {@link #setCacheLimit a limit} past the most that was ever live at once,
  * and the one that would go first for a new buffer is cut or grown into it instead, so its resident

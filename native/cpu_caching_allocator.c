@@ -6,8 +6,9 @@
  * Here every buffer of LARGE bytes or more is its own mapping; a freed one is kept, whole, for the
  * next request of (nearly) its size, so a repeating pattern reuses the same pages without a page
  * fault or the kernel zeroing them again. Before a new mapping would take the footprint (live plus
- * cached) more than cache_limit past the most that was live at once, cached blocks are unmapped,
- * oldest first: the cache spends memory the process has already needed, and little more. When a
+ * cached) past the most that was live at once by more than cache_limit — or by more than that
+ * high-water mark itself, where it is the smaller — cached blocks are unmapped, oldest first: the
+ * cache spends memory the process has already needed, and little more. When a
  * new buffer would take the footprint past that bound, the cached block that would be unmapped for it
  * is taken over instead (its tail unmapped, or the block grown by mremap): its pages are already
  * resident, so only the growth is faulted in and zeroed by the kernel, not the whole buffer. Mappings
@@ -156,9 +157,14 @@ static void evict_oldest(void) {
     cache[oldest] = cache[--cached_count];
 }
 
-/* The most live plus cached bytes may come to with live bytes in use: the live high-water mark, or cache_limit above live. */
+/*
+ * The most live plus cached bytes may come to with live bytes in use: the live high-water mark, or
+ * cache_limit above live — at most the high-water mark above it, so that a small model's process
+ * does not keep a cache many times what its tensors ever needed.
+ */
 static size_t bound(size_t live) {
-    return high_water > live + cache_limit ? high_water : live + cache_limit;
+    size_t slack = cache_limit < high_water ? cache_limit : high_water;
+    return high_water > live + slack ? high_water : live + slack;
 }
 
 /* Unmaps cached blocks, oldest first, until live plus cached bytes are within bound(live); called with the lock held. */

@@ -156,7 +156,8 @@ public final class CpuCachingAllocator {
      * live at once since the cache was last emptied ({@link #releaseCached}): a new buffer first
      * unmaps cached ones until the footprint is within that bound. At 0 the cache never raises
      * the peak above the live set's own; the default leaves room for a repeating pattern of
-     * buffers to be reused whole.
+     * buffers to be reused whole. Where that high-water mark is below the limit (a small model),
+     * it is the bound instead: the cache never holds more than the most that was live.
      */
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);

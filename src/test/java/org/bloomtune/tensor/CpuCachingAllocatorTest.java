@@ -73,9 +73,10 @@ class CpuCachingAllocatorTest {
 
     @Test
     void theFootprintStaysWithinTheLiveHighWaterMarkPlusTheLimitOverThousandsOfMixedSizes() {
-        try {
-            churn(0);   // the cache never takes the footprint past the most that was live
-            long hits = churn(32 * MIB);
+        // Held live throughout, so the high-water mark exceeds the limit and the limit is what bounds the cache.
+        try (Tensor ballast = torch.empty(16 * MIB)) {
+            churn(0, 4);   // the cache never takes the footprint past the most that was live
+            long hits = churn(32 * MIB, 4);
             // Four sizes, at most five live, room for a buffer of each size: nearly every request finds one.
             assertTrue(hits > 2900, "requests reuse a buffer: " + hits + " of 3000");
         } finally {
@@ -83,8 +84,23 @@ class CpuCachingAllocatorTest {
         }
     }
 
-    /** 3000 tensors of 1-4 MiB, at most five live, checking the footprint at every step; returns the hits. */
-    private static long churn(long limit) {
+    @Test
+    void theCacheHoldsNoMoreThanTheMostThatWasLiveWhenThatIsBelowTheLimit() {
+        try {
+            // Sixty-four sizes of 0.25-16 MiB, as batches of changing shapes ask: without the rule the cache would
+            // keep a buffer of nearly every size, hundreds of MiB against a few tens live.
+            churn(1L << 30, 64);
+        } finally {
+            CpuCachingAllocator.setCacheLimit(CpuCachingAllocator.DEFAULT_CACHE_LIMIT);
+        }
+    }
+
+    /**
+     * 3000 tensors of 1 to {@code sizes} quarter-MiB steps (float32: 1 to sizes MiB), at most five
+     * live, checking the footprint at every step against the allocator's bound — the most live at
+     * once, or live plus the smaller of the limit and that high-water mark; returns the hits.
+     */
+    private static long churn(long limit, int sizes) {
         CpuCachingAllocator.releaseCached();   // a new high-water mark from here
         CpuCachingAllocator.setCacheLimit(limit);
         var start = CpuCachingAllocator.stats();
@@ -94,13 +110,14 @@ class CpuCachingAllocatorTest {
         List<Tensor> live = new ArrayList<>();
         for (int i = 0; i < 3000; i++) {
             var before = CpuCachingAllocator.stats();
-            live.add(torch.empty((1 + random.nextInt(4)) * 262144L));
+            live.add(torch.empty((1 + random.nextInt(sizes)) * 262144L));
             var now = CpuCachingAllocator.stats();
             mostLive = Math.max(mostLive, now.largeInUse());
             long grown = now.largeInUse() + now.largeCached();
             if (now.misses() > before.misses()) {
                 // Only a new mapping grows the footprint, and only up to this bound.
-                assertTrue(grown <= Math.max(mostLive, now.largeInUse() + limit), "limit " + limit + ", step " + i + ": " + now);
+                long bound = Math.max(mostLive, now.largeInUse() + Math.min(limit, mostLive));
+                assertTrue(grown <= bound, "limit " + limit + ", step " + i + ": " + now + " past " + bound);
             } else {
                 assertEquals(footprint, grown, "a reused buffer moves from cached to live: step " + i);
             }

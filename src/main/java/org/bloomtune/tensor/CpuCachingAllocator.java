@@ -34,6 +34,8 @@ public final class CpuCachingAllocator {
     // The libtorch whose c10::Allocator vtable and DataPtr layout the native side was written against.
     private static final String ABI_VERSION = "2.10.";
     private static volatile boolean installed;
+    private static volatile long cacheLimit = DEFAULT_CACHE_LIMIT;
+    private static volatile boolean caching = true;
     private static volatile String inUse = "libtorch's (LibTorch.init() not called yet)";
 
     private CpuCachingAllocator() {}
@@ -162,11 +164,24 @@ public final class CpuCachingAllocator {
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
         if (loadedAndInstalled()) call("bt_allocator_set_limit", () -> { Native.SET_LIMIT.invokeExact(bytes); });
+        cacheLimit = bytes;
     }
 
     /** Whether freed buffers are kept for reuse at all; off, each is unmapped as it is freed. */
     public static void setCaching(boolean on) {
         if (loadedAndInstalled()) call("bt_allocator_set_caching", () -> { Native.SET_CACHING.invokeExact(on ? 1 : 0); });
+        caching = on;
+    }
+
+    /**
+     * The most the cache may hold on top of a live peak of {@code peakLive} bytes: the limit, or
+     * that peak where it is smaller ({@link #setCacheLimit}); 0 when nothing is cached. Batches of
+     * changing shapes fill it — a cached buffer fits no later request — where a repeating step
+     * reuses every buffer and adds little.
+     */
+    public static long cacheAllowance(long peakLive) {
+        if (!installed || !caching) return 0;
+        return Math.min(cacheLimit, Math.max(0, peakLive));
     }
 
     // A setting made before the first tensor (ProcessMemory.lowMemory) must reach the allocator: load libtorch first.

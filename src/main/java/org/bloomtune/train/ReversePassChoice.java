@@ -3,15 +3,17 @@ package org.bloomtune.train;
 import org.bloomtune.autograd.ReversePass;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.MemoryEstimate;
+import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.ProcessMemory;
 
 import java.util.Locale;
 
 /**
  * The reverse pass a run takes when asked for {@link ReversePass#AUTO}: AUTOGRAD (faster) when its
- * estimated peak — weights plus every block's recorded activations for the longest batch — fits
- * the memory budget, RECOMPUTE_BLOCKS (one block's activations at a time) otherwise. Decided once,
- * before the first step, from the shapes alone.
+ * estimated peak — weights plus every block's recorded activations for the longest batch, plus what
+ * the caching allocator may keep on top of that ({@link CpuCachingAllocator#cacheAllowance}: real
+ * data's changing shapes fill it) — fits the memory budget, RECOMPUTE_BLOCKS (one block's
+ * activations at a time) otherwise. Decided once, before the first step, from the shapes alone.
  *
  * @param pass      the pass taken
  * @param autograd  AUTOGRAD's estimated peak
@@ -36,7 +38,7 @@ public record ReversePassChoice(ReversePass pass, MemoryEstimate autograd, Memor
         MemoryEstimate withAutograd = MemoryEstimate.trainingStep(model.config(), model.options(), rows, positions, true);
         MemoryEstimate withRecompute = MemoryEstimate.trainingStep(model.config(), model.options(), rows, positions, false);
         ReversePass pass = requested != ReversePass.AUTO ? requested
-                : withAutograd.total() <= budget ? ReversePass.AUTOGRAD : ReversePass.RECOMPUTE_BLOCKS;
+                : withCache(withAutograd) <= budget ? ReversePass.AUTOGRAD : ReversePass.RECOMPUTE_BLOCKS;
         return new ReversePassChoice(pass, withAutograd, withRecompute, budget);
     }
 
@@ -45,10 +47,16 @@ public record ReversePassChoice(ReversePass pass, MemoryEstimate autograd, Memor
         return pass == ReversePass.AUTOGRAD ? autograd : recompute;
     }
 
+    /** An estimate's peak with the allocator's cache on top, as the budget is checked against it. */
+    static long withCache(MemoryEstimate e) {
+        long cached = CpuCachingAllocator.cacheAllowance(e.total());
+        return e.total() > Long.MAX_VALUE - cached ? Long.MAX_VALUE : e.total() + cached;
+    }
+
     /** One line for the log: what was taken and the figures it was taken on. */
     public String reason() {
-        String figures = String.format(Locale.ROOT, "estimated peak %s with AUTOGRAD, %s with RECOMPUTE_BLOCKS; budget %s",
-                MemoryEstimate.size(autograd.total()), MemoryEstimate.size(recompute.total()), MemoryEstimate.size(budget));
+        String figures = String.format(Locale.ROOT, "estimated peak %s with AUTOGRAD, %s with RECOMPUTE_BLOCKS, cached buffers included; budget %s",
+                MemoryEstimate.size(withCache(autograd)), MemoryEstimate.size(withCache(recompute)), MemoryEstimate.size(budget));
         return "reverse pass " + pass + " (" + figures + ")";
     }
 }

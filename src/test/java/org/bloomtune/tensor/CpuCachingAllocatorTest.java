@@ -85,6 +85,20 @@ class CpuCachingAllocatorTest {
     }
 
     @Test
+    void theCacheAllowanceIsTheLimitOrThePeakWhereSmallerAndNothingWithoutCaching() {
+        try {
+            CpuCachingAllocator.setCacheLimit(32 * MIB);
+            assertEquals(32 * MIB, CpuCachingAllocator.cacheAllowance(1L << 40));
+            assertEquals(5 * MIB, CpuCachingAllocator.cacheAllowance(5 * MIB));
+            CpuCachingAllocator.setCaching(false);
+            assertEquals(0, CpuCachingAllocator.cacheAllowance(1L << 40));
+        } finally {
+            CpuCachingAllocator.setCaching(true);
+            CpuCachingAllocator.setCacheLimit(CpuCachingAllocator.DEFAULT_CACHE_LIMIT);
+        }
+    }
+
+    @Test
     void theCacheHoldsNoMoreThanTheMostThatWasLiveWhenThatIsBelowTheLimit() {
         try {
             // Sixty-four sizes of 0.25-16 MiB, as batches of changing shapes ask: without the rule the cache would

@@ -12,6 +12,7 @@ import org.bloomtune.model.MemoryEstimate;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptedGeneration;
 import org.bloomtune.tokenizer.Tokenizer;
+import org.bloomtune.tensor.PeakAboveLoad;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

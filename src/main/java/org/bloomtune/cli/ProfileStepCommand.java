@@ -12,6 +12,7 @@ import org.bloomtune.peft.EncoderType;
 import org.bloomtune.peft.PeftType;
 import org.bloomtune.peft.PromptInit;
 import org.bloomtune.tensor.Tensors;
+import org.bloomtune.tensor.PeakAboveLoad;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;

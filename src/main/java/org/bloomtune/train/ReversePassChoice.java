@@ -47,6 +47,11 @@ public record ReversePassChoice(ReversePass pass, MemoryEstimate autograd, Memor
         return pass == ReversePass.AUTOGRAD ? autograd : recompute;
     }
 
+    /** What the taken pass is estimated to add above the loaded model, the allocator's cache included (what a run's peak is checked against). */
+    public long estimatedAboveLoad() {
+        return withCache(estimate()) - estimate().weights();
+    }
+
     /** An estimate's peak with the allocator's cache on top, as the budget is checked against it. */
     static long withCache(MemoryEstimate e) {
         long cached = CpuCachingAllocator.cacheAllowance(e.total());

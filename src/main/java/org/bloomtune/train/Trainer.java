@@ -8,6 +8,7 @@ import org.bloomtune.dist.Collective;
 import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.PeakAboveLoad;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -83,7 +84,9 @@ public final class Trainer<E> {
         LrSchedule schedule = new LrSchedule(config.lr(), (int) Math.round(config.warmupRatio() * total), total, config.decay());
         RunSettings settings = RunSettings.of(config, adapterConfig, task, train, eval);
         MetricsLog metrics = new MetricsLog(config.output());
-        pass = choosePass(prompt, train);
+        ReversePassChoice choice = choosePass(prompt, train);
+        pass = choice.pass();
+        PeakAboveLoad memory = PeakAboveLoad.start();
         Start start = start(prompt, mode, total, settings, metrics);
         TrainingState state = start.state();
         if (state.step() == 0 && !eval.isEmpty()) evaluate(prompt, eval, 0, metrics);   // the baseline the run improves on
@@ -149,6 +152,7 @@ public final class Trainer<E> {
                     batchIndex = 0;
                 }
             }
+            if (leader && step > firstStep) listener.onMessage("memory peak " + memory.describe(choice.estimatedAboveLoad()));
             Evaluation last = eval.isEmpty() ? null : evaluate(prompt, eval, step, metrics);
             Path adapter = config.output().resolve("adapter");
             if (leader) {
@@ -302,12 +306,12 @@ public final class Trainer<E> {
      * Resolves {@link ReversePass#AUTO} for the longest training example in a full micro-batch (the
      * worst step the run can meet) and says what was taken and why.
      */
-    private ReversePass choosePass(SoftPrompt prompt, List<E> train) {
+    private ReversePassChoice choosePass(SoftPrompt prompt, List<E> train) {
         int longest = train.stream().mapToInt(task::length).max().orElse(1);
         ReversePassChoice choice = ReversePassChoice.choose(config.pass(), task.model(), config.batchSize(),
                 longest + prompt.numVirtualTokens(), config.memoryBudget());
         listener.onMessage(choice.reason());
-        return choice.pass();
+        return choice;
     }
 
     /** Positions the model computes for {@code batch}, rank by rank ({@link TrainingTask#computedPositions}). */

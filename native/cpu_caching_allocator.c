@@ -8,10 +8,10 @@
  * fault or the kernel zeroing them again. Before a new mapping would take the footprint (live plus
  * cached) past the most that was live at once by more than cache_limit — or by more than that
  * high-water mark itself, where it is the smaller — cached blocks are unmapped, oldest first: the
- * cache spends memory the process has already needed, and little more. When a
- * new buffer would take the footprint past that bound, the cached block that would be unmapped for it
- * is taken over instead (its tail unmapped, or the block grown by mremap): its pages are already
- * resident, so only the growth is faulted in and zeroed by the kernel, not the whole buffer. Mappings
+ * cache spends memory the process has already needed, and little more. When a new buffer would
+ * take the footprint past that bound, the cached block that would be unmapped for it is taken over
+ * instead (its tail unmapped, or the block grown by mremap): its pages are already resident, so
+ * only the growth is faulted in and zeroed by the kernel, not the whole buffer. Mappings
  * of 2 MiB and more ask for transparent huge pages: a fresh one is faulted in 2 MiB at a time, not
  * 4 KiB, which is most of the system time when a step's shapes change with every batch.
  * Smaller buffers go to glibc as before.
@@ -158,18 +158,23 @@ static void evict_oldest(void) {
 }
 
 /*
- * The most live plus cached bytes may come to with live bytes in use: the live high-water mark, or
- * cache_limit above live — at most the high-water mark above it, so that a small model's process
- * does not keep a cache many times what its tensors ever needed.
+ * What the cache may hold above live bytes once at most peak bytes were live at once: cache_limit,
+ * or peak where it is smaller, so that a small model's process does not keep a cache many times
+ * what its tensors ever needed.
  */
-static size_t bound(size_t live) {
-    size_t slack = cache_limit < high_water ? cache_limit : high_water;
-    return high_water > live + slack ? high_water : live + slack;
+static size_t slack(size_t peak) {
+    return cache_limit < peak ? cache_limit : peak;
 }
 
-/* Unmaps cached blocks, oldest first, until live plus cached bytes are within bound(live); called with the lock held. */
+/* Whether live plus cached bytes are past the most they may come to: the live high-water mark, or slack above live. */
+static int past_bound(size_t live) {
+    size_t bound = high_water > live + slack(high_water) ? high_water : live + slack(high_water);
+    return live + stats[1] > bound;
+}
+
+/* Unmaps cached blocks, oldest first, until live plus cached bytes are within the bound; called with the lock held. */
 static void evict_past_bound(size_t live) {
-    while (cached_count > 0 && live + stats[1] > bound(live)) evict_oldest();
+    while (cached_count > 0 && past_bound(live)) evict_oldest();
 }
 
 /* Removes cached block i from the cache and returns it; called with the lock held. */
@@ -225,7 +230,7 @@ static char *allocate_large(size_t n, size_t *length, int *mapped_huge) {
     } else {
         stats[3]++;
         /* Past the bound a cached block would be unmapped to make room: take over its pages instead. */
-        int r = stats[0] + need + stats[1] > bound(stats[0] + need) ? recyclable(need, huge) : -1;
+        int r = past_bound(stats[0] + need) ? recyclable(need, huge) : -1;
         if (r >= 0) {
             old = take(r);
             if (old.length >= need) got = trimmed_length(need, old.length, huge);
@@ -402,6 +407,14 @@ int bt_allocator_small_pages_here(int on) {
     int before = small_pages_here;
     small_pages_here = on;
     return before;
+}
+
+/* What the cache may hold on top of a live peak of peak bytes (slack); 0 while nothing is cached. */
+uint64_t bt_allocator_cache_allowance(uint64_t peak) {
+    pthread_mutex_lock(&lock);
+    uint64_t allowance = caching ? slack(peak) : 0;
+    pthread_mutex_unlock(&lock);
+    return allowance;
 }
 
 /* Whether freed blocks are kept at all; off, every freed block is unmapped at once. */

@@ -34,8 +34,6 @@ public final class CpuCachingAllocator {
     // The libtorch whose c10::Allocator vtable and DataPtr layout the native side was written against.
     private static final String ABI_VERSION = "2.10.";
     private static volatile boolean installed;
-    private static volatile long cacheLimit = DEFAULT_CACHE_LIMIT;
-    private static volatile boolean caching = true;
     private static volatile String inUse = "libtorch's (LibTorch.init() not called yet)";
 
     private CpuCachingAllocator() {}
@@ -164,13 +162,11 @@ public final class CpuCachingAllocator {
     public static void setCacheLimit(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
         if (loadedAndInstalled()) call("bt_allocator_set_limit", () -> { Native.SET_LIMIT.invokeExact(bytes); });
-        cacheLimit = bytes;
     }
 
     /** Whether freed buffers are kept for reuse at all; off, each is unmapped as it is freed. */
     public static void setCaching(boolean on) {
         if (loadedAndInstalled()) call("bt_allocator_set_caching", () -> { Native.SET_CACHING.invokeExact(on ? 1 : 0); });
-        caching = on;
     }
 
     /**
@@ -180,8 +176,12 @@ public final class CpuCachingAllocator {
      * reuses every buffer and adds little.
      */
     public static long cacheAllowance(long peakLive) {
-        if (!installed || !caching) return 0;
-        return Math.min(cacheLimit, Math.max(0, peakLive));
+        if (!installed) return 0;
+        try {
+            return (long) Native.CACHE_ALLOWANCE.invokeExact(Math.max(0, peakLive));
+        } catch (Throwable t) {
+            throw new IllegalStateException("bt_allocator_cache_allowance failed", t);
+        }
     }
 
     // A setting made before the first tensor (ProcessMemory.lowMemory) must reach the allocator: load libtorch first.
@@ -215,6 +215,7 @@ public final class CpuCachingAllocator {
         static final MethodHandle STATS = bind("bt_allocator_stats", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
         static final MethodHandle RELEASE = bind("bt_allocator_release_cached", FunctionDescriptor.ofVoid());
         static final MethodHandle SET_LIMIT = bind("bt_allocator_set_limit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG));
+        static final MethodHandle CACHE_ALLOWANCE = bind("bt_allocator_cache_allowance", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
         static final MethodHandle SET_CACHING = bind("bt_allocator_set_caching", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         static final MethodHandle SET_HUGE_PAGES = bind("bt_allocator_set_huge_pages", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
         static final MethodHandle SMALL_PAGES_HERE = bind("bt_allocator_small_pages_here", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));

@@ -4,6 +4,7 @@ import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.HeapOutsideTheJvm;
 import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
@@ -101,16 +102,19 @@ class DecodeBlocksTest {
                 for (int i = 0; i < 10; i++) decodeBoth(model);
                 ProcessMemory.trim();
                 tensors[round] = CpuCachingAllocator.stats().inUse();
-                heap[round] = ProcessMemory.nativeHeapBytes();
+                heap[round] = HeapOutsideTheJvm.bytes();
             }
             assertTrue(model.nativeDecodeSteps() - before == 20L * STEPS * tensors.length || !nativeRuns(model, 3), "the native step did not run");
             // Tensors other tests left to the collector may be freed meanwhile; a leak would only grow.
             long firstLow = java.util.Arrays.stream(tensors, 0, 4).min().orElseThrow();
             long lastHigh = java.util.Arrays.stream(tensors, 4, 8).max().orElseThrow();
             assertTrue(lastHigh <= firstLow, "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
+            // The heap outside the JVM: the JVM's own moved the floor by 6 MB in a CI run, by 14 MB
+            // here, with its compiler threads' arenas. Half a MiB over 480 steps is a kilobyte a step.
             long firstFloor = java.util.Arrays.stream(heap, 0, 4).min().orElseThrow();
             long lastFloor = java.util.Arrays.stream(heap, 4, 8).min().orElseThrow();
-            assertTrue(lastFloor - firstFloor < 4L << 20, "native heap floor rose by " + (lastFloor - firstFloor) + " bytes");
+            assertTrue(lastFloor - firstFloor < 512L << 10, "the native heap outside the JVM rose by " + (lastFloor - firstFloor)
+                    + " bytes over 480 steps: " + java.util.Arrays.toString(heap));
         }
     }
 

@@ -1,6 +1,6 @@
 package org.bloomtune.model;
 
-import org.bloomtune.tensor.ProcessMemory;
+import org.bloomtune.tensor.HeapOutsideTheJvm;
 import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
@@ -203,10 +203,11 @@ class Int8LinearTest {
             Int8Weight q = Int8Weight.quantize(torch.randn(512, 512));
             Tensor x = torch.randn(64, 512);
             for (int i = 0; i < 50; i++) run(q, x);
-            // The C heap, not RSS: RSS also moves with the Java heap, which has nothing to do with this.
-            long before = ProcessMemory.nativeHeapBytes();
+            // The C heap outside the JVM's own mallocs, not RSS: RSS also moves with the Java heap,
+            // which has nothing to do with this.
+            long before = HeapOutsideTheJvm.bytes();
             for (int i = 0; i < 2000; i++) run(q, x);   // 2000 × 128 KiB results: 250 MiB if leaked
-            long growth = ProcessMemory.nativeHeapBytes() - before;
+            long growth = HeapOutsideTheJvm.bytes() - before;
             assertTrue(growth < 16L << 20, "native heap grew by " + growth / 1048576 + " MiB over 2000 shim calls");
         }
     }

@@ -51,8 +51,8 @@ public final class DecodeProbe {
         LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
                 + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | memory floor ms | × memory floor "
-                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s |%n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
+                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s | steal % |%n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
         for (String run : runs) {
             String mode = run.substring(0, run.indexOf(':'));
             int batch = Integer.parseInt(run.substring(run.indexOf(':') + 1));
@@ -68,7 +68,9 @@ public final class DecodeProbe {
             List<long[]> prompts = prompts(model.config(), batch);
             new Generator(model).generate(prompts, GenerationConfig.greedy(9, -1), TokenListener.NONE);          // warm-up
             double before = readRate();
+            long[] steal = CpuSteal.sample();
             GenerationStats stats = new Generator(model).generate(prompts, GenerationConfig.greedy(newTokens, -1), TokenListener.NONE).stats();
+            double stolen = CpuSteal.percent(steal, CpuSteal.sample());
             double after = readRate();
             double gemm = gemmRate(mode);
             double positions = PROMPT + newTokens / 2.0;
@@ -77,9 +79,9 @@ public final class DecodeProbe {
             double flops = stepFlops(model.config(), batch, positions);
             double computeMs = flops / (gemm * 1e9) * 1e3;
             double ms = stats.secondsPerDecodeStep() * 1e3;
-            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f |", mode, batch, ms,
+            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch, ms,
                     bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9, computeMs, ms / Math.max(memoryMs, computeMs),
-                    bytes / (ms / 1e3) / 1e9);
+                    bytes / (ms / 1e3) / 1e9, stolen);
         }
     }
 

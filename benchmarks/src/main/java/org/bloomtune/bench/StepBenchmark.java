@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 1)
-@Measurement(iterations = 2)
+@Measurement(iterations = 3)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx2g"})
 public class StepBenchmark {
     @Param({
@@ -49,11 +49,12 @@ public class StepBenchmark {
 
     private StepFixture fixture;
 
-    /** Peak resident memory of the step above the loaded model. */
+    /** Peak resident memory of the step above the loaded model, and the share of CPU time the hypervisor took meanwhile (CpuSteal), in tenths of a percent. */
     @State(Scope.Thread)
     @AuxCounters(AuxCounters.Type.EVENTS)
     public static class Memory {
         public long stepPeakMiB;
+        public long stealPerMille;
     }
 
     @Setup(Level.Trial)
@@ -61,7 +62,9 @@ public class StepBenchmark {
 
     @Benchmark
     public float step(Memory memory) {
+        long[] before = CpuSteal.sample();
         float loss = fixture.step();
+        memory.stealPerMille = Math.round(10 * CpuSteal.percent(before, CpuSteal.sample()));
         memory.stepPeakMiB = fixture.stepPeakMiB;
         return loss;
     }

@@ -51,7 +51,7 @@ public final class DecodeProbe {
         LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
                 + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | memory floor ms | × memory floor "
-                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s | steal % |%n"
+                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s | steal %% |%n"
                 + "|---|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
         for (String run : runs) {
             String mode = run.substring(0, run.indexOf(':'));

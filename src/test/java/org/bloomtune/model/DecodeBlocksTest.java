@@ -109,8 +109,8 @@ class DecodeBlocksTest {
             long firstLow = java.util.Arrays.stream(tensors, 0, 4).min().orElseThrow();
             long lastHigh = java.util.Arrays.stream(tensors, 4, 8).max().orElseThrow();
             assertTrue(lastHigh <= firstLow, "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
-            // The heap outside the JVM: the JVM's own moved the floor by 6 MB in a CI run, by 14 MB
-            // here, with its compiler threads' arenas. Half a MiB over 480 steps is a kilobyte a step.
+            // The heap outside the JVM: the JVM's own mallocs move the floor by megabytes as its
+            // compiler threads take and pool arenas (FINDINGS.md). Half a MiB over 480 steps is a kilobyte a step.
             long firstFloor = java.util.Arrays.stream(heap, 0, 4).min().orElseThrow();
             long lastFloor = java.util.Arrays.stream(heap, 4, 8).min().orElseThrow();
             assertTrue(lastFloor - firstFloor < 512L << 10, "the native heap outside the JVM rose by " + (lastFloor - firstFloor)

@@ -168,7 +168,8 @@ static size_t slack(size_t peak) {
 
 /* Whether live plus cached bytes are past the most they may come to: the live high-water mark, or slack above live. */
 static int past_bound(size_t live) {
-    size_t bound = high_water > live + slack(high_water) ? high_water : live + slack(high_water);
+    size_t bound = live + slack(high_water);
+    if (bound < high_water) bound = high_water;
     return live + stats[1] > bound;
 }
 

@@ -118,9 +118,9 @@ class Bloom560mShapeTest {
             long growth = heap[200] - heap[0];
             System.out.printf("bloom-560m fp32, 200 passes: native heap %.1f -> %.1f MiB (%+.2f MiB), RSS %.1f -> %.1f MiB%n",
                     heap[0] / 1048576.0, heap[200] / 1048576.0, growth / 1048576.0, rss[0] / 1048576.0, rss[200] / 1048576.0);
-            // One leaked logits tensor per pass would be 8 MB a pass, a leaked handle's 200 bytes 40 KB in
-            // all; leak-free the heap outside the JVM moved by a tenth of a MiB (with the JVM's share, by MBs).
-            assertTrue(growth < 4L << 20, "native heap grew by " + growth / 1024 + " KiB over 200 passes");
+            // One leaked logits tensor per pass would be 8 MB a pass; leak-free the heap outside the JVM moved
+            // by a tenth of a MiB (with the JVM's share, by MBs), once by a library's first-use buffer of 1.7 MB.
+            assertTrue(growth < 8L << 20, "native heap grew by " + growth / 1024 + " KiB over 200 passes");
             assertTrue(rss[200] - rss[0] < 128L << 20, "RSS grew by " + (rss[200] - rss[0]) / 1048576 + " MiB over 200 passes");
         }
     }

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -110,11 +111,15 @@ class DecodeBlocksTest {
             long lastHigh = java.util.Arrays.stream(tensors, 4, 8).max().orElseThrow();
             assertTrue(lastHigh <= firstLow, "tensor bytes in use after each round: " + java.util.Arrays.toString(tensors));
             // The heap outside the JVM: the JVM's own mallocs move the floor by megabytes as its
-            // compiler threads take and pool arenas (FINDINGS.md). Half a MiB over 480 steps is a kilobyte a step.
-            long firstFloor = java.util.Arrays.stream(heap, 0, 4).min().orElseThrow();
-            long lastFloor = java.util.Arrays.stream(heap, 4, 8).min().orElseThrow();
-            assertTrue(lastFloor - firstFloor < 512L << 10, "the native heap outside the JVM rose by " + (lastFloor - firstFloor)
-                    + " bytes over 480 steps: " + java.util.Arrays.toString(heap));
+            // compiler threads take and pool arenas (FINDINGS.md). What is left may still rise once,
+            // a library's buffer made on first use; a leak raises the floor of every window of two
+            // rounds (240 steps), so only a rise of 128 KiB (half a kilobyte a step) in each fails.
+            long[] floors = new long[heap.length / 2];
+            for (int w = 0; w < floors.length; w++) floors[w] = Math.min(heap[2 * w], heap[2 * w + 1]);
+            boolean everyWindowRose = true;
+            for (int w = 1; w < floors.length; w++) everyWindowRose &= floors[w] - floors[w - 1] >= 128L << 10;
+            assertFalse(everyWindowRose, "the native heap outside the JVM rose in every window of 240 steps: "
+                    + java.util.Arrays.toString(heap));
         }
     }
 

@@ -1,0 +1,156 @@
+package org.bloomtune.bench;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/**
+ * The seed recipe on real rows: {@code train} on the shipped Alpaca-zh samples (their own lengths,
+ * the seed template, max length 256, batch 4, response-only loss, 10 virtual tokens) at a
+ * benchmark shape, each run a fresh JVM running the CLI as a user runs it, every figure read from
+ * the run's own {@code metrics.jsonl}. Runs differ only in how a batch's records become rows: padded
+ * to the batch's longest as the peer's {@code DataCollatorForSeq2Seq} does ({@code --padded-batches}),
+ * the default padding-free rows, {@code --group-by-length}, {@code --packing}.
+ * {@code RealDataProbe [SHAPE [STEPS [DTYPE:BATCHING ...]]]}; defaults bloom-560m, 6, every batching in
+ * fp32 and bf16.
+ */
+public final class RealDataProbe {
+    /** The first step fills the caches and is left out of the rates. */
+    private static final int WARM_UP_STEPS = 1;
+    private static final int BATCH = 4;
+    private static final int VIRTUAL_TOKENS = 10;
+    static final String DATA = "models/demo-data/alpaca_zh_demo_first300.json";
+    static final String TOKENIZER = "models/bloom-tiny/tokenizer.json";
+
+    /**
+     * The peer's seconds per position — HF transformers + PEFT on this machine kind, one step of 4 × 266
+     * positions: fp32 {@link Report#PEER_SECONDS}, bf16 autocast 13.7 s (issue 17). Its cost does not
+     * depend on the labels (it forms the logits and their gradient at every position).
+     */
+    static double peerSecondsPerPosition(String dtype) {
+        return (dtype.equals("bf16") ? 13.7 : Report.PEER_SECONDS) / (BATCH * (256.0 + VIRTUAL_TOKENS));
+    }
+
+    /** The runs {@link Report} and a bare invocation measure. */
+    static final List<String> DEFAULT_RUNS = List.of("fp32:padded", "fp32:default", "fp32:group-by-length", "fp32:packing",
+            "bf16:padded", "bf16:default", "bf16:group-by-length", "bf16:packing");
+
+    public static void main(String[] args) {
+        String shape = args.length > 0 ? args[0] : "bloom-560m";
+        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 6;
+        System.out.print(table(shape, steps, args.length > 2 ? List.of(args).subList(2, args.length) : DEFAULT_RUNS));
+    }
+
+    /** One run's steps after the warm-up, summed. */
+    record Measured(String dtype, String batching, double seconds, long realTokens, long positions, double firstStepSeconds,
+                    long firstStepTokens, long[] stepPositions, double steal) {
+        double realTokensPerSecond() { return realTokens / seconds; }
+
+        /** With the warm-up step counted too. */
+        double allStepsRealTokensPerSecond() { return (realTokens + firstStepTokens) / (seconds + firstStepSeconds); }
+    }
+
+    /** The markdown table for {@code runs} ("DTYPE:BATCHING"), each row also printed to stderr as it is measured. */
+    static String table(String shape, int steps, List<String> runs) {
+        if (steps <= WARM_UP_STEPS) throw new IllegalArgumentException("steps must be more than the " + WARM_UP_STEPS + " warm-up step, got " + steps);
+        Path model = Checkpoints.random(shape);
+        List<Measured> measured = new ArrayList<>();
+        for (String run : runs) {
+            Measured m = run(model, run.substring(0, run.indexOf(':')), run.substring(run.indexOf(':') + 1), steps);
+            System.err.printf(Locale.ROOT, "%s %s: %.1f real tokens/s%n", m.dtype(), m.batching(), m.realTokensPerSecond());
+            measured.add(m);
+        }
+        StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, `%s`, steps %d–%d of one run each (step 1 fills the caches)%n%n"
+                + "| dtype | batches | real tokens | positions in rows | real share | s | real tokens/s | step 1 s | real tokens/s, step 1 counted "
+                + "| steal %% | peer modeled real tokens/s | × peer |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
+                shape, DATA, WARM_UP_STEPS + 1, steps));
+        for (Measured m : measured) {
+            Measured padded = measured.stream().filter(p -> p.dtype().equals(m.dtype()) && p.batching().equals("padded")).findFirst().orElse(null);
+            boolean sameBatches = padded != null && (m.batching().equals("padded") || m.batching().equals("default"));
+            double peer = sameBatches ? m.realTokens() / peerSeconds(padded) : Double.NaN;
+            md.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", m.dtype(),
+                    m.batching(), m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(),
+                    m.firstStepSeconds(), m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", peer) : "-",
+                    sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / peer) : "-"));
+        }
+        return md.toString();
+    }
+
+    /** The peer's modeled seconds over the padded run's steps: each row padded to the batch's longest, virtual tokens ahead. */
+    private static double peerSeconds(Measured padded) {
+        double positions = 0;
+        for (long p : padded.stepPositions()) positions += p + (double) BATCH * VIRTUAL_TOKENS;
+        return positions * peerSecondsPerPosition(padded.dtype());
+    }
+
+    private static Measured run(Path model, String dtype, String batching, int steps) {
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("bloomtune-real-data");
+            List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
+                    "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "train", "--model", model.toString(),
+                    "--tokenizer", TOKENIZER, "--data", DATA, "--output", dir.resolve("run").toString(), "--max-steps", String.valueOf(steps),
+                    "--eval-split", "0", "--dtype", dtype, "--batch-size", String.valueOf(BATCH), "--virtual-tokens", String.valueOf(VIRTUAL_TOKENS)));
+            switch (batching) {
+                case "padded" -> command.add("--padded-batches");
+                case "group-by-length" -> command.add("--group-by-length");
+                case "packing" -> command.add("--packing");
+                case "default" -> { }
+                default -> throw new IllegalArgumentException("batching must be padded, default, group-by-length or packing, got " + batching);
+            }
+            Path log = dir.resolve("train.log");
+            long[] steal = CpuSteal.sample();
+            int exit = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start().waitFor();
+            double stolen = CpuSteal.percent(steal, CpuSteal.sample());
+            if (exit != 0) throw new IllegalStateException("train (" + dtype + ", " + batching + ") exited " + exit + ":\n" + Files.readString(log));
+            return measured(dtype, batching, dir.resolve("run").resolve("metrics.jsonl"), stolen);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } finally {
+            if (dir != null) delete(dir);
+        }
+    }
+
+    private static Measured measured(String dtype, String batching, Path metrics, double steal) throws IOException {
+        List<JsonObject> stepRecords = new ArrayList<>();
+        for (String line : Files.readAllLines(metrics)) {
+            JsonObject r = JsonParser.parseString(line).getAsJsonObject();
+            if (r.has("seconds")) stepRecords.add(r);
+        }
+        List<JsonObject> timed = stepRecords.subList(WARM_UP_STEPS, stepRecords.size());
+        double seconds = 0;
+        long real = 0;
+        long positions = 0;
+        long[] stepPositions = new long[timed.size()];
+        for (int i = 0; i < timed.size(); i++) {
+            JsonObject r = timed.get(i);
+            seconds += r.get("seconds").getAsDouble();
+            real += r.get("tokens").getAsLong();
+            stepPositions[i] = r.get("padded_tokens").getAsLong();
+            positions += stepPositions[i];
+        }
+        JsonObject first = stepRecords.getFirst();
+        return new Measured(dtype, batching, seconds, real, positions, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(),
+                stepPositions, steal);
+    }
+
+    private static void delete(Path dir) {
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (IOException e) {
+            System.err.println("could not delete " + dir + ": " + e.getMessage());
+        }
+    }
+}

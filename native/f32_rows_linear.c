@@ -1,5 +1,5 @@
 /*
- * Decode batches of 2–8 float32 rows of x against a weight streamed from memory once: four weight
+ * Decode batches of float32 rows of x (2–8, and one for an int8 weight) against a weight streamed once: four weight
  * rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each
  * loaded weight chunk serves every row (rows beyond four re-read the block from cache); from five
  * rows a float32 weight instead meets all rows packed side by side (packed_rows.h).
@@ -8,7 +8,8 @@
  *   memory's rate; for a few rows libtorch's linear goes to a GEMM that reads W far slower.
  * - bt_int8_f32_rows_linear: y = (x · valuesᵀ) · scales with a row-scaled int8 W (the weight-only
  *   mode): each 16-weight chunk is widened to float32 once for all rows, where the AVX2 kernel
- *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight.
+ *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight;
+ *   one row reads each weight row front to back in a single stream.
  * (Figures in benchmarks/FINDINGS.md.)
  *
  * Sums are float32 in a fixed order (sixteen lanes, then the lanes added); a scale is applied once
@@ -20,6 +21,7 @@
  */
 #include "isa_cap.h"
 #include "packed_rows.h"
+#include "prefetch.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -175,10 +177,40 @@ void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float
     free(xp);
 }
 
+/*
+ * One int8 weight row times one row of x over the first kv columns (a multiple of 16), the row read
+ * front to back 128 weights a step into four accumulators: one sequential stream for the hardware
+ * prefetcher, with the lines BT_ROW_AHEAD bytes on requested by hand, as the bfloat16 kernel's one
+ * row (int8_bf16_rows_linear.c). The block loop's four interleaved row streams read one row slower.
+ */
+BT_AVX512 static float int8_row_dot(const int8_t *w, const float *x, int64_t kv) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 128 <= kv; i += 128) {
+        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD + 64, _MM_HINT_T0);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), weights16(w, i + 16, 1), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), weights16(w, i + 32, 1), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), weights16(w, i + 48, 1), a3);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 64), weights16(w, i + 64, 1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 80), weights16(w, i + 80, 1), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 96), weights16(w, i + 96, 1), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 112), weights16(w, i + 112, 1), a3);
+    }
+    for (; i < kv; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), a0);
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 /* values [n, k] int8, scales [n] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */
 BT_AVX512
 void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
                              int64_t n, int64_t k, int64_t ldy) {
+    if (rows == 1) {
+        int64_t kv = k - k % 16;
+        for (int64_t j = 0; j < n; j++) y[j] = finish(int8_row_dot(values + j * k, x, kv) + tail(values, j, x, kv, k, 1), j, scales, bias);
+        return;
+    }
     rows_linear(values, scales, x, bias, y, rows, n, k, ldy, 1);
 }
 #else

@@ -13,7 +13,7 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * {@code x · (values · scales)ᵀ} for a decode step's few rows of x — the weight-only int8 mode — by
- * native/int8_rows_linear.c (AVX2 + FMA; 2–8 float32 rows by {@code bt_int8_f32_rows_linear} in
+ * native/int8_rows_linear.c (AVX2 + FMA; float32 rows by {@code bt_int8_f32_rows_linear} in
  * native/f32_rows_linear.c where the CPU has AVX-512F), which reads the int8 weight once for all
  * rows and widens it in registers; the weight's rows are split over libtorch's thread count. Sums
  * are float32; a bfloat16 x is widened first and the result rounded once. Up to {@link #MAX_ROWS} float32 rows
@@ -102,7 +102,7 @@ public final class Int8RowsLinear {
         if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) return null;
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         if (bf16 && BF16_KERNEL == null) return null;
-        return RowKernel.int8(RowKernel.Call.INT8, kernel(bf16, x2d.size(0), true).name(), values, scales, bias, 0);
+        return RowKernel.int8(RowKernel.Call.INT8, kernel(bf16, true).name(), values, scales, bias, 0);
     }
 
     /** A row kernel's C name and its bound handle. */
@@ -110,12 +110,12 @@ public final class Int8RowsLinear {
 
     /**
      * The function {@link #forward} calls: bfloat16 rows on the AVX512_BF16 kernel (where {@code bf16},
-     * it exists); two or more float32 rows on the AVX-512 one, which widens each weight chunk once for
-     * four rows (where {@code avx512} and it exists); else the AVX2 one, which reads one row faster.
+     * it exists); float32 rows on the AVX-512 one (where {@code avx512} and it exists), which widens each
+     * weight chunk once for four rows and streams one row's weight front to back; else the AVX2 one.
      */
-    private static Kernel kernel(boolean bf16, long rows, boolean avx512) {
+    private static Kernel kernel(boolean bf16, boolean avx512) {
         if (bf16) return new Kernel("bt_int8_bf16_rows_linear", BF16_KERNEL);
-        if (avx512 && AVX512_KERNEL != null && rows > 1) return new Kernel("bt_int8_f32_rows_linear", AVX512_KERNEL);
+        if (avx512 && AVX512_KERNEL != null) return new Kernel("bt_int8_f32_rows_linear", AVX512_KERNEL);
         return new Kernel("bt_int8_rows_linear", KERNEL);
     }
 
@@ -130,7 +130,7 @@ public final class Int8RowsLinear {
         // bfloat16 rows stay bfloat16 where the AVX512_BF16 kernel takes them; elsewhere float32 in and out, rounded after.
         boolean bf16 = BF16_KERNEL != null && x2d.scalar_type().value == ScalarType.BFloat16.value;
         Tensor x = bf16 ? x2d.contiguous() : x2d.to(ScalarType.Float).contiguous();
-        Kernel chosen = kernel(bf16, x.size(0), avx512);
+        Kernel chosen = kernel(bf16, avx512);
         MethodHandle kernel = chosen.handle();
         long n = values.size(0);
         long k = values.size(1);

@@ -1,8 +1,9 @@
 /*
- * Decode batches of float32 rows of x (2–8, and one for an int8 weight) against a weight streamed once: four weight
- * rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each
- * loaded weight chunk serves every row (rows beyond four re-read the block from cache); from five
- * rows a float32 weight instead meets all rows packed side by side (packed_rows.h).
+ * Decode batches of float32 rows of x (2–8, and one for an int8 weight) against a weight streamed
+ * from memory once: four weight rows at a time are multiplied with up to four rows of x in sixteen
+ * AVX-512 accumulators, so each loaded weight chunk serves every row (rows beyond four re-read the
+ * block from cache); from five rows a float32 weight instead meets all rows packed side by side
+ * (packed_rows.h).
  *
  * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W. One row goes to BLAS's gemv, which reads at the
  *   memory's rate; for a few rows libtorch's linear goes to a GEMM that reads W far slower.

@@ -73,16 +73,19 @@ public final class RealDataProbe {
                 + "| dtype | batches | real tokens | positions in rows | real share | s | real tokens/s | step 1 s | real tokens/s, step 1 counted "
                 + "| steal %% | peer modeled real tokens/s | × peer |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
                 shape, DATA, WARM_UP_STEPS + 1, steps));
-        for (Measured m : measured) {
-            Measured padded = measured.stream().filter(p -> p.dtype().equals(m.dtype()) && p.batching().equals("padded")).findFirst().orElse(null);
-            boolean sameBatches = padded != null && (m.batching().equals("padded") || m.batching().equals("default"));
-            double peer = sameBatches ? m.realTokens() / peerSeconds(padded) : Double.NaN;
-            md.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", m.dtype(),
-                    m.batching(), m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(),
-                    m.firstStepSeconds(), m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", peer) : "-",
-                    sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / peer) : "-"));
-        }
+        for (Measured m : measured) md.append(row(m, measured));
         return md.toString();
+    }
+
+    /** One run's row; the peer's columns where the padded run of the same dtype has its batches (the defaults' records per step are the padded run's). */
+    private static String row(Measured m, List<Measured> all) {
+        Measured padded = all.stream().filter(p -> p.dtype().equals(m.dtype()) && p.batching().equals("padded")).findFirst().orElse(null);
+        boolean sameBatches = padded != null && (m.batching().equals("padded") || m.batching().equals("default"));
+        double peer = sameBatches ? m.realTokens() / peerSeconds(padded) : Double.NaN;
+        return String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", m.dtype(), m.batching(),
+                m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(), m.firstStepSeconds(),
+                m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", peer) : "-",
+                sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / peer) : "-");
     }
 
     /** The peer's modeled seconds over the padded run's steps: each row padded to the batch's longest, virtual tokens ahead. */

@@ -275,10 +275,11 @@ public final class Report {
                 `train --model bloom-560m-shaped --data %s --tokenizer %s --max-steps 6 --eval-split 0 --dtype D [batching]`:
                 batch 4, max length 256, response-only loss, 10 virtual tokens, reverse pass `auto`; figures from the run's
                 `metrics.jsonl` (`tokens`: real tokens, `padded_tokens`: the positions of the rows the model computed, the virtual
-                tokens not counted); the rates leave out step 1, which fills the caches (its own column counts it). Batches: *padded* (`--padded-batches`) gives each record a row padded to the batch's longest,
-                as the peer's `DataCollatorForSeq2Seq` does; *default* puts the same records into as few rows as fit within the
-                longest, each attending only to itself and the prompt; *group-by-length* (`--group-by-length`) batches records of
-                near-equal length; *packing* (`--packing`) fills rows of 256 with records (other batches, fewer steps per epoch).
+                tokens not counted); the rates leave out step 1, which fills the caches (its own column counts it); steal over the
+                whole run. Batches: *padded* (`--padded-batches`) gives each record a row padded to the batch's longest, as the
+                peer's `DataCollatorForSeq2Seq` does; *default* puts the same records into as few rows as fit within the longest,
+                each attending only to itself and the prompt; *group-by-length* (`--group-by-length`) batches records of near-equal
+                length; *packing* (`--packing`) fills rows of 256 with records (other batches, fewer steps per epoch).
                 Peer modeled: the peer (HF transformers + PEFT) could not run on this machine, so its time on the same batches is
                 its measured time per position — a 4 × 266 step, %.1f s in fp32 (above), 13.7 s with bf16 autocast (issue 17) —
                 times the positions it computes: each padded row plus the virtual tokens, the logits and their gradient at every

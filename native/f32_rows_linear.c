@@ -185,22 +185,15 @@ void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float
  * row (int8_bf16_rows_linear.c). The block loop's four interleaved row streams read one row slower.
  */
 BT_AVX512 static float int8_row_dot(const int8_t *w, const float *x, int64_t kv) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
         _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD, _MM_HINT_T0);
         _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD + 64, _MM_HINT_T0);
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), weights16(w, i + 16, 1), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), weights16(w, i + 32, 1), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), weights16(w, i + 48, 1), a3);
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 64), weights16(w, i + 64, 1), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 80), weights16(w, i + 80, 1), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 96), weights16(w, i + 96, 1), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 112), weights16(w, i + 112, 1), a3);
+        for (int c = 0; c < 8; c++) acc[c & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * c), weights16(w, i + 16 * c, 1), acc[c & 3]);
     }
-    for (; i < kv; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), a0);
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < kv; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), acc[0]);
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
 /* values [n, k] int8, scales [n] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */

@@ -2,16 +2,17 @@ package org.bloomtune.bench;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import org.bloomtune.dist.Launcher;
+import org.bloomtune.io.AtomicFiles;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Stream;
 
 /**
  * The seed recipe on real rows: {@code train} on the shipped Alpaca-zh samples (their own lengths,
@@ -27,17 +28,19 @@ public final class RealDataProbe {
     /** The first step fills the caches and is left out of the rates. */
     private static final int WARM_UP_STEPS = 1;
     private static final int BATCH = 4;
-    private static final int VIRTUAL_TOKENS = 10;
     static final String DATA = "models/demo-data/alpaca_zh_demo_first300.json";
     static final String TOKENIZER = "models/bloom-tiny/tokenizer.json";
 
+    /** The peer's step of 4 × 266 positions with bf16 autocast (issue 17); fp32: {@link Report#PEER_SECONDS}. */
+    static final double PEER_BF16_SECONDS = 13.7;
+
     /**
-     * The peer's seconds per position — HF transformers + PEFT on this machine kind, one step of 4 × 266
-     * positions: fp32 {@link Report#PEER_SECONDS}, bf16 autocast 13.7 s (issue 17). Its cost does not
-     * depend on the labels (it forms the logits and their gradient at every position).
+     * The peer's seconds per position — HF transformers + PEFT on this machine kind, one step of
+     * {@link StepFixture}'s 4 × 266 positions. Its cost does not depend on the labels (it forms the
+     * logits and their gradient at every position).
      */
     static double peerSecondsPerPosition(String dtype) {
-        return (dtype.equals("bf16") ? 13.7 : Report.PEER_SECONDS) / (BATCH * (256.0 + VIRTUAL_TOKENS));
+        return (dtype.equals("bf16") ? PEER_BF16_SECONDS : Report.PEER_SECONDS) / (4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS));
     }
 
     /** The runs {@link Report} and a bare invocation measure. */
@@ -51,9 +54,12 @@ public final class RealDataProbe {
     }
 
     /** One run's steps after the warm-up, summed. */
-    record Measured(String dtype, String batching, double seconds, long realTokens, long positions, double firstStepSeconds,
-                    long firstStepTokens, long[] stepPositions, double steal) {
+    record Measured(String dtype, String batching, double seconds, long realTokens, double firstStepSeconds, long firstStepTokens,
+                    long[] stepPositions, double steal) {
         double realTokensPerSecond() { return realTokens / seconds; }
+
+        /** Positions of the rows computed over the timed steps. */
+        long positions() { return Arrays.stream(stepPositions).sum(); }
 
         /** With the warm-up step counted too. */
         double allStepsRealTokensPerSecond() { return (realTokens + firstStepTokens) / (seconds + firstStepSeconds); }
@@ -91,7 +97,7 @@ public final class RealDataProbe {
     /** The peer's modeled seconds over the padded run's steps: each row padded to the batch's longest, virtual tokens ahead. */
     private static double peerSeconds(Measured padded) {
         double positions = 0;
-        for (long p : padded.stepPositions()) positions += p + (double) BATCH * VIRTUAL_TOKENS;
+        for (long p : padded.stepPositions()) positions += p + (double) BATCH * StepFixture.VIRTUAL_TOKENS;
         return positions * peerSecondsPerPosition(padded.dtype());
     }
 
@@ -99,20 +105,20 @@ public final class RealDataProbe {
         Path dir = null;
         try {
             dir = Files.createTempDirectory("bloomtune-real-data");
-            List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
-                    "-cp", System.getProperty("java.class.path"), "org.bloomtune.cli.Main", "train", "--model", model.toString(),
-                    "--tokenizer", TOKENIZER, "--data", DATA, "--output", dir.resolve("run").toString(), "--max-steps", String.valueOf(steps),
-                    "--eval-split", "0", "--dtype", dtype, "--batch-size", String.valueOf(BATCH), "--virtual-tokens", String.valueOf(VIRTUAL_TOKENS)));
+            List<String> args = new ArrayList<>(List.of("train", "--model", model.toString(), "--tokenizer", TOKENIZER, "--data", DATA,
+                    "--output", dir.resolve("run").toString(), "--max-steps", String.valueOf(steps), "--eval-split", "0", "--dtype", dtype,
+                    "--batch-size", String.valueOf(BATCH), "--virtual-tokens", String.valueOf(StepFixture.VIRTUAL_TOKENS)));
             switch (batching) {
-                case "padded" -> command.add("--padded-batches");
-                case "group-by-length" -> command.add("--group-by-length");
-                case "packing" -> command.add("--packing");
+                case "padded" -> args.add("--padded-batches");
+                case "group-by-length" -> args.add("--group-by-length");
+                case "packing" -> args.add("--packing");
                 case "default" -> { }
                 default -> throw new IllegalArgumentException("batching must be padded, default, group-by-length or packing, got " + batching);
             }
             Path log = dir.resolve("train.log");
             long[] steal = CpuSteal.sample();
-            int exit = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start().waitFor();
+            int exit = new ProcessBuilder(Launcher.thisJvm("org.bloomtune.cli.Main", args)).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .start().waitFor();
             double stolen = CpuSteal.percent(steal, CpuSteal.sample());
             if (exit != 0) throw new IllegalStateException("train (" + dtype + ", " + batching + ") exited " + exit + ":\n" + Files.readString(log));
             return measured(dtype, batching, dir.resolve("run").resolve("metrics.jsonl"), stolen);
@@ -122,7 +128,7 @@ public final class RealDataProbe {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         } finally {
-            if (dir != null) delete(dir);
+            if (dir != null) deleteQuietly(dir);
         }
     }
 
@@ -135,23 +141,20 @@ public final class RealDataProbe {
         List<JsonObject> timed = stepRecords.subList(WARM_UP_STEPS, stepRecords.size());
         double seconds = 0;
         long real = 0;
-        long positions = 0;
         long[] stepPositions = new long[timed.size()];
         for (int i = 0; i < timed.size(); i++) {
             JsonObject r = timed.get(i);
             seconds += r.get("seconds").getAsDouble();
             real += r.get("tokens").getAsLong();
             stepPositions[i] = r.get("padded_tokens").getAsLong();
-            positions += stepPositions[i];
         }
         JsonObject first = stepRecords.getFirst();
-        return new Measured(dtype, batching, seconds, real, positions, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(),
-                stepPositions, steal);
+        return new Measured(dtype, batching, seconds, real, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepPositions, steal);
     }
 
-    private static void delete(Path dir) {
-        try (Stream<Path> files = Files.walk(dir)) {
-            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    private static void deleteQuietly(Path dir) {
+        try {
+            AtomicFiles.deleteTree(dir);
         } catch (IOException e) {
             System.err.println("could not delete " + dir + ": " + e.getMessage());
         }

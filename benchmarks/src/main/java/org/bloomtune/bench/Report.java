@@ -281,11 +281,11 @@ public final class Report {
                 each attending only to itself and the prompt; *group-by-length* (`--group-by-length`) batches records of near-equal
                 length; *packing* (`--packing`) fills rows of 256 with records (other batches, fewer steps per epoch).
                 Peer modeled: the peer (HF transformers + PEFT) could not run on this machine, so its time on the same batches is
-                its measured time per position — a 4 × 266 step, %.1f s in fp32 (above), 13.7 s with bf16 autocast (issue 17) —
+                its measured time per position — a 4 × 266 step, %.1f s in fp32 (above), %.1f s with bf16 autocast (issue 17) —
                 times the positions it computes: each padded row plus the virtual tokens, the logits and their gradient at every
                 position as HF forms them whatever the labels. Given for the rows whose batches the padded run shares. Issue 17's
                 bar: the defaults at least 2× the peer, in fp32 and in bf16.
-                """.formatted(RealDataProbe.DATA, RealDataProbe.TOKENIZER, PEER_SECONDS));
+                """.formatted(RealDataProbe.DATA, RealDataProbe.TOKENIZER, PEER_SECONDS, RealDataProbe.PEER_BF16_SECONDS));
     }
 
     private static String mode(RunResult r) { return StepFixture.Row.parse(param(r, "row")).mode(); }

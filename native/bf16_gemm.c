@@ -209,6 +209,26 @@ BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, void *c, int64_t 
 }
 
 /*
+ * A panel's 32 sums of one row into C whole, without masks: two masked halves per row ran measurably
+ * slower where C's rows lie a multiple of 4 KiB apart (a layer of 4096 outputs; benchmarks/FINDINGS.md).
+ */
+BT_BF16_INLINE void store32(const __m512 sums[2], const uint16_t *bias, void *c, int64_t at, int c_f32) {
+    __m512 s0 = sums[0], s1 = sums[1];
+    if (c_f32) {
+        float *out = (float *) c + at;
+        _mm512_storeu_ps(out, _mm512_add_ps(s0, _mm512_loadu_ps(out)));
+        _mm512_storeu_ps(out + 16, _mm512_add_ps(s1, _mm512_loadu_ps(out + 16)));
+        return;
+    }
+    if (bias) {
+        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) bias)), 16)));
+        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) (bias + 16))), 16)));
+    }
+    __m512i low = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(bt_bf16_bits16(s0)));
+    _mm512_storeu_si512((uint16_t *) c + at, _mm512_inserti64x4(low, _mm512_cvtepi32_epi16(bt_bf16_bits16(s1)), 1));
+}
+
+/*
  * nr (1..ROWS) rows of A times one packed panel over `pairs` pairs of k. The sums start at zero, or
  * at the float32 partial sums `part` holds from earlier pairs (row stride BLOCK); they end in
  * `part` when later pairs follow, else in C's columns [0, width).
@@ -234,6 +254,10 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
             _mm512_storeu_ps(part + r * BLOCK, acc[r][0]);
             _mm512_storeu_ps(part + r * BLOCK + 16, acc[r][1]);
         }
+        return;
+    }
+    if (width == PANEL) {
+        for (int r = 0; r < nr; r++) store32(acc[r], bias, c, r * ldc, c_f32);
         return;
     }
     __mmask16 m0 = width >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << width) - 1);

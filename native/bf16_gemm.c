@@ -48,6 +48,7 @@ int32_t bt_bf16_gemm_supported(void) {
 #define BLOCK 64          /* columns packed at a time: two panels */
 #define ROWS 8            /* rows of A per tile */
 #define CHUNK_PAIRS 1024  /* pairs of k packed at a time: a block (128 KiB a panel) and eight rows of A stay in L2 */
+#define PACK_AHEAD 16     /* pairs of W's rows read ahead while packing B = W */
 
 /*
  * Bytes of scratch one thread needs for an [m, k] A: a packed block of up to CHUNK_PAIRS pairs,
@@ -178,8 +179,18 @@ BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t q_fr
         mask[p] = width == PANEL ? ~(__mmask32) 0 : ((__mmask32) 1 << width) - 1;
     }
     /* Both panels of a pair of rows at once: W's rows lie a row stride apart (often a page or
-       more), so each is reached once per chunk rather than once per panel. */
-    for (int64_t q = 0; q < pairs; q++)
+       more), so each is reached once per chunk rather than once per panel. The hardware prefetcher
+       does not follow steps that long, so the rows PACK_AHEAD pairs on are asked for here. */
+    int64_t bytes = b->values ? 1 : 2;
+    const char *source = b->values ? (const char *) b->values : (const char *) b->w;
+    for (int64_t q = 0; q < pairs; q++) {
+        if (q + PACK_AHEAD < pairs) {
+            const char *ahead = source + (2 * (q_from + q + PACK_AHEAD) * b->ldw + j0) * bytes;
+            for (int64_t line = 0; line < cols * bytes; line += 64) {
+                _mm_prefetch(ahead + line, _MM_HINT_T0);
+                _mm_prefetch(ahead + b->ldw * bytes + line, _MM_HINT_T0);
+            }
+        }
         for (int64_t p = 0; p < panels; p++) {
             uint32_t *panel = packed + p * pairs * PANEL;
             __m512i r0 = row32(b, 2 * (q_from + q), j0 + p * PANEL, mask[p], int8);
@@ -187,6 +198,7 @@ BT_BF16_INLINE void pack_interleaved(const b_source *b, int64_t j0, int64_t q_fr
             _mm512_storeu_si512(panel + q * PANEL, _mm512_permutex2var_epi16(r0, lo, r1));
             _mm512_storeu_si512(panel + q * PANEL + 16, _mm512_permutex2var_epi16(r0, hi, r1));
         }
+    }
 }
 
 /* B's columns [j0, j0 + cols) and pairs [q_from, q_from + pairs) packed into panels, for each source and layout its own straight-line loop. */

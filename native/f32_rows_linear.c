@@ -1,12 +1,12 @@
 /*
- * Decode batches of float32 rows of x (2–8, and one for an int8 weight) against a weight streamed
- * from memory once: four weight rows at a time are multiplied with up to four rows of x in sixteen
- * AVX-512 accumulators, so each loaded weight chunk serves every row (rows beyond four re-read the
+ * Decode batches of float32 rows of x (1–8) against a weight streamed from memory once: four
+ * weight rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each loaded weight chunk serves every row (rows beyond four re-read the
  * block from cache); from five rows a float32 weight instead meets all rows packed side by side
  * (packed_rows.h).
  *
- * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W. One row goes to BLAS's gemv, which reads at the
- *   memory's rate; for a few rows libtorch's linear goes to a GEMM that reads W far slower.
+ * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W; for a few rows libtorch's linear goes to a
+ *   GEMM that reads W far slower. One row reads each weight row front to back, as BLAS's gemv does
+ *   at the memory's rate, so that a native decode step (decode_blocks.c) can take it too.
  * - bt_int8_f32_rows_linear: y = (x · valuesᵀ) · scales with a row-scaled int8 W (the weight-only
  *   mode): each 16-weight chunk is widened to float32 once for all rows, where the AVX2 kernel
  *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight;
@@ -125,6 +125,33 @@ BT_AVX512_INLINE void rows_linear(const void *w, const float *scales, const floa
     }
 }
 
+/*
+ * One weight row (int8 or float32) times one row of x over the first kv columns (a multiple of 16),
+ * the row read front to back 128 weights a step into four accumulators: one sequential stream for
+ * the hardware prefetcher, with the lines BT_ROW_AHEAD bytes on requested by hand, as the bfloat16
+ * kernel's one row (int8_bf16_rows_linear.c). The block loop's four interleaved row streams read
+ * one row slower.
+ */
+BT_AVX512_INLINE float row_dot(const void *w, const float *x, int64_t kv, const int int8) {
+    const int64_t step_bytes = int8 ? 128 : 512;
+    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    int64_t i = 0;
+    for (; i + 128 <= kv; i += 128) {
+        const char *ahead = address(w, i, int8) + BT_ROW_AHEAD;
+        for (int64_t line = 0; line < step_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+        for (int c = 0; c < 8; c++) acc[c & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * c), weights16(w, i + 16 * c, int8), acc[c & 3]);
+    }
+    for (; i < kv; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, int8), acc[0]);
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+/* One row of x: y[j] for each weight row j by row_dot. */
+BT_AVX512_INLINE void one_row(const void *w, const float *scales, const float *x, const float *bias, float *y, int64_t n, int64_t k,
+                              const int int8) {
+    int64_t kv = k - k % 16;
+    for (int64_t j = 0; j < n; j++) y[j] = finish(row_dot(address(w, j * k, int8), x, kv, int8) + tail(w, j, x, kv, k, int8), j, scales, bias);
+}
+
 /* Weight rows per tile of the packed path: sixteen accumulators, each weight row's line loaded once for all rows of x. */
 #define TILE_ROWS 16
 
@@ -167,6 +194,10 @@ BT_AVX512_INLINE void packed_tile(const float *w, const int64_t *xp, const float
  */
 BT_AVX512
 void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float *y, int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    if (rows == 1) {
+        one_row(w, NULL, x, bias, y, n, k, 0);
+        return;
+    }
     int64_t *xp = rows >= PACKED_FROM_ROWS ? bt_packed_copy(x, rows, 4 * k) : NULL;
     if (xp == NULL) {
         rows_linear(w, NULL, x, bias, y, rows, n, k, ldy, 0);
@@ -178,31 +209,12 @@ void bt_f32_rows_linear(const float *w, const float *x, const float *bias, float
     free(xp);
 }
 
-/*
- * One int8 weight row times one row of x over the first kv columns (a multiple of 16), the row read
- * front to back 128 weights a step into four accumulators: one sequential stream for the hardware
- * prefetcher, with the lines BT_ROW_AHEAD bytes on requested by hand, as the bfloat16 kernel's one
- * row (int8_bf16_rows_linear.c). The block loop's four interleaved row streams read one row slower.
- */
-BT_AVX512 static float int8_row_dot(const int8_t *w, const float *x, int64_t kv) {
-    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-    int64_t i = 0;
-    for (; i + 128 <= kv; i += 128) {
-        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD, _MM_HINT_T0);
-        _mm_prefetch((const char *) (w + i) + BT_ROW_AHEAD + 64, _MM_HINT_T0);
-        for (int c = 0; c < 8; c++) acc[c & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * c), weights16(w, i + 16 * c, 1), acc[c & 3]);
-    }
-    for (; i < kv; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, 1), acc[0]);
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-}
-
 /* values [n, k] int8, scales [n] float32, x [rows, k] float32, bias [n] or NULL, y [rows, ldy] float32. */
 BT_AVX512
 void bt_int8_f32_rows_linear(const int8_t *values, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
                              int64_t n, int64_t k, int64_t ldy) {
     if (rows == 1) {
-        int64_t kv = k - k % 16;
-        for (int64_t j = 0; j < n; j++) y[j] = finish(int8_row_dot(values + j * k, x, kv) + tail(values, j, x, kv, k, 1), j, scales, bias);
+        one_row(values, scales, x, bias, y, n, k, 1);
         return;
     }
     rows_linear(values, scales, x, bias, y, rows, n, k, ldy, 1);

@@ -22,7 +22,7 @@ public record DenseLinear(Tensor weight, Tensor bias) implements Linear {
 
     @Override
     public RowKernel rowKernel(Tensor x2d) {
-        if (Bf16Gemm.appliesToLinear(x2d, weight, bias) || OneRowProduct.applies(x2d, weight)) return null;
+        if (Bf16Gemm.appliesToLinear(x2d, weight, bias)) return null;
         RowKernel f32 = F32RowsLinear.rowKernel(x2d, weight, bias);
         return f32 != null ? f32 : Bf16RowsLinear.rowKernel(x2d, weight, bias);
     }

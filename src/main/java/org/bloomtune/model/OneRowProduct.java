@@ -23,8 +23,8 @@ final class OneRowProduct {
 
     /** {@code x} [..., in] → [..., out] by the fastest path that takes it; {@code bias} may be null. */
     static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
-        if (applies(x, weight)) return forward(x, weight, bias);
         if (F32RowsLinear.applies(x, weight, bias)) return F32RowsLinear.forward(x, weight, bias);
+        if (applies(x, weight)) return forward(x, weight, bias);
         if (Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias);
         return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
     }

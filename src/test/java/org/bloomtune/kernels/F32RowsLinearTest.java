@@ -17,9 +17,9 @@ class F32RowsLinearTest {
     /**
      * Against the float64 product of the same float32 numbers: a float32 sum of k products errs by at
      * most about k · 2^-24 of the sum of their magnitudes. Odd sizes exercise the tails (k not a
-     * multiple of 16, out not of 4 or 16), row counts a full block of four rows of x and partial ones,
-     * and from five rows the packed path. On a
-     * CPU without AVX-512F the kernel must refuse every call.
+     * multiple of 16, out not of 4 or 16), one row (read front to back), a full block of four rows
+     * of x and partial ones, and from five rows the packed path. On a CPU without AVX-512F the kernel
+     * must refuse every call.
      */
     @Test
     void decodeBatchesEqualTheExactProductToFloatRounding() {
@@ -56,7 +56,7 @@ class F32RowsLinearTest {
     void refusesWhatItCannotTake() {
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             Tensor w = torch.randn(16, 64);
-            assertFalse(F32RowsLinear.applies(torch.randn(1, 64), w, null), "one row: gemv");
+            assertFalse(F32RowsLinear.applies(torch.randn(0, 64), w, null), "no rows");
             assertFalse(F32RowsLinear.applies(torch.randn(F32RowsLinear.MAX_ROWS + 1, 64), w, null), "too many rows");
             assertFalse(F32RowsLinear.applies(torch.randn(2, 64).to(ScalarType.BFloat16), w, null), "bfloat16 input");
             assertFalse(F32RowsLinear.applies(torch.randn(2, 32), w, null), "width mismatch");

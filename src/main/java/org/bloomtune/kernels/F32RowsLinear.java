@@ -8,13 +8,12 @@ import java.lang.invoke.MethodHandle;
 /**
  * {@code x Wᵀ + b} in float32 for a decode batch of {@link #MIN_ROWS}–{@link #MAX_ROWS} rows by
  * native/f32_rows_linear.c (AVX-512F), which reads W once for all the rows; W's rows are split
- * over libtorch's thread count. The Java path sends one row to BLAS's gemv (at the memory's rate
- * already); the native decode step takes this kernel's one-row loop, which reads as fast. Where
- * the CPU lacks AVX-512F, or the tensors are not contiguous float32 CPU tensors outside autograd,
- * callers keep libtorch's {@code linear}.
+ * over libtorch's thread count; one row is read front to back, at the memory's rate as BLAS's
+ * gemv reads it. Where the CPU lacks AVX-512F, or the tensors are not contiguous float32 CPU
+ * tensors outside autograd, callers keep libtorch's ops.
  */
 public final class F32RowsLinear {
-    /** One row too: a native decode step's linear (the Java path's one row goes to gemv first). */
+    /** From one row: a decode step at batch 1. */
     public static final int MIN_ROWS = 1;
 
     /** Rows up to which the kernel is used: a decode batch of eight (benchmarks/FINDINGS.md). */

@@ -13,10 +13,9 @@ public interface Linear extends AutoCloseable {
     Tensor forward(Tensor x);
 
     /**
-     * A native row kernel for {@code x2d} [rows, in] outside autograd — a decode step's product, for a
-     * native caller ({@link DecodeBlocks}) — computing what {@link #forward} computes: the kernel
-     * forward itself calls, or for one float32 row, where forward takes BLAS's gemv, a kernel that
-     * differs from it only in the order of its float32 sums. Null where there is none.
+     * The native row kernel {@link #forward} would call for {@code x2d} [rows, in] outside autograd —
+     * a decode step's product, for a native caller ({@link DecodeBlocks}) — or null where it would
+     * take another path.
      */
     default RowKernel rowKernel(Tensor x2d) { return null; }
 

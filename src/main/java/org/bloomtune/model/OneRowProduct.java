@@ -10,13 +10,14 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * {@code x Wᵀ + b} for the dense layers and the lm_head ({@link #linear}), with faster paths for a
- * decode step's few rows. One float32 or float64 row goes through BLAS's matrix–vector product:
- * libtorch sends a one-row {@code linear} to the matrix–matrix kernel, which streams W at a
- * fraction of the memory bandwidth that {@code addmv} reaches on the same weight
- * ({@code benchmarks/FINDINGS.md}); decoding reads every weight once per token, so that rate is the
- * decode rate. float32 batches of 2 to {@link F32RowsLinear#MAX_ROWS} rows go to {@link F32RowsLinear}
- * and bfloat16 batches of up to {@link Bf16RowsLinear#MAX_ROWS} rows to {@link Bf16RowsLinear} where
- * the CPU has AVX-512F / AVX512_BF16, else to {@code linear}.
+ * decode step's few rows: libtorch sends a one-row {@code linear} to the matrix–matrix kernel, which
+ * streams W at a fraction of the memory bandwidth ({@code benchmarks/FINDINGS.md}), and decoding
+ * reads every weight once per token, so that rate is the decode rate. float32 batches of 1 to
+ * {@link F32RowsLinear#MAX_ROWS} rows go to {@link F32RowsLinear} and bfloat16 batches of up to
+ * {@link Bf16RowsLinear#MAX_ROWS} rows to {@link Bf16RowsLinear} where the CPU has AVX-512F /
+ * AVX512_BF16 (the kernels a native decode step calls, with no BLAS threads beside them); one
+ * float32 row elsewhere, and one float64 row, go through BLAS's matrix–vector product
+ * ({@code addmv}, at the memory's rate); the rest to {@code linear}.
  */
 final class OneRowProduct {
     private OneRowProduct() {}
@@ -29,7 +30,7 @@ final class OneRowProduct {
         return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
     }
 
-    /** True when {@code x} [..., in] holds exactly one row and {@code weight}'s dtype has the fast kernel. */
+    /** True when {@code x} [..., in] holds exactly one row and {@code weight} is float32 or float64: BLAS's gemv takes it. */
     static boolean applies(Tensor x, Tensor weight) {
         int type = weight.scalar_type().value;
         return x.numel() == x.size(-1) && x.scalar_type().value == type

@@ -1,16 +1,16 @@
 /*
  * Decode batches of float32 rows of x (1–8) against a weight streamed from memory once: four
- * weight rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators, so each loaded weight chunk serves every row (rows beyond four re-read the
- * block from cache); from five rows a float32 weight instead meets all rows packed side by side
- * (packed_rows.h).
+ * weight rows at a time are multiplied with up to four rows of x in sixteen AVX-512 accumulators,
+ * so each loaded weight chunk serves every row (rows beyond four re-read the block from cache);
+ * from five rows a float32 weight instead meets all rows packed side by side (packed_rows.h), and
+ * one row reads each weight row front to back in a single stream.
  *
  * - bt_f32_rows_linear: y = x Wᵀ + b with a float32 W; for a few rows libtorch's linear goes to a
- *   GEMM that reads W far slower. One row reads each weight row front to back, as BLAS's gemv does
- *   at the memory's rate, so that a native decode step (decode_blocks.c) can take it too.
+ *   GEMM that reads W far slower, and one row, read as BLAS's gemv reads it, lets a decode step run
+ *   without BLAS threads beside its own (decode_blocks.c).
  * - bt_int8_f32_rows_linear: y = (x · valuesᵀ) · scales with a row-scaled int8 W (the weight-only
  *   mode): each 16-weight chunk is widened to float32 once for all rows, where the AVX2 kernel
- *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight;
- *   one row reads each weight row front to back in a single stream.
+ *   (int8_rows_linear.c) widens it again for every pair of rows and is bound by arithmetic at eight.
  * (Figures in benchmarks/FINDINGS.md.)
  *
  * Sums are float32 in a fixed order (sixteen lanes, then the lanes added); a scale is applied once

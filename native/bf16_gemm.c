@@ -212,9 +212,14 @@ BT_BF16 static void pack(const b_source *b, int32_t transposed, int64_t j0, int6
     }
 }
 
+/* Sixteen bfloat16 bias values (those in m, the rest zero) widened to float32. */
+BT_BF16_INLINE __m512 bias16(const uint16_t *bias, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bias)), 16));
+}
+
 /* Sixteen lanes of float32 sums into C (those in m): plus the bias and rounded to bfloat16, or added to float32. */
 BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, void *c, int64_t at, int c_f32, __mmask16 m) {
-    if (bias) sums = _mm512_add_ps(sums, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bias)), 16)));
+    if (bias) sums = _mm512_add_ps(sums, bias16(bias, m));
     if (c_f32) {
         float *out = (float *) c + at;
         _mm512_mask_storeu_ps(out, m, _mm512_add_ps(sums, _mm512_maskz_loadu_ps(m, out)));
@@ -236,8 +241,8 @@ BT_BF16_INLINE void store32(const __m512 sums[2], const uint16_t *bias, void *c,
         return;
     }
     if (bias) {
-        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) bias)), 16)));
-        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) (bias + 16))), 16)));
+        s0 = _mm512_add_ps(s0, bias16(bias, (__mmask16) 0xffff));
+        s1 = _mm512_add_ps(s1, bias16(bias + 16, (__mmask16) 0xffff));
     }
     __m512i low = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(bt_bf16_bits16(s0)));
     _mm512_storeu_si512((uint16_t *) c + at, _mm512_inserti64x4(low, _mm512_cvtepi32_epi16(bt_bf16_bits16(s1)), 1));

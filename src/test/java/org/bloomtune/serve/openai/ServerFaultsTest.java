@@ -127,7 +127,8 @@ class ServerFaultsTest {
         // A context of 8192 so that the row asks for far more than can be made before the close is
         // noticed: 1500 tokens once all went through in a slow phase of the machine, and the tiny
         // model now makes 1000 in 0.5-0.9 s.
-        SchedulerOptions longContext = new SchedulerOptions(16, 256, Duration.ofMinutes(5), 8192);
+        SchedulerOptions d = SchedulerOptions.defaults();
+        SchedulerOptions longContext = new SchedulerOptions(d.maxBatchRows(), d.maxQueued(), d.timeout(), 8192);
         try (ServerFixture f = new ServerFixture(dir, OpenAiServer.Options.defaults().withScheduler(longContext))) {
             String body = "{\"model\": \"chat\", \"prompt\": \"你好\", \"max_tokens\": 8000, \"temperature\": 0, \"stream\": true, \"ignore_eos\": true}";
             try (Socket s = new Socket(InetAddress.getLoopbackAddress(), f.server.port())) {

@@ -10,6 +10,7 @@
 #include <omp.h>
 #include "bf16.h"
 #include "level_clones.h"
+#include "masked_softmax.h"
 
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
@@ -23,11 +24,7 @@ BT_INLINE float masked_score(const uint16_t *score, const uint8_t *masked, int64
     return masked[j] ? FLOAT32_LOWEST : v;
 }
 
-/*
- * One row: p = softmax(masked ? lowest : score) in float, into p (float) and out (bfloat16). A row
- * with every key masked comes out uniform, as HF's does; exp of anything below −87.3 is 0.
- */
-static BT_LEVEL_CLONES void row_forward(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
     float max = FLOAT32_LOWEST;
 #pragma omp simd reduction(max : max)
     for (int64_t j = 0; j < s; j++) {
@@ -51,8 +48,7 @@ static BT_LEVEL_CLONES void row_forward(const uint16_t *score, const uint8_t *ma
     }
 }
 
-/* One row of the scores' gradient: masked ? 0 : p · (g − Σ p·g), rounded to bfloat16. */
-static BT_LEVEL_CLONES void row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
+BT_LEVEL_CLONES void bt_masked_softmax_row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < s; j++) dot += p[j] * bf16_to_float(g[j]);
@@ -71,7 +67,7 @@ void bt_masked_softmax_bf16(const uint16_t *scores, const uint8_t *mask, float *
     int64_t rows = batch * heads * t;
 #pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads)
     for (int64_t r = 0; r < rows; r++)
-        row_forward(scores + r * s, mask_row(mask, r, heads, t, s), probs + r * s, out + r * s, s);
+        bt_masked_softmax_row(scores + r * s, mask_row(mask, r, heads, t, s), probs + r * s, out + r * s, s);
 }
 
 /* Floats between two threads' scratch rows: whole cache lines, so no line is written by both. */
@@ -91,7 +87,7 @@ void bt_masked_softmax_bf16_forward_only(const uint16_t *scores, const uint8_t *
     {
         float *p = scratch + (int64_t) omp_get_thread_num() * bt_masked_softmax_scratch_row(s);
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) row_forward(scores + r * s, mask_row(mask, r, heads, t, s), p, out + r * s, s);
+        for (int64_t r = 0; r < rows; r++) bt_masked_softmax_row(scores + r * s, mask_row(mask, r, heads, t, s), p, out + r * s, s);
     }
 }
 
@@ -101,5 +97,5 @@ void bt_masked_softmax_backward_bf16(const uint16_t *grad_probs, const uint8_t *
     int64_t rows = batch * heads * t;
 #pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads)
     for (int64_t r = 0; r < rows; r++)
-        row_backward(grad_probs + r * s, probs + r * s, mask_row(mask, r, heads, t, s), grad_scores + r * s, s);
+        bt_masked_softmax_row_backward(grad_probs + r * s, probs + r * s, mask_row(mask, r, heads, t, s), grad_scores + r * s, s);
 }

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.DecodeAttention;
 import org.bloomtune.kernels.MaskedSoftmax;
 import org.bytedeco.pytorch.DoubleOptional;
@@ -41,6 +42,7 @@ public final class BloomAttention implements AutoCloseable {
         long queries = x.size(1);
         Tensor fusedQkv = queryKeyValue.forward(x);
         Tensor merged = decodeStep(fusedQkv, ctx, cache, layer, batch, queries);
+        if (merged == null) merged = wholeBf16(fusedQkv, ctx, cache);
         if (merged == null) {
             Tensor[] qkv = splitHeads(fusedQkv, batch, queries);
             merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
@@ -60,6 +62,21 @@ public final class BloomAttention implements AutoCloseable {
         Tensor[] buffers = cache.buffersWithRoom(layer, batch * numHeads, headDim, fusedQkv.options(), 1);
         if (!DecodeAttention.applies(fusedQkv, buffers[0], buffers[1], cache.length(), ctx.alibi(), ctx.mask(), numHeads)) return null;
         return DecodeAttention.forward(fusedQkv, buffers[0], buffers[1], cache.length(), ctx.alibi(), ctx.mask(), numHeads);
+    }
+
+    /**
+     * The eager kernel's merged heads [B, T, H] straight from the fused QKV by {@link Bf16Attention}
+     * (through {@link NativeOpGraph} while a reverse pass records), or null where it does not apply:
+     * cached or prefix keys, the SDPA kernel, a mask folded into the bias (float32), or tensors it
+     * does not take.
+     */
+    private Tensor wholeBf16(Tensor fusedQkv, AttentionContext ctx, KvCache cache) {
+        if (cache != null || ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null || ctx.bias() != null) return null;
+        if (NativeOpGraph.appliesToAttention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) {
+            return NativeOpGraph.attention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
+        }
+        if (NativeOpGraph.records(fusedQkv) || !Bf16Attention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
+        return Bf16Attention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads, false).merged();
     }
 
     /** HF's eager attention → the merged heads [B, T, H]. */

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Gelu;
 import org.bloomtune.kernels.MaskedSoftmax;
@@ -17,8 +18,9 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * bfloat16 linear layers, GELUs and attention probabilities whose forward and input gradient run
- * on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax}) inside libtorch's
+ * bfloat16 linear layers, GELUs, attention probabilities and whole attentions whose forward and
+ * input gradient run on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax},
+ * {@link Bf16Attention}) inside libtorch's
  * graph, while one of these is open on the thread (the reverse passes open one around a forward and
  * its backward). libtorch's autograd cannot call a backward written in Java as an op, so the output
  * is formed outside the graph and joined to x by a zero that depends on x — the sum over an empty
@@ -44,7 +46,7 @@ public final class NativeOpGraph implements AutoCloseable {
         this.previous = previous;
     }
 
-    /** Records this thread's bfloat16 linears, GELUs and attention probabilities through the native kernels until {@link #close}. */
+    /** Records this thread's bfloat16 linears, GELUs and attentions through the native kernels until {@link #close}. */
     public static NativeOpGraph open() {
         NativeOpGraph graph = new NativeOpGraph(ACTIVE.get());
         ACTIVE.set(graph);
@@ -109,6 +111,31 @@ public final class NativeOpGraph implements AutoCloseable {
         return graph.join(scores, p.bfloat16(), dy -> {
             try (Tensor grad = dy.contiguous()) {
                 return MaskedSoftmax.backward(grad, probs, mask, heads);
+            }
+        });
+    }
+
+    /** True when one is open on this thread and {@code fusedQkv} records into an attention the native kernel takes. */
+    static boolean appliesToAttention(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
+        if (!recording(fusedQkv)) return false;
+        try (Tensor detached = fusedQkv.detach()) {
+            return Bf16Attention.applies(detached, alibi, mask, heads);
+        }
+    }
+
+    /** BLOOM's bfloat16 eager attention from the fused QKV to the merged heads, recorded; call where {@link #appliesToAttention}. */
+    static Tensor attention(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
+        NativeOpGraph graph = ACTIVE.get();
+        Tensor input = Tensors.escape(fusedQkv.detach());          // the backward reads it, the mask and the probabilities; all held until close
+        Bf16Attention.Output out = Bf16Attention.forward(input, alibi, mask, heads, true);
+        Tensor probs = Tensors.escape(out.probabilities());
+        Tensor heldMask = Tensors.escape(mask);
+        graph.saved.add(input);
+        graph.saved.add(probs);
+        graph.saved.add(heldMask);
+        return graph.join(fusedQkv, out.merged(), dy -> {
+            try (Tensor grad = dy.contiguous()) {
+                return Bf16Attention.backward(grad, input, heldMask, probs, heads);
             }
         });
     }

@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
+import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Gelu;
 import org.bloomtune.kernels.MaskedSoftmax;
@@ -109,6 +110,32 @@ class NativeOpGraphTest {
         }
     }
 
+    /** A recorded attention hands the fused QKV exactly the kernel's gradient. */
+    @Test
+    void wholeAttentionRecordsThroughTheKernel() {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            long heads = 3, headDim = 16, t = 30;
+            Tensor attention = torch.ones(2, t);
+            attention.select(0, 1).narrow(0, 0, 4).zero_();
+            Tensor mask = AttentionMask.build(attention, t);
+            Tensor alibi = torch.randn(2 * heads, 1, t).to(ScalarType.BFloat16);
+            Tensor qkv = torch.randn(2, t, heads * 3 * headDim).mul(new Scalar(2.0)).to(ScalarType.BFloat16).requires_grad_(true);
+            Tensor dy = torch.randn(2, t, heads * headDim).to(ScalarType.BFloat16);
+            try (NativeOpGraph graph = NativeOpGraph.open()) {
+                boolean built = Bf16Attention.applies(qkv.detach(), alibi, mask, heads);
+                assertEquals(built, NativeOpGraph.appliesToAttention(qkv, alibi, mask, heads), "recorded natively exactly where the kernel is built");
+                if (!built) return;                             // BloomAttention keeps libtorch's chain
+                Tensor merged = NativeOpGraph.attention(qkv, alibi, mask, heads);
+                assertEquals(JOIN, merged.grad_fn().name().getString(), "joined, not libtorch's ops");
+                Bf16Attention.Output direct = Bf16Attention.forward(qkv.detach(), alibi, mask, heads, true);
+                assertTrue(torch.equal(direct.merged(), merged.detach()));
+                Autograd.backward(merged, dy);
+                assertTrue(torch.equal(Bf16Attention.backward(dy, qkv.detach(), mask, direct.probabilities(), heads), Tensors.gradient(qkv)),
+                        "the fused QKV's gradient is the kernel's");
+            }
+        }
+    }
+
     @Test
     void refusesWhatItCannotTake() {
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
@@ -147,7 +174,10 @@ class NativeOpGraphTest {
         }
     }
 
-    /** Many recorded steps: the hooks, dy · W, the GELU's saved input, the probabilities and the gradients handed back are all released. */
+    /**
+     * Many recorded steps: the hooks, dy · W, the GELU's saved input, the probabilities, an
+     * attention's saved QKV and the gradients handed back are all released.
+     */
     @Test
     void manyStepsHoldNoMemory() {
         if (!Bf16Gemm.supported()) return;
@@ -156,6 +186,7 @@ class NativeOpGraphTest {
             BloomMlp mlp = new BloomMlp(layer, layer);
             Tensor mask = AttentionMask.build(torch.ones(2, 256), 256);
             Tensor x = torch.randn(512, 1024).to(ScalarType.BFloat16);
+            Tensor alibi = torch.randn(2 * 4, 1, 256).to(ScalarType.BFloat16);
             long start = 0;
             for (int step = 0; step < 60; step++) {
                 if (step == 10) start = HeapOutsideTheJvm.bytes();
@@ -164,13 +195,17 @@ class NativeOpGraphTest {
                     Tensor h = mlp.forward(leaf, leaf);                                   // two products and a GELU
                     Tensor scores = h.view(4, 256, 512).narrow(2, 0, 256).contiguous();  // 2 rows × 2 heads of scores
                     Tensor probs = NativeOpGraph.appliesToMaskedSoftmax(scores, mask, 2) ? NativeOpGraph.maskedSoftmax(scores, mask, 2) : scores;
-                    Autograd.backward(probs.sum().add(h.sum()));
+                    Tensor qkv = h.view(2, 256, 1024).narrow(2, 0, 768);                 // 2 rows × 4 heads of 64 through a whole attention
+                    Tensor attended = NativeOpGraph.appliesToAttention(qkv.contiguous(), alibi, mask, 4)
+                            ? NativeOpGraph.attention(qkv.contiguous(), alibi, mask, 4) : qkv;
+                    Autograd.backward(probs.sum().add(h.sum()).add(attended.sum()));
                     assertTrue(Tensors.gradient(leaf).defined());
                 }
             }
             // The native heap outside the JVM (tensors included), not RSS, which also moves as the Java heap is committed.
             long grown = HeapOutsideTheJvm.bytes() - start;
-            System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products, a GELU and 4 × 256 × 256 probabilities: native heap %+d KiB%n", grown >> 10);
+            System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products, a GELU, 4 × 256 × 256 probabilities and an attention of 8 × 256 positions: "
+                    + "native heap %+d KiB%n", grown >> 10);
             assertTrue(grown < 16L << 20, "the native heap grew by " + (grown >> 20) + " MiB");
         }
     }

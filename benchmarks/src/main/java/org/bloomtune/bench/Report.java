@@ -38,6 +38,7 @@ public final class Report {
         Collection<RunResult> quantize = run(QuantizeBenchmark.class);
         Collection<RunResult> onlineSoftmax = run(OnlineSoftmaxBenchmark.class);
         Collection<RunResult> attentionMlp = run(AttentionMlpOpsBenchmark.class);
+        Collection<RunResult> attention = run(AttentionBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
         Collection<RunResult> generate = run(GenerateBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
@@ -59,6 +60,8 @@ public final class Report {
                 onlineSoftmax, "implementation");
         kernelTable(md, "The bf16 step's GELU [1064, 4096] and attention probabilities [64, 266, 266], one layer at bloom-560m shape: "
                 + "native/ kernels vs libtorch ops", attentionMlp, "op", "implementation");
+        kernelTable(md, "The bf16 step's attention from the fused QKV [4, 266, 3072] to the merged heads [4, 266, 1024], causal, one layer at "
+                + "bloom-560m shape: native/ kernel vs HF's chain by libtorch", attention, "op", "implementation");
         forwardTable(md, forward, peak);
         generateTable(md, generate, peak);
         md.append("\n## Decode against the memory-bandwidth floor (`DecodeProbe`)\n\n").append(decode).append("""
@@ -308,7 +311,7 @@ public final class Report {
         // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
         return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
                 benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class || benchmark == AttentionMlpOpsBenchmark.class
-                        ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
+                        || benchmark == AttentionBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 
     /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run, bf16 the faster of libtorch's and the native one. */

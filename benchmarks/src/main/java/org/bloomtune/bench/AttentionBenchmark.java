@@ -1,0 +1,113 @@
+package org.bloomtune.bench;
+
+import org.bloomtune.kernels.Bf16Attention;
+import org.bloomtune.model.AttentionMask;
+import org.bloomtune.tensor.Autograd;
+import org.bloomtune.tensor.GradMode;
+import org.bloomtune.tensor.LibTorch;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One layer's bfloat16 attention of the training step at bloom-560m shape (4 × 266 positions, 16
+ * heads of 64, causal mask), from the fused QKV to the merged heads: the native kernel
+ * ({@link Bf16Attention}) against HF's chain run by libtorch (split heads, baddbmm, cast, masked
+ * fill, softmax, cast, bmm, merge), forward alone, forward plus backward to the fused QKV
+ * (libtorch's through autograd, as a recorded step runs it; the kernel called directly), and the
+ * forward of a pass no backward follows (evaluation), which keeps no probabilities.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class AttentionBenchmark {
+    private static final double FLOAT32_LOWEST = -3.4028234663852886e38;
+    private static final long BATCH = 4, POSITIONS = 266, HEADS = 16, HEAD_DIM = 64;
+
+    @Param({"attention", "attention+backward", "inference-attention"})
+    public String op;
+
+    @Param({"NATIVE", "LIBTORCH"})
+    public String implementation;
+
+    private Tensor qkv;
+    private Tensor alibi;
+    private Tensor mask;
+    private Tensor grad;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        LibTorch.init();
+        qkv = torch.randn(BATCH, POSITIONS, HEADS * 3 * HEAD_DIM).mul(new Scalar(1.5)).to(ScalarType.BFloat16);
+        alibi = torch.randn(BATCH * HEADS, 1, POSITIONS).to(ScalarType.BFloat16);
+        mask = AttentionMask.build(torch.ones(BATCH, POSITIONS), POSITIONS);
+        grad = torch.randn(BATCH, POSITIONS, HEADS * HEAD_DIM).to(ScalarType.BFloat16);
+        if (implementation.equals("NATIVE") && !Bf16Attention.applies(qkv, alibi, mask, HEADS)) {
+            throw new IllegalStateException("the native kernel is not built on this platform, or the CPU lacks AVX512_BF16");
+        }
+    }
+
+    @Benchmark
+    public long run() {
+        boolean backward = op.endsWith("+backward");
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            if (implementation.equals("NATIVE")) {
+                Bf16Attention.Output out = Bf16Attention.forward(qkv, alibi, mask, HEADS, !op.startsWith("inference"));
+                return backward ? Bf16Attention.backward(grad, qkv, mask, out.probabilities(), HEADS).numel() : out.merged().numel();
+            }
+            if (op.startsWith("inference")) {
+                try (GradMode off = GradMode.off()) {
+                    return hfChain(qkv).numel();
+                }
+            }
+            Tensor leaf = qkv.detach().requires_grad_(backward);
+            Tensor merged = hfChain(leaf);
+            if (!backward) return merged.numel();
+            Autograd.backward(merged, grad);
+            return Tensors.gradient(leaf).numel();
+        }
+    }
+
+    /** HF's eager attention in bfloat16 from the fused QKV, by libtorch's ops. */
+    private Tensor hfChain(Tensor fused) {
+        TensorVector parts = fused.view(BATCH, POSITIONS, HEADS, 3, HEAD_DIM).unbind(3);
+        Tensor q = parts.get(0).transpose(1, 2).reshape(BATCH * HEADS, POSITIONS, HEAD_DIM);
+        Tensor k = parts.get(1).permute(0, 2, 3, 1).reshape(BATCH * HEADS, HEAD_DIM, POSITIONS);
+        Tensor v = parts.get(2).transpose(1, 2).reshape(BATCH * HEADS, POSITIONS, HEAD_DIM);
+        Tensor scores = alibi.baddbmm(q, k, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(HEAD_DIM)));
+        Tensor probs = scores.view(BATCH, HEADS, POSITIONS, POSITIONS).to(ScalarType.Float).masked_fill(mask, new Scalar(FLOAT32_LOWEST))
+                .softmax(-1).to(ScalarType.BFloat16);
+        return torch.bmm(probs.view(BATCH * HEADS, POSITIONS, POSITIONS), v).view(BATCH, HEADS, POSITIONS, HEAD_DIM)
+                .permute(0, 2, 1, 3).reshape(BATCH, POSITIONS, HEADS * HEAD_DIM);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        qkv.close();
+        alibi.close();
+        mask.close();
+        grad.close();
+    }
+}

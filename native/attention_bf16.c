@@ -306,70 +306,69 @@ static visibility *visibility_of(const uint8_t *mask, int64_t batch, int64_t t, 
     return v;
 }
 
-/* One thread's buffers, sized for t queries, s keys and head size hd. */
+/* One thread's buffers, sized for t queries, s keys and head size hd, carved from its share of the caller's scratch. */
 typedef struct {
     int64_t s2, s64, t2, hd64;
     int64_t *all_k;             /* every pair of head_dim, for the products over it, per tile of rows */
     uint32_t *pack_a, *pack_b;
     uint16_t *p16, *g16;
-    float *c, *probs;
+    float *c, *p32;             /* p32: a pair's float32 probabilities [t, s], rows within their visible keys */
 } scratch;
 
-static void scratch_free(scratch *w) {
-    free(w->all_k);
-    free(w->pack_a); free(w->pack_b); free(w->p16); free(w->g16); free(w->c); free(w->probs);
-}
-
-static int scratch_init(scratch *w, int64_t t, int64_t s, int64_t hd, int need_probs) {
-    memset(w, 0, sizeof *w);
+/* Lays out w over base (NULL: only counts); returns the bytes it takes, each buffer 64-byte aligned. */
+static int64_t scratch_layout(scratch *w, char *base, int64_t t, int64_t s, int64_t hd) {
     w->s2 = round_up(s, 2);
     w->s64 = round_up(s, NB);
     w->t2 = round_up(t, 2);
     w->hd64 = round_up(hd, NB);
     int64_t tiles = round_up(t, MR) / MR;
     int64_t widest = w->s64 > w->hd64 ? w->s64 : w->hd64;
-    w->all_k = malloc(2 * tiles * sizeof(int64_t));
-    w->pack_a = malloc((size_t) w->hd64 * (w->t2 / 2) * sizeof(uint32_t));
     int64_t pairs = (w->s2 > w->t2 ? w->s2 : w->t2) / 2;
-    w->pack_b = malloc((size_t) (pairs > hd / 2 ? pairs : hd / 2) * (size_t) widest * sizeof(uint32_t));
-    w->p16 = calloc((size_t) t * w->s2, sizeof(uint16_t));
-    w->g16 = calloc((size_t) t * w->s2, sizeof(uint16_t));
-    w->c = malloc((size_t) hd * w->s64 * sizeof(float));
-    w->probs = need_probs ? malloc((size_t) t * s * sizeof(float)) : NULL;
-    if (!w->all_k || !w->pack_a || !w->pack_b || !w->p16 || !w->g16 || !w->c
-        || (need_probs && !w->probs)) {
-        scratch_free(w);
-        return -1;
-    }
-    for (int64_t i = 0; i < tiles; i++) { w->all_k[2 * i] = 0; w->all_k[2 * i + 1] = hd / 2; }
-    return 0;
+    int64_t at = 0;
+#define BT_CARVE(field, type, count) do { w->field = base ? (type *) (base + at) : NULL; at += round_up((int64_t) (count) * (int64_t) sizeof(type), 64); } while (0)
+    BT_CARVE(all_k, int64_t, 2 * tiles);
+    BT_CARVE(pack_a, uint32_t, w->hd64 * (w->t2 / 2));
+    BT_CARVE(pack_b, uint32_t, (pairs > hd / 2 ? pairs : hd / 2) * widest);
+    BT_CARVE(p16, uint16_t, t * w->s2);
+    BT_CARVE(g16, uint16_t, t * w->s2);
+    BT_CARVE(c, float, hd * w->s64);
+    BT_CARVE(p32, float, t * s);
+#undef BT_CARVE
+    if (base) for (int64_t i = 0; i < tiles; i++) { w->all_k[2 * i] = 0; w->all_k[2 * i + 1] = hd / 2; }
+    return at;
 }
 
 /*
  * The masked softmax of one row over its visible keys [lo, hi): the same numbers as over all s (a
- * masked key's exp is 0). out (bfloat16) is 0 around them; p (float32) is written only within them,
- * all the backward reads of it.
+ * masked key's exp is 0). out (bfloat16, s2 wide) is 0 around them; p (float32) is written only
+ * within them, all the backward reads of it.
  */
-static void softmax_row(const uint16_t *score, const uint8_t *mask, float *p, uint16_t *out, int64_t lo, int64_t hi, int64_t s) {
+static void softmax_row(const uint16_t *score, const uint8_t *mask, float *p, uint16_t *out, int64_t lo, int64_t hi, int64_t s2) {
     memset(out, 0, lo * sizeof(uint16_t));
     bt_masked_softmax_row(score + lo, mask + lo, p + lo, out + lo, hi - lo);
-    memset(out + hi, 0, (s - hi) * sizeof(uint16_t));
+    memset(out + hi, 0, (s2 - hi) * sizeof(uint16_t));
 }
 
 /*
- * One pair's forward: probabilities into probs [t, s] (float32) and w->p16 (bfloat16, rows of s2),
- * the attended values into merged. q, k and v point at the pair's first position in the fused
- * QKV (row stride qkv_ld elements).
+ * A pair's probabilities: the scores α q kᵀ + alibi, rounded once, where a tile of queries sees keys,
+ * then the masked softmax row by row into w->p32 (float32) and w->p16 (bfloat16, rows of s2). The
+ * backward calls it again rather than keep the float32 probabilities of every layer: the same
+ * inputs give the same bits.
  */
-BT_BF16 static void pair_forward(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t qkv_ld, const uint16_t *alibi,
-                                 const uint8_t *mask, const visibility *vis, float *probs, uint16_t *merged, int64_t merged_ld,
-                                 int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
-    /* scores = α q kᵀ + alibi, rounded once, where a tile of queries sees keys; then the masked softmax row by row */
+BT_BF16 static void probabilities(const uint16_t *q, const uint16_t *k, int64_t qkv_ld, const uint16_t *alibi, const uint8_t *mask,
+                                  const visibility *vis, int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
     pack_row_pairs_transposed(k, qkv_ld, s, hd, w->pack_b, w->s64);
     product((const uint32_t *) q, qkv_ld / 2, w->pack_b, w->s64, t, w->s64, (k_ranges) {w->all_k, NULL, vis->qblocks},
             (sink) {.out = w->g16, .ld = w->s2, .n = s, .scale = alpha, .bias = alibi});
     for (int64_t i = 0; i < t; i++)
-        softmax_row(w->g16 + i * w->s2, mask + i * s, probs + i * s, w->p16 + i * w->s2, vis->lo[i], vis->hi[i], s);
+        softmax_row(w->g16 + i * w->s2, mask + i * s, w->p32 + i * s, w->p16 + i * w->s2, vis->lo[i], vis->hi[i], w->s2);
+}
+
+/* One pair's forward: the attended values into merged. q, k and v point at the pair's first position in the fused QKV (row stride qkv_ld). */
+BT_BF16 static void pair_forward(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t qkv_ld, const uint16_t *alibi,
+                                 const uint8_t *mask, const visibility *vis, uint16_t *merged, int64_t merged_ld,
+                                 int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
+    probabilities(q, k, qkv_ld, alibi, mask, vis, t, s, hd, alpha, w);
     /* context = p v */
     pack_rows_interleaved(v, qkv_ld, s, hd, w->pack_b, w->hd64);
     product((const uint32_t *) w->p16, w->s2 / 2, w->pack_b, w->hd64, t, w->hd64, (k_ranges) {vis->qkp, NULL, NULL},
@@ -377,20 +376,10 @@ BT_BF16 static void pair_forward(const uint16_t *q, const uint16_t *k, const uin
 }
 
 /* One pair's backward from the attended values' gradient dc (row stride dc_ld) into the fused QKV's gradient dq, dk, dv. */
-BT_BF16 static void pair_backward(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t qkv_ld, const uint8_t *mask,
-                                  const visibility *vis, const float *probs, const uint16_t *dc, int64_t dc_ld, uint16_t *dq,
+BT_BF16 static void pair_backward(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t qkv_ld, const uint16_t *alibi,
+                                  const uint8_t *mask, const visibility *vis, const uint16_t *dc, int64_t dc_ld, uint16_t *dq,
                                   uint16_t *dk, uint16_t *dv, int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
-    /* p in bfloat16, as the forward used it; 0 past each query's visible keys */
-    for (int64_t i = 0; i < t; i++) {
-        uint16_t *row = w->p16 + i * w->s2;
-        int64_t lo = vis->lo[i], hi = vis->hi[i];
-        memset(row, 0, lo * sizeof(uint16_t));
-        for (int64_t j = lo; j < hi; j += 16) {
-            __mmask16 m = lanes(hi - j);
-            _mm256_mask_storeu_epi16(row + j, m, to_bf16(_mm512_maskz_loadu_ps(m, probs + i * s + j)));
-        }
-        memset(row + hi, 0, (s - hi) * sizeof(uint16_t));
-    }
+    probabilities(q, k, qkv_ld, alibi, mask, vis, t, s, hd, alpha, w);
     /* dvᵀ = dcᵀ p: [hd, s], each block of keys over the queries that see it */
     pack_columns_pairs(dc, dc_ld, t, hd, w->pack_a, w->t2 / 2);
     pack_rows_interleaved(w->p16, w->s2, t, s, w->pack_b, w->s64);
@@ -404,8 +393,8 @@ BT_BF16 static void pair_backward(const uint16_t *q, const uint16_t *k, const ui
         uint16_t *ds = w->p16 + i * w->s2;
         int64_t lo = vis->lo[i], hi = vis->hi[i];
         memset(ds, 0, lo * sizeof(uint16_t));
-        bt_masked_softmax_row_backward(w->g16 + i * w->s2 + lo, probs + i * s + lo, mask + i * s + lo, ds + lo, hi - lo);
-        memset(ds + hi, 0, (s - hi) * sizeof(uint16_t));
+        bt_masked_softmax_row_backward(w->g16 + i * w->s2 + lo, w->p32 + i * s + lo, mask + i * s + lo, ds + lo, hi - lo);
+        memset(ds + hi, 0, (w->s2 - hi) * sizeof(uint16_t));
     }
     /* dq = α ds k */
     pack_rows_interleaved(k, qkv_ld, s, hd, w->pack_b, w->hd64);
@@ -419,83 +408,71 @@ BT_BF16 static void pair_backward(const uint16_t *q, const uint16_t *k, const ui
 }
 #endif
 
-/*
- * qkv [batch, t, heads, 3, hd] bfloat16 (q, k, v of each head side by side), alibi [batch · heads,
- * 1, t] bfloat16, mask [batch, 1, t, t] (1 = masked) → merged [batch, t, heads · hd] bfloat16 and,
- * where probs is not NULL, the float32 probabilities [batch · heads, t, t] the backward reads (each
- * query's row written only over its visible keys: the rest is not read).
- * hd even. Returns 0, or -1 when a thread's scratch could not be had.
- */
-int32_t bt_attention_bf16_forward(const uint16_t *qkv, const uint16_t *alibi, const uint8_t *mask, uint16_t *merged, float *probs,
-                                  int64_t batch, int64_t heads, int64_t t, int64_t hd, float alpha, int32_t threads) {
+/* The forward (dqkv NULL: merged is written) or the backward (merged holds the gradient read), pairs split over the threads. */
+static int32_t run(const uint16_t *qkv, const uint16_t *alibi, const uint8_t *mask, uint16_t *merged, uint16_t *dqkv, void *scratch_base,
+                   int64_t batch, int64_t heads, int64_t t, int64_t hd, float alpha, int32_t threads) {
 #ifdef BT_HAVE_BF16_BUILD
     int64_t qkv_ld = heads * 3 * hd;
     visibility *vis = visibility_of(mask, batch, t, t);
     if (vis == NULL) return -1;
-    int32_t failed = 0;
+    scratch none;
+    int64_t share = scratch_layout(&none, NULL, t, t, hd);
 #pragma omp parallel num_threads(threads < 1 ? 1 : threads)
     {
         scratch w;
-        int ok = scratch_init(&w, t, t, hd, probs == NULL) == 0;
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        scratch_layout(&w, (char *) scratch_base + omp_get_thread_num() * share, t, t, hd);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < batch * heads; bh++) {
-            if (!ok) continue;
-            int64_t b = bh / heads, h = bh % heads;
-            const uint16_t *q = qkv + b * t * qkv_ld + h * 3 * hd;
-            pair_forward(q, q + hd, q + 2 * hd, qkv_ld, alibi + bh * t, mask + b * t * t, vis + b, probs ? probs + bh * t * t : w.probs,
-                         merged + b * t * heads * hd + h * hd, heads * hd, t, t, hd, alpha, &w);
+            int64_t b = bh / heads, h = bh % heads, at = b * t * qkv_ld + h * 3 * hd;
+            const uint16_t *q = qkv + at;
+            uint16_t *m = merged + b * t * heads * hd + h * hd;
+            if (dqkv == NULL) {
+                pair_forward(q, q + hd, q + 2 * hd, qkv_ld, alibi + bh * t, mask + b * t * t, vis + b, m, heads * hd, t, t, hd, alpha, &w);
+            } else {
+                uint16_t *dq = dqkv + at;
+                pair_backward(q, q + hd, q + 2 * hd, qkv_ld, alibi + bh * t, mask + b * t * t, vis + b, m, heads * hd, dq, dq + hd, dq + 2 * hd,
+                              t, t, hd, alpha, &w);
+            }
         }
-        if (ok) scratch_free(&w);
     }
     visibility_free(vis, batch);
-    return failed ? -1 : 0;
+    return 0;
 #else
-    (void) qkv; (void) alibi; (void) mask; (void) merged; (void) probs; (void) batch; (void) heads; (void) t; (void) hd; (void) alpha;
-    (void) threads;
+    (void) qkv; (void) alibi; (void) mask; (void) merged; (void) dqkv; (void) scratch_base; (void) batch; (void) heads; (void) t; (void) hd;
+    (void) alpha; (void) threads;
     return -1;
 #endif
 }
 
-/*
- * The backward of bt_attention_bf16_forward: the merged output's gradient dmerged [batch, t, heads ·
- * hd] and the forward's probs → the fused QKV's gradient dqkv [batch, t, heads, 3, hd] (bfloat16).
- */
-int32_t bt_attention_bf16_backward(const uint16_t *qkv, const uint8_t *mask, const float *probs, const uint16_t *dmerged, uint16_t *dqkv,
-                                   int64_t batch, int64_t heads, int64_t t, int64_t hd, float alpha, int32_t threads) {
+
+/* Bytes of scratch each thread takes for t positions and head size hd: the caller passes threads times as many. */
+int64_t bt_attention_bf16_scratch_bytes(int64_t t, int64_t hd) {
 #ifdef BT_HAVE_BF16_BUILD
-    int64_t qkv_ld = heads * 3 * hd;
-    visibility *vis = visibility_of(mask, batch, t, t);
-    if (vis == NULL) return -1;
-    int32_t failed = 0;
-#pragma omp parallel num_threads(threads < 1 ? 1 : threads)
-    {
-        scratch w;
-        int ok = scratch_init(&w, t, t, hd, 0) == 0;
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t bh = 0; bh < batch * heads; bh++) {
-            if (!ok) continue;
-            int64_t b = bh / heads, h = bh % heads;
-            int64_t at = b * t * qkv_ld + h * 3 * hd;
-            const uint16_t *q = qkv + at;
-            uint16_t *dq = dqkv + at;
-            pair_backward(q, q + hd, q + 2 * hd, qkv_ld, mask + b * t * t, vis + b, probs + bh * t * t, dmerged + b * t * heads * hd + h * hd,
-                          heads * hd, dq, dq + hd, dq + 2 * hd, t, t, hd, alpha, &w);
-        }
-        if (ok) scratch_free(&w);
-    }
-    visibility_free(vis, batch);
-    return failed ? -1 : 0;
+    scratch none;
+    return scratch_layout(&none, NULL, t, t, hd);
 #else
-    (void) qkv; (void) mask; (void) probs; (void) dmerged; (void) dqkv; (void) batch; (void) heads; (void) t; (void) hd; (void) alpha;
-    (void) threads;
-    return -1;
+    (void) t; (void) hd;
+    return 0;
 #endif
+}
+
+/*
+ * qkv [batch, t, heads, 3, hd] bfloat16 (q, k, v of each head side by side), alibi [batch · heads,
+ * 1, t] bfloat16, mask [batch, 1, t, t] (1 = masked) → merged [batch, t, heads · hd] bfloat16. hd
+ * even; scratch: threads × bt_attention_bf16_scratch_bytes(t, hd) bytes, 64-byte aligned. Returns
+ * 0, or -1 without memory for the masks' tables.
+ */
+int32_t bt_attention_bf16_forward(const uint16_t *qkv, const uint16_t *alibi, const uint8_t *mask, uint16_t *merged, void *scratch,
+                                  int64_t batch, int64_t heads, int64_t t, int64_t hd, float alpha, int32_t threads) {
+    return run(qkv, alibi, mask, merged, NULL, scratch, batch, heads, t, hd, alpha, threads);
+}
+
+/*
+ * The backward of bt_attention_bf16_forward from its inputs: the merged output's gradient dmerged
+ * [batch, t, heads · hd] → the fused QKV's gradient dqkv [batch, t, heads, 3, hd] (bfloat16).
+ */
+int32_t bt_attention_bf16_backward(const uint16_t *qkv, const uint16_t *alibi, const uint8_t *mask, const uint16_t *dmerged,
+                                   uint16_t *dqkv, void *scratch, int64_t batch, int64_t heads, int64_t t, int64_t hd, float alpha,
+                                   int32_t threads) {
+    return run(qkv, alibi, mask, (uint16_t *) dmerged, dqkv, scratch, batch, heads, t, hd, alpha, threads);
 }

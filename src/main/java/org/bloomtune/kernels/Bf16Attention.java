@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -19,8 +18,9 @@ import java.lang.invoke.MethodHandle;
  * scores, HF's masked probabilities and the attended values, one (row, head) pair at a time, in
  * place of libtorch's head split, six batched products and merge. Each product is rounded where
  * libtorch's is; only the order of the float32 sums differs. Products skip what the mask makes
- * zero (about half under a causal mask). Only on CPUs with AVX512_BF16; elsewhere the caller keeps
- * libtorch's ops.
+ * zero (about half under a causal mask), and the backward forms the probabilities again instead of
+ * keeping a float32 [B·heads, T, T] tensor per layer. Only on CPUs with AVX512_BF16; elsewhere the
+ * caller keeps libtorch's ops.
  */
 public final class Bf16Attention {
     private static final ValueLayout.OfLong L = ValueLayout.JAVA_LONG;
@@ -28,7 +28,9 @@ public final class Bf16Attention {
     private static final MethodHandle FORWARD = NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_attention_bf16_forward",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, A, A, A, A, A, L, L, L, L, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT));
     private static final MethodHandle BACKWARD = FORWARD == null ? null : NativeKernels.bind("bt_attention_bf16_backward",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, A, A, A, A, A, L, L, L, L, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT));
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, A, A, A, A, A, A, L, L, L, L, ValueLayout.JAVA_FLOAT, ValueLayout.JAVA_INT));
+    private static final MethodHandle SCRATCH_BYTES = FORWARD == null ? null : NativeKernels.bind("bt_attention_bf16_scratch_bytes",
+            FunctionDescriptor.of(L, L, L));
 
     private Bf16Attention() {}
 
@@ -36,12 +38,6 @@ public final class Bf16Attention {
     public static boolean available() {
         return FORWARD != null;
     }
-
-    /**
-     * The merged heads, and the float32 probabilities [B·heads, T, T] the backward reads (null where
-     * none were kept); each query's row of them holds its visible keys only.
-     */
-    public record Output(Tensor merged, Tensor probabilities) {}
 
     /**
      * True when the kernel takes {@code fusedQkv} [B, T, heads · 3 · head_dim] (bfloat16, per head q,
@@ -57,48 +53,57 @@ public final class Bf16Attention {
                 && mask.size(0) == batch && mask.size(1) == 1 && mask.size(2) == positions && mask.size(3) == positions;
     }
 
-    /** The merged heads [B, T, heads · head_dim], with the probabilities for a backward where {@code keep}; call where {@link #applies}. */
-    public static Output forward(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads, boolean keep) {
+    /** The merged heads [B, T, heads · head_dim]; call where {@link #applies}. */
+    public static Tensor forward(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
         require(applies(fusedQkv, alibi, mask, heads), fusedQkv, alibi, mask);
         long batch = fusedQkv.size(0), positions = fusedQkv.size(1), headDim = headDim(fusedQkv, heads);
         Tensor merged = torch.empty(new long[]{batch, positions, heads * headDim}, fusedQkv.options(), new MemoryFormatOptional());
-        Tensor probs = keep ? torch.empty(new long[]{batch * heads, positions, positions}, new TensorOptions(ScalarType.Float), new MemoryFormatOptional()) : null;
-        MemorySegment kept = probs == null ? MemorySegment.NULL : NativeMemory.of(probs);
+        int threads = threads();
         int status;
-        try {
-            status = (int) FORWARD.invokeExact(NativeMemory.of(fusedQkv), NativeMemory.of(alibi), NativeMemory.of(mask), NativeMemory.of(merged), kept, batch, heads, positions, headDim, alpha(headDim), threads());
+        try (Tensor scratch = scratch(positions, headDim, threads)) {
+            status = (int) FORWARD.invokeExact(NativeMemory.of(fusedQkv), NativeMemory.of(alibi), NativeMemory.of(mask), NativeMemory.of(merged),
+                    NativeMemory.of(scratch), batch, heads, positions, headDim, alpha(headDim), threads);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_attention_bf16_forward failed", t);
         }
         check(status, "forward");
-        return new Output(merged, probs);
+        return merged;
     }
 
     /**
-     * The fused QKV's gradient [B, T, heads · 3 · head_dim] from the merged heads' {@code grad}, the
-     * forward's inputs and the probabilities it kept.
+     * The fused QKV's gradient [B, T, heads · 3 · head_dim] from the merged heads' {@code grad} and the
+     * forward's inputs (the probabilities are formed again, bit for bit, rather than kept).
      */
-    public static Tensor backward(Tensor grad, Tensor fusedQkv, Tensor mask, Tensor probabilities, long heads) {
-        long batch = fusedQkv.size(0), positions = fusedQkv.size(1);
-        boolean ok = BACKWARD != null && fusedQkv.dim() == 3 && bf16(fusedQkv) && bf16(grad) && grad.dim() == 3 && grad.size(0) == batch
-                && grad.size(1) == positions && grad.size(2) * 3 == fusedQkv.size(2) && probabilities.scalar_type().value == ScalarType.Float.value
-                && probabilities.is_contiguous() && probabilities.numel() == batch * heads * positions * positions
-                && mask.scalar_type().value == ScalarType.Bool.value && mask.is_contiguous() && mask.numel() == batch * positions * positions;
+    public static Tensor backward(Tensor grad, Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
+        boolean ok = applies(fusedQkv, alibi, mask, heads) && bf16(grad) && grad.dim() == 3 && grad.size(0) == fusedQkv.size(0)
+                && grad.size(1) == fusedQkv.size(1) && grad.size(2) * 3 == fusedQkv.size(2);
         if (!ok) {
             throw new IllegalArgumentException("attention_bf16 backward takes a contiguous bfloat16 gradient [B, T, H] for the fused QKV "
                     + Tensors.shapeString(fusedQkv) + ", got " + grad.scalar_type() + Tensors.shapeString(grad));
         }
-        long headDim = headDim(fusedQkv, heads);
+        long batch = fusedQkv.size(0), positions = fusedQkv.size(1), headDim = headDim(fusedQkv, heads);
         Tensor dQkv = torch.empty_like(fusedQkv);
+        int threads = threads();
         int status;
-        try {
-            status = (int) BACKWARD.invokeExact(NativeMemory.of(fusedQkv), NativeMemory.of(mask), NativeMemory.of(probabilities), NativeMemory.of(grad),
-                    NativeMemory.of(dQkv), batch, heads, positions, headDim, alpha(headDim), threads());
+        try (Tensor scratch = scratch(positions, headDim, threads)) {
+            status = (int) BACKWARD.invokeExact(NativeMemory.of(fusedQkv), NativeMemory.of(alibi), NativeMemory.of(mask), NativeMemory.of(grad),
+                    NativeMemory.of(dQkv), NativeMemory.of(scratch), batch, heads, positions, headDim, alpha(headDim), threads);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_attention_bf16_backward failed", t);
         }
         check(status, "backward");
         return dQkv;
+    }
+
+    /** Each thread's buffers for one (row, head) pair at a time: a few of [T, T] and [T, head_dim]. */
+    private static Tensor scratch(long positions, long headDim, int threads) {
+        long bytes;
+        try {
+            bytes = (long) SCRATCH_BYTES.invokeExact(positions, headDim);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_attention_bf16_scratch_bytes failed", t);
+        }
+        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
     }
 
     /** HF's 1 / √head_dim, as baddbmm applies it in float. */
@@ -117,7 +122,7 @@ public final class Bf16Attention {
     private static int threads() { return Math.max(1, torch.get_num_threads()); }
 
     private static void check(int status, String pass) {
-        if (status != 0) throw new OutOfMemoryError("attention_bf16 " + pass + ": no memory for a thread's scratch");
+        if (status != 0) throw new OutOfMemoryError("attention_bf16 " + pass + ": no memory for the mask's tables");
     }
 
     private static void require(boolean ok, Tensor fusedQkv, Tensor alibi, Tensor mask) {

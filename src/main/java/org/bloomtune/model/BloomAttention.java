@@ -76,7 +76,7 @@ public final class BloomAttention implements AutoCloseable {
             return NativeOpGraph.attention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
         }
         if (NativeOpGraph.records(fusedQkv) || !Bf16Attention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
-        return Bf16Attention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads, false).merged();
+        return Bf16Attention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
     }
 
     /** HF's eager attention → the merged heads [B, T, H]. */

@@ -72,16 +72,18 @@ public record MemoryEstimate(long weights, long working) {
      * (a product with a frozen weight keeps nothing of its input): per position the block's input
      * and the attention's output (the two layer norms' inputs), query, key and value (their
      * product's operands; the fused QKV where the native attention takes it), the GELU's input
-     * (4H), and the attention probabilities [heads, S] — float32 for the softmax's own reverse and,
-     * below float32 with libtorch's chain, once more in the compute dtype for the product with the
-     * values.
+     * (4H), and, with libtorch's chain, the attention probabilities [heads, S] — float32 for the
+     * softmax's own reverse and, below float32, once more in the compute dtype for the product with
+     * the values. The native attention keeps none: its backward forms them again.
      */
     private static double recordedBlock(BloomConfig c, DType dtype, int batch, int seq) {
         double positions = (double) batch * seq;
         double hidden = positions * c.hiddenSize() * dtype.byteSize();
+        double kept = 5 * resident(hidden) + resident(4 * hidden);
+        if (wholeAttention(dtype)) return kept;
         double probabilities = positions * c.numHeads() * seq;
-        double kept = 5 * resident(hidden) + resident(4 * hidden) + resident(probabilities * Math.max(FLOAT, dtype.byteSize()));
-        return dtype.byteSize() < FLOAT && !wholeAttention(dtype) ? kept + resident(probabilities * dtype.byteSize()) : kept;
+        kept += resident(probabilities * Math.max(FLOAT, dtype.byteSize()));
+        return dtype.byteSize() < FLOAT ? kept + resident(probabilities * dtype.byteSize()) : kept;
     }
 
     /** Whether a bfloat16 call without cached keys runs its attention by {@link Bf16Attention}, scores and probabilities in per-thread scratch. */
@@ -132,17 +134,17 @@ public record MemoryEstimate(long weights, long working) {
      * One block's tensors alive at once: hidden-size activations (layer norms, the fused QKV,
      * attention output, residuals: about 10·H per position; the MLP's 4H input, GELU and output:
      * another 12·H) and the attention's [B, heads, T, S] tensors — in float32 and wider the bias,
-     * scores and probabilities; in bfloat16, where the native kernels take them, the float32
-     * probabilities a reverse pass reads when {@code recording} (the whole attention's kernel keeps
-     * the rest in per-thread scratch), else the scores and probabilities in bfloat16 (a prefill
-     * behind cached keys); else libtorch's chain through float32.
+     * scores and probabilities; in bfloat16, where the native kernels take them, none when {@code
+     * recording} (the whole attention's kernel keeps them in per-thread scratch), else the scores
+     * and probabilities in bfloat16 (a prefill behind cached keys); else libtorch's chain through
+     * float32.
      */
     private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq, boolean recording) {
         double positions = (double) batch * seq;
         double b = dtype.byteSize();
         double attention = b >= FLOAT ? 3 * b
                 : dtype != DType.BF16 || !MaskedSoftmax.available() ? 3 * FLOAT + 2 * b
-                : recording && wholeAttention(dtype) ? FLOAT
+                : recording && wholeAttention(dtype) ? 0
                 : recording ? FLOAT + 2 * b : 2 * b;
         return positions * 22.0 * c.hiddenSize() * b + positions * seq * c.numHeads() * attention;
     }

@@ -126,16 +126,15 @@ public final class NativeOpGraph implements AutoCloseable {
     /** BLOOM's bfloat16 eager attention from the fused QKV to the merged heads, recorded; call where {@link #appliesToAttention}. */
     static Tensor attention(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
         NativeOpGraph graph = ACTIVE.get();
-        Tensor input = Tensors.escape(fusedQkv.detach());          // the backward reads it, the mask and the probabilities; all held until close
-        Bf16Attention.Output out = Bf16Attention.forward(input, alibi, mask, heads, true);
-        Tensor probs = Tensors.escape(out.probabilities());
+        Tensor input = Tensors.escape(fusedQkv.detach());          // the backward reads it, the ALiBi bias and the mask; all held until close
+        Tensor heldAlibi = Tensors.escape(alibi);
         Tensor heldMask = Tensors.escape(mask);
         graph.saved.add(input);
-        graph.saved.add(probs);
+        graph.saved.add(heldAlibi);
         graph.saved.add(heldMask);
-        return graph.join(fusedQkv, out.merged(), dy -> {
+        return graph.join(fusedQkv, Bf16Attention.forward(input, alibi, mask, heads), dy -> {
             try (Tensor grad = dy.contiguous()) {
-                return Bf16Attention.backward(grad, input, heldMask, probs, heads);
+                return Bf16Attention.backward(grad, input, heldAlibi, heldMask, heads);
             }
         });
     }

@@ -52,11 +52,8 @@ class Bf16AttentionTest {
 
             double[][] exact = chain(qkv, alibi, mask, grad, heads, headDim, ScalarType.Double);
             double[][] hf = chain(qkv, alibi, mask, grad, heads, headDim, ScalarType.BFloat16);
-            Bf16Attention.Output out = Bf16Attention.forward(qkv, alibi, mask, heads, true);
-            double[][] ours = {Tensors.toDoubles(out.merged().to(ScalarType.Double)),
-                    Tensors.toDoubles(Bf16Attention.backward(grad, qkv, mask, out.probabilities(), heads).to(ScalarType.Double))};
-            assertTrue(torch.equal(Bf16Attention.forward(qkv, alibi, mask, heads, false).merged(), out.merged()),
-                    "without the probabilities kept: the same output");
+            double[][] ours = {Tensors.toDoubles(Bf16Attention.forward(qkv, alibi, mask, heads).to(ScalarType.Double)),
+                    Tensors.toDoubles(Bf16Attention.backward(grad, qkv, alibi, mask, heads).to(ScalarType.Double))};
             for (int part = 0; part < 2; part++) {
                 String what = part == 0 ? "merged heads" : "fused QKV gradient";
                 double oursRms = rmsError(exact[part], ours[part]), hfRms = rmsError(exact[part], hf[part]);
@@ -79,7 +76,7 @@ class Bf16AttentionTest {
             Tensor mask = AttentionMask.build(attention, t);
             Tensor qkv = torch.randn(1, t, heads * 3 * headDim).to(ScalarType.BFloat16);
             Tensor alibi = torch.zeros(heads, 1, t).to(ScalarType.BFloat16);
-            Tensor merged = Bf16Attention.forward(qkv, alibi, mask, heads, false).merged();
+            Tensor merged = Bf16Attention.forward(qkv, alibi, mask, heads);
             Tensor values = qkv.view(1, t, heads, 3, headDim).select(3, 2).to(ScalarType.Float);     // [1, T, heads, hd]
             Tensor mean = values.mean(new long[]{1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()).view(1, heads * headDim);
             for (int q = 0; q < 3; q++) {
@@ -102,10 +99,9 @@ class Bf16AttentionTest {
             assertTrue(!Bf16Attention.applies(qkv.to(ScalarType.Float), alibi, mask, 2), "float32 adds the mask into the bias");
             assertTrue(!Bf16Attention.applies(qkv.transpose(0, 1), alibi, mask, 2), "not contiguous");
             assertTrue(!Bf16Attention.applies(qkv, torch.zeros(4, 1, 6).to(ScalarType.BFloat16), mask, 2), "ALiBi over other keys");
-            assertThrows(IllegalArgumentException.class, () -> Bf16Attention.forward(qkv, alibi, mask, 3, false));
-            Tensor probs = Bf16Attention.forward(qkv, alibi, mask, 2, true).probabilities();
-            assertEquals(2 * 2 * 5 * 5, probs.numel());
-            assertThrows(IllegalArgumentException.class, () -> Bf16Attention.backward(qkv, qkv, mask, probs, 2), "a gradient of the merged heads' shape");
+            assertThrows(IllegalArgumentException.class, () -> Bf16Attention.forward(qkv, alibi, mask, 3));
+            assertEquals(2 * 5 * 2 * 4, Bf16Attention.forward(qkv, alibi, mask, 2).numel());
+            assertThrows(IllegalArgumentException.class, () -> Bf16Attention.backward(qkv, qkv, alibi, mask, 2), "a gradient of the merged heads' shape");
         }
     }
 

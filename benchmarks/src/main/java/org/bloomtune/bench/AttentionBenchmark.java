@@ -32,9 +32,9 @@ import java.util.concurrent.TimeUnit;
  * One layer's bfloat16 attention of the training step at bloom-560m shape (4 × 266 positions, 16
  * heads of 64, causal mask), from the fused QKV to the merged heads: the native kernel
  * ({@link Bf16Attention}) against HF's chain run by libtorch (split heads, baddbmm, cast, masked
- * fill, softmax, cast, bmm, merge), forward alone, forward plus backward to the fused QKV
- * (libtorch's through autograd, as a recorded step runs it; the kernel called directly), and the
- * forward of a pass no backward follows (evaluation), which keeps no probabilities.
+ * fill, softmax, cast, bmm, merge), forward alone (libtorch's recording its graph, as a step's
+ * forward does) and forward plus backward to the fused QKV (libtorch's through autograd; the kernel
+ * called directly, its backward forming the probabilities again).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,7 +46,7 @@ public class AttentionBenchmark {
     private static final double FLOAT32_LOWEST = -3.4028234663852886e38;
     private static final long BATCH = 4, POSITIONS = 266, HEADS = 16, HEAD_DIM = 64;
 
-    @Param({"attention", "attention+backward", "inference-attention"})
+    @Param({"attention", "attention+backward"})
     public String op;
 
     @Param({"NATIVE", "LIBTORCH"})
@@ -74,15 +74,10 @@ public class AttentionBenchmark {
         boolean backward = op.endsWith("+backward");
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             if (implementation.equals("NATIVE")) {
-                Bf16Attention.Output out = Bf16Attention.forward(qkv, alibi, mask, HEADS, !op.startsWith("inference"));
-                return backward ? Bf16Attention.backward(grad, qkv, mask, out.probabilities(), HEADS).numel() : out.merged().numel();
+                Tensor merged = Bf16Attention.forward(qkv, alibi, mask, HEADS);
+                return backward ? Bf16Attention.backward(grad, qkv, alibi, mask, HEADS).numel() : merged.numel();
             }
-            if (op.startsWith("inference")) {
-                try (GradMode off = GradMode.off()) {
-                    return hfChain(qkv).numel();
-                }
-            }
-            Tensor leaf = qkv.detach().requires_grad_(backward);
+            Tensor leaf = qkv.detach().requires_grad_(true);
             Tensor merged = hfChain(leaf);
             if (!backward) return merged.numel();
             Autograd.backward(merged, grad);

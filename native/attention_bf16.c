@@ -7,8 +7,10 @@
  * The numbers are HF's chain's: each product sums in float32 and is rounded to bfloat16 once (the
  * scores after α and the ALiBi bias are applied, as baddbmm does), the probabilities and the
  * scores' gradient come from masked_softmax.c's rows, and the backward rounds dP, dV, dQ and dK
- * where libtorch's bmm backwards do (α = 1/√head_dim is a power of two for BLOOM's head sizes, so
- * scaling before or after the rounding is the same). Only the order of the float32 sums differs.
+ * where libtorch's bmm backwards do (dQ and dK rounded, scaled by α = 1/√head_dim and rounded
+ * again, as bmm then mul). Only the order of the float32 sums differs. The backward forms the
+ * probabilities again from q, k and the bias — the same bits — rather than keep a float32 [T, T]
+ * per pair and layer.
  *
  * What a mask makes zero is not computed: a probability (and a score's gradient) is exactly 0
  * wherever its key is masked, unless the whole row is (then HF's probabilities are uniform), so

@@ -24,6 +24,11 @@ public record MemoryEstimate(long weights, long working) {
     /** The smallest buffer CpuCachingAllocator maps on its own (LARGE in native/cpu_caching_allocator.c). */
     private static final long ALLOCATOR_MAPPING = 256L << 10;
     /**
+     * Bytes per (query, key) of one head the whole bfloat16 attention's scratch takes a thread
+     * (native/attention_bf16.c: scores, probabilities in bfloat16 and float32, a packed operand).
+     */
+    private static final double WHOLE_ATTENTION_SCRATCH = 10;
+    /**
      * What a step adds that no tensor accounts for: oneDNN and OpenMP scratch, the JVM heap growing
      * while the step runs, and the allocator's rounding and cached blocks, which grow with the
      * tensors. Measured peaks come within a few percent of the tensors alone and move by tens of
@@ -134,19 +139,20 @@ public record MemoryEstimate(long weights, long working) {
      * One block's tensors alive at once: hidden-size activations (layer norms, the fused QKV,
      * attention output, residuals: about 10·H per position; the MLP's 4H input, GELU and output:
      * another 12·H) and the attention's [B, heads, T, S] tensors — in float32 and wider the bias,
-     * scores and probabilities; in bfloat16, where the native kernels take them, none when {@code
-     * recording} (the whole attention's kernel keeps them in per-thread scratch), else the scores
-     * and probabilities in bfloat16 (a prefill behind cached keys); else libtorch's chain through
-     * float32.
+     * scores and probabilities; in bfloat16, where the native kernels take them, when {@code
+     * recording} only the whole attention kernel's per-thread scratch (a few [S, S] of one head at a
+     * time), else the scores and probabilities in bfloat16 (a prefill behind cached keys); else
+     * libtorch's chain through float32.
      */
     private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq, boolean recording) {
         double positions = (double) batch * seq;
         double b = dtype.byteSize();
+        double hidden = positions * 22.0 * c.hiddenSize() * b;
+        if (recording && wholeAttention(dtype)) return hidden + WHOLE_ATTENTION_SCRATCH * Runtime.getRuntime().availableProcessors() * seq * seq;
         double attention = b >= FLOAT ? 3 * b
                 : dtype != DType.BF16 || !MaskedSoftmax.available() ? 3 * FLOAT + 2 * b
-                : recording && wholeAttention(dtype) ? 0
                 : recording ? FLOAT + 2 * b : 2 * b;
-        return positions * 22.0 * c.hiddenSize() * b + positions * seq * c.numHeads() * attention;
+        return hidden + positions * seq * c.numHeads() * attention;
     }
 
     /**

@@ -20,18 +20,17 @@ import java.util.function.Function;
 /**
  * bfloat16 linear layers, GELUs, attention probabilities and whole attentions whose forward and
  * input gradient run on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax},
- * {@link Bf16Attention}) inside libtorch's
- * graph, while one of these is open on the thread (the reverse passes open one around a forward and
- * its backward). libtorch's autograd cannot call a backward written in Java as an op, so the output
- * is formed outside the graph and joined to x by a zero that depends on x — the sum over an empty
- * slice of x, exactly 0 whatever x holds, added into y's first column. Two node hooks carry the
- * gradient: the one before the join takes dy, forms x's gradient from it and hands the join an
- * undefined gradient, so nothing runs down it; the one after the slice's backward gives that
- * gradient to x in its place.
+ * {@link Bf16Attention}) inside libtorch's graph, while one of these is open on the thread (the
+ * reverse passes open one around a forward and its backward). libtorch's autograd cannot call a
+ * backward written in Java as an op, so the output is formed outside the graph and joined to x by
+ * a zero that depends on x — the sum over an empty slice of x, exactly 0 whatever x holds, added
+ * into y's first column. Two node hooks carry the gradient: the one before the join takes dy,
+ * forms x's gradient from it and hands the join an undefined gradient, so nothing runs down it;
+ * the one after the slice's backward gives that gradient to x in its place.
  *
  * <p>The hooks are owned by the graph's nodes (they die with it); their Java halves, the inputs a
- * GELU's and a softmax's backward read, and the gradients handed back to libtorch are kept here until
- * {@link #close}, after the backward (a retained graph may be traversed again).
+ * GELU's, a softmax's and an attention's backward read, and the gradients handed back to libtorch
+ * are kept here until {@link #close}, after the backward (a retained graph may be traversed again).
  */
 public final class NativeOpGraph implements AutoCloseable {
     private static final ThreadLocal<NativeOpGraph> ACTIVE = new ThreadLocal<>();

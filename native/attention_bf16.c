@@ -44,9 +44,6 @@
 
 static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
-/* The first n of 16 lanes (n may be ≤ 0 or ≥ 16). */
-BT_BF16_INLINE __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
-
 /* 16 float32 lanes rounded to bfloat16 as float_to_bf16 rounds, packed into 16 words. */
 BT_BF16_INLINE __m256i to_bf16(__m512 v) { return _mm512_cvtepi32_epi16(bt_bf16_bits16(v)); }
 
@@ -96,7 +93,7 @@ BT_BF16_INLINE void tile(const uint32_t *a, int64_t lda, const uint32_t *b, int6
     __m512 scale = _mm512_set1_ps(to.scale);
     for (int q = 0; q < 4; q++) {
         int64_t j = j0 + 16 * q;
-        __mmask16 m = lanes(to.n - j);
+        __mmask16 m = bt_lanes16(to.n - j);
         if (!m) break;
         __m512 bias = to.bias ? from_bf16(_mm256_maskz_loadu_epi16(m, to.bias + j)) : _mm512_setzero_ps();
         for (int r = 0; r < mr; r++) {
@@ -120,12 +117,13 @@ BT_BF16 static void tile_rows(const uint32_t *a, int64_t lda, const uint32_t *b,
 
 /*
  * The pairs of k a product needs, and where: by tile of rows (rows[2i], rows[2i + 1] for the rows
- * from i · MR) or by block of 64 columns (cols[2j], cols[2j + 1]); an empty range gives zeros. Where
- * only some column blocks are wanted, a tile of rows i forms blocks [blocks[2i], blocks[2i + 1])
- * and leaves the others unwritten.
+ * from i · MR), by block of 64 columns (cols[2j], cols[2j + 1]), or, with neither, all `pairs`; an
+ * empty range gives zeros. Where only some column blocks are wanted, a tile of rows i forms blocks
+ * [blocks[2i], blocks[2i + 1]) and leaves the others unwritten.
  */
 typedef struct {
     const int64_t *rows, *cols, *blocks;
+    int64_t pairs;
 } k_ranges;
 
 /* The product A · B [m, n64] (n64 a multiple of 64) over the pairs of k that ranges give, into `to`. */
@@ -135,8 +133,8 @@ BT_BF16 static void product(const uint32_t *a, int64_t lda, const uint32_t *b, i
         int64_t r0 = i * MR, mr = m - r0 < MR ? m - r0 : MR;
         for (int64_t j = 0; j < n64 / NB; j++) {
             if (ranges.blocks && (j < ranges.blocks[2 * i] || j >= ranges.blocks[2 * i + 1])) continue;
-            const int64_t *k = ranges.cols ? ranges.cols + 2 * j : ranges.rows + 2 * i;
-            tile_rows(a + r0 * lda, lda, b + j * NB, ldb, k[0], k[1], to, r0, j * NB, mr);
+            const int64_t *k = ranges.cols ? ranges.cols + 2 * j : ranges.rows ? ranges.rows + 2 * i : NULL;
+            tile_rows(a + r0 * lda, lda, b + j * NB, ldb, k ? k[0] : 0, k ? k[1] : ranges.pairs, to, r0, j * NB, mr);
         }
     }
 }
@@ -157,7 +155,7 @@ BT_BF16 static void pack_rows_interleaved(const uint16_t *src, int64_t stride, i
         int have_odd = 2 * p + 1 < n;
         uint32_t *d = dst + p * ld;
         for (int64_t j = 0; j < ld; j += 16) {
-            __mmask16 m = lanes(k - j);
+            __mmask16 m = bt_lanes16(k - j);
             __m512i e = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, even + j));
             __m512i o = have_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, odd + j)) : _mm512_setzero_si512();
             _mm512_storeu_si512(d + j, _mm512_or_si512(e, _mm512_slli_epi32(o, 16)));
@@ -165,36 +163,13 @@ BT_BF16 static void pack_rows_interleaved(const uint16_t *src, int64_t stride, i
     }
 }
 
-/* r[j][i] ← r[i][j] for sixteen vectors of sixteen 32-bit lanes. */
-BT_BF16_INLINE void transpose16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {                       /* u[4g + c], lane L: rows 4g .. 4g + 3 at column 4L + c */
-        u[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
-        __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
-        r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-        r[8 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
-        r[4 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
-    }
-}
-
 /* dst [k][ld] from n rows of k bfloat16: dst[j][p] = (row 2p's j, row 2p + 1's j) for p < ceil(n / 2); sixteen by sixteen. */
 BT_BF16 static void pack_columns_pairs(const uint16_t *src, int64_t stride, int64_t n, int64_t k, uint32_t *dst, int64_t ld) {
     int64_t pairs = (n + 1) / 2;
     for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
-        __mmask16 out = lanes(pairs - p0);
+        __mmask16 out = bt_lanes16(pairs - p0);
         for (int64_t j0 = 0; j0 < k; j0 += 16) {
-            __mmask16 m = lanes(k - j0);
+            __mmask16 m = bt_lanes16(k - j0);
             __m512i w[16];
             for (int i = 0; i < 16; i++) {
                 int64_t even = 2 * (p0 + i);
@@ -202,7 +177,7 @@ BT_BF16 static void pack_columns_pairs(const uint16_t *src, int64_t stride, int6
                 __m512i o = even + 1 < n ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + (even + 1) * stride + j0)) : _mm512_setzero_si512();
                 w[i] = _mm512_or_si512(e, _mm512_slli_epi32(o, 16));
             }
-            transpose16(w);
+            bt_transpose16(w);
             for (int64_t j = 0; j < 16 && j0 + j < k; j++) _mm512_mask_storeu_epi32(dst + (j0 + j) * ld + p0, out, w[j]);
         }
     }
@@ -215,14 +190,14 @@ BT_BF16 static void pack_columns_pairs(const uint16_t *src, int64_t stride, int6
 BT_BF16 static void store_transposed(const float *c, int64_t ldc, int64_t rows, int64_t n, float scale, uint16_t *out, int64_t ld) {
     __m512 sc = _mm512_set1_ps(scale);
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-        __mmask16 width = lanes(rows - r0);
+        __mmask16 width = bt_lanes16(rows - r0);
         for (int64_t j0 = 0; j0 < n; j0 += 16) {
-            __mmask16 m = lanes(n - j0);
+            __mmask16 m = bt_lanes16(n - j0);
             __m512i v[16];
             for (int i = 0; i < 16; i++)
                 v[i] = r0 + i < rows ? _mm512_castps_si512(_mm512_mul_ps(sc, from_bf16(to_bf16(_mm512_maskz_loadu_ps(m, c + (r0 + i) * ldc + j0)))))
                                      : _mm512_setzero_si512();
-            transpose16(v);
+            bt_transpose16(v);
             for (int64_t j = 0; j < 16 && j0 + j < n; j++)
                 _mm256_mask_storeu_epi16(out + (j0 + j) * ld + r0, width, to_bf16(_mm512_castsi512_ps(v[j])));
         }
@@ -311,7 +286,6 @@ static visibility *visibility_of(const uint8_t *mask, int64_t batch, int64_t t, 
 /* One thread's buffers, sized for t queries, s keys and head size hd, carved from its share of the caller's scratch. */
 typedef struct {
     int64_t s2, s64, t2, hd64;
-    int64_t *all_k;             /* every pair of head_dim, for the products over it, per tile of rows */
     uint32_t *pack_a, *pack_b;
     uint16_t *p16, *g16;
     float *c, *p32;             /* p32: a pair's float32 probabilities [t, s], rows within their visible keys */
@@ -323,12 +297,10 @@ static int64_t scratch_layout(scratch *w, char *base, int64_t t, int64_t s, int6
     w->s64 = round_up(s, NB);
     w->t2 = round_up(t, 2);
     w->hd64 = round_up(hd, NB);
-    int64_t tiles = round_up(t, MR) / MR;
     int64_t widest = w->s64 > w->hd64 ? w->s64 : w->hd64;
     int64_t pairs = (w->s2 > w->t2 ? w->s2 : w->t2) / 2;
     int64_t at = 0;
 #define BT_CARVE(field, type, count) do { w->field = base ? (type *) (base + at) : NULL; at += round_up((int64_t) (count) * (int64_t) sizeof(type), 64); } while (0)
-    BT_CARVE(all_k, int64_t, 2 * tiles);
     BT_CARVE(pack_a, uint32_t, w->hd64 * (w->t2 / 2));
     BT_CARVE(pack_b, uint32_t, (pairs > hd / 2 ? pairs : hd / 2) * widest);
     BT_CARVE(p16, uint16_t, t * w->s2);
@@ -336,7 +308,6 @@ static int64_t scratch_layout(scratch *w, char *base, int64_t t, int64_t s, int6
     BT_CARVE(c, float, hd * w->s64);
     BT_CARVE(p32, float, t * s);
 #undef BT_CARVE
-    if (base) for (int64_t i = 0; i < tiles; i++) { w->all_k[2 * i] = 0; w->all_k[2 * i + 1] = hd / 2; }
     return at;
 }
 
@@ -360,7 +331,7 @@ static void softmax_row(const uint16_t *score, const uint8_t *mask, float *p, ui
 BT_BF16 static void probabilities(const uint16_t *q, const uint16_t *k, int64_t qkv_ld, const uint16_t *alibi, const uint8_t *mask,
                                   const visibility *vis, int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
     pack_row_pairs_transposed(k, qkv_ld, s, hd, w->pack_b, w->s64);
-    product((const uint32_t *) q, qkv_ld / 2, w->pack_b, w->s64, t, w->s64, (k_ranges) {w->all_k, NULL, vis->qblocks},
+    product((const uint32_t *) q, qkv_ld / 2, w->pack_b, w->s64, t, w->s64, (k_ranges) {.blocks = vis->qblocks, .pairs = hd / 2},
             (sink) {.out = w->g16, .ld = w->s2, .n = s, .scale = alpha, .bias = alibi});
     for (int64_t i = 0; i < t; i++)
         softmax_row(w->g16 + i * w->s2, mask + i * s, w->p32 + i * s, w->p16 + i * w->s2, vis->lo[i], vis->hi[i], w->s2);
@@ -389,7 +360,7 @@ BT_BF16 static void pair_backward(const uint16_t *q, const uint16_t *k, const ui
     store_transposed(w->c, w->s64, hd, s, 1.0f, dv, qkv_ld);
     /* dp = dc vᵀ where a tile of queries sees keys, then the scores' gradient in place of p */
     pack_row_pairs_transposed(v, qkv_ld, s, hd, w->pack_b, w->s64);
-    product((const uint32_t *) dc, dc_ld / 2, w->pack_b, w->s64, t, w->s64, (k_ranges) {w->all_k, NULL, vis->qblocks},
+    product((const uint32_t *) dc, dc_ld / 2, w->pack_b, w->s64, t, w->s64, (k_ranges) {.blocks = vis->qblocks, .pairs = hd / 2},
             (sink) {.out = w->g16, .ld = w->s2, .n = s, .scale = 1.0f});
     for (int64_t i = 0; i < t; i++) {
         uint16_t *ds = w->p16 + i * w->s2;

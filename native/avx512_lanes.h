@@ -1,6 +1,6 @@
 /*
- * bf16.h's rounding and a sum of sixteen accumulators (float32 or int32), sixteen lanes at a
- * time, for the AVX-512 kernels. The includer includes immintrin.h and builds these into
+ * bf16.h's rounding, a lane mask, a 16 × 16 transpose and a sum of sixteen accumulators (float32
+ * or int32), sixteen lanes at a time, for the AVX-512 kernels. The includer includes immintrin.h and builds these into
  * functions whose targets include AVX-512 F (each carries its own target, so they inline there).
  */
 #ifndef BT_AVX512_LANES_H
@@ -21,6 +21,32 @@ BT_AVX512F_INLINE __m512i bt_bf16_bits16(__m512 v) {
     __mmask16 payload = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
     __m512i kept = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_maskz_mov_epi32(payload, _mm512_set1_epi32(0x40)));
     return _mm512_mask_mov_epi32(rounded, special, kept);
+}
+
+/* The first n of 16 lanes (n may be ≤ 0 or ≥ 16). */
+BT_AVX512F_INLINE __mmask16 bt_lanes16(int64_t n) { return n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
+
+/* r[j][i] ← r[i][j] for sixteen vectors of sixteen 32-bit lanes. */
+BT_AVX512F_INLINE void bt_transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {                 /* u[i + m], 128-bit lane L: rows i..i+3 of column 4L + m */
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int m = 0; m < 4; m++) {                     /* column 4L + m: lane L of u[m], u[4 + m], u[8 + m], u[12 + m] */
+        __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+        __m512i v2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88), v3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+        r[m] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[8 + m] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+        r[4 + m] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[12 + m] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+    }
 }
 
 /* Lane i = Σ of a[i]'s sixteen lanes: a transpose-and-add tree, 15 shuffle pairs for all sixteen sums. */

@@ -126,26 +126,10 @@ BT_BF16_INLINE uint32_t pair_at(const b_source *b, int64_t row, int64_t q, const
  * word by word.
  */
 BT_BF16_INLINE void transpose16(const b_source *b, int64_t row, int64_t q0, uint32_t *dst, const int int8) {
-    __m512i r[16], t[16], u[16];
+    __m512i r[16];
     for (int i = 0; i < 16; i++) r[i] = row32(b, row + i, 2 * q0, ~(__mmask32) 0, int8);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {                 /* u[i + m], 128-bit lane L: rows i..i+3 of word 4L + m */
-        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    for (int m = 0; m < 4; m++) {                     /* word 4L + m: lane L of u[m], u[4 + m], u[8 + m], u[12 + m] */
-        __m512i w0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), w1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee);
-        __m512i w2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44), w3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
-        _mm512_storeu_si512(dst + m * PANEL, _mm512_shuffle_i32x4(w0, w2, 0x88));
-        _mm512_storeu_si512(dst + (4 + m) * PANEL, _mm512_shuffle_i32x4(w0, w2, 0xdd));
-        _mm512_storeu_si512(dst + (8 + m) * PANEL, _mm512_shuffle_i32x4(w1, w3, 0x88));
-        _mm512_storeu_si512(dst + (12 + m) * PANEL, _mm512_shuffle_i32x4(w1, w3, 0xdd));
-    }
+    bt_transpose16(r);
+    for (int i = 0; i < 16; i++) _mm512_storeu_si512(dst + i * PANEL, r[i]);
 }
 
 /* Columns [j0, j0 + cols), pairs [q_from, q_from + pairs) of B = Wᵀ: W's rows from j0. */

@@ -45,9 +45,6 @@ int32_t bt_decode_attention_avx512_supported(void) {
 /* Positions whose scores one pass over the key rows keeps in registers: four vectors. */
 #define BLOCK 64
 
-/* The first `n` of 16 lanes (n may be ≤ 0 or ≥ 16). */
-BT_ZI __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
-
 /* 16 elements of D from element i of p (masked-off lanes read nothing and are 0), as float32. */
 BT_ZI __m512 load16(const void *p, int64_t i, __mmask16 m, const int bf16) {
     if (!bf16) return _mm512_maskz_loadu_ps(m, (const float *) p + i);
@@ -103,7 +100,7 @@ BT_ZI void dot_keys(const float *q, const void *keys, float *scores, int64_t bh,
         _mm512_storeu_ps(scores + s0 + 48, a3);
     }
     for (; s0 < n; s0 += 16) {
-        __mmask16 m = lanes(n - s0);
+        __mmask16 m = bt_lanes16(n - s0);
         __m512 a = _mm512_setzero_ps();
         for (int64_t d = 0; d < head_dim; d++) {
             int64_t row = (bh * head_dim + d) * cap + s0;
@@ -119,7 +116,7 @@ BT_ZI void softmax(float *scores, const void *alibi, const uint8_t *masked, int6
                    float alpha, const int bf16) {
     __m512 max = _mm512_set1_ps(BT_MASKED);
     for (int64_t s = 0; s < n; s += 16) {
-        __mmask16 m = lanes(n - s);
+        __mmask16 m = bt_lanes16(n - s);
         __m512 x = in_dtype(_mm512_fmadd_ps(_mm512_set1_ps(alpha), _mm512_maskz_loadu_ps(m, scores + s), load16(alibi, bh * n + s, m, bf16)), bf16);
         __m128i hidden = _mm_maskz_loadu_epi8(m, masked + b * n + s);
         x = _mm512_mask_mov_ps(x, _mm_test_epi8_mask(hidden, hidden), _mm512_set1_ps(BT_MASKED));
@@ -129,14 +126,14 @@ BT_ZI void softmax(float *scores, const void *alibi, const uint8_t *masked, int6
     __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(max));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t s = 0; s < n; s += 16) {
-        __mmask16 m = lanes(n - s);
+        __mmask16 m = bt_lanes16(n - s);
         __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + s), top));
         _mm512_mask_storeu_ps(scores + s, m, e);
         sum = _mm512_mask_add_ps(sum, m, sum, e);
     }
     __m512 total = _mm512_set1_ps(_mm512_reduce_add_ps(sum));
     for (int64_t s = 0; s < n; s += 16) {
-        __mmask16 m = lanes(n - s);
+        __mmask16 m = bt_lanes16(n - s);
         _mm512_mask_storeu_ps(scores + s, m, in_dtype(_mm512_div_ps(_mm512_maskz_loadu_ps(m, scores + s), total), bf16));
     }
 }
@@ -169,7 +166,7 @@ BT_ZI void weigh_values(const float *probs, const void *values, void *out, int64
         store16(out, at + 48, 0xffff, a3, bf16);
     }
     for (; d0 < head_dim; d0 += 16) {
-        __mmask16 m = lanes(head_dim - d0);
+        __mmask16 m = bt_lanes16(head_dim - d0);
         __m512 a = _mm512_setzero_ps();
         for (int64_t s = 0; s < n; s++) {
             int64_t row = (bh * cap + s) * head_dim + d0;

@@ -11,8 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
 
 /**
  * The seed recipe on real rows: {@code train} on the shipped Alpaca-zh samples (their own lengths,
@@ -55,7 +58,7 @@ public final class RealDataProbe {
 
     /** One run's steps after the warm-up, summed. */
     record Measured(String dtype, String batching, double seconds, long realTokens, double firstStepSeconds, long firstStepTokens,
-                    long[] stepPositions, double steal) {
+                    long[] stepTokens, long[] stepPositions, double steal) {
         double realTokensPerSecond() { return realTokens / seconds; }
 
         /** Positions of the rows computed over the timed steps. */
@@ -75,30 +78,57 @@ public final class RealDataProbe {
             System.err.printf(Locale.ROOT, "%s %s: %.1f real tokens/s%n", m.dtype(), m.batching(), m.realTokensPerSecond());
             measured.add(m);
         }
+        Optional<Path> python = PeerRun.python();
+        Map<String, Double> peer = new HashMap<>();
+        for (Measured padded : measured) {
+            if (!padded.batching().equals("padded")) continue;
+            peer.put(padded.dtype(), python.map(p -> peerMeasured(p, model, padded, steps)).orElseGet(() -> peerModeled(padded)));
+        }
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, `%s`, steps %d–%d of one run each (step 1 fills the caches)%n%n"
                 + "| dtype | batches | real tokens | positions in rows | real share | s | real tokens/s | step 1 s | real tokens/s, step 1 counted "
-                + "| steal %% | peer modeled real tokens/s | × peer |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
-                shape, DATA, WARM_UP_STEPS + 1, steps));
-        for (Measured m : measured) md.append(row(m, measured));
+                + "| steal %% | peer %s real tokens/s | × peer |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
+                shape, DATA, WARM_UP_STEPS + 1, steps, python.isPresent() ? "measured" : "modeled"));
+        for (Measured m : measured) md.append(row(m, peer));
         return md.toString();
     }
 
-    /** One run's row; the peer's columns where the padded run of the same dtype has its batches (the defaults' records per step are the padded run's). */
-    private static String row(Measured m, List<Measured> all) {
-        Measured padded = all.stream().filter(p -> p.dtype().equals(m.dtype()) && p.batching().equals("padded")).findFirst().orElse(null);
-        boolean sameBatches = padded != null && (m.batching().equals("padded") || m.batching().equals("default"));
-        double peer = sameBatches ? m.realTokens() / peerSeconds(padded) : Double.NaN;
+    /**
+     * One run's row; the peer's columns where the padded run of the same dtype has its batches (the
+     * defaults' records per step are the padded run's).
+     */
+    private static String row(Measured m, Map<String, Double> peer) {
+        boolean sameBatches = peer.containsKey(m.dtype()) && (m.batching().equals("padded") || m.batching().equals("default"));
+        double p = sameBatches ? peer.get(m.dtype()) : Double.NaN;
         return String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", m.dtype(), m.batching(),
                 m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(), m.firstStepSeconds(),
-                m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", peer) : "-",
-                sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / peer) : "-");
+                m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", p) : "-",
+                sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / p) : "-");
     }
 
-    /** The peer's modeled seconds over the padded run's steps: each row padded to the batch's longest, virtual tokens ahead. */
-    private static double peerSeconds(Measured padded) {
+    /**
+     * The peer's real tokens/s on the padded run's batches, its steps after the warm-up: run on this
+     * machine, each step checked to hold the same real tokens and padded positions as BloomTune's.
+     */
+    private static double peerMeasured(Path python, Path model, Measured padded, int steps) {
+        List<PeerRun.Step> ran = PeerRun.realData(python, model, padded.dtype(), steps);
+        System.err.printf(Locale.ROOT, "peer %s: %s%n", padded.dtype(), ran);
+        if (ran.size() != steps) throw new IllegalStateException("the peer ran " + ran.size() + " steps, not " + steps);
+        List<PeerRun.Step> timed = ran.subList(WARM_UP_STEPS, steps);
+        for (int i = 0; i < timed.size(); i++) {
+            PeerRun.Step s = timed.get(i);
+            if (s.tokens() != padded.stepTokens()[i] || s.paddedTokens() != padded.stepPositions()[i]) {
+                throw new IllegalStateException(String.format(Locale.ROOT, "step %d: the peer had %d real tokens in %d positions, BloomTune %d in %d",
+                        s.step(), s.tokens(), s.paddedTokens(), padded.stepTokens()[i], padded.stepPositions()[i]));
+            }
+        }
+        return timed.stream().mapToLong(PeerRun.Step::tokens).sum() / timed.stream().mapToDouble(PeerRun.Step::seconds).sum();
+    }
+
+    /** The peer modeled over the padded run's steps: its seconds per position times each row padded to the batch's longest, virtual tokens ahead. */
+    private static double peerModeled(Measured padded) {
         double positions = 0;
         for (long p : padded.stepPositions()) positions += p + (double) BATCH * StepFixture.VIRTUAL_TOKENS;
-        return positions * peerSecondsPerPosition(padded.dtype());
+        return padded.realTokens() / (positions * peerSecondsPerPosition(padded.dtype()));
     }
 
     private static Measured run(Path model, String dtype, String batching, int steps) {
@@ -141,15 +171,17 @@ public final class RealDataProbe {
         List<JsonObject> timed = stepRecords.subList(WARM_UP_STEPS, stepRecords.size());
         double seconds = 0;
         long real = 0;
+        long[] stepTokens = new long[timed.size()];
         long[] stepPositions = new long[timed.size()];
         for (int i = 0; i < timed.size(); i++) {
             JsonObject r = timed.get(i);
             seconds += r.get("seconds").getAsDouble();
-            real += r.get("tokens").getAsLong();
+            stepTokens[i] = r.get("tokens").getAsLong();
+            real += stepTokens[i];
             stepPositions[i] = r.get("padded_tokens").getAsLong();
         }
         JsonObject first = stepRecords.getFirst();
-        return new Measured(dtype, batching, seconds, real, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepPositions, steal);
+        return new Measured(dtype, batching, seconds, real, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepTokens, stepPositions, steal);
     }
 
     private static void deleteQuietly(Path dir) {

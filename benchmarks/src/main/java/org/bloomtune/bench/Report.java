@@ -190,7 +190,7 @@ public final class Report {
                     row.responseOnly() ? "response (½)" : "all", row.batch(), perRow, s, best, tokens / s, 100 * peerFlops / s / gemm,
                     100 * bestMfu, 100 * executed, tenths(r, "stealPerMille"), aux(r, "stepPeakMiB")));
         }
-        peerComparison(md, step);
+        peerComparison(md, step, peak);
         md.append("""
 
                 MFU (peer's count): 4 · parameters · tokens (forward plus input-only backward, attention ignored) — the
@@ -222,21 +222,24 @@ public final class Report {
 
     /** HF transformers + PEFT on this machine kind (issue 6): best of its steps, bloom-560m, fp32, 4 × 256, all labels. */
     static final double PEER_SECONDS = 20.6;
-    static final double PEER_TOKENS_PER_SECOND = 51.7;
 
-    private static void peerComparison(StringBuilder md, Collection<RunResult> step) {
-        md.append(String.format(Locale.ROOT, "%nThe peer — HuggingFace transformers + PEFT, PyTorch 2.13 CPU wheel, same shape and settings, "
-                + "measured on this machine kind — took %.1f s per step (%.1f tokens/s, MFU 69 %% by its count and its 167 GFLOP/s GEMM):%n%n",
-                PEER_SECONDS, PEER_TOKENS_PER_SECOND));
-        for (RunResult r : step) {
-            StepFixture.Row row = StepFixture.Row.parse(param(r, "row"));
-            if (!row.shape().equals("bloom-560m") || !row.mode().equals("fp32") || row.batch() != 4) continue;
-            double s = r.getPrimaryResult().getScore() / 1e3;
-            double tokensPerSecond = 4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS) / s;
-            double bestTokensPerSecond = 4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS) / (bestScore(r) / 1e3);
-            md.append(String.format(Locale.ROOT, "- %s, %s attention, %s labels: %.1f tokens/s = **%.2f×** the peer (best step %.1f = %.2f×)%n",
-                    row.pass(), row.attention().name().toLowerCase(Locale.ROOT), row.responseOnly() ? "response-only" : "all", tokensPerSecond,
-                    tokensPerSecond / PEER_TOKENS_PER_SECOND, bestTokensPerSecond, bestTokensPerSecond / PEER_TOKENS_PER_SECOND));
+    private static void peerComparison(StringBuilder md, Collection<RunResult> step, Map<String, Double> peak) {
+        md.append("\nThe peer — HuggingFace transformers + PEFT on PyTorch's CPU wheel, same shape and settings (`benchmarks/peer/`) —");
+        for (String dtype : List.of("fp32", "bf16")) {
+            PeerRun.FixtureStep peer = PeerRun.fixtureStep(dtype);
+            double peerTokensPerSecond = 4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS) / peer.meanSeconds();
+            double peerMfu = 4.0 * ModelShapes.named("bloom-560m").parameterCount() * peerTokensPerSecond / (peak.get(Modes.peakDtype(dtype)) * 1e9);
+            md.append(String.format(Locale.ROOT, "%n- %s%s, %s: %.1f s per step mean, %.1f best (%.1f tokens/s; MFU %.1f %% of this run's peak)%n",
+                    dtype, dtype.equals("bf16") ? " autocast" : "", peer.measured() ? "measured in this run" : "measured once on this machine kind (no "
+                            + "`-Dbloomtune.bench.peer.python`)", peer.meanSeconds(), peer.bestSeconds(), peerTokensPerSecond, 100 * peerMfu));
+            for (RunResult r : step) {
+                StepFixture.Row row = StepFixture.Row.parse(param(r, "row"));
+                if (!row.shape().equals("bloom-560m") || !row.mode().equals(dtype) || row.batch() != 4) continue;
+                double s = r.getPrimaryResult().getScore() / 1e3;
+                md.append(String.format(Locale.ROOT, "  - BloomTune %s, %s attention, %s labels: %.2f s mean = **%.2f×** the peer's mean (best %.2f s = %.2f× its best)%n",
+                        row.pass(), row.attention().name().toLowerCase(Locale.ROOT), row.responseOnly() ? "response-only" : "all", s,
+                        peer.meanSeconds() / s, bestScore(r) / 1e3, peer.bestSeconds() / (bestScore(r) / 1e3)));
+            }
         }
     }
 
@@ -283,11 +286,14 @@ public final class Report {
                 peer's `DataCollatorForSeq2Seq` does; *default* puts the same records into as few rows as fit within the longest,
                 each attending only to itself and the prompt; *group-by-length* (`--group-by-length`) batches records of near-equal
                 length; *packing* (`--packing`) fills rows of 256 with records (other batches, fewer steps per epoch).
-                Peer modeled: the peer (HF transformers + PEFT) could not run on this machine, so its time on the same batches is
-                its measured time per position — a 4 × 266 step, %.1f s in fp32 (above), %.1f s with bf16 autocast (issue 17) —
-                times the positions it computes: each padded row plus the virtual tokens, the logits and their gradient at every
-                position as HF forms them whatever the labels. Given for the rows whose batches the padded run shares. Issue 17's
-                bar: the defaults at least 2× the peer, in fp32 and in bf16.
+                Peer measured: HF transformers + PEFT (`benchmarks/peer/peer_step.py`, `DataCollatorForSeq2Seq`, AdamW, gradient
+                clipping; bf16 as autocast; PyTorch's `THP_MEM_ALLOC_ENABLE=1`, its faster setting here) run after BloomTune's rows
+                on the batches `PeerBatches` writes — the same records in the same order — each step checked to hold the padded run's real tokens and
+                positions; its steps 2–6, wall clock from collating to the optimizer step. Peer modeled (when no
+                `-Dbloomtune.bench.peer.python` names a Python with torch, transformers and peft): its time per position measured
+                once — a 4 × 266 step, %.1f s in fp32, %.1f s with bf16 autocast — times the positions it computes, each padded
+                row plus the virtual tokens. Given for the rows whose batches the padded run shares. Issue 17's bar: the defaults
+                at least 2× the peer, in fp32 and in bf16.
                 """.formatted(RealDataProbe.DATA, RealDataProbe.TOKENIZER, PEER_SECONDS, RealDataProbe.PEER_BF16_SECONDS));
     }
 

@@ -17,14 +17,29 @@ import java.util.concurrent.TimeUnit;
  * The Python peer — HF transformers + PEFT, {@code benchmarks/peer/peer_step.py} — run on this
  * machine beside BloomTune, when {@code -Dbloomtune.bench.peer.python=PATH} names a Python that
  * imports torch, transformers and peft. Without it the tables fall back to the peer modeled from
- * figures measured once ({@link Report#PEER_SECONDS}) and say so.
+ * its steps measured once ({@link #MODELED_FP32_SECONDS}) and say so.
  */
 final class PeerRun {
     static final String SCRIPT = "benchmarks/peer/peer_step.py";
     /** A peer run that takes longer than this is stopped: its steps take about 30 s each here. */
     private static final long TIMEOUT_MINUTES = 30;
 
+    /**
+     * The peer's best step at {@link StepFixture}'s bloom-560m shape (4 × 256 + 10, all labels) on this
+     * machine kind with PyTorch's huge-page switch (benchmarks/FINDINGS.md): fp32, and bf16 autocast.
+     */
+    static final double MODELED_FP32_SECONDS = 20.5;
+    static final double MODELED_BF16_SECONDS = 7.8;
+
     private PeerRun() {}
+
+    /**
+     * The modeled peer's seconds per position: its cost does not depend on the labels (it forms the
+     * logits and their gradient at every position).
+     */
+    static double modeledSecondsPerPosition(String dtype) {
+        return (dtype.equals("bf16") ? MODELED_BF16_SECONDS : MODELED_FP32_SECONDS) / (4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS));
+    }
 
     /** One timed step of the peer. */
     record Step(int step, double seconds, long tokens, long paddedTokens, double loss) {}
@@ -61,7 +76,7 @@ final class PeerRun {
     static FixtureStep fixtureStep(String dtype) {
         Optional<Path> python = python();
         if (python.isEmpty()) {
-            double s = dtype.equals("bf16") ? RealDataProbe.PEER_BF16_SECONDS : Report.PEER_SECONDS;
+            double s = dtype.equals("bf16") ? MODELED_BF16_SECONDS : MODELED_FP32_SECONDS;
             return new FixtureStep(dtype, s, s, false);
         }
         List<Step> timed = synthetic(python.get(), Checkpoints.random("bloom-560m"), dtype, FIXTURE_STEPS).subList(1, FIXTURE_STEPS);

@@ -34,17 +34,8 @@ public final class RealDataProbe {
     static final String DATA = "models/demo-data/alpaca_zh_demo_first300.json";
     static final String TOKENIZER = "models/bloom-tiny/tokenizer.json";
 
-    /** The peer's step of 4 × 266 positions with bf16 autocast (issue 17); fp32: {@link Report#PEER_SECONDS}. */
-    static final double PEER_BF16_SECONDS = 13.7;
-
-    /**
-     * The peer's seconds per position — HF transformers + PEFT on this machine kind, one step of
-     * {@link StepFixture}'s 4 × 266 positions. Its cost does not depend on the labels (it forms the
-     * logits and their gradient at every position).
-     */
-    static double peerSecondsPerPosition(String dtype) {
-        return (dtype.equals("bf16") ? PEER_BF16_SECONDS : Report.PEER_SECONDS) / (4.0 * (StepFixture.SEQ + StepFixture.VIRTUAL_TOKENS));
-    }
+    /** The shape the modeled peer's figures were measured at. */
+    private static final String MODELED_SHAPE = "bloom-560m";
 
     /** The runs {@link Report} and a bare invocation measure. */
     static final List<String> DEFAULT_RUNS = List.of("fp32:padded", "fp32:default", "fp32:group-by-length", "fp32:packing",
@@ -82,7 +73,8 @@ public final class RealDataProbe {
         Map<String, Double> peer = new HashMap<>();
         for (Measured padded : measured) {
             if (!padded.batching().equals("padded")) continue;
-            peer.put(padded.dtype(), python.map(p -> peerMeasured(p, model, padded, steps)).orElseGet(() -> peerModeled(padded)));
+            if (python.isPresent()) peer.put(padded.dtype(), peerMeasured(python.get(), model, padded, steps));
+            else if (shape.equals(MODELED_SHAPE)) peer.put(padded.dtype(), peerModeled(padded));
         }
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, `%s`, steps %d–%d of one run each (step 1 fills the caches)%n%n"
                 + "| dtype | batches | real tokens | positions in rows | real share | s | real tokens/s | step 1 s | real tokens/s, step 1 counted "
@@ -128,7 +120,7 @@ public final class RealDataProbe {
     private static double peerModeled(Measured padded) {
         double positions = 0;
         for (long p : padded.stepPositions()) positions += p + (double) BATCH * StepFixture.VIRTUAL_TOKENS;
-        return padded.realTokens() / (positions * peerSecondsPerPosition(padded.dtype()));
+        return padded.realTokens() / (positions * PeerRun.modeledSecondsPerPosition(padded.dtype()));
     }
 
     private static Measured run(Path model, String dtype, String batching, int steps) {

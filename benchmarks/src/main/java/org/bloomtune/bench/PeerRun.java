@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The Python peer — HF transformers + PEFT, {@code benchmarks/peer/peer_step.py} — run on this
@@ -21,7 +20,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class PeerRun {
     static final String SCRIPT = "benchmarks/peer/peer_step.py";
-    /** A peer run that takes longer than this is stopped: its steps take about 30 s each here. */
+    /** A peer run that takes longer than this is stopped: its steps take 8–35 s each here. */
     private static final long TIMEOUT_MINUTES = 30;
 
     /**
@@ -99,20 +98,11 @@ final class PeerRun {
             ProcessBuilder pb = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile());
             // PyTorch's own switch for huge pages under its CPU tensors: the peer's fastest setting here, so the comparison is with its best.
             pb.environment().putIfAbsent("THP_MEM_ALLOC_ENABLE", "1");
-            Process p = pb.start();
-            if (!p.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new IllegalStateException("the peer ran past " + TIMEOUT_MINUTES + " minutes: " + String.join(" ", command));
-            }
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException("the peer exited " + p.exitValue() + ": " + String.join(" ", command) + "\n" + tail(Files.readString(err)));
-            }
+            int exit = ChildProcess.run(pb, TIMEOUT_MINUTES, "the peer");
+            if (exit != 0) throw new IllegalStateException("the peer exited " + exit + ": " + String.join(" ", command) + "\n" + tail(Files.readString(err)));
             return steps(Files.readAllLines(out));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
         } finally {
             deleteQuietly(out);
             deleteQuietly(err);

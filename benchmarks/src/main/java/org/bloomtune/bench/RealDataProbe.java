@@ -31,6 +31,8 @@ public final class RealDataProbe {
     /** The first step fills the caches and is left out of the rates. */
     private static final int WARM_UP_STEPS = 1;
     private static final int BATCH = 4;
+    /** One row's run takes 1–2 minutes at bloom-560m shape here. */
+    private static final long RUN_TIMEOUT_MINUTES = 30;
     static final String DATA = "models/demo-data/alpaca_zh_demo_first300.json";
     static final String TOKENIZER = "models/bloom-tiny/tokenizer.json";
 
@@ -139,16 +141,13 @@ public final class RealDataProbe {
             }
             Path log = dir.resolve("train.log");
             long[] steal = CpuSteal.sample();
-            int exit = new ProcessBuilder(Launcher.thisJvm("org.bloomtune.cli.Main", args)).redirectErrorStream(true).redirectOutput(log.toFile())
-                    .start().waitFor();
+            int exit = ChildProcess.run(new ProcessBuilder(Launcher.thisJvm("org.bloomtune.cli.Main", args)).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()), RUN_TIMEOUT_MINUTES, "train (" + dtype + ", " + batching + ")");
             double stolen = CpuSteal.percent(steal, CpuSteal.sample());
             if (exit != 0) throw new IllegalStateException("train (" + dtype + ", " + batching + ") exited " + exit + ":\n" + Files.readString(log));
             return measured(dtype, batching, dir.resolve("run").resolve("metrics.jsonl"), stolen);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
         } finally {
             if (dir != null) deleteQuietly(dir);
         }

@@ -93,15 +93,18 @@ public final class ScalingProbe {
         return file;
     }
 
+    /** A training run here takes a few minutes; one that has not ended after this is stopped. */
+    private static final long TRAIN_TIMEOUT_MINUTES = 30;
+
     /** Runs {@code bloomtune train} in a JVM of its own; the mean over the steps after the first. */
     private static Run train(String name, List<String> common, Path output, List<String> extra) throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(common);
         args.addAll(List.of("--output", output.toString()));
         args.addAll(extra);
         Path log = output.resolveSibling(output.getFileName() + ".log");
-        Process p = new ProcessBuilder(Launcher.thisJvm("org.bloomtune.cli.Main", args)).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
-        if (p.waitFor() != 0) throw new IllegalStateException(name + " failed (exit " + p.exitValue() + "): see " + log);
+        int exit = ChildProcess.run(new ProcessBuilder(Launcher.thisJvm("org.bloomtune.cli.Main", args)).redirectErrorStream(true)
+                .redirectOutput(log.toFile()), TRAIN_TIMEOUT_MINUTES, name);
+        if (exit != 0) throw new IllegalStateException(name + " failed (exit " + exit + "): see " + log);
         List<String> lines = Files.readAllLines(output.resolve("metrics.jsonl"));
         double seconds = 0;
         double comm = 0;

@@ -4,7 +4,6 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -97,13 +96,7 @@ public final class Bf16Attention {
 
     /** Each thread's buffers for one (row, head) pair at a time: a few of [T, T] and [T, head_dim]. */
     private static Tensor scratch(long positions, long headDim, int threads) {
-        long bytes;
-        try {
-            bytes = (long) SCRATCH_BYTES.invokeExact(positions, headDim);
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_attention_bf16_scratch_bytes failed", t);
-        }
-        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
+        return NativeKernels.threadScratch(SCRATCH_BYTES, "bt_attention_bf16_scratch_bytes", positions, headDim, threads);
     }
 
     /** HF's 1 / √head_dim, as baddbmm applies it in float. */

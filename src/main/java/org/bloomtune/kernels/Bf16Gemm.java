@@ -4,7 +4,6 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -157,13 +156,7 @@ public final class Bf16Gemm {
 
     /** The kernel's scratch for {@code threads} threads: a packed block of B and, for a long k, float32 partial sums. */
     private static Tensor scratch(long m, long k, int threads) {
-        long bytes;
-        try {
-            bytes = (long) SCRATCH_BYTES.invokeExact(m, k);
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_bf16_gemm_scratch_bytes failed", t);
-        }
-        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
+        return NativeKernels.threadScratch(SCRATCH_BYTES, "bt_bf16_gemm_scratch_bytes", m, k, threads);
     }
 
     private static boolean plain(Tensor t) {

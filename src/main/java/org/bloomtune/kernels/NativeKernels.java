@@ -1,6 +1,11 @@
 package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeLibrary;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.ValueLayout;
@@ -33,5 +38,19 @@ public final class NativeKernels {
             throw new IllegalStateException("FFM call to " + supported + " failed", t);
         }
         return bind(name, descriptor);
+    }
+
+    /**
+     * A kernel's per-thread scratch: {@code threads} rows of the bytes {@code bytesFor(a, b)} says one
+     * thread needs ({@code name}: that C function, for the error).
+     */
+    static Tensor threadScratch(MethodHandle bytesFor, String name, long a, long b, int threads) {
+        long bytes;
+        try {
+            bytes = (long) bytesFor.invokeExact(a, b);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to " + name + " failed", t);
+        }
+        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
     }
 }

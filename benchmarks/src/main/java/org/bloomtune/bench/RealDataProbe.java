@@ -50,15 +50,18 @@ public final class RealDataProbe {
     }
 
     /** One run's steps after the warm-up, summed. */
-    record Measured(String dtype, String batching, double seconds, long realTokens, double firstStepSeconds, long firstStepTokens,
+    record Measured(String dtype, String batching, double seconds, double firstStepSeconds, long firstStepTokens,
                     long[] stepTokens, long[] stepPositions, double steal) {
-        double realTokensPerSecond() { return realTokens / seconds; }
+        /** Real tokens over the timed steps. */
+        long realTokens() { return Arrays.stream(stepTokens).sum(); }
+
+        double realTokensPerSecond() { return realTokens() / seconds; }
 
         /** Positions of the rows computed over the timed steps. */
         long positions() { return Arrays.stream(stepPositions).sum(); }
 
         /** With the warm-up step counted too. */
-        double allStepsRealTokensPerSecond() { return (realTokens + firstStepTokens) / (seconds + firstStepSeconds); }
+        double allStepsRealTokensPerSecond() { return (realTokens() + firstStepTokens) / (seconds + firstStepSeconds); }
     }
 
     /** The markdown table for {@code runs} ("DTYPE:BATCHING"), each row also printed to stderr as it is measured. */
@@ -161,18 +164,16 @@ public final class RealDataProbe {
         }
         List<JsonObject> timed = stepRecords.subList(WARM_UP_STEPS, stepRecords.size());
         double seconds = 0;
-        long real = 0;
         long[] stepTokens = new long[timed.size()];
         long[] stepPositions = new long[timed.size()];
         for (int i = 0; i < timed.size(); i++) {
             JsonObject r = timed.get(i);
             seconds += r.get("seconds").getAsDouble();
             stepTokens[i] = r.get("tokens").getAsLong();
-            real += stepTokens[i];
             stepPositions[i] = r.get("padded_tokens").getAsLong();
         }
         JsonObject first = stepRecords.getFirst();
-        return new Measured(dtype, batching, seconds, real, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepTokens, stepPositions, steal);
+        return new Measured(dtype, batching, seconds, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepTokens, stepPositions, steal);
     }
 
     private static void deleteQuietly(Path dir) {

@@ -95,6 +95,8 @@ public final class ScalingProbe {
 
     /** A training run here takes a few minutes; one that has not ended after this is stopped. */
     private static final long TRAIN_TIMEOUT_MINUTES = 30;
+    /** The all-reduce timings take seconds; a worker left waiting for its peer is killed after this. */
+    private static final long ALL_REDUCE_MINUTES = 5;
 
     /** Runs {@code bloomtune train} in a JVM of its own; the mean over the steps after the first. */
     private static Run train(String name, List<String> common, Path output, List<String> extra) throws IOException, InterruptedException {
@@ -122,20 +124,21 @@ public final class ScalingProbe {
     }
 
     /** Two worker JVMs, one thread each, time all-reduces of each size; rank 0 prints them. */
-    private static List<Collective> allReduceTimes(Path work) throws IOException, InterruptedException {
-        List<Process> workers = new ArrayList<>();
+    private static List<Collective> allReduceTimes(Path work) throws IOException {
+        List<ProcessBuilder> workers = new ArrayList<>();
+        Path timings = work.resolve("allreduce-0.out");
         for (int rank = 0; rank < 2; rank++) {
             ProcessBuilder pb = new ProcessBuilder(Launcher.thisJvm(ScalingProbe.class.getName(),
                     List.of("allreduce", Integer.toString(rank), "2", "29562")));
             pb.environment().put("OMP_NUM_THREADS", "1");
             pb.redirectError(work.resolve("allreduce-" + rank + ".err").toFile());
-            if (rank == 1) pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
-            workers.add(pb.start());
+            pb.redirectOutput(rank == 0 ? ProcessBuilder.Redirect.to(timings.toFile()) : ProcessBuilder.Redirect.DISCARD);
+            workers.add(pb);
         }
-        String out = new String(workers.getFirst().getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        for (Process p : workers) {
-            if (p.waitFor() != 0) throw new IllegalStateException("an all-reduce worker failed: see " + work + "/allreduce-*.err");
+        for (int exit : ChildProcess.runTogether(workers, ALL_REDUCE_MINUTES, "the all-reduce workers")) {
+            if (exit != 0) throw new IllegalStateException("an all-reduce worker failed: see " + work + "/allreduce-*.err");
         }
+        String out = Files.readString(timings, StandardCharsets.UTF_8);
         List<Collective> result = new ArrayList<>();
         for (String line : out.strip().split("\n")) {
             String[] f = line.trim().split(" ");

@@ -12,6 +12,7 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /** Resident memory of this process from Linux's /proc: native tensors included, unlike the JVM's heap figures. */
 public final class ProcessMemory {
@@ -61,6 +62,11 @@ public final class ProcessMemory {
 
     /** VmHWM: the highest resident bytes since start or since {@link #resetPeak}. */
     public static long peakResidentBytes() { return field("VmHWM:"); }
+
+    /** {@link #peakResidentBytes} in MiB where the OS reports it (Linux), else empty. */
+    public static OptionalLong peakResidentMib() {
+        return Files.isReadable(STATUS) ? OptionalLong.of(peakResidentBytes() >> 20) : OptionalLong.empty();
+    }
 
     /** Resets VmHWM to the current RSS (Linux 4.0+: writing 5 to clear_refs). */
     public static void resetPeak() {

@@ -10,6 +10,7 @@ import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.GradMode;
 import org.bloomtune.tensor.PeakAboveLoad;
+import org.bloomtune.tensor.ProcessMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
@@ -341,6 +342,7 @@ public final class Trainer<E> {
         r.addProperty("loss_terms", tokens.lossTerms());
         r.addProperty("reverse_pass", pass.name());
         r.addProperty("comm_seconds", commSeconds);
+        ProcessMemory.peakResidentMib().ifPresent(mib -> r.addProperty("peak_rss_mib", mib));
         return r;
     }
 }

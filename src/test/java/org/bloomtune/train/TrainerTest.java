@@ -12,6 +12,7 @@ import org.bloomtune.peft.AdapterConfig;
 import org.bloomtune.peft.PeftAdapter;
 import org.bloomtune.peft.PromptInit;
 import org.bloomtune.peft.SoftPrompt;
+import org.bloomtune.tensor.ProcessMemory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -110,6 +111,7 @@ class TrainerTest {
                 AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
                 new Trainer<>(new CausalLmTask(m), config, ac, listener).train(prompt, data, List.of(), RunMode.NEW);
             }
+            long peakAfter = ProcessMemory.peakResidentBytes() >> 20;
             String expected = budget == 0 ? "AUTOGRAD" : "RECOMPUTE_BLOCKS";
             assertTrue(log.getFirst().startsWith("reverse pass " + expected + " (estimated peak "), log.toString());
             List<JsonObject> steps = new MetricsLog(config.output()).read();
@@ -130,6 +132,13 @@ class TrainerTest {
                 assertEquals(pairs.getOrDefault(real, real), padded, r.toString());
                 assertEquals(expected, r.get("reverse_pass").getAsString());
                 assertEquals(real / r.get("seconds").getAsDouble(), r.get("tokens_per_s").getAsDouble(), 1e-6 * real);
+            }
+            // the process's peak since training started (this JVM trained): never falling, at most the peak read after the run
+            long previous = 1;
+            for (JsonObject r : steps) {
+                long peak = r.get("peak_rss_mib").getAsLong();
+                assertTrue(peak >= previous && peak <= peakAfter, previous + " ≤ " + peak + " ≤ " + peakAfter + ": " + r);
+                previous = peak;
             }
         }
     }

@@ -41,7 +41,7 @@ final class PeerRun {
     }
 
     /** One timed step of the peer. */
-    record Step(int step, double seconds, long tokens, long paddedTokens, double loss) {}
+    record Step(int step, double seconds, long tokens, long paddedTokens, double loss, long peakRssMib) {}
 
     /** The Python to run the peer with, if one is named. */
     static Optional<Path> python() {
@@ -114,7 +114,7 @@ final class PeerRun {
         for (String line : lines) {
             JsonObject o = JsonParser.parseString(line).getAsJsonObject();
             steps.add(new Step(o.get("step").getAsInt(), o.get("seconds").getAsDouble(), o.get("tokens").getAsLong(),
-                    o.get("padded_tokens").getAsLong(), o.get("loss").getAsDouble()));
+                    o.get("padded_tokens").getAsLong(), o.get("loss").getAsDouble(), o.get("peak_rss_mib").getAsLong()));
         }
         return steps;
     }

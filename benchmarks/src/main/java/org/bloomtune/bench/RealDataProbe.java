@@ -51,7 +51,7 @@ public final class RealDataProbe {
 
     /** One run's steps after the warm-up, summed. */
     record Measured(String dtype, String batching, double seconds, double firstStepSeconds, long firstStepTokens,
-                    long[] stepTokens, long[] stepPositions, double steal) {
+                    long[] stepTokens, long[] stepPositions, double steal, long peakRssMib) {
         /** Real tokens over the timed steps. */
         long realTokens() { return Arrays.stream(stepTokens).sum(); }
 
@@ -75,38 +75,46 @@ public final class RealDataProbe {
             measured.add(m);
         }
         Optional<Path> python = PeerRun.python();
-        Map<String, Double> peer = new HashMap<>();
+        Map<String, Peer> peer = new HashMap<>();
         for (Measured padded : measured) {
             if (!padded.batching().equals("padded")) continue;
             if (python.isPresent()) peer.put(padded.dtype(), peerMeasured(python.get(), model, padded, steps));
-            else if (shape.equals(MODELED_SHAPE)) peer.put(padded.dtype(), peerModeled(padded));
+            else if (shape.equals(MODELED_SHAPE)) peer.put(padded.dtype(), new Peer(peerModeled(padded), -1));
         }
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, `%s`, steps %d–%d of one run each (step 1 fills the caches)%n%n"
                 + "| dtype | batches | real tokens | positions in rows | real share | s | real tokens/s | step 1 s | real tokens/s, step 1 counted "
-                + "| steal %% | peer %s real tokens/s | × peer |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
+                + "| steal %% | process peak MiB | peer %s real tokens/s | × peer | peer process peak MiB |%n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%n",
                 shape, DATA, WARM_UP_STEPS + 1, steps, python.isPresent() ? "measured" : "modeled"));
         for (Measured m : measured) md.append(row(m, peer));
+        md.append(String.format(Locale.ROOT, "%nProcess peak: BloomTune's resident high-water mark while training (`peak_rss_mib` in "
+                + "`metrics.jsonl`, the loaded model included, the load's own transient not); the peer's `ru_maxrss` (load included).%n"));
         return md.toString();
     }
+
+    /** The peer's real tokens/s on the padded run's batches, and its process peak (-1 when modeled). */
+    private record Peer(double realTokensPerSecond, long peakRssMib) {}
 
     /**
      * One run's row; the peer's columns where the padded run of the same dtype has its batches (the
      * defaults' records per step are the padded run's).
      */
-    private static String row(Measured m, Map<String, Double> peer) {
+    private static String row(Measured m, Map<String, Peer> peer) {
         boolean sameBatches = peer.containsKey(m.dtype()) && (m.batching().equals("padded") || m.batching().equals("default"));
-        double p = sameBatches ? peer.get(m.dtype()) : Double.NaN;
-        return String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", m.dtype(), m.batching(),
-                m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(), m.firstStepSeconds(),
-                m.allStepsRealTokensPerSecond(), m.steal(), sameBatches ? String.format(Locale.ROOT, "%.1f", p) : "-",
-                sameBatches ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / p) : "-");
+        Peer p = sameBatches ? peer.get(m.dtype()) : null;
+        return String.format(Locale.ROOT, "| %s | %s | %d | %d | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s | %s | %s |%n", m.dtype(),
+                m.batching(), m.realTokens(), m.positions(), 100.0 * m.realTokens() / m.positions(), m.seconds(), m.realTokensPerSecond(),
+                m.firstStepSeconds(), m.allStepsRealTokensPerSecond(), m.steal(), m.peakRssMib(),
+                p != null ? String.format(Locale.ROOT, "%.1f", p.realTokensPerSecond()) : "-",
+                p != null ? String.format(Locale.ROOT, "**%.2f×**", m.realTokensPerSecond() / p.realTokensPerSecond()) : "-",
+                p != null && p.peakRssMib() >= 0 ? Long.toString(p.peakRssMib()) : "-");
     }
 
     /**
-     * The peer's real tokens/s on the padded run's batches, its steps after the warm-up: run on this
+     * The peer's real tokens/s on the padded run's batches, its steps after the warm-up, and its process peak: run on this
      * machine, each step checked to hold the same real tokens and padded positions as BloomTune's.
      */
-    private static double peerMeasured(Path python, Path model, Measured padded, int steps) {
+    private static Peer peerMeasured(Path python, Path model, Measured padded, int steps) {
         List<PeerRun.Step> ran = PeerRun.realData(python, model, padded.dtype(), steps);
         System.err.printf(Locale.ROOT, "peer %s: %s%n", padded.dtype(), ran);
         if (ran.size() != steps) throw new IllegalStateException("the peer ran " + ran.size() + " steps, not " + steps);
@@ -118,7 +126,8 @@ public final class RealDataProbe {
                         s.step(), s.tokens(), s.paddedTokens(), padded.stepTokens()[i], padded.stepPositions()[i]));
             }
         }
-        return timed.stream().mapToLong(PeerRun.Step::tokens).sum() / timed.stream().mapToDouble(PeerRun.Step::seconds).sum();
+        return new Peer(timed.stream().mapToLong(PeerRun.Step::tokens).sum() / timed.stream().mapToDouble(PeerRun.Step::seconds).sum(),
+                ran.stream().mapToLong(PeerRun.Step::peakRssMib).max().orElseThrow());
     }
 
     /** The peer modeled over the padded run's steps: its seconds per position times each row padded to the batch's longest, virtual tokens ahead. */
@@ -173,7 +182,9 @@ public final class RealDataProbe {
             stepPositions[i] = r.get("padded_tokens").getAsLong();
         }
         JsonObject first = stepRecords.getFirst();
-        return new Measured(dtype, batching, seconds, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepTokens, stepPositions, steal);
+        long peak = stepRecords.stream().mapToLong(r -> r.get("peak_rss_mib").getAsLong()).max().orElseThrow();
+        return new Measured(dtype, batching, seconds, first.get("seconds").getAsDouble(), first.get("tokens").getAsLong(), stepTokens, stepPositions,
+                steal, peak);
     }
 
     private static void deleteQuietly(Path dir) {

@@ -84,6 +84,11 @@ public class DecodeAttentionBenchmark {
         }
     }
 
+    /** Bytes of keys and values one step reads: past + 1 positions of every (row, head) pair in every layer. */
+    static long bytesPerStep(String dtype, int batch, int past) {
+        return 2L * LAYERS * batch * HEADS * (past + 1) * HEAD_DIM * (dtype.equals("bf16") ? 2 : 4);
+    }
+
     /** The 24 layers of one step; returns the merged heads' elements so the calls are not dropped. */
     @Benchmark
     public long step() {

@@ -39,6 +39,7 @@ public final class Report {
         Collection<RunResult> onlineSoftmax = run(OnlineSoftmaxBenchmark.class);
         Collection<RunResult> attentionMlp = run(AttentionMlpOpsBenchmark.class);
         Collection<RunResult> attention = run(AttentionBenchmark.class);
+        Collection<RunResult> decodeAttention = run(DecodeAttentionBenchmark.class);
         Collection<RunResult> forward = run(ForwardBenchmark.class);
         Collection<RunResult> generate = run(GenerateBenchmark.class);
         Collection<RunResult> step = run(StepBenchmark.class);
@@ -65,6 +66,7 @@ public final class Report {
                 + "native/ kernels vs libtorch ops", attentionMlp, "op", "implementation");
         kernelTable(md, "The bf16 step's attention from the fused QKV [4, 266, 3072] to the merged heads [4, 266, 1024], causal, one layer at "
                 + "bloom-560m shape: native/ kernel vs HF's chain by libtorch", attention, "op", "implementation");
+        decodeAttentionTable(md, decodeAttention);
         forwardTable(md, forward, peak);
         generateTable(md, generate, peak);
         md.append("\n## Decode against the memory-bandwidth floor (`DecodeProbe`)\n\n").append(decode).append("""
@@ -120,6 +122,21 @@ public final class Report {
                     r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()));
         }
         md.append('\n');
+    }
+
+    private static void decodeAttentionTable(StringBuilder md, Collection<RunResult> results) {
+        md.append("## One decode step's attention over the KV cache (bloom-560m shape: 24 layers, 16 heads of 64; `DecodeAttentionBenchmark`)\n\n"
+                + "| batch | dtype | cached positions | µs/step | ± | cache MB read | GB/s |\n|---|---|---|---|---|---|---|\n");
+        for (RunResult r : results) {
+            int batch = Integer.parseInt(param(r, "batch"));
+            int past = Integer.parseInt(param(r, "past"));
+            double us = r.getPrimaryResult().getScore();
+            long bytes = DecodeAttentionBenchmark.bytesPerStep(param(r, "dtype"), batch, past);
+            md.append(String.format(Locale.ROOT, "| %d | %s | %d | %.0f | %.0f | %.1f | %.1f |%n", batch, param(r, "dtype"), past, us,
+                    r.getPrimaryResult().getScoreError(), bytes / 1e6, bytes / (us * 1e3)));
+        }
+        md.append("\nEach step's cache comes from memory (the buffers are a ring larger than the caches); GB/s is the keys and values read "
+                + "over the step's time, to be set beside the read rates of the decode table below.\n\n");
     }
 
     private static void forwardTable(StringBuilder md, Collection<RunResult> forward, Map<String, Double> peak) {
@@ -317,7 +334,7 @@ public final class Report {
         // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
         return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
                 benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class || benchmark == AttentionMlpOpsBenchmark.class
-                        || benchmark == AttentionBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
+                        || benchmark == AttentionBenchmark.class || benchmark == DecodeAttentionBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 
     /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run, bf16 the faster of libtorch's and the native one. */

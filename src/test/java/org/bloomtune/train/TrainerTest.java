@@ -133,12 +133,14 @@ class TrainerTest {
                 assertEquals(expected, r.get("reverse_pass").getAsString());
                 assertEquals(real / r.get("seconds").getAsDouble(), r.get("tokens_per_s").getAsDouble(), 1e-6 * real);
             }
-            // the process's peak since training started (this JVM trained): never falling, at most the peak read after the run
+            // the process's peak since training started (this JVM trained): never falling, at most the peak read after the
+            // run — within the slack of Linux's RSS counters, which threads update in batches (a read may lag by a few MiB)
+            long slack = 8;
             long previous = 1;
             for (JsonObject r : steps) {
                 long peak = r.get("peak_rss_mib").getAsLong();
-                assertTrue(peak >= previous && peak <= peakAfter, previous + " ≤ " + peak + " ≤ " + peakAfter + ": " + r);
-                previous = peak;
+                assertTrue(peak >= previous - slack && peak <= peakAfter + slack, previous + " ≤ " + peak + " ≤ " + peakAfter + ": " + r);
+                previous = Math.max(previous, peak);
             }
         }
     }

@@ -67,7 +67,7 @@ public class DecodeAttentionBenchmark {
         ScalarType type = dtype.equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
         long pairs = (long) batch * HEADS;
         long capacity = past + 128;
-        long bytesPerLayer = 2 * pairs * capacity * HEAD_DIM * (type == ScalarType.Float ? 4 : 2);
+        long bytesPerLayer = 2 * pairs * capacity * HEAD_DIM * elementBytes(dtype);
         long layers = Math.max(LAYERS, (RING_BYTES / bytesPerLayer + LAYERS - 1) / LAYERS * LAYERS);
         try (GradMode off = GradMode.off()) {
             for (long i = 0; i < layers; i++) {
@@ -86,8 +86,10 @@ public class DecodeAttentionBenchmark {
 
     /** Bytes of keys and values one step reads: past + 1 positions of every (row, head) pair in every layer. */
     static long bytesPerStep(String dtype, int batch, int past) {
-        return 2L * LAYERS * batch * HEADS * (past + 1) * HEAD_DIM * (dtype.equals("bf16") ? 2 : 4);
+        return 2L * LAYERS * batch * HEADS * (past + 1) * HEAD_DIM * elementBytes(dtype);
     }
+
+    private static int elementBytes(String dtype) { return dtype.equals("bf16") ? 2 : 4; }
 
     /** The 24 layers of one step; returns the merged heads' elements so the calls are not dropped. */
     @Benchmark

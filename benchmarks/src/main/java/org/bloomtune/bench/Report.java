@@ -18,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -330,11 +331,14 @@ public final class Report {
         return (recompute ? 3 : 2) * blocksForward + head;
     }
 
+    /** The single-kernel benchmarks, whose calls take microseconds; the others are reported in milliseconds. */
+    private static final Set<Class<?>> IN_MICROSECONDS = Set.of(QuantizeBenchmark.class, OnlineSoftmaxBenchmark.class,
+            AttentionMlpOpsBenchmark.class, AttentionBenchmark.class, DecodeAttentionBenchmark.class);
+
     private static Collection<RunResult> run(Class<?> benchmark) throws RunnerException {
         // include() is a regex on the full name: anchor it, or StepBenchmark also runs LargeStepBenchmark.
         return new Runner(new OptionsBuilder().include("^" + java.util.regex.Pattern.quote(benchmark.getName()) + "\\.").timeUnit(
-                benchmark == QuantizeBenchmark.class || benchmark == OnlineSoftmaxBenchmark.class || benchmark == AttentionMlpOpsBenchmark.class
-                        || benchmark == AttentionBenchmark.class || benchmark == DecodeAttentionBenchmark.class ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
+                IN_MICROSECONDS.contains(benchmark) ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 
     /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run, bf16 the faster of libtorch's and the native one. */

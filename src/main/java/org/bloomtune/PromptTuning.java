@@ -13,6 +13,7 @@ import org.bloomtune.train.RunDirectory;
 import org.bloomtune.train.RunMode;
 import org.bloomtune.train.TrainConfig;
 import org.bloomtune.train.Trainer;
+import org.bloomtune.train.TrainingStop;
 import org.bloomtune.train.TrainingListener;
 
 import java.nio.file.Path;
@@ -54,6 +55,7 @@ public final class PromptTuning {
     private TrainingListener listener = TrainingListener.SILENT;
     private RunMode runMode = RunMode.NEW;
     private Collective collective = Collective.SINGLE;
+    private TrainingStop stop = new TrainingStop();
 
     private PromptTuning(BloomModel model) {
         this.model = Objects.requireNonNull(model, "model");
@@ -113,6 +115,13 @@ public final class PromptTuning {
      */
     public PromptTuning distributed(Collective c) { collective = Objects.requireNonNull(c, "collective"); return this; }
 
+    /**
+     * Lets {@code stop} end the run at the next step boundary (from another thread, a signal
+     * handler, a UI): the step reached is checkpointed for {@link RunMode#RESUME} and the result
+     * says {@link TrainedPrompt#stopped()}.
+     */
+    public PromptTuning stopOn(TrainingStop s) { stop = Objects.requireNonNull(s, "stop"); return this; }
+
     /** The adapter config this run will write: checks num_virtual_tokens and the init before any work. */
     public AdapterConfig adapterConfig() {
         if (peftType != PeftType.PROMPT_TUNING && init != PromptInit.RANDOM) {
@@ -154,11 +163,11 @@ public final class PromptTuning {
             say.onMessage(String.format(Locale.ROOT, "%d training and %d eval examples%s; %s, %d virtual tokens (%s); %,d trainable of %,d parameters (%.5f %%)",
                     prepared.train().size(), prepared.eval().size(), prepared.eval().isEmpty() ? " (no evaluation)" : "", adapter.peftType(),
                     adapter.numVirtualTokens(), describe(adapter), trainable, model.parameterCount(), 100.0 * trainable / model.parameterCount()));
-            Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener, collective)
+            Trainer.Summary s = new Trainer<>(prepared.task(), run, adapter, listener, collective).stopOn(stop)
                     .train(prompt, prepared.train(), prepared.eval(), runMode);
-            String report = collective.isLeader() ? prepared.finish(prompt, s.adapter(), run.batchSize()) : "";
+            String report = collective.isLeader() && !s.stopped() ? prepared.finish(prompt, s.adapter(), run.batchSize()) : "";
             if (!report.isEmpty()) listener.onMessage(report);
-            return new TrainedPrompt(s.adapter(), run.output(), s.steps(), s.lastLoss(), s.eval(), report);
+            return new TrainedPrompt(s.adapter(), run.output(), s.steps(), s.lastLoss(), s.eval(), report, s.stopped());
         }
     }
 }

@@ -4,6 +4,7 @@ import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.KernelSelection;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.tensor.NativeLibrary;
+import org.bloomtune.tensor.ProcessExit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -47,7 +48,9 @@ public final class Main implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        Interrupts.install();
+        // Not System.exit: see ProcessExit (OpenBLAS's exit handler can wait forever, libtorch's can crash).
+        ProcessExit.now(run(args));
     }
 
     /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */

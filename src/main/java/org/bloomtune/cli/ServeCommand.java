@@ -12,7 +12,6 @@ import org.bloomtune.serve.MultiTaskServer;
 import org.bloomtune.serve.SchedulerOptions;
 import org.bloomtune.serve.ServedBank;
 import org.bloomtune.serve.openai.OpenAiServer;
-import sun.misc.Signal;
 import org.bloomtune.serve.PromptBank;
 import org.bloomtune.serve.TaskRequest;
 import org.bloomtune.serve.TaskResponse;
@@ -84,7 +83,7 @@ final class ServeCommand implements Runnable {
         OpenAiServer.Options options = new OpenAiServer.Options(host, port, adminToken, maxBody, 16, 64, 256, scheduling);
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         CountDownLatch stop = new CountDownLatch(1);
-        for (String signal : new String[]{"TERM", "INT"}) Signal.handle(new Signal(signal), s -> stop.countDown());
+        Interrupts.stopWith(stop::countDown);
         try (BloomModel model = modelOptions.load();
              ServedBank bank = new ServedBank(model, tok, bankDir == null ? null : PromptBank.load(bankDir, model.config()), servedName(), maxLength);
              OpenAiServer server = OpenAiServer.start(model, tok, bank, options)) {

@@ -29,6 +29,7 @@ import org.bloomtune.train.RunDirectory;
 import org.bloomtune.train.RunMode;
 import org.bloomtune.train.TrainConfig;
 import org.bloomtune.train.TrainingListener;
+import org.bloomtune.train.TrainingStop;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -140,14 +141,22 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         // Read (and reject bad rows) before the model loads: a data problem costs no load time.
         TaskSpec spec = task.equals("lm") ? instructions() : classification();
         checkMemory();
+        boolean oneProcess = worker == null || !worker.isDistributed();
+        TrainingStop stop = new TrainingStop();
+        // One process stops after its step; a data-parallel rank ends at once (the launcher stops them all).
+        if (oneProcess) Interrupts.stopWith(stop::request);
         try (BloomModel model = modelOptions.load();
-             Collective collective = worker == null || !worker.isDistributed() ? Collective.SINGLE : C10dCollective.join(worker, modelOptions.loadOptions().device())) {
+             Collective collective = oneProcess ? Collective.SINGLE : C10dCollective.join(worker, modelOptions.loadOptions().device())) {
             PromptTuning tuning = PromptTuning.of(model).tokenizer(tok).virtualTokens(virtualTokens).init(PromptInit.parse(init))
                     .baseModel(modelOptions.model).task(spec).config(config).distributed(collective)
-                    .listener(TrainingListener.console(System.out)).runMode(runMode());
+                    .listener(TrainingListener.console(System.out)).runMode(runMode()).stopOn(stop);
             if (initText != null) tuning.initText(initText);
             method(tuning);
             TrainedPrompt result = tuning.train(output);
+            if (result.stopped()) {
+                System.out.println("stopped: continue this run with --resume");
+                return Interrupts.exitCode();
+            }
             if (collective.isLeader()) {
                 System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),
                         result.evaluation() == null ? "" : String.format(", eval loss %.4f", result.evaluation().loss()), result.adapter(),
@@ -170,7 +179,10 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         // As torchrun: one rank per machine unless --nproc-per-node says more.
         Launcher.Plan plan = new Launcher.Plan(Launcher.thisJvm(Main.class.getName(), args), nodeRank, Math.max(1, nprocPerNode), nnodes, masterAddr,
                 masterPort, perRank, Duration.ofSeconds(distTimeout));
-        return Launcher.run(plan, System.out, System.err);
+        TrainingStop stop = new TrainingStop();
+        Interrupts.stopWith(stop::request);
+        int code = Launcher.run(plan, System.out, System.err, stop::requested);
+        return stop.requested() ? Interrupts.exitCode() : code;
     }
 
     private static final java.util.Set<String> LAUNCHER_FLAGS = java.util.Set.of("--nproc-per-node", "--nnodes", "--node-rank",

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
  * Starts the ranks of one machine as worker JVMs, as {@code torchrun --nproc-per-node} does: each
@@ -44,6 +45,15 @@ public final class Launcher {
 
     /** Runs the workers to the end and returns the exit code: 0, or the first failing worker's. */
     public static int run(Plan plan, PrintStream out, PrintStream err) throws IOException, InterruptedException {
+        return run(plan, out, err, () -> false);
+    }
+
+    /**
+     * As {@link #run(Plan, PrintStream, PrintStream)}, and once {@code stopRequested} holds the workers
+     * are ended at once (a rank cannot stop alone at a step boundary: the others would wait for it in
+     * the next all-reduce); the run continues from its newest checkpoint.
+     */
+    public static int run(Plan plan, PrintStream out, PrintStream err, BooleanSupplier stopRequested) throws IOException, InterruptedException {
         int world = plan.nnodes() * plan.nprocPerNode();
         List<Process> workers = new ArrayList<>();
         Thread stopper = new Thread(() -> workers.forEach(Process::destroyForcibly));
@@ -64,7 +74,7 @@ public final class Launcher {
                 pump(p.getInputStream(), local == 0 ? out : null, "");
                 pump(p.getErrorStream(), err, "[rank " + rank + "] ");
             }
-            return await(plan, workers, err);
+            return await(plan, workers, err, stopRequested);
         } finally {
             workers.forEach(Process::destroyForcibly);
             try {
@@ -75,11 +85,17 @@ public final class Launcher {
         }
     }
 
-    private static int await(Plan plan, List<Process> workers, PrintStream err) throws InterruptedException {
+    private static int await(Plan plan, List<Process> workers, PrintStream err, BooleanSupplier stopRequested) throws InterruptedException {
         int code = 0;
         long deadline = Long.MAX_VALUE;
+        boolean stopping = false;
         while (workers.stream().anyMatch(Process::isAlive) && System.nanoTime() < deadline) {
-            for (int local = 0; local < workers.size(); local++) {
+            if (!stopping && stopRequested.getAsBoolean()) {
+                stopping = true;
+                err.println("bloomtune train: stopping the ranks; the run continues from its newest checkpoint with --resume");
+                workers.forEach(Process::destroyForcibly);
+            }
+            for (int local = 0; !stopping && local < workers.size(); local++) {
                 Process p = workers.get(local);
                 if (p.isAlive() || code != 0 || p.exitValue() == 0) continue;
                 code = p.exitValue() == 2 ? 2 : 1;

@@ -49,6 +49,20 @@ final class LibC {
         }
     }
 
+    /** {@code _exit(code)}: the process ends without running C exit handlers. Returns only off POSIX. */
+    static void exitNow(int code) {
+        if (Exit.HANDLE.isEmpty()) return;
+        try {
+            Exit.HANDLE.get().invokeExact(code);
+        } catch (Throwable t) {
+            throw new IllegalStateException("_exit failed", t);
+        }
+    }
+
+    private static final class Exit {
+        static final Optional<MethodHandle> HANDLE = function("_exit", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+    }
+
     private static final class Setenv {
         static final Optional<MethodHandle> HANDLE = function("setenv",
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));

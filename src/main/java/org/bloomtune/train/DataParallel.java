@@ -50,6 +50,12 @@ final class DataParallel {
         }
     }
 
+    /** Whether {@code mine} holds on any rank (every rank gets the same answer). */
+    boolean anyRank(boolean mine, String what) {
+        if (!isDistributed()) return mine;
+        return max(new double[]{mine ? 1 : 0}, what)[0] > 0;
+    }
+
     /** The element-wise sum of {@code values} over ranks. */
     double[] sum(double[] values, String what) {
         if (!isDistributed()) return values;

@@ -40,6 +40,7 @@ public final class Trainer<E> {
     private final DataParallel ranks;
     private final boolean leader;
     private ReversePass pass;
+    private TrainingStop stop = new TrainingStop();
 
     public Trainer(TrainingTask<E> task, TrainConfig config, AdapterConfig adapterConfig, TrainingListener listener) {
         this(task, config, adapterConfig, listener, Collective.SINGLE);
@@ -59,13 +60,22 @@ public final class Trainer<E> {
         this.listener = leader ? listener : TrainingListener.SILENT;
     }
 
+    /**
+     * Lets {@code stop} end the run early: it is checked before the first step and after every
+     * optimizer step, on every rank alike (a data-parallel run agrees on it through the collective).
+     */
+    public Trainer<E> stopOn(TrainingStop stop) {
+        this.stop = java.util.Objects.requireNonNull(stop, "stop");
+        return this;
+    }
+
     /** Thrown when the loss stops being finite. */
     public static final class DivergedException extends RuntimeException {
         DivergedException(String message) { super(message); }
     }
 
     /** The run's outcome; {@code eval} is null when there was no eval data. */
-    public record Summary(int steps, double lastLoss, Evaluation eval, Path adapter) {
+    public record Summary(int steps, double lastLoss, Evaluation eval, Path adapter, boolean stopped) {
         public double evalLoss() { return eval == null ? Double.NaN : eval.loss(); }
     }
 
@@ -97,7 +107,8 @@ public final class Trainer<E> {
             int step = state.step();
             int epoch = state.epoch();
             int batchIndex = state.batchInEpoch();
-            while (step < total) {
+            boolean stopped = stopRequested();
+            while (step < total && !stopped) {
                 List<List<Integer>> batches = order.epoch(train, task::length, epoch);
                 double lossSum = 0;
                 long tokens = 0;
@@ -106,7 +117,7 @@ public final class Trainer<E> {
                 int micro = 0;
                 long began = System.nanoTime();
                 prompt.zeroGrad();
-                for (; batchIndex < batches.size() && step < total; batchIndex++) {
+                for (; batchIndex < batches.size() && step < total && !stopped; batchIndex++) {
                     List<E> batch = pick(train, batches.get(batchIndex));
                     lossSum += shardLossAndGrad(prompt, batch);
                     tokens += batch.stream().mapToLong(task::length).sum();
@@ -132,14 +143,11 @@ public final class Trainer<E> {
                                 ranks.isDistributed() ? commSeconds : 0));
                     }
                     listener.onStep(step, total, firstStep, loss, tokens / seconds);
-                    if (step % config.checkpointEvery() == 0 || step == total) {
-                        ranks.checkSameState(prompt, optimizer, step);
-                        if (leader) {
-                            Checkpoints.save(config.output(), adapterConfig, prompt, optimizer,
-                                    new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
-                        }
+                    stopped = stopRequested();
+                    if (step % config.checkpointEvery() == 0 || step == total || stopped) {
+                        checkpoint(prompt, optimizer, new TrainingState(step, epoch, batchIndex + 1, total, config.seed()), settings);
                     }
-                    if (config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
+                    if (!stopped && config.evalEvery() > 0 && step % config.evalEvery() == 0 && !eval.isEmpty()) evaluate(prompt, eval, step, metrics);
                     lossSum = 0;
                     tokens = 0;
                     padded = 0;
@@ -154,6 +162,7 @@ public final class Trainer<E> {
                 }
             }
             if (leader && step > firstStep) listener.onMessage("memory peak " + memory.describe(choice.estimatedAboveLoad()));
+            if (stopped) return stoppedAt(step, total, firstStep, lastLoss, metrics);
             Evaluation last = eval.isEmpty() ? null : evaluate(prompt, eval, step, metrics);
             Path adapter = config.output().resolve("adapter");
             if (leader) {
@@ -161,8 +170,28 @@ public final class Trainer<E> {
                 LossPlot.write(config.output().resolve("loss.png"), metrics.read());
             }
             ranks.barrier("the end of training");
-            return new Summary(step, lastLoss, last, adapter);
+            return new Summary(step, lastLoss, last, adapter, false);
         }
+    }
+
+    private void checkpoint(SoftPrompt prompt, AdamW optimizer, TrainingState state, RunSettings settings) {
+        ranks.checkSameState(prompt, optimizer, state.step());
+        if (leader) Checkpoints.save(config.output(), adapterConfig, prompt, optimizer, state, settings);
+    }
+
+    /** Whether any rank was asked to stop: one rank stopping alone would leave the others waiting in the next all-reduce. */
+    private boolean stopRequested() { return ranks.anyRank(stop.requested(), "the stop request"); }
+
+    /** A run stopped on request: its last step is in a checkpoint (none if it stopped before a step); no final evaluation or adapter. */
+    private Summary stoppedAt(int step, int total, int firstStep, double lastLoss, MetricsLog metrics) {
+        Path checkpoint = step > firstStep ? Checkpoints.latest(config.output()).orElse(null) : null;
+        if (leader) {
+            if (step > firstStep) LossPlot.write(config.output().resolve("loss.png"), metrics.read());
+            listener.onMessage("stopped on request after step " + step + " of " + total
+                    + (checkpoint == null ? " (no step done in this process: nothing saved)" : "; checkpoint " + checkpoint));
+        }
+        ranks.barrier("a stop on request");
+        return new Summary(step, lastLoss, null, checkpoint == null ? null : checkpoint.resolve("adapter"), true);
     }
 
     /** Where the run starts: step 0, or the newest checkpoint — read by rank 0 and sent to every rank. */

@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainerTest {
@@ -88,6 +89,87 @@ class TrainerTest {
         assertEquals(a.size(), b.size());
         for (int i = 0; i < a.size(); i++) {
             if (!a.get(i).has("loss")) continue;
+            assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
+            assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
+                    "step " + a.get(i).get("step") + " after resuming from " + reached);
+        }
+    }
+
+    @Test
+    void aStopRequestEndsTheRunAfterTheCurrentStepWithItsCheckpointAndNoAdapter() {
+        Path model = Reference.reference("hf/a/model");
+        List<Example> data = List.of(new Example(new long[]{49, 584, 613, 796, 223, 10, 11}, new long[]{49, 584, 613, 796, 223, 10, 11}),
+                new Example(new long[]{7, 8, 9, 10, 11}, new long[]{7, 8, 9, 10, 11}));
+        TrainConfig config = TrainConfig.builder().output(dir.resolve("run")).epochs(40).batchSize(1).lr(0.1)
+                .checkpointEvery(10).evalEvery(5).seed(1).build();
+        TrainingStop stop = new TrainingStop();
+        TrainingListener stopAtSeven = new TrainingListener() {      // as another thread would, in the middle of step 7's work
+            @Override public void onStep(int step, int total, int firstStep, double loss, double tokensPerSecond) { if (step == 7) stop.request(); }
+        };
+        try (BloomModel m = BloomModel.load(model); SoftPrompt prompt = SoftPrompt.random(5, 64, 1)) {
+            AdapterConfig ac = AdapterConfig.forModel(m.config(), 5, PromptInit.RANDOM, null, "hf/a");
+            Trainer.Summary s = new Trainer<>(new CausalLmTask(m), config, ac, stopAtSeven).stopOn(stop).train(prompt, data, data, RunMode.NEW);
+            assertTrue(s.stopped());
+            assertEquals(7, s.steps());
+            assertEquals(config.output().resolve("checkpoint-7/adapter"), s.adapter());
+            assertEquals(List.of("checkpoint-7"), Files.list(config.output()).map(p -> p.getFileName().toString())
+                    .filter(n -> n.startsWith("checkpoint")).sorted().toList());
+            assertFalse(Files.exists(config.output().resolve("adapter")));
+            // Evaluations at 0 and 5 only: none at the stop, none at the end.
+            assertEquals(7 + 2, new MetricsLog(config.output()).read().size());
+            try (PeftAdapter.Loaded a = PeftAdapter.load(s.adapter(), m.config())) {
+                assertArrayEquals(org.bloomtune.tensor.Tensors.toFloats(prompt.weight()), org.bloomtune.tensor.Tensors.toFloats(a.prompt().weight()));
+            }
+            // A stop already requested: nothing is run or written.
+            Trainer.Summary none = new Trainer<>(new CausalLmTask(m), config.withOutput(dir.resolve("none")), ac, TrainingListener.SILENT).stopOn(stop)
+                    .train(prompt, data, List.of(), RunMode.NEW);
+            assertTrue(none.stopped());
+            assertEquals(0, none.steps());
+            assertEquals(null, none.adapter());
+            assertTrue(Checkpoints.latest(dir.resolve("none")).isEmpty());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void sigtermStopsTheCliAfterItsStepWithACheckpointThatResumesExactly() throws Exception {
+        Path data = dir.resolve("data.json");
+        Files.writeString(data, demoSample(24));
+        // Checkpoints far apart: the only one the stopped run has is the one the stop wrote.
+        List<String> common = List.of("train", "--model", "models/bloom-tiny", "--data", data.toString(), "--eval-split", "0",
+                "--batch-size", "2", "--epochs", "20", "--max-length", "96", "--checkpoint-every", "1000", "--seed", "7");
+        Path straight = dir.resolve("straight");
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
+        // The same run in a child JVM, sent SIGTERM (as a terminal's Ctrl-C or a process manager would) after some steps.
+        // Before the CLI handled signals, the JVM's own exit waited forever in OpenBLAS's exit handler.
+        Path stopped = dir.resolve("stopped");
+        List<String> command = ChildJvm.cli();
+        command.addAll(args(common, "--output", stopped.toString()));
+        Path log = dir.resolve("child.log");
+        Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        Path metrics = stopped.resolve("metrics.jsonl");
+        while ((!Files.exists(metrics) || Files.readAllLines(metrics).size() < 5) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
+        assertTrue(child.isAlive(), "the child finished before it could be stopped:\n" + Files.readString(log));
+        child.destroy();                                                          // SIGTERM
+        boolean ended = child.waitFor(60, TimeUnit.SECONDS);
+        if (!ended) child.destroyForcibly().waitFor();
+        assertTrue(ended, "the child did not end within 60 s of SIGTERM:\n" + Files.readString(log));
+        String out = Files.readString(log);
+        assertEquals(143, child.exitValue(), out);
+        int reached = new MetricsLog(stopped).read().size();
+        assertTrue(out.contains("stopped on request after step " + reached + " of 240; checkpoint "), out);
+        assertTrue(out.contains("stopped: continue this run with --resume"), out);
+        assertEquals(reached, Checkpoints.latest(stopped).map(Checkpoints::step).orElseThrow(), "the stop checkpoints the step it reached");
+        assertFalse(Files.exists(stopped.resolve("adapter")), "no final adapter for a run that did not finish");
+        assertTrue(reached >= 5 && reached < 240, "steps before the stop: " + reached);
+        // Resume and compare every later step's loss with the uninterrupted run.
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", stopped.toString(), "--resume").toArray(String[]::new))));
+        List<JsonObject> a = new MetricsLog(straight).read();
+        List<JsonObject> b = new MetricsLog(stopped).read();
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
             assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
             assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
                     "step " + a.get(i).get("step") + " after resuming from " + reached);

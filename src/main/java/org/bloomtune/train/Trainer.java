@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -65,7 +66,7 @@ public final class Trainer<E> {
      * optimizer step, on every rank alike (a data-parallel run agrees on it through the collective).
      */
     public Trainer<E> stopOn(TrainingStop stop) {
-        this.stop = java.util.Objects.requireNonNull(stop, "stop");
+        this.stop = Objects.requireNonNull(stop, "stop");
         return this;
     }
 

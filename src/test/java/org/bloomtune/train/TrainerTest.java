@@ -72,27 +72,13 @@ class TrainerTest {
         assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
         // The same run in a child JVM, killed with SIGKILL once checkpoint 5 is on disk.
         Path killed = dir.resolve("killed");
-        List<String> command = ChildJvm.cli();
-        command.addAll(args(common, "--output", killed.toString()));
-        Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (!Files.exists(killed.resolve("checkpoint-5/trainer_state.json")) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
-        assertTrue(child.isAlive(), "the child finished before it could be killed:\n" + Files.readString(dir.resolve("child.log")));
+        Process child = startCli(common, killed);
+        waitUntil(child, () -> Files.exists(killed.resolve("checkpoint-5/trainer_state.json")));
         child.destroyForcibly().waitFor();
         assertEquals(137, child.exitValue(), "killed with SIGKILL");
         int reached = Checkpoints.latest(killed).map(Checkpoints::step).orElseThrow();
         assertTrue(reached >= 5 && reached < 36, "checkpoint reached: " + reached);
-        // Resume and compare every later step's loss with the uninterrupted run.
-        assertEquals(0, quiet(() -> Main.run(args(common, "--output", killed.toString(), "--resume").toArray(String[]::new))));
-        List<JsonObject> a = new MetricsLog(straight).read();
-        List<JsonObject> b = new MetricsLog(killed).read();
-        assertEquals(a.size(), b.size());
-        for (int i = 0; i < a.size(); i++) {
-            if (!a.get(i).has("loss")) continue;
-            assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
-            assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
-                    "step " + a.get(i).get("step") + " after resuming from " + reached);
-        }
+        resumeAndCompare(common, straight, killed, reached);
     }
 
     @Test
@@ -144,19 +130,14 @@ class TrainerTest {
         // The same run in a child JVM, sent SIGTERM (as a terminal's Ctrl-C or a process manager would) after some steps.
         // Before the CLI handled signals, the JVM's own exit waited forever in OpenBLAS's exit handler.
         Path stopped = dir.resolve("stopped");
-        List<String> command = ChildJvm.cli();
-        command.addAll(args(common, "--output", stopped.toString()));
-        Path log = dir.resolve("child.log");
-        Process child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         Path metrics = stopped.resolve("metrics.jsonl");
-        while ((!Files.exists(metrics) || Files.readAllLines(metrics).size() < 5) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
-        assertTrue(child.isAlive(), "the child finished before it could be stopped:\n" + Files.readString(log));
+        Process child = startCli(common, stopped);
+        waitUntil(child, () -> Files.exists(metrics) && Files.readAllLines(metrics).size() >= 5);
         child.destroy();                                                          // SIGTERM
         boolean ended = child.waitFor(60, TimeUnit.SECONDS);
         if (!ended) child.destroyForcibly().waitFor();
-        assertTrue(ended, "the child did not end within 60 s of SIGTERM:\n" + Files.readString(log));
-        String out = Files.readString(log);
+        String out = Files.readString(dir.resolve("child.log"));
+        assertTrue(ended, "the child did not end within 60 s of SIGTERM:\n" + out);
         assertEquals(143, child.exitValue(), out);
         int reached = new MetricsLog(stopped).read().size();
         assertTrue(out.contains("stopped on request after step " + reached + " of 240; checkpoint "), out);
@@ -164,12 +145,31 @@ class TrainerTest {
         assertEquals(reached, Checkpoints.latest(stopped).map(Checkpoints::step).orElseThrow(), "the stop checkpoints the step it reached");
         assertFalse(Files.exists(stopped.resolve("adapter")), "no final adapter for a run that did not finish");
         assertTrue(reached >= 5 && reached < 240, "steps before the stop: " + reached);
-        // Resume and compare every later step's loss with the uninterrupted run.
-        assertEquals(0, quiet(() -> Main.run(args(common, "--output", stopped.toString(), "--resume").toArray(String[]::new))));
+        resumeAndCompare(common, straight, stopped, reached);
+    }
+
+    /** {@code train} in a child JVM into {@code output}, its output in child.log. */
+    private Process startCli(List<String> common, Path output) throws IOException {
+        List<String> command = ChildJvm.cli();
+        command.addAll(args(common, "--output", output.toString()));
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+    }
+
+    /** Waits up to two minutes for {@code ready}, and fails if the child ended first. */
+    private void waitUntil(Process child, java.util.concurrent.Callable<Boolean> ready) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!ready.call() && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
+        assertTrue(child.isAlive(), "the child finished before it could be interrupted:\n" + Files.readString(dir.resolve("child.log")));
+    }
+
+    /** Resumes the interrupted run in this JVM and compares every step's loss with the uninterrupted run's. */
+    private static void resumeAndCompare(List<String> common, Path straight, Path interrupted, int reached) {
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", interrupted.toString(), "--resume").toArray(String[]::new))));
         List<JsonObject> a = new MetricsLog(straight).read();
-        List<JsonObject> b = new MetricsLog(stopped).read();
+        List<JsonObject> b = new MetricsLog(interrupted).read();
         assertEquals(a.size(), b.size());
         for (int i = 0; i < a.size(); i++) {
+            if (!a.get(i).has("loss")) continue;
             assertEquals(a.get(i).get("step").getAsInt(), b.get(i).get("step").getAsInt());
             assertEquals(a.get(i).get("loss").getAsDouble(), b.get(i).get("loss").getAsDouble(), 1e-7,
                     "step " + a.get(i).get("step") + " after resuming from " + reached);

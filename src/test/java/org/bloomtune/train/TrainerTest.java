@@ -63,13 +63,8 @@ class TrainerTest {
 
     @Test
     void resumeAfterKillNineContinuesExactlyAsAnUninterruptedRun() throws Exception {
-        Path data = dir.resolve("data.json");
-        Files.writeString(data, demoSample(24));
-        List<String> common = List.of("train", "--model", "models/bloom-tiny", "--data", data.toString(), "--eval-split", "0",
-                "--batch-size", "2", "--epochs", "3", "--max-length", "96", "--checkpoint-every", "1", "--seed", "5");
-        // The uninterrupted run, in this JVM.
-        Path straight = dir.resolve("straight");
-        assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
+        List<String> common = demoRun("--epochs", "3", "--checkpoint-every", "1", "--seed", "5");
+        Path straight = uninterrupted(common);
         // The same run in a child JVM, killed with SIGKILL once checkpoint 5 is on disk.
         Path killed = dir.resolve("killed");
         Process child = startCli(common, killed);
@@ -120,13 +115,9 @@ class TrainerTest {
 
     @Test
     void sigtermStopsTheCliAfterItsStepWithACheckpointThatResumesExactly() throws Exception {
-        Path data = dir.resolve("data.json");
-        Files.writeString(data, demoSample(24));
         // Checkpoints far apart: the only one the stopped run has is the one the stop wrote.
-        List<String> common = List.of("train", "--model", "models/bloom-tiny", "--data", data.toString(), "--eval-split", "0",
-                "--batch-size", "2", "--epochs", "20", "--max-length", "96", "--checkpoint-every", "1000", "--seed", "7");
-        Path straight = dir.resolve("straight");
-        assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
+        List<String> common = demoRun("--epochs", "20", "--checkpoint-every", "1000", "--seed", "7");
+        Path straight = uninterrupted(common);
         // The same run in a child JVM, sent SIGTERM (as a terminal's Ctrl-C or a process manager would) after some steps.
         // Before the CLI handled signals, the JVM's own exit waited forever in OpenBLAS's exit handler.
         Path stopped = dir.resolve("stopped");
@@ -146,6 +137,23 @@ class TrainerTest {
         assertFalse(Files.exists(stopped.resolve("adapter")), "no final adapter for a run that did not finish");
         assertTrue(reached >= 5 && reached < 240, "steps before the stop: " + reached);
         resumeAndCompare(common, straight, stopped, reached);
+    }
+
+    /** {@code train} on 24 demo rows of the default model, batch 2, with {@code more} flags. */
+    private List<String> demoRun(String... more) throws IOException {
+        Path data = dir.resolve("data.json");
+        Files.writeString(data, demoSample(24));
+        List<String> common = new ArrayList<>(List.of("train", "--model", "models/bloom-tiny", "--data", data.toString(), "--eval-split", "0",
+                "--batch-size", "2", "--max-length", "96"));
+        common.addAll(List.of(more));
+        return common;
+    }
+
+    /** The run without interruption, in this JVM: the truth an interrupted and resumed run is compared with. */
+    private Path uninterrupted(List<String> common) {
+        Path straight = dir.resolve("straight");
+        assertEquals(0, quiet(() -> Main.run(args(common, "--output", straight.toString()).toArray(String[]::new))));
+        return straight;
     }
 
     /** {@code train} in a child JVM into {@code output}, its output in child.log. */

@@ -2,6 +2,7 @@ package org.bloomtune.cli;
 
 import org.bloomtune.tensor.ProcessExit;
 import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -10,13 +11,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  * while the main thread may be inside libtorch, and that hangs the process or crashes it
  * ({@link ProcessExit}). Here the first signal asks the command to stop at its next safe point, if
  * it registered one ({@code train} finishes its step and checkpoints it, {@code serve} drains its
- * requests); otherwise, and on a second signal, the process ends at once with 128 + the signal's
- * number, the code a shell gives a death by that signal.
+ * requests); a second signal ends it at once — through the command's own second action where it
+ * has one (the launcher kills its ranks first), else, and on any later signal, by ending the
+ * process with 128 + the first signal's number, the code a shell gives a death by that signal.
  */
 final class Interrupts {
     private static final String[] SIGNALS = {"INT", "TERM", "HUP"};
     private static final AtomicInteger first = new AtomicInteger();
+    private static final AtomicInteger received = new AtomicInteger();
     private static volatile Runnable stop;
+    private static volatile Runnable stopNow;
 
     private Interrupts() {}
 
@@ -32,7 +36,24 @@ final class Interrupts {
     }
 
     /** From now on the first signal runs {@code safeStop} (quickly: it only asks) instead of ending the process. */
-    static void stopWith(Runnable safeStop) { stop = safeStop; }
+    static void stopWith(Runnable safeStop) { stopWith(safeStop, null); }
+
+    /** As {@link #stopWith(Runnable)}, and a second signal runs {@code stopAtOnce} (a third ends the process). */
+    static void stopWith(Runnable safeStop, Runnable stopAtOnce) {
+        stopNow = stopAtOnce;
+        stop = safeStop;
+    }
+
+    /** Leaves {@code names} (e.g. "INT") to someone else: a launcher that passes its own signal on as SIGTERM. */
+    static void ignore(String... names) {
+        for (String name : names) {
+            try {
+                Signal.handle(new Signal(name), SignalHandler.SIG_IGN);
+            } catch (IllegalArgumentException e) {
+                // as in install()
+            }
+        }
+    }
 
     /** 128 + the first signal's number, or 0 when none came. */
     static int exitCode() {
@@ -41,12 +62,11 @@ final class Interrupts {
     }
 
     private static void received(Signal s) {
-        Runnable safeStop = stop;
-        if (first.compareAndSet(0, s.getNumber()) && safeStop != null) {
-            System.err.println("bloomtune: SIG" + s.getName() + ": stopping (send it again to stop at once)");
-            safeStop.run();
-            return;
-        }
-        ProcessExit.now(128 + s.getNumber());
+        first.compareAndSet(0, s.getNumber());
+        int count = received.incrementAndGet();
+        Runnable action = count == 1 ? stop : count == 2 ? stopNow : null;
+        if (action == null) ProcessExit.now(exitCode());
+        System.err.println("bloomtune: SIG" + s.getName() + (count == 1 ? ": stopping (send it again to stop at once)" : ": stopping at once"));
+        action.run();
     }
 }

@@ -38,6 +38,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 /** The seed recipe: prompt-tune a frozen BLOOM on Alpaca-format instructions. */
 @Command(name = "train", mixinStandardHelpOptions = true, showDefaultValues = true,
         description = {"Prompt-tune a frozen BLOOM. --task lm (default): Alpaca data ({instruction, input, output}; JSON list "
@@ -143,8 +144,9 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         checkMemory();
         boolean oneProcess = worker == null || !worker.isDistributed();
         TrainingStop stop = new TrainingStop();
-        // One process stops after its step; a data-parallel rank ends at once (the launcher stops them all).
-        if (oneProcess) Interrupts.stopWith(stop::request);
+        Interrupts.stopWith(stop::request);        // the ranks of a data-parallel run agree on the step (Trainer)
+        // A terminal's Ctrl-C reaches the launcher and its ranks alike; the launcher passes it on as SIGTERM, once.
+        if (System.getenv(Launcher.LAUNCHER_ENV) != null) Interrupts.ignore("INT", "HUP");
         try (BloomModel model = modelOptions.load();
              Collective collective = oneProcess ? Collective.SINGLE : C10dCollective.join(worker, modelOptions.loadOptions().device())) {
             PromptTuning tuning = PromptTuning.of(model).tokenizer(tok).virtualTokens(virtualTokens).init(PromptInit.parse(init))
@@ -179,10 +181,10 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
         // As torchrun: one rank per machine unless --nproc-per-node says more.
         Launcher.Plan plan = new Launcher.Plan(Launcher.thisJvm(Main.class.getName(), args), nodeRank, Math.max(1, nprocPerNode), nnodes, masterAddr,
                 masterPort, perRank, Duration.ofSeconds(distTimeout));
-        TrainingStop stop = new TrainingStop();
-        Interrupts.stopWith(stop::request);
-        int code = Launcher.run(plan, System.out, System.err, stop::requested);
-        return stop.requested() ? Interrupts.exitCode() : code;
+        AtomicReference<Launcher.Stop> stop = new AtomicReference<>(Launcher.Stop.NONE);
+        Interrupts.stopWith(() -> stop.set(Launcher.Stop.AFTER_STEP), () -> stop.set(Launcher.Stop.AT_ONCE));
+        int code = Launcher.run(plan, System.out, System.err, stop::get);
+        return stop.get() != Launcher.Stop.NONE ? Interrupts.exitCode() : code;
     }
 
     private static final java.util.Set<String> LAUNCHER_FLAGS = java.util.Set.of("--nproc-per-node", "--nnodes", "--node-rank",

@@ -12,7 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * Starts the ranks of one machine as worker JVMs, as {@code torchrun --nproc-per-node} does: each
@@ -25,6 +25,12 @@ public final class Launcher {
     /** How to start one worker: the program (java, its options, the main class) and its arguments. */
     public record Plan(List<String> command, int nodeRank, int nprocPerNode, int nnodes, String masterAddr, int masterPort,
                        int threads, Duration timeout) {}
+
+    /** Set in each worker's environment (to this launcher's pid): the launcher passes its signals on to the ranks. */
+    public static final String LAUNCHER_ENV = "BLOOMTUNE_LAUNCHER";
+
+    /** How far a stop has gone: none, the ranks asked to stop after their current step (SIGTERM), or ended at once. */
+    public enum Stop { NONE, AFTER_STEP, AT_ONCE }
 
     private Launcher() {}
 
@@ -45,17 +51,18 @@ public final class Launcher {
 
     /** Runs the workers to the end and returns the exit code: 0, or the first failing worker's. */
     public static int run(Plan plan, PrintStream out, PrintStream err) throws IOException, InterruptedException {
-        return run(plan, out, err, () -> false);
+        return run(plan, out, err, () -> Stop.NONE);
     }
 
     /**
-     * As {@link #run(Plan, PrintStream, PrintStream)}, and once {@code stopRequested} holds the workers
-     * are ended at once (a rank cannot stop alone at a step boundary: the others would wait for it in
-     * the next all-reduce); the run continues from its newest checkpoint.
+     * As {@link #run(Plan, PrintStream, PrintStream)}, and stopped as {@code stop} says: the ranks get
+     * SIGTERM (they agree on a step, checkpoint it and end) or are killed (the run continues from its
+     * newest checkpoint).
      */
-    public static int run(Plan plan, PrintStream out, PrintStream err, BooleanSupplier stopRequested) throws IOException, InterruptedException {
+    public static int run(Plan plan, PrintStream out, PrintStream err, Supplier<Stop> stop) throws IOException, InterruptedException {
         int world = plan.nnodes() * plan.nprocPerNode();
         List<Process> workers = new ArrayList<>();
+        List<Thread> pumps = new ArrayList<>();
         Thread stopper = new Thread(() -> workers.forEach(Process::destroyForcibly));
         Runtime.getRuntime().addShutdownHook(stopper);
         try {
@@ -69,12 +76,15 @@ public final class Launcher {
                 env.put("MASTER_ADDR", plan.masterAddr());
                 env.put("MASTER_PORT", Integer.toString(plan.masterPort()));
                 env.put("OMP_NUM_THREADS", Integer.toString(plan.threads()));
+                env.put(LAUNCHER_ENV, Long.toString(ProcessHandle.current().pid()));
                 Process p = pb.start();
                 workers.add(p);
-                pump(p.getInputStream(), local == 0 ? out : null, "");
-                pump(p.getErrorStream(), err, "[rank " + rank + "] ");
+                pumps.add(pump(p.getInputStream(), local == 0 ? out : null, ""));
+                pumps.add(pump(p.getErrorStream(), err, "[rank " + rank + "] "));
             }
-            return await(plan, workers, err, stopRequested);
+            int code = await(plan, workers, err, stop);
+            for (Thread pump : pumps) pump.join(5000);          // the ranks' last lines, before this process ends
+            return code;
         } finally {
             workers.forEach(Process::destroyForcibly);
             try {
@@ -85,16 +95,17 @@ public final class Launcher {
         }
     }
 
-    private static int await(Plan plan, List<Process> workers, PrintStream err, BooleanSupplier stopRequested) throws InterruptedException {
+    private static int await(Plan plan, List<Process> workers, PrintStream err, Supplier<Stop> stop) throws InterruptedException {
         int code = 0;
         long deadline = Long.MAX_VALUE;
-        boolean stopping = false;
+        Stop handled = Stop.NONE;
         while (workers.stream().anyMatch(Process::isAlive) && System.nanoTime() < deadline) {
-            if (!stopping && stopRequested.getAsBoolean()) {
-                stopping = true;
-                err.println("bloomtune train: stopping the ranks; the run continues from its newest checkpoint with --resume");
-                workers.forEach(Process::destroyForcibly);
+            Stop asked = stop.get();
+            if (asked != handled) {
+                handled = asked;
+                passOn(asked, workers, err);
             }
+            boolean stopping = handled != Stop.NONE;
             for (int local = 0; !stopping && local < workers.size(); local++) {
                 Process p = workers.get(local);
                 if (p.isAlive() || code != 0 || p.exitValue() == 0) continue;
@@ -117,12 +128,23 @@ public final class Launcher {
         return code;
     }
 
+    private static void passOn(Stop stop, List<Process> workers, PrintStream err) {
+        if (stop == Stop.AFTER_STEP) {
+            err.println("bloomtune train: asking the ranks to stop after their current step");
+            // Through the handle: Process.destroy also closes the pipes, and the ranks' last lines would be lost.
+            workers.forEach(w -> w.toHandle().destroy());
+        } else if (stop == Stop.AT_ONCE) {
+            err.println("bloomtune train: ending the ranks; the run continues from its newest checkpoint with --resume");
+            workers.forEach(Process::destroyForcibly);
+        }
+    }
+
     private static String describe(int exit) {
         return exit > 128 ? "was killed by signal " + (exit - 128) + " (exit " + exit + ")" : "exited with code " + exit;
     }
 
-    private static void pump(InputStream in, PrintStream to, String prefix) {
-        Thread.ofPlatform().daemon().start(() -> {
+    private static Thread pump(InputStream in, PrintStream to, String prefix) {
+        return Thread.ofPlatform().daemon().start(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
                     if (to != null && !line.startsWith("[Gloo] ")) to.println(prefix + line);

@@ -107,6 +107,42 @@ class DistributedTrainingTest {
     }
 
     @Test
+    void sigtermToTheLauncherStopsEveryRankAfterTheSameStepAndTheRunResumesExactly() throws Exception {
+        List<String> common = List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", "40", "--max-length", "128",
+                "--checkpoint-every", "1000", "--eval-split", "0", "--seed", "5");
+        assertEquals(0, run(train(common, dir.resolve("straight"), "--batch-size", "4")).exit());
+        Path out = dir.resolve("stopped");
+        Process launcher = start(train(common, out, "--batch-size", "2", "--nproc-per-node", "2", "--master-port", port()));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (metricsLines(out) < 3 && launcher.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
+        List<ProcessHandle> ranks = launcher.children().toList();
+        assertEquals(2, ranks.size(), "two workers");
+        launcher.destroy();                                                       // SIGTERM, to the launcher alone
+        boolean ended = launcher.waitFor(60, TimeUnit.SECONDS);
+        if (!ended) launcher.descendants().forEach(ProcessHandle::destroyForcibly);
+        String log = Files.readString(dir.resolve("launcher.log"));
+        assertTrue(ended, "the launcher did not end within 60 s of SIGTERM:\n" + log);
+        assertEquals(143, launcher.exitValue(), log);
+        for (ProcessHandle rank : ranks) assertFalse(rank.isAlive(), "rank " + rank.pid() + " outlived its launcher");
+        int reached = metricsLines(out);
+        assertTrue(reached >= 3 && reached < 40, "steps before the stop: " + reached + "\n" + log);
+        assertTrue(log.contains("asking the ranks to stop after their current step"), log);
+        assertTrue(log.contains("stopped on request after step " + reached + " of 40; checkpoint "), log);
+        try (Stream<Path> s = Files.list(out)) {
+            assertEquals(List.of("checkpoint-" + reached), s.map(p -> p.getFileName().toString()).filter(n -> !n.endsWith(".jsonl") && !n.endsWith(".png"))
+                    .sorted().toList(), "the agreed step checkpointed, nothing half-written");
+        }
+        Run resumed = run(train(common, out, "--batch-size", "2", "--nproc-per-node", "2", "--master-port", port(), "--resume"));
+        assertEquals(0, resumed.exit(), resumed.log());
+        assertSameRun(dir.resolve("straight"), out, 40);
+    }
+
+    private static int metricsLines(Path run) throws IOException {
+        Path m = run.resolve("metrics.jsonl");
+        return Files.exists(m) ? Files.readAllLines(m).size() : 0;
+    }
+
+    @Test
     void badDistributedSettingsAreOneLineErrors() throws Exception {
         List<String> common = List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", "1", "--max-length", "32");
         assertBad(run(train(common, dir.resolve("a"), "--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "2")), "--node-rank 2 is outside [0, 2)");

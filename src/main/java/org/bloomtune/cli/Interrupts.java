@@ -65,7 +65,10 @@ final class Interrupts {
         first.compareAndSet(0, s.getNumber());
         int count = received.incrementAndGet();
         Runnable action = count == 1 ? stop : count == 2 ? stopNow : null;
-        if (action == null) ProcessExit.now(exitCode());
+        if (action == null) {
+            ProcessExit.now(exitCode());
+            return;
+        }
         System.err.println("bloomtune: SIG" + s.getName() + (count == 1 ? ": stopping (send it again to stop at once)" : ": stopping at once"));
         action.run();
     }

@@ -156,7 +156,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
             method(tuning);
             TrainedPrompt result = tuning.train(output);
             if (result.stopped()) {
-                System.out.println("stopped: continue this run with --resume");
+                if (collective.isLeader()) System.out.println("stopped: continue this run with --resume");
                 return Interrupts.exitCode();
             }
             if (collective.isLeader()) {

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -109,10 +110,8 @@ public final class Launcher {
             for (int local = 0; !stopping && local < workers.size(); local++) {
                 Process p = workers.get(local);
                 if (p.isAlive() || code != 0 || p.exitValue() == 0) continue;
-                code = p.exitValue() == 2 ? 2 : 1;
-                int rank = plan.nodeRank() * plan.nprocPerNode() + local;
-                err.println("bloomtune train: rank " + rank + " " + describe(p.exitValue())
-                        + "; the other ranks get " + plan.timeout().toSeconds() + " s to notice and stop");
+                code = runCode(p.exitValue());
+                report(plan, local, p.exitValue(), err);
                 deadline = System.nanoTime() + plan.timeout().toNanos() + TimeUnit.SECONDS.toNanos(10);
             }
             Thread.sleep(100);
@@ -123,9 +122,28 @@ public final class Launcher {
                 p.destroyForcibly().waitFor();
                 err.println("bloomtune train: rank " + (plan.nodeRank() * plan.nprocPerNode() + local) + " was stopped: it did not end on its own");
             }
-            if (code == 0 && p.exitValue() != 0) code = p.exitValue() == 2 ? 2 : 1;
+            if (code == 0 && p.exitValue() != 0) {
+                code = runCode(p.exitValue());
+                if (handled == Stop.NONE) report(plan, local, p.exitValue(), err);
+            }
         }
         return code;
+    }
+
+    /** The first rank to end with a non-zero code, and what follows for the others. */
+    private static void report(Plan plan, int local, int exit, PrintStream err) {
+        int rank = plan.nodeRank() * plan.nprocPerNode() + local;
+        err.println("bloomtune train: rank " + rank + (STOPPED.contains(exit)
+                ? " stopped on request (exit " + exit + "); the other ranks stop after the same step"
+                : " " + describe(exit) + "; the other ranks get " + plan.timeout().toSeconds() + " s to notice and stop"));
+    }
+
+    /** A rank's exit after a stop on request (SIGHUP, SIGINT, SIGTERM: 128 + the signal), any rank's, as train exits then. */
+    private static final Set<Integer> STOPPED = Set.of(129, 130, 143);
+
+    /** The run's exit code for a rank's: a stop's code stands, bad input stays 2, any other failure is 1. */
+    private static int runCode(int rankExit) {
+        return STOPPED.contains(rankExit) || rankExit == 2 ? rankExit : 1;
     }
 
     private static void passOn(Stop stop, List<Process> workers, PrintStream err) {

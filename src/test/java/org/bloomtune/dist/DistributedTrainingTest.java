@@ -108,33 +108,69 @@ class DistributedTrainingTest {
 
     @Test
     void sigtermToTheLauncherStopsEveryRankAfterTheSameStepAndTheRunResumesExactly() throws Exception {
-        List<String> common = List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", "40", "--max-length", "128",
-                "--checkpoint-every", "1000", "--eval-split", "0", "--seed", "5");
+        List<String> common = stoppableRun(40);
         assertEquals(0, run(train(common, dir.resolve("straight"), "--batch-size", "4")).exit());
         Path out = dir.resolve("stopped");
+        Process launcher = launchUntilStep(common, out, 3);
+        List<ProcessHandle> ranks = launcher.children().toList();
+        launcher.destroy();                                                       // SIGTERM, to the launcher alone
+        String log = stoppedLog(launcher);
+        for (ProcessHandle rank : ranks) assertFalse(rank.isAlive(), "rank " + rank.pid() + " outlived its launcher");
+        assertTrue(log.contains("asking the ranks to stop after their current step"), log);
+        int reached = assertAgreedCheckpoint(out, 40, log);
+        assertTrue(reached >= 3 && reached < 40, "steps before the stop: " + reached + "\n" + log);
+        Run resumed = run(train(common, out, "--batch-size", "2", "--nproc-per-node", "2", "--master-port", port(), "--resume"));
+        assertEquals(0, resumed.exit(), resumed.log());
+        assertSameRun(dir.resolve("straight"), out, 40);
+    }
+
+    @Test
+    void sigtermToOneRankStopsBothAfterTheSameStepAndTheLauncherSaysSo() throws Exception {
+        Path out = dir.resolve("stopped");
+        Process launcher = launchUntilStep(stoppableRun(400), out, 3);
+        List<ProcessHandle> ranks = launcher.children().sorted(Comparator.comparing(p -> p.info().startInstant().orElseThrow())).toList();
+        assertTrue(ranks.get(1).destroy(), "SIGTERM to rank 1 alone");
+        String log = stoppedLog(launcher);
+        assertTrue(log.contains("[rank 1] bloomtune: SIGTERM: stopping"), log);
+        assertTrue(log.contains("stopped on request (exit 143); the other ranks stop after the same step"), log);
+        assertFalse(log.contains("was killed") || log.contains("did not end on its own"), log);
+        assertAgreedCheckpoint(out, 400, log);
+    }
+
+    /** Two-rank runs of {@code steps} whose only checkpoint is the one a stop writes. */
+    private static List<String> stoppableRun(int steps) {
+        return List.of("--model", "models/bloom-tiny", "--data", DATA, "--max-steps", Integer.toString(steps), "--max-length", "128",
+                "--checkpoint-every", "1000", "--eval-split", "0", "--seed", "5");
+    }
+
+    /** The launcher with two ranks, once {@code steps} steps are logged. */
+    private Process launchUntilStep(List<String> common, Path out, int steps) throws Exception {
         Process launcher = start(train(common, out, "--batch-size", "2", "--nproc-per-node", "2", "--master-port", port()));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (metricsLines(out) < 3 && launcher.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
-        List<ProcessHandle> ranks = launcher.children().toList();
-        assertEquals(2, ranks.size(), "two workers");
-        launcher.destroy();                                                       // SIGTERM, to the launcher alone
+        while (metricsLines(out) < steps && launcher.isAlive() && System.nanoTime() < deadline) Thread.sleep(2);
+        assertEquals(2, launcher.children().count(), "two workers");
+        return launcher;
+    }
+
+    /** The launcher's log once it ended, within a minute, as a stopped run (143). */
+    private String stoppedLog(Process launcher) throws Exception {
         boolean ended = launcher.waitFor(60, TimeUnit.SECONDS);
         if (!ended) launcher.descendants().forEach(ProcessHandle::destroyForcibly);
         String log = Files.readString(dir.resolve("launcher.log"));
-        assertTrue(ended, "the launcher did not end within 60 s of SIGTERM:\n" + log);
+        assertTrue(ended, "the launcher did not end within 60 s of the signal:\n" + log);
         assertEquals(143, launcher.exitValue(), log);
-        for (ProcessHandle rank : ranks) assertFalse(rank.isAlive(), "rank " + rank.pid() + " outlived its launcher");
+        return log;
+    }
+
+    /** Rank 0 names the step the ranks stopped after, and its checkpoint is the only one, whole. Returns the step. */
+    private static int assertAgreedCheckpoint(Path out, int total, String log) throws IOException {
         int reached = metricsLines(out);
-        assertTrue(reached >= 3 && reached < 40, "steps before the stop: " + reached + "\n" + log);
-        assertTrue(log.contains("asking the ranks to stop after their current step"), log);
-        assertTrue(log.contains("stopped on request after step " + reached + " of 40; checkpoint "), log);
+        assertTrue(log.contains("stopped on request after step " + reached + " of " + total + "; checkpoint "), log);
         try (Stream<Path> s = Files.list(out)) {
             assertEquals(List.of("checkpoint-" + reached), s.map(p -> p.getFileName().toString()).filter(n -> !n.endsWith(".jsonl") && !n.endsWith(".png"))
                     .sorted().toList(), "the agreed step checkpointed, nothing half-written");
         }
-        Run resumed = run(train(common, out, "--batch-size", "2", "--nproc-per-node", "2", "--master-port", port(), "--resume"));
-        assertEquals(0, resumed.exit(), resumed.log());
-        assertSameRun(dir.resolve("straight"), out, 40);
+        return reached;
     }
 
     private static int metricsLines(Path run) throws IOException {

@@ -55,6 +55,9 @@ final class Interrupts {
         }
     }
 
+    /** The exit code of a run stopped by SIGTERM (128 + 15), also of a rank stopped because another rank was signalled. */
+    static final int TERMINATED = 143;
+
     /** 128 + the first signal's number, or 0 when none came. */
     static int exitCode() {
         int n = first.get();

@@ -157,8 +157,7 @@ final class TrainCommand implements java.util.concurrent.Callable<Integer> {
             TrainedPrompt result = tuning.train(output);
             if (result.stopped()) {
                 if (collective.isLeader()) System.out.println("stopped: continue this run with --resume");
-                // A rank stopped because another was signalled exits as SIGTERM would have it.
-                return Interrupts.exitCode() != 0 ? Interrupts.exitCode() : 128 + 15;
+                return Interrupts.exitCode() != 0 ? Interrupts.exitCode() : Interrupts.TERMINATED;
             }
             if (collective.isLeader()) {
                 System.out.printf("done: %d steps, last loss %.4f%s; adapter %s, loss curve %s%n", result.steps(), result.lastLoss(),

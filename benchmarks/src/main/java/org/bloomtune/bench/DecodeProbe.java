@@ -108,7 +108,7 @@ public final class DecodeProbe {
      */
     static double gemmRate(String mode) {
         long[] mkn = GemmBenchmark.parse(Report.PEAK_SHAPE);
-        boolean int8 = mode.equals("int8-llm-int8");
+        boolean int8 = Modes.int8Products(mode);
         try (PointerScope scope = new PointerScope()) {
             ScalarType type = int8 ? ScalarType.Char : Modes.peakDtype(mode).equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
             Tensor a = torch.ones(mkn[0], mkn[1]).to(type);

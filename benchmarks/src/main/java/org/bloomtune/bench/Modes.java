@@ -26,6 +26,9 @@ final class Modes {
         };
     }
 
+    /** Whether a mode's products are int8 × int8 (LLM.int8, with float32 or bfloat16 activations). */
+    static boolean int8Products(String mode) { return mode.endsWith("llm-int8"); }
+
     /** The GEMM peak a mode's MFU is measured against: bf16 for bf16 compute, fp32 otherwise. */
     static String peakDtype(String mode) { return mode.startsWith("bf16") ? "bf16" : "fp32"; }
 }

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class Interrupts {
     private static final String[] SIGNALS = {"INT", "TERM", "HUP"};
     private static final AtomicInteger first = new AtomicInteger();
-    private static final AtomicInteger received = new AtomicInteger();
+    private static final AtomicInteger signals = new AtomicInteger();
     private static volatile Runnable stop;
     private static volatile Runnable stopNow;
 
@@ -66,7 +66,7 @@ final class Interrupts {
 
     private static void received(Signal s) {
         first.compareAndSet(0, s.getNumber());
-        int count = received.incrementAndGet();
+        int count = signals.incrementAndGet();
         Runnable action = count == 1 ? stop : count == 2 ? stopNow : null;
         if (action == null) {
             ProcessExit.now(exitCode());

@@ -31,8 +31,11 @@ final class Checkpoints {
 
     private Checkpoints() {}
 
+    /** Where the checkpoint of {@code step} lies in {@code runDir}. */
+    static Path of(Path runDir, int step) { return runDir.resolve(PREFIX + step); }
+
     static Path save(Path runDir, AdapterConfig config, SoftPrompt prompt, AdamW adam, TrainingState state, RunSettings settings) {
-        Path target = runDir.resolve(PREFIX + state.step());
+        Path target = of(runDir, state.step());
         try {
             Path tmp = AtomicFiles.newSiblingDirectory(runDir.resolve("checkpoint"), "");
             PeftAdapter.save(tmp.resolve("adapter"), config, prompt);

@@ -185,7 +185,7 @@ public final class Trainer<E> {
 
     /** A run stopped on request: its last step is in a checkpoint (none if it stopped before a step); no final evaluation or adapter. */
     private Summary stoppedAt(int step, int total, int firstStep, double lastLoss, MetricsLog metrics) {
-        Path checkpoint = step > firstStep ? Checkpoints.latest(config.output()).orElse(null) : null;
+        Path checkpoint = step > firstStep ? Checkpoints.of(config.output(), step) : null;      // the stop checkpointed that step
         if (leader) {
             if (step > firstStep) LossPlot.write(config.output().resolve("loss.png"), metrics.read());
             listener.onMessage("stopped on request after step " + step + " of " + total

@@ -84,6 +84,10 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step) and the peak memory beside its estimate to stderr")
     boolean stats;
 
+    @Option(names = "--no-warmup", description = "skip the two-token generation run before the real one (it keeps the process's one-time "
+            + "loading and linking of the decode path out of the first steps and out of --stats)")
+    boolean noWarmup;
+
     @Override
     public void run() {
         boolean sample = temperature != null || topK != null || topP != null;
@@ -103,6 +107,7 @@ final class GenerateCommand implements Runnable {
         MemoryEstimate estimate = MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens);
         estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
         try (BloomModel model = modelOptions.load()) {
+            if (!noWarmup) new Generator(model).warmUp(prompts.size());
             PeakAboveLoad memory = stats ? PeakAboveLoad.start() : null;
             long eos = eosId != null ? eosId : model.config().eosTokenId();
             GenerationConfig config = Flags.named(() -> new GenerationConfig(maxNewTokens, sample, temperature == null ? 1.0 : temperature,

@@ -38,7 +38,7 @@ import java.util.concurrent.CountDownLatch;
  * default), or JSON lines from a file or stdin ({@code --requests}).
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, showDefaultValues = true,
-        description = {"Serve a prompt bank's tasks from one loaded model. By default an OpenAI-compatible HTTP server on --host:--port "
+        description = {"Serve a prompt bank's tasks from one loaded model. By default, after a two-token warm-up generation, an OpenAI-compatible HTTP server on --host:--port "
                 + "(/v1/models, /v1/completions, /v1/chat/completions, /v1/classify, /v1/adapters, /health, /metrics) that batches "
                 + "requests of all tasks together as they come; SIGTERM or Ctrl-C stops it after the requests in flight. "
                 + "With --requests: answer JSON lines {\"task\": NAME, \"text\": ...} instead (tasks with a verbalizer.json "

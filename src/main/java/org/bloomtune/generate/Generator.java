@@ -30,6 +30,20 @@ public final class Generator {
         this.model = model;
     }
 
+    /**
+     * Generates two tokens greedily after a one-token prompt in each of {@code rows} rows and drops
+     * them. A process's first generation pays once for loading and linking the decode path — its
+     * classes, the native kernels' downcalls and thread hand-offs, libtorch's first calls — which
+     * then lands in the first decode step a caller times or a client waits for; a server warms up
+     * before it listens, as llama.cpp warms up after loading a model. Returns the warm-up's timings.
+     */
+    public GenerationStats warmUp(int rows) {
+        if (rows < 1) throw new IllegalArgumentException("a warm-up needs at least one row, got " + rows);
+        List<long[]> prompts = new ArrayList<>();
+        for (int b = 0; b < rows; b++) prompts.add(new long[]{0});
+        return generate(prompts, GenerationConfig.greedy(2, -1), TokenListener.NONE).stats();
+    }
+
     /** Left-pads {@code prompts} with the model's pad id and generates for all of them at once. */
     public GenerationResult generate(List<long[]> prompts, GenerationConfig config, TokenListener listener) {
         try (LeftPadded batch = LeftPadded.of(prompts, model.config().padTokenId())) {

@@ -75,10 +75,12 @@ class CliTest {
         long[] prompt = Tensors.toLongs(g.get("gen.single.input_ids"));
         long[] sequence = Tensors.toLongs(g.get("gen.base.single.sequences"));
         String ids = String.join(",", java.util.Arrays.stream(prompt).mapToObj(Long::toString).toList());
-        Run r = run("generate", "--model", HF_A.resolve("model").toString(), "--ids", ids, "--max-new-tokens", "8", "--greedy");
-        assertEquals(0, r.code(), r.err());
         String expected = String.join(",", java.util.Arrays.stream(sequence).skip(prompt.length).mapToObj(Long::toString).toList());
-        assertEquals(expected, r.lastLine());
+        for (String warmUp : new String[]{"--greedy", "--no-warmup"}) {
+            Run r = run("generate", "--model", HF_A.resolve("model").toString(), "--ids", ids, "--max-new-tokens", "8", warmUp);
+            assertEquals(0, r.code(), r.err());
+            assertEquals(expected, r.lastLine(), warmUp);
+        }
     }
 
     @Test

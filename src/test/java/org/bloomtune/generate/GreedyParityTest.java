@@ -23,6 +23,8 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Greedy decoding with the KV cache gives exactly the ids HF's generate and the float64 reference gave. */
 class GreedyParityTest {
@@ -57,6 +59,23 @@ class GreedyParityTest {
         try (BloomModel model = BloomModel.load(dir.resolve("model"))) {
             GenerationResult r = new Generator(model).generate(List.of(start), GenerationConfig.greedy(10, -1), TokenListener.NONE);
             assertArrayEquals(expected, r.row(0));
+        }
+    }
+
+    @Test
+    void aWarmUpRunsOneDecodeStepAndLeavesTheNextGenerationExact() throws IOException {
+        Path dir = Reference.reference("ref-a");
+        JsonObject cases = JsonParser.parseString(Files.readString(dir.resolve("cases.json"))).getAsJsonObject();
+        try (BloomModel model = BloomModel.load(dir.resolve("model"))) {
+            Generator generator = new Generator(model);
+            GenerationStats stats = generator.warmUp(3);
+            assertEquals(3, stats.rows());
+            assertEquals(1, stats.prefillPositions());
+            assertEquals(1, stats.decodeSteps());
+            GenerationResult r = generator.generate(List.of(longs(cases.getAsJsonArray("start_ids"))), GenerationConfig.greedy(10, -1), TokenListener.NONE);
+            assertArrayEquals(longs(cases.getAsJsonObject("greedy_10").getAsJsonArray("plain")), r.row(0));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> generator.warmUp(0));
+            assertTrue(e.getMessage().contains("at least one row"), e.getMessage());
         }
     }
 

@@ -3,6 +3,7 @@ package org.bloomtune.serve.openai;
 import com.google.gson.JsonObject;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import org.bloomtune.generate.Generator;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.serve.BatchScheduler;
 import org.bloomtune.serve.SchedulerOptions;
@@ -88,9 +89,12 @@ public final class OpenAiServer implements AutoCloseable {
 
     /**
      * Starts serving {@code bank} on {@code model}; the server owns neither (close them after
-     * {@link #close}). Fails with a message naming the address when it cannot listen.
+     * {@link #close}). The model first runs a warm-up generation ({@link Generator#warmUp}), so that
+     * the first client does not wait for the process's one-time set-up of the decode path. Fails
+     * with a message naming the address when it cannot listen.
      */
     public static OpenAiServer start(BloomModel model, Tokenizer tokenizer, ServedBank bank, Options options) {
+        new Generator(model).warmUp(1);
         ServerMetrics metrics = new ServerMetrics();
         metrics.gauge("process_resident_memory_bytes", "resident memory of the server process", ProcessMemory::residentBytes);
         BatchScheduler scheduler = new BatchScheduler(model, tokenizer, bank, options.scheduler(), metrics);

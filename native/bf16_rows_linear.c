@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include "bf16.h"
 #include "packed_rows.h"
-#include "prefetch.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -43,18 +42,13 @@ BT_BF16 static inline __m512 dot_chunk(__m512 acc, const uint16_t *w, const uint
 
 /*
  * Σ over the vector part of one weight row times x, the row read front to back in 256-byte steps
- * into four accumulators — one sequential stream for the hardware prefetcher, with the lines
- * BT_ROW_AHEAD bytes on requested by hand (prefetch.h).
+ * into four accumulators — one sequential stream, left to the hardware prefetcher: lines requested
+ * by hand ahead of it (prefetch.h's BT_ROW_AHEAD) made this loop read slower (benchmarks/FINDINGS.md).
  */
 BT_BF16 static float dot_row(const uint16_t *w, int64_t kv, const uint16_t *x) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
-        const char *ahead = (const char *) (w + i) + BT_ROW_AHEAD;
-        _mm_prefetch(ahead, _MM_HINT_T0);
-        _mm_prefetch(ahead + 64, _MM_HINT_T0);
-        _mm_prefetch(ahead + 128, _MM_HINT_T0);
-        _mm_prefetch(ahead + 192, _MM_HINT_T0);
         a0 = dot_chunk(a0, w + i, x + i);
         a1 = dot_chunk(a1, w + i + 32, x + i + 32);
         a2 = dot_chunk(a2, w + i + 64, x + i + 64);

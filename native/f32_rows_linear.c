@@ -22,7 +22,6 @@
  */
 #include "isa_cap.h"
 #include "packed_rows.h"
-#include "prefetch.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -127,18 +126,15 @@ BT_AVX512_INLINE void rows_linear(const void *w, const float *scales, const floa
 
 /*
  * One weight row (int8 or float32) times one row of x over the first kv columns (a multiple of 16),
- * the row read front to back 128 weights a step into four accumulators: one sequential stream for
- * the hardware prefetcher, with the lines BT_ROW_AHEAD bytes on requested by hand, as the bfloat16
- * kernel's one row (int8_bf16_rows_linear.c). The block loop's four interleaved row streams read
+ * the row read front to back 128 weights a step into four accumulators: one sequential stream, left
+ * to the hardware prefetcher as in the bfloat16 kernel's one row (bf16_rows_linear.c), which it
+ * follows faster than lines requested by hand. The block loop's four interleaved row streams read
  * one row slower.
  */
 BT_AVX512_INLINE float row_dot(const void *w, const float *x, int64_t kv, const int int8) {
-    const int64_t step_bytes = int8 ? 128 : 512;
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
-        const char *ahead = address(w, i, int8) + BT_ROW_AHEAD;
-        for (int64_t line = 0; line < step_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
         for (int c = 0; c < 8; c++) acc[c & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * c), weights16(w, i + 16 * c, int8), acc[c & 3]);
     }
     for (; i < kv; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, int8), acc[0]);

@@ -197,13 +197,26 @@ static BT_CLONES void add_residual(void *y, const void *residual, int64_t rows, 
         }
 }
 
+/*
+ * Weight rows a thread's range starts at a multiple of: a panel of packed weights (bf16_panels.c),
+ * which the other row kernels, whose outputs are each one weight row's, do not mind.
+ */
+#define SHARE_ALIGN 32
+
+/* Where part `part` of `parts` of n weight rows starts: a multiple of SHARE_ALIGN, or n. */
+static int64_t share_start(int64_t n, int64_t part, int64_t parts) {
+    if (part >= parts) return n;
+    int64_t start = n * part / parts / SHARE_ALIGN * SHARE_ALIGN;
+    return start < n ? start : n;
+}
+
 /* This thread's range of a linear's n weight rows: *from, *count (count 0 when it has none). */
 static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int64_t *from, int64_t *count) {
     int64_t parts = n / min_rows < threads ? n / min_rows : threads;
     if (parts < 1) parts = 1;
     if (tid >= parts) { *from = 0; *count = 0; return; }
-    *from = n * tid / parts;
-    *count = n * (tid + 1) / parts - *from;
+    *from = share_start(n, tid, parts);
+    *count = share_start(n, tid + 1, parts) - *from;
 }
 
 /* This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias. Returns the function's status. */

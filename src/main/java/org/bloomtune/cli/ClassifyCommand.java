@@ -51,7 +51,7 @@ final class ClassifyCommand implements Runnable {
         Verbalizer v = verbalizer();
         List<ClassifyRecord> records = file != null ? ClassifyReader.read(file, false) : fromArguments();
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
-        try (BloomModel model = modelOptions.load();
+        try (BloomModel model = modelOptions.loadForInference();
              PeftAdapter.Loaded a = adapter == null ? null : PeftAdapter.loadFolded(adapter, model.config())) {
             LabelWords words = LabelWords.encode(v, tok, model.config().vocabSize());
             ClassifyEncoder encoder = new ClassifyEncoder(tok, words, maxLength);

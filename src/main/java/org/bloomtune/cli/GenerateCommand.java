@@ -106,7 +106,7 @@ final class GenerateCommand implements Runnable {
         int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
         MemoryEstimate estimate = MemoryEstimate.generation(shape, modelOptions.loadOptions(), prompts.size(), longest, maxNewTokens);
         estimate.requireFits("generating " + maxNewTokens + " tokens for " + prompts.size() + " prompt(s)", "--max-new-tokens or the number of prompts");
-        try (BloomModel model = modelOptions.load()) {
+        try (BloomModel model = modelOptions.loadForInference()) {
             if (!noWarmup) new Generator(model).warmUp(prompts.size());
             PeakAboveLoad memory = stats ? PeakAboveLoad.start() : null;
             long eos = eosId != null ? eosId : model.config().eosTokenId();

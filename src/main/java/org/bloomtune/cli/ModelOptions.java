@@ -61,8 +61,12 @@ final class ModelOptions {
         return Flags.named(() -> new LoadOptions(compute, device, quantization, AttentionKernel.parse(attention), 0));
     }
 
-    BloomModel load() {
-        LoadOptions options = loadOptions();
+    BloomModel load() { return load(loadOptions()); }
+
+    /** The model for a command that only generates or scores ({@link LoadOptions#inferenceOnly}). */
+    BloomModel loadForInference() { return load(loadOptions().forInference()); }
+
+    private BloomModel load(LoadOptions options) {
         if (lowMemory) ProcessMemory.lowMemory();
         return BloomModel.load(dir(), options);
     }

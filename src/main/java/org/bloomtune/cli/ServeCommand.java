@@ -84,7 +84,7 @@ final class ServeCommand implements Runnable {
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         CountDownLatch stop = new CountDownLatch(1);
         Interrupts.stopWith(stop::countDown);
-        try (BloomModel model = modelOptions.load();
+        try (BloomModel model = modelOptions.loadForInference();
              ServedBank bank = new ServedBank(model, tok, bankDir == null ? null : PromptBank.load(bankDir, model.config()), servedName(), maxLength);
              OpenAiServer server = OpenAiServer.start(model, tok, bank, options)) {
             System.out.println("serving " + String.join(", ", bank.list().stream().map(ServedBank.TaskInfo::name).toList()) + " on "
@@ -110,7 +110,7 @@ final class ServeCommand implements Runnable {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Tokenizer tok = Tokenizer.load(tokenizer != null ? tokenizer : modelOptions.dir().resolve("tokenizer.json"));
         int bad = 0;
-        try (BloomModel model = modelOptions.load(); PromptBank bank = PromptBank.load(bankDir, model.config());
+        try (BloomModel model = modelOptions.loadForInference(); PromptBank bank = PromptBank.load(bankDir, model.config());
              BufferedReader in = open()) {
             GenerationConfig greedy = GenerationConfig.greedy(maxNewTokens, model.config().eosTokenId());
             MultiTaskServer server = new MultiTaskServer(model, tok, bank, greedy, maxLength);

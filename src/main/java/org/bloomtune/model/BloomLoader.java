@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
+import org.bloomtune.kernels.Bf16Panels;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Devices;
@@ -109,7 +110,7 @@ final class BloomLoader {
     private BloomModel build() {
         WordEmbedding wordEmbeddings = int8.enabled()
                 ? new Int8WordEmbedding(quantized(WeightNames.WORD_EMBEDDINGS), kernel, dtype.scalarType())
-                : new DenseWordEmbedding(weight(WeightNames.WORD_EMBEDDINGS));
+                : denseWordEmbedding();
         LayerNorm embeddingsNorm = layerNorm("word_embeddings_layernorm");
         List<BloomBlock> blocks = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) blocks.add(block(WeightNames.block(i)));
@@ -118,6 +119,17 @@ final class BloomLoader {
         if (!aliasesSource) source.close();
         return new BloomModel(config, options, device, wordEmbeddings, embeddingsNorm, blocks, lnF, loaded,
                 aliasesSource ? source : null);
+    }
+
+    /** The word embedding as loaded, or in panels for an inference-only model whose CPU and shape allow it. */
+    private WordEmbedding denseWordEmbedding() {
+        Tensor weight = weight(WeightNames.WORD_EMBEDDINGS);
+        if (!options.inferenceOnly() || !Bf16Panels.packs(weight)) return new DenseWordEmbedding(weight);
+        PanelWordEmbedding packed = new PanelWordEmbedding(weight);
+        loaded.put(WeightNames.WORD_EMBEDDINGS, packed.panels());
+        weight.close();
+        source.release(prefix + WeightNames.WORD_EMBEDDINGS);
+        return packed;
     }
 
     private BloomBlock block(String p) {
@@ -134,7 +146,18 @@ final class BloomLoader {
 
     private Linear linear(String name) {
         if (int8.enabled()) return new Int8Linear(quantized(name + ".weight"), weight(name + ".bias"), kernel);
-        return new DenseLinear(weight(name + ".weight"), weight(name + ".bias"));
+        Tensor weight = weight(name + ".weight");
+        if (options.inferenceOnly() && Bf16Panels.packs(weight)) return panelLinear(name, weight);
+        return new DenseLinear(weight, weight(name + ".bias"));
+    }
+
+    /** The layer with its weight in panels (an inference-only model): the row-major weight is dropped, the panels take its name. */
+    private Linear panelLinear(String name, Tensor weight) {
+        PanelLinear layer = PanelLinear.of(weight, weight(name + ".bias"));
+        loaded.put(name + ".weight", layer.panels());
+        weight.close();
+        source.release(prefix + name + ".weight");        // a view of the mapped file, if it was one: its bytes are dead now
+        return layer;
     }
 
     /**

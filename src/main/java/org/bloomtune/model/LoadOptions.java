@@ -13,8 +13,13 @@ import org.bloomtune.tensor.Devices;
  * @param attention how attention runs (HF's {@code attn_implementation}): EAGER by default
  * @param headBlockBytes working memory of the training head's vocabulary block, 0 = automatic
  *               (256 MiB; a quarter of that for int8 models, which are chosen for memory)
+ * @param inferenceOnly the model will only generate or score, never train a prompt: the loader may
+ *               then keep weights in the layouts the inference kernels read fastest (bfloat16 block
+ *               layers in {@link org.bloomtune.kernels.Bf16Panels}' panels on CPUs with AVX512_BF16),
+ *               and a reverse pass through them is refused. Off by default.
  */
-public record LoadOptions(DType dtype, String device, Int8Options int8, AttentionKernel attention, long headBlockBytes) {
+public record LoadOptions(DType dtype, String device, Int8Options int8, AttentionKernel attention, long headBlockBytes,
+                          boolean inferenceOnly) {
 
     public LoadOptions {
         if (!dtype.isFloatingPoint()) {
@@ -34,6 +39,10 @@ public record LoadOptions(DType dtype, String device, Int8Options int8, Attentio
         }
     }
 
+    public LoadOptions(DType dtype, String device, Int8Options int8, AttentionKernel attention, long headBlockBytes) {
+        this(dtype, device, int8, attention, headBlockBytes, false);
+    }
+
     public LoadOptions(DType dtype, String device, Int8Options int8) { this(dtype, device, int8, AttentionKernel.EAGER, 0); }
 
     public LoadOptions(DType dtype, String device) { this(dtype, device, Int8Options.NONE); }
@@ -41,13 +50,16 @@ public record LoadOptions(DType dtype, String device, Int8Options int8, Attentio
     /** fp32 on the CPU, full precision, eager attention. */
     public static LoadOptions defaults() { return new LoadOptions(DType.F32, "cpu"); }
 
-    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device, int8, attention, headBlockBytes); }
+    public LoadOptions withDtype(DType d) { return new LoadOptions(d, device, int8, attention, headBlockBytes, inferenceOnly); }
 
-    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d, int8, attention, headBlockBytes); }
+    public LoadOptions withDevice(String d) { return new LoadOptions(dtype, d, int8, attention, headBlockBytes, inferenceOnly); }
 
-    public LoadOptions withInt8(Int8Options o) { return new LoadOptions(dtype, device, o, attention, headBlockBytes); }
+    public LoadOptions withInt8(Int8Options o) { return new LoadOptions(dtype, device, o, attention, headBlockBytes, inferenceOnly); }
 
-    public LoadOptions withAttention(AttentionKernel a) { return new LoadOptions(dtype, device, int8, a, headBlockBytes); }
+    public LoadOptions withAttention(AttentionKernel a) { return new LoadOptions(dtype, device, int8, a, headBlockBytes, inferenceOnly); }
 
-    public LoadOptions withHeadBlockBytes(long bytes) { return new LoadOptions(dtype, device, int8, attention, bytes); }
+    public LoadOptions withHeadBlockBytes(long bytes) { return new LoadOptions(dtype, device, int8, attention, bytes, inferenceOnly); }
+
+    /** These options for a model that only generates or scores ({@link #inferenceOnly}). */
+    public LoadOptions forInference() { return new LoadOptions(dtype, device, int8, attention, headBlockBytes, true); }
 }

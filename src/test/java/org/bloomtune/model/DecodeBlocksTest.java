@@ -19,6 +19,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -65,6 +66,49 @@ class DecodeBlocksTest {
                         double scale = maxAbs(blocks.get(s));
                         double err = maxDiff(fused.get(s), blocks.get(s));
                         assertTrue(err <= mode.tolerance() * scale, mode + " rows " + rows + " step " + s + ": " + err + " of " + scale);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * An inference-only bfloat16 model keeps its blocks' weights and the tied lm_head in panels ({@link PanelLinear},
+     * {@link PanelWordEmbedding}): the
+     * same bytes resident, the word embedding's rows the same bits, and the decode steps' logits those of the row-major layout to bfloat16's
+     * rounding (the products sum in another order), natively and from Java; a reverse pass through
+     * it is refused with the reason.
+     */
+    @Test
+    void anInferenceOnlyModelDecodesAsTheStoredLayoutDoes() {
+        Mode bf16 = new Mode(DType.BF16, Int8Mode.NONE, 4e-3);
+        for (int rows : new int[]{3, 1}) {
+            try (BloomModel stored = load(bf16);
+                 BloomModel packed = BloomModel.load(checkpoint, LoadOptions.defaults().withDtype(DType.BF16).forInference())) {
+                Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
+                assertTrue(qkv instanceof PanelLinear == org.bloomtune.kernels.Bf16Panels.supported(), qkv.getClass().getSimpleName());
+                assertTrue(packed.wordEmbeddings() instanceof PanelWordEmbedding == org.bloomtune.kernels.Bf16Panels.supported(), "the lm_head");
+                assertTrue(stored.residentWeightBytes() == packed.residentWeightBytes(), "resident bytes differ");
+                try (Tensor ids = Tensors.fromLongs(new long[]{0, 31, 32, 1000, 1023, 77}, 2, 3)) {
+                    assertTrue(torch.equal(packed.wordEmbeddings().lookup(ids), stored.wordEmbeddings().lookup(ids)), "embedding rows differ");
+                    assertTrue(torch.equal(packed.wordEmbeddings().rows(30, 40), stored.wordEmbeddings().rows(30, 40)), "vocabulary block differs");
+                }
+                List<float[]> reference = decode(stored, rows, null);
+                for (boolean nativeStep : new boolean[]{true, false}) {
+                    packed.nativeDecodeBlocks(nativeStep);
+                    long before = packed.nativeDecodeSteps();
+                    List<float[]> got = decode(packed, rows, reference);
+                    if (nativeStep && nativeRuns(packed, rows)) assertTrue(packed.nativeDecodeSteps() - before == STEPS, "the native step did not run");
+                    for (int s = 0; s < STEPS; s++) {
+                        double scale = maxAbs(reference.get(s));
+                        double err = maxDiff(got.get(s), reference.get(s));
+                        assertTrue(err <= bf16.tolerance() * scale, "rows " + rows + " native " + nativeStep + " step " + s + ": " + err + " of " + scale);
+                    }
+                }
+                if (qkv instanceof PanelLinear) {
+                    try (Tensor x = torch.ones(1, packed.config().hiddenSize()).to(DType.BF16.scalarType()).requires_grad_(true)) {
+                        IllegalStateException e = assertThrows(IllegalStateException.class, () -> qkv.forward(x));
+                        assertTrue(e.getMessage().contains("inference only"), e.getMessage());
                     }
                 }
             }

@@ -64,7 +64,7 @@ public final class DecodeProbe {
     }
 
     private static String row(String shape, String mode, int batch, int newTokens) {
-        try (BloomModel model = BloomModel.load(Checkpoints.random(shape), Modes.options(mode))) {
+        try (BloomModel model = BloomModel.load(Checkpoints.random(shape), Modes.options(mode).forInference())) {
             List<long[]> prompts = prompts(model.config(), batch);
             new Generator(model).generate(prompts, GenerationConfig.greedy(9, -1), TokenListener.NONE);          // warm-up
             double before = readRate();

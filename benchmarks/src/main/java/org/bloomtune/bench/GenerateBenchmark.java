@@ -52,7 +52,7 @@ public class GenerateBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         String[] p = row.split(" ");
-        model = BloomModel.load(Checkpoints.random(p[0]), Modes.options(p[1]));
+        model = BloomModel.load(Checkpoints.random(p[0]), Modes.options(p[1]).forInference());
         Random r = new Random(2);
         prompts = new ArrayList<>();
         for (int b = 0; b < Integer.parseInt(p[2]); b++) {

@@ -1,0 +1,115 @@
+/*
+ * A frozen bfloat16 linear weight laid out once, at load, for inference (as llama.cpp repacks its
+ * CPU weights): W [n, k] as panels of 32 output rows, each panel the pairs of k of its rows side by
+ * side — panel p, pair q holds W[32p + j][2q + h] at element (p · k/2 + q) · 64 + 2j + h. That is
+ * the order bf16_gemm.c packs B = Wᵀ into before each product; here it is the stored order, so a
+ * product reads W once front to back with nothing to pack or shuffle: each 128 bytes are two
+ * vectors of sixteen output columns' pairs, and each row of x meets them through one broadcast
+ * pair and two vdpbf16ps. A decode batch of eight rows then costs two loads and sixteen products
+ * per 128 bytes, where the row-major eight-row tile (bf16_rows_linear.c) also spends a vpermq per
+ * product and reads the weight more slowly than memory delivers (benchmarks/FINDINGS.md).
+ *
+ * The same kernel takes any number of rows (a prefill: eight at a time against each panel, which
+ * stays in L2 while they pass), and every output sums its pairs in the same order whatever the rows,
+ * so a row's result does not depend on the batch it is in. n must be a multiple of 32 and k even
+ * (the callers pack only such weights). Only for CPUs with AVX512_BF16 (bt_bf16_rows_supported()).
+ */
+#include <stdint.h>
+#include "bf16.h"
+
+#define PANEL 32          /* output rows of one panel: two vectors of sixteen pairs */
+#define ROWS 8            /* rows of x per pass over a panel */
+
+/*
+ * How far ahead of its loads the kernel requests the panels, into L2: a single stream read more
+ * slowly than memory delivers without it at eight rows of x (benchmarks/FINDINGS.md).
+ */
+#define AHEAD_BYTES 16384
+
+/* W [n, k] (n a multiple of 32, k even) into `panels` (n · k elements). */
+void bt_bf16_panels_pack(const uint16_t *w, int64_t n, int64_t k, uint16_t *panels) {
+    int64_t pairs = k / 2;
+    const uint32_t *words = (const uint32_t *) w;
+    uint32_t *out = (uint32_t *) panels;
+    for (int64_t p = 0; p < n / PANEL; p++)
+        for (int64_t j = 0; j < PANEL; j++) {
+            const uint32_t *row = words + (p * PANEL + j) * pairs;
+            uint32_t *column = out + p * pairs * PANEL + j;
+            for (int64_t q = 0; q < pairs; q++) column[q * PANEL] = row[q];
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#include <string.h>
+#include "avx512_lanes.h"
+#define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
+
+/* Sixteen float32 sums plus sixteen bfloat16 biases (or none), rounded to bfloat16 and stored. */
+BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, uint16_t *y) {
+    if (bias) sums = _mm512_add_ps(sums, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) bias)), 16)));
+    _mm256_storeu_si256((__m256i *) y, _mm512_cvtepi32_epi16(bt_bf16_bits16(sums)));
+}
+
+/* nr (1..ROWS) rows of x (row stride k) times one panel: y's 32 columns of those rows (row stride ldy). */
+BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
+                         int64_t ldy, const int nr) {
+    __m512 acc[ROWS][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < pairs; q++) {
+        const char *ahead = (const char *) (panel + q * PANEL) + AHEAD_BYTES;
+        _mm_prefetch(ahead, _MM_HINT_T1);
+        _mm_prefetch(ahead + 64, _MM_HINT_T1);
+        __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
+        __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
+        for (int r = 0; r < nr; r++) {
+            uint32_t pair;
+            memcpy(&pair, x + r * k + 2 * q, sizeof pair);
+            __m512bh xr = (__m512bh) _mm512_set1_epi32((int32_t) pair);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xr, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xr, b1);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        store16(acc[r][0], bias, y + r * ldy);
+        store16(acc[r][1], bias ? bias + 16 : NULL, y + r * ldy + 16);
+    }
+}
+
+BT_BF16 static void tile_rows(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
+                              int64_t ldy, int64_t nr) {
+    switch (nr) {
+        case 8: tile(panel, pairs, x, k, bias, y, ldy, 8); break;
+        case 7: tile(panel, pairs, x, k, bias, y, ldy, 7); break;
+        case 6: tile(panel, pairs, x, k, bias, y, ldy, 6); break;
+        case 5: tile(panel, pairs, x, k, bias, y, ldy, 5); break;
+        case 4: tile(panel, pairs, x, k, bias, y, ldy, 4); break;
+        case 3: tile(panel, pairs, x, k, bias, y, ldy, 3); break;
+        case 2: tile(panel, pairs, x, k, bias, y, ldy, 2); break;
+        default: tile(panel, pairs, x, k, bias, y, ldy, 1); break;
+    }
+}
+
+/*
+ * panels: n output rows of a packed weight from a panel boundary (n a multiple of 32), x [rows, k]
+ * bf16, bias [n] bf16 or NULL, y [rows, ldy] bf16: columns [0, n) are written, x Wᵀ + bias rounded
+ * once. The signature of the other dense row kernels, so a decode step calls it as it calls them.
+ */
+BT_BF16
+void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
+                           int64_t k, int64_t ldy) {
+    int64_t pairs = k / 2;
+    for (int64_t p = 0; p < n / PANEL; p++) {
+        const uint32_t *panel = (const uint32_t *) panels + p * pairs * PANEL;
+        const uint16_t *b = bias ? bias + p * PANEL : NULL;
+        for (int64_t i = 0; i < rows; i += ROWS)
+            tile_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, rows - i < ROWS ? rows - i : ROWS);
+    }
+}
+#else
+void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
+                           int64_t k, int64_t ldy) {
+    (void) panels; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+#endif

@@ -1,0 +1,91 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * A frozen bfloat16 linear weight laid out for inference by native/bf16_panels.c: panels of
+ * {@link #PANEL} output rows with each pair of k side by side, the order the bfloat16 GEMM packs
+ * a weight into before every product, kept instead of the row-major weight. {@link #forward} then
+ * reads it once front to back for any number of rows (a decode batch of up to eight at the memory's
+ * rate; a prefill eight rows at a time per panel). The packed tensor has the weight's shape and
+ * size, its elements reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
+ */
+public final class Bf16Panels {
+    /** Output rows per panel: a weight packs when its row count is a multiple of this. */
+    public static final long PANEL = 32;
+
+    private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_panels_linear");
+    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_pack",
+            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+
+    private Bf16Panels() {}
+
+    /** True when this CPU has AVX512_BF16 and the kernels are built. */
+    public static boolean supported() { return KERNEL != null; }
+
+    /**
+     * True when {@code weight} can be packed: a contiguous bfloat16 CPU matrix outside autograd with a
+     * multiple of {@link #PANEL} rows and an even, non-zero column count, on a CPU that runs the kernel.
+     */
+    public static boolean packs(Tensor weight) {
+        return KERNEL != null && plain(weight) && weight.dim() == 2 && weight.size(0) > 0 && weight.size(0) % PANEL == 0
+                && weight.size(1) > 0 && weight.size(1) % 2 == 0;
+    }
+
+    /** {@code weight} [n, k] in panels: a new tensor of the same shape; call where {@link #packs}. */
+    public static Tensor pack(Tensor weight) {
+        if (!packs(weight)) throw new IllegalArgumentException("bf16_panels cannot pack this weight");
+        Tensor panels = torch.empty(weight.sizes().vec().get(), weight.options(), new MemoryFormatOptional());
+        try {
+            PACK.invokeExact(NativeMemory.of(weight), weight.size(0), weight.size(1), NativeMemory.of(panels));
+        } catch (Throwable t) {
+            panels.close();
+            throw new IllegalStateException("FFM call to bt_bf16_panels_pack failed", t);
+        }
+        return panels;
+    }
+
+    /** True when {@link #forward} takes {@code x} [..., in] times {@code panels} [out, in] (+ {@code bias} [out] or null). */
+    public static boolean applies(Tensor x, Tensor panels, Tensor bias) {
+        return KERNEL != null && panels.size(0) % PANEL == 0 && DenseRows.rows(x, panels, bias, ScalarType.BFloat16) >= 1;
+    }
+
+    /** {@code x} [..., in] → [..., out] in bfloat16, x times the packed weight plus bias; call only where {@link #applies}. */
+    public static Tensor forward(Tensor x, Tensor panels, Tensor bias) {
+        if (!applies(x, panels, bias)) throw new IllegalArgumentException("bf16_panels_linear does not take these tensors");
+        long n = panels.size(0);
+        long k = panels.size(1);
+        long rows = x.numel() / k;
+        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
+        MemorySegment w = NativeMemory.of(panels);
+        MemorySegment in = NativeMemory.of(x);
+        MemorySegment b = NativeMemory.ofNullable(bias);
+        MemorySegment out = NativeMemory.of(y);
+        long count = n / PANEL;
+        RowSplit.run("bt_bf16_panels_linear", count, RowSplit.parts(count, n / RowSplit.MIN_WEIGHT_ROWS_PER_THREAD), (from, panelsHere) -> {
+            long first = from * PANEL, outputs = panelsHere * PANEL;
+            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
+            KERNEL.invokeExact(w.asSlice(first * k * 2, outputs * k * 2), in, bPart, out.asSlice(first * 2), rows, outputs, k, n);
+        });
+        return y.view(Tensors.shapeWithLast(x, n));
+    }
+
+    /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
+    public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor bias) {
+        return applies(x2d, panels, bias) ? RowKernel.dense("bt_bf16_panels_linear", panels, bias) : null;
+    }
+
+    private static boolean plain(Tensor t) {
+        return t.scalar_type().value == ScalarType.BFloat16.value && t.is_cpu() && t.is_contiguous() && !t.requires_grad();
+    }
+}

@@ -84,7 +84,7 @@ class DecodeBlocksTest {
         Mode bf16 = new Mode(DType.BF16, Int8Mode.NONE, 4e-3);
         for (int rows : new int[]{3, 1}) {
             try (BloomModel stored = load(bf16);
-                 BloomModel packed = BloomModel.load(checkpoint, LoadOptions.defaults().withDtype(DType.BF16).forInference())) {
+                 BloomModel packed = load(bf16, true)) {
                 Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
                 assertTrue(qkv instanceof PanelLinear == org.bloomtune.kernels.Bf16Panels.supported(), qkv.getClass().getSimpleName());
                 assertTrue(packed.wordEmbeddings() instanceof PanelWordEmbedding == org.bloomtune.kernels.Bf16Panels.supported(), "the lm_head");
@@ -110,6 +110,28 @@ class DecodeBlocksTest {
                         IllegalStateException e = assertThrows(IllegalStateException.class, () -> qkv.forward(x));
                         assertTrue(e.getMessage().contains("inference only"), e.getMessage());
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * In panels every output sums its pairs in the same order whatever the rows, so an inference-only
+     * bfloat16 model gives a prompt's next-token logits the same bits alone as in a batch of three
+     * (the row-major kernels read one row and several rows in different orders): a request's tokens
+     * do not depend on what it is batched with.
+     */
+    @Test
+    void anInferenceOnlyRowDecodesTheSameBitsAloneAsInABatch() {
+        if (!org.bloomtune.kernels.Bf16Panels.supported()) return;     // no panels here: the row-major kernels make no such promise
+        try (BloomModel packed = load(new Mode(DType.BF16, Int8Mode.NONE, 0), true)) {
+            for (boolean nativeStep : new boolean[]{true, false}) {
+                packed.nativeDecodeBlocks(nativeStep);
+                List<float[]> alone = decode(packed, 1, null);
+                List<float[]> batched = decode(packed, 3, null);
+                for (int s = 0; s < STEPS; s++) {
+                    float[] first = java.util.Arrays.copyOf(batched.get(s), alone.get(s).length);
+                    assertArrayEquals(alone.get(s), first, "native " + nativeStep + " step " + s + ": the first row's logits differ in a batch");
                 }
             }
         }
@@ -172,8 +194,11 @@ class DecodeBlocksTest {
         decode(model, 1, null);
     }
 
-    private static BloomModel load(Mode mode) {
+    private static BloomModel load(Mode mode) { return load(mode, false); }
+
+    private static BloomModel load(Mode mode, boolean forInference) {
         LoadOptions options = LoadOptions.defaults().withDtype(mode.dtype());
+        if (forInference) options = options.forInference();
         return BloomModel.load(checkpoint, mode.int8() == Int8Mode.NONE ? options : options.withInt8(Int8Options.of(mode.int8())));
     }
 

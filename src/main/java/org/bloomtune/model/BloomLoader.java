@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.kernels.Bf16Panels;
+import org.bloomtune.kernels.Int8Bf16Panels;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Devices;
@@ -108,9 +109,7 @@ final class BloomLoader {
     }
 
     private BloomModel build() {
-        WordEmbedding wordEmbeddings = int8.enabled()
-                ? new Int8WordEmbedding(quantized(WeightNames.WORD_EMBEDDINGS), kernel, dtype.scalarType())
-                : denseWordEmbedding();
+        WordEmbedding wordEmbeddings = int8.enabled() ? int8WordEmbedding() : denseWordEmbedding();
         LayerNorm embeddingsNorm = layerNorm("word_embeddings_layernorm");
         List<BloomBlock> blocks = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) blocks.add(block(WeightNames.block(i)));
@@ -132,6 +131,21 @@ final class BloomLoader {
         return packed;
     }
 
+    /** The int8 word embedding, with its values in panels for an inference-only weight-only bf16 model whose CPU and shape allow it. */
+    private WordEmbedding int8WordEmbedding() {
+        Int8Weight q = quantized(WeightNames.WORD_EMBEDDINGS);
+        if (!packsInt8(q)) return new Int8WordEmbedding(q, kernel, dtype.scalarType());
+        PanelInt8WordEmbedding packed = new PanelInt8WordEmbedding(q);
+        loaded.put(WeightNames.WORD_EMBEDDINGS, packed.panels());
+        q.values().close();
+        return packed;
+    }
+
+    /** Whether an int8 weight goes into panels: an inference-only weight-only model computing in bfloat16, on a CPU that runs them. */
+    private boolean packsInt8(Int8Weight q) {
+        return options.inferenceOnly() && int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.BF16 && Int8Bf16Panels.packs(q.values());
+    }
+
     private BloomBlock block(String p) {
         BloomAttention attention = new BloomAttention(
                 linear(p + "self_attention.query_key_value"), linear(p + "self_attention.dense"), config.numHeads());
@@ -145,7 +159,14 @@ final class BloomLoader {
     }
 
     private Linear linear(String name) {
-        if (int8.enabled()) return new Int8Linear(quantized(name + ".weight"), weight(name + ".bias"), kernel);
+        if (int8.enabled()) {
+            Int8Weight q = quantized(name + ".weight");
+            if (!packsInt8(q)) return new Int8Linear(q, weight(name + ".bias"), kernel);
+            PanelInt8Linear layer = PanelInt8Linear.of(q, weight(name + ".bias"));
+            loaded.put(name + ".weight", layer.panels());
+            q.values().close();
+            return layer;
+        }
         Tensor weight = weight(name + ".weight");
         if (options.inferenceOnly() && Bf16Panels.packs(weight)) return panelLinear(name, weight);
         return new DenseLinear(weight, weight(name + ".bias"));

@@ -17,13 +17,16 @@ record PanelLinear(Tensor panels, Tensor bias) implements Linear {
 
     @Override
     public Tensor forward(Tensor x) {
-        if (x.requires_grad()) {
-            throw new IllegalStateException("this model was loaded for inference only (LoadOptions.inferenceOnly): its weights are laid "
-                    + "out for generation and have no reverse pass; load it without inferenceOnly to train a prompt");
-        }
+        if (x.requires_grad()) throw noReversePass();
         try (Tensor in = x.contiguous()) {
             return Bf16Panels.forward(in, panels, bias);
         }
+    }
+
+    /** What a reverse pass through a layer in panels meets. */
+    static IllegalStateException noReversePass() {
+        return new IllegalStateException("this model was loaded for inference only (LoadOptions.inferenceOnly): its weights are laid "
+                + "out for generation and have no reverse pass; load it without inferenceOnly to train a prompt");
     }
 
     @Override

@@ -17,10 +17,24 @@ final class PanelWordEmbedding implements WordEmbedding {
 
     PanelWordEmbedding(Tensor weight) {
         this.panels = Bf16Panels.pack(weight);
-        long h = weight.size(1);
-        // Element (t, c) lies at (t / 32) · 32 · H + (c / 2) · 64 + (t % 32) · 2 + c % 2.
+        this.columns = columnOffsets(weight.size(1));
+    }
+
+    /**
+     * Where element c of a row of {@code h} lies from the start of its row in the panels: element
+     * (t, c) of a matrix in panels of 32 rows and pairs of columns lies at (t / 32) · 32 · H + (c / 2) · 64 + (t % 32) · 2 + c % 2.
+     */
+    static Tensor columnOffsets(long h) {
         try (Tensor c = torch.arange(new Scalar(h))) {
-            this.columns = c.floor_divide(new Scalar(2)).mul(new Scalar(2 * Bf16Panels.PANEL)).add(c.remainder(new Scalar(2)));
+            return c.floor_divide(new Scalar(2)).mul(new Scalar(2 * Bf16Panels.PANEL)).add(c.remainder(new Scalar(2)));
+        }
+    }
+
+    /** Where the elements of each row in {@code ids} [...] lie in panels of {@code h} columns: [..., h] int64, for {@code torch.take}. */
+    static Tensor rowOffsets(Tensor ids, long h, Tensor columns) {
+        try (Tensor panel = ids.floor_divide(new Scalar(Bf16Panels.PANEL)); Tensor within = ids.remainder(new Scalar(Bf16Panels.PANEL));
+             Tensor start = panel.mul(new Scalar(Bf16Panels.PANEL * h)).add(within.mul(new Scalar(2))).unsqueeze(-1)) {
+            return start.add(columns);
         }
     }
 
@@ -29,10 +43,7 @@ final class PanelWordEmbedding implements WordEmbedding {
 
     @Override
     public Tensor lookup(Tensor ids) {
-        long h = panels.size(1);
-        try (Tensor panel = ids.floor_divide(new Scalar(Bf16Panels.PANEL)); Tensor within = ids.remainder(new Scalar(Bf16Panels.PANEL));
-             Tensor start = panel.mul(new Scalar(Bf16Panels.PANEL * h)).add(within.mul(new Scalar(2))).unsqueeze(-1);
-             Tensor at = start.add(columns)) {
+        try (Tensor at = rowOffsets(ids, panels.size(1), columns)) {
             return torch.take(panels, at);
         }
     }

@@ -73,42 +73,46 @@ class DecodeBlocksTest {
     }
 
     /**
-     * An inference-only bfloat16 model keeps its blocks' weights and the tied lm_head in panels ({@link PanelLinear},
-     * {@link PanelWordEmbedding}): the
-     * same bytes resident, the word embedding's rows the same bits, and the decode steps' logits those of the row-major layout to bfloat16's
-     * rounding (the products sum in another order), natively and from Java; a reverse pass through
-     * it is refused with the reason.
+     * An inference-only bfloat16 model keeps its blocks' weights and the tied lm_head in panels —
+     * bfloat16 ({@link PanelLinear}, {@link PanelWordEmbedding}) and weight-only int8
+     * ({@link PanelInt8Linear}, {@link PanelInt8WordEmbedding}): the same bytes resident, the word
+     * embedding's rows the same bits, and the decode steps' logits those of the row-major layout to
+     * bfloat16's bound (the products sum in another order; the weight-only prefill scales each sum
+     * where the row-major path multiplies the dequantized weight), natively and from Java; a reverse
+     * pass through it is refused with the reason.
      */
     @Test
     void anInferenceOnlyModelDecodesAsTheStoredLayoutDoes() {
-        Mode bf16 = new Mode(DType.BF16, Int8Mode.NONE, 4e-3);
-        for (int rows : new int[]{3, 1}) {
-            try (BloomModel stored = load(bf16);
-                 BloomModel packed = load(bf16, true)) {
-                Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
-                assertTrue(qkv instanceof PanelLinear == org.bloomtune.kernels.Bf16Panels.supported(), qkv.getClass().getSimpleName());
-                assertTrue(packed.wordEmbeddings() instanceof PanelWordEmbedding == org.bloomtune.kernels.Bf16Panels.supported(), "the lm_head");
-                assertTrue(stored.residentWeightBytes() == packed.residentWeightBytes(), "resident bytes differ");
-                try (Tensor ids = Tensors.fromLongs(new long[]{0, 31, 32, 1000, 1023, 77}, 2, 3)) {
-                    assertTrue(torch.equal(packed.wordEmbeddings().lookup(ids), stored.wordEmbeddings().lookup(ids)), "embedding rows differ");
-                    assertTrue(torch.equal(packed.wordEmbeddings().rows(30, 40), stored.wordEmbeddings().rows(30, 40)), "vocabulary block differs");
-                }
-                List<float[]> reference = decode(stored, rows, null);
-                for (boolean nativeStep : new boolean[]{true, false}) {
-                    packed.nativeDecodeBlocks(nativeStep);
-                    long before = packed.nativeDecodeSteps();
-                    List<float[]> got = decode(packed, rows, reference);
-                    if (nativeStep && nativeRuns(packed, rows)) assertTrue(packed.nativeDecodeSteps() - before == STEPS, "the native step did not run");
-                    for (int s = 0; s < STEPS; s++) {
-                        double scale = maxAbs(reference.get(s));
-                        double err = maxDiff(got.get(s), reference.get(s));
-                        assertTrue(err <= bf16.tolerance() * scale, "rows " + rows + " native " + nativeStep + " step " + s + ": " + err + " of " + scale);
+        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 4e-3), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 4e-3))) {
+            boolean panels = mode.int8() == Int8Mode.NONE ? org.bloomtune.kernels.Bf16Panels.supported() : org.bloomtune.kernels.Int8Bf16Panels.supported();
+            for (int rows : new int[]{3, 1}) {
+                try (BloomModel stored = load(mode); BloomModel packed = load(mode, true)) {
+                    Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
+                    assertTrue((qkv instanceof PanelLinear || qkv instanceof PanelInt8Linear) == panels, mode + ": " + qkv.getClass().getSimpleName());
+                    WordEmbedding head = packed.wordEmbeddings();
+                    assertTrue((head instanceof PanelWordEmbedding || head instanceof PanelInt8WordEmbedding) == panels, mode + ": the lm_head");
+                    assertTrue(stored.residentWeightBytes() == packed.residentWeightBytes(), mode + ": resident bytes differ");
+                    try (Tensor ids = Tensors.fromLongs(new long[]{0, 31, 32, 1000, 1023, 77}, 2, 3)) {
+                        assertTrue(torch.equal(head.lookup(ids), stored.wordEmbeddings().lookup(ids)), mode + ": embedding rows differ");
+                        assertTrue(torch.equal(head.rows(30, 40), stored.wordEmbeddings().rows(30, 40)), mode + ": vocabulary block differs");
                     }
-                }
-                if (qkv instanceof PanelLinear) {
-                    try (Tensor x = torch.ones(1, packed.config().hiddenSize()).to(DType.BF16.scalarType()).requires_grad_(true)) {
-                        IllegalStateException e = assertThrows(IllegalStateException.class, () -> qkv.forward(x));
-                        assertTrue(e.getMessage().contains("inference only"), e.getMessage());
+                    List<float[]> reference = decode(stored, rows, null);
+                    for (boolean nativeStep : new boolean[]{true, false}) {
+                        packed.nativeDecodeBlocks(nativeStep);
+                        long before = packed.nativeDecodeSteps();
+                        List<float[]> got = decode(packed, rows, reference);
+                        if (nativeStep && nativeRuns(packed, rows)) assertTrue(packed.nativeDecodeSteps() - before == STEPS, "the native step did not run");
+                        for (int s = 0; s < STEPS; s++) {
+                            double scale = maxAbs(reference.get(s));
+                            double err = maxDiff(got.get(s), reference.get(s));
+                            assertTrue(err <= mode.tolerance() * scale, mode + " rows " + rows + " native " + nativeStep + " step " + s + ": " + err + " of " + scale);
+                        }
+                    }
+                    if (panels) {
+                        try (Tensor x = torch.ones(1, packed.config().hiddenSize()).to(DType.BF16.scalarType()).requires_grad_(true)) {
+                            IllegalStateException e = assertThrows(IllegalStateException.class, () -> qkv.forward(x));
+                            assertTrue(e.getMessage().contains("inference only"), e.getMessage());
+                        }
                     }
                 }
             }
@@ -117,21 +121,22 @@ class DecodeBlocksTest {
 
     /**
      * In panels every output sums its pairs in the same order whatever the rows, so an inference-only
-     * bfloat16 model gives a prompt's next-token logits the same bits alone as in a batch of three
+     * bfloat16 model (its weights bfloat16 or weight-only int8) gives a prompt's next-token logits the same bits alone as in a batch of three
      * (the row-major kernels read one row and several rows in different orders): a request's tokens
      * do not depend on what it is batched with.
      */
     @Test
     void anInferenceOnlyRowDecodesTheSameBitsAloneAsInABatch() {
         if (!org.bloomtune.kernels.Bf16Panels.supported()) return;     // no panels here: the row-major kernels make no such promise
-        try (BloomModel packed = load(new Mode(DType.BF16, Int8Mode.NONE, 0), true)) {
+        for (Int8Mode int8 : new Int8Mode[]{Int8Mode.NONE, Int8Mode.WEIGHT_ONLY})
+        try (BloomModel packed = load(new Mode(DType.BF16, int8, 0), true)) {
             for (boolean nativeStep : new boolean[]{true, false}) {
                 packed.nativeDecodeBlocks(nativeStep);
                 List<float[]> alone = decode(packed, 1, null);
                 List<float[]> batched = decode(packed, 3, null);
                 for (int s = 0; s < STEPS; s++) {
                     float[] first = java.util.Arrays.copyOf(batched.get(s), alone.get(s).length);
-                    assertArrayEquals(alone.get(s), first, "native " + nativeStep + " step " + s + ": the first row's logits differ in a batch");
+                    assertArrayEquals(alone.get(s), first, int8 + " native " + nativeStep + " step " + s + ": the first row's logits differ in a batch");
                 }
             }
         }

@@ -1,0 +1,96 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * A frozen int8 weight with row scales laid out for inference by native/int8_bf16_panels.c, for the
+ * weight-only int8 mode with bfloat16 activations: panels of {@link #PANEL} output rows with each
+ * pair of k side by side ({@link Bf16Panels}' order, one byte an element), kept instead of the
+ * row-major values. {@link #forward} reads them once for any number of bfloat16 rows, each line
+ * widened once for all of them. The packed tensor has the values' shape and size, its bytes
+ * reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
+ */
+public final class Int8Bf16Panels {
+    /** Output rows per panel: a weight packs when its row count is a multiple of this. */
+    public static final long PANEL = 32;
+
+    private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_panels_linear",
+            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack",
+            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+
+    private Int8Bf16Panels() {}
+
+    /** True when this CPU has AVX512_BF16 and the kernels are built. */
+    public static boolean supported() { return KERNEL != null; }
+
+    /** True when {@code values} can be packed: a contiguous int8 CPU matrix with a multiple of {@link #PANEL} rows and an even column count. */
+    public static boolean packs(Tensor values) {
+        return KERNEL != null && values.scalar_type().value == ScalarType.Char.value && values.is_cpu() && values.is_contiguous()
+                && values.dim() == 2 && values.size(0) > 0 && values.size(0) % PANEL == 0 && values.size(1) > 0 && values.size(1) % 2 == 0;
+    }
+
+    /** {@code values} [n, k] in panels: a new tensor of the same shape; call where {@link #packs}. */
+    public static Tensor pack(Tensor values) {
+        if (!packs(values)) throw new IllegalArgumentException("int8_bf16_panels cannot pack these values");
+        Tensor panels = torch.empty(values.sizes().vec().get(), values.options(), new MemoryFormatOptional());
+        try {
+            PACK.invokeExact(NativeMemory.of(values), values.size(0), values.size(1), NativeMemory.of(panels));
+        } catch (Throwable t) {
+            panels.close();
+            throw new IllegalStateException("FFM call to bt_int8_bf16_panels_pack failed", t);
+        }
+        return panels;
+    }
+
+    /**
+     * True when {@link #forward} takes {@code x} [..., in] bfloat16 (contiguous, CPU, outside autograd)
+     * times {@code panels} [out, in] with {@code scales} [out] float32, plus {@code bias} [out] bfloat16 (or null).
+     */
+    public static boolean applies(Tensor x, Tensor panels, Tensor scales, Tensor bias) {
+        if (KERNEL == null || !packs(panels) || x.requires_grad() || !x.is_cpu() || !x.is_contiguous()) return false;
+        if (x.scalar_type().value != ScalarType.BFloat16.value || x.size(-1) != panels.size(1) || x.numel() == 0) return false;
+        if (scales.dim() != 1 || scales.scalar_type().value != ScalarType.Float.value || !scales.is_contiguous() || !scales.is_cpu()
+                || scales.size(0) != panels.size(0)) return false;
+        return bias == null || bias.dim() == 1 && bias.size(0) == panels.size(0) && bias.scalar_type().value == ScalarType.BFloat16.value
+                && bias.is_contiguous() && bias.is_cpu();
+    }
+
+    /** {@code x} [..., in] → [..., out] in bfloat16: x times the packed weight, by row scale, plus bias; call only where {@link #applies}. */
+    public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias) {
+        if (!applies(x, panels, scales, bias)) throw new IllegalArgumentException("int8_bf16_panels_linear does not take these tensors");
+        long n = panels.size(0);
+        long k = panels.size(1);
+        long rows = x.numel() / k;
+        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
+        MemorySegment w = NativeMemory.of(panels);
+        MemorySegment s = NativeMemory.of(scales);
+        MemorySegment in = NativeMemory.of(x);
+        MemorySegment b = NativeMemory.ofNullable(bias);
+        MemorySegment out = NativeMemory.of(y);
+        long count = n / PANEL;
+        RowSplit.run("bt_int8_bf16_panels_linear", count, RowSplit.parts(count, n / RowSplit.MIN_WEIGHT_ROWS_PER_THREAD), (from, here) -> {
+            long first = from * PANEL, outputs = here * PANEL;
+            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
+            KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 2),
+                    rows, outputs, k, n);
+        });
+        return y.view(Tensors.shapeWithLast(x, n));
+    }
+
+    /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
+    public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
+        return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8, "bt_int8_bf16_panels_linear", panels, scales, bias, 0) : null;
+    }
+}

@@ -1,0 +1,72 @@
+package org.bloomtune.model;
+
+import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.Int8Dequantize;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The weight-only int8 word embedding of an inference-only bfloat16 model ({@link LoadOptions#inferenceOnly})
+ * with its values in {@link Int8Bf16Panels}' panels, so the tied lm_head is read as the blocks'
+ * layers are. Lookups gather each row's bytes from its panel and scale them as
+ * {@link Int8WordEmbedding} does; logits go through the panel kernel.
+ */
+final class PanelInt8WordEmbedding implements WordEmbedding {
+    private final Tensor panels;         // [V, H] int8 in panels
+    private final Tensor scales;         // [V] float32
+    private final Tensor columns;        // [H] int64: where byte c of a row lies from its panel row's start
+
+    PanelInt8WordEmbedding(Int8Weight weight) {
+        this.panels = Int8Bf16Panels.pack(weight.values());
+        this.scales = weight.scales();
+        this.columns = PanelWordEmbedding.columnOffsets(weight.values().size(1));
+    }
+
+    /** The packed values (resident; the model's named weight). */
+    Tensor panels() { return panels; }
+
+    private Tensor values(Tensor ids) {
+        try (Tensor at = PanelWordEmbedding.rowOffsets(ids, panels.size(1), columns)) {
+            return torch.take(panels, at);
+        }
+    }
+
+    @Override
+    public Tensor lookup(Tensor ids) {
+        try (Tensor v = values(ids); Tensor rows = v.to(ScalarType.BFloat16);
+             Tensor rowScales = torch.embedding(scales.unsqueeze(1), ids).to(ScalarType.BFloat16)) {
+            return rows.mul(rowScales);
+        }
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden) {
+        try (Tensor in = hidden.contiguous()) {
+            return Int8Bf16Panels.forward(in, panels, scales, null);
+        }
+    }
+
+    /** As {@link Int8Weight#dequantizeRows}: the native dequantizer where it applies, else libtorch's ops. */
+    @Override
+    public Tensor rows(long start, long n) {
+        try (Tensor ids = torch.arange(new Scalar(start), new Scalar(start + n)); Tensor v = values(ids); Tensor s = scales.narrow(0, start, n)) {
+            if (Int8Dequantize.applies(v, s, ScalarType.BFloat16)) return Int8Dequantize.dequantize(v, s, ScalarType.BFloat16);
+            return v.to(ScalarType.BFloat16).mul_(s.unsqueeze(1).to(ScalarType.BFloat16));
+        }
+    }
+
+    @Override
+    public boolean rowsAreViews() { return false; }
+
+    @Override
+    public long residentBytes() { return panels.nbytes() + scales.nbytes(); }
+
+    @Override
+    public void close() {
+        panels.close();
+        scales.close();
+        columns.close();
+    }
+}

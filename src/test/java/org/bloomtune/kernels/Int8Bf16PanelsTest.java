@@ -1,0 +1,78 @@
+package org.bloomtune.kernels;
+
+import org.bloomtune.tensor.GradMode;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class Int8Bf16PanelsTest {
+    /**
+     * The stored order is the header's (panel p, pair q, row j, half h holds W[32p + j][2q + h]), undone
+     * by libtorch's own view and permute; and the product equals the float64 product of the same numbers
+     * — x · valuesᵀ, times each row's scale, rounded to bfloat16, the bias added and rounded again — to
+     * bfloat16's rounding at 1, 3, 8, 9 and 20 rows, k not a multiple of 32, with and without a bias,
+     * one thread's bits equal to two's.
+     */
+    @Test
+    void panelsHoldTheValuesInOrderAndGiveTheScaledProduct() {
+        if (!Int8Bf16Panels.supported()) {
+            assertFalse(Int8Bf16Panels.packs(torch.zeros(new long[]{32, 64}).to(ScalarType.Char)), "no AVX512_BF16: nothing packs");
+            return;
+        }
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            torch.manual_seed(9);
+            for (long[] shape : new long[][]{{64, 64}, {96, 1000}, {1024, 4096}}) {
+                long n = shape[0], k = shape[1];
+                Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
+                Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
+                Tensor panels = Int8Bf16Panels.pack(values);
+                assertTrue(torch.equal(panels.view(n / 32, k / 2, 32, 2).permute(0, 2, 1, 3).reshape(n, k), values),
+                        n + " x " + k + ": the panels do not hold the values in the described order");
+                Tensor bias = torch.randn(n).to(ScalarType.BFloat16);
+                for (int rows : new int[]{1, 3, 8, 9, 20}) {
+                    Tensor x = torch.randn(rows, 1, k).to(ScalarType.BFloat16);
+                    Tensor product = torch.matmul(x.to(ScalarType.Double), values.to(ScalarType.Double).t()).mul(scales.to(ScalarType.Double));
+                    for (Tensor b : new Tensor[]{null, bias}) {
+                        Tensor y = Int8Bf16Panels.forward(x, panels, scales, b);
+                        assertArrayEquals(new long[]{rows, 1, n}, y.sizes().vec().get());
+                        Tensor exact = b == null ? product : product.add(b.to(ScalarType.Double));
+                        // two bfloat16 roundings (the scaled sum, then with the bias): a unit in the last place of each
+                        Tensor bound = product.abs().add(exact.abs()).mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-3));
+                        Tensor error = y.to(ScalarType.Double).sub(exact).abs();
+                        assertTrue(error.le(bound).all().item_bool(), rows + " rows of " + k + ": max error " + error.max().item_double());
+                        int threads = torch.get_num_threads();
+                        torch.set_num_threads(1);
+                        try {
+                            assertTrue(torch.equal(Int8Bf16Panels.forward(x, panels, scales, b), y), rows + " rows: one thread gives other bits than two");
+                        } finally {
+                            torch.set_num_threads(threads);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotTake() {
+        if (!Int8Bf16Panels.supported()) return;
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            assertFalse(Int8Bf16Panels.packs(torch.zeros(new long[]{48, 64}).to(ScalarType.Char)), "rows not a multiple of 32");
+            assertFalse(Int8Bf16Panels.packs(torch.zeros(new long[]{32, 63}).to(ScalarType.Char)), "odd k");
+            assertFalse(Int8Bf16Panels.packs(torch.zeros(new long[]{32, 64})), "float32 values");
+            Tensor panels = Int8Bf16Panels.pack(torch.zeros(new long[]{32, 64}).to(ScalarType.Char));
+            Tensor scales = torch.ones(32);
+            assertFalse(Int8Bf16Panels.applies(torch.randn(1, 64), panels, scales, null), "float32 input");
+            assertFalse(Int8Bf16Panels.applies(torch.randn(1, 62).to(ScalarType.BFloat16), panels, scales, null), "width mismatch");
+            assertFalse(Int8Bf16Panels.applies(torch.randn(1, 64).to(ScalarType.BFloat16), panels, torch.ones(31), null), "scale count");
+            assertFalse(Int8Bf16Panels.applies(torch.randn(1, 64).to(ScalarType.BFloat16), panels, scales, torch.ones(32)), "float32 bias");
+        }
+    }
+}

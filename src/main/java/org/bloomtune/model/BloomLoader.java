@@ -161,15 +161,19 @@ final class BloomLoader {
     private Linear linear(String name) {
         if (int8.enabled()) {
             Int8Weight q = quantized(name + ".weight");
-            if (!packsInt8(q)) return new Int8Linear(q, weight(name + ".bias"), kernel);
-            PanelInt8Linear layer = PanelInt8Linear.of(q, weight(name + ".bias"));
-            loaded.put(name + ".weight", layer.panels());
-            q.values().close();
-            return layer;
+            return packsInt8(q) ? panelInt8Linear(name, q) : new Int8Linear(q, weight(name + ".bias"), kernel);
         }
         Tensor weight = weight(name + ".weight");
         if (options.inferenceOnly() && Bf16Panels.packs(weight)) return panelLinear(name, weight);
         return new DenseLinear(weight, weight(name + ".bias"));
+    }
+
+    /** The int8 layer with its values in panels (an inference-only model): the row-major values are dropped, the panels take their name. */
+    private Linear panelInt8Linear(String name, Int8Weight q) {
+        PanelInt8Linear layer = PanelInt8Linear.of(q, weight(name + ".bias"));
+        loaded.put(name + ".weight", layer.panels());
+        q.values().close();
+        return layer;
     }
 
     /** The layer with its weight in panels (an inference-only model): the row-major weight is dropped, the panels take its name. */

@@ -15,9 +15,10 @@
  * (the callers pack only such weights). Only for CPUs with AVX512_BF16 (bt_bf16_rows_supported()).
  */
 #include <stdint.h>
+#include "panels.h"
 #include "bf16.h"
 
-#define PANEL 32          /* output rows of one panel: two vectors of sixteen pairs */
+#define PANEL BT_PANEL    /* output rows of one panel: two vectors of sixteen pairs */
 #define ROWS 8            /* rows of x per pass over a panel */
 
 /*
@@ -28,15 +29,7 @@
 
 /* W [n, k] (n a multiple of 32, k even) into `panels` (n · k elements). */
 void bt_bf16_panels_pack(const uint16_t *w, int64_t n, int64_t k, uint16_t *panels) {
-    int64_t pairs = k / 2;
-    const uint32_t *words = (const uint32_t *) w;
-    uint32_t *out = (uint32_t *) panels;
-    for (int64_t p = 0; p < n / PANEL; p++)
-        for (int64_t j = 0; j < PANEL; j++) {
-            const uint32_t *row = words + (p * PANEL + j) * pairs;
-            uint32_t *column = out + p * pairs * PANEL + j;
-            for (int64_t q = 0; q < pairs; q++) column[q * PANEL] = row[q];
-        }
+    bt_panels_pack(w, n, k / 2, 4, panels);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10

@@ -14,22 +14,15 @@
  * Only for CPUs with AVX512_BF16 (bt_bf16_rows_supported()).
  */
 #include <stdint.h>
+#include "panels.h"
 
-#define PANEL 32          /* output rows of one panel */
+#define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
 #define AHEAD_BYTES 16384 /* the panels requested ahead into L2, as bf16_panels.c does */
 
 /* W [n, k] int8 (n a multiple of 32, k even) into `panels` (n · k bytes). */
 void bt_int8_bf16_panels_pack(const int8_t *w, int64_t n, int64_t k, int8_t *panels) {
-    int64_t pairs = k / 2;
-    const uint16_t *words = (const uint16_t *) w;
-    uint16_t *out = (uint16_t *) panels;
-    for (int64_t p = 0; p < n / PANEL; p++)
-        for (int64_t j = 0; j < PANEL; j++) {
-            const uint16_t *row = words + (p * PANEL + j) * pairs;
-            uint16_t *column = out + p * pairs * PANEL + j;
-            for (int64_t q = 0; q < pairs; q++) column[q * PANEL] = row[q];
-        }
+    bt_panels_pack(w, n, k / 2, 2, panels);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10

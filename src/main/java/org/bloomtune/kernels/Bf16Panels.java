@@ -7,9 +7,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -25,8 +23,7 @@ public final class Bf16Panels {
     public static final long PANEL = 32;
 
     private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_panels_linear");
-    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_pack",
-            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_pack", NativeKernels.PACK);
 
     private Bf16Panels() {}
 
@@ -45,14 +42,7 @@ public final class Bf16Panels {
     /** {@code weight} [n, k] in panels: a new tensor of the same shape; call where {@link #packs}. */
     public static Tensor pack(Tensor weight) {
         if (!packs(weight)) throw new IllegalArgumentException("bf16_panels cannot pack this weight");
-        Tensor panels = torch.empty(weight.sizes().vec().get(), weight.options(), new MemoryFormatOptional());
-        try {
-            PACK.invokeExact(NativeMemory.of(weight), weight.size(0), weight.size(1), NativeMemory.of(panels));
-        } catch (Throwable t) {
-            panels.close();
-            throw new IllegalStateException("FFM call to bt_bf16_panels_pack failed", t);
-        }
-        return panels;
+        return NativeKernels.packed(PACK, "bt_bf16_panels_pack", weight);
     }
 
     /** True when {@link #forward} takes {@code x} [..., in] times {@code panels} [out, in] (+ {@code bias} [out] or null). */
@@ -71,9 +61,7 @@ public final class Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        long count = n / PANEL;
-        RowSplit.run("bt_bf16_panels_linear", count, RowSplit.parts(count, n / RowSplit.MIN_WEIGHT_ROWS_PER_THREAD), (from, panelsHere) -> {
-            long first = from * PANEL, outputs = panelsHere * PANEL;
+        RowSplit.overPanels("bt_bf16_panels_linear", n, PANEL, (first, outputs) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k * 2, outputs * k * 2), in, bPart, out.asSlice(first * 2), rows, outputs, k, n);
         });

@@ -27,8 +27,7 @@ public final class Int8Bf16Panels {
     private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_panels_linear",
             FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
-    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack",
-            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack", NativeKernels.PACK);
 
     private Int8Bf16Panels() {}
 
@@ -44,14 +43,7 @@ public final class Int8Bf16Panels {
     /** {@code values} [n, k] in panels: a new tensor of the same shape; call where {@link #packs}. */
     public static Tensor pack(Tensor values) {
         if (!packs(values)) throw new IllegalArgumentException("int8_bf16_panels cannot pack these values");
-        Tensor panels = torch.empty(values.sizes().vec().get(), values.options(), new MemoryFormatOptional());
-        try {
-            PACK.invokeExact(NativeMemory.of(values), values.size(0), values.size(1), NativeMemory.of(panels));
-        } catch (Throwable t) {
-            panels.close();
-            throw new IllegalStateException("FFM call to bt_int8_bf16_panels_pack failed", t);
-        }
-        return panels;
+        return NativeKernels.packed(PACK, "bt_int8_bf16_panels_pack", values);
     }
 
     /**
@@ -79,9 +71,7 @@ public final class Int8Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        long count = n / PANEL;
-        RowSplit.run("bt_int8_bf16_panels_linear", count, RowSplit.parts(count, n / RowSplit.MIN_WEIGHT_ROWS_PER_THREAD), (from, here) -> {
-            long first = from * PANEL, outputs = here * PANEL;
+        RowSplit.overPanels("bt_int8_bf16_panels_linear", n, PANEL, (first, outputs) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 2),
                     rows, outputs, k, n);

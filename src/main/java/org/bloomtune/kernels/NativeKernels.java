@@ -1,6 +1,7 @@
 package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeLibrary;
+import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -38,6 +39,22 @@ public final class NativeKernels {
             throw new IllegalStateException("FFM call to " + supported + " failed", t);
         }
         return bind(name, descriptor);
+    }
+
+    /** {@code pack(w, n, k, out)}'s descriptor: a weight [n, k] rearranged into a buffer of its size (the panel layouts). */
+    static final FunctionDescriptor PACK = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.ADDRESS);
+
+    /** A new tensor of {@code weight}'s shape and options that {@code pack} (named {@code name} in errors) fills from it. */
+    static Tensor packed(MethodHandle pack, String name, Tensor weight) {
+        Tensor out = torch.empty(weight.sizes().vec().get(), weight.options(), new MemoryFormatOptional());
+        try {
+            pack.invokeExact(NativeMemory.of(weight), weight.size(0), weight.size(1), NativeMemory.of(out));
+        } catch (Throwable t) {
+            out.close();
+            throw new IllegalStateException("FFM call to " + name + " failed", t);
+        }
+        return out;
     }
 
     /**

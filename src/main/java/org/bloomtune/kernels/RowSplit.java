@@ -22,6 +22,15 @@ final class RowSplit {
     }
 
     /**
+     * Runs a kernel over a packed weight's {@code n} rows in whole panels of {@code panel} rows: each
+     * range it is given starts at a panel's first row and holds whole panels.
+     */
+    static void overPanels(String kernel, long n, long panel, Range range) {
+        long panels = n / panel;
+        run(kernel, panels, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
+    }
+
+    /**
      * Parts to split {@code rows} into: the kernels' thread count ({@link SerialOps#kernelThreads}),
      * no more than {@code rows} nor than {@code worthSplitting} (the work counted in units each worth a
      * hand-off), at least one.

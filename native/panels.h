@@ -1,0 +1,25 @@
+/*
+ * The panel order the inference layouts share (bf16_panels.c, int8_bf16_panels.c): a weight [n, k]
+ * as panels of BT_PANEL output rows, each panel its rows' "words" — the elements one lane of the
+ * product multiplies, a pair of bfloat16 or of int8 — side by side: panel p, word q holds row
+ * 32p + j's word q at word (p · words + q) · 32 + j.
+ */
+#ifndef BT_PANELS_H
+#define BT_PANELS_H
+#include <stdint.h>
+#include <string.h>
+
+#define BT_PANEL 32
+
+/* W [n, words · word_bytes bytes a row] (n a multiple of BT_PANEL) into `panels` (as many bytes). */
+static inline void bt_panels_pack(const void *w, int64_t n, int64_t words, int64_t word_bytes, void *panels) {
+    const char *in = (const char *) w;
+    char *out = (char *) panels;
+    for (int64_t p = 0; p < n / BT_PANEL; p++)
+        for (int64_t j = 0; j < BT_PANEL; j++) {
+            const char *row = in + (p * BT_PANEL + j) * words * word_bytes;
+            char *column = out + (p * words * BT_PANEL + j) * word_bytes;
+            for (int64_t q = 0; q < words; q++) memcpy(column + q * BT_PANEL * word_bytes, row + q * word_bytes, (size_t) word_bytes);
+        }
+}
+#endif

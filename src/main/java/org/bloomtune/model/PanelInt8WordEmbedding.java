@@ -1,7 +1,6 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Bf16Panels;
-import org.bloomtune.kernels.Int8Dequantize;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -48,12 +47,11 @@ final class PanelInt8WordEmbedding implements WordEmbedding {
         }
     }
 
-    /** As {@link Int8Weight#dequantizeRows}: the native dequantizer where it applies, else libtorch's ops. */
+    /** The rows gathered from their panels, dequantized by {@link Int8Weight#dequantizeRows} as the row-major embedding's are. */
     @Override
     public Tensor rows(long start, long n) {
         try (Tensor ids = torch.arange(new Scalar(start), new Scalar(start + n)); Tensor v = values(ids); Tensor s = scales.narrow(0, start, n)) {
-            if (Int8Dequantize.applies(v, s, ScalarType.BFloat16)) return Int8Dequantize.dequantize(v, s, ScalarType.BFloat16);
-            return v.to(ScalarType.BFloat16).mul_(s.unsqueeze(1).to(ScalarType.BFloat16));
+            return new Int8Weight(v, s).dequantizeRows(0, n, ScalarType.BFloat16);
         }
     }
 

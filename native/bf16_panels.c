@@ -22,10 +22,13 @@
 #define ROWS 8            /* rows of x per pass over a panel */
 
 /*
- * How far ahead of its loads the kernel requests the panels, into L2: a single stream read more
- * slowly than memory delivers without it at eight rows of x (benchmarks/FINDINGS.md).
+ * How far ahead of its loads the kernel requests the panels, into L2, when it multiplies more than
+ * AHEAD_ROWS rows of x: at eight rows a stream read more slowly than memory delivers without the
+ * requests, at one to four rows faster (the hardware keeps ahead of a kernel that waits on nothing
+ * but loads, and the requests only add to the queue) (benchmarks/FINDINGS.md).
  */
 #define AHEAD_BYTES 16384
+#define AHEAD_ROWS 4
 
 /* W [n, k] (n a multiple of 32, k even) into `panels` (n · k elements). */
 void bt_bf16_panels_pack(const uint16_t *w, int64_t n, int64_t k, uint16_t *panels) {
@@ -51,9 +54,11 @@ BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x
     __m512 acc[ROWS][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q = 0; q < pairs; q++) {
-        const char *ahead = (const char *) (panel + q * PANEL) + AHEAD_BYTES;
-        _mm_prefetch(ahead, _MM_HINT_T1);
-        _mm_prefetch(ahead + 64, _MM_HINT_T1);
+        if (nr > AHEAD_ROWS) {
+            const char *ahead = (const char *) (panel + q * PANEL) + AHEAD_BYTES;
+            _mm_prefetch(ahead, _MM_HINT_T1);
+            _mm_prefetch(ahead + 64, _MM_HINT_T1);
+        }
         __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
         __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
         for (int r = 0; r < nr; r++) {

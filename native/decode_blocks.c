@@ -76,6 +76,7 @@ typedef struct {
     int64_t release;
     int64_t error;
     int64_t abandoned;          /* set when a thread could not enter: the others stop waiting for it */
+    int64_t *claims;            /* zeroed: for each linear of the step (layer · 4 + j) and thread, a CLAIM_STRIDE-word slot */
 } bt_decode_step;
 
 /*
@@ -210,10 +211,15 @@ static int64_t share_start(int64_t n, int64_t part, int64_t parts) {
     return start < n ? start : n;
 }
 
+/* Threads that share a linear of n weight rows (1 when it is too small to split). */
+static int64_t parts_of(int64_t n, int64_t min_rows, int64_t threads) {
+    int64_t parts = n / min_rows < threads ? n / min_rows : threads;
+    return parts < 1 ? 1 : parts;
+}
+
 /* This thread's range of a linear's n weight rows: *from, *count (count 0 when it has none). */
 static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int64_t *from, int64_t *count) {
-    int64_t parts = n / min_rows < threads ? n / min_rows : threads;
-    if (parts < 1) parts = 1;
+    int64_t parts = parts_of(n, min_rows, threads);
     if (tid >= parts) { *from = 0; *count = 0; return; }
     *from = share_start(n, tid, parts);
     *count = share_start(n, tid + 1, parts) - *from;
@@ -241,20 +247,96 @@ static int32_t linear_part(const bt_linear *l, const void *x, void *y, int64_t r
     }
 }
 
-static void linear(bt_decode_step *s, const bt_linear *l, const void *x, void *y, int64_t tid, int64_t threads, int64_t *from,
-                   int64_t *count) {
-    share(l->n, s->min_weight_rows, tid, threads, from, count);
-    int32_t status = linear_part(l, x, y, s->rows, *from, *count, (int) s->bf16);
+/* What follows a linear on the columns it wrote, chunk by chunk: nothing, GELU in place, or a residual added. */
+enum { AFTER_NONE = 0, AFTER_GELU = 1, AFTER_RESIDUAL = 2 };
+
+typedef struct {
+    const bt_linear *l;
+    const void *x;
+    void *y;
+    int after;
+    const void *residual;       /* AFTER_RESIDUAL: rows [rows, n] added to y */
+} bt_linear_call;
+
+/* Rows [from, from + count) of the call: the product, then what follows it there. */
+static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, int64_t count) {
+    int bf16 = (int) s->bf16;
+    int32_t status = linear_part(c->l, c->x, c->y, s->rows, from, count, bf16);
     if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
+    if (c->after == AFTER_GELU) gelu(c->y, s->rows, c->l->n, from, count, bf16);
+    else if (c->after == AFTER_RESIDUAL) add_residual(c->y, c->residual, s->rows, c->l->n, from, count, bf16);
 }
 
-static void block(bt_decode_step *s, const bt_decode_layer *L, int64_t tid, int64_t threads, int64_t *sense) {
+/*
+ * A thread's share of a linear is taken in chunks, so that a thread that finishes first takes what
+ * is left of the other's: the two vCPUs of a VM often run at different speeds for a while, and with
+ * fixed halves the faster one waited at the barrier for the slower (benchmarks/FINDINGS.md). The
+ * owner takes its chunks front to back — one stream through memory, as with fixed halves — and a
+ * helper takes them from the back. A chunk is whole panels (SHARE_ALIGN rows).
+ */
+#define CHUNKS_PER_SHARE 16
+#define CHUNK_MIN_ROWS 64
+#define CLAIM_STRIDE 8          /* words between two threads' claim slots: a cache line each */
+
+static int64_t chunk_rows(int64_t share_rows) {
+    int64_t rows = share_rows / CHUNKS_PER_SHARE / SHARE_ALIGN * SHARE_ALIGN;
+    return rows < CHUNK_MIN_ROWS ? CHUNK_MIN_ROWS : rows;
+}
+
+/*
+ * Takes the next chunk of a share of `chunks` from its front (the owner) or its back (a helper): the
+ * slot counts taken chunks, front ones in its high half and back ones in its low half (zero: none
+ * taken). Returns 0 when none is left.
+ */
+static int claim(int64_t *slot, int64_t chunks, int from_back, int64_t *chunk) {
+    int64_t taken = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    for (;;) {
+        int64_t front = taken >> 32, back = taken & 0xffffffff;
+        if (front + back >= chunks) return 0;
+        int64_t next = taken + (from_back ? 1 : (int64_t) 1 << 32);
+        if (__atomic_compare_exchange_n(slot, &taken, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            *chunk = from_back ? chunks - 1 - back : front;
+            return 1;
+        }
+    }
+}
+
+/* Runs every chunk of `owner`'s share this thread can claim, from the front (its own) or the back. */
+static void run_share(bt_decode_step *s, const bt_linear_call *c, int64_t *slots, int64_t owner, int64_t parts, int from_back) {
+    int64_t start = share_start(c->l->n, owner, parts), end = share_start(c->l->n, owner + 1, parts);
+    int64_t rows = chunk_rows(end - start), chunks = (end - start + rows - 1) / rows, chunk;
+    while (claim(slots + owner * CLAIM_STRIDE, chunks, from_back, &chunk)) {
+        int64_t from = start + chunk * rows;
+        run_rows(s, c, from, (end - from < rows ? end - from : rows));
+    }
+}
+
+/*
+ * This thread's part of linear `index` of the step (layer · 4 + j). LLM.int8's kernel quantizes x on
+ * every call, so its shares stay whole.
+ */
+static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, int64_t tid, int64_t threads) {
+    int64_t parts = parts_of(c->l->n, s->min_weight_rows, threads);
+    if (tid >= parts) return;
+    if (parts == 1 || c->l->call == CALL_LLM_INT8) {
+        int64_t from, count;
+        share(c->l->n, s->min_weight_rows, tid, threads, &from, &count);
+        run_rows(s, c, from, count);
+        return;
+    }
+    int64_t *slots = s->claims + index * threads * CLAIM_STRIDE;
+    run_share(s, c, slots, tid, parts, 0);
+    for (int64_t i = 1; i < parts; i++) run_share(s, c, slots, (tid + i) % parts, parts, 1);
+}
+
+static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads, int64_t *sense) {
+    const bt_decode_layer *L = &s->layer[layer];
     int bf16 = (int) s->bf16;
-    int64_t rows = s->rows, h = s->hidden, from, count;
+    int64_t rows = s->rows, h = s->hidden;
     int64_t first = rows * tid / threads, mine = rows * (tid + 1) / threads - first;     /* this thread's rows of a layer norm */
     layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, s->normed, first, mine, h, s->eps, bf16);
     barrier(s, threads, sense);
-    linear(s, &L->qkv, s->normed, s->qkv, tid, threads, &from, &count);
+    linear(s, layer * 4, &(bt_linear_call){&L->qkv, s->normed, s->qkv, AFTER_NONE, NULL}, tid, threads);
     barrier(s, threads, sense);
     int64_t pairs = rows * s->heads;
     if (tid < s->attention_parts) {
@@ -266,17 +348,16 @@ static void block(bt_decode_step *s, const bt_decode_layer *L, int64_t tid, int6
         if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     }
     barrier(s, threads, sense);
-    linear(s, &L->dense, s->merged, s->attended, tid, threads, &from, &count);
-    add_residual(s->attended, s->residual_from_layernorm ? s->normed : s->hidden_state, rows, h, from, count, bf16);
+    linear(s, layer * 4 + 1, &(bt_linear_call){&L->dense, s->merged, s->attended, AFTER_RESIDUAL,
+                                                 s->residual_from_layernorm ? s->normed : s->hidden_state}, tid, threads);
     barrier(s, threads, sense);
     layer_norm(s->attended, L->ln2_weight, L->ln2_bias, s->normed2, first, mine, h, s->eps, bf16);
     barrier(s, threads, sense);
-    linear(s, &L->h_to_4h, s->normed2, s->mlp, tid, threads, &from, &count);
-    gelu(s->mlp, rows, L->h_to_4h.n, from, count, bf16);
+    linear(s, layer * 4 + 2, &(bt_linear_call){&L->h_to_4h, s->normed2, s->mlp, AFTER_GELU, NULL}, tid, threads);
     barrier(s, threads, sense);
     /* The block's output overwrites its input: every read of the input is behind the barriers above. */
-    linear(s, &L->h4_to_h, s->mlp, s->hidden_state, tid, threads, &from, &count);
-    add_residual(s->hidden_state, s->residual_from_layernorm ? s->normed2 : s->attended, rows, h, from, count, bf16);
+    linear(s, layer * 4 + 3, &(bt_linear_call){&L->h4_to_h, s->mlp, s->hidden_state, AFTER_RESIDUAL,
+                                                 s->residual_from_layernorm ? s->normed2 : s->attended}, tid, threads);
     barrier(s, threads, sense);
 }
 
@@ -294,7 +375,7 @@ int32_t bt_decode_blocks(bt_decode_step *s, int64_t tid) {
     int64_t threads = s->threads;
     if (tid >= threads) return 0;
     int64_t sense = 0;
-    for (int64_t i = 0; i < s->layers; i++) block(s, &s->layer[i], tid, threads, &sense);
+    for (int64_t i = 0; i < s->layers; i++) block(s, i, tid, threads, &sense);
     return (int32_t) __atomic_load_n(&s->error, __ATOMIC_RELAXED);
 }
 

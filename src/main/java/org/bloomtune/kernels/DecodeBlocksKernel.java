@@ -24,7 +24,9 @@ public final class DecodeBlocksKernel {
     private static final long WORD = 8;
     private static final long LINEAR_WORDS = 9;
     private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
-    private static final long STEP_WORDS = 30;
+    private static final long STEP_WORDS = 31;
+    /** Words of one thread's claim slot for one linear (decode_blocks.c's CLAIM_STRIDE: a cache line). */
+    private static final long CLAIM_WORDS = 8;
 
     // bt_linear
     private static final int CALL = 0, FUNCTION = 1, WEIGHT = 2, SCALES = 3, BIAS = 4, N = 5, K = 6, WEIGHT_BYTES = 7, THRESHOLD = 8;
@@ -34,7 +36,8 @@ public final class DecodeBlocksKernel {
     // bt_decode_step
     private static final int LAYERS = 0, ROWS = 1, HIDDEN = 2, HEADS = 3, HEAD_DIM = 4, PAST = 5, CAPACITY = 6, BF16 = 7,
             RESIDUAL_FROM_LAYERNORM = 8, ATTENTION_PARTS = 9, MIN_WEIGHT_ROWS = 10, EPS = 11, ALPHA = 12, LAYER = 13,
-            ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25, ABANDONED = 29;
+            ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25, ABANDONED = 29,
+            CLAIMS = 30;
 
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
 
@@ -140,6 +143,8 @@ public final class DecodeBlocksKernel {
         address(step, ALIBI, NativeMemory.of(alibi));
         address(step, MASKED, NativeMemory.of(masked));
         for (int i = 0; i < scratch.length; i++) address(step, SCRATCH + i, NativeMemory.of(scratch[i]));
+        // Zeroed, as the arena allocates: no chunk of any linear claimed yet.
+        address(step, CLAIMS, arena.allocate(table.layers() * 4L * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
         int status = together(step);
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);

@@ -78,7 +78,7 @@ public final class LlmInt8Rows {
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
         float limit = (float) threshold;
-        RowSplit.overWeightRows("bt_llm_int8_rows_linear", n, (from, count) -> {
+        RowSplit.overWeightRowsInShares("bt_llm_int8_rows_linear", n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
             int status = (int) KERNEL.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k),
                     s.asSlice(from * 4, count * 4), partBias, count, out.asSlice(from * outBytes), n);

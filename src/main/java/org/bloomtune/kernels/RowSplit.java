@@ -1,8 +1,12 @@
 package org.bloomtune.kernels;
 
+import java.util.concurrent.atomic.AtomicLongArray;
+
 /**
  * Runs a native kernel over a matrix's rows in parallel: {@code parts} contiguous ranges, the
- * first on the calling thread and the others on {@link KernelThreads}' helpers.
+ * first on the calling thread and the others on {@link KernelThreads}' helpers. A share as large
+ * as an lm_head's is taken in chunks, so that a thread that finishes first takes what is left of
+ * the others' (as native/decode_blocks.c does for the blocks' linears).
  */
 final class RowSplit {
     /** One range of rows given to the kernel (a block lambda: a signature-polymorphic invokeExact must be a statement to return void). */
@@ -14,10 +18,26 @@ final class RowSplit {
     /** Rows of a weight a thread takes at least: fewer cost more to hand over than to read. */
     static final long MIN_WEIGHT_ROWS_PER_THREAD = 256;
 
+    /**
+     * Weight rows of a share from which it is cut into {@link #CHUNKS_PER_SHARE} chunks: a
+     * vocabulary's, not a block's. The two vCPUs of a VM often run at different speeds for a
+     * while; with fixed halves of an lm_head the faster waited for the slower (benchmarks/FINDINGS.md).
+     */
+    static final long CLAIMED_SHARE_ROWS = 32_768;
+    static final int CHUNKS_PER_SHARE = 64;
+
+    /** Longs between two shares' claim words: a cache line each. */
+    private static final int CLAIM_STRIDE = 8;
+
     private RowSplit() {}
 
     /** Runs a row kernel over a weight's {@code n} rows on up to the kernels' thread count. */
     static void overWeightRows(String kernel, long n, Range range) {
+        split(kernel, n, 1, parts(n, n / MIN_WEIGHT_ROWS_PER_THREAD), range);
+    }
+
+    /** {@link #overWeightRows} in fixed shares always: for a kernel that prepares x on every call (LLM.int8 quantizes it). */
+    static void overWeightRowsInShares(String kernel, long n, Range range) {
         run(kernel, n, parts(n, n / MIN_WEIGHT_ROWS_PER_THREAD), range);
     }
 
@@ -27,7 +47,50 @@ final class RowSplit {
      */
     static void overPanels(String kernel, long n, long panel, Range range) {
         long panels = n / panel;
-        run(kernel, panels, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
+        split(kernel, panels, panel, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
+    }
+
+    /** {@code units} of {@code rowsPerUnit} weight rows in fixed shares, or in claimed chunks where a share is an lm_head's. */
+    private static void split(String kernel, long units, long rowsPerUnit, int parts, Range range) {
+        if (parts > 1 && units / parts * rowsPerUnit >= CLAIMED_SHARE_ROWS) claimed(kernel, units, parts, range);
+        else run(kernel, units, parts, range);
+    }
+
+    /**
+     * Units [0, units) in {@code parts} shares, each cut into chunks: a share's owner takes its
+     * chunks front to back (one stream through memory, as a fixed share), then takes what is left
+     * of the other shares from their back ends. Every unit runs once.
+     */
+    static void claimed(String kernel, long units, int parts, Range range) {
+        AtomicLongArray taken = new AtomicLongArray(parts * CLAIM_STRIDE);
+        run(kernel, parts, parts, (owner, one) -> {
+            for (int i = 0; i < parts; i++) runShare(units, parts, (int) ((owner + i) % parts), taken, i > 0, range);
+        });
+    }
+
+    private static void runShare(long units, int parts, int owner, AtomicLongArray taken, boolean fromBack, Range range) throws Throwable {
+        long start = units * owner / parts;
+        long end = units * (owner + 1) / parts;
+        long size = Math.max(1, (end - start) / CHUNKS_PER_SHARE);
+        long chunks = (end - start + size - 1) / size;
+        for (long chunk; (chunk = claim(taken, owner * CLAIM_STRIDE, chunks, fromBack)) >= 0; ) {
+            long from = start + chunk * size;
+            range.run(from, Math.min(size, end - from));
+        }
+    }
+
+    /**
+     * The next chunk of a share of {@code chunks}, from its front or its back, or -1 when none is
+     * left: the slot counts the chunks taken from the front in its high half, from the back in its low.
+     */
+    private static long claim(AtomicLongArray taken, int slot, long chunks, boolean fromBack) {
+        while (true) {
+            long t = taken.get(slot);
+            long front = t >>> 32;
+            long back = t & 0xffff_ffffL;
+            if (front + back >= chunks) return -1;
+            if (taken.compareAndSet(slot, t, t + (fromBack ? 1 : 1L << 32))) return fromBack ? chunks - 1 - back : front;
+        }
     }
 
     /**

@@ -55,4 +55,33 @@ class RowSplitTest {
         assertEquals("part 50", e.getCause().getMessage(), "the helper's part failed, and its error is the cause");
         assertOnce(split(100, 2));
     }
+
+    @Test
+    void claimedChunksRunEachUnitOnceAndAFasterThreadTakesWhatASlowerLeft() {
+        for (int parts = 2; parts <= 4; parts++) {
+            for (long units : new long[]{parts, 63, 64 * parts + 5, 7840}) {
+                AtomicIntegerArray ran = new AtomicIntegerArray((int) units);
+                RowSplit.claimed("counting", units, parts, (from, count) -> {
+                    for (long u = from; u < from + count; u++) ran.incrementAndGet((int) u);
+                });
+                assertOnce(ran);
+            }
+        }
+        // The caller owns the first share and is slowed down: the helper finishes its own and takes the rest of the caller's from its back.
+        Thread caller = Thread.currentThread();
+        AtomicIntegerArray ranByHelper = new AtomicIntegerArray(640);
+        AtomicIntegerArray ran = new AtomicIntegerArray(640);
+        RowSplit.claimed("counting", 640, 2, (from, count) -> {
+            if (Thread.currentThread() == caller) Thread.sleep(2);
+            for (long u = from; u < from + count; u++) {
+                ran.incrementAndGet((int) u);
+                if (Thread.currentThread() != caller) ranByHelper.incrementAndGet((int) u);
+            }
+        });
+        assertOnce(ran);
+        int taken = 0;
+        for (int u = 0; u < 320; u++) taken += ranByHelper.get(u);
+        assertTrue(taken > 0, "the helper took chunks of the caller's share");
+        assertTrue(ranByHelper.get(319) == 1 && ranByHelper.get(0) == 0, "from its back end, the caller's first chunk being the caller's");
+    }
 }

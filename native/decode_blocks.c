@@ -379,7 +379,8 @@ int32_t bt_decode_blocks(bt_decode_step *s, int64_t tid) {
     return (int32_t) __atomic_load_n(&s->error, __ATOMIC_RELAXED);
 }
 
-/* Bytes of the structs, so the Java side can check its layout against this build's. */
+/* Bytes of the structs and words of a claim slot, so the Java side can check its layout (and the claims it allocates) against this build's. */
 int64_t bt_decode_blocks_sizes(void) {
-    return (int64_t) sizeof(bt_linear) << 32 | (int64_t) sizeof(bt_decode_layer) << 16 | (int64_t) sizeof(bt_decode_step);
+    return (int64_t) CLAIM_STRIDE << 48 | (int64_t) sizeof(bt_linear) << 32 | (int64_t) sizeof(bt_decode_layer) << 16
+           | (int64_t) sizeof(bt_decode_step);
 }

@@ -254,7 +254,7 @@ public final class DecodeBlocksKernel {
         if (!NativeKernels.available()) return null;
         try {
             long sizes = (long) NativeKernels.bind("bt_decode_blocks_sizes", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact();
-            long expected = LINEAR_WORDS * WORD << 32 | LAYER_WORDS * WORD << 16 | STEP_WORDS * WORD;
+            long expected = CLAIM_WORDS << 48 | LINEAR_WORDS * WORD << 32 | LAYER_WORDS * WORD << 16 | STEP_WORDS * WORD;
             if (sizes != expected) throw new IllegalStateException("native/decode_blocks.c's structs are " + Long.toHexString(sizes)
                     + ", DecodeBlocksKernel writes " + Long.toHexString(expected));
         } catch (RuntimeException e) {

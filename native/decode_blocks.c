@@ -69,7 +69,7 @@ typedef struct {
     void *hidden_state;         /* [rows, hidden] in and out */
     const void *alibi;          /* [rows · heads, past + 1] */
     const uint8_t *masked;      /* [rows, past + 1] */
-    void *normed, *qkv, *merged, *attended, *normed2, *mlp;     /* scratch rows: H, 3H, H, H, H, 4H */
+    void *normed, *qkv, *merged, *attended, *normed2, *mlp;     /* scratch rows: H (a copy per thread), 3H, H, H, H (a copy per thread), 4H */
     int64_t threads;            /* set by the caller before `ready` */
     int64_t ready;
     int64_t arrived;
@@ -139,11 +139,11 @@ BT_INLINE void narrow(const float *v, void *y, int64_t at, int64_t count, int bf
     }
 }
 
-/* Layer norm of rows [first, first + count) of x [rows, h] into y, with the float math libtorch's kernel does (mean and variance here in double). */
-static BT_CLONES void layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t first, int64_t count,
-                                 int64_t h, double eps, int bf16) {
+/* Layer norm of x [rows, h] into y, with the float math libtorch's kernel does (mean and variance here in double). */
+static BT_CLONES void layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps,
+                                 int bf16) {
     float v[CHUNK], gamma[CHUNK], beta[CHUNK];
-    for (int64_t r = first; r < first + count; r++) {
+    for (int64_t r = 0; r < rows; r++) {
         double sum = 0, squares = 0;
         for (int64_t c = 0; c < h; c += CHUNK) {
             int64_t n = h - c < CHUNK ? h - c : CHUNK;
@@ -333,10 +333,11 @@ static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads
     const bt_decode_layer *L = &s->layer[layer];
     int bf16 = (int) s->bf16;
     int64_t rows = s->rows, h = s->hidden;
-    int64_t first = rows * tid / threads, mine = rows * (tid + 1) / threads - first;     /* this thread's rows of a layer norm */
-    layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, s->normed, first, mine, h, s->eps, bf16);
-    barrier(s, threads, sense);
-    linear(s, layer * 4, &(bt_linear_call){&L->qkv, s->normed, s->qkv, AFTER_NONE, NULL}, tid, threads);
+    /* Each thread normalizes every row into its own copy and reads only that copy: no barrier after a layer norm. */
+    int64_t copy = tid * rows * h * (bf16 ? 2 : 4);
+    void *normed = (char *) s->normed + copy, *normed2 = (char *) s->normed2 + copy;
+    layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, normed, rows, h, s->eps, bf16);
+    linear(s, layer * 4, &(bt_linear_call){&L->qkv, normed, s->qkv, AFTER_NONE, NULL}, tid, threads);
     barrier(s, threads, sense);
     int64_t pairs = rows * s->heads;
     if (tid < s->attention_parts) {
@@ -349,15 +350,14 @@ static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads
     }
     barrier(s, threads, sense);
     linear(s, layer * 4 + 1, &(bt_linear_call){&L->dense, s->merged, s->attended, AFTER_RESIDUAL,
-                                                 s->residual_from_layernorm ? s->normed : s->hidden_state}, tid, threads);
+                                                 s->residual_from_layernorm ? normed : s->hidden_state}, tid, threads);
     barrier(s, threads, sense);
-    layer_norm(s->attended, L->ln2_weight, L->ln2_bias, s->normed2, first, mine, h, s->eps, bf16);
-    barrier(s, threads, sense);
-    linear(s, layer * 4 + 2, &(bt_linear_call){&L->h_to_4h, s->normed2, s->mlp, AFTER_GELU, NULL}, tid, threads);
+    layer_norm(s->attended, L->ln2_weight, L->ln2_bias, normed2, rows, h, s->eps, bf16);
+    linear(s, layer * 4 + 2, &(bt_linear_call){&L->h_to_4h, normed2, s->mlp, AFTER_GELU, NULL}, tid, threads);
     barrier(s, threads, sense);
     /* The block's output overwrites its input: every read of the input is behind the barriers above. */
     linear(s, layer * 4 + 3, &(bt_linear_call){&L->h4_to_h, s->mlp, s->hidden_state, AFTER_RESIDUAL,
-                                                 s->residual_from_layernorm ? s->normed2 : s->attended}, tid, threads);
+                                                 s->residual_from_layernorm ? normed2 : s->attended}, tid, threads);
     barrier(s, threads, sense);
 }
 

@@ -1,7 +1,10 @@
 package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeMemory;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.Arena;
@@ -96,7 +99,8 @@ public final class DecodeBlocksKernel {
      * then its output): each block's key and value cache buffers ({@code keysAndValues}, [rows · heads,
      * head_dim, capacity] and [rows · heads, capacity, head_dim], position {@code past} written), the
      * step's ALiBi bias and mask (as {@link DecodeAttention#forward} takes them), and six scratch
-     * tensors H, 3H, H, H, H and 4H wide. Every tensor is checked before its address goes to C.
+     * tensors H, 3H, H, H, H and 4H wide ({@link #scratch}; the first and fifth hold the layer norms'
+     * output, a copy for each thread). Every tensor is checked before its address goes to C.
      */
     public static void run(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
                            Tensor masked, Tensor[] scratch) {
@@ -111,6 +115,25 @@ public final class DecodeBlocksKernel {
         if (misfit(table, shape, hidden, keysAndValues, alibi, masked, scratch) != null) return false;
         launch(arena, table, shape, hidden, keysAndValues, alibi, masked, scratch);
         return true;
+    }
+
+    /**
+     * The step's scratch for {@code rows} rows of width {@code h} in the compute dtype of {@code options}:
+     * the normed input (a copy for each of the kernels' threads: each normalizes every row itself
+     * rather than meet the others at a barrier after it), QKV, the merged heads, attention's output,
+     * the normed second input (copies again) and the MLP's 4H.
+     */
+    public static Tensor[] scratch(long rows, long h, TensorOptions options) {
+        long copies = SerialOps.kernelThreads();
+        long[][] shapes = {{copies * rows, h}, {rows, 3 * h}, {rows, h}, {rows, h}, {copies * rows, h}, {rows, 4 * h}};
+        Tensor[] scratch = new Tensor[shapes.length];
+        for (int i = 0; i < shapes.length; i++) scratch[i] = torch.empty(shapes[i], options, new MemoryFormatOptional());
+        return scratch;
+    }
+
+    /** Threads the layer norms' copies in {@code scratch} leave room for. */
+    private static int copies(Tensor[] scratch, long rows) {
+        return (int) Math.min(scratch[0].size(0), scratch[4].size(0)) / (int) rows;
     }
 
     /*
@@ -145,7 +168,7 @@ public final class DecodeBlocksKernel {
         for (int i = 0; i < scratch.length; i++) address(step, SCRATCH + i, NativeMemory.of(scratch[i]));
         // Zeroed, as the arena allocates: no chunk of any linear claimed yet.
         address(step, CLAIMS, arena.allocate(table.layers() * 4L * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
-        int status = together(step);
+        int status = together(step, Math.min(SerialOps.kernelThreads(), copies(scratch, shape.rows())));
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
     }
@@ -162,7 +185,13 @@ public final class DecodeBlocksKernel {
         if (!rows(hidden, type, rows, h)) return "hidden must be [" + rows + ", " + h + "]";
         long[] widths = {h, 3 * h, h, h, h, 4 * h};
         if (scratch.length != widths.length) return "six scratch tensors";
-        for (int i = 0; i < widths.length; i++) if (!rows(scratch[i], type, rows, widths[i])) return "scratch " + i + " must be [" + rows + ", " + widths[i] + "]";
+        for (int i = 0; i < widths.length; i++) {
+            boolean copied = i == 0 || i == 4;
+            long all = copied ? scratch[i].numel() / h : rows;
+            if (!rows(scratch[i], type, all, widths[i]) || all < rows || all % rows != 0) {
+                return "scratch " + i + " must be [" + (copied ? "k · " : "") + rows + ", " + widths[i] + "]";
+            }
+        }
         if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";
         if (masked.numel() != rows * positions || !plain(masked, ScalarType.Bool.value)) return "the mask must be [" + rows + ", 1, 1, " + positions + "] bool";
         if (keysAndValues.size() != table.layers()) return "one key and value buffer per block";
@@ -193,11 +222,11 @@ public final class DecodeBlocksKernel {
      * the count is written before any thread starts (they wait for READY), so a busy helper only
      * means fewer threads, never a barrier waiting for one that will not come.
      */
-    private static int together(MemorySegment confined) {
+    private static int together(MemorySegment confined, int threads) {
         // The helpers pass the step's bare address: the arena's confinement is the caller's, who outlives their parts.
         MemorySegment step = MemorySegment.ofAddress(confined.address()).reinterpret(confined.byteSize());
         List<KernelThreads.Part> handed = new ArrayList<>();
-        int[] helperStatus = new int[SerialOps.kernelThreads()];
+        int[] helperStatus = new int[threads];
         for (int t = 1; t < helperStatus.length; t++) {
             final int tid = t;
             KernelThreads.Part part = new KernelThreads.Part((from, count) -> helperStatus[tid] = call(step, tid), 0, 1);

@@ -3,8 +3,8 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.SerialOps;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.Arena;
@@ -14,8 +14,6 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicLong;
-
-import static org.bytedeco.pytorch.global.torch.empty;
 
 /**
  * A decode step's blocks — one new position for each of up to eight rows, eager attention over the
@@ -56,12 +54,13 @@ final class DecodeBlocks implements AutoCloseable {
         long h = config.hiddenSize();
         Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;
-        Tensor[] scratch = scratch(rows, hidden);
-        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(scratch))).orElse(null);
+        TensorOptions options = hidden.options();
+        Tensor[] scratch = DecodeBlocksKernel.scratch(rows, h, options);
+        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(firstCopies(scratch, rows)))).orElse(null);
         if (layers == null) return null;
         List<Tensor[]> buffers = new ArrayList<>();
         for (int layer = 0; layer < blocks.size(); layer++) {
-            buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), hidden.options(), 1));    // as the Java path reserves them
+            buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), options, 1));    // as the Java path reserves them
         }
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
         boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
@@ -74,13 +73,12 @@ final class DecodeBlocks implements AutoCloseable {
         return state.view(rows, 1, h);
     }
 
-    /** The step's scratch rows: the normed input, QKV, the merged heads, attention's output, the normed second input, the MLP's 4H. */
-    private Tensor[] scratch(long rows, Tensor hidden) {
-        long h = config.hiddenSize();
-        long[] widths = {h, 3 * h, h, h, h, 4 * h};
-        Tensor[] scratch = new Tensor[widths.length];
-        for (int i = 0; i < widths.length; i++) scratch[i] = empty(new long[]{rows, widths[i]}, hidden.options(), new MemoryFormatOptional());
-        return scratch;
+    /** The scratch with the layer norms' outputs cut to one thread's copy: each linear's kernel is chosen for the step's rows. */
+    private static Tensor[] firstCopies(Tensor[] scratch, long rows) {
+        Tensor[] one = scratch.clone();
+        one[0] = scratch[0].narrow(0, 0, rows);
+        one[4] = scratch[4].narrow(0, 0, rows);
+        return one;
     }
 
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */

@@ -38,6 +38,9 @@ class DecodeBlocksKernelTest {
             Tensor masked = torch.zeros(ROWS, 1, 1, PAST + 1).to(torch.ScalarType.Bool);
             Tensor[] scratch = scratch(4 * H);
             refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, scratch(3 * H)), "scratch 5");
+            Tensor[] oddCopies = scratch(4 * H);
+            oddCopies[0] = torch.zeros(ROWS + 1, H);        // the layer norm's copies: a whole number of [rows, H]
+            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, oddCopies), "scratch 0");
             refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden.to(torch.ScalarType.BFloat16), List.<Tensor[]>of(kv), alibi, masked, scratch), "hidden");
             refused(() -> DecodeBlocksKernel.run(arena, table, new DecodeBlocksKernel.Shape(ROWS, H, HEADS, H / HEADS, CAPACITY, CAPACITY, false, false, 1e-5),
                     hidden, List.<Tensor[]>of(kv), alibi, masked, scratch), "shape");

@@ -213,11 +213,16 @@ public final class BloomModel implements AutoCloseable {
      * tuning's keys and values or null.
      */
     AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) {
+        boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
+        if (queries == 1 && prefix == null && mask.is_cpu()) {
+            AttentionContext step = DecodeContext.of(Tensors.toLongs(mask), mask.size(0), mask.size(1), config.numHeads(), dtype.scalarType(),
+                    attention(), additive);
+            if (step != null) return step;
+        }
         boolean packed = PackedMask.isPacked(mask);
         Tensor alibi = Alibi.fromPositions(packed ? PackedMask.positions(mask) : Alibi.positions(mask), config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
         if (packed) masked = masked.logical_or(PackedMask.otherRecords(mask, queries));
-        boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
         return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null, prefix);
     }
 
@@ -257,9 +262,9 @@ public final class BloomModel implements AutoCloseable {
                     + " new positions), got " + Tensors.shapeString(mask));
         }
         Tensor onDevice = mask.to(device, ScalarType.Long);
-        if (onDevice.numel() > 0 && onDevice.min().item_long() < 0) {
-            throw new IllegalArgumentException("attention_mask must hold 0 (padding), 1 (token) or k ≥ 2 (record k of a packed row), found "
-                    + onDevice.min().item_long());
+        long min = onDevice.numel() == 0 ? 0 : minMax(onDevice)[0];
+        if (min < 0) {
+            throw new IllegalArgumentException("attention_mask must hold 0 (padding), 1 (token) or k ≥ 2 (record k of a packed row), found " + min);
         }
         return onDevice;
     }
@@ -286,12 +291,30 @@ public final class BloomModel implements AutoCloseable {
     // libtorch would raise an error for these too, but a clear message names what was wrong.
     private void checkRange(String what, Tensor ids) {
         if (ids.numel() == 0) return;
-        long min = ids.min().item_long();
-        long max = ids.max().item_long();
+        long[] range = minMax(ids);
+        long min = range[0];
+        long max = range[1];
         if (min < 0 || max >= config.vocabSize()) {
             throw new IllegalArgumentException(what + " must lie in [0, " + config.vocabSize() + "), found "
                     + (min < 0 ? min : max));
         }
+    }
+
+    /**
+     * The least and largest of {@code t}'s (≥ 1) integers: read in Java on the CPU, where a decode
+     * step's few ids and mask values cost less to scan than four libtorch calls; reduced on the device
+     * elsewhere.
+     */
+    private static long[] minMax(Tensor t) {
+        if (!t.is_cpu()) return new long[]{t.min().item_long(), t.max().item_long()};
+        long[] values = Tensors.toLongs(t);
+        long min = values[0];
+        long max = values[0];
+        for (long v : values) {
+            min = Math.min(min, v);
+            max = Math.max(max, v);
+        }
+        return new long[]{min, max};
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.bloomtune.tensor;
 
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
@@ -58,6 +59,17 @@ public final class Tensors {
         return t;
     }
 
+    /** A CPU boolean tensor holding a copy of {@code data}. */
+    public static Tensor fromBooleans(boolean[] data, long... shape) {
+        checkSize(data.length, shape);
+        Tensor t = empty(shape, ScalarType.Bool);
+        if (data.length == 0) return t;
+        byte[] bytes = new byte[data.length];
+        for (int i = 0; i < data.length; i++) bytes[i] = (byte) (data[i] ? 1 : 0);
+        new BytePointer(t.data_ptr()).put(bytes);
+        return t;
+    }
+
     /** A CPU float64 tensor holding a copy of {@code data}. */
     public static Tensor fromDoubles(double[] data, long... shape) {
         checkSize(data.length, shape);
@@ -94,6 +106,11 @@ public final class Tensors {
 
     /** The elements of {@code t} as int64 in row-major order. */
     public static long[] toLongs(Tensor t) {
+        if (t.is_cpu() && t.is_contiguous() && t.scalar_type().value == ScalarType.Long.value) {
+            long[] out = new long[Math.toIntExact(t.numel())];     // read in place: a decode step reads its ids and mask so
+            if (out.length > 0) new LongPointer(t.data_ptr()).get(out);
+            return out;
+        }
         try (Tensor c = cpuContiguous(t, ScalarType.Long)) {
             long[] out = new long[Math.toIntExact(c.numel())];
             if (out.length > 0) new LongPointer(c.data_ptr()).get(out);

@@ -7,11 +7,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * The attention context of a step with one new position per row, computed from the 2-D mask's
  * values in Java: the ALiBi bias of {@link Alibi#bias}, the mask of {@link AttentionMask#build} (the
- * new position is the last key, so only padding is masked) and, in float32, the additive bias of
- * {@link AttentionMask#additive} — the same numbers from two or three tensors instead of some twenty
- * small libtorch calls, which cost a decode step more than its attention at one row. Key positions
- * are integers and each bias is one float32 product, as libtorch computes it; libtorch rounds it to
- * the compute dtype.
+ * new position is the last key, so only padding is masked) and, where the model uses one, the
+ * additive bias of {@link AttentionMask#additive} (built here in float32, by libtorch from the other
+ * two otherwise) — the same numbers from two or three tensors instead of some twenty small libtorch
+ * calls, each a dispatch that a decode step pays for every token. Key positions are integers and
+ * each bias is one float32 product, as libtorch computes it; libtorch rounds it to the compute dtype.
  */
 final class DecodeContext {
     private DecodeContext() {}

@@ -107,7 +107,7 @@ public final class Tensors {
     /** The elements of {@code t} as int64 in row-major order. */
     public static long[] toLongs(Tensor t) {
         if (t.is_cpu() && t.is_contiguous() && t.scalar_type().value == ScalarType.Long.value) {
-            long[] out = new long[Math.toIntExact(t.numel())];     // read in place: a decode step reads its ids and mask so
+            long[] out = new long[Math.toIntExact(t.numel())];     // read in place, without the three calls a conversion makes
             if (out.length > 0) new LongPointer(t.data_ptr()).get(out);
             return out;
         }

@@ -124,16 +124,37 @@ public final class DecodeBlocksKernel {
      * the normed second input (copies again) and the MLP's 4H.
      */
     public static Tensor[] scratch(long rows, long h, TensorOptions options) {
-        long copies = SerialOps.kernelThreads();
-        long[][] shapes = {{copies * rows, h}, {rows, 3 * h}, {rows, h}, {rows, h}, {copies * rows, h}, {rows, 4 * h}};
-        Tensor[] scratch = new Tensor[shapes.length];
-        for (int i = 0; i < shapes.length; i++) scratch[i] = torch.empty(shapes[i], options, new MemoryFormatOptional());
+        long[] widths = widths(h);
+        Tensor[] scratch = new Tensor[widths.length];
+        for (int i = 0; i < widths.length; i++) {
+            long all = copied(i) ? SerialOps.kernelThreads() * rows : rows;
+            scratch[i] = torch.empty(new long[]{all, widths[i]}, options, new MemoryFormatOptional());
+        }
         return scratch;
+    }
+
+    /** {@code scratch} with the layer norms' outputs cut to one thread's copy of {@code rows} rows (what each linear reads). */
+    public static Tensor[] oneThreadsScratch(Tensor[] scratch, long rows) {
+        Tensor[] one = scratch.clone();
+        for (int i = 0; i < one.length; i++) if (copied(i)) one[i] = scratch[i].narrow(0, 0, rows);
+        return one;
+    }
+
+    /** Widths of the six scratch tensors: the normed input, QKV, the merged heads, attention's output, the normed second input, the MLP's 4H. */
+    private static long[] widths(long h) {
+        return new long[]{h, 3 * h, h, h, h, 4 * h};
+    }
+
+    /** Whether scratch tensor {@code i} holds a copy for each thread (the layer norms' outputs). */
+    private static boolean copied(int i) {
+        return i == 0 || i == 4;
     }
 
     /** Threads the layer norms' copies in {@code scratch} leave room for. */
     private static int copies(Tensor[] scratch, long rows) {
-        return (int) Math.min(scratch[0].size(0), scratch[4].size(0)) / (int) rows;
+        long fewest = Long.MAX_VALUE;
+        for (int i = 0; i < scratch.length; i++) if (copied(i)) fewest = Math.min(fewest, scratch[i].size(0) / rows);
+        return (int) fewest;
     }
 
     /*
@@ -183,13 +204,12 @@ public final class DecodeBlocksKernel {
         if (shape.bf16() != table.bf16() || shape.hidden() != h || shape.heads() * shape.headDim() != h || rows < 1
                 || rows > SerialOps.MAX_ROWS || shape.past() < 0 || positions > shape.capacity()) return "the step's shape " + shape;
         if (!rows(hidden, type, rows, h)) return "hidden must be [" + rows + ", " + h + "]";
-        long[] widths = {h, 3 * h, h, h, h, 4 * h};
+        long[] widths = widths(h);
         if (scratch.length != widths.length) return "six scratch tensors";
         for (int i = 0; i < widths.length; i++) {
-            boolean copied = i == 0 || i == 4;
-            long all = copied ? scratch[i].numel() / h : rows;
+            long all = copied(i) ? scratch[i].numel() / h : rows;
             if (!rows(scratch[i], type, all, widths[i]) || all < rows || all % rows != 0) {
-                return "scratch " + i + " must be [" + (copied ? "k · " : "") + rows + ", " + widths[i] + "]";
+                return "scratch " + i + " must be [" + (copied(i) ? "k · " : "") + rows + ", " + widths[i] + "]";
             }
         }
         if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";

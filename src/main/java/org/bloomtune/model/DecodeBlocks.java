@@ -56,7 +56,7 @@ final class DecodeBlocks implements AutoCloseable {
         if (known != null && known.isEmpty()) return null;
         TensorOptions options = hidden.options();
         Tensor[] scratch = DecodeBlocksKernel.scratch(rows, h, options);
-        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(firstCopies(scratch, rows)))).orElse(null);
+        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(DecodeBlocksKernel.oneThreadsScratch(scratch, rows)))).orElse(null);
         if (layers == null) return null;
         List<Tensor[]> buffers = new ArrayList<>();
         for (int layer = 0; layer < blocks.size(); layer++) {
@@ -71,14 +71,6 @@ final class DecodeBlocks implements AutoCloseable {
         }
         steps.incrementAndGet();
         return state.view(rows, 1, h);
-    }
-
-    /** The scratch with the layer norms' outputs cut to one thread's copy: each linear's kernel is chosen for the step's rows. */
-    private static Tensor[] firstCopies(Tensor[] scratch, long rows) {
-        Tensor[] one = scratch.clone();
-        one[0] = scratch[0].narrow(0, 0, rows);
-        one[4] = scratch[4].narrow(0, 0, rows);
-        return one;
     }
 
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */

@@ -104,16 +104,68 @@ public final class DecodeBlocksKernel {
      */
     public static void run(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
                            Tensor masked, Tensor[] scratch) {
-        String misfit = misfit(table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        String misfit = misfit(table, shape.rows(), shape.heads(), shape.headDim(), shape.capacity(), keysAndValues, scratch);
         if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
-        launch(arena, table, shape, hidden, keysAndValues, alibi, masked, scratch);
+        try (Prepared prepared = new Prepared(table, shape.rows(), shape.heads(), shape.headDim(), shape.capacity(), keysAndValues, scratch)) {
+            misfit = misfit(prepared, shape, hidden, alibi, masked);
+            if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
+            launch(arena, prepared, shape, hidden, alibi, masked);
+        }
     }
 
-    /** {@link #run} where the tensors fit the table; false, nothing written, where they do not (the caller takes another path). */
-    public static boolean runIfFits(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
-                                    Tensor masked, Tensor[] scratch) {
-        if (misfit(table, shape, hidden, keysAndValues, alibi, masked, scratch) != null) return false;
-        launch(arena, table, shape, hidden, keysAndValues, alibi, masked, scratch);
+    /**
+     * What stays the same from one decode step to the next while the KV cache keeps its buffers:
+     * the blocks' table with the buffers' addresses written in, and the scratch — both checked once,
+     * when prepared. Owns its copy of the table, not the tensors (the cache's and the caller's).
+     */
+    public static final class Prepared implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final Table table;
+        private final MemorySegment layers;
+        private final long rows, heads, headDim, capacity;
+        private final MemorySegment[] scratch;
+        private final int threads;
+
+        private Prepared(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
+            this.table = table;
+            this.rows = rows;
+            this.heads = heads;
+            this.headDim = headDim;
+            this.capacity = capacity;
+            this.layers = arena.allocate(table.segment().byteSize(), 64).copyFrom(table.segment());
+            for (int i = 0; i < keysAndValues.size(); i++) {
+                address(layers, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
+                address(layers, i * LAYER_WORDS + VALUES, NativeMemory.of(keysAndValues.get(i)[1]));
+            }
+            this.scratch = new MemorySegment[scratch.length];
+            for (int i = 0; i < scratch.length; i++) this.scratch[i] = NativeMemory.of(scratch[i]);
+            this.threads = Math.min(SerialOps.kernelThreads(), copies(scratch, rows));
+        }
+
+        /** Positions the prepared cache buffers hold. */
+        public long capacity() { return capacity; }
+
+        /** Rows of the batch the scratch and buffers were prepared for. */
+        public long rows() { return rows; }
+
+        @Override
+        public void close() { arena.close(); }
+    }
+
+    /**
+     * {@code table} with these cache buffers and scratch (as {@link #run} takes them) for steps of
+     * {@code rows} rows, or null where they do not fit it.
+     */
+    public static Prepared prepareIfFits(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues,
+                                         Tensor[] scratch) {
+        if (misfit(table, rows, heads, headDim, capacity, keysAndValues, scratch) != null) return null;
+        return new Prepared(table, rows, heads, headDim, capacity, keysAndValues, scratch);
+    }
+
+    /** {@link #run} over what {@code prepared} holds; false, nothing written, where this step's tensors do not fit it (the caller takes another path). */
+    public static boolean runIfFits(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+        if (misfit(prepared, shape, hidden, alibi, masked) != null) return false;
+        launch(arena, prepared, shape, hidden, alibi, masked);
         return true;
     }
 
@@ -167,13 +219,8 @@ public final class DecodeBlocksKernel {
         return RowSplit.parts(pairs, pairs);
     }
 
-    private static void launch(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
-                               Tensor masked, Tensor[] scratch) {
-        MemorySegment layers = arena.allocate(table.segment().byteSize(), 64).copyFrom(table.segment());
-        for (int i = 0; i < keysAndValues.size(); i++) {
-            address(layers, i * LAYER_WORDS + KEYS, NativeMemory.of(keysAndValues.get(i)[0]));
-            address(layers, i * LAYER_WORDS + VALUES, NativeMemory.of(keysAndValues.get(i)[1]));
-        }
+    private static void launch(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+        Table table = prepared.table;
         MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
         long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
                 shape.bf16() ? 1 : 0, shape.residualFromLayernorm() ? 1 : 0,
@@ -181,29 +228,42 @@ public final class DecodeBlocksKernel {
         for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));
-        address(step, LAYER, layers);
+        address(step, LAYER, prepared.layers);
         address(step, ATTENTION, ATTENTION_KERNEL);
         address(step, HIDDEN_STATE, NativeMemory.of(hidden));
         address(step, ALIBI, NativeMemory.of(alibi));
         address(step, MASKED, NativeMemory.of(masked));
-        for (int i = 0; i < scratch.length; i++) address(step, SCRATCH + i, NativeMemory.of(scratch[i]));
+        for (int i = 0; i < prepared.scratch.length; i++) address(step, SCRATCH + i, prepared.scratch[i]);
         // Zeroed, as the arena allocates: no chunk of any linear claimed yet.
         address(step, CLAIMS, arena.allocate(table.layers() * 4L * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
-        int status = together(step, Math.min(SerialOps.kernelThreads(), copies(scratch, shape.rows())));
+        int status = together(step, prepared.threads);
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
     }
 
-    /** The first of the shapes, dtypes and layouts {@link #run} hands to C that is off, named; null when all fit. */
-    private static String misfit(Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi, Tensor masked,
-                                 Tensor[] scratch) {
+    /** The first of a step's shape, hidden rows, ALiBi and mask that does not fit {@code prepared}, named; null when all fit. */
+    private static String misfit(Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+        Table table = prepared.table;
         long rows = shape.rows();
         long h = table.hidden();
         int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
         long positions = shape.past() + 1;
-        if (shape.bf16() != table.bf16() || shape.hidden() != h || shape.heads() * shape.headDim() != h || rows < 1
-                || rows > SerialOps.MAX_ROWS || shape.past() < 0 || positions > shape.capacity()) return "the step's shape " + shape;
+        if (shape.bf16() != table.bf16() || shape.hidden() != h || rows != prepared.rows || shape.heads() != prepared.heads
+                || shape.headDim() != prepared.headDim || shape.capacity() != prepared.capacity || shape.past() < 0
+                || positions > shape.capacity()) return "the step's shape " + shape;
         if (!rows(hidden, type, rows, h)) return "hidden must be [" + rows + ", " + h + "]";
+        if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";
+        if (masked.numel() != rows * positions || !plain(masked, ScalarType.Bool.value)) return "the mask must be [" + rows + ", 1, 1, " + positions + "] bool";
+        return null;
+    }
+
+    /** The first of the cache buffers and scratch {@link #run} hands to C that does not fit the table and the shape, named; null when all fit. */
+    private static String misfit(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
+        long h = table.hidden();
+        int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
+        if (heads * headDim != h || rows < 1 || rows > SerialOps.MAX_ROWS || capacity < 1) {
+            return "the step's shape: " + rows + " rows, " + heads + " heads of " + headDim + ", capacity " + capacity;
+        }
         long[] widths = widths(h);
         if (scratch.length != widths.length) return "six scratch tensors";
         for (int i = 0; i < widths.length; i++) {
@@ -212,14 +272,12 @@ public final class DecodeBlocksKernel {
                 return "scratch " + i + " must be [" + (copied(i) ? "k · " : "") + rows + ", " + widths[i] + "]";
             }
         }
-        if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";
-        if (masked.numel() != rows * positions || !plain(masked, ScalarType.Bool.value)) return "the mask must be [" + rows + ", 1, 1, " + positions + "] bool";
         if (keysAndValues.size() != table.layers()) return "one key and value buffer per block";
-        long pairs = rows * shape.heads();
+        long pairs = rows * heads;
         for (Tensor[] kv : keysAndValues) {
-            if (kv.length != 2 || !buffer(kv[0], type, pairs, shape.headDim(), shape.capacity()) || !buffer(kv[1], type, pairs, shape.capacity(), shape.headDim())) {
-                return "cache buffers must be [" + pairs + ", " + shape.headDim() + ", " + shape.capacity() + "] and [" + pairs + ", "
-                        + shape.capacity() + ", " + shape.headDim() + "]";
+            if (kv.length != 2 || !buffer(kv[0], type, pairs, headDim, capacity) || !buffer(kv[1], type, pairs, capacity, headDim)) {
+                return "cache buffers must be [" + pairs + ", " + headDim + ", " + capacity + "] and [" + pairs + ", "
+                        + capacity + ", " + headDim + "]";
             }
         }
         return null;

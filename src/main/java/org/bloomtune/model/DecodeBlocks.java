@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.SerialOps;
+import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -14,6 +15,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A decode step's blocks — one new position for each of up to eight rows, eager attention over the
@@ -22,7 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * (the kernel its Java path would call), {@link org.bloomtune.kernels.DecodeAttention} for the cache (its buffers checked each step by
  * {@link DecodeBlocksKernel#runIfFits}), float32 or bfloat16
  * layer norms; otherwise the caller runs the blocks as before. The weights' table is built once
- * per row count and kept; the cache buffers are filled in per step.
+ * per row count and kept; a copy with the cache buffers' addresses written in, and the scratch,
+ * are kept from step to step while the cache keeps its buffers.
  */
 final class DecodeBlocks implements AutoCloseable {
     private final BloomConfig config;
@@ -31,6 +34,7 @@ final class DecodeBlocks implements AutoCloseable {
     private final ConcurrentMap<Long, Optional<DecodeBlocksKernel.Table>> tables = new ConcurrentHashMap<>();
     private volatile boolean enabled = true;
     private final AtomicLong steps = new AtomicLong();
+    private final AtomicReference<Kept> kept = new AtomicReference<>();
 
     DecodeBlocks(BloomConfig config, List<BloomBlock> blocks) {
         this.config = config;
@@ -52,25 +56,68 @@ final class DecodeBlocks implements AutoCloseable {
         if (!enabled || !DecodeBlocksKernel.available() || cache == null || !takes(hidden, ctx)) return null;
         long rows = hidden.size(0);
         long h = config.hiddenSize();
-        Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
-        if (known != null && known.isEmpty()) return null;
-        TensorOptions options = hidden.options();
-        Tensor[] scratch = DecodeBlocksKernel.scratch(rows, h, options);
-        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(DecodeBlocksKernel.oneThreadsScratch(scratch, rows)))).orElse(null);
-        if (layers == null) return null;
-        List<Tensor[]> buffers = new ArrayList<>();
-        for (int layer = 0; layer < blocks.size(); layer++) {
-            buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), options, 1));    // as the Java path reserves them
+        boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
+        Kept step = kept.getAndSet(null);             // this thread's while it runs; another builds its own meanwhile
+        if (step == null || !step.serves(cache, rows, bf16)) {
+            if (step != null) step.close();
+            step = prepare(hidden, cache, rows, bf16);
+            if (step == null) return null;
         }
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
-        boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
-                buffers.getFirst()[0].size(2), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
-        try (Arena step = Arena.ofConfined()) {
-            if (!DecodeBlocksKernel.runIfFits(step, layers, shape, state, buffers, ctx.alibi(), ctx.mask(), scratch)) return null;
+                step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
+        boolean ran;
+        try (Arena arena = Arena.ofConfined()) {
+            ran = DecodeBlocksKernel.runIfFits(arena, step.prepared, shape, state, ctx.alibi(), ctx.mask());
+        } finally {
+            Kept displaced = kept.getAndSet(step);
+            if (displaced != null) displaced.close();
         }
+        if (!ran) return null;
         steps.incrementAndGet();
         return state.view(rows, 1, h);
+    }
+
+    /**
+     * A step prepared for {@code cache}: its buffers given room for this step's position (as the
+     * Java path reserves them), fresh scratch, the blocks' table for these rows; null where some
+     * piece has no native form.
+     */
+    private Kept prepare(Tensor hidden, KvCache cache, long rows, boolean bf16) {
+        Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
+        if (known != null && known.isEmpty()) return null;
+        Tensor[] scratch = DecodeBlocksKernel.scratch(rows, config.hiddenSize(), hidden.options());
+        for (Tensor t : scratch) Tensors.escape(t);
+        DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(DecodeBlocksKernel.oneThreadsScratch(scratch, rows)))).orElse(null);
+        DecodeBlocksKernel.Prepared prepared = null;
+        if (layers != null) {
+            List<Tensor[]> buffers = new ArrayList<>();
+            try (TensorOptions options = hidden.options()) {
+                for (int layer = 0; layer < blocks.size(); layer++) {
+                    buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), options, 1));
+                }
+            }
+            prepared = DecodeBlocksKernel.prepareIfFits(layers, rows, config.numHeads(), config.headDim(), buffers.getFirst()[0].size(2), buffers, scratch);
+        }
+        if (prepared == null) {
+            for (Tensor t : scratch) t.close();
+            return null;
+        }
+        return new Kept(cache, cache.version(), bf16, scratch, prepared);
+    }
+
+    /** A prepared step, the cache and buffer version whose addresses it holds, and the scratch it owns. */
+    private record Kept(KvCache cache, long version, boolean bf16, Tensor[] scratch, DecodeBlocksKernel.Prepared prepared) implements AutoCloseable {
+        /** Whether it may run the next step of {@code cache}: the same buffers, rows and dtype, and room for one more position. */
+        boolean serves(KvCache c, long rows, boolean isBf16) {
+            return c == cache && c.version() == version && rows == prepared.rows() && isBf16 == bf16 && c.length() + 1 <= prepared.capacity();
+        }
+
+        @Override
+        public void close() {
+            prepared.close();
+            for (Tensor t : scratch) t.close();
+        }
     }
 
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */
@@ -108,6 +155,8 @@ final class DecodeBlocks implements AutoCloseable {
 
     @Override
     public void close() {
+        Kept step = kept.getAndSet(null);
+        if (step != null) step.close();
         arena.close();
     }
 }

@@ -30,6 +30,7 @@ public final class KvCache implements AutoCloseable {
     private final Tensor[] values;
     private final long expectedPositions;
     private long length;
+    private long version;
 
     /** A cache whose first buffers hold the first call's positions and {@value #SPARE} more. */
     public KvCache(int numLayers) {
@@ -50,6 +51,12 @@ public final class KvCache implements AutoCloseable {
 
     /** Positions cached so far (the same for every layer once a forward call has finished). */
     public long length() { return length; }
+
+    /**
+     * Changes whenever a buffer is replaced or released: what holds a buffer's address (a prepared
+     * native decode step) may keep it only while this stays the same.
+     */
+    long version() { return version; }
 
     /**
      * Writes this call's keys and values for {@code layer} behind the cached ones and returns the
@@ -175,6 +182,7 @@ public final class KvCache implements AutoCloseable {
                 other.keys[layer] = null;
                 other.values[layer] = null;
             }
+            other.version++;
             length = other.length;
             other.length = 0;
             return new long[]{0, 0};
@@ -220,6 +228,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     private void replace(int layer, Tensor key, Tensor value) {
+        version++;
         if (keys[layer] != null) keys[layer].close();
         if (values[layer] != null) values[layer].close();
         keys[layer] = key;
@@ -228,6 +237,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
+        version++;
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) keys[i].close();
             if (values[i] != null) values[i].close();

@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * random checkpoint wide enough that every linear but none of the attention is split over two
  * threads: the same next-token logits step after step (the cache written by each path in turn), for
  * three left-padded rows and for one, in every mode whose row kernels this CPU runs; the same bits on
- * one thread as on two; and no tensor memory or native heap held over nine hundred steps.
+ * one thread as on two; the same bits when the cache grows or another cache's steps come between;
+ * and no tensor memory or native heap held over nine hundred steps.
  */
 class DecodeBlocksTest {
     static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
@@ -160,6 +161,40 @@ class DecodeBlocksTest {
         }
     }
 
+    /**
+     * The native step keeps its table of cache addresses and its scratch from step to step, and
+     * must let them go whenever the cache's buffers change: a generation whose cache has room for two
+     * steps only and grows in the middle, and two generations stepped in turn on one model (each step
+     * finds the other's cache prepared), give the bits of a generation alone, and the Java path's logits.
+     */
+    @Test
+    void aStepKeptFromStepToStepFollowsItsCacheWhenTheBuffersChange() {
+        Mode mode = new Mode(DType.F32, Int8Mode.NONE, 1e-6);
+        try (BloomModel model = load(mode)) {
+            model.nativeDecodeBlocks(false);
+            List<float[]> blocks = decode(model, 3, null);
+            model.nativeDecodeBlocks(true);
+            List<float[]> alone = decode(model, 3, null);
+            long before = model.nativeDecodeSteps();
+            try (Decoding growing = new Decoding(model, 3, 2)) {
+                for (int s = 0; s < STEPS; s++) assertArrayEquals(alone.get(s), growing.step(null), "step " + s + ": the generation whose cache grows");
+            }
+            try (Decoding first = new Decoding(model, 3, 0); Decoding second = new Decoding(model, 3, 0)) {
+                for (int s = 0; s < STEPS; s++) {
+                    assertArrayEquals(alone.get(s), first.step(null), "step " + s + ": the first of two generations in turn");
+                    assertArrayEquals(alone.get(s), second.step(null), "step " + s + ": the second of two generations in turn");
+                }
+            }
+            for (int s = 0; s < STEPS; s++) {
+                double err = maxDiff(alone.get(s), blocks.get(s));
+                assertTrue(err <= mode.tolerance() * maxAbs(blocks.get(s)), "step " + s + ": " + err + " from the blocks run one by one");
+            }
+            if (nativeRuns(model, 3)) {
+                assertTrue(model.nativeDecodeSteps() - before == 3L * STEPS, "native steps: " + (model.nativeDecodeSteps() - before));
+            }
+        }
+    }
+
     @Test
     void nineHundredNativeStepsLeaveNoTensorOrHeapBehind() {
         assertTrue(CpuCachingAllocator.installed(), CpuCachingAllocator.inUse());
@@ -224,36 +259,61 @@ class DecodeBlocksTest {
      * Returns each decode step's logits [rows, V].
      */
     private static List<float[]> decode(BloomModel model, int rows, List<float[]> chosen) {
-        int width = 0;
-        for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
-        long[] ids = new long[rows * width];
-        long[] mask = new long[rows * width];
-        for (int r = 0; r < rows; r++) {
-            int pad = width - PROMPTS[r].length;
-            for (int t = 0; t < PROMPTS[r].length; t++) {
-                ids[r * width + pad + t] = PROMPTS[r][t];
-                mask[r * width + pad + t] = 1;
-            }
-        }
         List<float[]> out = new ArrayList<>();
-        try (KvCache cache = new KvCache(model.config().numLayers(), width + STEPS)) {
-            float[] logits = nextTokenLogits(model, ids, mask, rows, width, cache);
-            long[] grown = mask;
-            for (int s = 0; s < STEPS; s++) {
-                // The prefill is the same either way; after it, the tokens `chosen` picked.
-                long[] next = argmax(s == 0 || chosen == null ? logits : chosen.get(s - 1), rows);
-                int keys = width + s + 1;
-                long[] m = new long[rows * keys];
-                for (int r = 0; r < rows; r++) {
-                    System.arraycopy(grown, r * (keys - 1), m, r * keys, keys - 1);
-                    m[r * keys + keys - 1] = 1;
-                }
-                grown = m;
-                logits = nextTokenLogits(model, next, m, rows, keys, cache);
-                out.add(logits);
-            }
+        try (Decoding d = new Decoding(model, rows, 0)) {
+            for (int s = 0; s < STEPS; s++) out.add(d.step(s == 0 || chosen == null ? null : chosen.get(s - 1)));
         }
         return out;
+    }
+
+    /**
+     * One generation over the first {@code rows} prompts, a step at a time: the prefill at once, then
+     * each {@link #step} feeds the greedy tokens of the given logits (or of its last ones). Its cache
+     * is sized for {@link #STEPS} steps, or for the prompt and {@code room} positions when room > 0.
+     */
+    private static final class Decoding implements AutoCloseable {
+        private final BloomModel model;
+        private final int rows;
+        private final KvCache cache;
+        private long[] mask;
+        private int keys;
+        private float[] last;
+
+        Decoding(BloomModel model, int rows, int room) {
+            this.model = model;
+            this.rows = rows;
+            int width = 0;
+            for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
+            long[] ids = new long[rows * width];
+            mask = new long[rows * width];
+            for (int r = 0; r < rows; r++) {
+                int pad = width - PROMPTS[r].length;
+                for (int t = 0; t < PROMPTS[r].length; t++) {
+                    ids[r * width + pad + t] = PROMPTS[r][t];
+                    mask[r * width + pad + t] = 1;
+                }
+            }
+            keys = width;
+            cache = new KvCache(model.config().numLayers(), width + (room > 0 ? room : STEPS));
+            last = nextTokenLogits(model, ids, mask, rows, width, cache);
+        }
+
+        /** The next step's logits [rows, V], its tokens the greedy picks of {@code chosen} (of this generation's last logits when null). */
+        float[] step(float[] chosen) {
+            long[] next = argmax(chosen == null ? last : chosen, rows);
+            keys++;
+            long[] m = new long[rows * keys];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(mask, r * (keys - 1), m, r * keys, keys - 1);
+                m[r * keys + keys - 1] = 1;
+            }
+            mask = m;
+            last = nextTokenLogits(model, next, m, rows, keys, cache);
+            return last;
+        }
+
+        @Override
+        public void close() { cache.close(); }
     }
 
     /** The model's next-token logits for {@code ids} [rows, ids / rows] under {@code mask} [rows, keys], every handle closed. */

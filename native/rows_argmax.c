@@ -75,3 +75,59 @@ void bt_rows_argmax_bf16(const uint16_t *logits, int64_t *out, int64_t rows, int
         out[r] = best;
     }
 }
+
+/*
+ * A candidate (value, index) as one key that orders as torch.argmax chooses: a NaN above every
+ * number, otherwise the larger value, and between equals the smaller index. Zeros of either sign
+ * are one value to argmax, so −0 counts as +0. 0 is below every key (no candidate yet).
+ */
+static uint64_t key_of(float v, int64_t index) {
+    uint32_t ordered;
+    if (isnan(v)) {
+        ordered = 0xFFFFFFFFu;
+    } else {
+        union { float f; uint32_t u; } bits = { v == 0.0f ? 0.0f : v };
+        ordered = (bits.u & 0x80000000u) ? ~bits.u : (bits.u | 0x80000000u);
+    }
+    return (uint64_t) ordered << 32 | (uint64_t) (0xFFFFFFFFu - (uint32_t) index);
+}
+
+/* best = max(best, key), atomically: threads scanning other columns of the row may merge at once. */
+static void merge_key(uint64_t *best, uint64_t key) {
+    uint64_t seen = __atomic_load_n(best, __ATOMIC_RELAXED);
+    while (key > seen && !__atomic_compare_exchange_n(best, &seen, key, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/*
+ * Columns [from, from + count) of each of `rows` rows of y (row stride ldy) merged into best[row]
+ * (keys as key_of; the index is in 32 bits): what a product's thread calls on the columns it has
+ * just written, so that every row's argmax is known when the product is (rows_argmax on the whole
+ * row gives the same index).
+ */
+void bt_rows_argmax_merge_f32(const float *y, int64_t ldy, int64_t rows, int64_t from, int64_t count, uint64_t *best) {
+    for (int64_t r = 0; r < rows && count > 0; r++) {
+        int64_t at = from;
+        float value = -INFINITY;
+        int found = 0;
+        for (int64_t b = from; b < from + count; b += BLOCK) {
+            take_block(y + r * ldy + b, from + count - b < BLOCK ? from + count - b : BLOCK, b, &at, &value, &found);
+        }
+        merge_key(best + r, key_of(value, at));
+    }
+}
+
+void bt_rows_argmax_merge_bf16(const uint16_t *y, int64_t ldy, int64_t rows, int64_t from, int64_t count, uint64_t *best) {
+    float wide[BLOCK];
+    for (int64_t r = 0; r < rows && count > 0; r++) {
+        int64_t at = from;
+        float value = -INFINITY;
+        int found = 0;
+        for (int64_t b = from; b < from + count; b += BLOCK) {
+            int64_t n = from + count - b < BLOCK ? from + count - b : BLOCK;
+            widen(y + r * ldy + b, wide, n);
+            take_block(wide, n, b, &at, &value, &found);
+        }
+        merge_key(best + r, key_of(value, at));
+    }
+}

@@ -1,6 +1,5 @@
 package org.bloomtune.generate;
 
-import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.KvCache;
@@ -101,8 +100,12 @@ public final class Generator {
     /** One forward; returns each row's next token (the pad id for finished rows). */
     private long[] step(CausalLmInput input, KvCache cache, TokenPicker picker, List<Set<Long>> seen, boolean[] finished) {
         long[] picked;
-        try (Tensor logits = model.nextTokenLogits(input, cache)) {
-            picked = picker.plainArgmax() ? RowsArgmax.of(logits) : pickRows(logits, picker, seen, finished);
+        if (picker.plainArgmax()) {
+            picked = model.nextTokenArgmax(input, cache);
+        } else {
+            try (Tensor logits = model.nextTokenLogits(input, cache)) {
+                picked = pickRows(logits, picker, seen, finished);
+            }
         }
         long[] next = new long[finished.length];
         for (int b = 0; b < next.length; b++) {

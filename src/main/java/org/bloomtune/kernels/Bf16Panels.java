@@ -52,6 +52,11 @@ public final class Bf16Panels {
 
     /** {@code x} [..., in] → [..., out] in bfloat16, x times the packed weight plus bias; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor bias) {
+        return forward(x, panels, bias, null);
+    }
+
+    /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
+    public static Tensor forward(Tensor x, Tensor panels, Tensor bias, RowsArgmax.Picks picks) {
         if (!applies(x, panels, bias)) throw new IllegalArgumentException("bf16_panels_linear does not take these tensors");
         long n = panels.size(0);
         long k = panels.size(1);
@@ -64,6 +69,7 @@ public final class Bf16Panels {
         RowSplit.overPanels("bt_bf16_panels_linear", n, PANEL, (first, outputs) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k * 2, outputs * k * 2), in, bPart, out.asSlice(first * 2), rows, outputs, k, n);
+            if (picks != null) picks.merge(out, n, first, outputs, true);
         });
         return y.view(Tensors.shapeWithLast(x, n));
     }

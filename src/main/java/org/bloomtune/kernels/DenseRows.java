@@ -44,6 +44,14 @@ final class DenseRows {
 
     /** {@code x} [..., in] → [..., out]; the caller has checked the tensors (contiguous CPU, one dtype). */
     static Tensor forward(String name, MethodHandle kernel, Tensor x, Tensor weight, Tensor bias) {
+        return forward(name, kernel, x, weight, bias, null);
+    }
+
+    /**
+     * {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by
+     * the thread that writes it; float32 and bfloat16 outputs only.
+     */
+    static Tensor forward(String name, MethodHandle kernel, Tensor x, Tensor weight, Tensor bias, RowsArgmax.Picks picks) {
         long n = weight.size(0);
         long k = weight.size(1);
         long rows = x.numel() / k;
@@ -56,6 +64,7 @@ final class DenseRows {
         RowSplit.overWeightRows(name, n, (from, count) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
             kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);
+            if (picks != null) picks.merge(out, n, from, count, element == 2);
         });
         return y.view(Tensors.shapeWithLast(x, n));
     }

@@ -40,8 +40,13 @@ public final class F32RowsLinear {
 
     /** {@code x} [..., in] → [..., out] in float32; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
+        return forward(x, weight, bias, null);
+    }
+
+    /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
+    public static Tensor forward(Tensor x, Tensor weight, Tensor bias, RowsArgmax.Picks picks) {
         if (!applies(x, weight, bias)) throw new IllegalArgumentException("f32_rows_linear does not take these tensors");
-        return DenseRows.forward("bt_f32_rows_linear", KERNEL, x, weight, bias);
+        return DenseRows.forward("bt_f32_rows_linear", KERNEL, x, weight, bias, picks);
     }
 
 }

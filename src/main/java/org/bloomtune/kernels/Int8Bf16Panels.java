@@ -61,6 +61,11 @@ public final class Int8Bf16Panels {
 
     /** {@code x} [..., in] → [..., out] in bfloat16: x times the packed weight, by row scale, plus bias; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias) {
+        return forward(x, panels, scales, bias, null);
+    }
+
+    /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
+    public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
         if (!applies(x, panels, scales, bias)) throw new IllegalArgumentException("int8_bf16_panels_linear does not take these tensors");
         long n = panels.size(0);
         long k = panels.size(1);
@@ -75,6 +80,7 @@ public final class Int8Bf16Panels {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 2),
                     rows, outputs, k, n);
+            if (picks != null) picks.merge(out, n, first, outputs, true);
         });
         return y.view(Tensors.shapeWithLast(x, n));
     }

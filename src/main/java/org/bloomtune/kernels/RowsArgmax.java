@@ -21,6 +21,8 @@ import java.lang.invoke.MethodHandle;
 public final class RowsArgmax {
     private static final MethodHandle F32 = bind("bt_rows_argmax_f32");
     private static final MethodHandle BF16 = bind("bt_rows_argmax_bf16");
+    private static final MethodHandle MERGE_F32 = bindMerge("bt_rows_argmax_merge_f32");
+    private static final MethodHandle MERGE_BF16 = bindMerge("bt_rows_argmax_merge_bf16");
 
     private RowsArgmax() {}
 
@@ -53,6 +55,81 @@ public final class RowsArgmax {
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_rows_argmax failed", t);
         }
+    }
+
+    /**
+     * Each row's argmax gathered while a product writes the logits: the threads that compute a range
+     * of columns {@link #merge} it at once, while it is still in their cache, instead of one thread
+     * reading all B × V logits afterwards. Ranges may come from any thread in any order, and together
+     * must cover each row; the answer is {@link #of}'s over the whole rows.
+     */
+    public static final class Picks implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment best;
+        private final long rows;
+        private long[] whole;           // where libtorch's argmax took the logits whole
+
+        /** Picks for {@code rows} rows, none merged yet. */
+        public Picks(long rows) {
+            if (rows < 1) throw new IllegalArgumentException("picks need at least one row, got " + rows);
+            this.rows = rows;
+            this.best = arena.allocate(ValueLayout.JAVA_LONG, rows);        // zeroed: below every candidate
+        }
+
+        /** Whether this machine merges natively; where not, the caller takes {@link #of} on the whole logits. */
+        public static boolean available() { return MERGE_F32 != null; }
+
+        public long rows() { return rows; }
+
+        /**
+         * Merges columns [from, from + count) of every row of {@code y}, [rows, ldy] float32 or bfloat16
+         * ({@code bf16}) at the segment's start.
+         */
+        public void merge(MemorySegment y, long ldy, long from, long count, boolean bf16) {
+            long element = bf16 ? 2 : 4;
+            if (from < 0 || count < 0 || from + count > ldy || ldy >= 1L << 32 || y.byteSize() < ((rows - 1) * ldy + from + count) * element) {
+                throw new IllegalArgumentException("argmax merge of columns [" + from + ", " + (from + count) + ") of " + rows + " rows of "
+                        + ldy + " over " + y.byteSize() + " bytes");
+            }
+            try {
+                (bf16 ? MERGE_BF16 : MERGE_F32).invokeExact(y, ldy, rows, from, count, best);
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_rows_argmax_merge failed", t);
+            }
+        }
+
+        /** Takes the argmax of {@code logits} [rows, V] whole: for a product that did not merge as it wrote. */
+        public void mergeAll(Tensor logits) {
+            if (logits.dim() != 2 || logits.size(0) != rows) {
+                throw new IllegalArgumentException("argmax of " + rows + " rows given logits of " + logits.dim() + " dims");
+            }
+            if (available() && applies(logits)) {
+                merge(NativeMemory.of(logits), logits.size(1), 0, logits.size(1), logits.scalar_type().value == ScalarType.BFloat16.value);
+            } else {
+                whole = of(logits);
+            }
+        }
+
+        /** Each row's argmax; every row must have been merged. */
+        public long[] indices() {
+            if (whole != null) return whole.clone();
+            long[] out = new long[(int) rows];
+            for (int r = 0; r < out.length; r++) {
+                long key = best.getAtIndex(ValueLayout.JAVA_LONG, r);
+                if (key == 0) throw new IllegalStateException("row " + r + " of the argmax was never merged");
+                out[r] = 0xFFFFFFFFL - (key & 0xFFFFFFFFL);
+            }
+            return out;
+        }
+
+        @Override
+        public void close() { arena.close(); }
+    }
+
+    private static MethodHandle bindMerge(String name) {
+        if (!NativeKernels.available()) return null;
+        ValueLayout.OfLong l = ValueLayout.JAVA_LONG;
+        return NativeKernels.bind(name, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, l, l, l, l, ValueLayout.ADDRESS));
     }
 
     private static MethodHandle bind(String name) {

@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.tensor.LibTorch;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.tensor.DType;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.kernels.SerialOps;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
@@ -140,10 +141,28 @@ public final class BloomModel implements AutoCloseable {
      * column. Extends {@code cache} as {@link #forward(CausalLmInput, KvCache)} does.
      */
     public Tensor nextTokenLogits(CausalLmInput input, KvCache cache) {
+        return nextToken(input, cache, null);
+    }
+
+    /**
+     * Each row's greedy next token: the argmax of {@link #nextTokenLogits}'s logits with
+     * torch.argmax's rules, taken by the lm_head's threads as they write the logits (where its
+     * kernel takes it) rather than read back afterwards. Extends {@code cache} the same way.
+     */
+    public long[] nextTokenArgmax(CausalLmInput input, KvCache cache) {
+        try (RowsArgmax.Picks picks = new RowsArgmax.Picks(input.batchSize())) {
+            nextToken(input, cache, picks).close();
+            return picks.indices();
+        }
+    }
+
+    /** The last position's logits [B, V], merged into {@code picks} as the lm_head writes them when picks is not null. */
+    private Tensor nextToken(CausalLmInput input, KvCache cache, RowsArgmax.Picks picks) {
         try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = lastHidden(in, input.length(), cache);
-            Tensor logits = head(hidden.select(1, hidden.size(1) - 1));
+            Tensor normed = finalNorm(hidden.select(1, hidden.size(1) - 1));
+            Tensor logits = picks == null ? lmHead(normed) : wordEmbeddings.logits(normed, picks);
             if (cache != null) cache.advance(input.prefixLength() + input.length());
             return Tensors.escape(logits);
         }

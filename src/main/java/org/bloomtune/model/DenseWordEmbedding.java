@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -12,6 +13,11 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     @Override
     public Tensor logits(Tensor hidden) {
         return OneRowProduct.linear(hidden, weight, null);
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
+        return OneRowProduct.linear(hidden, weight, null, picks);
     }
 
     @Override

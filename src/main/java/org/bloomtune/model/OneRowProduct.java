@@ -2,6 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bloomtune.kernels.F32RowsLinear;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
@@ -28,6 +29,15 @@ final class OneRowProduct {
         if (applies(x, weight)) return forward(x, weight, bias);
         if (Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias);
         return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+    }
+
+    /** {@link #linear} of {@code x} [rows, in], each row's argmax merged into {@code picks} (as the row kernels write, where they take it). */
+    static Tensor linear(Tensor x, Tensor weight, Tensor bias, RowsArgmax.Picks picks) {
+        if (F32RowsLinear.applies(x, weight, bias)) return F32RowsLinear.forward(x, weight, bias, picks);
+        if (!applies(x, weight) && Bf16RowsLinear.applies(x, weight, bias)) return Bf16RowsLinear.forward(x, weight, bias, picks);
+        Tensor y = linear(x, weight, bias);
+        picks.mergeAll(y);
+        return y;
     }
 
     /** True when {@code x} [..., in] holds exactly one row and {@code weight} is float32 or float64: BLAS's gemv takes it. */

@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -44,6 +45,13 @@ final class PanelInt8WordEmbedding implements WordEmbedding {
     public Tensor logits(Tensor hidden) {
         try (Tensor in = hidden.contiguous()) {
             return Int8Bf16Panels.forward(in, panels, scales, null);
+        }
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
+        try (Tensor in = hidden.contiguous()) {
+            return Int8Bf16Panels.forward(in, panels, scales, null, picks);
         }
     }
 

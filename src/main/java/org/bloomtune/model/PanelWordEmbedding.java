@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16Panels;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -52,6 +53,13 @@ final class PanelWordEmbedding implements WordEmbedding {
     public Tensor logits(Tensor hidden) {
         try (Tensor in = hidden.contiguous()) {
             return Bf16Panels.forward(in, panels, null);
+        }
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
+        try (Tensor in = hidden.contiguous()) {
+            return Bf16Panels.forward(in, panels, null, picks);
         }
     }
 

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -13,6 +14,17 @@ public interface WordEmbedding extends AutoCloseable {
 
     /** {@code hidden} [..., H] → logits [..., V]. */
     Tensor logits(Tensor hidden);
+
+    /**
+     * {@code hidden} [rows, H] → logits [rows, V], each row's argmax merged into {@code picks}: by
+     * the threads of the product as they write the logits where its kernel takes it, afterwards
+     * from the whole logits otherwise.
+     */
+    default Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
+        Tensor logits = logits(hidden);
+        picks.mergeAll(logits);
+        return logits;
+    }
 
     /**
      * Vocabulary rows {@code [start, start + n)} of the matrix as [n, H] in the compute dtype — a

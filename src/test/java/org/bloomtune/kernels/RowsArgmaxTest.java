@@ -55,6 +55,61 @@ class RowsArgmaxTest {
         }
     }
 
+    /**
+     * Picks merged from column ranges — as a product's threads write them, on two threads and out
+     * of order — give libtorch's argmax of the whole rows, ties, NaN, ±inf and signed zeros included.
+     */
+    @Test
+    void picksMergedFromRangesOnTwoThreadsGiveTheArgmaxOfTheWholeRows() throws Exception {
+        assertTrue(RowsArgmax.Picks.available());
+        Random r = new Random(5);
+        for (int vocab : new int[]{1, 7, 4097, 250880}) {
+            int rows = 10;
+            float[] v = logits(r, rows, vocab);
+            if (vocab > 1) {
+                v[2 * vocab + 1] = -0.0f;                                        // row 9 below: a −0 before a +0, both the largest
+                for (int j = 0; j < vocab; j++) v[9 * vocab + j] = -1;
+                v[9 * vocab + vocab / 2] = 0.0f;
+                v[9 * vocab] = -0.0f;
+            }
+            try (PointerScope scope = new PointerScope()) {
+                Tensor f32 = Tensors.fromFloats(v, rows, vocab);
+                for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16}) {
+                    Tensor t = f32.to(type);
+                    java.util.List<long[]> ranges = new java.util.ArrayList<>();
+                    for (long from = 0; from < vocab; ) {
+                        long count = Math.min(vocab - from, 1 + r.nextInt(Math.max(1, vocab / 5)));
+                        ranges.add(new long[]{from, count});
+                        from += count;
+                    }
+                    java.util.Collections.shuffle(ranges, r);
+                    try (RowsArgmax.Picks picks = new RowsArgmax.Picks(rows)) {
+                        java.lang.foreign.MemorySegment y = org.bloomtune.tensor.NativeMemory.of(t);
+                        boolean bf16 = type == ScalarType.BFloat16;
+                        Thread other = new Thread(() -> { for (int i = 1; i < ranges.size(); i += 2) picks.merge(y, vocab, ranges.get(i)[0], ranges.get(i)[1], bf16); });
+                        other.start();
+                        for (int i = 0; i < ranges.size(); i += 2) picks.merge(y, vocab, ranges.get(i)[0], ranges.get(i)[1], bf16);
+                        other.join();
+                        assertArrayEquals(RowsArgmax.libtorch(t), picks.indices(), type + " vocab " + vocab + " in " + ranges.size() + " ranges");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void picksRefuseARangeOutsideTheRowsAndARowNeverMerged() {
+        try (PointerScope scope = new PointerScope(); RowsArgmax.Picks picks = new RowsArgmax.Picks(2)) {
+            Tensor t = torch.zeros(2, 8);
+            java.lang.foreign.MemorySegment y = org.bloomtune.tensor.NativeMemory.of(t);
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> picks.merge(y, 8, 4, 5, false));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> picks.merge(y, 16, 0, 16, false));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, picks::indices);
+            picks.merge(y, 8, 0, 8, false);
+            assertArrayEquals(new long[]{0, 0}, picks.indices());
+        }
+    }
+
     @Test
     void aLaterBlockWinsOnlyWithALargerValueOrTheFirstNaN() {
         // bfloat16 rows are widened in blocks of 4096: the maximum in a later block, a tie across blocks, a NaN after a maximum.

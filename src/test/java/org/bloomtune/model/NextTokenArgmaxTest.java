@@ -1,0 +1,93 @@
+package org.bloomtune.model;
+
+import org.bloomtune.demo.RandomCheckpoint;
+import org.bloomtune.tensor.DType;
+import org.bloomtune.tensor.Tensors;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+/**
+ * {@link BloomModel#nextTokenArgmax} — the argmax merged by the lm_head's threads as they write the
+ * logits — against torch's argmax of {@link BloomModel#nextTokenLogits}'s logits, step after step of
+ * a greedy decode of three left-padded rows and of one, for every lm_head layout: float32 and
+ * bfloat16 row-major, bfloat16 and weight-only int8 panels (inference-only), and the int8 modes
+ * whose product does not merge (the argmax is then taken from the whole logits).
+ */
+class NextTokenArgmaxTest {
+    static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
+    static final int STEPS = 5;
+
+    @TempDir
+    static Path dir;
+    static Path checkpoint;
+
+    @BeforeAll
+    static void writeCheckpoint() {
+        checkpoint = dir.resolve("bloom-256");
+        RandomCheckpoint.write(BloomConfig.of(1024, 256, 4, 2), checkpoint, DType.F32, 256);
+    }
+
+    record Layout(DType dtype, Int8Mode int8, boolean forInference) {}
+
+    @Test
+    void theMergedArgmaxIsTorchsArgmaxOfTheLogits() {
+        List<Layout> layouts = List.of(new Layout(DType.F32, Int8Mode.NONE, false), new Layout(DType.BF16, Int8Mode.NONE, false),
+                new Layout(DType.BF16, Int8Mode.NONE, true), new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, true),
+                new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.F32, Int8Mode.LLM_INT8, false));
+        for (Layout layout : layouts) {
+            LoadOptions options = LoadOptions.defaults().withDtype(layout.dtype());
+            if (layout.forInference()) options = options.forInference();
+            if (layout.int8() != Int8Mode.NONE) options = options.withInt8(Int8Options.of(layout.int8()));
+            try (BloomModel model = BloomModel.load(checkpoint, options)) {
+                for (int rows : new int[]{3, 1}) decodeBothWays(model, rows, layout + " rows " + rows);
+            }
+        }
+    }
+
+    /** Two caches fed the same tokens: one step by the logits and libtorch's argmax, the other by the merged argmax. */
+    private static void decodeBothWays(BloomModel model, int rows, String what) {
+        int width = 0;
+        for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
+        long[] ids = new long[rows * width];
+        long[] mask = new long[rows * width];
+        for (int r = 0; r < rows; r++) {
+            int pad = width - PROMPTS[r].length;
+            for (int t = 0; t < PROMPTS[r].length; t++) {
+                ids[r * width + pad + t] = PROMPTS[r][t];
+                mask[r * width + pad + t] = 1;
+            }
+        }
+        try (KvCache byLogits = new KvCache(model.config().numLayers(), width + STEPS);
+             KvCache merged = new KvCache(model.config().numLayers(), width + STEPS)) {
+            int keys = width;
+            for (int s = 0; s <= STEPS; s++) {
+                long[] expected;
+                long[] got;
+                try (Tensor in = Tensors.fromLongs(ids, rows, ids.length / rows); Tensor m = Tensors.fromLongs(mask, rows, keys)) {
+                    try (Tensor logits = model.nextTokenLogits(CausalLmInput.ids(in).mask(m), byLogits);
+                         Tensor best = logits.argmax(new LongOptional(-1), false)) {
+                        expected = Tensors.toLongs(best);
+                    }
+                    got = model.nextTokenArgmax(CausalLmInput.ids(in).mask(m), merged);
+                }
+                assertArrayEquals(expected, got, what + " step " + s);
+                ids = expected;
+                keys++;
+                long[] grown = new long[rows * keys];
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(mask, r * (keys - 1), grown, r * keys, keys - 1);
+                    grown[r * keys + keys - 1] = 1;
+                }
+                mask = grown;
+            }
+        }
+    }
+}

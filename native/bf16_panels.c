@@ -35,6 +35,11 @@ void bt_bf16_panels_pack(const uint16_t *w, int64_t n, int64_t k, uint16_t *pane
     bt_panels_pack(w, n, k / 2, 4, panels);
 }
 
+/* Rows `ids` [count] (each below the packed n) of the packed weight: out [count, k], the word embedding's lookup. */
+void bt_bf16_panels_rows(const uint16_t *panels, int64_t k, const int64_t *ids, int64_t count, uint16_t *out) {
+    bt_panels_rows(panels, k / 2, 4, ids, count, out);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
 #include <string.h>

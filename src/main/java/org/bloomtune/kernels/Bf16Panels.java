@@ -4,10 +4,13 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -24,6 +27,8 @@ public final class Bf16Panels {
 
     private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_panels_linear");
     private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_pack", NativeKernels.PACK);
+    private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_rows", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
     private Bf16Panels() {}
 
@@ -72,6 +77,45 @@ public final class Bf16Panels {
             if (picks != null) picks.merge(out, n, first, outputs, true);
         });
         return y.view(Tensors.shapeWithLast(x, n));
+    }
+
+    /** Rows {@code ids} [...] (int64) of the weight packed in {@code panels}, as the row-major weight's: [..., k] bfloat16. */
+    public static Tensor rows(Tensor panels, Tensor ids) {
+        if (!packs(panels)) throw new IllegalArgumentException("bf16_panels_rows takes a packed bfloat16 weight");
+        long k = panels.size(1);
+        try (Tensor at = checkedIds(ids, panels.size(0))) {
+            Tensor out;
+            try (TensorOptions bf16 = new TensorOptions(ScalarType.BFloat16)) {
+                out = torch.empty(rowsShape(ids, k), bf16, new MemoryFormatOptional());
+            }
+            try {
+                ROWS.invokeExact(NativeMemory.of(panels), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_bf16_panels_rows failed", t);
+            }
+            return out;
+        }
+    }
+
+    /** {@code ids}' shape and k: what looking up each id's row of k gives. */
+    static long[] rowsShape(Tensor ids, long k) {
+        long[] shape = new long[(int) ids.dim() + 1];
+        for (int d = 0; d < ids.dim(); d++) shape[d] = ids.size(d);
+        shape[shape.length - 1] = k;
+        return shape;
+    }
+
+    /** {@code ids} as a contiguous CPU int64 tensor, every one checked to lie in [0, n) before its rows are read. */
+    static Tensor checkedIds(Tensor ids, long n) {
+        Tensor at = ids.to(ScalarType.Long).contiguous();
+        long[] all = Tensors.toLongs(at);
+        for (long id : all) {
+            if (id < 0 || id >= n) {
+                at.close();
+                throw new IllegalArgumentException("row " + id + " is outside [0, " + n + ")");
+            }
+        }
+        return at;
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

@@ -4,6 +4,7 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -28,6 +29,10 @@ public final class Int8Bf16Panels {
             FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
     private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack", NativeKernels.PACK);
+    private static final MethodHandle VALUES = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_values", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+    private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_rows", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
     private Int8Bf16Panels() {}
 
@@ -83,6 +88,48 @@ public final class Int8Bf16Panels {
             if (picks != null) picks.merge(out, n, first, outputs, true);
         });
         return y.view(Tensors.shapeWithLast(x, n));
+    }
+
+    /** Rows {@code ids} [...] (int64) of the int8 values packed in {@code panels}, as the row-major values': [..., k] int8. */
+    public static Tensor values(Tensor panels, Tensor ids) {
+        if (!packs(panels)) throw new IllegalArgumentException("int8_bf16_panels_values takes packed int8 values");
+        long k = panels.size(1);
+        try (Tensor at = Bf16Panels.checkedIds(ids, panels.size(0))) {
+            Tensor out;
+            try (TensorOptions int8 = new TensorOptions(ScalarType.Char)) {
+                out = torch.empty(Bf16Panels.rowsShape(ids, k), int8, new MemoryFormatOptional());
+            }
+            try {
+                VALUES.invokeExact(NativeMemory.of(panels), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_int8_bf16_panels_values failed", t);
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Rows {@code ids} [...] (int64) of the int8 weight packed in {@code panels} with row {@code scales},
+     * dequantized as the bfloat16 values times the bfloat16 scale: [..., k] bfloat16.
+     */
+    public static Tensor rows(Tensor panels, Tensor scales, Tensor ids) {
+        if (!packs(panels) || scales.dim() != 1 || scales.size(0) != panels.size(0) || scales.scalar_type().value != ScalarType.Float.value
+                || !scales.is_contiguous() || !scales.is_cpu()) {
+            throw new IllegalArgumentException("int8_bf16_panels_rows takes a packed int8 weight and its float32 row scales");
+        }
+        long k = panels.size(1);
+        try (Tensor at = Bf16Panels.checkedIds(ids, panels.size(0))) {
+            Tensor out;
+            try (TensorOptions bf16 = new TensorOptions(ScalarType.BFloat16)) {
+                out = torch.empty(Bf16Panels.rowsShape(ids, k), bf16, new MemoryFormatOptional());
+            }
+            try {
+                ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
+            } catch (Throwable t) {
+                throw new IllegalStateException("FFM call to bt_int8_bf16_panels_rows failed", t);
+            }
+            return out;
+        }
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

@@ -16,29 +16,22 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 final class PanelInt8WordEmbedding implements WordEmbedding {
     private final Tensor panels;         // [V, H] int8 in panels
     private final Tensor scales;         // [V] float32
-    private final Tensor columns;        // [H] int64: where byte c of a row lies from its panel row's start
 
     PanelInt8WordEmbedding(Int8Weight weight) {
         this.panels = Int8Bf16Panels.pack(weight.values());
         this.scales = weight.scales();
-        this.columns = PanelWordEmbedding.columnOffsets(weight.values().size(1));
     }
 
     /** The packed values (resident; the model's named weight). */
     Tensor panels() { return panels; }
 
     private Tensor values(Tensor ids) {
-        try (Tensor at = PanelWordEmbedding.rowOffsets(ids, panels.size(1), columns)) {
-            return torch.take(panels, at);
-        }
+        return Int8Bf16Panels.values(panels, ids);
     }
 
     @Override
     public Tensor lookup(Tensor ids) {
-        try (Tensor v = values(ids); Tensor rows = v.to(ScalarType.BFloat16);
-             Tensor rowScales = torch.embedding(scales.unsqueeze(1), ids).to(ScalarType.BFloat16)) {
-            return rows.mul(rowScales);
-        }
+        return Int8Bf16Panels.rows(panels, scales, ids);
     }
 
     @Override
@@ -73,6 +66,5 @@ final class PanelInt8WordEmbedding implements WordEmbedding {
     public void close() {
         panels.close();
         scales.close();
-        columns.close();
     }
 }

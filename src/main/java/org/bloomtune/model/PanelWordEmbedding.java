@@ -14,29 +14,9 @@ import org.bytedeco.pytorch.global.torch;
  */
 final class PanelWordEmbedding implements WordEmbedding {
     private final Tensor panels;         // [V, H] in panels
-    private final Tensor columns;        // [H] int64: where column c of a row lies from its panel row's start
 
     PanelWordEmbedding(Tensor weight) {
         this.panels = Bf16Panels.pack(weight);
-        this.columns = columnOffsets(weight.size(1));
-    }
-
-    /**
-     * Where element c of a row of {@code h} lies from the start of its row in the panels: element
-     * (t, c) of a matrix in panels of 32 rows and pairs of columns lies at (t / 32) · 32 · H + (c / 2) · 64 + (t % 32) · 2 + c % 2.
-     */
-    static Tensor columnOffsets(long h) {
-        try (Tensor c = torch.arange(new Scalar(h))) {
-            return c.floor_divide(new Scalar(2)).mul(new Scalar(2 * Bf16Panels.PANEL)).add(c.remainder(new Scalar(2)));
-        }
-    }
-
-    /** Where the elements of each row in {@code ids} [...] lie in panels of {@code h} columns: [..., h] int64, for {@code torch.take}. */
-    static Tensor rowOffsets(Tensor ids, long h, Tensor columns) {
-        try (Tensor panel = ids.floor_divide(new Scalar(Bf16Panels.PANEL)); Tensor within = ids.remainder(new Scalar(Bf16Panels.PANEL));
-             Tensor start = panel.mul(new Scalar(Bf16Panels.PANEL * h)).add(within.mul(new Scalar(2))).unsqueeze(-1)) {
-            return start.add(columns);
-        }
     }
 
     /** The packed matrix (resident; the model's named weight). */
@@ -44,9 +24,7 @@ final class PanelWordEmbedding implements WordEmbedding {
 
     @Override
     public Tensor lookup(Tensor ids) {
-        try (Tensor at = rowOffsets(ids, panels.size(1), columns)) {
-            return torch.take(panels, at);
-        }
+        return Bf16Panels.rows(panels, ids);
     }
 
     @Override
@@ -79,6 +57,5 @@ final class PanelWordEmbedding implements WordEmbedding {
     @Override
     public void close() {
         panels.close();
-        columns.close();
     }
 }

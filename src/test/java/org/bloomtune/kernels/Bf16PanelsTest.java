@@ -79,6 +79,23 @@ class Bf16PanelsTest {
         }
     }
 
+    /** Rows looked up by id from the panels are the row-major weight's rows, in the ids' shape; an id outside the rows is refused before any read. */
+    @Test
+    void rowsLookedUpFromThePanelsAreTheWeightsRows() {
+        if (!Bf16Panels.supported()) return;
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Tensor weight = torch.randn(96, 40).to(ScalarType.BFloat16);
+            Tensor panels = Bf16Panels.pack(weight);
+            Tensor ids = org.bloomtune.tensor.Tensors.fromLongs(new long[]{0, 31, 32, 95, 64, 7}, 2, 3);
+            assertTrue(torch.equal(torch.embedding(weight, ids), Bf16Panels.rows(panels, ids)), "rows differ from the weight's");
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Bf16Panels.rows(panels, org.bloomtune.tensor.Tensors.fromLongs(new long[]{3, 96}, 1, 2)));
+            assertTrue(e.getMessage().contains("96"), e.getMessage());
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Bf16Panels.rows(panels, org.bloomtune.tensor.Tensors.fromLongs(new long[]{-1}, 1, 1)));
+        }
+    }
+
     @Test
     void refusesWhatItCannotTake() {
         if (!Bf16Panels.supported()) return;

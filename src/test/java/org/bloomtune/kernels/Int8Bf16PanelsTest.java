@@ -60,6 +60,27 @@ class Int8Bf16PanelsTest {
         }
     }
 
+    /**
+     * Rows looked up by id from the panels: their int8 values are the row-major rows, and dequantized
+     * they are the bfloat16 values times the bfloat16 scale (libtorch's own product); an id outside
+     * the rows is refused before any read.
+     */
+    @Test
+    void rowsLookedUpFromThePanelsAreTheWeightsRows() {
+        if (!Int8Bf16Panels.supported()) return;
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Tensor values = torch.randint(-128, 128, new long[]{64, 48}).to(ScalarType.Char);
+            Tensor scales = torch.rand(64).mul(new Scalar(0.05)).add(new Scalar(1e-3));
+            Tensor panels = Int8Bf16Panels.pack(values);
+            Tensor ids = org.bloomtune.tensor.Tensors.fromLongs(new long[]{0, 31, 32, 63, 5, 40}, 3, 2);
+            assertTrue(torch.equal(torch.embedding(values, ids), Int8Bf16Panels.values(panels, ids)), "int8 rows differ");
+            Tensor expected = torch.embedding(values, ids).to(ScalarType.BFloat16).mul(torch.embedding(scales.unsqueeze(1), ids).to(ScalarType.BFloat16));
+            assertTrue(torch.equal(expected, Int8Bf16Panels.rows(panels, scales, ids)), "dequantized rows differ from libtorch's product");
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Int8Bf16Panels.rows(panels, scales, org.bloomtune.tensor.Tensors.fromLongs(new long[]{64}, 1, 1)));
+        }
+    }
+
     @Test
     void refusesWhatItCannotTake() {
         if (!Int8Bf16Panels.supported()) return;

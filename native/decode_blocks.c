@@ -384,11 +384,3 @@ int64_t bt_decode_blocks_sizes(void) {
     return (int64_t) CLAIM_STRIDE << 48 | (int64_t) sizeof(bt_linear) << 32 | (int64_t) sizeof(bt_decode_layer) << 16
            | (int64_t) sizeof(bt_decode_step);
 }
-
-/*
- * x [rows, h] layer-normed into y with weight and bias [h], float32 or bfloat16 (bf16), as each
- * block's norms in the step: a decode step's embedding norm and ln_f, called from Java for a few rows.
- */
-void bt_decode_layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps, int32_t bf16) {
-    layer_norm(x, weight, bias, y, rows, h, eps, bf16);
-}

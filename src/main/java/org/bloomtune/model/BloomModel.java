@@ -161,7 +161,7 @@ public final class BloomModel implements AutoCloseable {
         try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = lastHidden(in, input.length(), cache);
-            Tensor normed = lnF.forwardFewRows(hidden.select(1, hidden.size(1) - 1).contiguous());
+            Tensor normed = finalNorm(hidden.select(1, hidden.size(1) - 1));
             Tensor logits = picks == null ? lmHead(normed) : wordEmbeddings.logits(normed, picks);
             if (cache != null) cache.advance(input.prefixLength() + input.length());
             return Tensors.escape(logits);
@@ -183,7 +183,7 @@ public final class BloomModel implements AutoCloseable {
      * belongs to the open scope.
      */
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
-        Tensor hidden = queries == 1 ? wordEmbeddingsLayernorm.forwardFewRows(in.embeds()) : embeddingsLayerNorm(in.embeds());
+        Tensor hidden = embeddingsLayerNorm(in.embeds());
         AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());
         Tensor decoded = queries == 1 ? decodeBlocks.forward(hidden, ctx, cache) : null;
         if (decoded != null) return decoded;

@@ -1,6 +1,5 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.DecodeLayerNorm;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -11,11 +10,6 @@ public record LayerNorm(Tensor weight, Tensor bias, double eps) implements AutoC
     public Tensor forward(Tensor x) {
         long[] normalized = {weight.size(0)};
         return torch.layer_norm(x, normalized, new TensorOptional(weight), new TensorOptional(bias), eps, false);
-    }
-
-    /** For a decode step's few rows: the native step's own layer norm where it takes them ({@link DecodeLayerNorm}), else {@link #forward}. */
-    public Tensor forwardFewRows(Tensor x) {
-        return DecodeLayerNorm.applies(x, weight, bias) ? DecodeLayerNorm.forward(x, weight, bias, eps) : forward(x);
     }
 
     @Override

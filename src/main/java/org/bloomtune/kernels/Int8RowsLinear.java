@@ -76,6 +76,15 @@ public final class Int8RowsLinear {
     }
 
     /**
+     * {@link #forward(Tensor, Tensor, Tensor)}, each row's argmax merged into {@code picks}: by the
+     * thread that writes each range where the kernel writes x's dtype, from the rounded result where
+     * it rounds after.
+     */
+    public static Tensor forward(Tensor x2d, Tensor values, Tensor scales, RowsArgmax.Picks picks) {
+        return forward(x2d, values, scales, null, true, picks);
+    }
+
+    /**
      * True when {@link #forward(Tensor, Tensor, Tensor, Tensor)} adds {@code bias} in the kernel's call
      * with the numbers of an add after it: [out] in x's dtype, contiguous, CPU, and x float32 or
      * bfloat16 on the AVX512_BF16 kernel (elsewhere bfloat16 rows are computed in float32 and
@@ -124,6 +133,10 @@ public final class Int8RowsLinear {
      * whatever their count (the tests reach it so on a CPU that has AVX-512).
      */
     static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, boolean avx512) {
+        return forward(x2d, values, scales, bias, avx512, null);
+    }
+
+    private static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, boolean avx512, RowsArgmax.Picks picks) {
         if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) {
             throw new IllegalArgumentException("int8_rows_linear does not take these tensors");
         }
@@ -142,11 +155,16 @@ public final class Int8RowsLinear {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment out = NativeMemory.of(y);
         MemorySegment b = NativeMemory.ofNullable(bias);
+        boolean merging = picks != null && y.scalar_type().value == x2d.scalar_type().value;   // else the rounded result is merged after
         RowSplit.overWeightRows(chosen.name(), n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
+            if (merging) picks.merge(out, n, from, count, bf16);
         });
-        return y.scalar_type().value == x2d.scalar_type().value ? y : y.to(x2d.scalar_type());
+        if (y.scalar_type().value == x2d.scalar_type().value) return y;
+        Tensor rounded = y.to(x2d.scalar_type());
+        if (picks != null) picks.mergeAll(rounded);
+        return rounded;
     }
 
     /**

@@ -62,6 +62,11 @@ public final class LlmInt8Rows {
      * {@code bias} (null for none; else one {@link #takesBias} accepts); call only where {@link #applies}.
      */
     public static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, double threshold) {
+        return forward(x2d, values, scales, bias, threshold, null);
+    }
+
+    /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
+    public static Tensor forward(Tensor x2d, Tensor values, Tensor scales, Tensor bias, double threshold, RowsArgmax.Picks picks) {
         if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) {
             throw new IllegalArgumentException("llm_int8_rows_linear does not take these tensors");
         }
@@ -83,6 +88,7 @@ public final class LlmInt8Rows {
             int status = (int) KERNEL.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k),
                     s.asSlice(from * 4, count * 4), partBias, count, out.asSlice(from * outBytes), n);
             if (status != 0) throw new OutOfMemoryError("bt_llm_int8_rows_linear: no scratch memory for " + rows + " × " + k);
+            if (picks != null) picks.merge(out, n, from, count, type == 1);
         });
         return y;
     }

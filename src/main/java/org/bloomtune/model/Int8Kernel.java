@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.kernels.RowKernel;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.tensor.shim.AtenShim;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -25,6 +26,16 @@ public interface Int8Kernel {
         return multiply(x2d, weight, null);
     }
 
+    /**
+     * The product without a bias, each row's argmax merged into {@code picks} — by the kernel's
+     * threads as they write, where it does so, else from the whole result.
+     */
+    default Tensor multiplyWithArgmax(Tensor x2d, Int8Weight weight, RowsArgmax.Picks picks) {
+        Tensor y = multiply(x2d, weight, null);
+        picks.mergeAll(y);
+        return y;
+    }
+
     /** The native row kernel {@link #multiply} would call for {@code x2d} (+ bias or null), or null (see {@link Linear#rowKernel}). */
     default RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) { return null; }
 
@@ -34,6 +45,12 @@ public interface Int8Kernel {
             case WEIGHT_ONLY -> new Int8Kernel() {
                 @Override
                 public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return weightOnly(x2d, weight, bias); }
+
+                @Override
+                public Tensor multiplyWithArgmax(Tensor x2d, Int8Weight weight, RowsArgmax.Picks picks) {
+                    if (!Int8RowsLinear.applies(x2d, weight.values(), weight.scales())) return Int8Kernel.super.multiplyWithArgmax(x2d, weight, picks);
+                    return Int8RowsLinear.forward(x2d, weight.values(), weight.scales(), picks);
+                }
 
                 @Override
                 public RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) {

@@ -1,5 +1,7 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowsArgmax;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -30,6 +32,12 @@ public final class Int8WordEmbedding implements WordEmbedding {
     @Override
     public Tensor logits(Tensor hidden) {
         return weight.matmul(hidden, kernel, null);
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
+        if (GradMode.is_enabled() && hidden.requires_grad()) return WordEmbedding.super.logits(hidden, picks);
+        return kernel.multiplyWithArgmax(hidden.reshape(-1, weight.inFeatures()), weight, picks);
     }
 
     @Override

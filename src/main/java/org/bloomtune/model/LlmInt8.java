@@ -4,6 +4,7 @@ import org.bloomtune.kernels.Int8Rescale;
 import org.bloomtune.kernels.Int8Quantize;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.kernels.LlmInt8Rows;
+import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.tensor.Scopes;
 import org.bloomtune.tensor.Tensors;
@@ -48,6 +49,12 @@ public final class LlmInt8 {
         return new Int8Kernel() {
             @Override
             public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return matmul(x2d, weight, threshold, bias); }
+
+            @Override
+            public Tensor multiplyWithArgmax(Tensor x2d, Int8Weight weight, RowsArgmax.Picks picks) {
+                if (!LlmInt8Rows.applies(x2d, weight.values(), weight.scales())) return Int8Kernel.super.multiplyWithArgmax(x2d, weight, picks);
+                return LlmInt8Rows.forward(x2d, weight.values(), weight.scales(), null, threshold, picks);
+            }
 
             @Override
             public RowKernel rowKernel(Tensor x2d, Int8Weight weight, Tensor bias) {

@@ -18,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
  * {@link BloomModel#nextTokenArgmax} — the argmax merged by the lm_head's threads as they write the
  * logits — against torch's argmax of {@link BloomModel#nextTokenLogits}'s logits, step after step of
  * a greedy decode of three left-padded rows and of one, for every lm_head layout: float32 and
- * bfloat16 row-major, bfloat16 and weight-only int8 panels (inference-only), and the int8 modes
- * whose product does not merge (the argmax is then taken from the whole logits).
+ * bfloat16 row-major, bfloat16 and weight-only int8 panels (inference-only), and the row-major int8
+ * weight in both int8 modes and both compute dtypes.
  */
 class NextTokenArgmaxTest {
     static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
@@ -41,7 +41,8 @@ class NextTokenArgmaxTest {
     void theMergedArgmaxIsTorchsArgmaxOfTheLogits() {
         List<Layout> layouts = List.of(new Layout(DType.F32, Int8Mode.NONE, false), new Layout(DType.BF16, Int8Mode.NONE, false),
                 new Layout(DType.BF16, Int8Mode.NONE, true), new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, true),
-                new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.F32, Int8Mode.LLM_INT8, false));
+                new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.F32, Int8Mode.LLM_INT8, false),
+                new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.BF16, Int8Mode.LLM_INT8, false));
         for (Layout layout : layouts) {
             LoadOptions options = LoadOptions.defaults().withDtype(layout.dtype());
             if (layout.forInference()) options = options.forInference();

@@ -83,39 +83,40 @@ public final class Bf16Panels {
     public static Tensor rows(Tensor panels, Tensor ids) {
         if (!packs(panels)) throw new IllegalArgumentException("bf16_panels_rows takes a packed bfloat16 weight");
         long k = panels.size(1);
-        try (Tensor at = checkedIds(ids, panels.size(0))) {
+        return gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_bf16_panels_rows",
+                (at, count, out) -> { ROWS.invokeExact(NativeMemory.of(panels), k, at, count, out); });
+    }
+
+    /** A native gather of rows from panels: the checked ids, how many, and where their rows go. */
+    interface Gather {
+        void run(MemorySegment ids, long count, MemorySegment out) throws Throwable;
+    }
+
+    /**
+     * Rows {@code ids} [...] of {@code k} elements of {@code type} from a matrix of {@code n} rows by
+     * {@code gather} ({@code name} in errors): every id is checked to lie in [0, n) before a row is read.
+     */
+    static Tensor gathered(Tensor ids, long n, long k, ScalarType type, String name, Gather gather) {
+        try (Tensor at = ids.to(ScalarType.Long).contiguous()) {
+            if (!at.is_cpu()) throw new IllegalArgumentException(name + " takes ids on the CPU");
+            for (long id : Tensors.toLongs(at)) {
+                if (id < 0 || id >= n) throw new IllegalArgumentException(name + ": row " + id + " is outside [0, " + n + ")");
+            }
+            long[] shape = new long[(int) ids.dim() + 1];
+            for (int d = 0; d < ids.dim(); d++) shape[d] = ids.size(d);
+            shape[shape.length - 1] = k;
             Tensor out;
-            try (TensorOptions bf16 = new TensorOptions(ScalarType.BFloat16)) {
-                out = torch.empty(rowsShape(ids, k), bf16, new MemoryFormatOptional());
+            try (TensorOptions options = new TensorOptions(type)) {
+                out = torch.empty(shape, options, new MemoryFormatOptional());
             }
             try {
-                ROWS.invokeExact(NativeMemory.of(panels), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
+                gather.run(NativeMemory.of(at), at.numel(), NativeMemory.of(out));
             } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to bt_bf16_panels_rows failed", t);
+                out.close();
+                throw new IllegalStateException("FFM call to " + name + " failed", t);
             }
             return out;
         }
-    }
-
-    /** {@code ids}' shape and k: what looking up each id's row of k gives. */
-    static long[] rowsShape(Tensor ids, long k) {
-        long[] shape = new long[(int) ids.dim() + 1];
-        for (int d = 0; d < ids.dim(); d++) shape[d] = ids.size(d);
-        shape[shape.length - 1] = k;
-        return shape;
-    }
-
-    /** {@code ids} as a contiguous CPU int64 tensor, every one checked to lie in [0, n) before its rows are read. */
-    static Tensor checkedIds(Tensor ids, long n) {
-        Tensor at = ids.to(ScalarType.Long).contiguous();
-        long[] all = Tensors.toLongs(at);
-        for (long id : all) {
-            if (id < 0 || id >= n) {
-                at.close();
-                throw new IllegalArgumentException("row " + id + " is outside [0, " + n + ")");
-            }
-        }
-        return at;
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

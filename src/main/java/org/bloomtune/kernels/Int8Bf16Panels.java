@@ -4,7 +4,6 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -94,18 +93,8 @@ public final class Int8Bf16Panels {
     public static Tensor values(Tensor panels, Tensor ids) {
         if (!packs(panels)) throw new IllegalArgumentException("int8_bf16_panels_values takes packed int8 values");
         long k = panels.size(1);
-        try (Tensor at = Bf16Panels.checkedIds(ids, panels.size(0))) {
-            Tensor out;
-            try (TensorOptions int8 = new TensorOptions(ScalarType.Char)) {
-                out = torch.empty(Bf16Panels.rowsShape(ids, k), int8, new MemoryFormatOptional());
-            }
-            try {
-                VALUES.invokeExact(NativeMemory.of(panels), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to bt_int8_bf16_panels_values failed", t);
-            }
-            return out;
-        }
+        return Bf16Panels.gathered(ids, panels.size(0), k, ScalarType.Char, "bt_int8_bf16_panels_values",
+                (at, count, out) -> { VALUES.invokeExact(NativeMemory.of(panels), k, at, count, out); });
     }
 
     /**
@@ -118,18 +107,8 @@ public final class Int8Bf16Panels {
             throw new IllegalArgumentException("int8_bf16_panels_rows takes a packed int8 weight and its float32 row scales");
         }
         long k = panels.size(1);
-        try (Tensor at = Bf16Panels.checkedIds(ids, panels.size(0))) {
-            Tensor out;
-            try (TensorOptions bf16 = new TensorOptions(ScalarType.BFloat16)) {
-                out = torch.empty(Bf16Panels.rowsShape(ids, k), bf16, new MemoryFormatOptional());
-            }
-            try {
-                ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, NativeMemory.of(at), at.numel(), NativeMemory.of(out));
-            } catch (Throwable t) {
-                throw new IllegalStateException("FFM call to bt_int8_bf16_panels_rows failed", t);
-            }
-            return out;
-        }
+        return Bf16Panels.gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_int8_bf16_panels_rows",
+                (at, count, out) -> { ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, at, count, out); });
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

@@ -79,8 +79,6 @@ public final class RowsArgmax {
         /** Whether this machine merges natively; where not, the caller takes {@link #of} on the whole logits. */
         public static boolean available() { return MERGE_F32 != null; }
 
-        public long rows() { return rows; }
-
         /**
          * Merges columns [from, from + count) of every row of {@code y}, [rows, ldy] float32 or bfloat16
          * ({@code bf16}) at the segment's start.
@@ -101,7 +99,7 @@ public final class RowsArgmax {
         /** Takes the argmax of {@code logits} [rows, V] whole: for a product that did not merge as it wrote. */
         public void mergeAll(Tensor logits) {
             if (logits.dim() != 2 || logits.size(0) != rows) {
-                throw new IllegalArgumentException("argmax of " + rows + " rows given logits of " + logits.dim() + " dims");
+                throw new IllegalArgumentException("argmax of " + rows + " rows given logits " + Tensors.shapeString(logits));
             }
             if (available() && applies(logits)) {
                 merge(NativeMemory.of(logits), logits.size(1), 0, logits.size(1), logits.scalar_type().value == ScalarType.BFloat16.value);

@@ -282,17 +282,10 @@ class DecodeBlocksTest {
         Decoding(BloomModel model, int rows, int room) {
             this.model = model;
             this.rows = rows;
-            int width = 0;
-            for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
-            long[] ids = new long[rows * width];
-            mask = new long[rows * width];
-            for (int r = 0; r < rows; r++) {
-                int pad = width - PROMPTS[r].length;
-                for (int t = 0; t < PROMPTS[r].length; t++) {
-                    ids[r * width + pad + t] = PROMPTS[r][t];
-                    mask[r * width + pad + t] = 1;
-                }
-            }
+            LeftPaddedPrompts prompts = LeftPaddedPrompts.of(PROMPTS, rows);
+            int width = prompts.width();
+            long[] ids = prompts.ids();
+            mask = prompts.mask();
             keys = width;
             cache = new KvCache(model.config().numLayers(), width + (room > 0 ? room : STEPS));
             last = nextTokenLogits(model, ids, mask, rows, width, cache);
@@ -302,13 +295,8 @@ class DecodeBlocksTest {
         float[] step(float[] chosen) {
             long[] next = argmax(chosen == null ? last : chosen, rows);
             keys++;
-            long[] m = new long[rows * keys];
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(mask, r * (keys - 1), m, r * keys, keys - 1);
-                m[r * keys + keys - 1] = 1;
-            }
-            mask = m;
-            last = nextTokenLogits(model, next, m, rows, keys, cache);
+            mask = LeftPaddedPrompts.grown(mask, rows, keys);
+            last = nextTokenLogits(model, next, mask, rows, keys, cache);
             return last;
         }
 

@@ -55,17 +55,10 @@ class NextTokenArgmaxTest {
 
     /** Two caches fed the same tokens: one step by the logits and libtorch's argmax, the other by the merged argmax. */
     private static void decodeBothWays(BloomModel model, int rows, String what) {
-        int width = 0;
-        for (int r = 0; r < rows; r++) width = Math.max(width, PROMPTS[r].length);
-        long[] ids = new long[rows * width];
-        long[] mask = new long[rows * width];
-        for (int r = 0; r < rows; r++) {
-            int pad = width - PROMPTS[r].length;
-            for (int t = 0; t < PROMPTS[r].length; t++) {
-                ids[r * width + pad + t] = PROMPTS[r][t];
-                mask[r * width + pad + t] = 1;
-            }
-        }
+        LeftPaddedPrompts prompts = LeftPaddedPrompts.of(PROMPTS, rows);
+        int width = prompts.width();
+        long[] ids = prompts.ids();
+        long[] mask = prompts.mask();
         try (KvCache byLogits = new KvCache(model.config().numLayers(), width + STEPS);
              KvCache merged = new KvCache(model.config().numLayers(), width + STEPS)) {
             int keys = width;
@@ -82,12 +75,7 @@ class NextTokenArgmaxTest {
                 assertArrayEquals(expected, got, what + " step " + s);
                 ids = expected;
                 keys++;
-                long[] grown = new long[rows * keys];
-                for (int r = 0; r < rows; r++) {
-                    System.arraycopy(mask, r * (keys - 1), grown, r * keys, keys - 1);
-                    grown[r * keys + keys - 1] = 1;
-                }
-                mask = grown;
+                mask = LeftPaddedPrompts.grown(mask, rows, keys);
             }
         }
     }

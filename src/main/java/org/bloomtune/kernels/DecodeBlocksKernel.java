@@ -148,6 +148,9 @@ public final class DecodeBlocksKernel {
         /** Rows of the batch the scratch and buffers were prepared for. */
         public long rows() { return rows; }
 
+        /** Whether the blocks compute in bfloat16 (else float32). */
+        public boolean bf16() { return table.bf16(); }
+
         @Override
         public void close() { arena.close(); }
     }

@@ -60,7 +60,7 @@ final class DecodeBlocks implements AutoCloseable {
         Kept step = kept.getAndSet(null);             // this thread's while it runs; another builds its own meanwhile
         if (step == null || !step.serves(cache, rows, bf16)) {
             if (step != null) step.close();
-            step = prepare(hidden, cache, rows, bf16);
+            step = prepare(hidden, cache, rows);
             if (step == null) return null;
         }
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
@@ -83,7 +83,7 @@ final class DecodeBlocks implements AutoCloseable {
      * Java path reserves them), fresh scratch, the blocks' table for these rows; null where some
      * piece has no native form.
      */
-    private Kept prepare(Tensor hidden, KvCache cache, long rows, boolean bf16) {
+    private Kept prepare(Tensor hidden, KvCache cache, long rows) {
         Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;
         Tensor[] scratch = DecodeBlocksKernel.scratch(rows, config.hiddenSize(), hidden.options());
@@ -103,14 +103,14 @@ final class DecodeBlocks implements AutoCloseable {
             for (Tensor t : scratch) t.close();
             return null;
         }
-        return new Kept(cache, cache.version(), bf16, scratch, prepared);
+        return new Kept(cache, cache.version(), scratch, prepared);
     }
 
     /** A prepared step, the cache and buffer version whose addresses it holds, and the scratch it owns. */
-    private record Kept(KvCache cache, long version, boolean bf16, Tensor[] scratch, DecodeBlocksKernel.Prepared prepared) implements AutoCloseable {
+    private record Kept(KvCache cache, long version, Tensor[] scratch, DecodeBlocksKernel.Prepared prepared) implements AutoCloseable {
         /** Whether it may run the next step of {@code cache}: the same buffers, rows and dtype, and room for one more position. */
-        boolean serves(KvCache c, long rows, boolean isBf16) {
-            return c == cache && c.version() == version && rows == prepared.rows() && isBf16 == bf16 && c.length() + 1 <= prepared.capacity();
+        boolean serves(KvCache c, long rows, boolean bf16) {
+            return c == cache && c.version() == version && rows == prepared.rows() && bf16 == prepared.bf16() && c.length() + 1 <= prepared.capacity();
         }
 
         @Override

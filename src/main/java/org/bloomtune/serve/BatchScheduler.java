@@ -311,23 +311,18 @@ public final class BatchScheduler implements AutoCloseable {
             List<long[]> ids = group.stream().map(r -> r.request.promptIds()).toList();
             KvCache cache = new KvCache(model.config().numLayers());
             Tensor mask;
-            float[] logits;
+            recordForward(group.stream().map(r -> r.lease.name()).toList(), "prefill");
             try (PointerScope scope = new PointerScope(); LeftPadded padded = LeftPadded.of(ids, model.config().padTokenId())) {
                 CausalLmInput input = group.getFirst().lease.task.prompt == null
                         ? CausalLmInput.ids(padded.inputIds()).mask(padded.attentionMask())
                         : PromptedInput.of(model, group.stream().map(r -> r.lease.task.prompt).toList(), padded.inputIds(), padded.attentionMask(), null);
-                try (Tensor last = model.nextTokenLogits(input, cache)) {          // the caller's to free
-                    logits = Tensors.toFloats(last);
-                }
+                DecodeRow.pickNext(model, input, cache, group);
                 mask = Tensors.escape(input.attentionMask().to(ScalarType.Long).contiguous());
             } catch (RuntimeException e) {
                 cache.close();
                 throw e;
             }
             group.forEach(BatchScheduler::release);   // the prompts are in the cache now
-            recordForward(group.stream().map(r -> r.lease.name()).toList(), "prefill");
-            int vocab = logits.length / group.size();
-            for (int i = 0; i < group.size(); i++) group.get(i).acceptOrFail(logits, i * vocab, vocab);
             batch.join(group, cache, mask);
             cache.close();
         }

@@ -50,16 +50,11 @@ final class DecodeBatch implements AutoCloseable {
     void step() {
         long[] ids = new long[rows.size()];
         for (int r = 0; r < ids.length; r++) ids[r] = rows.get(r).lastToken();
-        float[] logits;
         try (PointerScope scope = new PointerScope()) {
             Tensor grown = torch.cat(new TensorVector(mask, torch.ones(new long[]{ids.length, 1}, Tensors.options(DType.I64, mask.device()))), 1);
             replaceMask(Tensors.escape(grown));
-            try (Tensor last = model.nextTokenLogits(CausalLmInput.ids(Tensors.fromLongs(ids, ids.length, 1)).mask(mask), cache)) {
-                logits = Tensors.toFloats(last);                                  // the caller's to free
-            }
+            DecodeRow.pickNext(model, CausalLmInput.ids(Tensors.fromLongs(ids, ids.length, 1)).mask(mask), cache, rows);
         }
-        int vocab = logits.length / ids.length;
-        for (int r = 0; r < ids.length; r++) rows.get(r).acceptOrFail(logits, r * vocab, vocab);
     }
 
     /** Lets finished rows go, with their share of the cache and any padding no row needs. */

@@ -3,7 +3,12 @@ package org.bloomtune.serve;
 import org.bloomtune.generate.TextStream;
 import org.bloomtune.generate.TokenLogprobs;
 import org.bloomtune.generate.TokenPicker;
+import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.KvCache;
+import org.bloomtune.tensor.Tensors;
 import org.bloomtune.tokenizer.Tokenizer;
+import org.bytedeco.pytorch.Tensor;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -43,11 +48,51 @@ final class DecodeRow {
         this.text = new TextStream(tokenizer, 1, request.stops(), (row, chunk) -> emit(chunk));
     }
 
-    /** Picks the next token from this row's logits ({@code vocab} floats at {@code offset}) and reports it. */
-    void accept(float[] logits, int offset, int vocab) {
-        float[] row = Arrays.copyOfRange(logits, offset, offset + vocab);
-        float[] raw = request.logprobs() >= 0 ? row.clone() : null;
-        long token = picker.pick(row, seen);
+    /**
+     * The rows' next tokens from one forward of {@code input} (extending {@code cache}), each
+     * picked and reported by its row. When every row's pick is the plain argmax of its logits, the
+     * lm_head takes it as it writes them and no row's logits are copied out.
+     */
+    static void pickNext(BloomModel model, CausalLmInput input, KvCache cache, List<DecodeRow> rows) {
+        if (rows.stream().allMatch(DecodeRow::picksArgmax)) {
+            long[] tokens = model.nextTokenArgmax(input, cache);
+            for (int r = 0; r < tokens.length; r++) rows.get(r).acceptOrFail(tokens[r]);
+            return;
+        }
+        float[] logits;
+        try (Tensor last = model.nextTokenLogits(input, cache)) {
+            logits = Tensors.toFloats(last);
+        }
+        int vocab = logits.length / rows.size();
+        for (int r = 0; r < rows.size(); r++) rows.get(r).pickOrFail(Arrays.copyOfRange(logits, r * vocab, (r + 1) * vocab));
+    }
+
+    /** Greedy without a repetition penalty and without log-probabilities: the pick needs only the argmax. */
+    private boolean picksArgmax() {
+        return picker.plainArgmax() && request.logprobs() < 0;
+    }
+
+    /** Reports {@code token} as this row's next; a failure (in this row's sink, say) ends this row only, not the batch. */
+    private void acceptOrFail(long token) {
+        try {
+            accept(token, null);
+        } catch (RuntimeException e) {
+            fail(e);
+        }
+    }
+
+    /** Picks from this row's {@code logits} [V] (its own copy) and reports the token, as {@link #acceptOrFail}. */
+    private void pickOrFail(float[] logits) {
+        try {
+            float[] raw = request.logprobs() >= 0 ? logits.clone() : null;
+            accept(picker.pick(logits, seen), raw);
+        } catch (RuntimeException e) {
+            fail(e);
+        }
+    }
+
+    /** {@code raw}: the row's logits as they came when log-probabilities were asked for, else null. */
+    private void accept(long token, float[] raw) {
         seen.add(token);
         produced++;
         last = token;
@@ -55,15 +100,6 @@ final class DecodeRow {
         text.onToken(0, token);
         if (token == request.config().eosTokenId() || text.stopRow(0)) finish(FinishReason.STOP);
         else if (produced >= request.config().maxNewTokens()) finish(FinishReason.LENGTH);
-    }
-
-    /** As {@link #accept}, but a failure (in this row's sink, say) ends this row only, not the batch. */
-    void acceptOrFail(float[] logits, int offset, int vocab) {
-        try {
-            accept(logits, offset, vocab);
-        } catch (RuntimeException e) {
-            fail(e);
-        }
     }
 
     long lastToken() { return last; }

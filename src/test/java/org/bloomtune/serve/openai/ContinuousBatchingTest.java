@@ -78,15 +78,50 @@ class ContinuousBatchingTest {
         }
     }
 
+    /**
+     * A batch whose rows are all plain greedy takes its tokens from the lm_head's argmax; one with a
+     * row asking for log-probabilities copies every row's logits out. Greedy rows get the same
+     * tokens either way, and the log-probabilities rows' top choice is the token they got.
+     */
+    @Test
+    void greedyRowsBesideLogprobsRowsGetWhatEachGetsAlone() throws Exception {
+        try (ServerFixture f = new ServerFixture(dir); ExecutorService clients = Executors.newFixedThreadPool(8)) {
+            List<Future<ServerFixture.Reply>> replies = new ArrayList<>();
+            for (int c = 0; c < 8; c++) {
+                String logprobs = c % 3 == 0 ? ", \"logprobs\": 2" : "";
+                String body = "{\"model\": \"" + TASKS.get(c % 3) + "\", \"prompt\": \"" + TEXTS[c] + "\", \"max_tokens\": " + (3 + 2 * c)
+                        + ", \"temperature\": 0" + logprobs + "}";
+                replies.add(clients.submit(() -> f.post("/v1/completions", body)));
+            }
+            for (int c = 0; c < 8; c++) {
+                ServerFixture.Reply r = replies.get(c).get();
+                assertEquals(200, r.status(), r.body());
+                JsonObject choice = r.json().getAsJsonArray("choices").get(0).getAsJsonObject();
+                long[] alone = f.alone(TASKS.get(c % 3), TEXTS[c], 3 + 2 * c);
+                assertEquals(f.tokenizer.decode(alone, true), choice.get("text").getAsString(), "client " + c);
+                if (c % 3 != 0) continue;
+                var tokens = choice.getAsJsonObject("logprobs").getAsJsonArray("tokens");
+                var top = choice.getAsJsonObject("logprobs").getAsJsonArray("top_logprobs");
+                assertEquals(alone.length, tokens.size(), "client " + c);
+                for (int t = 0; t < alone.length; t++) {
+                    String best = top.get(t).getAsJsonObject().entrySet().stream()
+                            .max(java.util.Map.Entry.comparingByValue(java.util.Comparator.comparingDouble(e -> e.getAsDouble()))).orElseThrow().getKey();
+                    assertEquals(tokens.get(t).getAsString(), best, "client " + c + ", token " + t);
+                }
+            }
+        }
+    }
+
     @Test
     void residentMemoryStaysFlatOverManyRequests() throws Exception {
         try (ServerFixture f = new ServerFixture(dir); ExecutorService clients = Executors.newFixedThreadPool(8)) {
+            // Half of each round greedy (batches that take the lm_head's argmax), half sampled (the logits copied out).
             Runnable round = () -> {
                 List<Future<ServerFixture.Reply>> replies = new ArrayList<>();
                 for (int i = 0; i < 200; i++) {
                     String task = List.of("poem", "chat", "bloom-tiny").get(i % 3);
                     String body = "{\"model\": \"" + task + "\", \"prompt\": \"" + TEXTS[i % TEXTS.length] + i + "\", \"max_tokens\": "
-                            + (2 + i % 7) + ", \"temperature\": 0.8, \"seed\": " + i + "}";
+                            + (2 + i % 7) + ", \"temperature\": " + (i < 100 ? "0" : "0.8, \"seed\": " + i) + "}";
                     replies.add(clients.submit(() -> f.post("/v1/completions", body)));
                 }
                 for (Future<ServerFixture.Reply> r : replies) {

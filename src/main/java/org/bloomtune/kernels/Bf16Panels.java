@@ -71,7 +71,7 @@ public final class Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels("bt_bf16_panels_linear", n, PANEL, (first, outputs) -> {
+        RowSplit.overPanels("bt_bf16_panels_linear", n, PANEL, rows, (first, outputs) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k * 2, outputs * k * 2), in, bPart, out.asSlice(first * 2), rows, outputs, k, n);
             if (picks != null) picks.merge(out, n, first, outputs, true);

@@ -61,7 +61,7 @@ final class DenseRows {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overWeightRows(name, n, (from, count) -> {
+        RowSplit.overWeightRows(name, n, rows, (from, count) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
             kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);
             if (picks != null) picks.merge(out, n, from, count, element == 2);

@@ -80,7 +80,7 @@ public final class Int8Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels("bt_int8_bf16_panels_linear", n, PANEL, (first, outputs) -> {
+        RowSplit.overPanels("bt_int8_bf16_panels_linear", n, PANEL, rows, (first, outputs) -> {
             MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
             KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 2),
                     rows, outputs, k, n);

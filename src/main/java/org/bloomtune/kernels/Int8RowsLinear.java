@@ -156,7 +156,7 @@ public final class Int8RowsLinear {
         MemorySegment out = NativeMemory.of(y);
         MemorySegment b = NativeMemory.ofNullable(bias);
         boolean merging = picks != null && y.scalar_type().value == x2d.scalar_type().value;   // else the rounded result is merged after
-        RowSplit.overWeightRows(chosen.name(), n, (from, count) -> {
+        RowSplit.overWeightRows(chosen.name(), n, rows, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
             kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
             if (merging) picks.merge(out, n, from, count, bf16);
@@ -214,7 +214,7 @@ public final class Int8RowsLinear {
         MemorySegment w = NativeMemory.of(values);
         MemorySegment in = NativeMemory.of(x8);
         MemorySegment y = NativeMemory.of(out);
-        RowSplit.overWeightRows(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, (from, count) -> {
+        RowSplit.overWeightRows(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, rows, (from, count) -> {
             product.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
         });
     }

@@ -4,9 +4,10 @@ import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Runs a native kernel over a matrix's rows in parallel: {@code parts} contiguous ranges, the
- * first on the calling thread and the others on {@link KernelThreads}' helpers. A share as large
- * as an lm_head's is taken in chunks, so that a thread that finishes first takes what is left of
- * the others' (as native/decode_blocks.c does for the blocks' linears).
+ * first on the calling thread and the others on {@link KernelThreads}' helpers. A share with as
+ * much work as an lm_head's (its weight rows times the rows of x) is taken in chunks, so that a
+ * thread that finishes first takes what is left of the others' (as native/decode_blocks.c does for
+ * the blocks' linears).
  */
 final class RowSplit {
     /** One range of rows given to the kernel (a block lambda: a signature-polymorphic invokeExact must be a statement to return void). */
@@ -19,11 +20,12 @@ final class RowSplit {
     static final long MIN_WEIGHT_ROWS_PER_THREAD = 256;
 
     /**
-     * Weight rows of a share from which it is cut into {@link #CHUNKS_PER_SHARE} chunks: a
-     * vocabulary's, not a block's. The two vCPUs of a VM often run at different speeds for a
-     * while; with fixed halves of an lm_head the faster waited for the slower (benchmarks/FINDINGS.md).
+     * Work of a share (its weight rows × the rows of x) from which it is cut into
+     * {@link #CHUNKS_PER_SHARE} chunks: a vocabulary's at one row, a block's at a prefill's rows, not
+     * a block's at a decode step's. The two vCPUs of a VM often run at different speeds for a while;
+     * with fixed halves the faster waited for the slower (benchmarks/FINDINGS.md).
      */
-    static final long CLAIMED_SHARE_ROWS = 32_768;
+    static final long CLAIMED_SHARE_WORK = 32_768;
     static final int CHUNKS_PER_SHARE = 64;
 
     /** Longs between two shares' claim words: a cache line each. */
@@ -31,9 +33,9 @@ final class RowSplit {
 
     private RowSplit() {}
 
-    /** Runs a row kernel over a weight's {@code n} rows on up to the kernels' thread count. */
-    static void overWeightRows(String kernel, long n, Range range) {
-        split(kernel, n, 1, parts(n, n / MIN_WEIGHT_ROWS_PER_THREAD), range);
+    /** Runs a row kernel over a weight's {@code n} rows, times {@code xRows} rows of x, on up to the kernels' thread count. */
+    static void overWeightRows(String kernel, long n, long xRows, Range range) {
+        split(kernel, n, xRows, parts(n, n / MIN_WEIGHT_ROWS_PER_THREAD), range);
     }
 
     /** {@link #overWeightRows} in fixed shares always: for a kernel that prepares x on every call (LLM.int8 quantizes it). */
@@ -42,17 +44,18 @@ final class RowSplit {
     }
 
     /**
-     * Runs a kernel over a packed weight's {@code n} rows in whole panels of {@code panel} rows: each
-     * range it is given starts at a panel's first row and holds whole panels.
+     * Runs a kernel over a packed weight's {@code n} rows, times {@code xRows} rows of x, in whole
+     * panels of {@code panel} rows: each range it is given starts at a panel's first row and holds
+     * whole panels.
      */
-    static void overPanels(String kernel, long n, long panel, Range range) {
+    static void overPanels(String kernel, long n, long panel, long xRows, Range range) {
         long panels = n / panel;
-        split(kernel, panels, panel, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
+        split(kernel, panels, panel * xRows, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
     }
 
-    /** {@code units} of {@code rowsPerUnit} weight rows in fixed shares, or in claimed chunks where a share is an lm_head's. */
-    private static void split(String kernel, long units, long rowsPerUnit, int parts, Range range) {
-        if (parts > 1 && units / parts * rowsPerUnit >= CLAIMED_SHARE_ROWS) claimed(kernel, units, parts, range);
+    /** {@code units} each worth {@code workPerUnit} (weight rows × rows of x) in fixed shares, or in claimed chunks where a share's work is an lm_head's. */
+    private static void split(String kernel, long units, long workPerUnit, int parts, Range range) {
+        if (parts > 1 && units / parts * workPerUnit >= CLAIMED_SHARE_WORK) claimed(kernel, units, parts, range);
         else run(kernel, units, parts, range);
     }
 

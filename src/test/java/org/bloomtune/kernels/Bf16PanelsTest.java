@@ -54,7 +54,7 @@ class Bf16PanelsTest {
                 Tensor w = torch.randn(shape[0], shape[1]).to(ScalarType.BFloat16);
                 Tensor panels = Bf16Panels.pack(w);
                 Tensor bias = torch.randn(shape[0]).to(ScalarType.BFloat16);
-                for (int rows : new int[]{1, 3, 8, 9, 20}) {
+                for (int rows : new int[]{1, 3, 8, 9, 20, 64}) {       // 64 rows of the widest: shares taken in claimed chunks
                     Tensor x = torch.randn(rows, 1, shape[1]).to(ScalarType.BFloat16);
                     for (Tensor b : new Tensor[]{bias, null}) {
                         assertTrue(Bf16Panels.applies(x, panels, b));

@@ -36,7 +36,7 @@ class Int8Bf16PanelsTest {
                 assertTrue(torch.equal(panels.view(n / 32, k / 2, 32, 2).permute(0, 2, 1, 3).reshape(n, k), values),
                         n + " x " + k + ": the panels do not hold the values in the described order");
                 Tensor bias = torch.randn(n).to(ScalarType.BFloat16);
-                for (int rows : new int[]{1, 3, 8, 9, 20}) {
+                for (int rows : new int[]{1, 3, 8, 9, 20, 64}) {       // 64 rows of the widest: shares taken in claimed chunks
                     Tensor x = torch.randn(rows, 1, k).to(ScalarType.BFloat16);
                     Tensor product = torch.matmul(x.to(ScalarType.Double), values.to(ScalarType.Double).t()).mul(scales.to(ScalarType.Double));
                     for (Tensor b : new Tensor[]{null, bias}) {

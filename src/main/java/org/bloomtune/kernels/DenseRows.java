@@ -15,9 +15,19 @@ import java.lang.invoke.MethodHandle;
 /**
  * What the dense row kernels share ({@code bt_f32_rows_linear}, {@code bt_bf16_rows_linear}: one
  * signature — w, x, bias or NULL, y, rows, n, k, ldy — in the weight's dtype): the tensor checks,
- * the binding, and the call y = x Wᵀ + b with W's rows split over libtorch's thread count.
+ * the binding, and the call y = x Wᵀ + b with W's rows split over libtorch's thread count. More
+ * rows than one call takes go in groups against each block of a thread's weight rows.
  */
 final class DenseRows {
+    /** Rows of x one kernel call multiplies: the kernels take one to eight. */
+    static final int CALL_ROWS = 8;
+
+    /**
+     * Bytes of weight rows a thread multiplies by every group of {@link #CALL_ROWS} rows of x in
+     * turn when x has more: the first group reads them from memory, the others from L2.
+     */
+    private static final long BLOCK_BYTES = 512 << 10;
+
     private DenseRows() {}
 
     /**
@@ -61,9 +71,17 @@ final class DenseRows {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
+        long block = Math.max(CALL_ROWS, BLOCK_BYTES / (k * element));
         RowSplit.overWeightRows(name, n, rows, (from, count) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(from * element, count * element);
-            kernel.invokeExact(w.asSlice(from * k * element, count * k * element), in, bPart, out.asSlice(from * element), rows, count, k, n);
+            for (long j = from; j < from + count; j += block) {
+                long nj = Math.min(block, from + count - j);
+                MemorySegment wPart = w.asSlice(j * k * element, nj * k * element);
+                MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(j * element, nj * element);
+                for (long r = 0; r < rows; r += CALL_ROWS) {
+                    long nr = Math.min(CALL_ROWS, rows - r);
+                    kernel.invokeExact(wPart, in.asSlice(r * k * element), bPart, out.asSlice((r * n + j) * element), nr, nj, k, n);
+                }
+            }
             if (picks != null) picks.merge(out, n, from, count, element == 2);
         });
         return y.view(Tensors.shapeWithLast(x, n));

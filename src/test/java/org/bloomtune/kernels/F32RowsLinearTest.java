@@ -18,8 +18,9 @@ class F32RowsLinearTest {
      * Against the float64 product of the same float32 numbers: a float32 sum of k products errs by at
      * most about k · 2^-24 of the sum of their magnitudes. Odd sizes exercise the tails (k not a
      * multiple of 16, out not of 4 or 16), one row (read front to back), a full block of four rows
-     * of x and partial ones, and from five rows the packed path. On a CPU without AVX-512F the kernel
-     * must refuse every call.
+     * of x and partial ones, from five rows the packed path, and past eight rows groups of eight
+     * (and the rest) against each block of a thread's weight rows. On a CPU without AVX-512F the
+     * kernel must refuse every call.
      */
     @Test
     void decodeBatchesEqualTheExactProductToFloatRounding() {

@@ -71,7 +71,8 @@ final class DenseRows {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        long block = Math.max(CALL_ROWS, BLOCK_BYTES / (k * element));
+        // A call's rows read the thread's weight rows in one stream; more rows go block by block.
+        long block = rows <= CALL_ROWS ? n : Math.max(CALL_ROWS, BLOCK_BYTES / (k * element));
         RowSplit.overWeightRows(name, n, rows, (from, count) -> {
             for (long j = from; j < from + count; j += block) {
                 long nj = Math.min(block, from + count - j);

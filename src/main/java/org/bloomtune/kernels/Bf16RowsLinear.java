@@ -7,17 +7,20 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * {@code x Wᵀ + b} in bfloat16 for at most {@link #MAX_ROWS} rows of x — a decode step — by
- * native/bf16_rows_linear.c (AVX512_BF16), which reads W once for all the rows; W's rows are split
+ * native/bf16_rows_linear.c (AVX512_BF16), which reads W once for up to eight rows; W's rows are split
  * over libtorch's thread count. Where the CPU lacks AVX512_BF16, or the tensors are not
  * contiguous bfloat16 CPU tensors outside autograd, callers keep libtorch's {@code linear}.
  */
 public final class Bf16RowsLinear {
     /**
-     * Rows up to which the kernel is measured to beat libtorch's linear here: 1.3–1.5× on a decode
+     * Rows one kernel call takes: measured to beat libtorch's linear here by 1.3–1.5× on a decode
      * step's matrices at 1, 2, 4 and 8 rows (all rows of x, packed side by side, share each loaded
      * weight line; benchmarks/FINDINGS.md).
      */
-    public static final int MAX_ROWS = 8;
+    public static final int CALL_ROWS = DenseRows.CALL_ROWS;
+
+    /** Rows up to which the kernel is used, in groups of {@link #CALL_ROWS} as {@link F32RowsLinear#MAX_ROWS} (benchmarks/FINDINGS.md). */
+    public static final int MAX_ROWS = F32RowsLinear.MAX_ROWS;
 
     private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_rows_linear");
 
@@ -35,7 +38,8 @@ public final class Bf16RowsLinear {
 
     /** The native call {@link #forward} makes for {@code x}, for a native caller; null where it does not apply. */
     public static RowKernel rowKernel(Tensor x, Tensor weight, Tensor bias) {
-        return applies(x, weight, bias) ? RowKernel.dense("bt_bf16_rows_linear", weight, bias) : null;
+        return applies(x, weight, bias) && DenseRows.rows(x, weight, bias, ScalarType.BFloat16) <= CALL_ROWS
+                ? RowKernel.dense("bt_bf16_rows_linear", weight, bias) : null;
     }
 
     /** {@code x} [..., in] → [..., out] in bfloat16; call only where {@link #applies}. */

@@ -19,7 +19,8 @@ class Bf16RowsLinearTest {
      * once, so its error is bfloat16's last-place rounding of the result — the same as libtorch's
      * linear, which it must match to that rounding. Odd sizes exercise the tails (k not a multiple of
      * 32: masked loads; n not of 16: single weight rows; n below 16), row counts both paths (one row
-     * read front to back, 3–8 rows packed side by side).
+     * read front to back, 3–8 rows packed side by side, past eight groups of eight against each block
+     * of a thread's weight rows).
      * On a CPU without AVX512_BF16 the kernel must refuse every call.
      */
     @Test
@@ -29,7 +30,7 @@ class Bf16RowsLinearTest {
             for (long[] shape : new long[][]{{1027, 1000}, {8, 64}, {250, 4096}}) {
                 Tensor w = torch.randn(shape[0], shape[1]).to(ScalarType.BFloat16);
                 Tensor bias = torch.randn(shape[0]).to(ScalarType.BFloat16);
-                for (int rows : new int[]{1, 3, 4, 7, Bf16RowsLinear.MAX_ROWS}) {
+                for (int rows : new int[]{1, 3, 4, 7, Bf16RowsLinear.CALL_ROWS, 9, 13, Bf16RowsLinear.MAX_ROWS}) {
                     Tensor x = torch.randn(rows, 1, shape[1]).to(ScalarType.BFloat16);
                     if (!Bf16RowsLinear.supported()) {
                         assertFalse(Bf16RowsLinear.applies(x, w, bias), "no AVX512_BF16: libtorch's linear");

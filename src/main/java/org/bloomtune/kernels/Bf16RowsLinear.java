@@ -19,7 +19,7 @@ public final class Bf16RowsLinear {
      */
     public static final int CALL_ROWS = DenseRows.CALL_ROWS;
 
-    /** Rows up to which the kernel is used, in groups of {@link #CALL_ROWS} as {@link F32RowsLinear#MAX_ROWS} (benchmarks/FINDINGS.md). */
+    /** Rows up to which the kernel is used, in groups of {@link #CALL_ROWS}: the float32 kernel's limit, measured the same way (benchmarks/FINDINGS.md). */
     public static final int MAX_ROWS = F32RowsLinear.MAX_ROWS;
 
     private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_rows_linear");

@@ -24,6 +24,12 @@ import java.util.List;
  * layout: every field is 8 bytes, written by index.
  */
 public final class DecodeBlocksKernel {
+    /**
+     * Rows a native step takes: the panel kernels multiply any rows in one call; the row-major ones
+     * take eight and give no row kernel past that, so a step of more rows with them runs op by op.
+     */
+    public static final int MAX_ROWS = 16;
+
     private static final long WORD = 8;
     private static final long LINEAR_WORDS = 9;
     private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
@@ -264,7 +270,7 @@ public final class DecodeBlocksKernel {
     private static String misfit(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
         long h = table.hidden();
         int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
-        if (heads * headDim != h || rows < 1 || rows > SerialOps.MAX_ROWS || capacity < 1) {
+        if (heads * headDim != h || rows < 1 || rows > MAX_ROWS || capacity < 1) {
             return "the step's shape: " + rows + " rows, " + heads + " heads of " + headDim + ", capacity " + capacity;
         }
         long[] widths = widths(h);

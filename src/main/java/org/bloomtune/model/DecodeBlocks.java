@@ -2,7 +2,6 @@ package org.bloomtune.model;
 
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
-import org.bloomtune.kernels.SerialOps;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -123,7 +122,7 @@ final class DecodeBlocks implements AutoCloseable {
     /** One new position per row, float32 or bfloat16 contiguous CPU rows outside autograd, eager attention without a prefix. */
     private static boolean takes(Tensor hidden, AttentionContext ctx) {
         int type = hidden.scalar_type().value;
-        return hidden.dim() == 3 && hidden.size(1) == 1 && hidden.size(0) >= 1 && hidden.size(0) <= SerialOps.MAX_ROWS
+        return hidden.dim() == 3 && hidden.size(1) == 1 && hidden.size(0) >= 1 && hidden.size(0) <= DecodeBlocksKernel.MAX_ROWS
                 && (type == ScalarType.Float.value || type == ScalarType.BFloat16.value) && hidden.is_cpu() && !hidden.requires_grad()
                 && ctx.kernel() == AttentionKernel.EAGER && ctx.prefix() == null;
     }

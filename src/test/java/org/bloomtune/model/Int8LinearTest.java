@@ -161,6 +161,35 @@ class Int8LinearTest {
         }
     }
 
+    /**
+     * Nine to sixteen rows — a server's decode batch — go through the row kernels eight at a time
+     * (RowChunks): LLM.int8 against the plain Java implementation (its outlier columns found over
+     * all the rows, as one call finds them), weight-only against the dequantized layer.
+     */
+    @Test
+    void nineToSixteenRowsEqualTheReferences() {
+        int k = 256, n = 600;
+        Random r = new Random(13);
+        Int8Kernel llm = Int8Kernel.of(Int8Options.of(Int8Mode.LLM_INT8));
+        Int8Kernel weightOnly = Int8Kernel.of(Int8Options.of(Int8Mode.WEIGHT_ONLY));
+        try (PointerScope scope = new PointerScope(); org.bloomtune.tensor.GradMode off = org.bloomtune.tensor.GradMode.off()) {
+            Int8Weight q = Int8Weight.quantize(Tensors.fromFloats(random(r, n * k, 0.05f), n, k));
+            for (int m : new int[]{9, 12, 16}) {
+                float[] x = random(r, m * k, 1f);
+                x[(m - 1) * k + 5] = 40f;                                    // an outlier column, in the last chunk only
+                float[] expected = llmInt8Reference(x, Tensors.toLongs(q.values()), Tensors.toFloats(q.scales()), 6.0, m, k, n);
+                float[] ours = Tensors.toFloats(llm.multiply(Tensors.fromFloats(x, m, k), q));
+                assertTrue(maxDiff(ours, expected) <= 1e-4 * maxAbs(expected), m + " rows: LLM.int8 differs from the Java reference");
+                Tensor rows = Tensors.fromFloats(x, m, k);
+                float[] dequantized = Tensors.toFloats(rows.matmul(q.dequantize(ScalarType.Float).t()));
+                assertTrue(maxDiff(Tensors.toFloats(weightOnly.multiply(rows, q)), dequantized) <= 1e-5 * maxAbs(dequantized), m + " rows: weight-only float32");
+                Tensor bf16 = rows.to(ScalarType.BFloat16);
+                float[] fromBf16 = Tensors.toFloats(bf16.to(ScalarType.Float).matmul(q.dequantize(ScalarType.Float).t()));
+                assertTrue(maxDiff(Tensors.toFloats(weightOnly.multiply(bf16, q)), fromBf16) <= 2e-2 * maxAbs(fromBf16), m + " rows: weight-only bfloat16");
+            }
+        }
+    }
+
     @Test
     void recordingForwardDequantizesAndGivesTheInputGradient() {
         float[] x = activations(new Random(5), 0);

@@ -22,12 +22,6 @@ final class DenseRows {
     /** Rows of x one kernel call multiplies: the kernels take one to eight. */
     static final int CALL_ROWS = 8;
 
-    /**
-     * Bytes of weight rows a thread multiplies by every group of {@link #CALL_ROWS} rows of x in
-     * turn when x has more: the first group reads them from memory, the others from L2.
-     */
-    private static final long BLOCK_BYTES = 512 << 10;
-
     private DenseRows() {}
 
     /**
@@ -71,18 +65,12 @@ final class DenseRows {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        // A call's rows read the thread's weight rows in one stream; more rows go block by block.
-        long block = rows <= CALL_ROWS ? n : Math.max(CALL_ROWS, BLOCK_BYTES / (k * element));
         RowSplit.overWeightRows(name, n, rows, (from, count) -> {
-            for (long j = from; j < from + count; j += block) {
-                long nj = Math.min(block, from + count - j);
-                MemorySegment wPart = w.asSlice(j * k * element, nj * k * element);
+            RowSplit.inGroups(from, count, k * element, rows, CALL_ROWS, (j, nj, r, nr) -> {
                 MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(j * element, nj * element);
-                for (long r = 0; r < rows; r += CALL_ROWS) {
-                    long nr = Math.min(CALL_ROWS, rows - r);
-                    kernel.invokeExact(wPart, in.asSlice(r * k * element), bPart, out.asSlice((r * n + j) * element), nr, nj, k, n);
-                }
-            }
+                kernel.invokeExact(w.asSlice(j * k * element, nj * k * element), in.asSlice(r * k * element), bPart,
+                        out.asSlice((r * n + j) * element), nr, nj, k, n);
+            });
             if (picks != null) picks.merge(out, n, from, count, element == 2);
         });
         return y.view(Tensors.shapeWithLast(x, n));

@@ -25,24 +25,32 @@ import java.lang.invoke.MethodHandle;
  * and AVX2 otherwise.
  */
 public final class Int8RowsLinear {
-    /** float32 rows up to which the kernel beats the dequantized GEMM here (benchmarks/FINDINGS.md). */
-    public static final int MAX_ROWS = 8;
+    /** Rows of x one call of the float32 kernels, the AVX512_BF16 kernel and the VNNI product takes. */
+    public static final int CALL_ROWS = 8;
+
+    /**
+     * float32 rows up to which the kernels are used, {@link #CALL_ROWS} a call against each block of
+     * weight rows: one call beats the dequantized GEMM here, and past it two calls still beat it
+     * several times over (a server's decode batch of 16; benchmarks/FINDINGS.md).
+     */
+    public static final int MAX_ROWS = 16;
 
     /** bfloat16 rows up to which it beats {@code _weight_int8pack_mm} here (benchmarks/FINDINGS.md). */
     public static final int MAX_BF16_ROWS = 2;
 
     /**
-     * bfloat16 rows taken where the CPU has AVX512_BF16: native/int8_bf16_rows_linear.c widens each
-     * weight chunk once to bfloat16 for all rows, so a decode batch of eight is not bound by
-     * arithmetic as the float32 kernel is (benchmarks/FINDINGS.md).
+     * bfloat16 rows taken where the CPU has AVX512_BF16, {@link #CALL_ROWS} a call:
+     * native/int8_bf16_rows_linear.c widens each weight chunk once to bfloat16 for all rows, so a
+     * decode batch of eight is not bound by arithmetic as the float32 kernel is, and two calls beat
+     * {@code _weight_int8pack_mm} up to 16 (benchmarks/FINDINGS.md).
      */
-    public static final int MAX_AVX512_BF16_ROWS = 8;
+    public static final int MAX_AVX512_BF16_ROWS = 16;
 
     /** int8 rows up to which LLM.int8's int32 product goes through the AVX2 kernel rather than {@code _int_mm} (benchmarks/FINDINGS.md). */
     public static final int MAX_INT_MM_ROWS = 4;
 
-    /** The same with AVX512-VNNI (native/int8_vnni_int_mm.c): a decode batch of eight (benchmarks/FINDINGS.md). */
-    public static final int MAX_VNNI_INT_MM_ROWS = 8;
+    /** The same with AVX512-VNNI (native/int8_vnni_int_mm.c), {@link #CALL_ROWS} a call: past eight, {@code _int_mm} was several times slower (benchmarks/FINDINGS.md). */
+    public static final int MAX_VNNI_INT_MM_ROWS = 16;
 
     /** Which instructions LLM.int8's few-row product runs on. */
     enum IntMmKernel { AVX2, VNNI }
@@ -108,7 +116,7 @@ public final class Int8RowsLinear {
      * without the AVX512_BF16 kernel).
      */
     public static RowKernel rowKernel(Tensor x2d, Tensor values, Tensor scales, Tensor bias) {
-        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias))) return null;
+        if (!applies(x2d, values, scales) || (bias != null && !takesBias(x2d, values, bias)) || x2d.size(0) > CALL_ROWS) return null;
         boolean bf16 = x2d.scalar_type().value == ScalarType.BFloat16.value;
         if (bf16 && BF16_KERNEL == null) return null;
         return RowKernel.int8(RowKernel.Call.INT8, kernel(bf16, true).name(), values, scales, bias, 0);
@@ -157,8 +165,11 @@ public final class Int8RowsLinear {
         MemorySegment b = NativeMemory.ofNullable(bias);
         boolean merging = picks != null && y.scalar_type().value == x2d.scalar_type().value;   // else the rounded result is merged after
         RowSplit.overWeightRows(chosen.name(), n, rows, (from, count) -> {
-            MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
-            kernel.invokeExact(w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4), in, partBias, out.asSlice(from * outBytes), rows, count, k, n);
+            RowSplit.inGroups(from, count, k, rows, CALL_ROWS, (j, nj, r, nr) -> {
+                MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(j * outBytes, nj * outBytes);
+                kernel.invokeExact(w.asSlice(j * k, nj * k), s.asSlice(j * 4, nj * 4), in.asSlice(r * k * outBytes), partBias,
+                        out.asSlice((r * n + j) * outBytes), nr, nj, k, n);
+            });
             if (merging) picks.merge(out, n, from, count, bf16);
         });
         if (y.scalar_type().value == x2d.scalar_type().value) return y;
@@ -215,7 +226,9 @@ public final class Int8RowsLinear {
         MemorySegment in = NativeMemory.of(x8);
         MemorySegment y = NativeMemory.of(out);
         RowSplit.overWeightRows(kernel == IntMmKernel.VNNI ? "bt_int8_vnni_int_mm" : "bt_int8_rows_int_mm", n, rows, (from, count) -> {
-            product.invokeExact(w.asSlice(from * k, count * k), in, y.asSlice(from * 4), rows, count, k, n);
+            RowSplit.inGroups(from, count, k, rows, CALL_ROWS, (j, nj, r, nr) -> {
+                product.invokeExact(w.asSlice(j * k, nj * k), in.asSlice(r * k), y.asSlice((r * n + j) * 4), nr, nj, k, n);
+            });
         });
     }
 

@@ -28,6 +28,18 @@ final class RowSplit {
     static final long CLAIMED_SHARE_WORK = 32_768;
     static final int CHUNKS_PER_SHARE = 64;
 
+    /** A kernel call on weight rows [from, from + count) and x's rows [row, row + rows). */
+    @FunctionalInterface
+    interface Group {
+        void run(long from, long count, long row, long rows) throws Throwable;
+    }
+
+    /**
+     * Bytes of weight rows a thread multiplies by every group of x's rows in turn when x has more
+     * rows than one call takes: the first group reads them from memory, the others from L2.
+     */
+    private static final long GROUP_BLOCK_BYTES = 512 << 10;
+
     /** Longs between two shares' claim words: a cache line each. */
     private static final int CLAIM_STRIDE = 8;
 
@@ -93,6 +105,20 @@ final class RowSplit {
             long back = t & 0xffff_ffffL;
             if (front + back >= chunks) return -1;
             if (taken.compareAndSet(slot, t, t + (fromBack ? 1 : 1L << 32))) return fromBack ? chunks - 1 - back : front;
+        }
+    }
+
+    /**
+     * A thread's range [from, from + count) of weight rows ({@code rowBytes} bytes each) against
+     * {@code xRows} rows of x, {@code callRows} at a time: one call when x has no more rows (one stream
+     * through the range), else block by block, every group of x's rows against a block while it
+     * stays in L2.
+     */
+    static void inGroups(long from, long count, long rowBytes, long xRows, long callRows, Group call) throws Throwable {
+        long block = xRows <= callRows ? count : Math.max(callRows, GROUP_BLOCK_BYTES / rowBytes);
+        for (long j = from; j < from + count; j += block) {
+            long nj = Math.min(block, from + count - j);
+            for (long r = 0; r < xRows; r += callRows) call.run(j, nj, r, Math.min(callRows, xRows - r));
         }
     }
 

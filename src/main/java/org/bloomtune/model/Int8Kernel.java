@@ -44,10 +44,7 @@ public interface Int8Kernel {
         return switch (options.mode()) {
             case WEIGHT_ONLY -> new Int8Kernel() {
                 @Override
-                public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) {
-                    if (inChunks(x2d, weight)) return RowChunks.multiply(x2d, x -> weightOnly(x, weight, bias));
-                    return weightOnly(x2d, weight, bias);
-                }
+                public Tensor multiply(Tensor x2d, Int8Weight weight, Tensor bias) { return weightOnly(x2d, weight, bias); }
 
                 @Override
                 public Tensor multiplyWithArgmax(Tensor x2d, Int8Weight weight, RowsArgmax.Picks picks) {
@@ -64,11 +61,6 @@ public interface Int8Kernel {
             case DEQUANTIZE -> (x, w, bias) -> plusBias(torch.linear(x, w.dequantize(x.scalar_type())), bias);
             case NONE -> throw new IllegalArgumentException("int8 mode NONE has no int8 kernel");
         };
-    }
-
-    /** Whether {@code x2d} has too many rows for one row-kernel call but goes through it in {@link RowChunks}. */
-    private static boolean inChunks(Tensor x2d, Int8Weight w) {
-        return RowChunks.applies(x2d.size(0)) && Int8RowsLinear.applies(RowChunks.first(x2d), w.values(), w.scales());
     }
 
     /** {@code y + bias}, or y without one: an add after the product, as the unfused paths round it. */

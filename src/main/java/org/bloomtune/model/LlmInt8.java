@@ -100,20 +100,13 @@ public final class LlmInt8 {
 
     /**
      * {@code a} = {@code x8} · {@code values}ᵀ in int32, exactly: the native kernels for a few rows
-     * (up to {@link RowChunks#MAX_ROWS} eight at a time), else libtorch's {@code _int_mm} where the CPU has VNNI. Without VNNI, oneDNN's int8 GEMM sums
+     * (up to sixteen, eight a call), else libtorch's {@code _int_mm} where the CPU has VNNI. Without VNNI, oneDNN's int8 GEMM sums
      * pairs of u8 × s8 products in int16 ({@code vpmaddubsw}) and saturates (its "Nuances of int8
      * computations"), so the product goes through float32 instead, over slices of k short enough that
      * every sum is an exact integer.
      */
     private static void int32Product(Tensor a, Tensor x8, Tensor values) {
-        if (RowChunks.applies(x8.size(0)) && Int8RowsLinear.appliesIntMm(RowChunks.first(a), RowChunks.first(x8), values)) {
-            for (long r = 0; r < x8.size(0); r += RowChunks.CALL_ROWS) {
-                long count = Math.min(RowChunks.CALL_ROWS, x8.size(0) - r);
-                try (PointerScope scope = new PointerScope()) {
-                    Int8RowsLinear.intMm(a.narrow(0, r, count), x8.narrow(0, r, count), values);
-                }
-            }
-        } else if (Int8RowsLinear.appliesIntMm(a, x8, values)) Int8RowsLinear.intMm(a, x8, values);
+        if (Int8RowsLinear.appliesIntMm(a, x8, values)) Int8RowsLinear.intMm(a, x8, values);
         else if (Int8RowsLinear.vnniSupported()) AtenShim.intMm(a, x8, values.t());
         else int32ProductInFloat(a, x8, values);
     }

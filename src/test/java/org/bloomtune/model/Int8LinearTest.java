@@ -163,7 +163,7 @@ class Int8LinearTest {
 
     /**
      * Nine to sixteen rows — a server's decode batch — go through the row kernels eight at a time
-     * (RowChunks): LLM.int8 against the plain Java implementation (its outlier columns found over
+     * (RowSplit.inGroups): LLM.int8 against the plain Java implementation (its outlier columns found over
      * all the rows, as one call finds them), weight-only against the dequantized layer.
      */
     @Test

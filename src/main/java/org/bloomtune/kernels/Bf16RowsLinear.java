@@ -38,7 +38,7 @@ public final class Bf16RowsLinear {
 
     /** The native call {@link #forward} makes for {@code x}, for a native caller; null where it does not apply. */
     public static RowKernel rowKernel(Tensor x, Tensor weight, Tensor bias) {
-        return applies(x, weight, bias) && DenseRows.rows(x, weight, bias, ScalarType.BFloat16) <= CALL_ROWS
+        return applies(x, weight, bias) && x.numel() / weight.size(1) <= CALL_ROWS
                 ? RowKernel.dense("bt_bf16_rows_linear", weight, bias) : null;
     }
 

@@ -42,7 +42,7 @@ public final class F32RowsLinear {
 
     /** The native call {@link #forward} makes for {@code x}, for a native caller; null where it does not apply. */
     public static RowKernel rowKernel(Tensor x, Tensor weight, Tensor bias) {
-        return applies(x, weight, bias) && DenseRows.rows(x, weight, bias, ScalarType.Float) <= CALL_ROWS
+        return applies(x, weight, bias) && x.numel() / weight.size(1) <= CALL_ROWS
                 ? RowKernel.dense("bt_f32_rows_linear", weight, bias) : null;
     }
 

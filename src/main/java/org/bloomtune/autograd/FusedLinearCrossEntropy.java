@@ -1,6 +1,6 @@
 package org.bloomtune.autograd;
 
-import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.DenseGemm;
 import org.bloomtune.kernels.OnlineSoftmax;
 import org.bloomtune.model.WordEmbedding;
 import org.bloomtune.tensor.DType;
@@ -109,8 +109,8 @@ final class FusedLinearCrossEntropy {
 
     /** {@code block} = hidden · wᵀ, straight into the buffer when the dtypes allow. */
     private static void logitsInto(Tensor block, Tensor hidden, Tensor w) {
-        if (sameType(hidden, block) && Bf16Gemm.applies(hidden, w, true)) {
-            Bf16Gemm.linearInto(block, hidden, w);
+        if (sameType(hidden, block) && DenseGemm.applies(hidden, w, true)) {
+            DenseGemm.linearInto(block, hidden, w);
         } else if (sameType(hidden, block) && sameType(w, block)) {
             torch.mm_out(block, hidden, w.t());
         } else {
@@ -120,8 +120,8 @@ final class FusedLinearCrossEntropy {
 
     /** {@code acc} += block · w, in the accumulation dtype (bfloat16 products summed into it unrounded where the kernel takes them). */
     private static void addProduct(Tensor acc, Tensor block, Tensor w) {
-        if (acc.scalar_type().value == ScalarType.Float.value && Bf16Gemm.applies(block, w, false)) {
-            Bf16Gemm.addProductInto(acc, block, w);
+        if (acc.scalar_type().value == ScalarType.Float.value && DenseGemm.applies(block, w, false)) {
+            DenseGemm.addProductInto(acc, block, w);
         } else if (sameType(w, acc)) {
             acc.addmm_(block, w);
         } else {

@@ -163,7 +163,8 @@ public final class Bf16Gemm {
         return t.scalar_type().value == ScalarType.BFloat16.value && t.is_cpu() && t.is_contiguous() && !t.requires_grad();
     }
 
-    private static boolean output(Tensor c, long rows, long cols, ScalarType type) {
+    /** True when {@code c} is a contiguous CPU [rows, cols] matrix of {@code type}: an output the kernels write in place. */
+    static boolean output(Tensor c, long rows, long cols, ScalarType type) {
         return c.scalar_type().value == type.value && c.is_cpu() && c.is_contiguous() && c.dim() == 2
                 && c.size(0) == rows && c.size(1) == cols;
     }

@@ -1,7 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Bf16Attention;
-import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.DenseGemm;
 import org.bloomtune.kernels.Gelu;
 import org.bloomtune.kernels.MaskedSoftmax;
 import org.bloomtune.tensor.Tensors;
@@ -18,8 +18,8 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * bfloat16 linear layers, GELUs, attention probabilities and whole attentions whose forward and
- * input gradient run on native kernels ({@link Bf16Gemm}, {@link Gelu}, {@link MaskedSoftmax},
+ * Linear layers (bfloat16 and float32), bfloat16 GELUs, attention probabilities and whole attentions
+ * whose forward and input gradient run on native kernels ({@link DenseGemm}, {@link Gelu}, {@link MaskedSoftmax},
  * {@link Bf16Attention}) inside libtorch's graph, while one of these is open on the thread (the
  * reverse passes open one around a forward and its backward). libtorch's autograd cannot call a
  * backward written in Java as an op, so the output is formed outside the graph and joined to x by
@@ -45,18 +45,18 @@ public final class NativeOpGraph implements AutoCloseable {
         this.previous = previous;
     }
 
-    /** Records this thread's bfloat16 linears, GELUs and attentions through the native kernels until {@link #close}. */
+    /** Records this thread's linears, GELUs and attentions through the native kernels until {@link #close}. */
     public static NativeOpGraph open() {
         NativeOpGraph graph = new NativeOpGraph(ACTIVE.get());
         ACTIVE.set(graph);
         return graph;
     }
 
-    /** True when one is open on this thread and {@code x} records into a bfloat16 product the kernel takes both ways. */
+    /** True when one is open on this thread and {@code x} records into a product the native GEMM takes both ways. */
     static boolean applies(Tensor x, Tensor weight, Tensor bias) {
         if (!recording(x)) return false;
         try (Tensor detached = x.detach()) {
-            return Bf16Gemm.appliesToLinear(detached, weight, bias) && weight.size(0) % 2 == 0;     // dy · W sums over out
+            return DenseGemm.appliesBothWays(detached, weight, bias);
         }
     }
 
@@ -64,7 +64,7 @@ public final class NativeOpGraph implements AutoCloseable {
     static Tensor forward(Tensor x, Tensor weight, Tensor bias) {
         Tensor y;
         try (Tensor detached = x.detach()) {
-            y = Bf16Gemm.linear(detached, weight, bias);
+            y = DenseGemm.linear(detached, weight, bias);
         }
         return ACTIVE.get().join(x, y, dy -> inputGradient(dy, weight));
     }
@@ -146,7 +146,7 @@ public final class NativeOpGraph implements AutoCloseable {
     /** {@code dy} [..., out] · W → [..., in], by the kernel where it takes dy, else by libtorch. */
     static Tensor inputGradient(Tensor dy, Tensor weight) {
         try (Tensor grad = dy.contiguous()) {
-            return Bf16Gemm.applies(grad, weight, false) ? Bf16Gemm.inputGradient(grad, weight) : grad.matmul(weight);
+            return DenseGemm.applies(grad, weight, false) ? DenseGemm.inputGradient(grad, weight) : grad.matmul(weight);
         }
     }
 

@@ -19,6 +19,11 @@ public final class CpuFeatures {
         return FLAGS.contains("avx512_bf16") || FLAGS.contains("amx_bf16");
     }
 
+    /** True when the CPU has AVX-512F: 512-bit float32 FMAs. */
+    public static boolean avx512f() {
+        return FLAGS.contains("avx512f");
+    }
+
     /**
      * The compute dtype {@code --dtype auto} takes: bfloat16 on CPUs with native bfloat16 (the
      * soft prompt and its optimizer state stay float32 whatever the compute dtype), float32

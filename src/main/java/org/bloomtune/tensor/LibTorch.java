@@ -20,6 +20,11 @@ import java.lang.foreign.SymbolLookup;
  *   them. libtorch's default is the physical cores it finds through CPUID, and some virtual
  *   machines present their vCPUs there as hyperthreads of one core while the kernel (and their
  *   speed) say separate cores: libtorch then computes on one thread of two.</li>
+ *   <li>{@code OPENBLAS_THREAD_TIMEOUT=20} on CPUs with AVX-512F (unless {@value KernelSelection#PROPERTY}
+ *   narrows the kernels): there BloomTune's own float32 GEMM takes the many-row products and
+ *   OpenBLAS only the attention's; OpenBLAS's idle threads spin some 2^28 cycles after each of its
+ *   calls by default and take the cores from the kernel's threads, and after 2^20 they sleep
+ *   (benchmarks/FINDINGS.md).</li>
  *   <li>JavaCPP's {@code maxPhysicalBytes=0}: otherwise JavaCPP reads {@code /proc/self/statm}
  *   each time a tensor handle is made — hundreds of times per decode step — to run the garbage
  *   collector when the process's memory exceeds twice the Java heap, and fails allocations past
@@ -46,10 +51,20 @@ public final class LibTorch {
         if (System.getenv("OMP_NUM_THREADS") == null && System.getenv("MKL_NUM_THREADS") == null) {
             LibC.setenvIfAbsent("OMP_NUM_THREADS", Integer.toString(CpuCores.usable()));
         }
+        if (ownFloat32Gemm()) LibC.setenvIfAbsent("OPENBLAS_THREAD_TIMEOUT", "20");
         if (System.getProperty(MAX_PHYSICAL_BYTES) == null) System.setProperty(MAX_PHYSICAL_BYTES, "0");
         Loader.load(torch.class);
         loaded = true;
         CpuCachingAllocator.installUnlessDisabled();
+    }
+
+    /** Whether the float32 GEMM kernel (native/f32_gemm.c) will run: AVX-512F, and every kernel selected. */
+    private static boolean ownFloat32Gemm() {
+        try {
+            return CpuFeatures.avx512f() && KernelSelection.current() == KernelSelection.ALL;
+        } catch (IllegalArgumentException badProperty) {
+            return false;                       // reported where the kernels read it
+        }
     }
 
     /**

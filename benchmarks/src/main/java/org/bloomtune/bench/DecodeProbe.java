@@ -4,6 +4,7 @@ import org.bloomtune.generate.GenerationConfig;
 import org.bloomtune.generate.GenerationStats;
 import org.bloomtune.generate.Generator;
 import org.bloomtune.generate.TokenListener;
+import org.bloomtune.kernels.DenseGemm;
 import org.bloomtune.model.BloomConfig;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.tensor.LibTorch;
@@ -102,9 +103,10 @@ public final class DecodeProbe {
     }
 
     /**
-     * GFLOP/s of libtorch's GEMM for the mode's arithmetic at {@link Report#PEAK_SHAPE}, best of five
-     * after a warm-up: {@code _int_mm} for LLM.int8, else the float matmul of {@link Modes#peakDtype}
-     * (weight-only int8 widens each weight and multiplies in the activations' dtype).
+     * GFLOP/s of the GEMM for the mode's arithmetic at {@link Report#PEAK_SHAPE}, best of five after a
+     * warm-up: {@code _int_mm} for LLM.int8, else the faster of libtorch's float matmul of
+     * {@link Modes#peakDtype} and BloomTune's native one of that dtype ({@link DenseGemm}), as the
+     * Report's peak (weight-only int8 widens each weight and multiplies in the activations' dtype).
      */
     static double gemmRate(String mode) {
         long[] mkn = GemmBenchmark.parse(Report.PEAK_SHAPE);
@@ -114,17 +116,28 @@ public final class DecodeProbe {
             Tensor a = torch.ones(mkn[0], mkn[1]).to(type);
             Tensor b = int8 ? torch.ones(mkn[2], mkn[1]).to(type).t() : torch.ones(mkn[1], mkn[2]).to(type);
             Tensor out = torch.empty(new long[]{mkn[0], mkn[2]}, new TensorOptions(ScalarType.Int), new MemoryFormatOptional());
-            double best = 0;
-            for (int i = 0; i < 6; i++) {
-                long start = System.nanoTime();
-                try (PointerScope inner = new PointerScope()) {
-                    if (int8) AtenShim.intMm(out, a, b);
-                    else a.matmul(b);
-                }
-                if (i > 0) best = Math.max(best, 2.0 * mkn[0] * mkn[1] * mkn[2] / (System.nanoTime() - start));
-            }
-            return best;
+            double best = bestRate(mkn, () -> {
+                if (int8) AtenShim.intMm(out, a, b);
+                else a.matmul(b);
+            });
+            Tensor w = torch.ones(mkn[2], mkn[1]).to(type);                                  // W [N, K]
+            if (int8 || !DenseGemm.applies(a, w, true)) return best;
+            Tensor c = torch.empty(new long[]{mkn[0], mkn[2]}, new TensorOptions(type), new MemoryFormatOptional());
+            return Math.max(best, bestRate(mkn, () -> DenseGemm.linearInto(c, a, w)));
         }
+    }
+
+    /** GFLOP/s of the best of five runs of {@code product} (an M×K×N product) after a warm-up. */
+    private static double bestRate(long[] mkn, Runnable product) {
+        double best = 0;
+        for (int i = 0; i < 6; i++) {
+            long start = System.nanoTime();
+            try (PointerScope inner = new PointerScope()) {
+                product.run();
+            }
+            if (i > 0) best = Math.max(best, 2.0 * mkn[0] * mkn[1] * mkn[2] / (System.nanoTime() - start));
+        }
+        return best;
     }
 
     private static List<long[]> prompts(BloomConfig c, int batch) {

@@ -1,6 +1,7 @@
 package org.bloomtune.bench;
 
 import org.bloomtune.kernels.Bf16Gemm;
+import org.bloomtune.kernels.F32Gemm;
 import org.bloomtune.tensor.LibTorch;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -28,8 +29,9 @@ import java.util.concurrent.TimeUnit;
  * {@code int8} is LLM.int8's product, {@code _int_mm} (int8 × int8 → int32, through the C shim)
  * into a preallocated output, to set its rate against the float GEMMs at the same shape.
  * {@code bf16-native} is BloomTune's own bfloat16 GEMM ({@code Bf16Gemm}, a linear layer's
- * {@code x Wᵀ} into a preallocated output): the bf16 peak is the faster of the two, so a step
- * that uses it is not measured against a roofline it beats.
+ * {@code x Wᵀ} into a preallocated output), {@code fp32-native} its float32 one ({@code F32Gemm}):
+ * each dtype's peak is the faster of libtorch's and BloomTune's, so a step that uses the native
+ * GEMM is not measured against a roofline it beats.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -41,7 +43,7 @@ public class GemmBenchmark {
     @Param({"1024x1024x1024", "1024x1024x4096", "1024x4096x1024"})
     public String shape;
 
-    @Param({"fp32", "bf16", "bf16-native"})
+    @Param({"fp32", "fp32-native", "bf16", "bf16-native"})
     public String dtype;
 
     private Tensor a;
@@ -67,6 +69,14 @@ public class GemmBenchmark {
                     new org.bytedeco.pytorch.MemoryFormatOptional());
             return;
         }
+        if (dtype.equals("fp32-native")) {
+            if (!F32Gemm.supported()) throw new IllegalStateException("no AVX-512F on this CPU: no fp32-native row");
+            a = torch.randn(mkn[0], mkn[1]);
+            b = torch.randn(mkn[2], mkn[1]);                                                            // W [N, K]
+            out = torch.empty(new long[]{mkn[0], mkn[2]}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Float),
+                    new org.bytedeco.pytorch.MemoryFormatOptional());
+            return;
+        }
         ScalarType type = dtype.equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
         a = torch.randn(mkn[0], mkn[1]).to(type);
         b = torch.randn(mkn[1], mkn[2]).to(type);
@@ -76,6 +86,10 @@ public class GemmBenchmark {
     public void matmul() {
         if (dtype.equals("bf16-native")) {
             Bf16Gemm.linearInto(out, a, b);
+            return;
+        }
+        if (dtype.equals("fp32-native")) {
+            F32Gemm.linearInto(out, a, b);
             return;
         }
         if (out != null) {

@@ -87,13 +87,13 @@ public final class Report {
     }
 
     private static void gemmTable(StringBuilder md, Collection<RunResult> gemm, Map<String, Double> peak, Map<String, Double> bestPeak) {
-        md.append("## GEMM roofline (libtorch matmul; bf16-native: Bf16Gemm; same run)\n\n"
+        md.append("## GEMM roofline (libtorch matmul; fp32-native: F32Gemm; bf16-native: Bf16Gemm; same run)\n\n"
                 + "| shape M×K×N | dtype | ms | GFLOP/s | best iteration GFLOP/s |\n|---|---|---|---|---|\n");
         for (RunResult r : gemm) {
             md.append(String.format(Locale.ROOT, "| %s | %s | %.2f | %.1f | %.1f |%n", param(r, "shape"), param(r, "dtype"),
                     r.getPrimaryResult().getScore(), gflops(r), gflops(r, bestScore(r))));
         }
-        md.append(String.format(Locale.ROOT, "%nPeak (the %s GEMM, the peer's definition; bf16 the faster of bf16 and bf16-native): fp32 %.1f GFLOP/s, "
+        md.append(String.format(Locale.ROOT, "%nPeak (the %s GEMM, the peer's definition; each dtype the faster of libtorch's and the native one): fp32 %.1f GFLOP/s, "
                 + "bf16 %.1f GFLOP/s (mean of three 2-second iterations); best iteration fp32 %.1f, bf16 %.1f GFLOP/s.%n%n",
                 PEAK_SHAPE, peak.get("fp32"), peak.get("bf16"), bestPeak.get("fp32"), bestPeak.get("bf16")));
     }
@@ -341,7 +341,7 @@ public final class Report {
                 IN_MICROSECONDS.contains(benchmark) ? TimeUnit.MICROSECONDS : TimeUnit.MILLISECONDS).build()).run();
     }
 
-    /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run, bf16 the faster of libtorch's and the native one. */
+    /** The peak each dtype's MFU divides by: the {@link #PEAK_SHAPE} GEMM of the same run, each dtype the faster of libtorch's and the native one. */
     private static Map<String, Double> gemmPeak(Collection<RunResult> gemm, boolean best) {
         Map<String, Double> peak = new LinkedHashMap<>();
         for (RunResult r : gemm) {

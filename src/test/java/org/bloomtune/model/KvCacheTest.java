@@ -50,8 +50,12 @@ class KvCacheTest {
                      CausalLmOutput full = model.forward(CausalLmInput.ids(fullIds).mask(fullMask))) {
                     Tensor cachedLast = cached.logits().select(1, cached.logits().size(1) - 1);
                     Tensor fullLast = full.logits().select(1, total - 1);
+                    // The same float32 numbers summed in other orders (a decode step's rows kernels, the
+                    // recompute's GEMM): a few units in the last place of the largest logit; a wrong
+                    // cache is off by far more.
                     double drift = Reference.maxAbsDiff(cachedLast, fullLast);
-                    assertTrue(drift <= 1e-5, "step " + s + ": cache vs recompute " + drift);
+                    double scale = fullLast.abs().max().item_double();
+                    assertTrue(drift <= 3e-6 * scale, "step " + s + ": cache vs recompute " + drift + " with logits up to " + scale);
                     double hf = Reference.maxAbsDiff(cachedLast, scores.select(0, s));
                     assertTrue(hf <= 1e-4, "step " + s + ": vs HF scores " + hf);
                 }

@@ -14,55 +14,84 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
- * A frozen bfloat16 linear weight laid out for inference by native/bf16_panels.c: panels of
- * {@link #PANEL} output rows with each pair of k side by side, the order the bfloat16 GEMM packs
- * a weight into before every product, kept instead of the row-major weight. {@link #forward} then
- * reads it once front to back for any number of rows (a decode batch of up to eight at the memory's
- * rate; a prefill eight rows at a time per panel). The packed tensor has the weight's shape and
- * size, its elements reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
+ * A frozen bfloat16 or float32 linear weight laid out for inference by native/bf16_panels.c or
+ * native/f32_panels.c: panels of {@link #PANEL} output rows with each element the product's lane
+ * multiplies (a pair of k in bfloat16, one k in float32) side by side — for bfloat16 the order the
+ * bfloat16 GEMM packs a weight into before every product — kept instead of the row-major weight.
+ * {@link #forward} then reads it once front to back for any number of rows (a decode batch at the
+ * memory's rate; a prefill eight rows at a time per panel, which stays in L2 meanwhile). The packed
+ * tensor has the weight's shape, dtype and size, its elements reordered. Where the CPU lacks the
+ * dtype's instructions (AVX512_BF16; AVX-512F) nothing of that dtype is packed.
  */
-public final class Bf16Panels {
+public final class DensePanels {
     /** Output rows per panel: a weight packs when its row count is a multiple of this. */
     public static final long PANEL = 32;
 
-    private static final MethodHandle KERNEL = DenseRows.bindIfSupported("bt_bf16_rows_supported", "bt_bf16_panels_linear");
-    private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_pack", NativeKernels.PACK);
-    private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_bf16_panels_rows", FunctionDescriptor.ofVoid(
-            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+    /** One dtype's kernels: the product, the packing and the rows' lookup, with the C names errors cite. */
+    private record Kind(ScalarType type, long elementBytes, long kMultiple, String linearName, MethodHandle linear, String packName,
+                        MethodHandle pack, String rowsName, MethodHandle rows) {
 
-    private Bf16Panels() {}
+        static Kind bind(ScalarType type, long elementBytes, long kMultiple, String supported, String prefix) {
+            MethodHandle linear = DenseRows.bindIfSupported(supported, prefix + "_linear");
+            if (linear == null) return null;
+            return new Kind(type, elementBytes, kMultiple, prefix + "_linear", linear, prefix + "_pack",
+                    NativeKernels.bind(prefix + "_pack", NativeKernels.PACK), prefix + "_rows", NativeKernels.bind(prefix + "_rows",
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS)));
+        }
 
-    /** True when this CPU has AVX512_BF16 and the kernels are built. */
-    public static boolean supported() { return KERNEL != null; }
+        boolean bf16() { return type == ScalarType.BFloat16; }
+    }
+
+    private static final Kind BF16 = Kind.bind(ScalarType.BFloat16, 2, 2, "bt_bf16_rows_supported", "bt_bf16_panels");
+    private static final Kind F32 = Kind.bind(ScalarType.Float, 4, 1, "bt_f32_rows_supported", "bt_f32_panels");
+
+    private DensePanels() {}
+
+    /** The kernels of {@code t}'s dtype, or null where there are none (another dtype, or this CPU lacks the instructions). */
+    private static Kind kind(Tensor t) {
+        int type = t.scalar_type().value;
+        return type == ScalarType.BFloat16.value ? BF16 : type == ScalarType.Float.value ? F32 : null;
+    }
+
+    /** True when this CPU runs the panels of {@code type} (bfloat16: AVX512_BF16; float32: AVX-512F) and the kernels are built. */
+    public static boolean supported(ScalarType type) {
+        return (type == ScalarType.BFloat16 ? BF16 : type == ScalarType.Float ? F32 : null) != null;
+    }
 
     /**
-     * True when {@code weight} can be packed: a contiguous bfloat16 CPU matrix outside autograd with a
-     * multiple of {@link #PANEL} rows and an even, non-zero column count, on a CPU that runs the kernel.
+     * True when {@code weight} can be packed: a contiguous bfloat16 or float32 CPU matrix outside
+     * autograd with a multiple of {@link #PANEL} rows and a non-zero column count (even for bfloat16),
+     * on a CPU that runs the dtype's kernel.
      */
     public static boolean packs(Tensor weight) {
-        return KERNEL != null && plain(weight) && weight.dim() == 2 && weight.size(0) > 0 && weight.size(0) % PANEL == 0
-                && weight.size(1) > 0 && weight.size(1) % 2 == 0;
+        Kind kind = kind(weight);
+        return kind != null && weight.is_cpu() && weight.is_contiguous() && !weight.requires_grad() && weight.dim() == 2
+                && weight.size(0) > 0 && weight.size(0) % PANEL == 0 && weight.size(1) > 0 && weight.size(1) % kind.kMultiple() == 0;
     }
 
     /** {@code weight} [n, k] in panels: a new tensor of the same shape; call where {@link #packs}. */
     public static Tensor pack(Tensor weight) {
-        if (!packs(weight)) throw new IllegalArgumentException("bf16_panels cannot pack this weight");
-        return NativeKernels.packed(PACK, "bt_bf16_panels_pack", weight);
+        if (!packs(weight)) throw new IllegalArgumentException("dense panels cannot pack this weight");
+        Kind kind = kind(weight);
+        return NativeKernels.packed(kind.pack(), kind.packName(), weight);
     }
 
-    /** True when {@link #forward} takes {@code x} [..., in] times {@code panels} [out, in] (+ {@code bias} [out] or null). */
+    /** True when {@link #forward} takes {@code x} [..., in] times {@code panels} [out, in] (+ {@code bias} [out] or null), all of one dtype. */
     public static boolean applies(Tensor x, Tensor panels, Tensor bias) {
-        return KERNEL != null && panels.size(0) % PANEL == 0 && DenseRows.rows(x, panels, bias, ScalarType.BFloat16) >= 1;
+        Kind kind = kind(panels);
+        return kind != null && panels.size(0) % PANEL == 0 && DenseRows.rows(x, panels, bias, kind.type()) >= 1;
     }
 
-    /** {@code x} [..., in] → [..., out] in bfloat16, x times the packed weight plus bias; call only where {@link #applies}. */
+    /** {@code x} [..., in] → [..., out] in x's dtype, x times the packed weight plus bias; call only where {@link #applies}. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor bias) {
         return forward(x, panels, bias, null);
     }
 
     /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor bias, RowsArgmax.Picks picks) {
-        if (!applies(x, panels, bias)) throw new IllegalArgumentException("bf16_panels_linear does not take these tensors");
+        if (!applies(x, panels, bias)) throw new IllegalArgumentException("dense panels' linear does not take these tensors");
+        Kind kind = kind(panels);
+        long e = kind.elementBytes();
         long n = panels.size(0);
         long k = panels.size(1);
         long rows = x.numel() / k;
@@ -71,20 +100,21 @@ public final class Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels("bt_bf16_panels_linear", n, PANEL, rows, (first, outputs) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
-            KERNEL.invokeExact(w.asSlice(first * k * 2, outputs * k * 2), in, bPart, out.asSlice(first * 2), rows, outputs, k, n);
-            if (picks != null) picks.merge(out, n, first, outputs, true);
+        RowSplit.overPanels(kind.linearName(), n, PANEL, rows, (first, outputs) -> {
+            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * e, outputs * e);
+            kind.linear().invokeExact(w.asSlice(first * k * e, outputs * k * e), in, bPart, out.asSlice(first * e), rows, outputs, k, n);
+            if (picks != null) picks.merge(out, n, first, outputs, kind.bf16());
         });
         return y.view(Tensors.shapeWithLast(x, n));
     }
 
-    /** Rows {@code ids} [...] (int64) of the weight packed in {@code panels}, as the row-major weight's: [..., k] bfloat16. */
+    /** Rows {@code ids} [...] (int64) of the weight packed in {@code panels}, as the row-major weight's: [..., k] of its dtype. */
     public static Tensor rows(Tensor panels, Tensor ids) {
-        if (!packs(panels)) throw new IllegalArgumentException("bf16_panels_rows takes a packed bfloat16 weight");
+        if (!packs(panels)) throw new IllegalArgumentException("dense panels' rows take a packed weight");
+        Kind kind = kind(panels);
         long k = panels.size(1);
-        return gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_bf16_panels_rows",
-                (at, count, out) -> { ROWS.invokeExact(NativeMemory.of(panels), k, at, count, out); });
+        return gathered(ids, panels.size(0), k, kind.type(), kind.rowsName(),
+                (at, count, out) -> { kind.rows().invokeExact(NativeMemory.of(panels), k, at, count, out); });
     }
 
     /** A native gather of rows from panels: the checked ids, how many, and where their rows go. */
@@ -121,10 +151,6 @@ public final class Bf16Panels {
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor bias) {
-        return applies(x2d, panels, bias) ? RowKernel.dense("bt_bf16_panels_linear", panels, bias) : null;
-    }
-
-    private static boolean plain(Tensor t) {
-        return t.scalar_type().value == ScalarType.BFloat16.value && t.is_cpu() && t.is_contiguous() && !t.requires_grad();
+        return applies(x2d, panels, bias) ? RowKernel.dense(kind(panels).linearName(), panels, bias) : null;
     }
 }

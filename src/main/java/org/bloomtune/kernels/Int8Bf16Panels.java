@@ -15,7 +15,7 @@ import java.lang.invoke.MethodHandle;
 /**
  * A frozen int8 weight with row scales laid out for inference by native/int8_bf16_panels.c, for the
  * weight-only int8 mode with bfloat16 activations: panels of {@link #PANEL} output rows with each
- * pair of k side by side ({@link Bf16Panels}' order, one byte an element), kept instead of the
+ * pair of k side by side ({@link DensePanels}' order, one byte an element), kept instead of the
  * row-major values. {@link #forward} reads them once for any number of bfloat16 rows, each line
  * widened once for all of them. The packed tensor has the values' shape and size, its bytes
  * reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
@@ -93,7 +93,7 @@ public final class Int8Bf16Panels {
     public static Tensor values(Tensor panels, Tensor ids) {
         if (!packs(panels)) throw new IllegalArgumentException("int8_bf16_panels_values takes packed int8 values");
         long k = panels.size(1);
-        return Bf16Panels.gathered(ids, panels.size(0), k, ScalarType.Char, "bt_int8_bf16_panels_values",
+        return DensePanels.gathered(ids, panels.size(0), k, ScalarType.Char, "bt_int8_bf16_panels_values",
                 (at, count, out) -> { VALUES.invokeExact(NativeMemory.of(panels), k, at, count, out); });
     }
 
@@ -107,7 +107,7 @@ public final class Int8Bf16Panels {
             throw new IllegalArgumentException("int8_bf16_panels_rows takes a packed int8 weight and its float32 row scales");
         }
         long k = panels.size(1);
-        return Bf16Panels.gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_int8_bf16_panels_rows",
+        return DensePanels.gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_int8_bf16_panels_rows",
                 (at, count, out) -> { ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, at, count, out); });
     }
 

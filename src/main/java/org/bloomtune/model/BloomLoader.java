@@ -2,7 +2,7 @@ package org.bloomtune.model;
 
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
-import org.bloomtune.kernels.Bf16Panels;
+import org.bloomtune.kernels.DensePanels;
 import org.bloomtune.kernels.Int8Bf16Panels;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.DType;
@@ -123,7 +123,7 @@ final class BloomLoader {
     /** The word embedding as loaded, or in panels for an inference-only model whose CPU and shape allow it. */
     private WordEmbedding denseWordEmbedding() {
         Tensor weight = weight(WeightNames.WORD_EMBEDDINGS);
-        if (!options.inferenceOnly() || !Bf16Panels.packs(weight)) return new DenseWordEmbedding(weight);
+        if (!options.inferenceOnly() || !DensePanels.packs(weight)) return new DenseWordEmbedding(weight);
         PanelWordEmbedding packed = new PanelWordEmbedding(weight);
         loaded.put(WeightNames.WORD_EMBEDDINGS, packed.panels());
         weight.close();
@@ -164,7 +164,7 @@ final class BloomLoader {
             return packsInt8(q) ? panelInt8Linear(name, q) : new Int8Linear(q, weight(name + ".bias"), kernel);
         }
         Tensor weight = weight(name + ".weight");
-        if (options.inferenceOnly() && Bf16Panels.packs(weight)) return panelLinear(name, weight);
+        if (options.inferenceOnly() && DensePanels.packs(weight)) return panelLinear(name, weight);
         return new DenseLinear(weight, weight(name + ".bias"));
     }
 

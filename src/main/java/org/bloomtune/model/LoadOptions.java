@@ -14,8 +14,9 @@ import org.bloomtune.tensor.Devices;
  * @param headBlockBytes working memory of the training head's vocabulary block, 0 = automatic
  *               (256 MiB; a quarter of that for int8 models, which are chosen for memory)
  * @param inferenceOnly the model will only generate or score, never train a prompt: the loader may
- *               then keep weights in the layouts the inference kernels read fastest (bfloat16 block
- *               layers in {@link org.bloomtune.kernels.Bf16Panels}' panels on CPUs with AVX512_BF16),
+ *               then keep weights in the layouts the inference kernels read fastest (bfloat16 and
+ *               float32 block layers and the tied head in {@link org.bloomtune.kernels.DensePanels}'
+ *               panels on CPUs with AVX512_BF16 and AVX-512F respectively),
  *               and a reverse pass through them is refused. Off by default.
  */
 public record LoadOptions(DType dtype, String device, Int8Options int8, AttentionKernel attention, long headBlockBytes,

@@ -1,11 +1,11 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16Panels;
+import org.bloomtune.kernels.DensePanels;
 import org.bloomtune.kernels.RowKernel;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A bfloat16 linear layer whose weight is kept in {@link Bf16Panels}' inference layout instead of
+ * A bfloat16 or float32 linear layer whose weight is kept in {@link DensePanels}' inference layout instead of
  * row-major: what {@link LoadOptions#inferenceOnly} models load their blocks' layers as. Every
  * product — a prefill's many rows or a decode step's few — goes through the panel kernel; there is
  * no input gradient, so a reverse pass through it is refused.
@@ -13,13 +13,13 @@ import org.bytedeco.pytorch.Tensor;
 record PanelLinear(Tensor panels, Tensor bias) implements Linear {
 
     /** The layer of {@code weight} [out, in] (+ {@code bias} [out]) with the weight packed; the caller closes {@code weight}. */
-    static PanelLinear of(Tensor weight, Tensor bias) { return new PanelLinear(Bf16Panels.pack(weight), bias); }
+    static PanelLinear of(Tensor weight, Tensor bias) { return new PanelLinear(DensePanels.pack(weight), bias); }
 
     @Override
     public Tensor forward(Tensor x) {
         if (x.requires_grad()) throw noReversePass();
         try (Tensor in = x.contiguous()) {
-            return Bf16Panels.forward(in, panels, bias);
+            return DensePanels.forward(in, panels, bias);
         }
     }
 
@@ -30,7 +30,7 @@ record PanelLinear(Tensor panels, Tensor bias) implements Linear {
     }
 
     @Override
-    public RowKernel rowKernel(Tensor x2d) { return Bf16Panels.rowKernel(x2d, panels, bias); }
+    public RowKernel rowKernel(Tensor x2d) { return DensePanels.rowKernel(x2d, panels, bias); }
 
     @Override
     public long inFeatures() { return panels.size(1); }

@@ -1,14 +1,14 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16Panels;
+import org.bloomtune.kernels.DensePanels;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /**
- * The bfloat16 word embedding of an inference-only model ({@link LoadOptions#inferenceOnly}) kept
- * in {@link Bf16Panels}' panels, so that the tied lm_head — most of a small model's bytes, read
+ * The bfloat16 or float32 word embedding of an inference-only model ({@link LoadOptions#inferenceOnly}) kept
+ * in {@link DensePanels}' panels, so that the tied lm_head — most of a small model's bytes, read
  * once per decode step — is read as the blocks' layers are. Looking ids up gathers each row's
  * elements from its panel (a few rows a step); {@link #rows} unpacks a block of the vocabulary.
  */
@@ -16,7 +16,7 @@ final class PanelWordEmbedding implements WordEmbedding {
     private final Tensor panels;         // [V, H] in panels
 
     PanelWordEmbedding(Tensor weight) {
-        this.panels = Bf16Panels.pack(weight);
+        this.panels = DensePanels.pack(weight);
     }
 
     /** The packed matrix (resident; the model's named weight). */
@@ -24,20 +24,20 @@ final class PanelWordEmbedding implements WordEmbedding {
 
     @Override
     public Tensor lookup(Tensor ids) {
-        return Bf16Panels.rows(panels, ids);
+        return DensePanels.rows(panels, ids);
     }
 
     @Override
     public Tensor logits(Tensor hidden) {
         try (Tensor in = hidden.contiguous()) {
-            return Bf16Panels.forward(in, panels, null);
+            return DensePanels.forward(in, panels, null);
         }
     }
 
     @Override
     public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
         try (Tensor in = hidden.contiguous()) {
-            return Bf16Panels.forward(in, panels, null, picks);
+            return DensePanels.forward(in, panels, null, picks);
         }
     }
 

@@ -2,6 +2,8 @@ package org.bloomtune.model;
 
 import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.kernels.DecodeBlocksKernel;
+import org.bloomtune.kernels.DensePanels;
+import org.bloomtune.kernels.Int8Bf16Panels;
 import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.HeapOutsideTheJvm;
@@ -77,8 +79,8 @@ class DecodeBlocksTest {
     }
 
     /**
-     * An inference-only bfloat16 model keeps its blocks' weights and the tied lm_head in panels —
-     * bfloat16 ({@link PanelLinear}, {@link PanelWordEmbedding}) and weight-only int8
+     * An inference-only model keeps its blocks' weights and the tied lm_head in panels —
+     * bfloat16 or float32 ({@link PanelLinear}, {@link PanelWordEmbedding}) and weight-only int8
      * ({@link PanelInt8Linear}, {@link PanelInt8WordEmbedding}): the same bytes resident, the word
      * embedding's rows the same bits, and the decode steps' logits those of the row-major layout to
      * bfloat16's bound (the products sum in another order; the weight-only prefill scales each sum
@@ -89,8 +91,10 @@ class DecodeBlocksTest {
     void anInferenceOnlyModelDecodesAsTheStoredLayoutDoes() {
         // Both layouts round each logit to bfloat16 after summing in other orders: one unit in the last
         // place of the largest logit apart (2^-7 of it), which 4e-3 did not admit at twelve rows.
-        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0x1p-7), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0x1p-7))) {
-            boolean panels = mode.int8() == Int8Mode.NONE ? org.bloomtune.kernels.Bf16Panels.supported() : org.bloomtune.kernels.Int8Bf16Panels.supported();
+        // float32: the same sums in another order, a few units in the last place of the largest logit.
+        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0x1p-7), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0x1p-7),
+                new Mode(DType.F32, Int8Mode.NONE, 1e-5))) {
+            boolean panels = mode.int8() == Int8Mode.NONE ? DensePanels.supported(mode.dtype().scalarType()) : Int8Bf16Panels.supported();
             for (int rows : new int[]{12, 3, 1}) {              // twelve: a native step of panels past the row-major kernels' eight
                 try (BloomModel stored = load(mode); BloomModel packed = load(mode, true)) {
                     Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
@@ -115,7 +119,7 @@ class DecodeBlocksTest {
                         }
                     }
                     if (panels) {
-                        try (Tensor x = torch.ones(1, packed.config().hiddenSize()).to(DType.BF16.scalarType()).requires_grad_(true)) {
+                        try (Tensor x = torch.ones(1, packed.config().hiddenSize()).to(mode.dtype().scalarType()).requires_grad_(true)) {
                             IllegalStateException e = assertThrows(IllegalStateException.class, () -> qkv.forward(x));
                             assertTrue(e.getMessage().contains("inference only"), e.getMessage());
                         }
@@ -127,15 +131,16 @@ class DecodeBlocksTest {
 
     /**
      * In panels every output sums its pairs in the same order whatever the rows, so an inference-only
-     * bfloat16 model (its weights bfloat16 or weight-only int8) gives a prompt's next-token logits the same bits alone as in a batch of three
+     * model (its weights bfloat16, weight-only int8 or float32) gives a prompt's next-token logits the same bits alone as in a batch of three
      * (the row-major kernels read one row and several rows in different orders): a request's tokens
      * do not depend on what it is batched with.
      */
     @Test
     void anInferenceOnlyRowDecodesTheSameBitsAloneAsInABatch() {
-        if (!org.bloomtune.kernels.Bf16Panels.supported()) return;     // no panels here: the row-major kernels make no such promise
-        for (Int8Mode int8 : new Int8Mode[]{Int8Mode.NONE, Int8Mode.WEIGHT_ONLY})
-        try (BloomModel packed = load(new Mode(DType.BF16, int8, 0), true)) {
+        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0), new Mode(DType.F32, Int8Mode.NONE, 0)))
+        try (BloomModel packed = load(mode, true)) {
+            if (!(packed.blocks().getFirst().selfAttention().queryKeyValue() instanceof PanelLinear
+                    || packed.blocks().getFirst().selfAttention().queryKeyValue() instanceof PanelInt8Linear)) continue;  // no panels here: the row-major kernels make no such promise
             for (boolean nativeStep : new boolean[]{true, false}) {
                 packed.nativeDecodeBlocks(nativeStep);
                 List<float[]> alone = decode(packed, 1, null);
@@ -143,7 +148,7 @@ class DecodeBlocksTest {
                     List<float[]> batched = decode(packed, rows, null);
                     for (int s = 0; s < STEPS; s++) {
                         float[] first = java.util.Arrays.copyOf(batched.get(s), alone.get(s).length);
-                        assertArrayEquals(alone.get(s), first, int8 + " native " + nativeStep + " step " + s + ": the first row's logits differ in a batch of " + rows);
+                        assertArrayEquals(alone.get(s), first, mode + " native " + nativeStep + " step " + s + ": the first row's logits differ in a batch of " + rows);
                     }
                 }
             }

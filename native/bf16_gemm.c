@@ -3,18 +3,15 @@
  * y = x Wᵀ (B = Wᵀ, W [n, k] as a linear layer keeps it) and dx = dy W (B = W [k, n]). libtorch's
  * oneDNN GEMMs run below the instruction's rate at these shapes (benchmarks/FINDINGS.md).
  *
- * The threads of libtorch's OpenMP pool (the same libgomp, so no second set of threads competes
- * for the cores) take C's columns 64 at a time from a shared counter, so that a thread held back
- * (the hypervisor's steal, another process) leaves the rest to the others instead of keeping them
- * waiting at the end; each block is one thread's alone, so C does not depend on who took it. For
- * those 64 columns and up to 2048 of k at a time a thread packs B into a buffer in which every
- * pair of k (what one vdpbf16ps lane multiplies) is adjacent for 32 columns — from Wᵀ a transpose
- * of 32-bit pairs, from W an interleave of two rows — then runs an 8-row × 32-column tile of
- * sixteen float32 accumulators over that chunk of k for each eight rows of A: each step loads two
- * vectors of B and broadcasts one pair of each of eight rows of A for sixteen vdpbf16ps. The
- * packed columns stay in L2 while every row of A passes them; a longer k (a 4H → H layer of a
- * wide model, or its input gradient) would overflow L2, so its chunks carry float32 partial sums
- * from one to the next — the same sums in the same order.
+ * libtorch's OpenMP threads take C's columns 64 at a time (column_blocks.h). For those 64 columns
+ * and up to 2048 of k at a time a thread packs B into a buffer in which every pair of k (what one
+ * vdpbf16ps lane multiplies) is adjacent for 32 columns — from Wᵀ a transpose of 32-bit pairs,
+ * from W an interleave of two rows — then runs an 8-row × 32-column tile of sixteen float32
+ * accumulators over that chunk of k for each eight rows of A: each step loads two vectors of B
+ * and broadcasts one pair of each of eight rows of A for sixteen vdpbf16ps. The packed columns
+ * stay in L2 while every row of A passes them; a longer k (a 4H → H layer of a wide model, or its
+ * input gradient) would overflow L2, so its chunks carry float32 partial sums from one to the
+ * next — the same sums in the same order.
  *
  * C is bfloat16 (overwritten by the product plus an optional bias, rounded as bf16.h rounds) or
  * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:
@@ -25,9 +22,7 @@
 #include "isa_cap.h"
 #include <stdint.h>
 #include "bf16.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "column_blocks.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -316,26 +311,30 @@ BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, i
     }
 }
 
+/* One call's operands, for the threads' blocks of columns. */
+typedef struct {
+    const uint16_t *a;
+    int64_t lda;
+    const b_source *b;
+    int32_t transposed;
+    const uint16_t *bias;
+    void *c;
+    int64_t ldc;
+    int32_t c_f32;
+    int64_t m, k;
+    uint32_t *packed;
+    int64_t scratch;            /* words of packed per thread */
+} product;
+
+BT_BF16 static void column_block(void *context, int64_t from, int64_t count, int thread) {
+    const product *p = context;
+    columns(p->a, p->lda, p->b, p->transposed, p->bias, p->c, p->ldc, p->c_f32, p->m, p->k, from, count, p->packed + thread * p->scratch);
+}
+
 static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,
                  int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
-    int64_t blocks = (n + BLOCK - 1) / BLOCK;
-    int64_t scratch = bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t);
-    int64_t next = 0;   /* the next block of columns not yet taken */
-#ifdef _OPENMP
-    #pragma omp parallel num_threads(threads > blocks ? (int) blocks : threads)
-    {
-        int64_t t = omp_get_thread_num();
-#else
-    {
-        int64_t t = 0;
-        (void) threads;
-#endif
-        for (int64_t block = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED); block < blocks;
-             block = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) {
-            int64_t from = block * BLOCK, to = from + BLOCK < n ? from + BLOCK : n;
-            columns(a, lda, b, transposed, bias, c, ldc, c_f32, m, k, from, to - from, packed + t * scratch);
-        }
-    }
+    product p = { a, lda, b, transposed, bias, c, ldc, c_f32, m, k, packed, bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t) };
+    bt_column_blocks(n, BLOCK, threads, column_block, &p);
 }
 #endif
 

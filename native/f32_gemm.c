@@ -6,9 +6,8 @@
  * type (as some do for older OpenBLAS builds) it multiplies at half of what AVX-512 FMAs do
  * (benchmarks/FINDINGS.md). This one does not depend on that choice.
  *
- * The threads of libtorch's OpenMP pool take C's columns 64 at a time from a shared counter; each
- * block is one thread's alone, so C does not depend on who took it. For those 64 columns and up to
- * CHUNK_K of k at a time a thread packs B into panels of 32 columns, each k's 32 elements side by
+ * libtorch's OpenMP threads take C's columns 64 at a time (column_blocks.h). For those 64
+ * columns and up to CHUNK_K of k at a time a thread packs B into panels of 32 columns, each k's 32 elements side by
  * side — from Wᵀ a transpose, from W a copy of two row segments — then runs an 8-row × 32-column
  * tile of sixteen accumulators over the chunk for each eight rows of A: each k loads two vectors
  * of B and broadcasts one element of each of eight rows of A for sixteen FMAs. A longer k carries
@@ -19,9 +18,7 @@
  */
 #include "isa_cap.h"
 #include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "column_blocks.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
@@ -190,6 +187,27 @@ BT_F32 static void columns(const float *a, int64_t lda, const float *w, int64_t 
         }
     }
 }
+
+/* One call's operands, for the threads' blocks of columns. */
+typedef struct {
+    const float *a;
+    int64_t lda;
+    const float *w;
+    int64_t ldw;
+    int32_t transposed;
+    const float *bias;
+    float *c;
+    int64_t ldc;
+    int32_t add;
+    int64_t m, k;
+    float *packed;
+    int64_t scratch;            /* floats of packed per thread */
+} product;
+
+BT_F32 static void column_block(void *context, int64_t from, int64_t count, int thread) {
+    const product *p = context;
+    columns(p->a, p->lda, p->w, p->ldw, p->transposed, p->bias, p->c, p->ldc, p->add, p->m, p->k, from, count, p->packed + thread * p->scratch);
+}
 #endif
 
 /*
@@ -201,24 +219,8 @@ BT_F32 static void columns(const float *a, int64_t lda, const float *w, int64_t 
 void bt_f32_gemm(const float *a, int64_t lda, const float *w, int64_t ldw, int32_t transposed, const float *bias, float *c, int64_t ldc,
                  int32_t add, int64_t m, int64_t n, int64_t k, float *packed, int32_t threads) {
 #ifdef BT_HAVE_F32_GEMM_BUILD
-    int64_t blocks = (n + BLOCK - 1) / BLOCK;
-    int64_t scratch = bt_f32_gemm_scratch_bytes(m, k) / (int64_t) sizeof(float);
-    int64_t next = 0;   /* the next block of columns not yet taken */
-#ifdef _OPENMP
-    #pragma omp parallel num_threads(threads > blocks ? (int) blocks : threads)
-    {
-        int64_t t = omp_get_thread_num();
-#else
-    {
-        int64_t t = 0;
-        (void) threads;
-#endif
-        for (int64_t block = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED); block < blocks;
-             block = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) {
-            int64_t from = block * BLOCK, to = from + BLOCK < n ? from + BLOCK : n;
-            columns(a, lda, w, ldw, transposed, bias, c, ldc, add, m, k, from, to - from, packed + t * scratch);
-        }
-    }
+    product p = { a, lda, w, ldw, transposed, bias, c, ldc, add, m, k, packed, bt_f32_gemm_scratch_bytes(m, k) / (int64_t) sizeof(float) };
+    bt_column_blocks(n, BLOCK, threads, column_block, &p);
 #else
     (void) a; (void) lda; (void) w; (void) ldw; (void) transposed; (void) bias; (void) c; (void) ldc; (void) add;
     (void) m; (void) n; (void) k; (void) packed; (void) threads;

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.DenseGemm;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -10,8 +11,10 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     @Override
     public Tensor lookup(Tensor ids) { return torch.embedding(weight, ids); }
 
+    /** The tied lm_head: many rows (a forward's every position) by the native GEMM of the weight's dtype, a decode step's few by the row kernels. */
     @Override
     public Tensor logits(Tensor hidden) {
+        if (DenseGemm.appliesToLinear(hidden, weight, null)) return DenseGemm.linear(hidden, weight, null);
         return OneRowProduct.linear(hidden, weight, null);
     }
 

@@ -9,6 +9,7 @@ import org.bloomtune.generate.GenerationConfig;
 import org.bloomtune.generate.GenerationResult;
 import org.bloomtune.generate.TokenListener;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.LoadOptions;
 import org.bloomtune.peft.PromptedGeneration;
 import org.bloomtune.serve.PromptBank;
 import org.bloomtune.serve.ServedBank;
@@ -72,12 +73,13 @@ public final class ServerLoadProbe {
         md.append(String.format(Locale.ROOT, "Copy rate (libtorch copy_ of 512 MiB fp32, 2 threads, same run): %.1f GB/s moved (read + write).%n%n", copy));
         md.append(String.format(Locale.ROOT, "Workload: `POST /v1/completions`, greedy, %d new tokens each (`ignore_eos`), prompts from the Alpaca zh sample cut to "
                 + "48 characters, the demo bank's generation tasks in turn (`poem`: 8 virtual tokens, `chat`: 10 — two prefill groups). "
+                + "Models loaded for inference, as `serve` loads them (weights in the panel layouts where the CPU runs them). "
                 + "Server defaults: batch of 16 rows, queue of 256. %n",
                 NEW_TOKENS));
         Path tokenizerFile = Path.of("models/bloom-tiny/tokenizer.json");
         for (String shape : List.of("tiny", "bloom-560m")) {
             Path modelDir = shape.equals("tiny") ? Path.of("models/bloom-tiny") : Checkpoints.random(shape);
-            try (BloomModel model = BloomModel.load(modelDir)) {
+            try (BloomModel model = BloomModel.load(modelDir, LoadOptions.defaults().forInference())) {     // as `serve` loads it
                 Tokenizer tokenizer = Tokenizer.load(tokenizerFile);
                 Path bankDir = DemoBank.write(model, tokenizer, work.resolve("bank-" + shape));
                 try (ServedBank bank = new ServedBank(model, tokenizer, PromptBank.load(bankDir, model.config()), shape, 256);

@@ -45,24 +45,14 @@ class NativeOpGraphTest {
     @Test
     void inputGradientMatchesAutogradThroughResidualsAndReuse() {
         if (!Bf16Gemm.supported()) return;          // no AVX512_BF16: the graph never applies (refusesWhatItCannotTake)
-        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            torch.manual_seed(7);
-            Tensor w1 = torch.randn(HIDDEN, IN).mul(new Scalar(0.1)), b1 = torch.randn(HIDDEN).mul(new Scalar(0.1));
-            Tensor w2 = torch.randn(IN, HIDDEN).mul(new Scalar(0.1)), b2 = torch.randn(IN).mul(new Scalar(0.1));
-            Tensor x0 = torch.randn(2, 48, IN);
-            Tensor r = torch.randn(2, 48, HIDDEN);
-
-            double[] exact = gradient(x0, r, ScalarType.Double, w1, b1, w2, b2, false, 1);
-            double[] libtorch = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, false, 1);
-            double[] hooked = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, true, 1);
-            double libtorchError = relative(exact, libtorch);
-            double hookedError = relative(exact, hooked);
-            System.out.printf("bf16 input gradient vs float64: libtorch %.2e, native through hooks %.2e, between them %.2e%n",
-                    libtorchError, hookedError, relative(libtorch, hooked));
-            assertTrue(hookedError <= 1.5 * libtorchError + 1e-3, "native " + hookedError + " vs libtorch " + libtorchError);
-
-            double[] twice = gradient(x0, r, ScalarType.BFloat16, w1, b1, w2, b2, true, 2);
-            for (int i = 0; i < twice.length; i++) assertEquals(2 * hooked[i], twice[i], 1e-2 * Math.abs(hooked[i]) + 1e-3, "retained graph, element " + i);
+        Gradients g = gradients(ScalarType.BFloat16, 7);
+        double libtorchError = relative(g.exact(), g.libtorch());
+        double hookedError = relative(g.exact(), g.hooked());
+        System.out.printf("bf16 input gradient vs float64: libtorch %.2e, native through hooks %.2e, between them %.2e%n",
+                libtorchError, hookedError, relative(g.libtorch(), g.hooked()));
+        assertTrue(hookedError <= 1.5 * libtorchError + 1e-3, "native " + hookedError + " vs libtorch " + libtorchError);
+        for (int i = 0; i < g.twice().length; i++) {
+            assertEquals(2 * g.hooked()[i], g.twice()[i], 1e-2 * Math.abs(g.hooked()[i]) + 1e-3, "retained graph, element " + i);
         }
     }
 
@@ -73,23 +63,13 @@ class NativeOpGraphTest {
     @Test
     void float32InputGradientMatchesAutograd() {
         if (!F32Gemm.supported()) return;           // no AVX-512F: float32 linears stay libtorch's (refusesWhatItCannotTake)
-        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
-            torch.manual_seed(8);
-            Tensor w1 = torch.randn(HIDDEN, IN).mul(new Scalar(0.1)), b1 = torch.randn(HIDDEN).mul(new Scalar(0.1));
-            Tensor w2 = torch.randn(IN, HIDDEN).mul(new Scalar(0.1)), b2 = torch.randn(IN).mul(new Scalar(0.1));
-            Tensor x0 = torch.randn(2, 48, IN);
-            Tensor r = torch.randn(2, 48, HIDDEN);
-
-            double[] exact = gradient(x0, r, ScalarType.Double, w1, b1, w2, b2, false, 1);
-            double[] libtorch = gradient(x0, r, ScalarType.Float, w1, b1, w2, b2, false, 1);
-            double[] hooked = gradient(x0, r, ScalarType.Float, w1, b1, w2, b2, true, 1);
-            double libtorchError = relative(exact, libtorch);
-            double hookedError = relative(exact, hooked);
-            System.out.printf("fp32 input gradient vs float64: libtorch %.2e, native through hooks %.2e%n", libtorchError, hookedError);
-            assertTrue(hookedError <= 4 * libtorchError + 1e-6, "native " + hookedError + " vs libtorch " + libtorchError);
-
-            double[] twice = gradient(x0, r, ScalarType.Float, w1, b1, w2, b2, true, 2);
-            for (int i = 0; i < twice.length; i++) assertEquals(2 * hooked[i], twice[i], 1e-5 * Math.abs(hooked[i]) + 1e-6, "retained graph, element " + i);
+        Gradients g = gradients(ScalarType.Float, 8);
+        double libtorchError = relative(g.exact(), g.libtorch());
+        double hookedError = relative(g.exact(), g.hooked());
+        System.out.printf("fp32 input gradient vs float64: libtorch %.2e, native through hooks %.2e%n", libtorchError, hookedError);
+        assertTrue(hookedError <= 4 * libtorchError + 1e-6, "native " + hookedError + " vs libtorch " + libtorchError);
+        for (int i = 0; i < g.twice().length; i++) {
+            assertEquals(2 * g.hooked()[i], g.twice()[i], 1e-5 * Math.abs(g.hooked()[i]) + 1e-6, "retained graph, element " + i);
         }
     }
 
@@ -237,6 +217,22 @@ class NativeOpGraphTest {
             System.out.printf("50 recorded steps of two 512 × 1024 × 1024 products, a GELU, 4 × 256 × 256 probabilities and an attention of 8 × 256 positions: "
                     + "native heap %+d KiB%n", grown >> 10);
             assertTrue(grown < 16L << 20, "the native heap grew by " + (grown >> 20) + " MiB");
+        }
+    }
+
+    /** One function's input gradient in float64, by libtorch in {@code type}, through the hooks in {@code type}, and through them twice. */
+    private record Gradients(double[] exact, double[] libtorch, double[] hooked, double[] twice) {}
+
+    /** {@link Gradients} of {@link #gradient}'s function at random layers, x and r drawn from {@code seed}. */
+    private static Gradients gradients(ScalarType type, long seed) {
+        try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
+            torch.manual_seed(seed);
+            Tensor w1 = torch.randn(HIDDEN, IN).mul(new Scalar(0.1)), b1 = torch.randn(HIDDEN).mul(new Scalar(0.1));
+            Tensor w2 = torch.randn(IN, HIDDEN).mul(new Scalar(0.1)), b2 = torch.randn(IN).mul(new Scalar(0.1));
+            Tensor x0 = torch.randn(2, 48, IN);
+            Tensor r = torch.randn(2, 48, HIDDEN);
+            return new Gradients(gradient(x0, r, ScalarType.Double, w1, b1, w2, b2, false, 1), gradient(x0, r, type, w1, b1, w2, b2, false, 1),
+                    gradient(x0, r, type, w1, b1, w2, b2, true, 1), gradient(x0, r, type, w1, b1, w2, b2, true, 2));
         }
     }
 

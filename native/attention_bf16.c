@@ -38,11 +38,9 @@
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
 
-/* Rows of A per tile; the tile's columns are one block of 64. */
-#define MR 6
-#define NB 64
-
-static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+#include "attention_visibility.h"
+#define MR BT_ATTENTION_MR
+#define NB BT_ATTENTION_NB
 
 /* 16 float32 lanes rounded to bfloat16 as float_to_bf16 rounds, packed into 16 words. */
 BT_BF16_INLINE __m256i to_bf16(__m512 v) { return _mm512_cvtepi32_epi16(bt_bf16_bits16(v)); }
@@ -202,85 +200,6 @@ BT_BF16 static void store_transposed(const float *c, int64_t ldc, int64_t rows, 
                 _mm256_mask_storeu_epi16(out + (j0 + j) * ld + r0, width, to_bf16(_mm512_castsi512_ps(v[j])));
         }
     }
-}
-
-/* A query's visible keys [lo, hi): its first and last unmasked ones; every key where all are masked (uniform probabilities). */
-static void visible_keys(const uint8_t *mask, int64_t t, int64_t s, int64_t *lo, int64_t *hi) {
-    for (int64_t i = 0; i < t; i++) {
-        const uint8_t *row = mask + i * s;
-        int64_t a = 0, b = s;
-        while (a < s && row[a]) a++;
-        while (b > a && row[b - 1]) b--;
-        if (a == s) { a = 0; b = s; }
-        lo[i] = a;
-        hi[i] = b;
-    }
-}
-
-/* Per tile of query rows: the pairs of keys its rows see (kp) and the 64-key blocks that hold them (blocks). */
-static void query_tiles(const int64_t *lo, const int64_t *hi, int64_t t, int64_t *kp, int64_t *blocks) {
-    for (int64_t i = 0; i * MR < t; i++) {
-        int64_t a = INT64_MAX, b = 0;
-        for (int64_t r = i * MR; r < t && r < (i + 1) * MR; r++) {
-            if (lo[r] < a) a = lo[r];
-            if (hi[r] > b) b = hi[r];
-        }
-        kp[2 * i] = a / 2;
-        kp[2 * i + 1] = (b + 1) / 2;
-        blocks[2 * i] = a / NB;
-        blocks[2 * i + 1] = (b + NB - 1) / NB;
-    }
-}
-
-/* Per block of 64 keys: the pairs of queries that see any key of it. */
-static void key_blocks(const int64_t *lo, const int64_t *hi, int64_t t, int64_t s, int64_t *kp) {
-    for (int64_t j = 0; j * NB < s; j++) {
-        int64_t k0 = j * NB, k1 = k0 + NB, a = t, b = 0;
-        for (int64_t r = 0; r < t; r++) {
-            if (lo[r] < k1 && hi[r] > k0) {
-                if (r < a) a = r;
-                b = r + 1;
-            }
-        }
-        kp[2 * j] = a < b ? a / 2 : 0;
-        kp[2 * j + 1] = a < b ? (b + 1) / 2 : 0;
-    }
-}
-
-/* What one batch row's mask lets each query see, and the tables the products take from it. */
-typedef struct {
-    int64_t *lo, *hi;           /* [t]: visible_keys */
-    int64_t *qkp, *qblocks;     /* per tile of query rows: query_tiles */
-    int64_t *kkp;               /* per block of 64 keys: key_blocks */
-} visibility;
-
-static void visibility_free(visibility *v, int64_t batch) {
-    for (int64_t b = 0; v && b < batch; b++) {
-        free(v[b].lo); free(v[b].hi); free(v[b].qkp); free(v[b].qblocks); free(v[b].kkp);
-    }
-    free(v);
-}
-
-/* Each batch row's visibility under mask [batch, 1, t, s], or NULL without memory. */
-static visibility *visibility_of(const uint8_t *mask, int64_t batch, int64_t t, int64_t s) {
-    visibility *v = calloc(batch, sizeof(visibility));
-    if (v == NULL) return NULL;
-    int64_t tiles = round_up(t, MR) / MR, blocks = round_up(s, NB) / NB;
-    for (int64_t b = 0; b < batch; b++) {
-        v[b].lo = malloc(t * sizeof(int64_t));
-        v[b].hi = malloc(t * sizeof(int64_t));
-        v[b].qkp = malloc(2 * tiles * sizeof(int64_t));
-        v[b].qblocks = malloc(2 * tiles * sizeof(int64_t));
-        v[b].kkp = malloc(2 * blocks * sizeof(int64_t));
-        if (!v[b].lo || !v[b].hi || !v[b].qkp || !v[b].qblocks || !v[b].kkp) {
-            visibility_free(v, batch);
-            return NULL;
-        }
-        visible_keys(mask + b * t * s, t, s, v[b].lo, v[b].hi);
-        query_tiles(v[b].lo, v[b].hi, t, v[b].qkp, v[b].qblocks);
-        key_blocks(v[b].lo, v[b].hi, t, s, v[b].kkp);
-    }
-    return v;
 }
 
 /* One thread's buffers, sized for t queries, s keys and head size hd, carved from its share of the caller's scratch. */

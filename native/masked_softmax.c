@@ -56,6 +56,35 @@ BT_LEVEL_CLONES void bt_masked_softmax_row_backward(const uint16_t *g, const flo
     for (int64_t j = 0; j < s; j++) out[j] = masked[j] ? 0 : float_to_bf16(p[j] * (bf16_to_float(g[j]) - dot));
 }
 
+BT_LEVEL_CLONES void bt_masked_softmax_row_f32(const float *score, const uint8_t *masked, float *p, int64_t s) {
+    float max = FLOAT32_LOWEST;
+#pragma omp simd reduction(max : max)
+    for (int64_t j = 0; j < s; j++) {
+        float v = masked[j] ? FLOAT32_LOWEST : score[j];
+        p[j] = v;
+        max = v > max ? v : max;
+    }
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < s; j++) {
+        float d = p[j] - max;
+        float e = d < -87.3f ? 0.0f : bt_exp(d);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) p[j] *= inv;
+}
+
+BT_LEVEL_CLONES void bt_masked_softmax_row_backward_f32(const float *g, const uint8_t *masked, float *p, int64_t s) {
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < s; j++) dot += p[j] * g[j];
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) p[j] = masked[j] ? 0.0f : p[j] * (g[j] - dot);
+}
+
 /* Row r of [batch · heads, t, s] reads mask [batch, 1, t, s] at batch r / (heads · t), query r % t. */
 static const uint8_t *mask_row(const uint8_t *mask, int64_t r, int64_t heads, int64_t t, int64_t s) {
     return mask + ((r / (heads * t)) * t + r % t) * s;

@@ -1,8 +1,8 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.DecodeAttention;
 import org.bloomtune.kernels.MaskedSoftmax;
+import org.bloomtune.kernels.WholeAttention;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -42,7 +42,7 @@ public final class BloomAttention implements AutoCloseable {
         long queries = x.size(1);
         Tensor fusedQkv = queryKeyValue.forward(x);
         Tensor merged = decodeStep(fusedQkv, ctx, cache, layer, batch, queries);
-        if (merged == null) merged = wholeBf16(fusedQkv, ctx, cache);
+        if (merged == null) merged = whole(fusedQkv, ctx, cache);
         if (merged == null) {
             Tensor[] qkv = splitHeads(fusedQkv, batch, queries);
             merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
@@ -65,18 +65,18 @@ public final class BloomAttention implements AutoCloseable {
     }
 
     /**
-     * The eager kernel's merged heads [B, T, H] straight from the fused QKV by {@link Bf16Attention}
+     * The eager kernel's merged heads [B, T, H] straight from the fused QKV by {@link WholeAttention}
      * (through {@link NativeOpGraph} while a reverse pass records), or null where it does not apply:
-     * cached or prefix keys, the SDPA kernel, a mask folded into the bias (float32), or tensors it
-     * does not take.
+     * cached or prefix keys, the SDPA kernel, or tensors it does not take. It reads the ALiBi bias and
+     * the mask, not a float32 context's folded bias.
      */
-    private Tensor wholeBf16(Tensor fusedQkv, AttentionContext ctx, KvCache cache) {
-        if (cache != null || ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null || ctx.bias() != null) return null;
+    private Tensor whole(Tensor fusedQkv, AttentionContext ctx, KvCache cache) {
+        if (cache != null || ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null) return null;
         if (NativeOpGraph.appliesToAttention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) {
             return NativeOpGraph.attention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
         }
-        if (NativeOpGraph.records(fusedQkv) || !Bf16Attention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
-        return Bf16Attention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
+        if (NativeOpGraph.records(fusedQkv) || !WholeAttention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
+        return WholeAttention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
     }
 
     /** HF's eager attention → the merged heads [B, T, H]. */

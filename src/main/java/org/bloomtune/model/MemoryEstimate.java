@@ -1,7 +1,7 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.MaskedSoftmax;
+import org.bloomtune.kernels.WholeAttention;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.ProcessMemory;
 
@@ -91,9 +91,9 @@ public record MemoryEstimate(long weights, long working) {
         return dtype.byteSize() < FLOAT ? kept + resident(probabilities * dtype.byteSize()) : kept;
     }
 
-    /** Whether a bfloat16 call without cached keys runs its attention by {@link Bf16Attention}, scores and probabilities in per-thread scratch. */
+    /** Whether a call without cached keys runs its attention by {@link WholeAttention}, scores and probabilities in per-thread scratch. */
     private static boolean wholeAttention(DType dtype) {
-        return dtype == DType.BF16 && Bf16Attention.available();
+        return WholeAttention.available(dtype.scalarType());
     }
 
     /**

@@ -1,9 +1,9 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.DenseGemm;
 import org.bloomtune.kernels.Gelu;
 import org.bloomtune.kernels.MaskedSoftmax;
+import org.bloomtune.kernels.WholeAttention;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.FunctionPostHook;
@@ -20,7 +20,7 @@ import java.util.function.Function;
 /**
  * Linear layers (bfloat16 and float32), bfloat16 GELUs, attention probabilities and whole attentions
  * whose forward and input gradient run on native kernels ({@link DenseGemm}, {@link Gelu}, {@link MaskedSoftmax},
- * {@link Bf16Attention}) inside libtorch's graph, while one of these is open on the thread (the
+ * {@link WholeAttention}) inside libtorch's graph, while one of these is open on the thread (the
  * reverse passes open one around a forward and its backward). libtorch's autograd cannot call a
  * backward written in Java as an op, so the output is formed outside the graph and joined to x by
  * a zero that depends on x — the sum over an empty slice of x, exactly 0 whatever x holds, added
@@ -118,11 +118,11 @@ public final class NativeOpGraph implements AutoCloseable {
     static boolean appliesToAttention(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
         if (!recording(fusedQkv)) return false;
         try (Tensor detached = fusedQkv.detach()) {
-            return Bf16Attention.applies(detached, alibi, mask, heads);
+            return WholeAttention.applies(detached, alibi, mask, heads);
         }
     }
 
-    /** BLOOM's bfloat16 eager attention from the fused QKV to the merged heads, recorded; call where {@link #appliesToAttention}. */
+    /** BLOOM's eager attention (bfloat16 or float32) from the fused QKV to the merged heads, recorded; call where {@link #appliesToAttention}. */
     static Tensor attention(Tensor fusedQkv, Tensor alibi, Tensor mask, long heads) {
         NativeOpGraph graph = ACTIVE.get();
         Tensor input = Tensors.escape(fusedQkv.detach());          // the backward reads it, the ALiBi bias and the mask; all held until close
@@ -131,9 +131,9 @@ public final class NativeOpGraph implements AutoCloseable {
         graph.saved.add(input);
         graph.saved.add(heldAlibi);
         graph.saved.add(heldMask);
-        return graph.join(fusedQkv, Bf16Attention.forward(input, alibi, mask, heads), dy -> {
+        return graph.join(fusedQkv, WholeAttention.forward(input, alibi, mask, heads), dy -> {
             try (Tensor grad = dy.contiguous()) {
-                return Bf16Attention.backward(grad, input, heldAlibi, heldMask, heads);
+                return WholeAttention.backward(grad, input, heldAlibi, heldMask, heads);
             }
         });
     }

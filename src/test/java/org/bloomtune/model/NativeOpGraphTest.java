@@ -3,11 +3,11 @@ package org.bloomtune.model;
 import org.bloomtune.Reference;
 import org.bloomtune.autograd.PromptBackward;
 import org.bloomtune.autograd.ReversePass;
-import org.bloomtune.kernels.Bf16Attention;
 import org.bloomtune.kernels.Bf16Gemm;
 import org.bloomtune.kernels.F32Gemm;
 import org.bloomtune.kernels.Gelu;
 import org.bloomtune.kernels.MaskedSoftmax;
+import org.bloomtune.kernels.WholeAttention;
 import org.bloomtune.peft.PromptedInput;
 import org.bloomtune.peft.SoftPrompt;
 import org.bloomtune.tensor.Autograd;
@@ -21,6 +21,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.function.Function;
 
@@ -118,26 +120,28 @@ class NativeOpGraphTest {
         }
     }
 
-    /** A recorded attention hands the fused QKV exactly the kernel's gradient. */
-    @Test
-    void wholeAttentionRecordsThroughTheKernel() {
+    /** A recorded attention hands the fused QKV exactly the kernel's gradient, in bfloat16 and in float32. */
+    @ParameterizedTest
+    @ValueSource(strings = {"BFloat16", "Float"})
+    void wholeAttentionRecordsThroughTheKernel(String type) {
+        ScalarType dtype = ScalarType.valueOf(type);
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             long heads = 3, headDim = 16, t = 30;
             Tensor attention = torch.ones(2, t);
             attention.select(0, 1).narrow(0, 0, 4).zero_();
             Tensor mask = AttentionMask.build(attention, t);
-            Tensor alibi = torch.randn(2 * heads, 1, t).to(ScalarType.BFloat16);
-            Tensor qkv = torch.randn(2, t, heads * 3 * headDim).mul(new Scalar(2.0)).to(ScalarType.BFloat16).requires_grad_(true);
-            Tensor dy = torch.randn(2, t, heads * headDim).to(ScalarType.BFloat16);
+            Tensor alibi = torch.randn(2 * heads, 1, t).to(dtype);
+            Tensor qkv = torch.randn(2, t, heads * 3 * headDim).mul(new Scalar(2.0)).to(dtype).requires_grad_(true);
+            Tensor dy = torch.randn(2, t, heads * headDim).to(dtype);
             try (NativeOpGraph graph = NativeOpGraph.open()) {
-                boolean built = Bf16Attention.applies(qkv.detach(), alibi, mask, heads);
+                boolean built = WholeAttention.applies(qkv.detach(), alibi, mask, heads);
                 assertEquals(built, NativeOpGraph.appliesToAttention(qkv, alibi, mask, heads), "recorded natively exactly where the kernel is built");
                 if (!built) return;                             // BloomAttention keeps libtorch's chain
                 Tensor merged = NativeOpGraph.attention(qkv, alibi, mask, heads);
                 assertEquals(JOIN, merged.grad_fn().name().getString(), "joined, not libtorch's ops");
-                assertTrue(torch.equal(Bf16Attention.forward(qkv.detach(), alibi, mask, heads), merged.detach()));
+                assertTrue(torch.equal(WholeAttention.forward(qkv.detach(), alibi, mask, heads), merged.detach()));
                 Autograd.backward(merged, dy);
-                assertTrue(torch.equal(Bf16Attention.backward(dy, qkv.detach(), alibi, mask, heads), Tensors.gradient(qkv)),
+                assertTrue(torch.equal(WholeAttention.backward(dy, qkv.detach(), alibi, mask, heads), Tensors.gradient(qkv)),
                         "the fused QKV's gradient is the kernel's");
             }
         }

@@ -1,6 +1,6 @@
 package org.bloomtune.bench;
 
-import org.bloomtune.kernels.Bf16Attention;
+import org.bloomtune.kernels.WholeAttention;
 import org.bloomtune.model.AttentionMask;
 import org.bloomtune.tensor.Autograd;
 import org.bloomtune.tensor.GradMode;
@@ -29,9 +29,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One layer's bfloat16 attention of the training step at bloom-560m shape (4 × 266 positions, 16
- * heads of 64, causal mask), from the fused QKV to the merged heads: the native kernel
- * ({@link Bf16Attention}) against HF's chain run by libtorch (split heads, baddbmm, cast, masked
+ * One layer's attention of the training step at bloom-560m shape (4 × 266 positions, 16 heads of
+ * 64, causal mask) in bfloat16 or float32, from the fused QKV to the merged heads: the native kernel
+ * ({@link WholeAttention}) against HF's chain run by libtorch (split heads, baddbmm, cast, masked
  * fill, softmax, cast, bmm, merge), forward alone (libtorch's recording its graph, as a step's
  * forward does) and forward plus backward to the fused QKV (libtorch's through autograd; the kernel
  * called directly, its backward forming the probabilities again).
@@ -52,6 +52,9 @@ public class AttentionBenchmark {
     @Param({"NATIVE", "LIBTORCH"})
     public String implementation;
 
+    @Param({"bf16", "fp32"})
+    public String dtype;
+
     private Tensor qkv;
     private Tensor alibi;
     private Tensor mask;
@@ -60,12 +63,13 @@ public class AttentionBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         LibTorch.init();
-        qkv = torch.randn(BATCH, POSITIONS, HEADS * 3 * HEAD_DIM).mul(new Scalar(1.5)).to(ScalarType.BFloat16);
-        alibi = torch.randn(BATCH * HEADS, 1, POSITIONS).to(ScalarType.BFloat16);
+        ScalarType type = dtype.equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
+        qkv = torch.randn(BATCH, POSITIONS, HEADS * 3 * HEAD_DIM).mul(new Scalar(1.5)).to(type);
+        alibi = torch.randn(BATCH * HEADS, 1, POSITIONS).to(type);
         mask = AttentionMask.build(torch.ones(BATCH, POSITIONS), POSITIONS);
-        grad = torch.randn(BATCH, POSITIONS, HEADS * HEAD_DIM).to(ScalarType.BFloat16);
-        if (implementation.equals("NATIVE") && !Bf16Attention.applies(qkv, alibi, mask, HEADS)) {
-            throw new IllegalStateException("the native kernel is not built on this platform, or the CPU lacks AVX512_BF16");
+        grad = torch.randn(BATCH, POSITIONS, HEADS * HEAD_DIM).to(type);
+        if (implementation.equals("NATIVE") && !WholeAttention.applies(qkv, alibi, mask, HEADS)) {
+            throw new IllegalStateException("the native " + dtype + " kernel is not built on this platform, or the CPU lacks what it needs");
         }
     }
 
@@ -74,8 +78,8 @@ public class AttentionBenchmark {
         boolean backward = op.endsWith("+backward");
         try (PointerScope scope = new PointerScope(); GradMode on = GradMode.on()) {
             if (implementation.equals("NATIVE")) {
-                Tensor merged = Bf16Attention.forward(qkv, alibi, mask, HEADS);
-                return backward ? Bf16Attention.backward(grad, qkv, alibi, mask, HEADS).numel() : merged.numel();
+                Tensor merged = WholeAttention.forward(qkv, alibi, mask, HEADS);
+                return backward ? WholeAttention.backward(grad, qkv, alibi, mask, HEADS).numel() : merged.numel();
             }
             Tensor leaf = qkv.detach().requires_grad_(true);
             Tensor merged = hfChain(leaf);
@@ -85,7 +89,7 @@ public class AttentionBenchmark {
         }
     }
 
-    /** HF's eager attention in bfloat16 from the fused QKV, by libtorch's ops. */
+    /** HF's eager attention in the fused QKV's dtype, by libtorch's ops (the softmax in float32). */
     private Tensor hfChain(Tensor fused) {
         TensorVector parts = fused.view(BATCH, POSITIONS, HEADS, 3, HEAD_DIM).unbind(3);
         Tensor q = parts.get(0).transpose(1, 2).reshape(BATCH * HEADS, POSITIONS, HEAD_DIM);
@@ -93,7 +97,7 @@ public class AttentionBenchmark {
         Tensor v = parts.get(2).transpose(1, 2).reshape(BATCH * HEADS, POSITIONS, HEAD_DIM);
         Tensor scores = alibi.baddbmm(q, k, new Scalar(1.0), new Scalar(1.0 / Math.sqrt(HEAD_DIM)));
         Tensor probs = scores.view(BATCH, HEADS, POSITIONS, POSITIONS).to(ScalarType.Float).masked_fill(mask, new Scalar(FLOAT32_LOWEST))
-                .softmax(-1).to(ScalarType.BFloat16);
+                .softmax(-1).to(fused.scalar_type());
         return torch.bmm(probs.view(BATCH * HEADS, POSITIONS, POSITIONS), v).view(BATCH, HEADS, POSITIONS, HEAD_DIM)
                 .permute(0, 2, 1, 3).reshape(BATCH, POSITIONS, HEADS * HEAD_DIM);
     }

@@ -65,8 +65,8 @@ public final class Report {
                 onlineSoftmax, "implementation");
         kernelTable(md, "The bf16 step's GELU [1064, 4096] and attention probabilities [64, 266, 266], one layer at bloom-560m shape: "
                 + "native/ kernels vs libtorch ops", attentionMlp, "op", "implementation");
-        kernelTable(md, "The bf16 step's attention from the fused QKV [4, 266, 3072] to the merged heads [4, 266, 1024], causal, one layer at "
-                + "bloom-560m shape: native/ kernel vs HF's chain by libtorch", attention, "op", "implementation");
+        kernelTable(md, "The step's attention from the fused QKV [4, 266, 3072] to the merged heads [4, 266, 1024], causal, one layer at "
+                + "bloom-560m shape: native/ kernel vs HF's chain by libtorch", attention, List.of("op", "dtype", "implementation"));
         decodeAttentionTable(md, decodeAttention);
         forwardTable(md, forward, peak);
         generateTable(md, generate, peak);
@@ -117,10 +117,16 @@ public final class Report {
 
     /** As above, the rows told apart by the parameter {@code what}. */
     private static void kernelTable(StringBuilder md, String title, Collection<RunResult> results, String what, String who) {
-        md.append("## ").append(title).append("\n\n| ").append(what).append(" | ").append(who).append(" | µs/op | ± |\n|---|---|---|---|\n");
+        kernelTable(md, title, results, List.of(what, who));
+    }
+
+    /** As above, a column for each of {@code params}. */
+    private static void kernelTable(StringBuilder md, String title, Collection<RunResult> results, List<String> params) {
+        md.append("## ").append(title).append("\n\n| ").append(String.join(" | ", params)).append(" | µs/op | ± |\n|")
+                .append("---|".repeat(params.size() + 2)).append('\n');
         for (RunResult r : results) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f |%n", param(r, what), param(r, who),
-                    r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()));
+            for (String p : params) md.append("| ").append(param(r, p)).append(' ');
+            md.append(String.format(Locale.ROOT, "| %.1f | %.1f |%n", r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()));
         }
         md.append('\n');
     }

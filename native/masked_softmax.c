@@ -24,14 +24,8 @@ BT_INLINE float masked_score(const uint16_t *score, const uint8_t *masked, int64
     return masked[j] ? FLOAT32_LOWEST : v;
 }
 
-BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
-    float max = FLOAT32_LOWEST;
-#pragma omp simd reduction(max : max)
-    for (int64_t j = 0; j < s; j++) {
-        float v = masked_score(score, masked, j);
-        p[j] = v;
-        max = v > max ? v : max;
-    }
+/* exp(p[j] − max) into p, the max being over p; returns 1 / their sum. Inlined into each caller's clones. */
+BT_INLINE float exp_in_place(float *p, float max, int64_t s) {
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < s; j++) {
@@ -40,7 +34,18 @@ BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t 
         p[j] = e;
         sum += e;
     }
-    float inv = 1.0f / sum;
+    return 1.0f / sum;
+}
+
+BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+    float max = FLOAT32_LOWEST;
+#pragma omp simd reduction(max : max)
+    for (int64_t j = 0; j < s; j++) {
+        float v = masked_score(score, masked, j);
+        p[j] = v;
+        max = v > max ? v : max;
+    }
+    float inv = exp_in_place(p, max, s);
 #pragma omp simd
     for (int64_t j = 0; j < s; j++) {
         p[j] *= inv;
@@ -64,15 +69,7 @@ BT_LEVEL_CLONES void bt_masked_softmax_row_f32(const float *score, const uint8_t
         p[j] = v;
         max = v > max ? v : max;
     }
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < s; j++) {
-        float d = p[j] - max;
-        float e = d < -87.3f ? 0.0f : bt_exp(d);
-        p[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
+    float inv = exp_in_place(p, max, s);
 #pragma omp simd
     for (int64_t j = 0; j < s; j++) p[j] *= inv;
 }

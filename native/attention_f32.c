@@ -116,15 +116,21 @@ BT_F32 static void product(const float *a, int64_t lda, const float *b, int64_t 
     }
 }
 
-/* dst [k][ld] = the transpose of n rows of k floats (row stride `stride`), 0 for columns n .. ld; sixteen by sixteen. */
-BT_F32 static void transpose(const float *src, int64_t stride, int64_t n, int64_t k, float *dst, int64_t ld) {
-    for (int64_t s0 = 0; s0 < ld; s0 += 16) {
-        __mmask16 out = bt_lanes16(ld - s0);
+/*
+ * dst's first k rows (row stride ld), columns [0, width) = scale · the transpose of n rows of k floats
+ * (row stride `stride`), 0 in columns n .. width; sixteen by sixteen. A scale of 1 copies the bits.
+ */
+BT_F32 static void transpose(const float *src, int64_t stride, int64_t n, int64_t k, float scale, float *dst, int64_t ld, int64_t width) {
+    __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t s0 = 0; s0 < width; s0 += 16) {
+        __mmask16 out = bt_lanes16(width - s0);
         for (int64_t p0 = 0; p0 < k; p0 += 16) {
             __mmask16 m = bt_lanes16(k - p0);
             __m512i v[16];
-            for (int i = 0; i < 16; i++)
-                v[i] = s0 + i < n ? _mm512_maskz_loadu_epi32(m, src + (s0 + i) * stride + p0) : _mm512_setzero_si512();
+            for (int i = 0; i < 16; i++) {
+                __m512 row = s0 + i < n ? _mm512_maskz_loadu_ps(m, src + (s0 + i) * stride + p0) : _mm512_setzero_ps();
+                v[i] = _mm512_castps_si512(scale == 1.0f ? row : _mm512_mul_ps(sc, row));
+            }
             bt_transpose16(v);
             for (int64_t p = 0; p < 16 && p0 + p < k; p++) _mm512_mask_storeu_epi32(dst + (p0 + p) * ld + s0, out, v[p]);
         }
@@ -140,22 +146,6 @@ static void copy_rows(const float *src, int64_t stride, int64_t n, int64_t rows,
             memset(d + k, 0, (ld - k) * sizeof(float));
         } else {
             memset(d, 0, ld * sizeof(float));
-        }
-    }
-}
-
-/* out [n, rows] (row stride ld) = scale · cᵀ for c [rows, n] (float32, row stride ldc); sixteen by sixteen. */
-BT_F32 static void store_transposed(const float *c, int64_t ldc, int64_t rows, int64_t n, float scale, float *out, int64_t ld) {
-    __m512 sc = _mm512_set1_ps(scale);
-    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-        __mmask16 width = bt_lanes16(rows - r0);
-        for (int64_t j0 = 0; j0 < n; j0 += 16) {
-            __mmask16 m = bt_lanes16(n - j0);
-            __m512i v[16];
-            for (int i = 0; i < 16; i++)
-                v[i] = r0 + i < rows ? _mm512_castps_si512(_mm512_mul_ps(sc, _mm512_maskz_loadu_ps(m, c + (r0 + i) * ldc + j0))) : _mm512_setzero_si512();
-            bt_transpose16(v);
-            for (int64_t j = 0; j < 16 && j0 + j < n; j++) _mm512_mask_storeu_epi32(out + (j0 + j) * ld + r0, width, v[j]);
         }
     }
 }
@@ -195,7 +185,7 @@ static int64_t scratch_layout(scratch *w, char *base, int64_t t, int64_t s, int6
  */
 BT_F32 static void probabilities(const float *q, const float *k, int64_t qkv_ld, const float *alibi, const uint8_t *mask,
                                  const visibility *vis, int64_t t, int64_t s, int64_t hd, float alpha, scratch *w) {
-    transpose(k, qkv_ld, s, hd, w->pack_b, w->s64);
+    transpose(k, qkv_ld, s, hd, 1.0f, w->pack_b, w->s64, w->s64);
     product(q, qkv_ld, w->pack_b, w->s64, t, w->s64, (k_ranges) {.blocks = vis->qblocks, .k = hd},
             (sink) {.out = w->g, .ld = w->s2, .n = s, .scale = alpha, .bias = alibi});
     for (int64_t i = 0; i < t; i++) {
@@ -224,12 +214,12 @@ BT_F32 static void pair_backward(const float *q, const float *k, const float *v,
                                  int64_t s, int64_t hd, float alpha, scratch *w) {
     probabilities(q, k, qkv_ld, alibi, mask, vis, t, s, hd, alpha, w);
     /* dvᵀ = dcᵀ p: [hd, s], each block of keys over the queries that see it */
-    transpose(dc, dc_ld, t, hd, w->pack_a, w->t2);
+    transpose(dc, dc_ld, t, hd, 1.0f, w->pack_a, w->t2, w->t2);
     copy_rows(w->p, w->s2, t, w->t2, s, w->pack_b, w->s64);
     product(w->pack_a, w->t2, w->pack_b, w->s64, hd, w->s64, (k_ranges) {NULL, vis->kkp, NULL, 0}, (sink) {.c = w->c, .ldc = w->s64});
-    store_transposed(w->c, w->s64, hd, s, 1.0f, dv, qkv_ld);
+    transpose(w->c, w->s64, hd, s, 1.0f, dv, qkv_ld, hd);
     /* dp = dc vᵀ where a tile of queries sees keys, then the scores' gradient in place of p */
-    transpose(v, qkv_ld, s, hd, w->pack_b, w->s64);
+    transpose(v, qkv_ld, s, hd, 1.0f, w->pack_b, w->s64, w->s64);
     product(dc, dc_ld, w->pack_b, w->s64, t, w->s64, (k_ranges) {.blocks = vis->qblocks, .k = hd},
             (sink) {.out = w->g, .ld = w->s2, .n = s, .scale = 1.0f});
     for (int64_t i = 0; i < t; i++) {
@@ -241,10 +231,10 @@ BT_F32 static void pair_backward(const float *q, const float *k, const float *v,
     product(w->p, w->s2, w->pack_b, w->hd64, t, w->hd64, (k_ranges) {vis->qkp, NULL, NULL, 0},
             (sink) {.out = dq, .ld = qkv_ld, .n = hd, .scale = alpha});
     /* dkᵀ = α qᵀ ds: [hd, s] */
-    transpose(q, qkv_ld, t, hd, w->pack_a, w->t2);
+    transpose(q, qkv_ld, t, hd, 1.0f, w->pack_a, w->t2, w->t2);
     copy_rows(w->p, w->s2, t, w->t2, s, w->pack_b, w->s64);
     product(w->pack_a, w->t2, w->pack_b, w->s64, hd, w->s64, (k_ranges) {NULL, vis->kkp, NULL, 0}, (sink) {.c = w->c, .ldc = w->s64});
-    store_transposed(w->c, w->s64, hd, s, alpha, dk, qkv_ld);
+    transpose(w->c, w->s64, hd, s, alpha, dk, qkv_ld, hd);
 }
 #endif
 

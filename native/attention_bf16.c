@@ -137,13 +137,20 @@ BT_BF16 static void product(const uint32_t *a, int64_t lda, const uint32_t *b, i
     }
 }
 
-/* dst [k / 2][ld] from n rows of k bfloat16 (row stride `stride`): dst[p][s] = row s's pair p, 0 for s ≥ n. */
-static void pack_row_pairs_transposed(const uint16_t *src, int64_t stride, int64_t n, int64_t k, uint32_t *dst, int64_t ld) {
-    for (int64_t s = 0; s < n; s++) {
-        const uint32_t *row = (const uint32_t *) (src + s * stride);
-        for (int64_t p = 0; p < k / 2; p++) dst[p * ld + s] = row[p];
+/* dst [k / 2][ld] from n rows of k bfloat16 (row stride `stride`): dst[p][s] = row s's pair p, 0 for s ≥ n; sixteen by sixteen. */
+BT_BF16 static void pack_row_pairs_transposed(const uint16_t *src, int64_t stride, int64_t n, int64_t k, uint32_t *dst, int64_t ld) {
+    int64_t pairs = k / 2;
+    for (int64_t s0 = 0; s0 < ld; s0 += 16) {
+        __mmask16 out = bt_lanes16(ld - s0);
+        for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+            __mmask16 m = bt_lanes16(pairs - p0);
+            __m512i v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = s0 + i < n ? _mm512_maskz_loadu_epi32(m, (const uint32_t *) (src + (s0 + i) * stride) + p0) : _mm512_setzero_si512();
+            bt_transpose16(v);
+            for (int64_t p = 0; p < 16 && p0 + p < pairs; p++) _mm512_mask_storeu_epi32(dst + (p0 + p) * ld + s0, out, v[p]);
+        }
     }
-    for (int64_t p = 0; p < k / 2; p++) memset(dst + p * ld + n, 0, (ld - n) * sizeof(uint32_t));
 }
 
 /* dst [ceil(n / 2)][ld] from n rows of k bfloat16: dst[p][j] = (row 2p's j, row 2p + 1's j), 0 past n rows and k columns. */

@@ -37,20 +37,22 @@ BT_INLINE float exp_in_place(float *p, float max, int64_t s) {
     return 1.0f / sum;
 }
 
+/*
+ * Loops over one element type each: GCC 12 vectorized the widening, the select and the max in one
+ * loop, and the scaling with the rounding in another, four floats at a time even in the AVX-512
+ * clone; apart, each runs sixteen. The same operations in the same order.
+ */
 BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) p[j] = masked_score(score, masked, j);
     float max = FLOAT32_LOWEST;
 #pragma omp simd reduction(max : max)
-    for (int64_t j = 0; j < s; j++) {
-        float v = masked_score(score, masked, j);
-        p[j] = v;
-        max = v > max ? v : max;
-    }
+    for (int64_t j = 0; j < s; j++) max = p[j] > max ? p[j] : max;
     float inv = exp_in_place(p, max, s);
 #pragma omp simd
-    for (int64_t j = 0; j < s; j++) {
-        p[j] *= inv;
-        out[j] = float_to_bf16(p[j]);
-    }
+    for (int64_t j = 0; j < s; j++) p[j] *= inv;
+#pragma omp simd
+    for (int64_t j = 0; j < s; j++) out[j] = float_to_bf16(p[j]);
 }
 
 BT_LEVEL_CLONES void bt_masked_softmax_row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {

@@ -4,13 +4,18 @@
  * bfloat16 — and the scores' gradient from the probabilities', in one pass over each row instead
  * of libtorch's four ops (a cast, a masked fill, the softmax and a cast back, each writing the whole
  * [B·heads, T, S] tensor) and their backwards. The float32 probabilities are kept for the backward,
- * as libtorch's softmax keeps its output. Rows are split over libtorch's OpenMP threads.
+ * as libtorch's softmax keeps its output. Rows are split over libtorch's OpenMP threads. On a CPU
+ * with AVX-512 and FMA the bfloat16 rows run as masked_softmax_avx512.c's twins.
  */
 #include <stdint.h>
 #include <omp.h>
 #include "bf16.h"
 #include "level_clones.h"
 #include "masked_softmax.h"
+
+int32_t bt_masked_softmax_avx512_supported(void);
+void bt_masked_softmax_row_avx512(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s);
+void bt_masked_softmax_row_backward_avx512(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s);
 
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
@@ -42,7 +47,7 @@ BT_INLINE float exp_in_place(float *p, float max, int64_t s) {
  * loop, and the scaling with the rounding in another, four floats at a time even in the AVX-512
  * clone; apart, each runs sixteen. The same operations in the same order.
  */
-BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+static BT_LEVEL_CLONES void row_portable(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
 #pragma omp simd
     for (int64_t j = 0; j < s; j++) p[j] = masked_score(score, masked, j);
     float max = FLOAT32_LOWEST;
@@ -55,12 +60,33 @@ BT_LEVEL_CLONES void bt_masked_softmax_row(const uint16_t *score, const uint8_t 
     for (int64_t j = 0; j < s; j++) out[j] = float_to_bf16(p[j]);
 }
 
-BT_LEVEL_CLONES void bt_masked_softmax_row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
+static BT_LEVEL_CLONES void row_backward_portable(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < s; j++) dot += p[j] * bf16_to_float(g[j]);
 #pragma omp simd
     for (int64_t j = 0; j < s; j++) out[j] = masked[j] ? 0 : float_to_bf16(p[j] * (bf16_to_float(g[j]) - dot));
+}
+
+/* Whether the rows run as masked_softmax_avx512.c's twins: asked once (the ISA cap is set before any kernel runs). */
+static int avx512_rows(void) {
+    static int state = -1;
+    int known = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = bt_masked_softmax_avx512_supported() ? 1 : 0;
+        __atomic_store_n(&state, known, __ATOMIC_RELAXED);
+    }
+    return known;
+}
+
+void bt_masked_softmax_row(const uint16_t *score, const uint8_t *masked, float *p, uint16_t *out, int64_t s) {
+    if (avx512_rows()) bt_masked_softmax_row_avx512(score, masked, p, out, s);
+    else row_portable(score, masked, p, out, s);
+}
+
+void bt_masked_softmax_row_backward(const uint16_t *g, const float *p, const uint8_t *masked, uint16_t *out, int64_t s) {
+    if (avx512_rows()) bt_masked_softmax_row_backward_avx512(g, p, masked, out, s);
+    else row_backward_portable(g, p, masked, out, s);
 }
 
 BT_LEVEL_CLONES void bt_masked_softmax_row_f32(const float *score, const uint8_t *masked, float *p, int64_t s) {

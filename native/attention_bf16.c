@@ -45,8 +45,6 @@
 /* 16 float32 lanes rounded to bfloat16 as float_to_bf16 rounds, packed into 16 words. */
 BT_BF16_INLINE __m256i to_bf16(__m512 v) { return _mm512_cvtepi32_epi16(bt_bf16_bits16(v)); }
 
-BT_BF16_INLINE __m512 from_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-
 /*
  * Where a product's tile goes: float32 into c, or into the first n columns of out in bfloat16 as
  * scale · sum (+ the bias of its column) rounded once — baddbmm's forward — or, with rounded_first,
@@ -93,9 +91,9 @@ BT_BF16_INLINE void tile(const uint32_t *a, int64_t lda, const uint32_t *b, int6
         int64_t j = j0 + 16 * q;
         __mmask16 m = bt_lanes16(to.n - j);
         if (!m) break;
-        __m512 bias = to.bias ? from_bf16(_mm256_maskz_loadu_epi16(m, to.bias + j)) : _mm512_setzero_ps();
+        __m512 bias = to.bias ? bt_bf16_widen16(_mm256_maskz_loadu_epi16(m, to.bias + j)) : _mm512_setzero_ps();
         for (int r = 0; r < mr; r++) {
-            __m512 sum = to.rounded_first ? from_bf16(to_bf16(acc[r][q])) : acc[r][q];
+            __m512 sum = to.rounded_first ? bt_bf16_widen16(to_bf16(acc[r][q])) : acc[r][q];
             _mm256_mask_storeu_epi16(to.out + (r0 + r) * to.ld + j, m, to_bf16(_mm512_fmadd_ps(scale, sum, bias)));
         }
     }
@@ -200,7 +198,7 @@ BT_BF16 static void store_transposed(const float *c, int64_t ldc, int64_t rows, 
             __mmask16 m = bt_lanes16(n - j0);
             __m512i v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = r0 + i < rows ? _mm512_castps_si512(_mm512_mul_ps(sc, from_bf16(to_bf16(_mm512_maskz_loadu_ps(m, c + (r0 + i) * ldc + j0)))))
+                v[i] = r0 + i < rows ? _mm512_castps_si512(_mm512_mul_ps(sc, bt_bf16_widen16(to_bf16(_mm512_maskz_loadu_ps(m, c + (r0 + i) * ldc + j0)))))
                                      : _mm512_setzero_si512();
             bt_transpose16(v);
             for (int64_t j = 0; j < 16 && j0 + j < n; j++)

@@ -1,6 +1,6 @@
 /*
- * bf16.h's rounding, a lane mask, a 16 × 16 transpose and a sum of sixteen accumulators (float32
- * or int32), sixteen lanes at a time, for the AVX-512 kernels. The includer includes immintrin.h and builds these into
+ * bf16.h's rounding and widening, a lane mask, a 16 × 16 transpose and a sum of sixteen
+ * accumulators (float32 or int32), sixteen lanes at a time, for the AVX-512 kernels. The includer includes immintrin.h and builds these into
  * functions whose targets include AVX-512 F (each carries its own target, so they inline there).
  */
 #ifndef BT_AVX512_LANES_H
@@ -22,6 +22,9 @@ BT_AVX512F_INLINE __m512i bt_bf16_bits16(__m512 v) {
     __m512i kept = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_maskz_mov_epi32(payload, _mm512_set1_epi32(0x40)));
     return _mm512_mask_mov_epi32(rounded, special, kept);
 }
+
+/* Sixteen bfloat16 numbers as float32 (exact: the pattern in each lane's high half). */
+BT_AVX512F_INLINE __m512 bt_bf16_widen16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 
 /* The first n of 16 lanes (n may be ≤ 0 or ≥ 16). */
 BT_AVX512F_INLINE __mmask16 bt_lanes16(int64_t n) { return n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }

@@ -49,7 +49,7 @@ int32_t bt_decode_attention_avx512_supported(void) {
 BT_ZI __m512 load16(const void *p, int64_t i, __mmask16 m, const int bf16) {
     if (!bf16) return _mm512_maskz_loadu_ps(m, (const float *) p + i);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *) p + i);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return bt_bf16_widen16(h);
 }
 
 /* v rounded to D and back: where HF's ops hand a D tensor to the next. */

@@ -39,7 +39,7 @@ int32_t bt_masked_softmax_avx512_supported(void) {
 
 /* Sixteen bfloat16 from `h` (lanes in m; the others 0) as float32. */
 BT_ZI __m512 widen16(const uint16_t *h, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, h)), 16));
+    return bt_bf16_widen16(_mm256_maskz_loadu_epi16(m, h));
 }
 
 /* The lanes of m whose key is masked. */

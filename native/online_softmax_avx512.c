@@ -43,7 +43,7 @@ int32_t bt_online_softmax_avx512_supported(void) {
 BT_ZI __m512 load16(const void *row, int64_t c, __mmask16 m, const int bf16) {
     if (!bf16) return _mm512_maskz_loadu_ps(m, (const float *) row + c);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *) row + c);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return bt_bf16_widen16(h);
 }
 
 BT_ZI void store16(void *row, int64_t c, __m512 v, __mmask16 m, const int bf16) {

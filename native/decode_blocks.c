@@ -1,8 +1,9 @@
 /*
- * Every block of a decode step (one new position for each of up to eight rows) in one native call
- * per thread: layer norm, fused QKV, attention over the cache, output projection and residual,
+ * Every block of a decode step (one new position for each of up to sixteen rows) in one native
+ * call per thread: layer norm, fused QKV, attention over the cache, output projection and residual,
  * layer norm, H → 4H with GELU, 4H → H and residual, 24 times over, with the threads meeting at a
- * spin barrier between the parts. The products are the row kernels the Java path calls one by one
+ * spin barrier between the parts; for greedy decoding also ln_f, the lm_head and each row's argmax
+ * (the head), so that a step's threads are handed work once rather than again for the lm_head. The products are the row kernels the Java path calls one by one
  * (each linear's function, weights and split are chosen on the Java side, by the same checks), so
  * the step reads the same weights; what goes is the time between the kernels — the small ops'
  * dispatch and allocations, a thread hand-off per kernel, the Java between them and its warm-up
@@ -76,8 +77,17 @@ typedef struct {
     int64_t release;
     int64_t error;
     int64_t abandoned;          /* set when a thread could not enter: the others stop waiting for it */
-    int64_t *claims;            /* zeroed: for each linear of the step (layer · 4 + j) and thread, a CLAIM_STRIDE-word slot */
+    int64_t *claims;            /* zeroed: for each linear of the step (layer · 4 + j, the head's layers · 4) and thread, a CLAIM_STRIDE-word slot */
+    /* The head, or head NULL: ln_f's parameters [hidden], the lm_head, its logits [rows, head->n] (scratch), and
+       picks [rows], zeroed: each row's argmax as rows_argmax.c's merge keys. */
+    const void *lnf_weight, *lnf_bias;
+    const bt_linear *head;
+    void *logits;
+    uint64_t *picks;
 } bt_decode_step;
+
+void bt_rows_argmax_merge_f32(const float *y, int64_t ldy, int64_t rows, int64_t from, int64_t count, uint64_t *best);
+void bt_rows_argmax_merge_bf16(const uint16_t *y, int64_t ldy, int64_t rows, int64_t from, int64_t count, uint64_t *best);
 
 /*
  * Sense-reversing barrier of `threads` threads; spins, and yields the core after a while (a VM may
@@ -247,8 +257,8 @@ static int32_t linear_part(const bt_linear *l, const void *x, void *y, int64_t r
     }
 }
 
-/* What follows a linear on the columns it wrote, chunk by chunk: nothing, GELU in place, or a residual added. */
-enum { AFTER_NONE = 0, AFTER_GELU = 1, AFTER_RESIDUAL = 2 };
+/* What follows a linear on the columns it wrote, chunk by chunk: nothing, GELU in place, a residual added, or the columns merged into the picks. */
+enum { AFTER_NONE = 0, AFTER_GELU = 1, AFTER_RESIDUAL = 2, AFTER_ARGMAX = 3 };
 
 typedef struct {
     const bt_linear *l;
@@ -265,6 +275,10 @@ static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, i
     if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     if (c->after == AFTER_GELU) gelu(c->y, s->rows, c->l->n, from, count, bf16);
     else if (c->after == AFTER_RESIDUAL) add_residual(c->y, c->residual, s->rows, c->l->n, from, count, bf16);
+    else if (c->after == AFTER_ARGMAX && count > 0) {
+        if (bf16) bt_rows_argmax_merge_bf16((const uint16_t *) c->y, c->l->n, s->rows, from, count, s->picks);
+        else bt_rows_argmax_merge_f32((const float *) c->y, c->l->n, s->rows, from, count, s->picks);
+    }
 }
 
 /*
@@ -272,14 +286,18 @@ static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, i
  * is left of the other's: the two vCPUs of a VM often run at different speeds for a while, and with
  * fixed halves the faster one waited at the barrier for the slower (benchmarks/FINDINGS.md). The
  * owner takes its chunks front to back — one stream through memory, as with fixed halves — and a
- * helper takes them from the back. A chunk is whole panels (SHARE_ALIGN rows).
+ * helper takes them from the back. A chunk is whole panels (SHARE_ALIGN rows); a vocabulary's
+ * share is cut finer, as RowSplit cuts the lm_head's on the Java side.
  */
 #define CHUNKS_PER_SHARE 16
+#define VOCABULARY_CHUNKS_PER_SHARE 64
+#define VOCABULARY_SHARE_ROWS 32768
 #define CHUNK_MIN_ROWS 64
 #define CLAIM_STRIDE 8          /* words between two threads' claim slots: a cache line each */
 
 static int64_t chunk_rows(int64_t share_rows) {
-    int64_t rows = share_rows / CHUNKS_PER_SHARE / SHARE_ALIGN * SHARE_ALIGN;
+    int64_t chunks = share_rows >= VOCABULARY_SHARE_ROWS ? VOCABULARY_CHUNKS_PER_SHARE : CHUNKS_PER_SHARE;
+    int64_t rows = share_rows / chunks / SHARE_ALIGN * SHARE_ALIGN;
     return rows < CHUNK_MIN_ROWS ? CHUNK_MIN_ROWS : rows;
 }
 
@@ -362,6 +380,18 @@ static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads
 }
 
 /*
+ * ln_f and the lm_head after the last block (whose barrier every thread has passed): each thread
+ * normalizes every row into its own copy, as the blocks do, and merges the logits it writes into the
+ * picks while they are in its cache. The caller waits for every thread's return, not a barrier.
+ */
+static void head(bt_decode_step *s, int64_t tid, int64_t threads) {
+    int bf16 = (int) s->bf16;
+    void *normed = (char *) s->normed + tid * s->rows * s->hidden * (bf16 ? 2 : 4);
+    layer_norm(s->hidden_state, s->lnf_weight, s->lnf_bias, normed, s->rows, s->hidden, s->eps, bf16);
+    linear(s, s->layers * 4, &(bt_linear_call){s->head, normed, s->logits, AFTER_ARGMAX, NULL}, tid, threads);
+}
+
+/*
  * Thread `tid`'s share of the step. Every thread waits for `ready` (the caller sets `threads` once it
  * knows how many helpers took a part), and one past the count returns at once. Returns 0, or the
  * first failing function's status (the other threads still pass every barrier, so none is left waiting).
@@ -376,6 +406,7 @@ int32_t bt_decode_blocks(bt_decode_step *s, int64_t tid) {
     if (tid >= threads) return 0;
     int64_t sense = 0;
     for (int64_t i = 0; i < s->layers; i++) block(s, i, tid, threads, &sense);
+    if (s->head) head(s, tid, threads);
     return (int32_t) __atomic_load_n(&s->error, __ATOMIC_RELAXED);
 }
 

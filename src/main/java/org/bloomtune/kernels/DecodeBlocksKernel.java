@@ -20,8 +20,10 @@ import java.util.List;
  * Every block of a decode step in one native call per thread (native/decode_blocks.c): the layer
  * norms, residual adds and GELU in C, each linear by the row kernel its Java path calls
  * ({@link RowKernel}), the attention by {@link DecodeAttention}'s kernel, the threads meeting at a
- * spin barrier between the parts instead of a hand-off per kernel. This class owns the C structs'
- * layout: every field is 8 bytes, written by index.
+ * spin barrier between the parts instead of a hand-off per kernel. For greedy decoding the same
+ * call goes on through ln_f and the lm_head to each row's argmax ({@link #argmaxIfFits}), the
+ * threads merging the logits as they write them. This class owns the C structs' layout: every field
+ * is 8 bytes, written by index.
  */
 public final class DecodeBlocksKernel {
     /**
@@ -33,7 +35,7 @@ public final class DecodeBlocksKernel {
     private static final long WORD = 8;
     private static final long LINEAR_WORDS = 9;
     private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
-    private static final long STEP_WORDS = 31;
+    private static final long STEP_WORDS = 36;
     /** Words of one thread's claim slot for one linear (decode_blocks.c's CLAIM_STRIDE: a cache line). */
     private static final long CLAIM_WORDS = 8;
 
@@ -46,7 +48,7 @@ public final class DecodeBlocksKernel {
     private static final int LAYERS = 0, ROWS = 1, HIDDEN = 2, HEADS = 3, HEAD_DIM = 4, PAST = 5, CAPACITY = 6, BF16 = 7,
             RESIDUAL_FROM_LAYERNORM = 8, ATTENTION_PARTS = 9, MIN_WEIGHT_ROWS = 10, EPS = 11, ALPHA = 12, LAYER = 13,
             ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25, ABANDONED = 29,
-            CLAIMS = 30;
+            CLAIMS = 30, LNF_WEIGHT = 31, LNF_BIAS = 32, HEAD = 33, LOGITS = 34, PICKS = 35;
 
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
 
@@ -66,14 +68,26 @@ public final class DecodeBlocksKernel {
     public record Shape(long rows, long hidden, long heads, long headDim, long past, long capacity, boolean bf16,
                         boolean residualFromLayernorm, double eps) {}
 
-    /** The blocks' parameters as the C side reads them: hidden size H, float32 or bfloat16, no cache buffers yet. */
-    public record Table(MemorySegment segment, int layers, long hidden, boolean bf16) {}
+    /** ln_f's parameters (weight and bias [H] in the compute dtype) and the tied lm_head's kernel, H → V. */
+    public record Head(Tensor lnfWeight, Tensor lnfBias, RowKernel lmHead) {}
+
+    /**
+     * The blocks' parameters as the C side reads them: hidden size H, float32 or bfloat16, no cache
+     * buffers yet; and the head's — the lm_head's struct, ln_f's parameters, the vocabulary V — or
+     * {@code head} NULL where the model's head has no native form.
+     */
+    public record Table(MemorySegment segment, int layers, long hidden, boolean bf16, MemorySegment head, MemorySegment lnfWeight,
+                        MemorySegment lnfBias, long vocabulary) {
+        /** Whether steps of this table can go on to each row's argmax. */
+        public boolean hasHead() { return !head.equals(MemorySegment.NULL); }
+    }
 
     /**
      * The blocks' table in {@code arena}. Every linear must chain H → 3H, H → H, H → 4H, 4H → H with
-     * one H throughout, and every layer norm parameter be [H], contiguous, CPU, one floating dtype.
+     * one H throughout, and every layer norm parameter be [H], contiguous, CPU, one floating dtype;
+     * {@code head} (or null) must take H, its ln_f's parameters as the blocks' layer norms'.
      */
-    public static Table layers(Arena arena, List<Layer> layers) {
+    public static Table layers(Arena arena, List<Layer> layers, Head head) {
         if (layers.isEmpty()) throw new IllegalArgumentException("no blocks");
         long h = layers.getFirst().queryKeyValue().inFeatures();
         int type = layers.getFirst().ln1Weight().scalar_type().value;
@@ -97,7 +111,14 @@ public final class DecodeBlocksKernel {
                 linear(table, at + LINEARS + j * LINEAR_WORDS, linears[j]);
             }
         }
-        return new Table(table, layers.size(), h, type == ScalarType.BFloat16.value);
+        boolean bf16 = type == ScalarType.BFloat16.value;
+        if (head == null) return new Table(table, layers.size(), h, bf16, MemorySegment.NULL, MemorySegment.NULL, MemorySegment.NULL, 0);
+        if (!rows(head.lnfWeight(), type, 1, h) || !rows(head.lnfBias(), type, 1, h)) throw new IllegalArgumentException("an ln_f parameter is not [" + h + "]");
+        if (head.lmHead().inFeatures() != h) throw new IllegalArgumentException("the lm_head takes " + head.lmHead().inFeatures() + ", not " + h);
+        MemorySegment lmHead = arena.allocate(LINEAR_WORDS * WORD, 64);
+        linear(lmHead, 0, head.lmHead());
+        return new Table(table, layers.size(), h, bf16, lmHead, NativeMemory.of(head.lnfWeight()), NativeMemory.of(head.lnfBias()),
+                head.lmHead().outFeatures());
     }
 
     /**
@@ -115,7 +136,7 @@ public final class DecodeBlocksKernel {
         try (Prepared prepared = new Prepared(table, shape.rows(), shape.heads(), shape.headDim(), shape.capacity(), keysAndValues, scratch)) {
             misfit = misfit(prepared, shape, hidden, alibi, masked);
             if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
-            launch(arena, prepared, shape, hidden, alibi, masked);
+            launch(arena, prepared, shape, hidden, alibi, masked, MemorySegment.NULL);
         }
     }
 
@@ -130,6 +151,7 @@ public final class DecodeBlocksKernel {
         private final MemorySegment layers;
         private final long rows, heads, headDim, capacity;
         private final MemorySegment[] scratch;
+        private final MemorySegment logits;         // [rows, V] in the compute dtype where the table has a head, else NULL
         private final int threads;
 
         private Prepared(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
@@ -146,6 +168,7 @@ public final class DecodeBlocksKernel {
             this.scratch = new MemorySegment[scratch.length];
             for (int i = 0; i < scratch.length; i++) this.scratch[i] = NativeMemory.of(scratch[i]);
             this.threads = Math.min(SerialOps.kernelThreads(), copies(scratch, rows));
+            this.logits = table.hasHead() ? arena.allocate(rows * table.vocabulary() * (table.bf16() ? 2 : 4), 64) : MemorySegment.NULL;
         }
 
         /** Positions the prepared cache buffers hold. */
@@ -174,8 +197,21 @@ public final class DecodeBlocksKernel {
     /** {@link #run} over what {@code prepared} holds; false, nothing written, where this step's tensors do not fit it (the caller takes another path). */
     public static boolean runIfFits(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
         if (misfit(prepared, shape, hidden, alibi, masked) != null) return false;
-        launch(arena, prepared, shape, hidden, alibi, masked);
+        launch(arena, prepared, shape, hidden, alibi, masked, MemorySegment.NULL);
         return true;
+    }
+
+    /**
+     * {@link #runIfFits}, then ln_f, the lm_head and each row's argmax with torch.argmax's rules (as
+     * {@link RowsArgmax.Picks} merges them): the rows' greedy next tokens; null, nothing written,
+     * where the step does not fit or the table has no head. {@code hidden} holds the last block's
+     * output afterwards, as after {@link #runIfFits}.
+     */
+    public static long[] argmaxIfFits(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+        if (!prepared.table.hasHead() || misfit(prepared, shape, hidden, alibi, masked) != null) return null;
+        MemorySegment picks = arena.allocate(ValueLayout.JAVA_LONG, shape.rows());          // zeroed: below every candidate
+        launch(arena, prepared, shape, hidden, alibi, masked, picks);
+        return RowsArgmax.indices(picks, shape.rows());
     }
 
     /**
@@ -228,7 +264,7 @@ public final class DecodeBlocksKernel {
         return RowSplit.parts(pairs, pairs);
     }
 
-    private static void launch(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+    private static void launch(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked, MemorySegment picks) {
         Table table = prepared.table;
         MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
         long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
@@ -243,8 +279,15 @@ public final class DecodeBlocksKernel {
         address(step, ALIBI, NativeMemory.of(alibi));
         address(step, MASKED, NativeMemory.of(masked));
         for (int i = 0; i < prepared.scratch.length; i++) address(step, SCRATCH + i, prepared.scratch[i]);
-        // Zeroed, as the arena allocates: no chunk of any linear claimed yet.
-        address(step, CLAIMS, arena.allocate(table.layers() * 4L * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
+        // Zeroed, as the arena allocates: no chunk of any linear (the head's after the blocks') claimed yet.
+        address(step, CLAIMS, arena.allocate((table.layers() * 4L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
+        if (!picks.equals(MemorySegment.NULL)) {
+            address(step, LNF_WEIGHT, table.lnfWeight());
+            address(step, LNF_BIAS, table.lnfBias());
+            address(step, HEAD, table.head());
+            address(step, LOGITS, prepared.logits);
+            address(step, PICKS, picks);
+        }
         int status = together(step, prepared.threads);
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);

@@ -110,18 +110,22 @@ public final class RowsArgmax {
 
         /** Each row's argmax; every row must have been merged. */
         public long[] indices() {
-            if (whole != null) return whole.clone();
-            long[] out = new long[(int) rows];
-            for (int r = 0; r < out.length; r++) {
-                long key = best.getAtIndex(ValueLayout.JAVA_LONG, r);
-                if (key == 0) throw new IllegalStateException("row " + r + " of the argmax was never merged");
-                out[r] = 0xFFFFFFFFL - (key & 0xFFFFFFFFL);
-            }
-            return out;
+            return whole != null ? whole.clone() : RowsArgmax.indices(best, rows);
         }
 
         @Override
         public void close() { arena.close(); }
+    }
+
+    /** Each row's argmax from the keys [rows] native/rows_argmax.c's merges left (the index in their low half, stored as 2³² − 1 − index); every row must have been merged. */
+    static long[] indices(MemorySegment keys, long rows) {
+        long[] out = new long[(int) rows];
+        for (int r = 0; r < out.length; r++) {
+            long key = keys.getAtIndex(ValueLayout.JAVA_LONG, r);
+            if (key == 0) throw new IllegalStateException("row " + r + " of the argmax was never merged");
+            out[r] = 0xFFFFFFFFL - (key & 0xFFFFFFFFL);
+        }
+        return out;
     }
 
     private static MethodHandle bindMerge(String name) {

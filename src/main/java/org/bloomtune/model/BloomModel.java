@@ -57,7 +57,7 @@ public final class BloomModel implements AutoCloseable {
         this.lnF = lnF;
         this.namedWeights = Collections.unmodifiableMap(new LinkedHashMap<>(namedWeights));
         this.mappedWeights = mappedWeights;
-        this.decodeBlocks = new DecodeBlocks(config, this.h);
+        this.decodeBlocks = new DecodeBlocks(config, this.h, lnF, wordEmbeddings);
     }
 
     /** Loads a HuggingFace BLOOM directory in fp32 on the CPU. */
@@ -90,6 +90,9 @@ public final class BloomModel implements AutoCloseable {
 
     /** Decode steps the native path ran so far. */
     long nativeDecodeSteps() { return decodeBlocks.steps(); }
+
+    /** Of {@link #nativeDecodeSteps}, those that went on through the lm_head to the argmax (tests check it ran). */
+    long nativeArgmaxSteps() { return decodeBlocks.argmaxSteps(); }
 
     /** How attention runs (as HF's {@code attn_implementation}), chosen at load. */
     public AttentionKernel attention() { return options.attention(); }
@@ -141,31 +144,41 @@ public final class BloomModel implements AutoCloseable {
      * column. Extends {@code cache} as {@link #forward(CausalLmInput, KvCache)} does.
      */
     public Tensor nextTokenLogits(CausalLmInput input, KvCache cache) {
-        return nextToken(input, cache, null);
+        try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
+            PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
+            Tensor logits = lastLogits(lastHidden(in, input.length(), cache), null);
+            if (cache != null) cache.advance(input.prefixLength() + input.length());
+            return Tensors.escape(logits);
+        }
     }
 
     /**
      * Each row's greedy next token: the argmax of {@link #nextTokenLogits}'s logits with
      * torch.argmax's rules, taken by the lm_head's threads as they write the logits (where its
-     * kernel takes it) rather than read back afterwards. Extends {@code cache} the same way.
+     * kernel takes it) rather than read back afterwards — in a decode step's one native call with
+     * the blocks where that applies ({@link DecodeBlocks#argmax}). Extends {@code cache} the same way.
      */
     public long[] nextTokenArgmax(CausalLmInput input, KvCache cache) {
-        try (RowsArgmax.Picks picks = new RowsArgmax.Picks(input.batchSize())) {
-            nextToken(input, cache, picks).close();
-            return picks.indices();
+        try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
+            PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
+            Tensor hidden = embeddingsLayerNorm(in.embeds());
+            AttentionContext ctx = attentionContext(in.mask(), input.length(), in.prefix());
+            long[] picked = input.length() == 1 ? decodeBlocks.argmax(hidden, ctx, cache) : null;
+            if (picked == null) {
+                try (RowsArgmax.Picks picks = new RowsArgmax.Picks(input.batchSize())) {
+                    lastLogits(blocks(hidden, ctx, cache, input.length()), picks);
+                    picked = picks.indices();
+                }
+            }
+            if (cache != null) cache.advance(input.prefixLength() + input.length());
+            return picked;
         }
     }
 
-    /** The last position's logits [B, V], merged into {@code picks} as the lm_head writes them when picks is not null. */
-    private Tensor nextToken(CausalLmInput input, KvCache cache, RowsArgmax.Picks picks) {
-        try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
-            PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
-            Tensor hidden = lastHidden(in, input.length(), cache);
-            Tensor normed = finalNorm(hidden.select(1, hidden.size(1) - 1));
-            Tensor logits = picks == null ? lmHead(normed) : wordEmbeddings.logits(normed, picks);
-            if (cache != null) cache.advance(input.prefixLength() + input.length());
-            return Tensors.escape(logits);
-        }
+    /** ln_f and the lm_head at the last position of {@code hidden} [B, T, H]: logits [B, V], merged into {@code picks} as the lm_head writes them when picks is not null. */
+    private Tensor lastLogits(Tensor hidden, RowsArgmax.Picks picks) {
+        Tensor normed = finalNorm(hidden.select(1, hidden.size(1) - 1));
+        return picks == null ? lmHead(normed) : wordEmbeddings.logits(normed, picks);
     }
 
     /**
@@ -183,8 +196,11 @@ public final class BloomModel implements AutoCloseable {
      * belongs to the open scope.
      */
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
-        Tensor hidden = embeddingsLayerNorm(in.embeds());
-        AttentionContext ctx = attentionContext(in.mask(), queries, in.prefix());
+        return blocks(embeddingsLayerNorm(in.embeds()), attentionContext(in.mask(), queries, in.prefix()), cache, queries);
+    }
+
+    /** Every block over the embeddings' layer norm {@code hidden} [B, T, H] for {@code queries} new positions: {@link #lastHidden}'s result. */
+    private Tensor blocks(Tensor hidden, AttentionContext ctx, KvCache cache, long queries) {
         Tensor decoded = queries == 1 ? decodeBlocks.forward(hidden, ctx, cache) : null;
         if (decoded != null) return decoded;
         for (int i = 0; i < h.size(); i++) {

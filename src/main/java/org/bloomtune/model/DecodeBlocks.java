@@ -22,22 +22,35 @@ import java.util.concurrent.atomic.AtomicReference;
  * block from Java. Applies where every piece has its native form: each linear's {@link Linear#rowKernel}
  * (the kernel its Java path would call), {@link org.bloomtune.kernels.DecodeAttention} for the cache (its buffers checked each step by
  * {@link DecodeBlocksKernel#runIfFits}), float32 or bfloat16
- * layer norms; otherwise the caller runs the blocks as before. The weights' table is built once
+ * layer norms; otherwise the caller runs the blocks as before. For greedy decoding the step goes
+ * on through ln_f and the lm_head to each row's argmax ({@link #argmax}) where the word embedding's
+ * lm_head has its row kernel too ({@link WordEmbedding#rowKernel}). The weights' table is built once
  * per row count and kept; a copy with the cache buffers' addresses written in, and the scratch,
  * are kept from step to step while the cache keeps its buffers.
  */
 final class DecodeBlocks implements AutoCloseable {
     private final BloomConfig config;
     private final List<BloomBlock> blocks;
+    private final LayerNorm lnF;
+    private final WordEmbedding wordEmbeddings;
     private final Arena arena = Arena.ofShared();
     private final ConcurrentMap<Long, Optional<DecodeBlocksKernel.Table>> tables = new ConcurrentHashMap<>();
     private volatile boolean enabled = true;
     private final AtomicLong steps = new AtomicLong();
+    private final AtomicLong argmaxSteps = new AtomicLong();
     private final AtomicReference<Kept> kept = new AtomicReference<>();
 
-    DecodeBlocks(BloomConfig config, List<BloomBlock> blocks) {
+    DecodeBlocks(BloomConfig config, List<BloomBlock> blocks, LayerNorm lnF, WordEmbedding wordEmbeddings) {
         this.config = config;
         this.blocks = blocks;
+        this.lnF = lnF;
+        this.wordEmbeddings = wordEmbeddings;
+    }
+
+    /** How a prepared step is launched: its result, or null where the step's tensors do not fit (nothing written). */
+    @FunctionalInterface
+    private interface Launch<R> {
+        R run(Arena arena, DecodeBlocksKernel.Prepared prepared, DecodeBlocksKernel.Shape shape, Tensor state);
     }
 
     /** Turns the native step off or on (tests compare it with the block-by-block path). */
@@ -46,12 +59,33 @@ final class DecodeBlocks implements AutoCloseable {
     /** Decode steps run natively so far. */
     long steps() { return steps.get(); }
 
+    /** Of {@link #steps}, those that went on to the argmax. */
+    long argmaxSteps() { return argmaxSteps.get(); }
+
     /**
      * The last block's output [B, 1, H] for the first block's input {@code hidden} [B, 1, H], the
      * cache extended by the step's keys and values as the blocks would extend it (the caller advances
      * its length); null where the native step does not apply, nothing then having been written.
      */
     Tensor forward(Tensor hidden, AttentionContext ctx, KvCache cache) {
+        return step(hidden, ctx, cache, (arena, prepared, shape, state) ->
+                DecodeBlocksKernel.runIfFits(arena, prepared, shape, state, ctx.alibi(), ctx.mask()) ? state.view(shape.rows(), 1, shape.hidden()) : null);
+    }
+
+    /**
+     * Each row's greedy next token — the argmax of ln_f and the lm_head over the last block's
+     * output, with torch.argmax's rules — for the first block's input {@code hidden} [B, 1, H], the
+     * cache extended as by {@link #forward}; null where the native step or its head does not apply,
+     * nothing then having been written.
+     */
+    long[] argmax(Tensor hidden, AttentionContext ctx, KvCache cache) {
+        long[] picked = step(hidden, ctx, cache, (arena, prepared, shape, state) ->
+                DecodeBlocksKernel.argmaxIfFits(arena, prepared, shape, state, ctx.alibi(), ctx.mask()));
+        if (picked != null) argmaxSteps.incrementAndGet();
+        return picked;
+    }
+
+    private <R> R step(Tensor hidden, AttentionContext ctx, KvCache cache, Launch<R> launch) {
         if (!enabled || !DecodeBlocksKernel.available() || cache == null || !takes(hidden, ctx)) return null;
         long rows = hidden.size(0);
         long h = config.hiddenSize();
@@ -65,16 +99,15 @@ final class DecodeBlocks implements AutoCloseable {
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
-        boolean ran;
+        R result;
         try (Arena arena = Arena.ofConfined()) {
-            ran = DecodeBlocksKernel.runIfFits(arena, step.prepared, shape, state, ctx.alibi(), ctx.mask());
+            result = launch.run(arena, step.prepared, shape, state);
         } finally {
             Kept displaced = kept.getAndSet(step);
             if (displaced != null) displaced.close();
         }
-        if (!ran) return null;
-        steps.incrementAndGet();
-        return state.view(rows, 1, h);
+        if (result != null) steps.incrementAndGet();
+        return result;
     }
 
     /**
@@ -141,7 +174,8 @@ final class DecodeBlocks implements AutoCloseable {
             if (qkv == null || dense == null || hTo4h == null || h4ToH == null) return null;
             layers.add(new DecodeBlocksKernel.Layer(ln1.weight(), ln1.bias(), ln2.weight(), ln2.bias(), qkv, dense, hTo4h, h4ToH));
         }
-        return DecodeBlocksKernel.layers(arena, layers);
+        RowKernel lmHead = normTakes(lnF, scratch[0]) ? wordEmbeddings.rowKernel(scratch[0]) : null;
+        return DecodeBlocksKernel.layers(arena, layers, lmHead == null ? null : new DecodeBlocksKernel.Head(lnF.weight(), lnF.bias(), lmHead));
     }
 
     private boolean normTakes(LayerNorm ln, Tensor x) {

@@ -1,6 +1,9 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.Bf16RowsLinear;
 import org.bloomtune.kernels.DenseGemm;
+import org.bloomtune.kernels.F32RowsLinear;
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -21,6 +24,12 @@ public record DenseWordEmbedding(Tensor weight) implements WordEmbedding {
     @Override
     public Tensor logits(Tensor hidden, RowsArgmax.Picks picks) {
         return OneRowProduct.linear(hidden, weight, null, picks);
+    }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) {
+        RowKernel f32 = F32RowsLinear.rowKernel(x2d, weight, null);
+        return f32 != null ? f32 : Bf16RowsLinear.rowKernel(x2d, weight, null);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
@@ -39,6 +40,9 @@ public final class Int8WordEmbedding implements WordEmbedding {
         if (GradMode.is_enabled() && hidden.requires_grad()) return WordEmbedding.super.logits(hidden, picks);
         return kernel.multiplyWithArgmax(hidden.reshape(-1, weight.inFeatures()), weight, picks);
     }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) { return kernel.rowKernel(x2d, weight, null); }
 
     @Override
     public Tensor rows(long start, long n) { return weight.dequantizeRows(start, n, dtype); }

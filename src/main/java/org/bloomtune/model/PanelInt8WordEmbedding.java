@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -47,6 +48,9 @@ final class PanelInt8WordEmbedding implements WordEmbedding {
             return Int8Bf16Panels.forward(in, panels, scales, null, picks);
         }
     }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) { return Int8Bf16Panels.rowKernel(x2d, panels, scales, null); }
 
     /** The rows gathered from their panels, dequantized by {@link Int8Weight#dequantizeRows} as the row-major embedding's are. */
     @Override

@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.DensePanels;
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -40,6 +41,9 @@ final class PanelWordEmbedding implements WordEmbedding {
             return DensePanels.forward(in, panels, null, picks);
         }
     }
+
+    @Override
+    public RowKernel rowKernel(Tensor x2d) { return DensePanels.rowKernel(x2d, panels, null); }
 
     @Override
     public Tensor rows(long start, long n) {

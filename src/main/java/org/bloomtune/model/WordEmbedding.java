@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
 
@@ -25,6 +26,13 @@ public interface WordEmbedding extends AutoCloseable {
         picks.mergeAll(logits);
         return logits;
     }
+
+    /**
+     * The native row kernel {@link #logits(Tensor, RowsArgmax.Picks)} calls for {@code x2d} [rows, H]
+     * as the lm_head, or null where it calls none (as {@link Linear#rowKernel}): what a native decode
+     * step calls to go on to the argmax itself.
+     */
+    default RowKernel rowKernel(Tensor x2d) { return null; }
 
     /**
      * Vocabulary rows {@code [start, start + n)} of the matrix as [n, H] in the compute dtype — a

@@ -22,7 +22,7 @@ class DecodeBlocksKernelTest {
     void aTableWhoseLinearsDoNotChainIsRefusedNamingTheBlockAndLinear() {
         try (Arena arena = Arena.ofConfined()) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> DecodeBlocksKernel.layers(arena, List.of(layer(H, 2 * H))));
+                    () -> DecodeBlocksKernel.layers(arena, List.of(layer(H, 2 * H)), null));
             assertTrue(e.getMessage().contains("block 0: linear 1 is 64 → 128, not 64 → 64"), e.getMessage());
         }
     }
@@ -30,7 +30,7 @@ class DecodeBlocksKernelTest {
     @Test
     void aStepWhoseTensorsDoNotFitTheTableIsRefusedBeforeAnyNativeCall() {
         try (Arena arena = Arena.ofConfined()) {
-            DecodeBlocksKernel.Table table = DecodeBlocksKernel.layers(arena, List.of(layer(H, H)));
+            DecodeBlocksKernel.Table table = DecodeBlocksKernel.layers(arena, List.of(layer(H, H)), null);
             DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(ROWS, H, HEADS, H / HEADS, PAST, CAPACITY, false, false, 1e-5);
             Tensor hidden = torch.zeros(ROWS, H);
             Tensor[] kv = {torch.zeros(ROWS * HEADS, H / HEADS, CAPACITY), torch.zeros(ROWS * HEADS, CAPACITY, H / HEADS)};

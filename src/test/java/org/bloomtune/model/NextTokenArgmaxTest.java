@@ -1,10 +1,12 @@
 package org.bloomtune.model;
 
 import org.bloomtune.demo.RandomCheckpoint;
+import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,13 +15,16 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * {@link BloomModel#nextTokenArgmax} — the argmax merged by the lm_head's threads as they write the
  * logits — against torch's argmax of {@link BloomModel#nextTokenLogits}'s logits, step after step of
  * a greedy decode of three left-padded rows and of one, for every lm_head layout: float32 and
  * bfloat16 row-major, bfloat16 and weight-only int8 panels (inference-only), and the row-major int8
- * weight in both int8 modes and both compute dtypes.
+ * weight in both int8 modes and both compute dtypes. Where this CPU has the native decode step and
+ * the lm_head's row kernel, the merged argmax is the native step's own (ln_f, the lm_head and the
+ * merge after the blocks in one call), so the check also holds it to the Java path's logits.
  */
 class NextTokenArgmaxTest {
     static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
@@ -48,8 +53,26 @@ class NextTokenArgmaxTest {
             if (layout.forInference()) options = options.forInference();
             if (layout.int8() != Int8Mode.NONE) options = options.withInt8(Int8Options.of(layout.int8()));
             try (BloomModel model = BloomModel.load(checkpoint, options)) {
-                for (int rows : new int[]{3, 1}) decodeBothWays(model, rows, layout + " rows " + rows);
+                for (int rows : new int[]{3, 1}) {
+                    long before = model.nativeArgmaxSteps();
+                    decodeBothWays(model, rows, layout + " rows " + rows);
+                    if (nativeHeadRuns(model, rows)) {
+                        assertEquals(STEPS, model.nativeArgmaxSteps() - before, layout + " rows " + rows + ": decode steps by the native head");
+                    }
+                }
             }
+        }
+    }
+
+    /** True when this CPU has every row kernel the native step and its head need for the model at these rows. */
+    private static boolean nativeHeadRuns(BloomModel model, int rows) {
+        if (!DecodeBlocksKernel.available()) return false;
+        long h = model.config().hiddenSize();
+        try (Tensor x = torch.zeros(rows, h).to(model.dtype().scalarType()); Tensor wide = torch.zeros(rows, 4 * h).to(model.dtype().scalarType())) {
+            BloomBlock b = model.blocks().getFirst();
+            return b.selfAttention().queryKeyValue().rowKernel(x) != null && b.selfAttention().dense().rowKernel(x) != null
+                    && b.mlp().denseHTo4h().rowKernel(x) != null && b.mlp().dense4hToH().rowKernel(wide) != null
+                    && model.wordEmbeddings().rowKernel(x) != null;
         }
     }
 

@@ -3,11 +3,11 @@
  * call per thread: layer norm, fused QKV, attention over the cache, output projection and residual,
  * layer norm, H → 4H with GELU, 4H → H and residual, 24 times over, with the threads meeting at a
  * spin barrier between the parts; for greedy decoding also ln_f, the lm_head and each row's argmax
- * (the head), so that a step's threads are handed work once rather than again for the lm_head. The products are the row kernels the Java path calls one by one
- * (each linear's function, weights and split are chosen on the Java side, by the same checks), so
- * the step reads the same weights; what goes is the time between the kernels — the small ops'
- * dispatch and allocations, a thread hand-off per kernel, the Java between them and its warm-up
- * (benchmarks/FINDINGS.md).
+ * (the head), so that a step's threads are handed work once rather than again for the lm_head. The
+ * products are the row kernels the Java path calls one by one (each linear's function, weights and
+ * split are chosen on the Java side, by the same checks), so the step reads the same weights; what
+ * goes is the time between the kernels — the small ops' dispatch and allocations, a thread hand-off
+ * per kernel, the Java between them and its warm-up (benchmarks/FINDINGS.md).
  *
  * The small ops round as libtorch's do in the compute dtype: a residual add is one rounding of the
  * float sum; the layer norm and the tanh GELU are computed in float and rounded once (libtorch's

@@ -151,7 +151,7 @@ public final class DecodeBlocksKernel {
         private final MemorySegment layers;
         private final long rows, heads, headDim, capacity;
         private final MemorySegment[] scratch;
-        private final MemorySegment logits;         // [rows, V] in the compute dtype where the table has a head, else NULL
+        private MemorySegment logits;               // [rows, V] in the compute dtype, made by the first step that goes on to the argmax
         private final int threads;
 
         private Prepared(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
@@ -168,7 +168,12 @@ public final class DecodeBlocksKernel {
             this.scratch = new MemorySegment[scratch.length];
             for (int i = 0; i < scratch.length; i++) this.scratch[i] = NativeMemory.of(scratch[i]);
             this.threads = Math.min(SerialOps.kernelThreads(), copies(scratch, rows));
-            this.logits = table.hasHead() ? arena.allocate(rows * table.vocabulary() * (table.bf16() ? 2 : 4), 64) : MemorySegment.NULL;
+        }
+
+        /** The head's logits scratch (a prepared step is run by one thread at a time; steps that stop at the blocks never make it). */
+        private MemorySegment logits() {
+            if (logits == null) logits = arena.allocate(rows * table.vocabulary() * (table.bf16() ? 2 : 4), 64);
+            return logits;
         }
 
         /** Positions the prepared cache buffers hold. */
@@ -285,7 +290,7 @@ public final class DecodeBlocksKernel {
             address(step, LNF_WEIGHT, table.lnfWeight());
             address(step, LNF_BIAS, table.lnfBias());
             address(step, HEAD, table.head());
-            address(step, LOGITS, prepared.logits);
+            address(step, LOGITS, prepared.logits());
             address(step, PICKS, picks);
         }
         int status = together(step, prepared.threads);

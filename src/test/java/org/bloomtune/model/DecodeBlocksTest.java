@@ -273,7 +273,7 @@ class DecodeBlocksTest {
     }
 
     /** True when this CPU has every kernel the native step needs for the model at these rows. */
-    private static boolean nativeRuns(BloomModel model, int rows) {
+    static boolean nativeRuns(BloomModel model, int rows) {
         if (!DecodeBlocksKernel.available()) return false;
         long h = model.config().hiddenSize();
         try (Tensor x = torch.zeros(rows, h).to(model.dtype().scalarType()); Tensor wide = torch.zeros(rows, 4 * h).to(model.dtype().scalarType())) {

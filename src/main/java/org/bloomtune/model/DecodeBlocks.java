@@ -79,6 +79,8 @@ final class DecodeBlocks implements AutoCloseable {
      * nothing then having been written.
      */
     long[] argmax(Tensor hidden, AttentionContext ctx, KvCache cache) {
+        Optional<DecodeBlocksKernel.Table> known = hidden.dim() == 3 ? tables.get(hidden.size(0)) : null;
+        if (known != null && (known.isEmpty() || !known.get().hasHead())) return null;     // no head for these rows: the caller's path at once
         long[] picked = step(hidden, ctx, cache, (arena, prepared, shape, state) ->
                 DecodeBlocksKernel.argmaxIfFits(arena, prepared, shape, state, ctx.alibi(), ctx.mask()));
         if (picked != null) argmaxSteps.incrementAndGet();

@@ -14,30 +14,15 @@
  * Only for CPUs with AVX-512 F/BW/VL and FMA: bt_decode_attention_avx512_supported() says whether
  * this one has them, and the caller binds the portable kernel otherwise.
  */
-#include "isa_cap.h"
+#include "avx512_twin.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bf16.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
-#include <immintrin.h>
-#include "avx512_lanes.h"
-#define BT_HAVE_AVX512_BUILD 1
-#endif
-
-int32_t bt_decode_attention_avx512_supported(void) {
-#ifdef BT_HAVE_AVX512_BUILD
-    return bt_isa_avx512_fma();
-#else
-    return 0;
-#endif
-}
+int32_t bt_decode_attention_avx512_supported(void) { return bt_avx512_twin_supported(); }
 
 #ifdef BT_HAVE_AVX512_BUILD
-#define BT_Z __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#define BT_ZI BT_Z static inline __attribute__((always_inline))
-#include "exp16.h"
 
 /* torch.finfo(torch.float32).min: HF's value for masked scores, not -inf. */
 #define BT_MASKED (-3.40282347e38f)

@@ -2,7 +2,7 @@
  * fast_exp.h's bt_exp on sixteen AVX-512 lanes (x ≤ 0): the same clamp at −87.3, reduction and
  * polynomial, with FMA, in the scalar's order of operations. A NaN stays a NaN (vmaxps returns its
  * second operand then). The includer includes immintrin.h and defines BT_ZI as an always-inline
- * function whose target has AVX-512 F and FMA.
+ * function whose target has AVX-512 F and FMA (avx512_twin.h does both for the AVX-512 twins).
  */
 #ifndef BT_EXP16_H
 #define BT_EXP16_H

@@ -13,27 +13,12 @@
  * last float bits. Only for CPUs with AVX-512 F/BW/VL and FMA
  * (bt_masked_softmax_avx512_supported()); masked_softmax.c takes the portable rows otherwise.
  */
-#include "isa_cap.h"
+#include "avx512_twin.h"
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
-#include <immintrin.h>
-#include "avx512_lanes.h"
-#define BT_HAVE_AVX512_BUILD 1
-#endif
-
-int32_t bt_masked_softmax_avx512_supported(void) {
-#ifdef BT_HAVE_AVX512_BUILD
-    return bt_isa_avx512_fma();
-#else
-    return 0;
-#endif
-}
+int32_t bt_masked_softmax_avx512_supported(void) { return bt_avx512_twin_supported(); }
 
 #ifdef BT_HAVE_AVX512_BUILD
-#define BT_Z __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#define BT_ZI BT_Z static inline __attribute__((always_inline))
-#include "exp16.h"
 
 #define FLOAT32_LOWEST (-3.4028234663852886e38f)
 

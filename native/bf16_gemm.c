@@ -46,12 +46,24 @@ int32_t bt_bf16_gemm_supported(void) {
 #define PACK_AHEAD 16     /* pairs of W's rows read ahead while packing B = W */
 
 /*
+ * How the tiles multiply (bt_bf16_gemm_products): by vdpbf16ps on the packed pairs, or by float32
+ * FMAs on the same numbers widened — each bfloat16 is the top half of a float32, so the widened
+ * products are exact and summed into float32 in vdpbf16ps's order (a pair's odd element first).
+ * Where the CPU retires vdpbf16ps at half the rate of FMAs (Intel's AVX512_BF16 cores without
+ * AMX: two float32 FMAs per pair are then twice as fast as one pair instruction) the widened
+ * tiles win despite the widening; where it retires as many (AMD's Zen 4) vdpbf16ps does twice
+ * the work per instruction and wins.
+ */
+enum { BT_BF16_PRODUCTS_UNSET = -1, BT_BF16_PRODUCTS_PAIRS = 0, BT_BF16_PRODUCTS_WIDENED = 1 };
+
+/*
  * Bytes of scratch one thread needs for an [m, k] A: a packed block of up to CHUNK_PAIRS pairs,
- * and m · BLOCK float32 partial sums when k is longer than one chunk. 64-byte multiples.
+ * m · BLOCK float32 partial sums when k is longer than one chunk and, for the widened products,
+ * the block and eight rows of A's chunk as float32. 64-byte multiples.
  */
 int64_t bt_bf16_gemm_scratch_bytes(int64_t m, int64_t k) {
     int64_t pairs = k / 2, chunk = pairs < CHUNK_PAIRS ? pairs : CHUNK_PAIRS;
-    int64_t bytes = BLOCK * chunk * 4 + (pairs > chunk ? m * BLOCK * 4 : 0);
+    int64_t bytes = BLOCK * chunk * 4 + (pairs > chunk ? m * BLOCK * 4 : 0) + BLOCK * chunk * 8 + ROWS * chunk * 8;
     return (bytes + 63) / 64 * 64;
 }
 
@@ -228,26 +240,11 @@ BT_BF16_INLINE void store32(const __m512 sums[2], const uint16_t *bias, void *c,
 }
 
 /*
- * nr (1..ROWS) rows of A times one packed panel over `pairs` pairs of k. The sums start at zero, or
- * at the float32 partial sums `part` holds from earlier pairs (row stride BLOCK); they end in
- * `part` when later pairs follow, else in C's columns [0, width).
+ * A tile's float32 sums (nr rows, 32 columns) at its end: kept in `part` when later pairs of k
+ * follow, else into C's columns [0, width).
  */
-BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
-                         void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, const int nr) {
-    __m512 acc[ROWS][2];
-    for (int r = 0; r < nr; r++) {
-        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK);
-        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK + 16);
-    }
-    for (int64_t q = 0; q < pairs; q++) {
-        __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
-        __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
-        for (int r = 0; r < nr; r++) {
-            __m512bh x = (__m512bh) _mm512_set1_epi32((int32_t) *(const bf16_pair *) (a + r * lda + 2 * q));
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
-        }
-    }
+BT_BF16_INLINE void finish(__m512 acc[ROWS][2], const uint16_t *bias, void *c, int64_t ldc, int c_f32, int width, float *part,
+                           int last, const int nr) {
     if (!last) {
         for (int r = 0; r < nr; r++) {
             _mm512_storeu_ps(part + r * BLOCK, acc[r][0]);
@@ -264,6 +261,95 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
     for (int r = 0; r < nr; r++) {
         store16(acc[r][0], bias, c, r * ldc, c_f32, m0);
         if (m1) store16(acc[r][1], bias ? bias + 16 : bias, c, r * ldc + 16, c_f32, m1);
+    }
+}
+
+/* A tile's sums at its start: zero, or the float32 partial sums `part` holds from earlier pairs (row stride BLOCK). */
+BT_BF16_INLINE void start(__m512 acc[ROWS][2], const float *part, int first, const int nr) {
+    for (int r = 0; r < nr; r++) {
+        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK);
+        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * BLOCK + 16);
+    }
+}
+
+/* nr (1..ROWS) rows of A times one packed panel over `pairs` pairs of k, by vdpbf16ps. */
+BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
+                         void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, const int nr) {
+    __m512 acc[ROWS][2];
+    start(acc, part, first, nr);
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
+        __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
+        for (int r = 0; r < nr; r++) {
+            __m512bh x = (__m512bh) _mm512_set1_epi32((int32_t) *(const bf16_pair *) (a + r * lda + 2 * q));
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    finish(acc, bias, c, ldc, c_f32, width, part, last, nr);
+}
+
+/*
+ * The same by float32 FMAs: `wide` is the panel widened (wide_panel), `aw` the rows of A's chunk
+ * widened (row stride 2 · pairs). Each k's 32 columns are two vectors; each row's element is
+ * broadcast from memory, so no instruction besides the loads competes with the FMAs.
+ */
+BT_BF16_INLINE void tile_widened(const float *aw, const float *wide, int64_t pairs, const uint16_t *bias, void *c, int64_t ldc,
+                                 int c_f32, int width, float *part, int first, int last, const int nr) {
+    __m512 acc[ROWS][2];
+    start(acc, part, first, nr);
+    int64_t ldaw = 2 * pairs;
+    for (int64_t q = 0; q < pairs; q++) {
+        for (int h = 1; h >= 0; h--) {
+            int64_t kk = 2 * q + h;
+            __m512 b0 = _mm512_loadu_ps(wide + kk * PANEL);
+            __m512 b1 = _mm512_loadu_ps(wide + kk * PANEL + 16);
+            for (int r = 0; r < nr; r++) {
+                __m512 x = _mm512_set1_ps(aw[r * ldaw + kk]);
+                acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+            }
+        }
+    }
+    finish(acc, bias, c, ldc, c_f32, width, part, last, nr);
+}
+
+BT_BF16 static void tile_widened_rows(const float *aw, const float *wide, int64_t pairs, const uint16_t *bias, void *c, int64_t ldc,
+                                      int c_f32, int width, float *part, int first, int last, int64_t nr) {
+    switch (nr) {
+        case 8: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 8); break;
+        case 7: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 7); break;
+        case 6: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 6); break;
+        case 5: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 5); break;
+        case 4: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 4); break;
+        case 3: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 3); break;
+        case 2: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 2); break;
+        default: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 1); break;
+    }
+}
+
+/* A packed panel's pairs widened to float32, k by k: wide[kk · 32 + j] = B[2q + h][j] for kk = 2q + h. */
+BT_BF16 static void wide_panel(const uint32_t *panel, int64_t pairs, float *wide) {
+    const __m512i high = _mm512_set1_epi32((int32_t) 0xffff0000u);
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512i v0 = _mm512_loadu_si512(panel + q * PANEL), v1 = _mm512_loadu_si512(panel + q * PANEL + 16);
+        _mm512_storeu_si512(wide + 2 * q * PANEL, _mm512_slli_epi32(v0, 16));
+        _mm512_storeu_si512(wide + 2 * q * PANEL + 16, _mm512_slli_epi32(v1, 16));
+        _mm512_storeu_si512(wide + (2 * q + 1) * PANEL, _mm512_and_si512(v0, high));
+        _mm512_storeu_si512(wide + (2 * q + 1) * PANEL + 16, _mm512_and_si512(v1, high));
+    }
+}
+
+/* nr rows of A's elements [0, count) (row stride lda) widened to float32 rows of `count` (count even). */
+BT_BF16 static void wide_rows(const uint16_t *a, int64_t lda, int64_t nr, int64_t count, float *aw) {
+    for (int64_t r = 0; r < nr; r++) {
+        const uint16_t *row = a + r * lda;
+        float *out = aw + r * count;
+        for (int64_t e = 0; e < count; e += 16) {
+            __mmask16 m = count - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (count - e)) - 1);
+            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + e));
+            _mm512_mask_storeu_ps(out + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        }
     }
 }
 
@@ -287,24 +373,35 @@ BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *pa
  * of every row of A for the block (bt_bf16_gemm_scratch_bytes).
  */
 BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias,
-                            void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *scratch) {
+                            void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *scratch,
+                            int widened) {
     size_t elem = c_f32 ? sizeof(float) : sizeof(uint16_t);
-    int64_t all_pairs = k / 2;
+    int64_t all_pairs = k / 2, chunk = all_pairs < CHUNK_PAIRS ? all_pairs : CHUNK_PAIRS;
     uint32_t *packed = scratch;
-    float *partial = (float *) (scratch + BLOCK * (all_pairs < CHUNK_PAIRS ? all_pairs : CHUNK_PAIRS));
+    float *partial = (float *) (scratch + BLOCK * chunk);
+    float *wide = partial + (all_pairs > chunk ? m * BLOCK : 0);
+    float *aw = wide + BLOCK * chunk * 2;
     for (int64_t j = from; j < from + count; j += BLOCK) {
         int64_t cols = from + count - j < BLOCK ? from + count - j : BLOCK;
         for (int64_t q_from = 0; q_from < all_pairs; q_from += CHUNK_PAIRS) {
             int64_t pairs = all_pairs - q_from < CHUNK_PAIRS ? all_pairs - q_from : CHUNK_PAIRS;
             int first = q_from == 0, last = q_from + pairs == all_pairs;
             pack(b, transposed, j, q_from, pairs, cols, packed);
+            if (widened)
+                for (int64_t p = 0; p * PANEL < cols; p++) wide_panel(packed + p * pairs * PANEL, pairs, wide + p * pairs * 2 * PANEL);
             for (int64_t i = 0; i < m; i += ROWS) {
                 int64_t nr = m - i < ROWS ? m - i : ROWS;
+                if (widened) wide_rows(a + i * lda + 2 * q_from, lda, nr, 2 * pairs, aw);
                 for (int64_t p = 0; p * PANEL < cols; p++) {
                     int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
                     char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;
-                    tile_rows(a + i * lda + 2 * q_from, lda, packed + p * pairs * PANEL, pairs, bias ? bias + j + p * PANEL : bias, out,
-                              ldc, c_f32, width, partial + i * BLOCK + p * PANEL, first, last, nr);
+                    const uint16_t *bias_p = bias ? bias + j + p * PANEL : bias;
+                    float *part = partial + i * BLOCK + p * PANEL;
+                    if (widened)
+                        tile_widened_rows(aw, wide + p * pairs * 2 * PANEL, pairs, bias_p, out, ldc, c_f32, width, part, first, last, nr);
+                    else
+                        tile_rows(a + i * lda + 2 * q_from, lda, packed + p * pairs * PANEL, pairs, bias_p, out, ldc, c_f32, width, part,
+                                  first, last, nr);
                 }
             }
         }
@@ -324,16 +421,82 @@ typedef struct {
     int64_t m, k;
     uint32_t *packed;
     int64_t scratch;            /* words of packed per thread */
+    int widened;                /* BT_BF16_PRODUCTS_WIDENED */
 } product;
 
 BT_BF16 static void column_block(void *context, int64_t from, int64_t count, int thread) {
     const product *p = context;
-    columns(p->a, p->lda, p->b, p->transposed, p->bias, p->c, p->ldc, p->c_f32, p->m, p->k, from, count, p->packed + thread * p->scratch);
+    columns(p->a, p->lda, p->b, p->transposed, p->bias, p->c, p->ldc, p->c_f32, p->m, p->k, from, count, p->packed + thread * p->scratch,
+            p->widened);
 }
 
+/*
+ * Cycles (the TSC's) for `rounds` × 16 independent vdpbf16ps, or as many float32 FMAs: each
+ * instruction's throughput with no dependency between neighbours.
+ */
+#define PROBE_ROUNDS 4096
+#define KEEP(v) __asm__ volatile("" : "+v"(v))
+BT_BF16 static uint64_t pair_cycles(void) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    __m512bh x = (__m512bh) _mm512_set1_epi32(0x3f803f80), y = x;
+    uint64_t t = __builtin_ia32_rdtsc();
+    for (int round = 0; round < PROBE_ROUNDS; round++)
+        for (int i = 0; i < 16; i++) { acc[i] = _mm512_dpbf16_ps(acc[i], x, y); KEEP(acc[i]); }
+    return __builtin_ia32_rdtsc() - t;
+}
+
+BT_BF16 static uint64_t fma_cycles(void) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    __m512 x = _mm512_set1_ps(1.0f), y = x;
+    uint64_t t = __builtin_ia32_rdtsc();
+    for (int round = 0; round < PROBE_ROUNDS; round++)
+        for (int i = 0; i < 16; i++) { acc[i] = _mm512_fmadd_ps(x, y, acc[i]); KEEP(acc[i]); }
+    return __builtin_ia32_rdtsc() - t;
+}
+
+/*
+ * Widened when a vdpbf16ps (two multiply-adds a lane) takes more than 1.6 FMAs' time: the fastest
+ * of seven alternating runs of each, so that a run the hypervisor interrupted does not decide.
+ */
+static int32_t measured_products(void) {
+    uint64_t pairs = UINT64_MAX, fmas = UINT64_MAX;
+    for (int run = 0; run < 7; run++) {
+        uint64_t p = pair_cycles(), f = fma_cycles();
+        if (p < pairs) pairs = p;
+        if (f < fmas) fmas = f;
+    }
+    return pairs * 10 > fmas * 16 ? BT_BF16_PRODUCTS_WIDENED : BT_BF16_PRODUCTS_PAIRS;
+}
+#endif
+
+static int32_t products = BT_BF16_PRODUCTS_UNSET;
+
+/*
+ * How this process's products multiply: 0 by vdpbf16ps, 1 by widened float32 FMAs — measured on
+ * the first call unless set. Call it once before the threads start (the Java side does, when it
+ * binds the kernel).
+ */
+int32_t bt_bf16_gemm_products(void) {
+#ifdef BT_HAVE_BF16_GEMM_BUILD
+    if (products == BT_BF16_PRODUCTS_UNSET) products = bt_bf16_gemm_supported() ? measured_products() : BT_BF16_PRODUCTS_PAIRS;
+#else
+    if (products == BT_BF16_PRODUCTS_UNSET) products = BT_BF16_PRODUCTS_PAIRS;
+#endif
+    return products;
+}
+
+/* Sets the products' way (0 or 1; anything else measures again at the next call), between calls only. */
+void bt_bf16_gemm_set_products(int32_t which) {
+    products = which == BT_BF16_PRODUCTS_PAIRS || which == BT_BF16_PRODUCTS_WIDENED ? which : BT_BF16_PRODUCTS_UNSET;
+}
+
+#ifdef BT_HAVE_BF16_GEMM_BUILD
 static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,
                  int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
-    product p = { a, lda, b, transposed, bias, c, ldc, c_f32, m, k, packed, bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t) };
+    product p = { a, lda, b, transposed, bias, c, ldc, c_f32, m, k, packed, bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t),
+                  bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED };
     bt_column_blocks(n, BLOCK, threads, column_block, &p);
 }
 #endif

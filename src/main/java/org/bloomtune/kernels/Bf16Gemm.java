@@ -32,6 +32,19 @@ public final class Bf16Gemm {
     private static final MethodHandle INT8_KERNEL = bindInt8();
     private static final MethodHandle SCRATCH_BYTES = KERNEL == null ? null
             : NativeKernels.bind("bt_bf16_gemm_scratch_bytes", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle PRODUCTS = KERNEL == null ? null
+            : NativeKernels.bind("bt_bf16_gemm_products", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+    private static final MethodHandle SET_PRODUCTS = KERNEL == null ? null
+            : NativeKernels.bind("bt_bf16_gemm_set_products", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+
+    static {
+        // chosen here, before any call runs threads: the property's way, or the kernel measures both
+        Bf16Products chosen = Bf16Products.parse(System.getProperty(Bf16Products.PROPERTY));
+        if (KERNEL != null) {
+            if (chosen != null) useProducts(chosen);
+            products();
+        }
+    }
 
     private Bf16Gemm() {}
 
@@ -53,6 +66,29 @@ public final class Bf16Gemm {
 
     /** True when this CPU has AVX512_BF16 and the kernels are built. */
     public static boolean supported() { return KERNEL != null; }
+
+    /** How this process's products multiply ({@link Bf16Products#PAIRS} where the kernel is not supported). */
+    public static Bf16Products products() {
+        if (PRODUCTS == null) return Bf16Products.PAIRS;
+        try {
+            return Bf16Products.values()[(int) PRODUCTS.invokeExact()];
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_gemm_products failed", t);
+        }
+    }
+
+    /**
+     * Makes the following products multiply {@code way}'s way, for tests and benchmarks that compare
+     * the two on one CPU; call it between products, never while one runs.
+     */
+    public static void useProducts(Bf16Products way) {
+        if (SET_PRODUCTS == null) return;
+        try {
+            SET_PRODUCTS.invokeExact(way.code());
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_bf16_gemm_set_products failed", t);
+        }
+    }
 
     /**
      * True when the kernel takes {@code a} [..., k] times {@code w} — [n, k] for {@code a wᵀ}

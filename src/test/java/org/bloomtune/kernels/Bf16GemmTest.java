@@ -8,6 +8,8 @@ import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -21,14 +23,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * edges: rows not a multiple of the 8-row tile, columns not of the 32-column panel or of the
  * 64-column block two threads split, k not of 32. An int8 weight's products must equal, bit for bit,
  * the same kernel's products of the weight dequantized by {@link Int8Dequantize} (the same bfloat16
- * numbers in the same order). On a CPU without AVX512_BF16 the kernel must refuse every call.
+ * numbers in the same order). Each holds for both ways of multiplying ({@link Bf16Products}), whichever
+ * this CPU runs faster. On a CPU without AVX512_BF16 the kernel must refuse every call.
  */
 class Bf16GemmTest {
     // k of 4098 (x Wᵀ) and 2100 (dy W) spans chunks of the kernel's 2048, the last a few pairs long
     private static final long[][] SHAPES = {{64, 70, 38}, {203, 1000, 1024}, {1064, 258, 96}, {77, 64, 4098}, {72, 2100, 96}};
 
-    @Test
-    void productsEqualTheExactOnesToBfloat16Rounding() {
+    @ParameterizedTest
+    @EnumSource(Bf16Products.class)
+    void productsEqualTheExactOnesToBfloat16Rounding(Bf16Products way) {
+        Bf16Products measured = Bf16Gemm.products();
+        Bf16Gemm.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(5);
             for (long[] s : SHAPES) {
@@ -55,11 +61,16 @@ class Bf16GemmTest {
                 Bf16Gemm.linearInto(logits, x, w);
                 assertRounded(logits, x.to(ScalarType.Double).mm(w.to(ScalarType.Double).t()), k, "into a buffer");
             }
+        } finally {
+            Bf16Gemm.useProducts(measured);
         }
     }
 
-    @Test
-    void float32OutputAccumulatesTheUnroundedProduct() {
+    @ParameterizedTest
+    @EnumSource(Bf16Products.class)
+    void float32OutputAccumulatesTheUnroundedProduct(Bf16Products way) {
+        Bf16Products measured = Bf16Gemm.products();
+        Bf16Gemm.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(6);
             for (long[] s : SHAPES) {
@@ -78,11 +89,16 @@ class Bf16GemmTest {
                 double error = acc.to(ScalarType.Double).sub(exact).abs().max().item_double();
                 assertTrue(error < tolerance, m + "×" + n + "×" + k + ": max error " + error);
             }
+        } finally {
+            Bf16Gemm.useProducts(measured);
         }
     }
 
-    @Test
-    void int8WeightsGiveTheProductsOfTheirDequantizedCopy() {
+    @ParameterizedTest
+    @EnumSource(Bf16Products.class)
+    void int8WeightsGiveTheProductsOfTheirDequantizedCopy(Bf16Products way) {
+        Bf16Products measured = Bf16Gemm.products();
+        Bf16Gemm.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(7);
             for (long[] s : SHAPES) {
@@ -106,7 +122,18 @@ class Bf16GemmTest {
                 }
                 assertTrue(torch.equal(Bf16Gemm.int8InputGradient(dy, values, scales), Bf16Gemm.inputGradient(dy, w)), "dy W " + shape);
             }
+        } finally {
+            Bf16Gemm.useProducts(measured);
         }
+    }
+
+    @Test
+    void theWayIsMeasuredOnceAndCanBeSetByName() {
+        assertTrue(Bf16Gemm.products() == Bf16Gemm.products(), "one measurement per process");
+        assertTrue(Bf16Products.parse("Widened") == Bf16Products.WIDENED && Bf16Products.parse(" pairs ") == Bf16Products.PAIRS);
+        assertTrue(Bf16Products.parse(null) == null && Bf16Products.parse("measured") == null);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Bf16Products.parse("amx"));
+        assertTrue(e.getMessage().contains(Bf16Products.PROPERTY), e.getMessage());
     }
 
     @Test

@@ -431,29 +431,35 @@ BT_BF16 static void column_block(void *context, int64_t from, int64_t count, int
 }
 
 /*
- * Cycles (the TSC's) for `rounds` × 16 independent vdpbf16ps, or as many float32 FMAs: each
- * instruction's throughput with no dependency between neighbours.
+ * Cycles (the TSC's) for PROBE_ROUNDS × 16 independent vdpbf16ps, or as many float32 FMAs: each
+ * instruction's throughput with no dependency between neighbours. Sixteen named accumulators and
+ * empty asms over them every round keep the sums in registers and the loop from being folded away.
  */
 #define PROBE_ROUNDS 4096
-#define KEEP(v) __asm__ volatile("" : "+v"(v))
+#define PROBE_KEEP(a) \
+    __asm__ volatile("" : "+v"(a##0), "+v"(a##1), "+v"(a##2), "+v"(a##3), "+v"(a##4), "+v"(a##5), "+v"(a##6), "+v"(a##7)); \
+    __asm__ volatile("" : "+v"(a##8), "+v"(a##9), "+v"(a##10), "+v"(a##11), "+v"(a##12), "+v"(a##13), "+v"(a##14), "+v"(a##15))
+#define PROBE_LOOP(op) \
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0, s9 = s0, s10 = s0, \
+           s11 = s0, s12 = s0, s13 = s0, s14 = s0, s15 = s0; \
+    uint64_t t = __builtin_ia32_rdtsc(); \
+    for (int round = 0; round < PROBE_ROUNDS; round++) { \
+        op(s0); op(s1); op(s2); op(s3); op(s4); op(s5); op(s6); op(s7); \
+        op(s8); op(s9); op(s10); op(s11); op(s12); op(s13); op(s14); op(s15); \
+        PROBE_KEEP(s); \
+    } \
+    return __builtin_ia32_rdtsc() - t
+
 BT_BF16 static uint64_t pair_cycles(void) {
-    __m512 acc[16];
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    __m512bh x = (__m512bh) _mm512_set1_epi32(0x3f803f80), y = x;
-    uint64_t t = __builtin_ia32_rdtsc();
-    for (int round = 0; round < PROBE_ROUNDS; round++)
-        for (int i = 0; i < 16; i++) { acc[i] = _mm512_dpbf16_ps(acc[i], x, y); KEEP(acc[i]); }
-    return __builtin_ia32_rdtsc() - t;
+    __m512bh x = (__m512bh) _mm512_set1_epi32(0x3f803f80);
+#define PAIR_OP(acc) acc = _mm512_dpbf16_ps(acc, x, x)
+    PROBE_LOOP(PAIR_OP);
 }
 
 BT_BF16 static uint64_t fma_cycles(void) {
-    __m512 acc[16];
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    __m512 x = _mm512_set1_ps(1.0f), y = x;
-    uint64_t t = __builtin_ia32_rdtsc();
-    for (int round = 0; round < PROBE_ROUNDS; round++)
-        for (int i = 0; i < 16; i++) { acc[i] = _mm512_fmadd_ps(x, y, acc[i]); KEEP(acc[i]); }
-    return __builtin_ia32_rdtsc() - t;
+    __m512 x = _mm512_set1_ps(1.0f);
+#define FMA_OP(acc) acc = _mm512_fmadd_ps(x, x, acc)
+    PROBE_LOOP(FMA_OP);
 }
 
 /*

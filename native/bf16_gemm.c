@@ -44,7 +44,6 @@ int32_t bt_bf16_gemm_supported(void) {
 #define ROWS 8            /* rows of A per tile */
 #define CHUNK_PAIRS 1024  /* pairs of k packed at a time: a block (128 KiB a panel) and eight rows of A stay in L2 */
 #define PACK_AHEAD 16     /* pairs of W's rows read ahead while packing B = W */
-#define WIDEN_AHEAD 512   /* elements of A's next rows requested ahead of their widening: 32 pairs of k's tiles */
 
 /*
  * How the tiles multiply (bt_bf16_gemm_products): by vdpbf16ps on the packed pairs, or by float32
@@ -305,49 +304,42 @@ BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *pa
 }
 
 /*
- * The next group of A's rows, widened to float32 inside the tiles before it: A comes from L3 or
- * memory (a chunk of it outgrows L2), and a separate widening pass waited on every load, where
- * inside a tile the loads wait under the FMAs. Row r's element e goes to aw[r · count + e]. The
- * tile widens whole vectors of sixteen, unmasked (a masked load in the tile's loop made GCC keep the
- * accumulators in memory); widen_rest does what it left and the rows' masked tails.
+ * The next group of A's rows, widened to float32 a vector at a time inside the tile before it: A
+ * comes from L3 or memory (a chunk of it outgrows L2), and a separate widening pass waited on
+ * every load, where inside a tile the loads wait under the FMAs. Row r's element e goes to
+ * aw[r · count + e]; rows [row, rows) are still to do, row `row` from element e.
  */
 typedef struct {
     const uint16_t *a;
     int64_t lda, count, rows;
     float *aw;
-    int64_t row, e;             /* the next whole vector to widen: row `row`, element e */
+    int64_t row, e;
 } widening;
 
-BT_BF16_INLINE void widen16(const uint16_t *from, float *to, __mmask16 m) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, from));
-    _mm512_mask_storeu_ps(to, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-}
-
-/* The whole vectors the tiles did not reach, then every row's last count mod 16 elements. */
-BT_BF16 static void widen_rest(widening *w) {
-    int64_t whole = w->count & ~(int64_t) 15;
-    for (; w->row < w->rows; w->row++, w->e = 0)
-        for (; w->e < whole; w->e += 16) widen16(w->a + w->row * w->lda + w->e, w->aw + w->row * w->count + w->e, (__mmask16) 0xffff);
-    if (whole == w->count) return;
-    for (int64_t r = 0; r < w->rows; r++)
-        widen16(w->a + r * w->lda + whole, w->aw + r * w->count + whole, (__mmask16) ((1u << (w->count - whole)) - 1));
+BT_BF16_INLINE void widen_next(widening *w) {
+    if (w->row >= w->rows) return;
+    int64_t left = w->count - w->e;
+    __mmask16 m = left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1);
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w->a + w->row * w->lda + w->e));
+    _mm512_mask_storeu_ps(w->aw + w->row * w->count + w->e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+    w->e += 16;
+    if (w->e >= w->count) {
+        w->e = 0;
+        w->row++;
+    }
 }
 
 /*
  * The same by float32 FMAs: `wide` is the panel widened (wide_panel), `aw` the group's rows of A's
  * chunk widened (row stride 2 · pairs). Each k's 32 columns are two vectors; each row's element is
  * broadcast from memory, so no instruction besides the loads competes with the FMAs. `next`, if
- * not NULL, gets a vector widened per pair of k alongside.
+ * not NULL, is widened a vector per pair of k alongside.
  */
 BT_BF16_INLINE void tile_widened(const float *aw, const float *wide, int64_t pairs, const uint16_t *bias, void *c, int64_t ldc,
                                  int c_f32, int width, float *part, int first, int last, widening *next, const int nr) {
     __m512 acc[ROWS][2];
     start(acc, part, first, nr);
     int64_t ldaw = 2 * pairs;
-    const uint16_t *na = next ? next->a : NULL;
-    float *naw = next ? next->aw : NULL;
-    int64_t nlda = next ? next->lda : 0, count = next ? next->count : 0, whole = count & ~(int64_t) 15;
-    int64_t row = next ? next->row : 0, rows = next && whole > 0 ? next->rows : 0, e = next ? next->e : 0;
     for (int64_t q = 0; q < pairs; q++) {
         for (int h = 1; h >= 0; h--) {
             int64_t kk = 2 * q + h;
@@ -359,26 +351,7 @@ BT_BF16_INLINE void tile_widened(const float *aw, const float *wide, int64_t pai
                 acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
             }
         }
-        if (row < rows) {
-            /* the loads still waited: ask for A's line WIDEN_AHEAD elements on (the next row's, past this one's end) */
-            int64_t ahead = e + WIDEN_AHEAD, ahead_row = row;
-            if (ahead >= whole) {
-                ahead -= whole;
-                ahead_row++;
-            }
-            if (ahead_row < rows) _mm_prefetch((const char *) (na + ahead_row * nlda + ahead), _MM_HINT_T0);
-            __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) (na + row * nlda + e)));
-            _mm512_storeu_ps(naw + row * count + e, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-            e += 16;
-            if (e == whole) {
-                e = 0;
-                row++;
-            }
-        }
-    }
-    if (next) {
-        next->row = row < next->rows ? row : next->rows;
-        next->e = row < next->rows ? e : 0;
+        if (next) widen_next(next);
     }
     finish(acc, bias, c, ldc, c_f32, width, part, last, nr);
 }
@@ -421,7 +394,7 @@ BT_BF16 static void widened_chunk(const uint16_t *a, int64_t lda, const uint32_t
     int64_t count = 2 * pairs;
     for (int64_t p = 0; p * PANEL < cols; p++) wide_panel(packed + p * pairs * PANEL, pairs, wide + p * count * PANEL);
     widening now = { a, lda, count, m < ROWS ? m : ROWS, aw, 0, 0 };
-    widen_rest(&now);
+    while (now.row < now.rows) widen_next(&now);
     for (int64_t i = 0; i < m; i += ROWS) {
         int64_t nr = m - i < ROWS ? m - i : ROWS;
         float *group = aw + (i / ROWS % 2) * ROWS * count;
@@ -433,7 +406,7 @@ BT_BF16 static void widened_chunk(const uint16_t *a, int64_t lda, const uint32_t
                               c + ((size_t) (i * ldc + j + p * PANEL)) * elem, ldc, c_f32, width, partial + i * BLOCK + p * PANEL, first,
                               last, p == 0 ? &next : NULL, nr);
         }
-        widen_rest(&next);
+        while (next.row < next.rows) widen_next(&next);
     }
 }
 

@@ -59,11 +59,11 @@ enum { BT_BF16_PRODUCTS_UNSET = -1, BT_BF16_PRODUCTS_PAIRS = 0, BT_BF16_PRODUCTS
 /*
  * Bytes of scratch one thread needs for an [m, k] A: a packed block of up to CHUNK_PAIRS pairs,
  * m · BLOCK float32 partial sums when k is longer than one chunk and, for the widened products,
- * the block and two groups of eight rows of A's chunk as float32. 64-byte multiples.
+ * the block and eight rows of A's chunk as float32. 64-byte multiples.
  */
 int64_t bt_bf16_gemm_scratch_bytes(int64_t m, int64_t k) {
     int64_t pairs = k / 2, chunk = pairs < CHUNK_PAIRS ? pairs : CHUNK_PAIRS;
-    int64_t bytes = BLOCK * chunk * 4 + (pairs > chunk ? m * BLOCK * 4 : 0) + BLOCK * chunk * 8 + 2 * ROWS * chunk * 8;
+    int64_t bytes = BLOCK * chunk * 4 + (pairs > chunk ? m * BLOCK * 4 : 0) + BLOCK * chunk * 8 + ROWS * chunk * 8;
     return (bytes + 63) / 64 * 64;
 }
 
@@ -289,54 +289,13 @@ BT_BF16_INLINE void tile(const uint16_t *a, int64_t lda, const uint32_t *panel, 
     finish(acc, bias, c, ldc, c_f32, width, part, last, nr);
 }
 
-BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
-                              void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, int64_t nr) {
-    switch (nr) {
-        case 8: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 8); break;
-        case 7: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 7); break;
-        case 6: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 6); break;
-        case 5: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 5); break;
-        case 4: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 4); break;
-        case 3: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 3); break;
-        case 2: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 2); break;
-        default: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 1); break;
-    }
-}
-
 /*
- * The next group of A's rows, widened to float32 a vector at a time inside the tile before it: A
- * comes from L3 or memory (a chunk of it outgrows L2), and a separate widening pass waited on
- * every load, where inside a tile the loads wait under the FMAs. Row r's element e goes to
- * aw[r · count + e]; rows [row, rows) are still to do, row `row` from element e.
- */
-typedef struct {
-    const uint16_t *a;
-    int64_t lda, count, rows;
-    float *aw;
-    int64_t row, e;
-} widening;
-
-BT_BF16_INLINE void widen_next(widening *w) {
-    if (w->row >= w->rows) return;
-    int64_t left = w->count - w->e;
-    __mmask16 m = left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1);
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w->a + w->row * w->lda + w->e));
-    _mm512_mask_storeu_ps(w->aw + w->row * w->count + w->e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-    w->e += 16;
-    if (w->e >= w->count) {
-        w->e = 0;
-        w->row++;
-    }
-}
-
-/*
- * The same by float32 FMAs: `wide` is the panel widened (wide_panel), `aw` the group's rows of A's
- * chunk widened (row stride 2 · pairs). Each k's 32 columns are two vectors; each row's element is
- * broadcast from memory, so no instruction besides the loads competes with the FMAs. `next`, if
- * not NULL, is widened a vector per pair of k alongside.
+ * The same by float32 FMAs: `wide` is the panel widened (wide_panel), `aw` the rows of A's chunk
+ * widened (row stride 2 · pairs). Each k's 32 columns are two vectors; each row's element is
+ * broadcast from memory, so no instruction besides the loads competes with the FMAs.
  */
 BT_BF16_INLINE void tile_widened(const float *aw, const float *wide, int64_t pairs, const uint16_t *bias, void *c, int64_t ldc,
-                                 int c_f32, int width, float *part, int first, int last, widening *next, const int nr) {
+                                 int c_f32, int width, float *part, int first, int last, const int nr) {
     __m512 acc[ROWS][2];
     start(acc, part, first, nr);
     int64_t ldaw = 2 * pairs;
@@ -351,22 +310,21 @@ BT_BF16_INLINE void tile_widened(const float *aw, const float *wide, int64_t pai
                 acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
             }
         }
-        if (next) widen_next(next);
     }
     finish(acc, bias, c, ldc, c_f32, width, part, last, nr);
 }
 
 BT_BF16 static void tile_widened_rows(const float *aw, const float *wide, int64_t pairs, const uint16_t *bias, void *c, int64_t ldc,
-                                      int c_f32, int width, float *part, int first, int last, widening *next, int64_t nr) {
+                                      int c_f32, int width, float *part, int first, int last, int64_t nr) {
     switch (nr) {
-        case 8: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 8); break;
-        case 7: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 7); break;
-        case 6: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 6); break;
-        case 5: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 5); break;
-        case 4: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 4); break;
-        case 3: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 3); break;
-        case 2: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 2); break;
-        default: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, next, 1); break;
+        case 8: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 8); break;
+        case 7: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 7); break;
+        case 6: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 6); break;
+        case 5: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 5); break;
+        case 4: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 4); break;
+        case 3: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 3); break;
+        case 2: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 2); break;
+        default: tile_widened(aw, wide, pairs, bias, c, ldc, c_f32, width, part, first, last, 1); break;
     }
 }
 
@@ -382,34 +340,38 @@ BT_BF16 static void wide_panel(const uint32_t *panel, int64_t pairs, float *wide
     }
 }
 
+/* nr rows of A's elements [0, count) (row stride lda) widened to float32 rows of `count` (count even). */
+BT_BF16 static void wide_rows(const uint16_t *a, int64_t lda, int64_t nr, int64_t count, float *aw) {
+    for (int64_t r = 0; r < nr; r++) {
+        const uint16_t *row = a + r * lda;
+        float *out = aw + r * count;
+        for (int64_t e = 0; e < count; e += 16) {
+            __mmask16 m = count - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (count - e)) - 1);
+            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + e));
+            _mm512_mask_storeu_ps(out + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        }
+    }
+}
+
+BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
+                              void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, int64_t nr) {
+    switch (nr) {
+        case 8: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 8); break;
+        case 7: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 7); break;
+        case 6: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 6); break;
+        case 5: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 5); break;
+        case 4: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 4); break;
+        case 3: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 3); break;
+        case 2: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 2); break;
+        default: tile(a, lda, panel, pairs, bias, c, ldc, c_f32, width, part, first, last, 1); break;
+    }
+}
+
 /*
  * C's columns [from, from + count) by one thread, k in chunks of at most CHUNK_PAIRS pairs; its
  * scratch holds a packed block of one chunk and, when k has more than one, float32 partial sums
  * of every row of A for the block (bt_bf16_gemm_scratch_bytes).
  */
-/* The widened products' loop over one packed chunk of a block: `aw` holds two groups of rows, one multiplied while the next is widened. */
-BT_BF16 static void widened_chunk(const uint16_t *a, int64_t lda, const uint32_t *packed, float *wide, float *aw, const uint16_t *bias,
-                                  char *c, int64_t ldc, size_t elem, int32_t c_f32, int64_t m, int64_t j, int64_t cols, int64_t pairs,
-                                  float *partial, int first, int last) {
-    int64_t count = 2 * pairs;
-    for (int64_t p = 0; p * PANEL < cols; p++) wide_panel(packed + p * pairs * PANEL, pairs, wide + p * count * PANEL);
-    widening now = { a, lda, count, m < ROWS ? m : ROWS, aw, 0, 0 };
-    while (now.row < now.rows) widen_next(&now);
-    for (int64_t i = 0; i < m; i += ROWS) {
-        int64_t nr = m - i < ROWS ? m - i : ROWS;
-        float *group = aw + (i / ROWS % 2) * ROWS * count;
-        int64_t after = m - i - nr < ROWS ? m - i - nr : ROWS;
-        widening next = { a + (i + nr) * lda, lda, count, after, aw + ((i / ROWS + 1) % 2) * ROWS * count, 0, 0 };
-        for (int64_t p = 0; p * PANEL < cols; p++) {
-            int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
-            tile_widened_rows(group, wide + p * count * PANEL, pairs, bias ? bias + j + p * PANEL : bias,
-                              c + ((size_t) (i * ldc + j + p * PANEL)) * elem, ldc, c_f32, width, partial + i * BLOCK + p * PANEL, first,
-                              last, p == 0 ? &next : NULL, nr);
-        }
-        while (next.row < next.rows) widen_next(&next);
-    }
-}
-
 BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias,
                             void *c, int64_t ldc, int32_t c_f32, int64_t m, int64_t k, int64_t from, int64_t count, uint32_t *scratch,
                             int widened) {
@@ -425,17 +387,21 @@ BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, i
             int64_t pairs = all_pairs - q_from < CHUNK_PAIRS ? all_pairs - q_from : CHUNK_PAIRS;
             int first = q_from == 0, last = q_from + pairs == all_pairs;
             pack(b, transposed, j, q_from, pairs, cols, packed);
-            if (widened) {
-                widened_chunk(a + 2 * q_from, lda, packed, wide, aw, bias, c, ldc, elem, c_f32, m, j, cols, pairs, partial, first, last);
-                continue;
-            }
+            if (widened)
+                for (int64_t p = 0; p * PANEL < cols; p++) wide_panel(packed + p * pairs * PANEL, pairs, wide + p * pairs * 2 * PANEL);
             for (int64_t i = 0; i < m; i += ROWS) {
                 int64_t nr = m - i < ROWS ? m - i : ROWS;
+                if (widened) wide_rows(a + i * lda + 2 * q_from, lda, nr, 2 * pairs, aw);
                 for (int64_t p = 0; p * PANEL < cols; p++) {
                     int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
                     char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;
-                    tile_rows(a + i * lda + 2 * q_from, lda, packed + p * pairs * PANEL, pairs, bias ? bias + j + p * PANEL : bias, out,
-                              ldc, c_f32, width, partial + i * BLOCK + p * PANEL, first, last, nr);
+                    const uint16_t *bias_p = bias ? bias + j + p * PANEL : bias;
+                    float *part = partial + i * BLOCK + p * PANEL;
+                    if (widened)
+                        tile_widened_rows(aw, wide + p * pairs * 2 * PANEL, pairs, bias_p, out, ldc, c_f32, width, part, first, last, nr);
+                    else
+                        tile_rows(a + i * lda + 2 * q_from, lda, packed + p * pairs * PANEL, pairs, bias_p, out, ldc, c_f32, width, part,
+                                  first, last, nr);
                 }
             }
         }

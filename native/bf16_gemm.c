@@ -11,7 +11,8 @@
  * and broadcasts one pair of each of eight rows of A for sixteen vdpbf16ps. The packed columns
  * stay in L2 while every row of A passes them; a longer k (a 4H → H layer of a wide model, or its
  * input gradient) would overflow L2, so its chunks carry float32 partial sums from one to the
- * next — the same sums in the same order.
+ * next — the same sums in the same order. Where vdpbf16ps is slow (bt_bf16_gemm_products) the packed
+ * chunk is widened to float32 and the tiles run FMAs over it and A's rows widened likewise.
  *
  * C is bfloat16 (overwritten by the product plus an optional bias, rounded as bf16.h rounds) or
  * float32 (the product added to it, for a sum over blocks kept in float32). k must be even. Only for CPUs with AVX512_BF16:

@@ -16,7 +16,8 @@ import java.lang.invoke.MethodHandle;
  * The training step's many-row bfloat16 products by native/bf16_gemm.c (AVX512_BF16): a linear
  * layer's {@code x Wᵀ + b}, its input gradient {@code dy W}, and the streamed head's two products;
  * for an int8 weight with row scales the same products of its dequantized weight, dequantized as
- * the kernel packs it (no bfloat16 copy of the weight is written).
+ * the kernel packs it (no bfloat16 copy of the weight is written). It multiplies by {@code vdpbf16ps}
+ * or by float32 FMAs on the same numbers widened, whichever this CPU runs faster ({@link Bf16Products}).
  * C's columns are split, 64 at a time, over libtorch's OpenMP threads. Where the CPU lacks
  * AVX512_BF16, or the tensors are not contiguous bfloat16 CPU tensors outside autograd with an even
  * inner size, {@link #applies} is false and callers keep libtorch's ops.

@@ -481,22 +481,27 @@ static int32_t measured_products(void) {
 static int32_t products = BT_BF16_PRODUCTS_UNSET;
 
 /*
- * How this process's products multiply: 0 by vdpbf16ps, 1 by widened float32 FMAs — measured on
- * the first call unless set. Call it once before the threads start (the Java side does, when it
- * binds the kernel).
+ * How this process's bfloat16 products multiply (here and in bf16_panels.c): 0 by vdpbf16ps, 1 by
+ * widened float32 FMAs — measured on the first call unless set. The Java side calls it when it binds
+ * the kernels, before any product runs.
  */
 int32_t bt_bf16_gemm_products(void) {
+    int32_t way = __atomic_load_n(&products, __ATOMIC_ACQUIRE);
+    if (way != BT_BF16_PRODUCTS_UNSET) return way;
 #ifdef BT_HAVE_BF16_GEMM_BUILD
-    if (products == BT_BF16_PRODUCTS_UNSET) products = bt_bf16_gemm_supported() ? measured_products() : BT_BF16_PRODUCTS_PAIRS;
+    way = bt_bf16_gemm_supported() ? measured_products() : BT_BF16_PRODUCTS_PAIRS;
 #else
-    if (products == BT_BF16_PRODUCTS_UNSET) products = BT_BF16_PRODUCTS_PAIRS;
+    way = BT_BF16_PRODUCTS_PAIRS;
 #endif
-    return products;
+    /* threads that measured at once publish one answer: the first, which all of them then use */
+    int32_t unset = BT_BF16_PRODUCTS_UNSET;
+    return __atomic_compare_exchange_n(&products, &unset, way, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? way : unset;
 }
 
 /* Sets the products' way (0 or 1; anything else measures again at the next call), between calls only. */
 void bt_bf16_gemm_set_products(int32_t which) {
-    products = which == BT_BF16_PRODUCTS_PAIRS || which == BT_BF16_PRODUCTS_WIDENED ? which : BT_BF16_PRODUCTS_UNSET;
+    __atomic_store_n(&products, which == BT_BF16_PRODUCTS_PAIRS || which == BT_BF16_PRODUCTS_WIDENED ? which : BT_BF16_PRODUCTS_UNSET,
+                     __ATOMIC_RELEASE);
 }
 
 #ifdef BT_HAVE_BF16_GEMM_BUILD

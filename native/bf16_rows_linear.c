@@ -25,7 +25,8 @@
 int32_t bt_bf16_rows_supported(void) {
 #ifdef BT_HAVE_BF16_BUILD
     __builtin_cpu_init();
-    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")
+           && __builtin_cpu_supports("avx512vl") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -43,6 +43,10 @@ public final class DensePanels {
     }
 
     private static final Kind BF16 = Kind.bind(ScalarType.BFloat16, 2, 2, "bt_bf16_rows_supported", "bt_bf16_panels");
+
+    static {
+        Bf16Gemm.products();    // the bfloat16 panels multiply as the GEMM does: chosen (or measured) here, before any product runs
+    }
     private static final Kind F32 = Kind.bind(ScalarType.Float, 4, 1, "bt_f32_rows_supported", "bt_f32_panels");
 
     private DensePanels() {}

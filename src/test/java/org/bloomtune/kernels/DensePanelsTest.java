@@ -51,12 +51,26 @@ class DensePanelsTest {
      * once at the end, within 2^-8 of the value; float32 within 1e-6 of the terms' Σ|x w| — a wrong
      * slice of x or of the panels is off by the terms themselves): rows below, at and past a pass of
      * eight (1, 3, 8, 9, 20 — a prefill's many rows too), k not a multiple of 32 (odd in float32),
-     * with and without a bias, and the result the same whatever the split over threads.
+     * with and without a bias, and the result the same whatever the split over threads and whatever
+     * the rows beside it.
      */
     @Test
     void anyRowsEqualTheExactProductToTheirRounding() {
         for (ScalarType type : DTYPES) {
             if (DensePanels.supported(type)) anyRowsEqualTheExactProduct(type);    // else nothing packs: panelsHoldEachWeightOnce checks the refusal
+        }
+    }
+
+    /** The same for bfloat16 panels multiplied the other way than this CPU's measured one ({@link Bf16Products}). */
+    @Test
+    void bfloat16PanelsHoldTheirBoundsBothWays() {
+        if (!DensePanels.supported(ScalarType.BFloat16)) return;      // nothing packs: panelsHoldEachWeightOnce checks the refusal
+        Bf16Products measured = Bf16Gemm.products();
+        Bf16Gemm.useProducts(measured == Bf16Products.PAIRS ? Bf16Products.WIDENED : Bf16Products.PAIRS);
+        try {
+            anyRowsEqualTheExactProduct(ScalarType.BFloat16);
+        } finally {
+            Bf16Gemm.useProducts(measured);
         }
     }
 
@@ -81,6 +95,8 @@ class DensePanelsTest {
                         Tensor bound = bf16 ? exact.abs().mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-3))
                                 : torch.linear(xd.abs(), wd.abs()).add(new Scalar(b == null ? 0 : 1)).mul(new Scalar(1e-6));
                         assertTrue(error.le(bound).all().item_bool(), type + " " + rows + " rows of " + shape[1] + ": max error " + error.max().item_double());
+                        Tensor alone = DensePanels.forward(x.narrow(0, rows - 1, 1).clone(), panels, b);
+                        assertTrue(torch.equal(alone, y.narrow(0, rows - 1, 1)), type + " " + rows + " rows: the last row alone gives other bits");
                         int threads = torch.get_num_threads();
                         torch.set_num_threads(1);
                         try {

@@ -20,7 +20,6 @@
 
 #define PANEL BT_PANEL    /* output rows of one panel: two vectors of sixteen pairs */
 
-int32_t bt_bf16_gemm_products(void);   /* bf16_gemm.c: 1 where this CPU's products run widened */
 #define ROWS 8            /* rows of x per pass over a panel */
 
 /*
@@ -46,6 +45,7 @@ void bt_bf16_panels_rows(const uint16_t *panels, int64_t k, const int64_t *ids, 
 #include <immintrin.h>
 #include <string.h>
 #include "avx512_lanes.h"
+#include "widened_rows.h"
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
 
@@ -85,32 +85,18 @@ BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x
 /*
  * Where vdpbf16ps is slow (bf16_gemm.c's bt_bf16_gemm_products), the same tile by float32 FMAs: each
  * panel vector's pairs widened into their odd and even elements (exact, the sums in vdpbf16ps's
- * order), x's rows widened WIDE_PAIRS pairs at a time into a buffer each row's elements are
- * broadcast from. Every row count takes this path then, so a row's bits still do not depend on
- * its batch.
+ * order), x's rows widened BT_WIDE_PAIRS pairs at a time (widened_rows.h). Every row count takes
+ * this path then, so a row's bits still do not depend on its batch.
  */
-#define WIDE_PAIRS 256
-
-/* nr rows of x's pairs [q0, q0 + span) widened to float32: xw[r · 2 · WIDE_PAIRS + e]. Not inlined:
-   its masked loads inside the tile's loop made GCC keep the accumulators in memory. */
-BT_BF16 __attribute__((noinline)) static void widen_x(const uint16_t *x, int64_t k, int64_t q0, int64_t span, int64_t nr, float *xw) {
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t e = 0; e < 2 * span; e += 16) {
-            __mmask16 m = 2 * span - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (2 * span - e)) - 1);
-            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + r * k + 2 * q0 + e));
-            _mm512_mask_storeu_ps(xw + r * 2 * WIDE_PAIRS + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-        }
-}
-
 BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
                                  int64_t ldy, const int nr) {
-    float xw[ROWS * 2 * WIDE_PAIRS] __attribute__((aligned(64)));
+    float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
     const __m512i high = _mm512_set1_epi32((int32_t) 0xffff0000u);
     __m512 acc[ROWS][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t q0 = 0; q0 < pairs; q0 += WIDE_PAIRS) {
-        int64_t span = pairs - q0 < WIDE_PAIRS ? pairs - q0 : WIDE_PAIRS;
-        widen_x(x, k, q0, span, nr, xw);
+    for (int64_t q0 = 0; q0 < pairs; q0 += BT_WIDE_PAIRS) {
+        int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
+        bt_widen_rows(x, k, q0, span, nr, xw);
         for (int64_t q = 0; q < span; q++) {
             const uint32_t *at = panel + (q0 + q) * PANEL;
             if (nr > AHEAD_ROWS) {
@@ -121,10 +107,10 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
             __m512 odd0 = _mm512_castsi512_ps(_mm512_and_si512(v0, high)), odd1 = _mm512_castsi512_ps(_mm512_and_si512(v1, high));
             __m512 even0 = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), even1 = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));
             for (int r = 0; r < nr; r++) {
-                __m512 xo = _mm512_set1_ps(xw[r * 2 * WIDE_PAIRS + 2 * q + 1]);
+                __m512 xo = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q + 1]);
                 acc[r][0] = _mm512_fmadd_ps(xo, odd0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(xo, odd1, acc[r][1]);
-                __m512 xe = _mm512_set1_ps(xw[r * 2 * WIDE_PAIRS + 2 * q]);
+                __m512 xe = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q]);
                 acc[r][0] = _mm512_fmadd_ps(xe, even0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(xe, even1, acc[r][1]);
             }

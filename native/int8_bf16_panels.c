@@ -49,8 +49,11 @@ void bt_int8_bf16_panels_rows(const int8_t *panels, const float *scales, int64_t
 #include <immintrin.h>
 #include <string.h>
 #include "avx512_lanes.h"
+#include "widened_rows.h"
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
+#define BT_WIDE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512bf16")))
+#define BT_WIDE_INLINE BT_WIDE static inline __attribute__((always_inline))
 
 /* 32 int8 as 32 bfloat16 numbers, in order. */
 BT_BF16_INLINE __m512bh widen(const int8_t *w) {
@@ -107,6 +110,68 @@ BT_BF16 static void tile_rows(const int8_t *panel, int64_t pairs, const uint16_t
 }
 
 /*
+ * Where vdpbf16ps is slow (bf16_gemm.c's bt_bf16_gemm_products) and the CPU has AVX512_VBMI, the same
+ * tile by float32 FMAs: each 64-byte line's pairs split by one vpermb into its 32 rows' even and odd
+ * bytes, each widened to float32 (exact) and met by every row's odd, then even, element broadcast
+ * from x widened (widened_rows.h) — the sums in vdpbf16ps's order, and every row count takes this
+ * path, so a row's bits do not depend on its batch.
+ */
+BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const float *scales, const uint16_t *bias,
+                                 uint16_t *y, int64_t ldy, const int nr) {
+    /* byte i of the split line: row i's even byte (i < 32), row i − 32's odd byte */
+    const __m512i split = _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
+                                          31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1,
+                                          62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
+                                          30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
+    int8_t halves[64] __attribute__((aligned(64)));
+    __m512 acc[ROWS][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t q0 = 0; q0 < pairs; q0 += BT_WIDE_PAIRS) {
+        int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
+        bt_widen_rows(x, k, q0, span, nr, xw);
+        for (int64_t q = 0; q < span; q++) {
+            const int8_t *line = panel + (q0 + q) * 2 * PANEL;
+            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+            /* through memory: a widening load of each quarter takes a load port where an extract took the shuffle port */
+            _mm512_store_si512(halves, _mm512_permutexvar_epi8(split, _mm512_loadu_si512(line)));
+            const int8_t *h = halves;
+            __asm__("" : "+r"(h));      /* else GCC forwards the store and extracts again */
+            __m512 even0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) h)));
+            __m512 even1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 16))));
+            __m512 odd0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 32))));
+            __m512 odd1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 48))));
+            for (int r = 0; r < nr; r++) {
+                __m512 xo = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q + 1]);
+                acc[r][0] = _mm512_fmadd_ps(xo, odd0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(xo, odd1, acc[r][1]);
+                __m512 xe = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q]);
+                acc[r][0] = _mm512_fmadd_ps(xe, even0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(xe, even1, acc[r][1]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        store16(acc[r][0], scales, bias, y + r * ldy);
+        store16(acc[r][1], scales + 16, bias ? bias + 16 : NULL, y + r * ldy + 16);
+    }
+}
+
+BT_WIDE static void tile_widened_rows(const int8_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const float *scales,
+                                      const uint16_t *bias, uint16_t *y, int64_t ldy, int64_t nr) {
+    switch (nr) {
+        case 8: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 8); break;
+        case 7: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 7); break;
+        case 6: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 6); break;
+        case 5: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 5); break;
+        case 4: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 4); break;
+        case 3: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 3); break;
+        case 2: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 2); break;
+        default: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 1); break;
+    }
+}
+
+/*
  * panels: n output rows of a packed weight from a panel boundary (n a multiple of 32), scales [n]
  * float32, x [rows, k] bf16, bias [n] bf16 or NULL, y [rows, ldy] bf16: columns [0, n) are
  * written. The signature of the other weight-only row kernels, so a decode step calls it as it calls them.
@@ -115,11 +180,15 @@ BT_BF16
 void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                                 int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
+    int widened = bt_bf16_gemm_products() == 1 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;
         const uint16_t *b = bias ? bias + p * PANEL : NULL;
-        for (int64_t i = 0; i < rows; i += ROWS)
-            tile_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, rows - i < ROWS ? rows - i : ROWS);
+        for (int64_t i = 0; i < rows; i += ROWS) {
+            int64_t nr = rows - i < ROWS ? rows - i : ROWS;
+            if (widened) tile_widened_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
+            else tile_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
+        }
     }
 }
 #else

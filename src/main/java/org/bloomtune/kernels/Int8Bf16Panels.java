@@ -33,6 +33,10 @@ public final class Int8Bf16Panels {
     private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_rows", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
+    static {
+        Bf16Gemm.products();    // these panels multiply as the bfloat16 GEMM does: chosen (or measured) here, before any product runs
+    }
+
     private Int8Bf16Panels() {}
 
     /** True when this CPU has AVX512_BF16 and the kernels are built. */

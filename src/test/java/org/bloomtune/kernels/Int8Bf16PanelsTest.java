@@ -7,6 +7,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -18,14 +20,18 @@ class Int8Bf16PanelsTest {
      * by libtorch's own view and permute; and the product equals the float64 product of the same numbers
      * — x · valuesᵀ, times each row's scale, rounded to bfloat16, the bias added and rounded again — to
      * bfloat16's rounding at 1, 3, 8, 9 and 20 rows, k not a multiple of 32, with and without a bias,
-     * one thread's bits equal to two's.
+     * one thread's bits equal to two's and a row's bits the same alone as in its batch — both ways of
+     * multiplying ({@link Bf16Products}).
      */
-    @Test
-    void panelsHoldTheValuesInOrderAndGiveTheScaledProduct() {
+    @ParameterizedTest
+    @EnumSource(Bf16Products.class)
+    void panelsHoldTheValuesInOrderAndGiveTheScaledProduct(Bf16Products way) {
         if (!Int8Bf16Panels.supported()) {
             assertFalse(Int8Bf16Panels.packs(torch.zeros(new long[]{32, 64}).to(ScalarType.Char)), "no AVX512_BF16: nothing packs");
             return;
         }
+        Bf16Products measured = Bf16Gemm.products();
+        Bf16Gemm.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(9);
             for (long[] shape : new long[][]{{64, 64}, {96, 1000}, {1024, 4096}}) {
@@ -47,6 +53,8 @@ class Int8Bf16PanelsTest {
                         Tensor bound = product.abs().add(exact.abs()).mul(new Scalar(Math.pow(2, -8))).add(new Scalar(1e-3));
                         Tensor error = y.to(ScalarType.Double).sub(exact).abs();
                         assertTrue(error.le(bound).all().item_bool(), rows + " rows of " + k + ": max error " + error.max().item_double());
+                        Tensor alone = Int8Bf16Panels.forward(x.narrow(0, rows - 1, 1).clone(), panels, scales, b);
+                        assertTrue(torch.equal(alone, y.narrow(0, rows - 1, 1)), rows + " rows: the last row alone gives other bits");
                         int threads = torch.get_num_threads();
                         torch.set_num_threads(1);
                         try {
@@ -57,6 +65,8 @@ class Int8Bf16PanelsTest {
                     }
                 }
             }
+        } finally {
+            Bf16Gemm.useProducts(measured);
         }
     }
 

@@ -2,12 +2,12 @@ package org.bloomtune.cli;
 
 import org.bloomtune.hub.HubOptions;
 import org.bloomtune.hub.ModelLocation;
+import org.bloomtune.kernels.AutoDtype;
 import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.Int8Mode;
 import org.bloomtune.model.Int8Options;
 import org.bloomtune.model.LoadOptions;
-import org.bloomtune.tensor.CpuFeatures;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.ProcessMemory;
 import picocli.CommandLine.Option;
@@ -32,7 +32,7 @@ final class ModelOptions {
     }
 
     @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16|auto",
-            description = "compute dtype (fp16 is for GPUs); auto: bf16 where the CPU has native bf16 (AVX512_BF16, AMX), else fp32")
+            description = "compute dtype (fp16 is for GPUs); auto: bf16 where the CPU multiplies bf16 at full rate (AVX512_BF16 measured twice float32's multiply-adds), else fp32")
     String dtype;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
@@ -57,7 +57,7 @@ final class ModelOptions {
     /** The flags as the library's load options (checked, nothing loaded). */
     LoadOptions loadOptions() {
         Int8Options quantization = Flags.named(() -> new Int8Options(Int8Mode.parse(int8), int8Threshold));
-        DType compute = dtype.equalsIgnoreCase("auto") ? CpuFeatures.autoComputeDtype(device) : DType.parseCompute(dtype);
+        DType compute = dtype.equalsIgnoreCase("auto") ? AutoDtype.compute(device) : DType.parseCompute(dtype);
         return Flags.named(() -> new LoadOptions(compute, device, quantization, AttentionKernel.parse(attention), 0));
     }
 

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -22,16 +21,6 @@ public final class CpuFeatures {
     /** True when the CPU has AVX-512F: 512-bit float32 FMAs. */
     public static boolean avx512f() {
         return FLAGS.contains("avx512f");
-    }
-
-    /**
-     * The compute dtype {@code --dtype auto} takes: bfloat16 on CPUs with native bfloat16 (the
-     * soft prompt and its optimizer state stay float32 whatever the compute dtype), float32
-     * elsewhere — including CUDA, where the choice is left to the user (not measured here).
-     */
-    public static DType autoComputeDtype(String device) {
-        boolean cpu = device == null || device.toLowerCase(Locale.ROOT).startsWith("cpu");
-        return cpu && nativeBf16() ? DType.BF16 : DType.F32;
     }
 
     private static Set<String> read() {

@@ -42,7 +42,7 @@ public final class BloomAttention implements AutoCloseable {
         long queries = x.size(1);
         Tensor fusedQkv = queryKeyValue.forward(x);
         Tensor merged = decodeStep(fusedQkv, ctx, cache, layer, batch, queries);
-        if (merged == null) merged = whole(fusedQkv, ctx, cache);
+        if (merged == null) merged = whole(fusedQkv, ctx, cache, layer, batch, queries);
         if (merged == null) {
             Tensor[] qkv = splitHeads(fusedQkv, batch, queries);
             merged = ctx.kernel() == AttentionKernel.SDPA ? fused(qkv, ctx, cache, layer, batch, queries)
@@ -70,13 +70,29 @@ public final class BloomAttention implements AutoCloseable {
      * cached or prefix keys, the SDPA kernel, or tensors it does not take. It reads the ALiBi bias and
      * the mask, not a float32 context's folded bias.
      */
-    private Tensor whole(Tensor fusedQkv, AttentionContext ctx, KvCache cache) {
-        if (cache != null || ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null) return null;
+    private Tensor whole(Tensor fusedQkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
+        if (ctx.kernel() != AttentionKernel.EAGER || ctx.prefix() != null) return null;
+        if (cache != null) return prefill(fusedQkv, ctx, cache, layer, batch, queries);
         if (NativeOpGraph.appliesToAttention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) {
             return NativeOpGraph.attention(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
         }
         if (NativeOpGraph.records(fusedQkv) || !WholeAttention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
         return WholeAttention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
+    }
+
+    /**
+     * A generation's prefill (an empty cache) by {@link WholeAttention}, its keys and values then
+     * entering the cache; null where it does not apply. The kernel sums each row over its own keys
+     * in one order wherever the row's left padding puts them, where libtorch's batched products
+     * (OpenBLAS's AVX-512 kernels on Intel) group the sums by position: a prompt's logits come out
+     * the same bits alone as in a batch of longer prompts.
+     */
+    private Tensor prefill(Tensor fusedQkv, AttentionContext ctx, KvCache cache, int layer, long batch, long queries) {
+        if (cache.length() != 0 || fusedQkv.requires_grad() || !WholeAttention.applies(fusedQkv, ctx.alibi(), ctx.mask(), numHeads)) return null;
+        Tensor merged = WholeAttention.forward(fusedQkv, ctx.alibi(), ctx.mask(), numHeads);
+        Tensor[] qkv = splitHeads(fusedQkv, batch, queries);
+        cache.append(layer, qkv[1], qkv[2]);
+        return merged;
     }
 
     /** HF's eager attention → the merged heads [B, T, H]. */

@@ -28,6 +28,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
 #include "avx512_lanes.h"
+#include "widened_rows.h"
 #define BT_HAVE_BF16_GEMM_BUILD 1
 #endif
 
@@ -341,19 +342,6 @@ BT_BF16 static void wide_panel(const uint32_t *panel, int64_t pairs, float *wide
     }
 }
 
-/* nr rows of A's elements [0, count) (row stride lda) widened to float32 rows of `count` (count even). */
-BT_BF16 static void wide_rows(const uint16_t *a, int64_t lda, int64_t nr, int64_t count, float *aw) {
-    for (int64_t r = 0; r < nr; r++) {
-        const uint16_t *row = a + r * lda;
-        float *out = aw + r * count;
-        for (int64_t e = 0; e < count; e += 16) {
-            __mmask16 m = count - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (count - e)) - 1);
-            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + e));
-            _mm512_mask_storeu_ps(out + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-        }
-    }
-}
-
 BT_BF16 static void tile_rows(const uint16_t *a, int64_t lda, const uint32_t *panel, int64_t pairs, const uint16_t *bias,
                               void *c, int64_t ldc, int c_f32, int width, float *part, int first, int last, int64_t nr) {
     switch (nr) {
@@ -392,7 +380,7 @@ BT_BF16 static void columns(const uint16_t *a, int64_t lda, const b_source *b, i
                 for (int64_t p = 0; p * PANEL < cols; p++) wide_panel(packed + p * pairs * PANEL, pairs, wide + p * pairs * 2 * PANEL);
             for (int64_t i = 0; i < m; i += ROWS) {
                 int64_t nr = m - i < ROWS ? m - i : ROWS;
-                if (widened) wide_rows(a + i * lda + 2 * q_from, lda, nr, 2 * pairs, aw);
+                if (widened) bt_widen_rows(a + i * lda + 2 * q_from, lda, nr, 2 * pairs, aw, 2 * pairs);
                 for (int64_t p = 0; p * PANEL < cols; p++) {
                     int width = (int) (cols - p * PANEL < PANEL ? cols - p * PANEL : PANEL);
                     char *out = (char *) c + ((size_t) (i * ldc + j + p * PANEL)) * elem;

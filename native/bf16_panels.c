@@ -96,7 +96,7 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q0 = 0; q0 < pairs; q0 += BT_WIDE_PAIRS) {
         int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
-        bt_widen_rows(x, k, q0, span, nr, xw);
+        bt_widen_rows(x + 2 * q0, k, nr, 2 * span, xw, 2 * BT_WIDE_PAIRS);
         for (int64_t q = 0; q < span; q++) {
             const uint32_t *at = panel + (q0 + q) * PANEL;
             if (nr > AHEAD_ROWS) {

@@ -129,7 +129,7 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint1
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q0 = 0; q0 < pairs; q0 += BT_WIDE_PAIRS) {
         int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
-        bt_widen_rows(x, k, q0, span, nr, xw);
+        bt_widen_rows(x + 2 * q0, k, nr, 2 * span, xw, 2 * BT_WIDE_PAIRS);
         for (int64_t q = 0; q < span; q++) {
             const int8_t *line = panel + (q0 + q) * 2 * PANEL;
             _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);

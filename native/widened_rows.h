@@ -1,7 +1,7 @@
 /*
- * Rows of bfloat16 x widened to float32 for the panels' widened products (bf16_panels.c,
+ * Rows of bfloat16 widened to float32 for the widened products (bf16_gemm.c, bf16_panels.c,
  * int8_bf16_panels.c: where bf16_gemm.c's bt_bf16_gemm_products says vdpbf16ps is slow). A tile
- * broadcasts each row's elements from this buffer, so its loop holds nothing but loads and FMAs.
+ * broadcasts each row's elements from the buffer, so its loop holds nothing but loads and FMAs.
  * Include after <immintrin.h>, in code built for AVX-512 F/BW/VL.
  */
 #ifndef BT_WIDENED_ROWS_H
@@ -13,16 +13,16 @@
 int32_t bt_bf16_gemm_products(void);   /* bf16_gemm.c: 1 where this CPU's bfloat16 products run widened */
 
 /*
- * nr rows of x (row stride k), pairs [q0, q0 + span), widened: xw[r · 2 · BT_WIDE_PAIRS + e]. Not
- * inlined: its masked loads inside a tile's loop made GCC keep the accumulators in memory.
+ * nr rows of x's elements [0, count) (row stride ldx) widened to float32 rows of xw (row stride
+ * ldxw). Not inlined: its masked loads inside a tile's loop made GCC keep the accumulators in memory.
  */
 __attribute__((target("avx512f,avx512bw,avx512vl"), noinline, unused))
-static void bt_widen_rows(const uint16_t *x, int64_t k, int64_t q0, int64_t span, int64_t nr, float *xw) {
+static void bt_widen_rows(const uint16_t *x, int64_t ldx, int64_t nr, int64_t count, float *xw, int64_t ldxw) {
     for (int64_t r = 0; r < nr; r++)
-        for (int64_t e = 0; e < 2 * span; e += 16) {
-            __mmask16 m = 2 * span - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (2 * span - e)) - 1);
-            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + r * k + 2 * q0 + e));
-            _mm512_mask_storeu_ps(xw + r * 2 * BT_WIDE_PAIRS + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        for (int64_t e = 0; e < count; e += 16) {
+            __mmask16 m = count - e >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (count - e)) - 1);
+            __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + r * ldx + e));
+            _mm512_mask_storeu_ps(xw + r * ldxw + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
         }
 }
 #endif

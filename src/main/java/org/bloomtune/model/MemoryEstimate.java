@@ -68,7 +68,7 @@ public record MemoryEstimate(long weights, long working) {
         // at a time — counted twice, for the one being handed back while the next is taken.
         double h2 = (double) c.hiddenSize() * c.hiddenSize() * o.dtype().byteSize();
         double dequantized = o.int8().enabled() ? (recordsAllBlocks ? c.numLayers() * 12.0 * h2 + 16 * h2 : 8 * h2) : 0;
-        double working = blocks + layerActivations(c, o.dtype(), batch, seq, true) + head(c, o, batch, seq) + dequantized;
+        double working = blocks + layerActivations(c, o.dtype(), batch, seq, true, true) + head(c, o, batch, seq) + dequantized;
         return new MemoryEstimate(weightBytes(c, o), saturate(working * (1 + STEP_SLACK_SHARE) + STEP_SLACK));
     }
 
@@ -121,7 +121,7 @@ public record MemoryEstimate(long weights, long working) {
     /** A forward that returns the full float32 logits [B, T, V] (evaluation, the forward command). */
     public static MemoryEstimate forward(BloomConfig c, LoadOptions o, int batch, int seq) {
         double logits = (double) batch * seq * c.vocabSize() * FLOAT;
-        return new MemoryEstimate(weightBytes(c, o), saturate(layerActivations(c, o.dtype(), batch, seq, false) + logits));
+        return new MemoryEstimate(weightBytes(c, o), saturate(layerActivations(c, o.dtype(), batch, seq, false, false) + logits));
     }
 
     /**
@@ -131,24 +131,26 @@ public record MemoryEstimate(long weights, long working) {
     public static MemoryEstimate generation(BloomConfig c, LoadOptions o, int batch, int prompt, int newTokens) {
         double total = (double) prompt + newTokens;
         double cache = 2.0 * c.numLayers() * batch * total * c.hiddenSize() * o.dtype().byteSize();
-        double prefill = layerActivations(c, o.dtype(), batch, prompt, false) + 2.0 * batch * c.vocabSize() * FLOAT;
+        // the prefill's eager attention runs by the whole kernel (BloomAttention.prefill)
+        double prefill = layerActivations(c, o.dtype(), batch, prompt, false, o.attention() == AttentionKernel.EAGER)
+                + 2.0 * batch * c.vocabSize() * FLOAT;
         return new MemoryEstimate(weightBytes(c, o), saturate((cache + prefill) * (1 + STEP_SLACK_SHARE) + STEP_SLACK));
     }
 
     /**
      * One block's tensors alive at once: hidden-size activations (layer norms, the fused QKV,
      * attention output, residuals: about 10·H per position; the MLP's 4H input, GELU and output:
-     * another 12·H) and the attention's [B, heads, T, S] tensors — in float32 and wider the bias,
-     * scores and probabilities; in bfloat16, where the native kernels take them, when {@code
-     * recording} only the whole attention kernel's per-thread scratch (a few [S, S] of one head at a
-     * time), else the scores and probabilities in bfloat16 (a prefill behind cached keys); else
-     * libtorch's chain through float32.
+     * another 12·H) and the attention's [B, heads, T, S] tensors: where the whole attention kernel
+     * runs ({@code whole}: a recorded step, a generation's prefill) only its per-thread scratch (a
+     * few [S, S] of one head at a time); else in float32 and wider the bias, scores and
+     * probabilities; in bfloat16, where the native kernels take them, the scores and probabilities
+     * in bfloat16 (a prefill behind cached keys); else libtorch's chain through float32.
      */
-    private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq, boolean recording) {
+    private static double layerActivations(BloomConfig c, DType dtype, int batch, int seq, boolean recording, boolean whole) {
         double positions = (double) batch * seq;
         double b = dtype.byteSize();
         double hidden = positions * 22.0 * c.hiddenSize() * b;
-        if (recording && wholeAttention(dtype)) return hidden + WHOLE_ATTENTION_SCRATCH * Runtime.getRuntime().availableProcessors() * seq * seq;
+        if (whole && wholeAttention(dtype)) return hidden + WHOLE_ATTENTION_SCRATCH * Runtime.getRuntime().availableProcessors() * seq * seq;
         double attention = b >= FLOAT ? 3 * b
                 : dtype != DType.BF16 || !MaskedSoftmax.available() ? 3 * FLOAT + 2 * b
                 : recording ? FLOAT + 2 * b : 2 * b;

@@ -106,14 +106,7 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
             __m512i v0 = _mm512_loadu_si512(at), v1 = _mm512_loadu_si512(at + 16);
             __m512 odd0 = _mm512_castsi512_ps(_mm512_and_si512(v0, high)), odd1 = _mm512_castsi512_ps(_mm512_and_si512(v1, high));
             __m512 even0 = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), even1 = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));
-            for (int r = 0; r < nr; r++) {
-                __m512 xo = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q + 1]);
-                acc[r][0] = _mm512_fmadd_ps(xo, odd0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(xo, odd1, acc[r][1]);
-                __m512 xe = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q]);
-                acc[r][0] = _mm512_fmadd_ps(xe, even0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(xe, even1, acc[r][1]);
-            }
+            bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);
         }
     }
     for (int r = 0; r < nr; r++) {

@@ -141,14 +141,7 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint1
             __m512 even1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 16))));
             __m512 odd0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 32))));
             __m512 odd1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 48))));
-            for (int r = 0; r < nr; r++) {
-                __m512 xo = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q + 1]);
-                acc[r][0] = _mm512_fmadd_ps(xo, odd0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(xo, odd1, acc[r][1]);
-                __m512 xe = _mm512_set1_ps(xw[r * 2 * BT_WIDE_PAIRS + 2 * q]);
-                acc[r][0] = _mm512_fmadd_ps(xe, even0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(xe, even1, acc[r][1]);
-            }
+            bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);
         }
     }
     for (int r = 0; r < nr; r++) {

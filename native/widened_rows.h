@@ -25,4 +25,21 @@ static void bt_widen_rows(const uint16_t *x, int64_t ldx, int64_t nr, int64_t co
             _mm512_mask_storeu_ps(xw + r * ldxw + e, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
         }
 }
+
+/*
+ * One pair of k for nr rows' 32 outputs: each row's odd element (from xw, row stride ldxw, at 2q + 1)
+ * times the odd products' vectors, then its even element times the even ones — vdpbf16ps's order.
+ */
+__attribute__((target("avx512f"), always_inline, unused))
+static inline void bt_widened_pair(__m512 acc[][2], const float *xw, int64_t ldxw, int64_t q, __m512 odd0, __m512 odd1, __m512 even0,
+                                   __m512 even1, const int nr) {
+    for (int r = 0; r < nr; r++) {
+        __m512 xo = _mm512_set1_ps(xw[r * ldxw + 2 * q + 1]);
+        acc[r][0] = _mm512_fmadd_ps(xo, odd0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(xo, odd1, acc[r][1]);
+        __m512 xe = _mm512_set1_ps(xw[r * ldxw + 2 * q]);
+        acc[r][0] = _mm512_fmadd_ps(xe, even0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(xe, even1, acc[r][1]);
+    }
+}
 #endif

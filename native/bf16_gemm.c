@@ -23,6 +23,7 @@
 #include "isa_cap.h"
 #include <stdint.h>
 #include "bf16.h"
+#include "bf16_products.h"
 #include "column_blocks.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -47,16 +48,6 @@ int32_t bt_bf16_gemm_supported(void) {
 #define CHUNK_PAIRS 1024  /* pairs of k packed at a time: a block (128 KiB a panel) and eight rows of A stay in L2 */
 #define PACK_AHEAD 16     /* pairs of W's rows read ahead while packing B = W */
 
-/*
- * How the tiles multiply (bt_bf16_gemm_products): by vdpbf16ps on the packed pairs, or by float32
- * FMAs on the same numbers widened — each bfloat16 is the top half of a float32, so the widened
- * products are exact and summed into float32 in vdpbf16ps's order (a pair's odd element first).
- * Where the CPU retires vdpbf16ps at half the rate of FMAs (Intel's AVX512_BF16 cores without
- * AMX: two float32 FMAs per pair are then twice as fast as one pair instruction) the widened
- * tiles win despite the widening; where it retires as many (AMD's Zen 4) vdpbf16ps does twice
- * the work per instruction and wins.
- */
-enum { BT_BF16_PRODUCTS_UNSET = -1, BT_BF16_PRODUCTS_PAIRS = 0, BT_BF16_PRODUCTS_WIDENED = 1 };
 
 /*
  * Bytes of scratch one thread needs for an [m, k] A: a packed block of up to CHUNK_PAIRS pairs,
@@ -419,78 +410,7 @@ BT_BF16 static void column_block(void *context, int64_t from, int64_t count, int
             p->widened);
 }
 
-/*
- * Cycles (the TSC's) for PROBE_ROUNDS × 16 independent vdpbf16ps, or as many float32 FMAs: each
- * instruction's throughput with no dependency between neighbours. Sixteen named accumulators and
- * empty asms over them every round keep the sums in registers and the loop from being folded away.
- */
-#define PROBE_ROUNDS 4096
-#define PROBE_KEEP(a) \
-    __asm__ volatile("" : "+v"(a##0), "+v"(a##1), "+v"(a##2), "+v"(a##3), "+v"(a##4), "+v"(a##5), "+v"(a##6), "+v"(a##7)); \
-    __asm__ volatile("" : "+v"(a##8), "+v"(a##9), "+v"(a##10), "+v"(a##11), "+v"(a##12), "+v"(a##13), "+v"(a##14), "+v"(a##15))
-#define PROBE_LOOP(op) \
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0, s9 = s0, s10 = s0, \
-           s11 = s0, s12 = s0, s13 = s0, s14 = s0, s15 = s0; \
-    uint64_t t = __builtin_ia32_rdtsc(); \
-    for (int round = 0; round < PROBE_ROUNDS; round++) { \
-        op(s0); op(s1); op(s2); op(s3); op(s4); op(s5); op(s6); op(s7); \
-        op(s8); op(s9); op(s10); op(s11); op(s12); op(s13); op(s14); op(s15); \
-        PROBE_KEEP(s); \
-    } \
-    return __builtin_ia32_rdtsc() - t
-
-BT_BF16 static uint64_t pair_cycles(void) {
-    __m512bh x = (__m512bh) _mm512_set1_epi32(0x3f803f80);
-#define PAIR_OP(acc) acc = _mm512_dpbf16_ps(acc, x, x)
-    PROBE_LOOP(PAIR_OP);
-}
-
-BT_BF16 static uint64_t fma_cycles(void) {
-    __m512 x = _mm512_set1_ps(1.0f);
-#define FMA_OP(acc) acc = _mm512_fmadd_ps(x, x, acc)
-    PROBE_LOOP(FMA_OP);
-}
-
-/*
- * Widened when a vdpbf16ps (two multiply-adds a lane) takes more than 1.6 FMAs' time: the fastest
- * of seven alternating runs of each, so that a run the hypervisor interrupted does not decide.
- */
-static int32_t measured_products(void) {
-    uint64_t pairs = UINT64_MAX, fmas = UINT64_MAX;
-    for (int run = 0; run < 7; run++) {
-        uint64_t p = pair_cycles(), f = fma_cycles();
-        if (p < pairs) pairs = p;
-        if (f < fmas) fmas = f;
-    }
-    return pairs * 10 > fmas * 16 ? BT_BF16_PRODUCTS_WIDENED : BT_BF16_PRODUCTS_PAIRS;
-}
 #endif
-
-static int32_t products = BT_BF16_PRODUCTS_UNSET;
-
-/*
- * How this process's bfloat16 products multiply (here and in bf16_panels.c): 0 by vdpbf16ps, 1 by
- * widened float32 FMAs — measured on the first call unless set. The Java side calls it when it binds
- * the kernels, before any product runs.
- */
-int32_t bt_bf16_gemm_products(void) {
-    int32_t way = __atomic_load_n(&products, __ATOMIC_ACQUIRE);
-    if (way != BT_BF16_PRODUCTS_UNSET) return way;
-#ifdef BT_HAVE_BF16_GEMM_BUILD
-    way = bt_bf16_gemm_supported() ? measured_products() : BT_BF16_PRODUCTS_PAIRS;
-#else
-    way = BT_BF16_PRODUCTS_PAIRS;
-#endif
-    /* threads that measured at once publish one answer: the first, which all of them then use */
-    int32_t unset = BT_BF16_PRODUCTS_UNSET;
-    return __atomic_compare_exchange_n(&products, &unset, way, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? way : unset;
-}
-
-/* Sets the products' way (0 or 1; anything else measures again at the next call), between calls only. */
-void bt_bf16_gemm_set_products(int32_t which) {
-    __atomic_store_n(&products, which == BT_BF16_PRODUCTS_PAIRS || which == BT_BF16_PRODUCTS_WIDENED ? which : BT_BF16_PRODUCTS_UNSET,
-                     __ATOMIC_RELEASE);
-}
 
 #ifdef BT_HAVE_BF16_GEMM_BUILD
 static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,

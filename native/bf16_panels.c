@@ -152,7 +152,7 @@ BT_BF16
 void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
                            int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
-    int widened = bt_bf16_gemm_products() == 1;
+    int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const uint32_t *panel = (const uint32_t *) panels + p * pairs * PANEL;
         const uint16_t *b = bias ? bias + p * PANEL : NULL;

@@ -173,7 +173,7 @@ BT_BF16
 void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                                 int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
-    int widened = bt_bf16_gemm_products() == 1 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
+    int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;
         const uint16_t *b = bias ? bias + p * PANEL : NULL;

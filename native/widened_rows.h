@@ -10,7 +10,7 @@
 
 #define BT_WIDE_PAIRS 256   /* pairs of k widened at a time: eight rows' 16 KiB on the stack */
 
-int32_t bt_bf16_gemm_products(void);   /* bf16_gemm.c: 1 where this CPU's bfloat16 products run widened */
+#include "bf16_products.h"
 
 /*
  * nr rows of x's elements [0, count) (row stride ldx) widened to float32 rows of xw (row stride

@@ -7,7 +7,8 @@ import java.util.Locale;
  * pair of products a lane per instruction), {@link #WIDENED} by float32 FMAs on the same numbers
  * widened (exact products, summed in the same order). Which is faster depends on the core: AMD's
  * Zen 4 retires a {@code vdpbf16ps} as fast as an FMA, so pairs do twice the work; Intel's
- * AVX512_BF16 cores without AMX retire it at half that rate, so widened FMAs do more. The kernel
+ * AVX512_BF16 cores without AMX take four FMAs' time for one (half the FLOPs), so widened FMAs do
+ * more. The kernel
  * measures both instructions on first use; the system property {@value #PROPERTY} ({@code pairs},
  * {@code widened}, or {@code measured}, the default) overrides that choice for a process.
  */

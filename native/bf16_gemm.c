@@ -410,9 +410,6 @@ BT_BF16 static void column_block(void *context, int64_t from, int64_t count, int
             p->widened);
 }
 
-#endif
-
-#ifdef BT_HAVE_BF16_GEMM_BUILD
 static void gemm(const uint16_t *a, int64_t lda, const b_source *b, int32_t transposed, const uint16_t *bias, void *c, int64_t ldc,
                  int32_t c_f32, int64_t m, int64_t n, int64_t k, uint32_t *packed, int32_t threads) {
     product p = { a, lda, b, transposed, bias, c, ldc, c_f32, m, k, packed, bt_bf16_gemm_scratch_bytes(m, k) / (int64_t) sizeof(uint32_t),

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include "panels.h"
 #include "bf16.h"
+#include "prefetch.h"
 
 #define PANEL BT_PANEL    /* output rows of one panel: two vectors of sixteen pairs */
 
@@ -25,8 +26,9 @@
 /*
  * How far ahead of its loads the kernel requests the panels, into L2, when it multiplies more than
  * AHEAD_ROWS rows of x: at eight rows a stream read more slowly than memory delivers without the
- * requests, at one to four rows faster (the hardware keeps ahead of a kernel that waits on nothing
- * but loads, and the requests only add to the queue) (benchmarks/FINDINGS.md).
+ * requests; at one to four rows it depends on the CPU (prefetch.h's bt_requests_single_stream):
+ * on EPYC faster without them (the hardware keeps ahead of a kernel that waits on nothing but
+ * loads), on Intel Xeon far slower (benchmarks/FINDINGS.md).
  */
 #define AHEAD_BYTES 16384
 #define AHEAD_ROWS 4
@@ -57,14 +59,14 @@ BT_BF16_INLINE void store16(__m512 sums, const uint16_t *bias, uint16_t *y) {
 
 /* nr (1..ROWS) rows of x (row stride k) times one panel: y's 32 columns of those rows (row stride ldy). */
 BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
-                         int64_t ldy, const int nr) {
+                         int64_t ldy, int ahead, const int nr) {
     __m512 acc[ROWS][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q = 0; q < pairs; q++) {
-        if (nr > AHEAD_ROWS) {
-            const char *ahead = (const char *) (panel + q * PANEL) + AHEAD_BYTES;
-            _mm_prefetch(ahead, _MM_HINT_T1);
-            _mm_prefetch(ahead + 64, _MM_HINT_T1);
+        if (ahead) {
+            const char *at = (const char *) (panel + q * PANEL) + AHEAD_BYTES;
+            _mm_prefetch(at, _MM_HINT_T1);
+            _mm_prefetch(at + 64, _MM_HINT_T1);
         }
         __m512bh b0 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL);
         __m512bh b1 = (__m512bh) _mm512_loadu_si512(panel + q * PANEL + 16);
@@ -89,7 +91,7 @@ BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x
  * this path then, so a row's bits still do not depend on its batch.
  */
 BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
-                                 int64_t ldy, const int nr) {
+                                 int64_t ldy, int ahead, const int nr) {
     float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
     const __m512i high = _mm512_set1_epi32((int32_t) 0xffff0000u);
     __m512 acc[ROWS][2];
@@ -99,7 +101,7 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
         bt_widen_rows(x + 2 * q0, k, nr, 2 * span, xw, 2 * BT_WIDE_PAIRS);
         for (int64_t q = 0; q < span; q++) {
             const uint32_t *at = panel + (q0 + q) * PANEL;
-            if (nr > AHEAD_ROWS) {
+            if (ahead) {
                 _mm_prefetch((const char *) at + AHEAD_BYTES, _MM_HINT_T1);
                 _mm_prefetch((const char *) at + AHEAD_BYTES + 64, _MM_HINT_T1);
             }
@@ -116,30 +118,30 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
 }
 
 BT_BF16 static void tile_widened_rows(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias,
-                                      uint16_t *y, int64_t ldy, int64_t nr) {
+                                      uint16_t *y, int64_t ldy, int ahead, int64_t nr) {
     switch (nr) {
-        case 8: tile_widened(panel, pairs, x, k, bias, y, ldy, 8); break;
-        case 7: tile_widened(panel, pairs, x, k, bias, y, ldy, 7); break;
-        case 6: tile_widened(panel, pairs, x, k, bias, y, ldy, 6); break;
-        case 5: tile_widened(panel, pairs, x, k, bias, y, ldy, 5); break;
-        case 4: tile_widened(panel, pairs, x, k, bias, y, ldy, 4); break;
-        case 3: tile_widened(panel, pairs, x, k, bias, y, ldy, 3); break;
-        case 2: tile_widened(panel, pairs, x, k, bias, y, ldy, 2); break;
-        default: tile_widened(panel, pairs, x, k, bias, y, ldy, 1); break;
+        case 8: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 8); break;
+        case 7: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 7); break;
+        case 6: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 6); break;
+        case 5: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 5); break;
+        case 4: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 4); break;
+        case 3: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 3); break;
+        case 2: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 2); break;
+        default: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 1); break;
     }
 }
 
 BT_BF16 static void tile_rows(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
-                              int64_t ldy, int64_t nr) {
+                              int64_t ldy, int ahead, int64_t nr) {
     switch (nr) {
-        case 8: tile(panel, pairs, x, k, bias, y, ldy, 8); break;
-        case 7: tile(panel, pairs, x, k, bias, y, ldy, 7); break;
-        case 6: tile(panel, pairs, x, k, bias, y, ldy, 6); break;
-        case 5: tile(panel, pairs, x, k, bias, y, ldy, 5); break;
-        case 4: tile(panel, pairs, x, k, bias, y, ldy, 4); break;
-        case 3: tile(panel, pairs, x, k, bias, y, ldy, 3); break;
-        case 2: tile(panel, pairs, x, k, bias, y, ldy, 2); break;
-        default: tile(panel, pairs, x, k, bias, y, ldy, 1); break;
+        case 8: tile(panel, pairs, x, k, bias, y, ldy, ahead, 8); break;
+        case 7: tile(panel, pairs, x, k, bias, y, ldy, ahead, 7); break;
+        case 6: tile(panel, pairs, x, k, bias, y, ldy, ahead, 6); break;
+        case 5: tile(panel, pairs, x, k, bias, y, ldy, ahead, 5); break;
+        case 4: tile(panel, pairs, x, k, bias, y, ldy, ahead, 4); break;
+        case 3: tile(panel, pairs, x, k, bias, y, ldy, ahead, 3); break;
+        case 2: tile(panel, pairs, x, k, bias, y, ldy, ahead, 2); break;
+        default: tile(panel, pairs, x, k, bias, y, ldy, ahead, 1); break;
     }
 }
 
@@ -153,13 +155,15 @@ void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint
                            int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
     int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED;
+    int single = bt_requests_single_stream();
     for (int64_t p = 0; p < n / PANEL; p++) {
         const uint32_t *panel = (const uint32_t *) panels + p * pairs * PANEL;
         const uint16_t *b = bias ? bias + p * PANEL : NULL;
         for (int64_t i = 0; i < rows; i += ROWS) {
             int64_t nr = rows - i < ROWS ? rows - i : ROWS;
-            if (widened) tile_widened_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, nr);
-            else tile_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, nr);
+            int ahead = nr > AHEAD_ROWS || single;
+            if (widened) tile_widened_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, ahead, nr);
+            else tile_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, ahead, nr);
         }
     }
 }

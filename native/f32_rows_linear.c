@@ -22,6 +22,7 @@
  */
 #include "isa_cap.h"
 #include "packed_rows.h"
+#include "prefetch.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -127,14 +128,20 @@ BT_AVX512_INLINE void rows_linear(const void *w, const float *scales, const floa
 /*
  * One weight row (int8 or float32) times one row of x over the first kv columns (a multiple of 16),
  * the row read front to back 128 weights a step into four accumulators: one sequential stream, left
- * to the hardware prefetcher as in the bfloat16 kernel's one row (bf16_rows_linear.c), which it
- * follows faster than lines requested by hand. The block loop's four interleaved row streams read
- * one row slower.
+ * to the hardware prefetcher as in the bfloat16 kernel's one row (bf16_rows_linear.c), which on EPYC
+ * follows it faster than lines requested by hand. The block loop's four interleaved row streams read
+ * one row slower. An int8 row is requested BT_ROW_AHEAD bytes on where `ahead` says so (prefetch.h's
+ * bt_requests_single_stream: on Intel Xeon it read far slower without); a float32 one is read as fast
+ * either way there.
  */
-BT_AVX512_INLINE float row_dot(const void *w, const float *x, int64_t kv, const int int8) {
+BT_AVX512_INLINE float row_dot(const void *w, const float *x, int64_t kv, int ahead, const int int8) {
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     int64_t i = 0;
     for (; i + 128 <= kv; i += 128) {
+        if (int8 && ahead) {
+            _mm_prefetch(address(w, i, int8) + BT_ROW_AHEAD, _MM_HINT_T0);
+            _mm_prefetch(address(w, i, int8) + BT_ROW_AHEAD + 64, _MM_HINT_T0);
+        }
         for (int c = 0; c < 8; c++) acc[c & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16 * c), weights16(w, i + 16 * c, int8), acc[c & 3]);
     }
     for (; i < kv; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), weights16(w, i, int8), acc[0]);
@@ -145,7 +152,9 @@ BT_AVX512_INLINE float row_dot(const void *w, const float *x, int64_t kv, const 
 BT_AVX512_INLINE void one_row(const void *w, const float *scales, const float *x, const float *bias, float *y, int64_t n, int64_t k,
                               const int int8) {
     int64_t kv = k - k % 16;
-    for (int64_t j = 0; j < n; j++) y[j] = finish(row_dot(address(w, j * k, int8), x, kv, int8) + tail(w, j, x, kv, k, int8), j, scales, bias);
+    int ahead = bt_requests_single_stream();
+    for (int64_t j = 0; j < n; j++)
+        y[j] = finish(row_dot(address(w, j * k, int8), x, kv, ahead, int8) + tail(w, j, x, kv, k, int8), j, scales, bias);
 }
 
 /* Weight rows per tile of the packed path: sixteen accumulators, each weight row's line loaded once for all rows of x. */

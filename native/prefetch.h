@@ -24,6 +24,22 @@
 #define BT_ROW_AHEAD 2048
 
 /*
+ * Whether a kernel that reads a single weight stream front to back (one row of x, or a few against
+ * panels) should still request it ahead by hand. Measured per vendor, each on its own VM
+ * (benchmarks/FINDINGS.md): on AMD EPYC (Zen 4) the hardware prefetcher keeps such a stream fed and
+ * the requests only slowed it; on Intel Xeon (Emerald Rapids) the same loops read far below the
+ * memory's rate without them and near it with them. Kernels with several streams request always.
+ */
+static inline int bt_requests_single_stream(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+#else
+    return 0;
+#endif
+}
+
+/*
  * Inside a loop over the columns of a tile of `rows` weight rows of `row_bytes` bytes starting at
  * `tile`: at column byte offset `col`, stepping `step` bytes per iteration, requests rows × step
  * bytes of the tile BT_TILES_AHEAD on, so that one pass over the columns requests all of it.

@@ -18,8 +18,9 @@
  * How far ahead of its loads a one-row kernel, reading a weight row front to back, requests the
  * stream (rows of a matrix are contiguous, so this runs into the next rows): a memory latency at two
  * threads' read rate. The VNNI one-row kernel reads a little faster with it and the int8 × bfloat16
- * one no slower; the bfloat16 and float32-activation ones (bf16_rows_linear.c, f32_rows_linear.c)
- * read faster without it (benchmarks/FINDINGS.md).
+ * one no slower; on EPYC the bfloat16 and float32-activation ones (bf16_rows_linear.c,
+ * f32_rows_linear.c) read faster without it, on Intel Xeon the int8 × float32 one far slower
+ * (bt_requests_single_stream below; benchmarks/FINDINGS.md).
  */
 #define BT_ROW_AHEAD 2048
 

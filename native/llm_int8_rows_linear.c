@@ -17,11 +17,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "bf16.h"
+#include "llm_int8_epilogue.h"
 
-int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier);
-int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
-                                  uint8_t *outlier, float *buf);
 void bt_int8_vnni_int_mm(const int8_t *values, const int8_t *x, int32_t *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
 int64_t bt_int8_vnni_packed_bytes(int64_t k);
 void bt_int8_vnni_pack_rows(const int8_t *x, int64_t rows, int64_t k, int64_t *xp, int32_t off[16]);
@@ -35,51 +32,8 @@ int32_t bt_int8_rows_supported(void);
 #define MAX_ROWS 8
 #define BLOCK 64
 
-/* x's element type, as the caller passes it. */
-enum { X_F32 = 0, X_BF16 = 1 };
-
 int32_t bt_llm_int8_rows_supported(void) {
     return bt_int8_vnni_supported() || bt_int8_rows_supported();
-}
-
-static inline float x_at(const void *x, int32_t type, int64_t i) {
-    return type == X_F32 ? ((const float *) x)[i] : bf16_to_float(((const uint16_t *) x)[i]);
-}
-
-/* The outlier columns' contribution to y[r, j]: Σ_c x[r, c] · ((float) w[j, c] · scale[j]). */
-static inline float outlier_sum(const void *x, int32_t type, int64_t r, int64_t k, const int32_t *cols, int32_t outliers,
-                                const int8_t *w, float scale) {
-    float s = 0.0f;
-    for (int32_t o = 0; o < outliers; o++) s += x_at(x, type, r * k + cols[o]) * ((float) w[cols[o]] * scale);
-    return s;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BT_CLONES
-#endif
-
-/*
- * One row's block of results: y[j] = ((float) acc[j] · rowScale) · scales[j] for count columns, in
- * x's dtype, the bias added to the result in x's dtype. No branch inside the loops, so they
- * vectorize (the clones pick the CPU's widest vectors); the outlier columns' sums come after.
- * Contraction off: a fused multiply-add would round once where the op-by-op path rounds twice.
- */
-BT_CLONES __attribute__((optimize("fp-contract=off")))
-static void rescale_row(const int32_t *acc, float rowScale, const float *scales, const void *bias, int32_t type,
-                        int64_t count, void *y) {
-    if (type == X_F32) {
-        float *out = (float *) y;
-        const float *b = (const float *) bias;
-        if (b) for (int64_t j = 0; j < count; j++) out[j] = ((float) acc[j] * rowScale) * scales[j] + b[j];
-        else for (int64_t j = 0; j < count; j++) out[j] = ((float) acc[j] * rowScale) * scales[j];
-    } else {
-        uint16_t *out = (uint16_t *) y;
-        const uint16_t *b = (const uint16_t *) bias;
-        if (b) for (int64_t j = 0; j < count; j++) out[j] = float_to_bf16(bf16_to_float(float_to_bf16(((float) acc[j] * rowScale) * scales[j])) + bf16_to_float(b[j]));
-        else for (int64_t j = 0; j < count; j++) out[j] = float_to_bf16(((float) acc[j] * rowScale) * scales[j]);
-    }
 }
 
 /*
@@ -91,7 +45,7 @@ static void rescale_row(const int32_t *acc, float rowScale, const float *scales,
  */
 int32_t bt_llm_int8_rows_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold,
                                 const int8_t *values, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
-    if (rows < 1 || rows > MAX_ROWS || k < 1 || (type != X_F32 && type != X_BF16)) return -1;
+    if (rows < 1 || rows > MAX_ROWS || k < 1 || (type != BT_X_F32 && type != BT_X_BF16)) return -1;
     int vnni = bt_int8_vnni_supported();
     /* x8 packed for the VNNI product of 2–8 rows, x8 [rows, k], outlier flags [k], outlier columns
      * [k], a widened row [k]. 64-byte aligned: the product loads 64 bytes of each row of x8 (or of
@@ -106,39 +60,19 @@ int32_t bt_llm_int8_rows_linear(const void *x, int32_t type, int64_t rows, int64
     int32_t *cols = (int32_t *) (((uintptr_t) (flag + k) + 3) & ~(uintptr_t) 3);
     float *buf = (float *) (cols + k);
     float rowScale[MAX_ROWS];
-    int32_t outliers = type == X_F32
-            ? bt_llm_int8_quantize((const float *) x, rows, k, threshold, x8, rowScale, flag)
-            : bt_llm_int8_quantize_bf16((const uint16_t *) x, rows, k, threshold, x8, rowScale, flag, buf);
-    for (int64_t c = 0, o = 0; c < k && o < outliers; c++) if (flag[c]) cols[o++] = (int32_t) c;
+    int32_t outliers = bt_llm_int8_prepare(x, type, rows, k, threshold, x8, rowScale, flag, cols, buf);
     int32_t off[16];
     if (packed) bt_int8_vnni_pack_rows(x8, rows, k, xp, off);
 
     int32_t acc[MAX_ROWS * BLOCK];
-    int64_t elem = type == X_F32 ? 4 : 2;
+    int64_t elem = type == BT_X_F32 ? 4 : 2;
     for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
         int64_t count = n - j0 < BLOCK ? n - j0 : BLOCK;
         if (packed) bt_int8_vnni_packed_int_mm(values + j0 * k, xp, off, acc, rows, count, k, BLOCK);
         else if (vnni) bt_int8_vnni_int_mm(values + j0 * k, x8, acc, rows, count, k, BLOCK);
         else bt_int8_rows_int_mm(values + j0 * k, x8, acc, rows, count, k, BLOCK);
-        for (int64_t r = 0; r < rows; r++) {
-            if (outliers == 0) {
-                rescale_row(acc + r * BLOCK, rowScale[r], scales + j0, bias ? (const char *) bias + j0 * elem : NULL, type, count,
-                            (char *) y + (r * ldy + j0) * elem);
-                continue;
-            }
-            for (int64_t jj = 0; jj < count; jj++) {                /* the outlier columns' float sums before bias and rounding */
-                int64_t j = j0 + jj;
-                float v = ((float) acc[r * BLOCK + jj] * rowScale[r]) * scales[j]
-                        + outlier_sum(x, type, r, k, cols, outliers, values + j * k, scales[j]);
-                if (type == X_F32) {
-                    ((float *) y)[r * ldy + j] = bias ? v + ((const float *) bias)[j] : v;
-                } else {
-                    uint16_t h = float_to_bf16(v);
-                    if (bias) h = float_to_bf16(bf16_to_float(h) + bf16_to_float(((const uint16_t *) bias)[j]));
-                    ((uint16_t *) y)[r * ldy + j] = h;
-                }
-            }
-        }
+        bt_llm_int8_finish(acc, BLOCK, rows, count, rowScale, scales + j0, bias ? (const char *) bias + j0 * elem : NULL, x, type, k,
+                           cols, outliers, (bt_llm_int8_block_weight) {values + j0 * k, k, cols}, (char *) y + j0 * elem, ldy);
     }
     free(scratch);
     return 0;

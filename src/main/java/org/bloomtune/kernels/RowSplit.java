@@ -65,6 +65,12 @@ final class RowSplit {
         split(kernel, panels, panel * xRows, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
     }
 
+    /** {@link #overPanels} in fixed shares always: for a kernel that prepares x on every call (LLM.int8 quantizes it). */
+    static void overPanelsInShares(String kernel, long n, long panel, Range range) {
+        long panels = n / panel;
+        run(kernel, panels, parts(panels, n / MIN_WEIGHT_ROWS_PER_THREAD), (from, count) -> range.run(from * panel, count * panel));
+    }
+
     /** {@code units} each worth {@code workPerUnit} (weight rows × rows of x) in fixed shares, or in claimed chunks where a share's work is an lm_head's. */
     private static void split(String kernel, long units, long workPerUnit, int parts, Range range) {
         if (parts > 1 && units / parts * workPerUnit >= CLAIMED_SHARE_WORK) claimed(kernel, units, parts, range);

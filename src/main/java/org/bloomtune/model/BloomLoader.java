@@ -3,7 +3,6 @@ package org.bloomtune.model;
 import org.bloomtune.io.HfCheckpoint;
 import org.bloomtune.io.WeightSource;
 import org.bloomtune.kernels.DensePanels;
-import org.bloomtune.kernels.Int8Bf16Panels;
 import org.bloomtune.kernels.Int8RowsLinear;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Devices;
@@ -33,6 +32,7 @@ final class BloomLoader {
     private final Device device;
     private final Int8Options int8;
     private final Int8Kernel kernel;   // null without int8
+    private final Int8Panels panels;   // the int8 weights' layout for inference on this CPU, or null
     private final String prefix;
     private boolean aliasesSource;
     private final Map<String, Tensor> loaded = new LinkedHashMap<>();
@@ -45,6 +45,7 @@ final class BloomLoader {
         this.device = device;
         this.int8 = options.int8();
         this.kernel = int8.enabled() ? Int8Kernel.of(int8) : null;
+        this.panels = int8.enabled() ? Int8Panels.of(int8, dtype) : null;
         if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.F32 && !Int8RowsLinear.supported()) {
             System.getLogger("org.bloomtune").log(System.Logger.Level.INFO, "weight-only int8 with float32 activations multiplies the "
                     + "dequantized weight on this CPU (the float32 int8 kernel needs AVX2 and FMA); "
@@ -131,19 +132,19 @@ final class BloomLoader {
         return packed;
     }
 
-    /** The int8 word embedding, with its values in panels for an inference-only weight-only bf16 model whose CPU and shape allow it. */
+    /** The int8 word embedding, with its values in panels for an inference-only model whose mode, CPU and shape allow it. */
     private WordEmbedding int8WordEmbedding() {
         Int8Weight q = quantized(WeightNames.WORD_EMBEDDINGS);
         if (!packsInt8(q)) return new Int8WordEmbedding(q, kernel, dtype.scalarType());
-        PanelInt8WordEmbedding packed = new PanelInt8WordEmbedding(q);
+        PanelInt8WordEmbedding packed = new PanelInt8WordEmbedding(q, panels);
         loaded.put(WeightNames.WORD_EMBEDDINGS, packed.panels());
         q.values().close();
         return packed;
     }
 
-    /** Whether an int8 weight goes into panels: an inference-only weight-only model computing in bfloat16, on a CPU that runs them. */
+    /** Whether an int8 weight goes into panels: an inference-only model whose mode has a panel layout on this CPU ({@link Int8Panels#of}). */
     private boolean packsInt8(Int8Weight q) {
-        return options.inferenceOnly() && int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.BF16 && Int8Bf16Panels.packs(q.values());
+        return options.inferenceOnly() && panels != null && panels.packs(q.values());
     }
 
     private BloomBlock block(String p) {
@@ -170,7 +171,7 @@ final class BloomLoader {
 
     /** The int8 layer with its values in panels (an inference-only model): the row-major values are dropped, the panels take their name. */
     private Linear panelInt8Linear(String name, Int8Weight q) {
-        PanelInt8Linear layer = PanelInt8Linear.of(q, weight(name + ".bias"));
+        PanelInt8Linear layer = PanelInt8Linear.of(q, weight(name + ".bias"), panels);
         loaded.put(name + ".weight", layer.panels());
         q.values().close();
         return layer;

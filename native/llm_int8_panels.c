@@ -1,0 +1,157 @@
+/*
+ * LLM.int8 over a frozen int8 weight laid out once at load for inference (panels.h's order with
+ * 4-byte words: panel p, word q holds W[32p + j][4q .. 4q + 3] at byte (p · k/4 + q) · 128 + 4j).
+ * Each 64-byte line is sixteen weight rows' words side by side, so one vpdpbusd per line and row of
+ * x — that row's word broadcast from memory — adds four products into each of sixteen outputs: no
+ * shuffle and no sum across lanes. The row-major kernel (int8_vnni_int_mm.c) spends a vpermq beside
+ * every vpdpbusd to meet packed rows of x, and reads slower (benchmarks/FINDINGS.md).
+ *
+ * The same one call as bt_llm_int8_rows_linear — quantize x, product, rescale, outlier columns,
+ * bias (llm_int8_epilogue.h) — for any number of rows: a prefill's rows pass over a panel eight at a
+ * time while it sits in L2. Each call quantizes all of x, so ranges of panels run on several threads
+ * with nothing shared; that costs a few operations per element of x against n / threads
+ * multiply-adds. The integer sums are exact (equal to `_int_mm`'s: arithmetic modulo 2³², the true
+ * sum within int32), the rest is the row-major kernel's arithmetic in its order, so the two give the
+ * same bits. Only for CPUs with AVX512-VNNI (bt_int8_vnni_supported()).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "llm_int8_epilogue.h"
+#include "panels.h"
+#include "prefetch.h"
+
+int32_t bt_int8_vnni_supported(void);
+
+#define PANEL BT_PANEL    /* output rows of one panel */
+#define ROWS 8            /* rows of x per pass over a panel */
+#define AHEAD_BYTES 16384 /* the panels requested ahead into L2, as int8_bf16_panels.c does */
+#define AHEAD_ROWS 4      /* above this many rows of x always requested; at fewer, as prefetch.h says for a single stream */
+
+/* W [n, k] int8 (n a multiple of 32, k of 4) into `panels` (n · k bytes). */
+void bt_llm_int8_panels_pack(const int8_t *w, int64_t n, int64_t k, int8_t *panels) {
+    bt_panels_pack(w, n, k / 4, 4, panels);
+}
+
+/* Rows `ids` [count] (each below the packed n) of the packed values: out [count, k] int8, the row-major rows. */
+void bt_llm_int8_panels_values(const int8_t *panels, int64_t k, const int64_t *ids, int64_t count, int8_t *out) {
+    bt_panels_rows(panels, k / 4, 4, ids, count, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+#include <immintrin.h>
+#include <string.h>
+#define BT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define BT_VNNI_INLINE BT_VNNI static inline __attribute__((always_inline))
+
+/*
+ * nr (1..ROWS) rows of x8 (row stride k) against one panel: acc [nr][32] = Σ (w + 128) · x over the
+ * panel's 32 weight rows. The weight is flipped to w + 128, vpdpbusd's unsigned operand; the caller
+ * takes 128 · Σ x off. Requests the stream AHEAD_BYTES on when `ahead`.
+ */
+BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr,
+                         const int ahead) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    __m512i a[ROWS][2];
+    for (int r = 0; r < nr; r++) a[r][0] = a[r][1] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < words; q++) {
+        const int8_t *line = panel + q * 2 * 64;
+        if (ahead) {
+            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+            _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
+        }
+        __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(line), flip);
+        __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512(line + 64), flip);
+#pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            int32_t word;
+            memcpy(&word, x8 + r * k + 4 * q, 4);
+            __m512i b = _mm512_set1_epi32(word);
+            a[r][0] = _mm512_dpbusd_epi32(a[r][0], w0, b);
+            a[r][1] = _mm512_dpbusd_epi32(a[r][1], w1, b);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        _mm512_storeu_si512(acc[r], a[r][0]);
+        _mm512_storeu_si512(acc[r] + 16, a[r][1]);
+    }
+}
+
+/* tile() with nr a constant in each branch, so its loops unroll and its accumulators stay in registers. */
+BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], int nr,
+                              int ahead) {
+    switch (nr) {
+    case 1: tile(panel, words, x8, k, acc, 1, ahead); break;
+    case 2: tile(panel, words, x8, k, acc, 2, ahead); break;
+    case 3: tile(panel, words, x8, k, acc, 3, ahead); break;
+    case 4: tile(panel, words, x8, k, acc, 4, ahead); break;
+    case 5: tile(panel, words, x8, k, acc, 5, ahead); break;
+    case 6: tile(panel, words, x8, k, acc, 6, ahead); break;
+    case 7: tile(panel, words, x8, k, acc, 7, ahead); break;
+    default: tile(panel, words, x8, k, acc, 8, ahead); break;
+    }
+}
+
+/*
+ * x [rows, k] float32 (type 0) or bfloat16 (type 1), contiguous; panels the packed values of a range
+ * of n weight rows (n a multiple of 32, k of 4) and scales [n] float32 theirs; bias [n] in x's dtype or
+ * NULL; y [rows, ldy] in x's dtype, columns [0, n) written. Returns 0, or -1 when an argument is out
+ * of range or scratch memory cannot be had (nothing written).
+ */
+int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *panels,
+                                  const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
+    if (rows < 1 || k < 4 || k % 4 != 0 || n % PANEL != 0 || (type != BT_X_F32 && type != BT_X_BF16)) return -1;
+    /* x8 [rows, k] (64-byte aligned rows: k is a multiple of 4, so each word is one load), outlier flags [k],
+     * outlier columns and their bytes' places in a panel row [k] each, a widened row [k], row scales and sums [rows]. */
+    int64_t x8Bytes = (rows * k + 63) & ~(int64_t) 63;
+    char *scratch = aligned_alloc(64, (size_t) ((x8Bytes + 17 * k + 8 * rows + 63) & ~(int64_t) 63));
+    if (scratch == NULL) return -1;
+    int8_t *x8 = (int8_t *) scratch;
+    int32_t *cols = (int32_t *) (scratch + x8Bytes);
+    int32_t *columnAt = cols + k;
+    float *buf = (float *) (columnAt + k);
+    float *rowScale = buf + k;
+    int32_t *offset = (int32_t *) (rowScale + rows);
+    uint8_t *flag = (uint8_t *) (offset + rows);
+    int32_t outliers = bt_llm_int8_prepare(x, type, rows, k, threshold, x8, rowScale, flag, cols, buf);
+    for (int32_t o = 0; o < outliers; o++) columnAt[o] = (cols[o] / 4) * 4 * PANEL + cols[o] % 4;
+    for (int64_t r = 0; r < rows; r++) {                    /* 128 · Σ x8[r], modulo 2³²: what the flipped weight adds */
+        uint32_t sum = 0;
+        for (int64_t i = 0; i < k; i++) sum += (uint32_t) (int32_t) x8[r * k + i];
+        offset[r] = (int32_t) (128u * sum);
+    }
+    int ahead = rows > AHEAD_ROWS || bt_requests_single_stream();
+    int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
+    int32_t acc[ROWS][PANEL];
+    for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
+        const int8_t *panel = panels + j0 * k;
+        for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
+            int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
+            tile_rows(panel, words, x8 + r0 * k, k, acc, nr, ahead);
+            for (int r = 0; r < nr; r++)
+                for (int j = 0; j < PANEL; j++) acc[r][j] -= offset[r0 + r];
+            bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, rowScale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,
+                               (const char *) x + r0 * k * elem, type, k, cols, outliers,
+                               (bt_llm_int8_block_weight) {panel, 4, columnAt}, (char *) y + (r0 * ldy + j0) * elem, ldy);
+        }
+    }
+    free(scratch);
+    return 0;
+}
+#else
+int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *panels,
+                                  const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
+    (void) x; (void) type; (void) rows; (void) k; (void) threshold; (void) panels; (void) scales; (void) bias; (void) n; (void) y;
+    (void) ldy;
+    return -1;
+}
+#endif
+
+/* Whether bt_llm_int8_panels_linear runs here: a CPU with AVX512-VNNI and a build that has the kernel. */
+int32_t bt_llm_int8_panels_supported(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
+    return bt_int8_vnni_supported();
+#else
+    return 0;
+#endif
+}

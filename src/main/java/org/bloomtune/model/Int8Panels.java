@@ -1,0 +1,85 @@
+package org.bloomtune.model;
+
+import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.LlmInt8Panels;
+import org.bloomtune.kernels.RowKernel;
+import org.bloomtune.kernels.RowsArgmax;
+import org.bloomtune.tensor.DType;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * How an inference-only model's int8 weights are kept in panels and multiplied: weight-only int8
+ * with bfloat16 activations ({@link Int8Bf16Panels}) or LLM.int8 ({@link LlmInt8Panels}). The layers
+ * and the tied word embedding in panels ({@link PanelInt8Linear}, {@link PanelInt8WordEmbedding})
+ * hold one of these and nothing else of their mode.
+ */
+interface Int8Panels {
+    /** {@code values} [n, k] int8 in this layout's panels; call where {@link #packs}. */
+    Tensor pack(Tensor values);
+
+    /** Whether {@code values} packs in this layout. */
+    boolean packs(Tensor values);
+
+    /** Rows {@code ids} [...] of the packed values, as the row-major values': [..., k] int8. */
+    Tensor values(Tensor panels, Tensor ids);
+
+    /** {@code x} [..., k] → [..., n] in x's dtype, plus {@code bias} (or null), each range of outputs merged into {@code picks} (or null). */
+    Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks);
+
+    /** The native call {@link #forward} makes for a decode step's {@code x2d}, or null where it does not apply. */
+    RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias);
+
+    /** The compute dtype the layout's products give and its embedding rows come in. */
+    ScalarType dtype();
+
+    /** Rows {@code ids} of the word embedding dequantized as {@link Int8WordEmbedding#lookup} does: [..., k] in {@link #dtype}. */
+    default Tensor lookup(Tensor panels, Tensor scales, Tensor ids) {
+        try (Tensor v = values(panels, ids); Tensor rows = v.to(dtype()); Tensor s = torch.embedding(scales.unsqueeze(1), ids);
+             Tensor sd = s.to(dtype())) {
+            return rows.mul(sd);
+        }
+    }
+
+    /**
+     * The layout an inference-only model of this int8 mode and compute dtype keeps its weights in on
+     * this CPU, or null where it keeps them row-major (a CPU without the kernels, an unsupported pair).
+     */
+    static Int8Panels of(Int8Options int8, DType dtype) {
+        if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.BF16 && Int8Bf16Panels.supported()) return WEIGHT_ONLY_BF16;
+        if (int8.mode() == Int8Mode.LLM_INT8 && LlmInt8Panels.supported()) return llmInt8(int8.threshold(), dtype.scalarType());
+        return null;
+    }
+
+    /** Weight-only int8 against bfloat16 activations. */
+    Int8Panels WEIGHT_ONLY_BF16 = new Int8Panels() {
+        @Override public Tensor pack(Tensor values) { return Int8Bf16Panels.pack(values); }
+        @Override public boolean packs(Tensor values) { return Int8Bf16Panels.packs(values); }
+        @Override public Tensor values(Tensor panels, Tensor ids) { return Int8Bf16Panels.values(panels, ids); }
+        @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
+            return Int8Bf16Panels.forward(x, panels, scales, bias, picks);
+        }
+        @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
+            return Int8Bf16Panels.rowKernel(x2d, panels, scales, bias);
+        }
+        @Override public ScalarType dtype() { return ScalarType.BFloat16; }
+        @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return Int8Bf16Panels.rows(panels, scales, ids); }
+    };
+
+    /** LLM.int8 with outlier {@code threshold}, computing in {@code dtype} (float32 or bfloat16). */
+    static Int8Panels llmInt8(double threshold, ScalarType dtype) {
+        return new Int8Panels() {
+            @Override public Tensor pack(Tensor values) { return LlmInt8Panels.pack(values); }
+            @Override public boolean packs(Tensor values) { return LlmInt8Panels.packs(values); }
+            @Override public Tensor values(Tensor panels, Tensor ids) { return LlmInt8Panels.values(panels, ids); }
+            @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
+                return LlmInt8Panels.forward(x, panels, scales, bias, threshold, picks);
+            }
+            @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
+                return LlmInt8Panels.rowKernel(x2d, panels, scales, bias, threshold);
+            }
+            @Override public ScalarType dtype() { return dtype; }
+        };
+    }
+}

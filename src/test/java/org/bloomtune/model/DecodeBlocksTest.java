@@ -4,6 +4,7 @@ import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.DensePanels;
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.LlmInt8Panels;
 import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.HeapOutsideTheJvm;
@@ -81,7 +82,7 @@ class DecodeBlocksTest {
 
     /**
      * An inference-only model keeps its blocks' weights and the tied lm_head in panels —
-     * bfloat16 or float32 ({@link PanelLinear}, {@link PanelWordEmbedding}) and weight-only int8
+     * bfloat16 or float32 ({@link PanelLinear}, {@link PanelWordEmbedding}), weight-only int8 and LLM.int8
      * ({@link PanelInt8Linear}, {@link PanelInt8WordEmbedding}): the same bytes resident, the word
      * embedding's rows the same bits, and the decode steps' logits those of the row-major layout to
      * bfloat16's bound (the products sum in another order; the weight-only prefill scales each sum
@@ -93,9 +94,17 @@ class DecodeBlocksTest {
         // Both layouts round each logit to bfloat16 after summing in other orders: one unit in the last
         // place of the largest logit apart (2^-7 of it), which 4e-3 did not admit at twelve rows.
         // float32: the same sums in another order, a few units in the last place of the largest logit.
+        // LLM.int8: the same arithmetic at a decode step's rows; at a prefill's the outlier columns' sums
+        // in another order than the op-by-op addmm's.
         for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0x1p-7), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0x1p-7),
-                new Mode(DType.F32, Int8Mode.NONE, 1e-5))) {
-            boolean panels = mode.int8() == Int8Mode.NONE ? DensePanels.supported(mode.dtype().scalarType()) : Int8Bf16Panels.supported();
+                new Mode(DType.F32, Int8Mode.NONE, 1e-5), new Mode(DType.F32, Int8Mode.LLM_INT8, 1e-5),
+                new Mode(DType.BF16, Int8Mode.LLM_INT8, 0x1p-7))) {
+            boolean panels = switch (mode.int8()) {
+                case NONE -> DensePanels.supported(mode.dtype().scalarType());
+                case WEIGHT_ONLY -> Int8Bf16Panels.supported();
+                case LLM_INT8 -> LlmInt8Panels.supported();
+                case DEQUANTIZE -> false;
+            };
             for (int rows : new int[]{12, 3, 1}) {              // twelve: a native step of panels past the row-major kernels' eight
                 try (BloomModel stored = load(mode); BloomModel packed = load(mode, true)) {
                     Linear qkv = packed.blocks().getFirst().selfAttention().queryKeyValue();
@@ -134,7 +143,8 @@ class DecodeBlocksTest {
      * In panels every output sums its pairs in the same order whatever the rows, so an inference-only
      * model (its weights bfloat16, weight-only int8 or float32) gives a prompt's next-token logits the same bits alone as in a batch of three
      * (the row-major kernels read one row and several rows in different orders): a request's tokens
-     * do not depend on what it is batched with.
+     * do not depend on what it is batched with. (Not so LLM.int8's: its outlier columns are those of the
+     * whole batch, as bitsandbytes takes them.)
      */
     @Test
     void anInferenceOnlyRowDecodesTheSameBitsAloneAsInABatch() {

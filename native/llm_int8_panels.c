@@ -19,14 +19,18 @@
 
 #include "llm_int8_epilogue.h"
 #include "panels.h"
-#include "prefetch.h"
 
 int32_t bt_int8_vnni_supported(void);
 
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
-#define AHEAD_BYTES 16384 /* the panels requested ahead into L2, as int8_bf16_panels.c does */
-#define AHEAD_ROWS 4      /* above this many rows of x always requested; at fewer, as prefetch.h says for a single stream */
+/*
+ * The panels requested this far ahead into L2 at every row count: on the Xeon of benchmarks/FINDINGS.md
+ * a single stream reads far below the memory's rate without requests (prefetch.h), and on the EPYC
+ * int8 panels read at one row of x faster with them, unlike bfloat16 panels (FINDINGS: "LLM.int8
+ * panels tried and not kept").
+ */
+#define AHEAD_BYTES 16384
 
 /* W [n, k] int8 (n a multiple of 32, k of 4) into `panels` (n · k bytes). */
 void bt_llm_int8_panels_pack(const int8_t *w, int64_t n, int64_t k, int8_t *panels) {
@@ -47,19 +51,16 @@ void bt_llm_int8_panels_values(const int8_t *panels, int64_t k, const int64_t *i
 /*
  * nr (1..ROWS) rows of x8 (row stride k) against one panel: acc [nr][32] = Σ (w + 128) · x over the
  * panel's 32 weight rows. The weight is flipped to w + 128, vpdpbusd's unsigned operand; the caller
- * takes 128 · Σ x off. Requests the stream AHEAD_BYTES on when `ahead`.
+ * takes 128 · Σ x off.
  */
-BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr,
-                         const int ahead) {
+BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     __m512i a[ROWS][2];
     for (int r = 0; r < nr; r++) a[r][0] = a[r][1] = _mm512_setzero_si512();
     for (int64_t q = 0; q < words; q++) {
         const int8_t *line = panel + q * 2 * 64;
-        if (ahead) {
-            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
-            _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
-        }
+        _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+        _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
         __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(line), flip);
         __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512(line + 64), flip);
 #pragma GCC unroll 8
@@ -78,17 +79,16 @@ BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, i
 }
 
 /* tile() with nr a constant in each branch, so its loops unroll and its accumulators stay in registers. */
-BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], int nr,
-                              int ahead) {
+BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], int nr) {
     switch (nr) {
-    case 1: tile(panel, words, x8, k, acc, 1, ahead); break;
-    case 2: tile(panel, words, x8, k, acc, 2, ahead); break;
-    case 3: tile(panel, words, x8, k, acc, 3, ahead); break;
-    case 4: tile(panel, words, x8, k, acc, 4, ahead); break;
-    case 5: tile(panel, words, x8, k, acc, 5, ahead); break;
-    case 6: tile(panel, words, x8, k, acc, 6, ahead); break;
-    case 7: tile(panel, words, x8, k, acc, 7, ahead); break;
-    default: tile(panel, words, x8, k, acc, 8, ahead); break;
+    case 1: tile(panel, words, x8, k, acc, 1); break;
+    case 2: tile(panel, words, x8, k, acc, 2); break;
+    case 3: tile(panel, words, x8, k, acc, 3); break;
+    case 4: tile(panel, words, x8, k, acc, 4); break;
+    case 5: tile(panel, words, x8, k, acc, 5); break;
+    case 6: tile(panel, words, x8, k, acc, 6); break;
+    case 7: tile(panel, words, x8, k, acc, 7); break;
+    default: tile(panel, words, x8, k, acc, 8); break;
     }
 }
 
@@ -120,14 +120,13 @@ int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int
         for (int64_t i = 0; i < k; i++) sum += (uint32_t) (int32_t) x8[r * k + i];
         offset[r] = (int32_t) (128u * sum);
     }
-    int ahead = rows > AHEAD_ROWS || bt_requests_single_stream();
     int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
     int32_t acc[ROWS][PANEL];
     for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
         const int8_t *panel = panels + j0 * k;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
-            tile_rows(panel, words, x8 + r0 * k, k, acc, nr, ahead);
+            tile_rows(panel, words, x8 + r0 * k, k, acc, nr);
             for (int r = 0; r < nr; r++)
                 for (int j = 0; j < PANEL; j++) acc[r][j] -= offset[r0 + r];
             bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, rowScale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,

@@ -48,34 +48,40 @@ void bt_llm_int8_panels_values(const int8_t *panels, int64_t k, const int64_t *i
 #define BT_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define BT_VNNI_INLINE BT_VNNI static inline __attribute__((always_inline))
 
+/* Row r's word q of x8 broadcast, met by both halves of the panel's line: two vpdpbusd into row r's pair of sums. */
+#define BT_ROW_WORDS(r) \
+    if (nr > r) { \
+        int32_t word; \
+        memcpy(&word, x8 + r * k + 4 * q, 4); \
+        __m512i b = _mm512_set1_epi32(word); \
+        a##r##0 = _mm512_dpbusd_epi32(a##r##0, w0, b); \
+        a##r##1 = _mm512_dpbusd_epi32(a##r##1, w1, b); \
+    }
+#define BT_ROW_STORE(r) \
+    if (nr > r) { \
+        _mm512_storeu_si512(acc[r], a##r##0); \
+        _mm512_storeu_si512(acc[r] + 16, a##r##1); \
+    }
+
 /*
  * nr (1..ROWS) rows of x8 (row stride k) against one panel: acc [nr][32] = Σ (w + 128) · x over the
  * panel's 32 weight rows. The weight is flipped to w + 128, vpdpbusd's unsigned operand; the caller
- * takes 128 · Σ x off.
+ * takes 128 · Σ x off. The sixteen sums are named variables, not an array: GCC kept an array's
+ * elements moving between registers and the stack at every step.
  */
 BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    __m512i a[ROWS][2];
-    for (int r = 0; r < nr; r++) a[r][0] = a[r][1] = _mm512_setzero_si512();
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    __m512i a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
     for (int64_t q = 0; q < words; q++) {
         const int8_t *line = panel + q * 2 * 64;
         _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
         _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
         __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(line), flip);
         __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512(line + 64), flip);
-#pragma GCC unroll 8
-        for (int r = 0; r < nr; r++) {
-            int32_t word;
-            memcpy(&word, x8 + r * k + 4 * q, 4);
-            __m512i b = _mm512_set1_epi32(word);
-            a[r][0] = _mm512_dpbusd_epi32(a[r][0], w0, b);
-            a[r][1] = _mm512_dpbusd_epi32(a[r][1], w1, b);
-        }
+        BT_ROW_WORDS(0) BT_ROW_WORDS(1) BT_ROW_WORDS(2) BT_ROW_WORDS(3) BT_ROW_WORDS(4) BT_ROW_WORDS(5) BT_ROW_WORDS(6) BT_ROW_WORDS(7)
     }
-    for (int r = 0; r < nr; r++) {
-        _mm512_storeu_si512(acc[r], a[r][0]);
-        _mm512_storeu_si512(acc[r] + 16, a[r][1]);
-    }
+    BT_ROW_STORE(0) BT_ROW_STORE(1) BT_ROW_STORE(2) BT_ROW_STORE(3) BT_ROW_STORE(4) BT_ROW_STORE(5) BT_ROW_STORE(6) BT_ROW_STORE(7)
 }
 
 /* tile() with nr a constant in each branch, so its loops unroll and its accumulators stay in registers. */

@@ -107,10 +107,10 @@ BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *
 int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *panels,
                                   const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
     if (rows < 1 || k < 4 || k % 4 != 0 || n % PANEL != 0 || (type != BT_X_F32 && type != BT_X_BF16)) return -1;
-    /* x8 [rows, k] (64-byte aligned rows: k is a multiple of 4, so each word is one load), outlier flags [k],
-     * outlier columns and their bytes' places in a panel row [k] each, a widened row [k], row scales and sums [rows]. */
+    /* x8 [rows, k] (from a 64-byte boundary), then the outlier columns and their bytes' places in a panel row [k]
+     * int32 each, a widened row [k] float32, row scales and offsets [rows], outlier flags [k] bytes. */
     int64_t x8Bytes = (rows * k + 63) & ~(int64_t) 63;
-    char *scratch = aligned_alloc(64, (size_t) ((x8Bytes + 17 * k + 8 * rows + 63) & ~(int64_t) 63));
+    char *scratch = aligned_alloc(64, (size_t) ((x8Bytes + 13 * k + 8 * rows + 63) & ~(int64_t) 63));
     if (scratch == NULL) return -1;
     int8_t *x8 = (int8_t *) scratch;
     int32_t *cols = (int32_t *) (scratch + x8Bytes);

@@ -26,9 +26,7 @@ public final class LlmInt8Panels {
     public static final long PANEL = 32;
 
     private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_llm_int8_panels_supported", "bt_llm_int8_panels_linear",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+            LlmInt8Rows.SIGNATURE);
     private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_llm_int8_panels_pack", NativeKernels.PACK);
     private static final MethodHandle VALUES = KERNEL == null ? null : NativeKernels.bind("bt_llm_int8_panels_values", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));

@@ -21,10 +21,12 @@ public final class LlmInt8Rows {
     /** Rows of x the kernel takes: a decode batch (the C side's MAX_ROWS). */
     public static final int MAX_ROWS = 8;
 
-    private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_llm_int8_rows_supported", "bt_llm_int8_rows_linear",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+    /** {@code f(x, type, rows, k, threshold, values, scales, bias, n, y, ldy)}: LLM.int8's one-call products (this and {@link LlmInt8Panels}). */
+    static final FunctionDescriptor SIGNATURE = FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+            ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG);
+
+    private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_llm_int8_rows_supported", "bt_llm_int8_rows_linear", SIGNATURE);
 
     private LlmInt8Rows() {}
 

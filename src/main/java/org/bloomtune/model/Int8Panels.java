@@ -48,7 +48,9 @@ interface Int8Panels {
      */
     static Int8Panels of(Int8Options int8, DType dtype) {
         if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.BF16 && Int8Bf16Panels.supported()) return WEIGHT_ONLY_BF16;
-        if (int8.mode() == Int8Mode.LLM_INT8 && LlmInt8Panels.supported()) return llmInt8(int8.threshold(), dtype.scalarType());
+        if (int8.mode() == Int8Mode.LLM_INT8 && (dtype == DType.F32 || dtype == DType.BF16) && LlmInt8Panels.supported()) {
+            return llmInt8(int8.threshold(), dtype.scalarType());
+        }
         return null;
     }
 

@@ -62,12 +62,15 @@ public final class NativeKernels {
      * thread needs ({@code name}: that C function, for the error).
      */
     static Tensor threadScratch(MethodHandle bytesFor, String name, long a, long b, int threads) {
-        long bytes;
+        return torch.empty(new long[]{threads, scratchBytes(bytesFor, name, a, b)}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
+    }
+
+    /** What {@code bytesFor(a, b)} says one thread's scratch takes. */
+    static long scratchBytes(MethodHandle bytesFor, String name, long a, long b) {
         try {
-            bytes = (long) bytesFor.invokeExact(a, b);
+            return (long) bytesFor.invokeExact(a, b);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to " + name + " failed", t);
         }
-        return torch.empty(new long[]{threads, bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
     }
 }

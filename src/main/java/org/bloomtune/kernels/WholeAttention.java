@@ -116,6 +116,15 @@ public final class WholeAttention {
         return dQkv;
     }
 
+    /**
+     * The bytes of scratch one thread takes for a call over {@code positions} positions of heads of
+     * {@code headDim} in {@code type} (0 where no kernel runs): what a memory estimate counts per thread.
+     */
+    public static long scratchBytesPerThread(ScalarType type, long positions, long headDim) {
+        Kernel kernel = kernel(type);
+        return kernel == null ? 0 : NativeKernels.scratchBytes(kernel.scratchBytes(), kernel.name() + "_scratch_bytes", positions, headDim);
+    }
+
     /** Each thread's buffers for one (row, head) pair at a time: a few of [T, T] and [T, head_dim]. */
     private static Tensor scratch(Kernel kernel, long positions, long headDim, int threads) {
         return NativeKernels.threadScratch(kernel.scratchBytes(), kernel.name() + "_scratch_bytes", positions, headDim, threads);

@@ -24,11 +24,6 @@ public record MemoryEstimate(long weights, long working) {
     /** The smallest buffer CpuCachingAllocator maps on its own (LARGE in native/cpu_caching_allocator.c). */
     private static final long ALLOCATOR_MAPPING = 256L << 10;
     /**
-     * Bytes per (query, key) of one head the whole bfloat16 attention's scratch takes a thread
-     * (native/attention_bf16.c: scores, probabilities in bfloat16 and float32, a packed operand).
-     */
-    private static final double WHOLE_ATTENTION_SCRATCH = 10;
-    /**
      * What a step adds that no tensor accounts for: oneDNN and OpenMP scratch, the JVM heap growing
      * while the step runs, and the allocator's rounding and cached blocks, which grow with the
      * tensors. Measured peaks come within a few percent of the tensors alone and move by tens of
@@ -150,7 +145,11 @@ public record MemoryEstimate(long weights, long working) {
         double positions = (double) batch * seq;
         double b = dtype.byteSize();
         double hidden = positions * 22.0 * c.hiddenSize() * b;
-        if (whole && wholeAttention(dtype)) return hidden + WHOLE_ATTENTION_SCRATCH * Runtime.getRuntime().availableProcessors() * seq * seq;
+        if (whole && wholeAttention(dtype)) {
+            // the kernel's own count of its per-thread scratch (native/attention_*.c), on every core
+            long perThread = WholeAttention.scratchBytesPerThread(dtype.scalarType(), seq, c.hiddenSize() / c.numHeads());
+            return hidden + (double) perThread * Runtime.getRuntime().availableProcessors();
+        }
         double attention = b >= FLOAT ? 3 * b
                 : dtype != DType.BF16 || !MaskedSoftmax.available() ? 3 * FLOAT + 2 * b
                 : recording ? FLOAT + 2 * b : 2 * b;

@@ -36,8 +36,8 @@ interface Int8Panels {
 
     /** Rows {@code ids} of the word embedding dequantized as {@link Int8WordEmbedding#lookup} does: [..., k] in {@link #dtype}. */
     default Tensor lookup(Tensor panels, Tensor scales, Tensor ids) {
-        try (Tensor v = values(panels, ids); Tensor rows = v.to(dtype()); Tensor s = torch.embedding(scales.unsqueeze(1), ids);
-             Tensor sd = s.to(dtype())) {
+        try (Tensor v = values(panels, ids); Tensor rows = v.to(dtype()); Tensor column = scales.unsqueeze(1);
+             Tensor s = torch.embedding(column, ids); Tensor sd = s.to(dtype())) {
             return rows.mul(sd);
         }
     }

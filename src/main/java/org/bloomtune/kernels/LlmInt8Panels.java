@@ -2,13 +2,10 @@ package org.bloomtune.kernels;
 
 import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -70,27 +67,9 @@ public final class LlmInt8Panels {
      */
     public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, double threshold, RowsArgmax.Picks picks) {
         if (!applies(x, panels, scales, bias)) throw new IllegalArgumentException("llm_int8_panels_linear does not take these tensors");
-        int type = x.scalar_type().value == ScalarType.Float.value ? 0 : 1;
-        long n = panels.size(0);
-        long k = panels.size(1);
-        long rows = x.numel() / k;
-        long outBytes = x.element_size();
-        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment in = NativeMemory.of(x);
-        MemorySegment w = NativeMemory.of(panels);
-        MemorySegment s = NativeMemory.of(scales);
-        MemorySegment b = NativeMemory.ofNullable(bias);
-        MemorySegment out = NativeMemory.of(y);
-        float limit = (float) threshold;
-        // Every call quantizes x itself: shares stay whole rather than cut into claimed chunks.
-        RowSplit.overPanelsInShares("bt_llm_int8_panels_linear", n, PANEL, (from, count) -> {
-            MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
-            int status = (int) KERNEL.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k), s.asSlice(from * 4, count * 4),
-                    partBias, count, out.asSlice(from * outBytes), n);
-            if (status != 0) throw new OutOfMemoryError("bt_llm_int8_panels_linear: no scratch memory for " + rows + " × " + k);
-            if (picks != null) picks.merge(out, n, from, count, type == 1);
-        });
-        return y.view(Tensors.shapeWithLast(x, n));
+        Tensor y = LlmInt8Rows.product(KERNEL, "bt_llm_int8_panels_linear",
+                (kernel, n, range) -> RowSplit.overPanelsInShares(kernel, n, PANEL, range), x, panels, scales, bias, threshold, picks);
+        return y.view(Tensors.shapeWithLast(x, panels.size(0)));
     }
 
     /** Rows {@code ids} [...] (int64) of the int8 values packed in {@code panels}, as the row-major values': [..., k] int8. */

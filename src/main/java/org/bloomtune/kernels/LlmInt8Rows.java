@@ -73,23 +73,40 @@ public final class LlmInt8Rows {
             throw new IllegalArgumentException("llm_int8_rows_linear does not take these tensors");
         }
         Tensor x = x2d.contiguous();
+        return product(KERNEL, "bt_llm_int8_rows_linear", RowSplit::overWeightRowsInShares, x, values, scales, bias, threshold, picks);
+    }
+
+    /** How a product's n weight rows are shared among the kernels' threads (whole shares: each call quantizes x). */
+    @FunctionalInterface
+    interface Shares {
+        void run(String kernel, long n, RowSplit.Range range);
+    }
+
+    /**
+     * One of LLM.int8's one-call products ({@link #SIGNATURE}) of contiguous {@code x} [rows, k] (any
+     * leading shape) and {@code weight} [n, k] (row-major values or panels) with row {@code scales} and
+     * {@code bias} (or null): [rows, n] in x's dtype, each range of outputs merged into {@code picks}
+     * (or null) by the thread that writes it.
+     */
+    static Tensor product(MethodHandle kernel, String name, Shares shares, Tensor x, Tensor weight, Tensor scales, Tensor bias,
+                          double threshold, RowsArgmax.Picks picks) {
         int type = x.scalar_type().value == ScalarType.Float.value ? 0 : 1;
-        long rows = x.size(0);
-        long n = values.size(0);
-        long k = values.size(1);
+        long n = weight.size(0);
+        long k = weight.size(1);
+        long rows = x.numel() / k;
         long outBytes = x.element_size();
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
         MemorySegment in = NativeMemory.of(x);
-        MemorySegment w = NativeMemory.of(values);
+        MemorySegment w = NativeMemory.of(weight);
         MemorySegment s = NativeMemory.of(scales);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
         float limit = (float) threshold;
-        RowSplit.overWeightRowsInShares("bt_llm_int8_rows_linear", n, (from, count) -> {
+        shares.run(name, n, (from, count) -> {
             MemorySegment partBias = bias == null ? MemorySegment.NULL : b.asSlice(from * outBytes, count * outBytes);
-            int status = (int) KERNEL.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k),
+            int status = (int) kernel.invokeExact(in, type, rows, k, limit, w.asSlice(from * k, count * k),
                     s.asSlice(from * 4, count * 4), partBias, count, out.asSlice(from * outBytes), n);
-            if (status != 0) throw new OutOfMemoryError("bt_llm_int8_rows_linear: no scratch memory for " + rows + " × " + k);
+            if (status != 0) throw new OutOfMemoryError(name + ": no scratch memory for " + rows + " × " + k);
             if (picks != null) picks.merge(out, n, from, count, type == 1);
         });
         return y;

@@ -50,6 +50,7 @@ void bt_int8_bf16_panels_rows(const int8_t *panels, const float *scales, int64_t
 #include <string.h>
 #include "avx512_lanes.h"
 #include "widened_rows.h"
+#include "int8_pair_lines.h"
 #define BT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BT_BF16_INLINE BT_BF16 static inline __attribute__((always_inline))
 #define BT_WIDE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512bf16")))
@@ -111,18 +112,13 @@ BT_BF16 static void tile_rows(const int8_t *panel, int64_t pairs, const uint16_t
 
 /*
  * Where vdpbf16ps is slow (bf16_gemm.c's bt_bf16_gemm_products) and the CPU has AVX512_VBMI, the same
- * tile by float32 FMAs: each 64-byte line's pairs split by one vpermb into its 32 rows' even and odd
- * bytes, each widened to float32 (exact) and met by every row's odd, then even, element broadcast
- * from x widened (widened_rows.h) — the sums in vdpbf16ps's order, and every row count takes this
- * path, so a row's bits do not depend on its batch.
+ * tile by float32 FMAs: each 64-byte line split into its 32 rows' even and odd elements as float32
+ * (int8_pair_lines.h) and met by every row's odd, then even, element broadcast from x widened
+ * (widened_rows.h) — the sums in vdpbf16ps's order, and every row count takes this path, so a row's
+ * bits do not depend on its batch.
  */
 BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const float *scales, const uint16_t *bias,
                                  uint16_t *y, int64_t ldy, const int nr) {
-    /* byte i of the split line: row i's even byte (i < 32), row i − 32's odd byte */
-    const __m512i split = _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
-                                          31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1,
-                                          62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
-                                          30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
     int8_t halves[64] __attribute__((aligned(64)));
     __m512 acc[ROWS][2];
@@ -133,14 +129,8 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint1
         for (int64_t q = 0; q < span; q++) {
             const int8_t *line = panel + (q0 + q) * 2 * PANEL;
             _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
-            /* through memory: a widening load of each quarter takes a load port where an extract took the shuffle port */
-            _mm512_store_si512(halves, _mm512_permutexvar_epi8(split, _mm512_loadu_si512(line)));
-            const int8_t *h = halves;
-            __asm__("" : "+r"(h));      /* else GCC forwards the store and extracts again */
-            __m512 even0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) h)));
-            __m512 even1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 16))));
-            __m512 odd0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 32))));
-            __m512 odd1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 48))));
+            __m512 even0, even1, odd0, odd1;
+            bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
             bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);
         }
     }

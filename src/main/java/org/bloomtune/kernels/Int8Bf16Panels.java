@@ -14,10 +14,10 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * A frozen int8 weight with row scales laid out for inference by native/int8_bf16_panels.c, for the
- * weight-only int8 mode with bfloat16 activations: panels of {@link #PANEL} output rows with each
- * pair of k side by side ({@link DensePanels}' order, one byte an element), kept instead of the
- * row-major values. {@link #forward} reads them once for any number of bfloat16 rows, each line
- * widened once for all of them. The packed tensor has the values' shape and size, its bytes
+ * weight-only int8 mode: panels of {@link #PANEL} output rows with each pair of k side by side
+ * ({@link DensePanels}' order, one byte an element), kept instead of the row-major values.
+ * {@link #forward} reads them once for any number of bfloat16 rows, each line widened once for all
+ * of them; {@link Int8F32Panels} multiplies float32 rows by the same panels. The packed tensor has the values' shape and size, its bytes
  * reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
  */
 public final class Int8Bf16Panels {
@@ -25,8 +25,7 @@ public final class Int8Bf16Panels {
     public static final long PANEL = 32;
 
     private static final MethodHandle KERNEL = NativeKernels.bindIfSupported("bt_bf16_rows_supported", "bt_int8_bf16_panels_linear",
-            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+            NativeKernels.INT8_PANELS_LINEAR);
     private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack", NativeKernels.PACK);
     private static final MethodHandle VALUES = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_values", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));

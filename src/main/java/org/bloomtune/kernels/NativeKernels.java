@@ -45,6 +45,11 @@ public final class NativeKernels {
     static final FunctionDescriptor PACK = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
             ValueLayout.ADDRESS);
 
+    /** {@code f(panels, scales, x, bias, y, rows, n, k, ldy)}'s descriptor: the weight-only int8 panel products. */
+    static final FunctionDescriptor INT8_PANELS_LINEAR = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG);
+
     /** A new tensor of {@code weight}'s shape and options that {@code pack} (named {@code name} in errors) fills from it. */
     static Tensor packed(MethodHandle pack, String name, Tensor weight) {
         Tensor out = torch.empty(weight.sizes().vec().get(), weight.options(), new MemoryFormatOptional());

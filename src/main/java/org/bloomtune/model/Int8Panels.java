@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.Int8F32Panels;
 import org.bloomtune.kernels.LlmInt8Panels;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
@@ -11,7 +12,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * How an inference-only model's int8 weights are kept in panels and multiplied: weight-only int8
- * with bfloat16 activations ({@link Int8Bf16Panels}) or LLM.int8 ({@link LlmInt8Panels}). The layers
+ * with bfloat16 ({@link Int8Bf16Panels}) or float32 activations ({@link Int8F32Panels}, the same
+ * panels), or LLM.int8 ({@link LlmInt8Panels}). The layers
  * and the tied word embedding in panels ({@link PanelInt8Linear}, {@link PanelInt8WordEmbedding})
  * hold one of these and nothing else of their mode.
  */
@@ -48,6 +50,7 @@ interface Int8Panels {
      */
     static Int8Panels of(Int8Options int8, DType dtype) {
         if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.BF16 && Int8Bf16Panels.supported()) return WEIGHT_ONLY_BF16;
+        if (int8.mode() == Int8Mode.WEIGHT_ONLY && dtype == DType.F32 && Int8F32Panels.supported()) return WEIGHT_ONLY_F32;
         if (int8.mode() == Int8Mode.LLM_INT8 && (dtype == DType.F32 || dtype == DType.BF16) && LlmInt8Panels.supported()) {
             return llmInt8(int8.threshold(), dtype.scalarType());
         }
@@ -67,6 +70,20 @@ interface Int8Panels {
         }
         @Override public ScalarType dtype() { return ScalarType.BFloat16; }
         @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return Int8Bf16Panels.rows(panels, scales, ids); }
+    };
+
+    /** Weight-only int8 against float32 activations, in {@link #WEIGHT_ONLY_BF16}'s panels. */
+    Int8Panels WEIGHT_ONLY_F32 = new Int8Panels() {
+        @Override public Tensor pack(Tensor values) { return Int8Bf16Panels.pack(values); }
+        @Override public boolean packs(Tensor values) { return Int8Bf16Panels.packs(values); }
+        @Override public Tensor values(Tensor panels, Tensor ids) { return Int8Bf16Panels.values(panels, ids); }
+        @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
+            return Int8F32Panels.forward(x, panels, scales, bias, picks);
+        }
+        @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
+            return Int8F32Panels.rowKernel(x2d, panels, scales, bias);
+        }
+        @Override public ScalarType dtype() { return ScalarType.Float; }
     };
 
     /** LLM.int8 with outlier {@code threshold}, computing in {@code dtype} (float32 or bfloat16). */

@@ -4,6 +4,7 @@ import org.bloomtune.demo.RandomCheckpoint;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.DensePanels;
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.Int8F32Panels;
 import org.bloomtune.kernels.LlmInt8Panels;
 import org.bloomtune.tensor.CpuCachingAllocator;
 import org.bloomtune.tensor.DType;
@@ -98,10 +99,10 @@ class DecodeBlocksTest {
         // in another order than the op-by-op addmm's.
         for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0x1p-7), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0x1p-7),
                 new Mode(DType.F32, Int8Mode.NONE, 1e-5), new Mode(DType.F32, Int8Mode.LLM_INT8, 1e-5),
-                new Mode(DType.BF16, Int8Mode.LLM_INT8, 0x1p-7))) {
+                new Mode(DType.BF16, Int8Mode.LLM_INT8, 0x1p-7), new Mode(DType.F32, Int8Mode.WEIGHT_ONLY, 1e-5))) {
             boolean panels = switch (mode.int8()) {
                 case NONE -> DensePanels.supported(mode.dtype().scalarType());
-                case WEIGHT_ONLY -> Int8Bf16Panels.supported();
+                case WEIGHT_ONLY -> mode.dtype() == DType.BF16 ? Int8Bf16Panels.supported() : Int8F32Panels.supported();
                 case LLM_INT8 -> LlmInt8Panels.supported();
                 case DEQUANTIZE -> false;
             };
@@ -141,14 +142,15 @@ class DecodeBlocksTest {
 
     /**
      * In panels every output sums its pairs in the same order whatever the rows, so an inference-only
-     * model (its weights bfloat16, weight-only int8 or float32) gives a prompt's next-token logits the same bits alone as in a batch of three
+     * model (its weights bfloat16, float32 or weight-only int8 with either) gives a prompt's next-token logits the same bits alone as in a batch of three
      * (the row-major kernels read one row and several rows in different orders): a request's tokens
      * do not depend on what it is batched with. (Not so LLM.int8's: its outlier columns are those of the
      * whole batch, as bitsandbytes takes them.)
      */
     @Test
     void anInferenceOnlyRowDecodesTheSameBitsAloneAsInABatch() {
-        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0), new Mode(DType.F32, Int8Mode.NONE, 0)))
+        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0), new Mode(DType.BF16, Int8Mode.WEIGHT_ONLY, 0), new Mode(DType.F32, Int8Mode.NONE, 0),
+                new Mode(DType.F32, Int8Mode.WEIGHT_ONLY, 0)))
         try (BloomModel packed = load(mode, true)) {
             if (!(packed.blocks().getFirst().selfAttention().queryKeyValue() instanceof PanelLinear
                     || packed.blocks().getFirst().selfAttention().queryKeyValue() instanceof PanelInt8Linear)) continue;  // no panels here: the row-major kernels make no such promise

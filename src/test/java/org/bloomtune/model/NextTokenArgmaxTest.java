@@ -45,6 +45,7 @@ class NextTokenArgmaxTest {
     void theMergedArgmaxIsTorchsArgmaxOfTheLogits() {
         List<Layout> layouts = List.of(new Layout(DType.F32, Int8Mode.NONE, false), new Layout(DType.BF16, Int8Mode.NONE, false),
                 new Layout(DType.BF16, Int8Mode.NONE, true), new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, true),
+                new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, true),
                 new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.F32, Int8Mode.LLM_INT8, false),
                 new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, false), new Layout(DType.BF16, Int8Mode.LLM_INT8, false));
         for (Layout layout : layouts) {

@@ -14,6 +14,7 @@
  */
 #include "isa_cap.h"
 #include <stdint.h>
+#include <stdlib.h>
 #include "panels.h"
 
 #define PANEL BT_PANEL    /* output rows of one panel */
@@ -50,17 +51,26 @@ BT_VBMI_INLINE void store16(__m512 sums, const float *scales, const float *bias,
     _mm512_storeu_ps(y, bias ? _mm512_fmadd_ps(sums, s, _mm512_loadu_ps(bias)) : _mm512_mul_ps(sums, s));
 }
 
-/* nr (1..ROWS) rows of x (row stride k) times one panel: y's 32 columns of those rows (row stride ldy). */
-BT_VBMI_INLINE void tile(const int8_t *panel, int64_t pairs, const float *x, int64_t k, const float *scales, const float *bias,
-                         float *y, int64_t ldy, const int nr) {
+/*
+ * nr (1..ROWS) rows of x (row stride k) times one panel: y's 32 columns of those rows (row stride
+ * ldy). The panel's lines come split and widened already from `wide` (widen_panel) where it is not
+ * NULL, else each is split here: the same float32 values and the same sums either way.
+ */
+BT_VBMI_INLINE void tile(const int8_t *panel, const float *wide, int64_t pairs, const float *x, int64_t k, const float *scales,
+                         const float *bias, float *y, int64_t ldy, const int nr) {
     int8_t halves[64] __attribute__((aligned(64)));
     __m512 acc[ROWS][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q = 0; q < pairs; q++) {
-        const int8_t *line = panel + q * 2 * PANEL;
-        _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
         __m512 even0, even1, odd0, odd1;
-        bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
+        if (wide) {
+            const float *at = wide + q * 4 * 16;
+            even0 = _mm512_load_ps(at), even1 = _mm512_load_ps(at + 16), odd0 = _mm512_load_ps(at + 32), odd1 = _mm512_load_ps(at + 48);
+        } else {
+            const int8_t *line = panel + q * 2 * PANEL;
+            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+            bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
+        }
         bt_widened_pair(acc, x, k, q, odd0, odd1, even0, even1, nr);
     }
     for (int r = 0; r < nr; r++) {
@@ -69,17 +79,33 @@ BT_VBMI_INLINE void tile(const int8_t *panel, int64_t pairs, const float *x, int
     }
 }
 
-BT_VBMI static void tile_rows(const int8_t *panel, int64_t pairs, const float *x, int64_t k, const float *scales, const float *bias,
-                              float *y, int64_t ldy, int64_t nr) {
-    switch (nr) {
-        case 8: tile(panel, pairs, x, k, scales, bias, y, ldy, 8); break;
-        case 7: tile(panel, pairs, x, k, scales, bias, y, ldy, 7); break;
-        case 6: tile(panel, pairs, x, k, scales, bias, y, ldy, 6); break;
-        case 5: tile(panel, pairs, x, k, scales, bias, y, ldy, 5); break;
-        case 4: tile(panel, pairs, x, k, scales, bias, y, ldy, 4); break;
-        case 3: tile(panel, pairs, x, k, scales, bias, y, ldy, 3); break;
-        case 2: tile(panel, pairs, x, k, scales, bias, y, ldy, 2); break;
-        default: tile(panel, pairs, x, k, scales, bias, y, ldy, 1); break;
+/* The tile for nr rows, its loop specialised for lines split here or read widened (GCC does not unswitch it itself). */
+BT_VBMI static void tile_rows(const int8_t *panel, const float *wide, int64_t pairs, const float *x, int64_t k, const float *scales,
+                              const float *bias, float *y, int64_t ldy, int64_t nr) {
+#define BT_TILE_ROWS(w) \
+    switch (nr) { \
+        case 8: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 8); break; \
+        case 7: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 7); break; \
+        case 6: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 6); break; \
+        case 5: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 5); break; \
+        case 4: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 4); break; \
+        case 3: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 3); break; \
+        case 2: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 2); break; \
+        default: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 1); break; \
+    }
+    if (wide) BT_TILE_ROWS(wide)
+    else BT_TILE_ROWS(NULL)
+#undef BT_TILE_ROWS
+}
+
+/* One panel's lines split and widened into `wide` [pairs][even0, even1, odd0, odd1][16] float32. */
+BT_VBMI static void widen_panel(const int8_t *panel, int64_t pairs, float *wide) {
+    int8_t halves[64] __attribute__((aligned(64)));
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512 even0, even1, odd0, odd1;
+        bt_int8_pair_line(panel + q * 2 * PANEL, halves, &even0, &even1, &odd0, &odd1);
+        float *at = wide + q * 4 * 16;
+        _mm512_store_ps(at, even0), _mm512_store_ps(at + 16, even1), _mm512_store_ps(at + 32, odd0), _mm512_store_ps(at + 48, odd1);
     }
 }
 
@@ -93,14 +119,18 @@ BT_VBMI
 void bt_int8_f32_panels_linear(const int8_t *panels, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
                                int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
+    /* past one pass of rows each panel is widened once, into L2, for all the passes: their loops then hold loads and FMAs only */
+    float *wide = rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 4 * 16 * (int64_t) sizeof(float))) : NULL;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;
         const float *b = bias ? bias + p * PANEL : NULL;
+        if (wide) widen_panel(panel, pairs, wide);
         for (int64_t i = 0; i < rows; i += ROWS) {
             int64_t nr = rows - i < ROWS ? rows - i : ROWS;
-            tile_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
+            tile_rows(panel, wide, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
         }
     }
+    free(wide);
 }
 #else
 void bt_int8_f32_panels_linear(const int8_t *panels, const float *scales, const float *x, const float *bias, float *y, int64_t rows,

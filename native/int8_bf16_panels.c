@@ -14,6 +14,7 @@
  * Only for CPUs with AVX512_BF16 (bt_bf16_rows_supported()).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include "bf16.h"
 #include "panels.h"
 
@@ -115,10 +116,11 @@ BT_BF16 static void tile_rows(const int8_t *panel, int64_t pairs, const uint16_t
  * tile by float32 FMAs: each 64-byte line split into its 32 rows' even and odd elements as float32
  * (int8_pair_lines.h) and met by every row's odd, then even, element broadcast from x widened
  * (widened_rows.h) — the sums in vdpbf16ps's order, and every row count takes this path, so a row's
- * bits do not depend on its batch.
+ * bits do not depend on its batch. The lines come split and widened already from `wide`
+ * (bt_int8_pair_panel) where it is not NULL: the same float32 values and sums.
  */
-BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const float *scales, const uint16_t *bias,
-                                 uint16_t *y, int64_t ldy, const int nr) {
+BT_WIDE_INLINE void tile_widened(const int8_t *panel, const float *wide, int64_t pairs, const uint16_t *x, int64_t k, const float *scales,
+                                 const uint16_t *bias, uint16_t *y, int64_t ldy, const int nr) {
     float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
     int8_t halves[64] __attribute__((aligned(64)));
     __m512 acc[ROWS][2];
@@ -127,10 +129,14 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint1
         int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
         bt_widen_rows(x + 2 * q0, k, nr, 2 * span, xw, 2 * BT_WIDE_PAIRS);
         for (int64_t q = 0; q < span; q++) {
-            const int8_t *line = panel + (q0 + q) * 2 * PANEL;
-            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
             __m512 even0, even1, odd0, odd1;
-            bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
+            if (wide) {
+                bt_int8_pair_wide(wide, q0 + q, &even0, &even1, &odd0, &odd1);
+            } else {
+                const int8_t *line = panel + (q0 + q) * 2 * PANEL;
+                _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+                bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
+            }
             bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);
         }
     }
@@ -140,18 +146,23 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, int64_t pairs, const uint1
     }
 }
 
-BT_WIDE static void tile_widened_rows(const int8_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const float *scales,
-                                      const uint16_t *bias, uint16_t *y, int64_t ldy, int64_t nr) {
-    switch (nr) {
-        case 8: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 8); break;
-        case 7: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 7); break;
-        case 6: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 6); break;
-        case 5: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 5); break;
-        case 4: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 4); break;
-        case 3: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 3); break;
-        case 2: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 2); break;
-        default: tile_widened(panel, pairs, x, k, scales, bias, y, ldy, 1); break;
+/* The widened tile for nr rows, its loop specialised for lines split here or read widened (GCC does not unswitch it itself). */
+BT_WIDE static void tile_widened_rows(const int8_t *panel, const float *wide, int64_t pairs, const uint16_t *x, int64_t k,
+                                      const float *scales, const uint16_t *bias, uint16_t *y, int64_t ldy, int64_t nr) {
+#define BT_TILE_ROWS(w) \
+    switch (nr) { \
+        case 8: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 8); break; \
+        case 7: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 7); break; \
+        case 6: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 6); break; \
+        case 5: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 5); break; \
+        case 4: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 4); break; \
+        case 3: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 3); break; \
+        case 2: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 2); break; \
+        default: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 1); break; \
     }
+    if (wide) BT_TILE_ROWS(wide)
+    else BT_TILE_ROWS(NULL)
+#undef BT_TILE_ROWS
 }
 
 /*
@@ -164,15 +175,20 @@ void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const
                                 int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
     int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
+    /* widened, past one pass of rows, each panel is widened once into L2 for all the passes (int8_f32_panels.c does the same) */
+    float *wide = widened && rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 64 * (int64_t) sizeof(float))) : NULL;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;
         const uint16_t *b = bias ? bias + p * PANEL : NULL;
+        if (wide) bt_int8_pair_panel(panel, pairs, wide);
         for (int64_t i = 0; i < rows; i += ROWS) {
             int64_t nr = rows - i < ROWS ? rows - i : ROWS;
-            if (widened) tile_widened_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
-            else tile_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);
+            uint16_t *yt = y + i * ldy + p * PANEL;
+            if (widened) tile_widened_rows(panel, wide, pairs, x + i * k, k, scales + p * PANEL, b, yt, ldy, nr);
+            else tile_rows(panel, pairs, x + i * k, k, scales + p * PANEL, b, yt, ldy, nr);
         }
     }
+    free(wide);
 }
 #else
 void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,

@@ -53,7 +53,7 @@ BT_VBMI_INLINE void store16(__m512 sums, const float *scales, const float *bias,
 
 /*
  * nr (1..ROWS) rows of x (row stride k) times one panel: y's 32 columns of those rows (row stride
- * ldy). The panel's lines come split and widened already from `wide` (widen_panel) where it is not
+ * ldy). The panel's lines come split and widened already from `wide` (bt_int8_pair_panel) where it is not
  * NULL, else each is split here: the same float32 values and the same sums either way.
  */
 BT_VBMI_INLINE void tile(const int8_t *panel, const float *wide, int64_t pairs, const float *x, int64_t k, const float *scales,
@@ -64,8 +64,7 @@ BT_VBMI_INLINE void tile(const int8_t *panel, const float *wide, int64_t pairs, 
     for (int64_t q = 0; q < pairs; q++) {
         __m512 even0, even1, odd0, odd1;
         if (wide) {
-            const float *at = wide + q * 4 * 16;
-            even0 = _mm512_load_ps(at), even1 = _mm512_load_ps(at + 16), odd0 = _mm512_load_ps(at + 32), odd1 = _mm512_load_ps(at + 48);
+            bt_int8_pair_wide(wide, q, &even0, &even1, &odd0, &odd1);
         } else {
             const int8_t *line = panel + q * 2 * PANEL;
             _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
@@ -98,17 +97,6 @@ BT_VBMI static void tile_rows(const int8_t *panel, const float *wide, int64_t pa
 #undef BT_TILE_ROWS
 }
 
-/* One panel's lines split and widened into `wide` [pairs][even0, even1, odd0, odd1][16] float32. */
-BT_VBMI static void widen_panel(const int8_t *panel, int64_t pairs, float *wide) {
-    int8_t halves[64] __attribute__((aligned(64)));
-    for (int64_t q = 0; q < pairs; q++) {
-        __m512 even0, even1, odd0, odd1;
-        bt_int8_pair_line(panel + q * 2 * PANEL, halves, &even0, &even1, &odd0, &odd1);
-        float *at = wide + q * 4 * 16;
-        _mm512_store_ps(at, even0), _mm512_store_ps(at + 16, even1), _mm512_store_ps(at + 32, odd0), _mm512_store_ps(at + 48, odd1);
-    }
-}
-
 /*
  * panels: n output rows of a packed weight (bt_int8_bf16_panels_pack) from a panel boundary (n a
  * multiple of 32), scales [n] float32, x [rows, k] float32, bias [n] float32 or NULL, y [rows, ldy]
@@ -120,11 +108,11 @@ void bt_int8_f32_panels_linear(const int8_t *panels, const float *scales, const 
                                int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
     /* past one pass of rows each panel is widened once, into L2, for all the passes: their loops then hold loads and FMAs only */
-    float *wide = rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 4 * 16 * (int64_t) sizeof(float))) : NULL;
+    float *wide = rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 64 * (int64_t) sizeof(float))) : NULL;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;
         const float *b = bias ? bias + p * PANEL : NULL;
-        if (wide) widen_panel(panel, pairs, wide);
+        if (wide) bt_int8_pair_panel(panel, pairs, wide);
         for (int64_t i = 0; i < rows; i += ROWS) {
             int64_t nr = rows - i < ROWS ? rows - i : ROWS;
             tile_rows(panel, wide, pairs, x + i * k, k, scales + p * PANEL, b, y + i * ldy + p * PANEL, ldy, nr);

@@ -9,7 +9,7 @@
 #define BT_INT8_PAIR_LINES_H
 #include <stdint.h>
 
-/* Rows 0–15 and 16–31's even elements of `line` (even0, even1) and their odd ones (odd0, odd1); `halves` is 64 aligned bytes of scratch. */
+/* Rows 0–15 and 16–31's even elements of `line` (even0, even1), then their odd ones; `halves`: 64 aligned bytes of scratch. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"), always_inline, unused))
 static inline void bt_int8_pair_line(const int8_t *line, int8_t *halves, __m512 *even0, __m512 *even1, __m512 *odd0, __m512 *odd1) {
     /* byte i of the split line: row i's even byte (i < 32), row i − 32's odd byte */
@@ -25,5 +25,28 @@ static inline void bt_int8_pair_line(const int8_t *line, int8_t *halves, __m512 
     *even1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 16))));
     *odd0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 32))));
     *odd1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *) (h + 48))));
+}
+
+/*
+ * A whole panel's `pairs` lines split and widened once into `wide` [pairs][even0, even1, odd0, odd1][16]
+ * float32 (64-byte aligned), for a product of more rows than one pass: every pass then reads them
+ * with plain loads, where each would split and widen the lines again on the FMAs' ports.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"), unused))
+static void bt_int8_pair_panel(const int8_t *panel, int64_t pairs, float *wide) {
+    int8_t halves[64] __attribute__((aligned(64)));
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512 even0, even1, odd0, odd1;
+        bt_int8_pair_line(panel + q * 64, halves, &even0, &even1, &odd0, &odd1);
+        float *at = wide + q * 64;
+        _mm512_store_ps(at, even0), _mm512_store_ps(at + 16, even1), _mm512_store_ps(at + 32, odd0), _mm512_store_ps(at + 48, odd1);
+    }
+}
+
+/* A line's four vectors as bt_int8_pair_panel stored them for pair q. */
+__attribute__((target("avx512f"), always_inline, unused))
+static inline void bt_int8_pair_wide(const float *wide, int64_t q, __m512 *even0, __m512 *even1, __m512 *odd0, __m512 *odd1) {
+    const float *at = wide + q * 64;
+    *even0 = _mm512_load_ps(at), *even1 = _mm512_load_ps(at + 16), *odd0 = _mm512_load_ps(at + 32), *odd1 = _mm512_load_ps(at + 48);
 }
 #endif

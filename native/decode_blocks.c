@@ -24,6 +24,7 @@
 #define BT_INLINE static inline __attribute__((always_inline))
 #include "fast_exp.h"
 #include "gelu.h"
+#include "llm_int8_panels.h"
 
 /* How a linear's function is called (its C signature). */
 enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2 };
@@ -235,8 +236,12 @@ static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int
     *count = share_start(n, tid + 1, parts) - *from;
 }
 
-/* This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias. Returns the function's status. */
-static int32_t linear_part(const bt_linear *l, const void *x, void *y, int64_t rows, int64_t from, int64_t count, int bf16) {
+/*
+ * This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias, LLM.int8's panels
+ * from x as `prepared` holds it quantized where that is not NULL. Returns the function's status.
+ */
+static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_prepared *prepared, void *y, int64_t rows,
+                           int64_t from, int64_t count, int bf16) {
     if (count == 0) return 0;
     int64_t element = bf16 ? 2 : 4;
     const char *w = (const char *) l->weight + from * l->k * l->weight_bytes;
@@ -250,6 +255,10 @@ static int32_t linear_part(const bt_linear *l, const void *x, void *y, int64_t r
         ((int8_fn) l->fn)((const int8_t *) w, l->scales + from, x, bias, out, rows, count, l->k, l->n);
         return 0;
     case CALL_LLM_INT8:
+        if (prepared) {
+            bt_llm_int8_panels_product(prepared, x, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count, out, l->n);
+            return 0;
+        }
         return ((llm_int8_fn) l->fn)(x, bf16 ? 1 : 0, rows, l->k, (float) l->threshold, (const int8_t *) w, l->scales + from, bias,
                                      count, out, l->n);
     default:
@@ -266,12 +275,13 @@ typedef struct {
     void *y;
     int after;
     const void *residual;       /* AFTER_RESIDUAL: rows [rows, n] added to y */
+    const bt_llm_int8_prepared *prepared;   /* LLM.int8 panels: this thread's quantized copy of x, else NULL */
 } bt_linear_call;
 
 /* Rows [from, from + count) of the call: the product, then what follows it there. */
 static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, int64_t count) {
     int bf16 = (int) s->bf16;
-    int32_t status = linear_part(c->l, c->x, c->y, s->rows, from, count, bf16);
+    int32_t status = linear_part(c->l, c->x, c->prepared, c->y, s->rows, from, count, bf16);
     if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     if (c->after == AFTER_GELU) gelu(c->y, s->rows, c->l->n, from, count, bf16);
     else if (c->after == AFTER_RESIDUAL) add_residual(c->y, c->residual, s->rows, c->l->n, from, count, bf16);
@@ -330,21 +340,33 @@ static void run_share(bt_decode_step *s, const bt_linear_call *c, int64_t *slots
 }
 
 /*
- * This thread's part of linear `index` of the step (layer · 4 + j). LLM.int8's kernel quantizes x on
- * every call, so its shares stay whole.
+ * This thread's part of linear `index` of the step (layer · 4 + j). LLM.int8 over panels first
+ * quantizes x into this thread's own copy, then takes chunks like the rest; the row-major LLM.int8
+ * kernel quantizes x on every call, so its shares stay whole.
  */
 static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, int64_t tid, int64_t threads) {
     int64_t parts = parts_of(c->l->n, s->min_weight_rows, threads);
     if (tid >= parts) return;
-    if (parts == 1 || c->l->call == CALL_LLM_INT8) {
+    int panels = c->l->call == CALL_LLM_INT8 && c->l->fn == (const void *) bt_llm_int8_panels_linear;
+    if (parts == 1 || (c->l->call == CALL_LLM_INT8 && !panels)) {
         int64_t from, count;
         share(c->l->n, s->min_weight_rows, tid, threads, &from, &count);
         run_rows(s, c, from, count);
         return;
     }
+    bt_llm_int8_prepared prepared;
+    bt_linear_call mine = *c;
+    if (panels) {
+        if (bt_llm_int8_panels_prepare(c->x, (int32_t) s->bf16, s->rows, c->l->k, (float) c->l->threshold, &prepared) != 0) {
+            __atomic_store_n(&s->error, -1, __ATOMIC_RELAXED);
+            return;
+        }
+        mine.prepared = &prepared;
+    }
     int64_t *slots = s->claims + index * threads * CLAIM_STRIDE;
-    run_share(s, c, slots, tid, parts, 0);
-    for (int64_t i = 1; i < parts; i++) run_share(s, c, slots, (tid + i) % parts, parts, 1);
+    run_share(s, &mine, slots, tid, parts, 0);
+    for (int64_t i = 1; i < parts; i++) run_share(s, &mine, slots, (tid + i) % parts, parts, 1);
+    if (panels) bt_llm_int8_panels_release(&prepared);
 }
 
 static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads, int64_t *sense) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "llm_int8_epilogue.h"
+#include "llm_int8_panels.h"
 #include "panels.h"
 
 int32_t bt_int8_vnni_supported(void);
@@ -99,6 +100,66 @@ BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *
 }
 
 /*
+ * x [rows, k] float32 (type 0) or bfloat16 (type 1), contiguous, quantized into p's own scratch:
+ * x8, row scales, outlier columns (and their bytes' places in a panel row), and each row's offset
+ * for the flipped weight. Returns 0, or -1 when an argument is out of range or scratch memory cannot
+ * be had (nothing to free then).
+ */
+int32_t bt_llm_int8_panels_prepare(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, bt_llm_int8_prepared *p) {
+    if (rows < 1 || k < 4 || k % 4 != 0 || (type != BT_X_F32 && type != BT_X_BF16)) return -1;
+    /* x8 [rows, k] (from a 64-byte boundary), then the outlier columns and their bytes' places in a panel row [k]
+     * int32 each, a widened row [k] float32, row scales and offsets [rows], outlier flags [k] bytes. */
+    int64_t x8Bytes = (rows * k + 63) & ~(int64_t) 63;
+    char *scratch = aligned_alloc(64, (size_t) ((x8Bytes + 13 * k + 8 * rows + 63) & ~(int64_t) 63));
+    if (scratch == NULL) return -1;
+    p->scratch = scratch;
+    p->x8 = (int8_t *) scratch;
+    p->cols = (int32_t *) (scratch + x8Bytes);
+    p->column_at = p->cols + k;
+    float *buf = (float *) (p->column_at + k);
+    p->row_scale = buf + k;
+    p->offset = (int32_t *) (p->row_scale + rows);
+    uint8_t *flag = (uint8_t *) (p->offset + rows);
+    p->outliers = bt_llm_int8_prepare(x, type, rows, k, threshold, p->x8, p->row_scale, flag, p->cols, buf);
+    for (int32_t o = 0; o < p->outliers; o++) p->column_at[o] = (p->cols[o] / 4) * 4 * PANEL + p->cols[o] % 4;
+    for (int64_t r = 0; r < rows; r++) {                    /* 128 · Σ x8[r], modulo 2³²: what the flipped weight adds */
+        uint32_t sum = 0;
+        for (int64_t i = 0; i < k; i++) sum += (uint32_t) (int32_t) p->x8[r * k + i];
+        p->offset[r] = (int32_t) (128u * sum);
+    }
+    return 0;
+}
+
+void bt_llm_int8_panels_release(bt_llm_int8_prepared *p) {
+    free(p->scratch);
+    p->scratch = NULL;
+}
+
+/*
+ * x as p prepared it times the packed values of a range of n weight rows (n a multiple of 32) with
+ * their scales [n]; bias [n] in x's dtype or NULL; y [rows, ldy] in x's dtype, columns [0, n)
+ * written. Each panel's outputs depend on nothing else, so ranges cut anywhere on panels give the
+ * bits of one call over them all.
+ */
+void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, int32_t type, int64_t rows, int64_t k,
+                                const int8_t *panels, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
+    int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
+    int32_t acc[ROWS][PANEL];
+    for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
+        const int8_t *panel = panels + j0 * k;
+        for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
+            int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
+            tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr);
+            for (int r = 0; r < nr; r++)
+                for (int j = 0; j < PANEL; j++) acc[r][j] -= p->offset[r0 + r];
+            bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, p->row_scale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,
+                               (const char *) x + r0 * k * elem, type, k, p->cols, p->outliers,
+                               (bt_llm_int8_block_weight) {panel, 4, p->column_at}, (char *) y + (r0 * ldy + j0) * elem, ldy);
+        }
+    }
+}
+
+/*
  * x [rows, k] float32 (type 0) or bfloat16 (type 1), contiguous; panels the packed values of a range
  * of n weight rows (n a multiple of 32, k of 4) and scales [n] float32 theirs; bias [n] in x's dtype or
  * NULL; y [rows, ldy] in x's dtype, columns [0, n) written. Returns 0, or -1 when an argument is out
@@ -106,44 +167,26 @@ BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *
  */
 int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *panels,
                                   const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
-    if (rows < 1 || k < 4 || k % 4 != 0 || n % PANEL != 0 || (type != BT_X_F32 && type != BT_X_BF16)) return -1;
-    /* x8 [rows, k] (from a 64-byte boundary), then the outlier columns and their bytes' places in a panel row [k]
-     * int32 each, a widened row [k] float32, row scales and offsets [rows], outlier flags [k] bytes. */
-    int64_t x8Bytes = (rows * k + 63) & ~(int64_t) 63;
-    char *scratch = aligned_alloc(64, (size_t) ((x8Bytes + 13 * k + 8 * rows + 63) & ~(int64_t) 63));
-    if (scratch == NULL) return -1;
-    int8_t *x8 = (int8_t *) scratch;
-    int32_t *cols = (int32_t *) (scratch + x8Bytes);
-    int32_t *columnAt = cols + k;
-    float *buf = (float *) (columnAt + k);
-    float *rowScale = buf + k;
-    int32_t *offset = (int32_t *) (rowScale + rows);
-    uint8_t *flag = (uint8_t *) (offset + rows);
-    int32_t outliers = bt_llm_int8_prepare(x, type, rows, k, threshold, x8, rowScale, flag, cols, buf);
-    for (int32_t o = 0; o < outliers; o++) columnAt[o] = (cols[o] / 4) * 4 * PANEL + cols[o] % 4;
-    for (int64_t r = 0; r < rows; r++) {                    /* 128 · Σ x8[r], modulo 2³²: what the flipped weight adds */
-        uint32_t sum = 0;
-        for (int64_t i = 0; i < k; i++) sum += (uint32_t) (int32_t) x8[r * k + i];
-        offset[r] = (int32_t) (128u * sum);
-    }
-    int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
-    int32_t acc[ROWS][PANEL];
-    for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
-        const int8_t *panel = panels + j0 * k;
-        for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
-            int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
-            tile_rows(panel, words, x8 + r0 * k, k, acc, nr);
-            for (int r = 0; r < nr; r++)
-                for (int j = 0; j < PANEL; j++) acc[r][j] -= offset[r0 + r];
-            bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, rowScale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,
-                               (const char *) x + r0 * k * elem, type, k, cols, outliers,
-                               (bt_llm_int8_block_weight) {panel, 4, columnAt}, (char *) y + (r0 * ldy + j0) * elem, ldy);
-        }
-    }
-    free(scratch);
+    if (n % PANEL != 0) return -1;
+    bt_llm_int8_prepared p;
+    if (bt_llm_int8_panels_prepare(x, type, rows, k, threshold, &p) != 0) return -1;
+    bt_llm_int8_panels_product(&p, x, type, rows, k, panels, scales, bias, n, y, ldy);
+    bt_llm_int8_panels_release(&p);
     return 0;
 }
 #else
+int32_t bt_llm_int8_panels_prepare(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, bt_llm_int8_prepared *p) {
+    (void) x; (void) type; (void) rows; (void) k; (void) threshold; (void) p;
+    return -1;
+}
+
+void bt_llm_int8_panels_release(bt_llm_int8_prepared *p) { (void) p; }
+
+void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, int32_t type, int64_t rows, int64_t k,
+                                const int8_t *panels, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
+    (void) p; (void) x; (void) type; (void) rows; (void) k; (void) panels; (void) scales; (void) bias; (void) n; (void) y; (void) ldy;
+}
+
 int32_t bt_llm_int8_panels_linear(const void *x, int32_t type, int64_t rows, int64_t k, float threshold, const int8_t *panels,
                                   const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
     (void) x; (void) type; (void) rows; (void) k; (void) threshold; (void) panels; (void) scales; (void) bias; (void) n; (void) y;

@@ -170,8 +170,11 @@ class DecodeBlocksTest {
 
     @Test
     void oneThreadGivesTheBitsOfTwo() {
-        for (Mode mode : List.of(new Mode(DType.BF16, Int8Mode.NONE, 0), new Mode(DType.F32, Int8Mode.LLM_INT8, 0))) {
-            try (BloomModel model = load(mode)) {
+        record Case(Mode mode, boolean forInference) {}
+        for (Case c : List.of(new Case(new Mode(DType.BF16, Int8Mode.NONE, 0), false), new Case(new Mode(DType.F32, Int8Mode.LLM_INT8, 0), false),
+                new Case(new Mode(DType.F32, Int8Mode.LLM_INT8, 0), true))) {    // LLM.int8 panels: chunks of shares, x quantized per thread
+            Mode mode = c.mode();
+            try (BloomModel model = load(mode, c.forInference())) {
                 List<float[]> two = decode(model, 3, null);
                 int threads = torch.get_num_threads();
                 torch.set_num_threads(1);
@@ -181,7 +184,7 @@ class DecodeBlocksTest {
                 } finally {
                     torch.set_num_threads(threads);
                 }
-                for (int s = 0; s < STEPS; s++) assertArrayEquals(two.get(s), one.get(s), mode + " step " + s);
+                for (int s = 0; s < STEPS; s++) assertArrayEquals(two.get(s), one.get(s), c + " step " + s);
             }
         }
     }

@@ -149,20 +149,8 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, const float *wide, int64_t
 /* The widened tile for nr rows, its loop specialised for lines split here or read widened (GCC does not unswitch it itself). */
 BT_WIDE static void tile_widened_rows(const int8_t *panel, const float *wide, int64_t pairs, const uint16_t *x, int64_t k,
                                       const float *scales, const uint16_t *bias, uint16_t *y, int64_t ldy, int64_t nr) {
-#define BT_TILE_ROWS(w) \
-    switch (nr) { \
-        case 8: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 8); break; \
-        case 7: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 7); break; \
-        case 6: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 6); break; \
-        case 5: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 5); break; \
-        case 4: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 4); break; \
-        case 3: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 3); break; \
-        case 2: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 2); break; \
-        default: tile_widened(panel, w, pairs, x, k, scales, bias, y, ldy, 1); break; \
-    }
-    if (wide) BT_TILE_ROWS(wide)
-    else BT_TILE_ROWS(NULL)
-#undef BT_TILE_ROWS
+    if (wide) BT_BY_ROWS(nr, tile_widened, panel, wide, pairs, x, k, scales, bias, y, ldy)
+    else BT_BY_ROWS(nr, tile_widened, panel, NULL, pairs, x, k, scales, bias, y, ldy)
 }
 
 /*

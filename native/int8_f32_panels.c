@@ -81,20 +81,8 @@ BT_VBMI_INLINE void tile(const int8_t *panel, const float *wide, int64_t pairs, 
 /* The tile for nr rows, its loop specialised for lines split here or read widened (GCC does not unswitch it itself). */
 BT_VBMI static void tile_rows(const int8_t *panel, const float *wide, int64_t pairs, const float *x, int64_t k, const float *scales,
                               const float *bias, float *y, int64_t ldy, int64_t nr) {
-#define BT_TILE_ROWS(w) \
-    switch (nr) { \
-        case 8: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 8); break; \
-        case 7: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 7); break; \
-        case 6: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 6); break; \
-        case 5: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 5); break; \
-        case 4: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 4); break; \
-        case 3: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 3); break; \
-        case 2: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 2); break; \
-        default: tile(panel, w, pairs, x, k, scales, bias, y, ldy, 1); break; \
-    }
-    if (wide) BT_TILE_ROWS(wide)
-    else BT_TILE_ROWS(NULL)
-#undef BT_TILE_ROWS
+    if (wide) BT_BY_ROWS(nr, tile, panel, wide, pairs, x, k, scales, bias, y, ldy)
+    else BT_BY_ROWS(nr, tile, panel, NULL, pairs, x, k, scales, bias, y, ldy)
 }
 
 /*

@@ -11,6 +11,19 @@
 
 #define BT_PANEL 32
 
+/* TILE(args, r) for r = nr (1..8): each call a specialisation with r a constant, so the tile's loops over its rows unroll. */
+#define BT_BY_ROWS(nr, TILE, ...) \
+    switch (nr) { \
+        case 8: TILE(__VA_ARGS__, 8); break; \
+        case 7: TILE(__VA_ARGS__, 7); break; \
+        case 6: TILE(__VA_ARGS__, 6); break; \
+        case 5: TILE(__VA_ARGS__, 5); break; \
+        case 4: TILE(__VA_ARGS__, 4); break; \
+        case 3: TILE(__VA_ARGS__, 3); break; \
+        case 2: TILE(__VA_ARGS__, 2); break; \
+        default: TILE(__VA_ARGS__, 1); break; \
+    }
+
 /* W [n, words · word_bytes bytes a row] (n a multiple of BT_PANEL) into `panels` (as many bytes). */
 static inline void bt_panels_pack(const void *w, int64_t n, int64_t words, int64_t word_bytes, void *panels) {
     const char *in = (const char *) w;

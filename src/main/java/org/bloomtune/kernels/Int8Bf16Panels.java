@@ -74,20 +74,31 @@ public final class Int8Bf16Panels {
     /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
         if (!applies(x, panels, scales, bias)) throw new IllegalArgumentException("int8_bf16_panels_linear does not take these tensors");
+        return product(KERNEL, "bt_int8_bf16_panels_linear", x, panels, scales, bias, picks);
+    }
+
+    /**
+     * x [..., k] times the packed weight by one of the weight-only panel kernels ({@code kernel}, named
+     * {@code name}; this class's or {@link Int8F32Panels}'), split over threads in whole panels: [..., n]
+     * in x's dtype (bfloat16 or float32, the bias's too), each range of outputs merged into {@code picks} (or null).
+     */
+    static Tensor product(MethodHandle kernel, String name, Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
         long n = panels.size(0);
         long k = panels.size(1);
         long rows = x.numel() / k;
+        boolean bf16 = x.scalar_type().value == ScalarType.BFloat16.value;
+        long element = bf16 ? 2 : 4;
         Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
         MemorySegment w = NativeMemory.of(panels);
         MemorySegment s = NativeMemory.of(scales);
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels("bt_int8_bf16_panels_linear", n, PANEL, rows, (first, outputs) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 2, outputs * 2);
-            KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 2),
+        RowSplit.overPanels(name, n, PANEL, rows, (first, outputs) -> {
+            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * element, outputs * element);
+            kernel.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * element),
                     rows, outputs, k, n);
-            if (picks != null) picks.merge(out, n, first, outputs, true);
+            if (picks != null) picks.merge(out, n, first, outputs, bf16);
         });
         return y.view(Tensors.shapeWithLast(x, n));
     }

@@ -1,13 +1,8 @@
 package org.bloomtune.kernels;
 
-import org.bloomtune.tensor.NativeMemory;
-import org.bloomtune.tensor.Tensors;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -48,22 +43,7 @@ public final class Int8F32Panels {
     /** {@link #forward}, each range of outputs merged into {@code picks} (one per row of x, or null) by the thread that writes it. */
     public static Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
         if (!applies(x, panels, scales, bias)) throw new IllegalArgumentException("int8_f32_panels_linear does not take these tensors");
-        long n = panels.size(0);
-        long k = panels.size(1);
-        long rows = x.numel() / k;
-        Tensor y = torch.empty(new long[]{rows, n}, x.options(), new MemoryFormatOptional());
-        MemorySegment w = NativeMemory.of(panels);
-        MemorySegment s = NativeMemory.of(scales);
-        MemorySegment in = NativeMemory.of(x);
-        MemorySegment b = NativeMemory.ofNullable(bias);
-        MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels("bt_int8_f32_panels_linear", n, Int8Bf16Panels.PANEL, rows, (first, outputs) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * 4, outputs * 4);
-            KERNEL.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * 4),
-                    rows, outputs, k, n);
-            if (picks != null) picks.merge(out, n, first, outputs, false);
-        });
-        return y.view(Tensors.shapeWithLast(x, n));
+        return Int8Bf16Panels.product(KERNEL, "bt_int8_f32_panels_linear", x, panels, scales, bias, picks);
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

@@ -58,33 +58,29 @@ interface Int8Panels {
     }
 
     /** Weight-only int8 against bfloat16 activations. */
-    Int8Panels WEIGHT_ONLY_BF16 = new Int8Panels() {
-        @Override public Tensor pack(Tensor values) { return Int8Bf16Panels.pack(values); }
-        @Override public boolean packs(Tensor values) { return Int8Bf16Panels.packs(values); }
-        @Override public Tensor values(Tensor panels, Tensor ids) { return Int8Bf16Panels.values(panels, ids); }
-        @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
-            return Int8Bf16Panels.forward(x, panels, scales, bias, picks);
-        }
-        @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
-            return Int8Bf16Panels.rowKernel(x2d, panels, scales, bias);
-        }
-        @Override public ScalarType dtype() { return ScalarType.BFloat16; }
-        @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return Int8Bf16Panels.rows(panels, scales, ids); }
-    };
+    Int8Panels WEIGHT_ONLY_BF16 = weightOnly(true);
 
-    /** Weight-only int8 against float32 activations, in {@link #WEIGHT_ONLY_BF16}'s panels. */
-    Int8Panels WEIGHT_ONLY_F32 = new Int8Panels() {
-        @Override public Tensor pack(Tensor values) { return Int8Bf16Panels.pack(values); }
-        @Override public boolean packs(Tensor values) { return Int8Bf16Panels.packs(values); }
-        @Override public Tensor values(Tensor panels, Tensor ids) { return Int8Bf16Panels.values(panels, ids); }
-        @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
-            return Int8F32Panels.forward(x, panels, scales, bias, picks);
-        }
-        @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
-            return Int8F32Panels.rowKernel(x2d, panels, scales, bias);
-        }
-        @Override public ScalarType dtype() { return ScalarType.Float; }
-    };
+    /** Weight-only int8 against float32 activations, in the same panels. */
+    Int8Panels WEIGHT_ONLY_F32 = weightOnly(false);
+
+    /** Weight-only int8 in {@link Int8Bf16Panels}' panels, multiplied by bfloat16 rows or by float32 rows ({@link Int8F32Panels}). */
+    private static Int8Panels weightOnly(boolean bf16) {
+        return new Int8Panels() {
+            @Override public Tensor pack(Tensor values) { return Int8Bf16Panels.pack(values); }
+            @Override public boolean packs(Tensor values) { return Int8Bf16Panels.packs(values); }
+            @Override public Tensor values(Tensor panels, Tensor ids) { return Int8Bf16Panels.values(panels, ids); }
+            @Override public Tensor forward(Tensor x, Tensor panels, Tensor scales, Tensor bias, RowsArgmax.Picks picks) {
+                return bf16 ? Int8Bf16Panels.forward(x, panels, scales, bias, picks) : Int8F32Panels.forward(x, panels, scales, bias, picks);
+            }
+            @Override public RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
+                return bf16 ? Int8Bf16Panels.rowKernel(x2d, panels, scales, bias) : Int8F32Panels.rowKernel(x2d, panels, scales, bias);
+            }
+            @Override public ScalarType dtype() { return bf16 ? ScalarType.BFloat16 : ScalarType.Float; }
+            @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) {
+                return bf16 ? Int8Bf16Panels.rows(panels, scales, ids) : Int8Panels.super.lookup(panels, scales, ids);
+            }
+        };
+    }
 
     /** LLM.int8 with outlier {@code threshold}, computing in {@code dtype} (float32 or bfloat16). */
     static Int8Panels llmInt8(double threshold, ScalarType dtype) {

@@ -163,7 +163,8 @@ void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const
                                 int64_t rows, int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
     int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
-    /* widened, past one pass of rows, each panel is widened once into L2 for all the passes (int8_f32_panels.c does the same) */
+    /* widened, past one pass of rows, each panel is widened once into L2 for all the passes (int8_f32_panels.c does the same;
+     * without the memory each pass splits the lines itself: the same bits) */
     float *wide = widened && rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 64 * (int64_t) sizeof(float))) : NULL;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;

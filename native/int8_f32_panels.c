@@ -95,7 +95,8 @@ BT_VBMI
 void bt_int8_f32_panels_linear(const int8_t *panels, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
                                int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
-    /* past one pass of rows each panel is widened once, into L2, for all the passes: their loops then hold loads and FMAs only */
+    /* past one pass of rows each panel is widened once, into L2, for all the passes: their loops then hold loads and FMAs
+     * only (without the memory each pass splits the lines itself: the same bits) */
     float *wide = rows > ROWS ? aligned_alloc(64, (size_t) (pairs * 64 * (int64_t) sizeof(float))) : NULL;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * pairs * 2 * PANEL;

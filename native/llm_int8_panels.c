@@ -10,8 +10,9 @@
  * bias (llm_int8_epilogue.h) — for any number of rows: a prefill's rows pass over a panel eight at a
  * time while it sits in L2. Each call quantizes all of x, so ranges of panels run on several threads
  * with nothing shared; that costs a few operations per element of x against n / threads
- * multiply-adds. The integer sums are exact (equal to `_int_mm`'s: arithmetic modulo 2³², the true
- * sum within int32), the rest is the row-major kernel's arithmetic in its order, so the two give the
+ * multiply-adds. The native decode step calls the two halves (llm_int8_panels.h): each thread
+ * quantizes x once, then multiplies the chunks of the shares it takes. The integer sums are exact
+ * (equal to `_int_mm`'s: arithmetic modulo 2³², the true sum within int32), the rest is the row-major kernel's arithmetic in its order, so the two give the
  * same bits. Only for CPUs with AVX512-VNNI (bt_int8_vnni_supported()).
  */
 #include <stdint.h>

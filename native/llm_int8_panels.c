@@ -13,7 +13,8 @@
  * multiply-adds. The native decode step calls the two halves (llm_int8_panels.h): each thread
  * quantizes x once, then multiplies the chunks of the shares it takes. The integer sums are exact
  * (equal to `_int_mm`'s: arithmetic modulo 2³², the true sum within int32), the rest is the row-major
- * kernel's arithmetic in its order, so the two give the same bits. Only for CPUs with AVX512-VNNI (bt_int8_vnni_supported()).
+ * kernel's arithmetic in its order, so the two give the same bits. Only for CPUs with AVX512-VNNI
+ * (bt_int8_vnni_supported()).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -20,6 +20,7 @@
 
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
+#define NEAR_BYTES 1024   /* and sixteen lines ahead into L1: the line split waited on its load at one row (FINDINGS) */
 #define AHEAD_BYTES 16384 /* the panels requested ahead into L2, as bf16_panels.c does */
 
 /* W [n, k] int8 (n a multiple of 32, k even) into `panels` (n · k bytes). */
@@ -135,6 +136,7 @@ BT_WIDE_INLINE void tile_widened(const int8_t *panel, const float *wide, int64_t
             } else {
                 const int8_t *line = panel + (q0 + q) * 2 * PANEL;
                 _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+                _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
                 bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
             }
             bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);

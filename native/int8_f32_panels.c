@@ -19,6 +19,7 @@
 
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
+#define NEAR_BYTES 1024   /* and sixteen lines ahead into L1: the line split waited on its load at one row (FINDINGS) */
 #define AHEAD_BYTES 16384 /* the panels requested ahead into L2, as int8_bf16_panels.c does */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -68,6 +69,7 @@ BT_VBMI_INLINE void tile(const int8_t *panel, const float *wide, int64_t pairs, 
         } else {
             const int8_t *line = panel + q * 2 * PANEL;
             _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+            _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
             bt_int8_pair_line(line, halves, &even0, &even1, &odd0, &odd1);
         }
         bt_widened_pair(acc, x, k, q, odd0, odd1, even0, even1, nr);

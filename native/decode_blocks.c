@@ -27,7 +27,8 @@
 #include "llm_int8_panels.h"
 
 /* How a linear's function is called (its C signature). */
-enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2 };
+/* CALL_LLM_INT8_PANELS: bt_llm_int8_panels_linear's signature, and the decode step may call its two halves (llm_int8_panels.h) instead */
+enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2, CALL_LLM_INT8_PANELS = 3 };
 
 typedef void (*dense_fn)(const void *w, const void *x, const void *bias, void *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
 typedef void (*int8_fn)(const int8_t *values, const float *scales, const void *x, const void *bias, void *y, int64_t rows, int64_t n,
@@ -255,6 +256,7 @@ static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_
         ((int8_fn) l->fn)((const int8_t *) w, l->scales + from, x, bias, out, rows, count, l->k, l->n);
         return 0;
     case CALL_LLM_INT8:
+    case CALL_LLM_INT8_PANELS:
         if (prepared) {
             bt_llm_int8_panels_product(prepared, x, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count, out, l->n);
             return 0;
@@ -347,8 +349,8 @@ static void run_share(bt_decode_step *s, const bt_linear_call *c, int64_t *slots
 static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, int64_t tid, int64_t threads) {
     int64_t parts = parts_of(c->l->n, s->min_weight_rows, threads);
     if (tid >= parts) return;
-    int panels = c->l->call == CALL_LLM_INT8 && c->l->fn == (const void *) bt_llm_int8_panels_linear;
-    if (parts == 1 || (c->l->call == CALL_LLM_INT8 && !panels)) {
+    int panels = c->l->call == CALL_LLM_INT8_PANELS;
+    if (parts == 1 || c->l->call == CALL_LLM_INT8) {
         int64_t from, count;
         share(c->l->n, s->min_weight_rows, tid, threads, &from, &count);
         run_rows(s, c, from, count);

@@ -83,6 +83,6 @@ public final class LlmInt8Panels {
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias, double threshold) {
         return applies(x2d, panels, scales, bias)
-                ? RowKernel.int8(RowKernel.Call.LLM_INT8, "bt_llm_int8_panels_linear", panels, scales, bias, threshold) : null;
+                ? RowKernel.int8(RowKernel.Call.LLM_INT8_PANELS, "bt_llm_int8_panels_linear", panels, scales, bias, threshold) : null;
     }
 }

@@ -20,7 +20,9 @@ public final class RowKernel {
         /** {@code f(values, scales, x, bias, y, rows, n, k, ldy)}: the weight-only int8 row kernels. */
         INT8,
         /** {@code f(x, type, rows, k, threshold, values, scales, bias, n, y, ldy)}: bt_llm_int8_rows_linear. */
-        LLM_INT8
+        LLM_INT8,
+        /** LLM_INT8's signature for bt_llm_int8_panels_linear, whose two halves the decode step may call instead (its chunked shares). */
+        LLM_INT8_PANELS
     }
 
     final Call call;

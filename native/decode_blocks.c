@@ -25,10 +25,13 @@
 #include "fast_exp.h"
 #include "gelu.h"
 #include "llm_int8_panels.h"
+#include "int8_digits_panels.h"
 
 /* How a linear's function is called (its C signature). */
-/* CALL_LLM_INT8_PANELS: bt_llm_int8_panels_linear's signature, and the decode step may call its two halves (llm_int8_panels.h) instead */
-enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2, CALL_LLM_INT8_PANELS = 3 };
+/* CALL_LLM_INT8_PANELS: bt_llm_int8_panels_linear's signature, and the decode step may call its two halves (llm_int8_panels.h) instead;
+ * CALL_INT8_PANELS: the weight-only panels' signature (CALL_INT8's), and where they multiply by digits the step calls
+ * int8_digits_panels.h's two halves instead */
+enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2, CALL_LLM_INT8_PANELS = 3, CALL_INT8_PANELS = 4 };
 
 typedef void (*dense_fn)(const void *w, const void *x, const void *bias, void *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
 typedef void (*int8_fn)(const int8_t *values, const float *scales, const void *x, const void *bias, void *y, int64_t rows, int64_t n,
@@ -239,10 +242,11 @@ static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int
 
 /*
  * This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias, LLM.int8's panels
- * from x as `prepared` holds it quantized where that is not NULL. Returns the function's status.
+ * from x as `prepared` holds it quantized and the weight-only panels from x's `digits` where those
+ * are not NULL. Returns the function's status.
  */
-static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_prepared *prepared, void *y, int64_t rows,
-                           int64_t from, int64_t count, int bf16) {
+static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_prepared *prepared, const bt_int8_digits *digits,
+                           void *y, int64_t rows, int64_t from, int64_t count, int bf16) {
     if (count == 0) return 0;
     int64_t element = bf16 ? 2 : 4;
     const char *w = (const char *) l->weight + from * l->k * l->weight_bytes;
@@ -252,6 +256,12 @@ static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_
     case CALL_DENSE:
         ((dense_fn) l->fn)(w, x, bias, out, rows, count, l->k, l->n);
         return 0;
+    case CALL_INT8_PANELS:
+        if (digits) {
+            bt_int8_digits_product(digits, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count, out, l->n);
+            return 0;
+        }
+        /* fall through: the kernel multiplies as the process's way says */
     case CALL_INT8:
         ((int8_fn) l->fn)((const int8_t *) w, l->scales + from, x, bias, out, rows, count, l->k, l->n);
         return 0;
@@ -278,12 +288,13 @@ typedef struct {
     int after;
     const void *residual;       /* AFTER_RESIDUAL: rows [rows, n] added to y */
     const bt_llm_int8_prepared *prepared;   /* LLM.int8 panels: this thread's quantized copy of x, else NULL */
+    const bt_int8_digits *digits;           /* weight-only panels by digits: this thread's digits of x, else NULL */
 } bt_linear_call;
 
 /* Rows [from, from + count) of the call: the product, then what follows it there. */
 static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, int64_t count) {
     int bf16 = (int) s->bf16;
-    int32_t status = linear_part(c->l, c->x, c->prepared, c->y, s->rows, from, count, bf16);
+    int32_t status = linear_part(c->l, c->x, c->prepared, c->digits, c->y, s->rows, from, count, bf16);
     if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     if (c->after == AFTER_GELU) gelu(c->y, s->rows, c->l->n, from, count, bf16);
     else if (c->after == AFTER_RESIDUAL) add_residual(c->y, c->residual, s->rows, c->l->n, from, count, bf16);
@@ -343,8 +354,10 @@ static void run_share(bt_decode_step *s, const bt_linear_call *c, int64_t *slots
 
 /*
  * This thread's part of linear `index` of the step (layer · 4 + j). LLM.int8 over panels first
- * quantizes x into this thread's own copy, then takes chunks like the rest; the row-major LLM.int8
- * kernel quantizes x on every call, so its shares stay whole.
+ * quantizes x into this thread's own copy, then takes chunks like the rest, and weight-only panels
+ * multiplying by digits write x's digits once likewise (without memory for them each chunk's call
+ * writes its own: the same bits); the row-major LLM.int8 kernel quantizes x on every call, so its
+ * shares stay whole.
  */
 static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, int64_t tid, int64_t threads) {
     int64_t parts = parts_of(c->l->n, s->min_weight_rows, threads);
@@ -357,6 +370,7 @@ static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, in
         return;
     }
     bt_llm_int8_prepared prepared;
+    bt_int8_digits digits;
     bt_linear_call mine = *c;
     if (panels) {
         if (bt_llm_int8_panels_prepare(c->x, (int32_t) s->bf16, s->rows, c->l->k, (float) c->l->threshold, &prepared) != 0) {
@@ -365,10 +379,13 @@ static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, in
         }
         mine.prepared = &prepared;
     }
+    if (c->l->call == CALL_INT8_PANELS && bt_int8_weight_products() == BT_INT8_PRODUCTS_DIGITS
+            && bt_int8_digits_prepare(c->x, (int32_t) s->bf16, s->rows, c->l->k, &digits) == 0) mine.digits = &digits;
     int64_t *slots = s->claims + index * threads * CLAIM_STRIDE;
     run_share(s, &mine, slots, tid, parts, 0);
     for (int64_t i = 1; i < parts; i++) run_share(s, &mine, slots, (tid + i) % parts, parts, 1);
     if (panels) bt_llm_int8_panels_release(&prepared);
+    if (mine.digits) bt_int8_digits_release(&digits);
 }
 
 static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads, int64_t *sense) {

@@ -32,14 +32,49 @@ public final class Int8Bf16Panels {
     private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_rows", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
+    private static final MethodHandle PRODUCTS = KERNEL == null ? null
+            : NativeKernels.bind("bt_int8_weight_products", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+    private static final MethodHandle SET_PRODUCTS = KERNEL == null ? null
+            : NativeKernels.bind("bt_int8_weight_set_products", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+
     static {
-        Bf16Gemm.products();    // these panels multiply as the bfloat16 GEMM does: chosen (or measured) here, before any product runs
+        // these panels multiply as the bfloat16 GEMM does, or by digits where that GEMM widens: both chosen here, before any product runs
+        Bf16Gemm.products();
+        Int8Products chosen = Int8Products.parse(System.getProperty(Int8Products.PROPERTY));
+        if (KERNEL != null) {
+            if (chosen != null) useProducts(chosen);
+            products();
+        }
     }
 
     private Int8Bf16Panels() {}
 
     /** True when this CPU has AVX512_BF16 and the kernels are built. */
     public static boolean supported() { return KERNEL != null; }
+
+    /** How this process's weight-only panels multiply ({@link Int8Products#FLOATS} where nothing packs). */
+    public static Int8Products products() {
+        if (PRODUCTS == null) return Int8Products.FLOATS;
+        try {
+            return Int8Products.values()[(int) PRODUCTS.invokeExact()];
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_int8_weight_products failed", t);
+        }
+    }
+
+    /**
+     * Makes the following products multiply {@code way}'s way (digits only where the CPU has VNNI: else
+     * the default stays), for tests and benchmarks that compare the two on one CPU; call it between
+     * products, never while one runs.
+     */
+    public static void useProducts(Int8Products way) {
+        if (SET_PRODUCTS == null) return;
+        try {
+            SET_PRODUCTS.invokeExact(way.code());
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_int8_weight_set_products failed", t);
+        }
+    }
 
     /** True when {@code values} can be packed: a contiguous int8 CPU matrix with a multiple of {@link #PANEL} rows and an even column count. */
     public static boolean packs(Tensor values) {
@@ -127,6 +162,6 @@ public final class Int8Bf16Panels {
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
-        return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8, "bt_int8_bf16_panels_linear", panels, scales, bias, 0) : null;
+        return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8_PANELS, "bt_int8_bf16_panels_linear", panels, scales, bias, 0) : null;
     }
 }

@@ -48,6 +48,6 @@ public final class Int8F32Panels {
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
-        return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8, "bt_int8_f32_panels_linear", panels, scales, bias, 0) : null;
+        return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8_PANELS, "bt_int8_f32_panels_linear", panels, scales, bias, 0) : null;
     }
 }

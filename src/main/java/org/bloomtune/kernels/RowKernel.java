@@ -22,7 +22,9 @@ public final class RowKernel {
         /** {@code f(x, type, rows, k, threshold, values, scales, bias, n, y, ldy)}: bt_llm_int8_rows_linear. */
         LLM_INT8,
         /** LLM_INT8's signature for bt_llm_int8_panels_linear, whose two halves the decode step may call instead (its chunked shares). */
-        LLM_INT8_PANELS
+        LLM_INT8_PANELS,
+        /** INT8's signature for the weight-only panels; where they multiply by digits the decode step calls the digits' two halves instead. */
+        INT8_PANELS
     }
 
     final Call call;

@@ -21,7 +21,8 @@ class Int8Bf16PanelsTest {
      * — x · valuesᵀ, times each row's scale, rounded to bfloat16, the bias added and rounded again — to
      * bfloat16's rounding at 1, 3, 8, 9 and 20 rows, k not a multiple of 32, with and without a bias,
      * one thread's bits equal to two's and a row's bits the same alone as in its batch — both ways of
-     * multiplying ({@link Bf16Products}).
+     * multiplying ({@link Bf16Products}), each by floats and by digits ({@link Int8Products}; k / 2
+     * odd, 66, takes the digits' last half word).
      */
     @ParameterizedTest
     @EnumSource(Bf16Products.class)
@@ -31,10 +32,23 @@ class Int8Bf16PanelsTest {
             return;
         }
         Bf16Products measured = Bf16Gemm.products();
+        Int8Products chosen = Int8Bf16Panels.products();
         Bf16Gemm.useProducts(way);
+        try {
+            for (Int8Products int8Way : Int8Products.values()) {
+                Int8Bf16Panels.useProducts(int8Way);
+                multipliesToBfloat16Rounding();
+            }
+        } finally {
+            Bf16Gemm.useProducts(measured);
+            Int8Bf16Panels.useProducts(chosen);
+        }
+    }
+
+    private static void multipliesToBfloat16Rounding() {
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
             torch.manual_seed(9);
-            for (long[] shape : new long[][]{{64, 64}, {96, 1000}, {1024, 4096}}) {
+            for (long[] shape : new long[][]{{64, 64}, {32, 66}, {96, 1000}, {1024, 4096}}) {
                 long n = shape[0], k = shape[1];
                 Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
                 Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
@@ -65,8 +79,6 @@ class Int8Bf16PanelsTest {
                     }
                 }
             }
-        } finally {
-            Bf16Gemm.useProducts(measured);
         }
     }
 

@@ -7,6 +7,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,14 +21,21 @@ class Int8F32PanelsTest {
      * — x · valuesᵀ, times each row's scale, plus the bias — within float32's summation bound (k + 2
      * roundings of each term's magnitude) at 1, 3, 8, 9, 20 and 64 rows, k not a multiple of 32, with
      * and without a bias; a row's bits are the same alone as in its batch, one thread's the same as
-     * two's; and the row-major kernel ({@link Int8RowsLinear}) agrees to the same bound.
+     * two's; and the row-major kernel ({@link Int8RowsLinear}) agrees to the same bound. By
+     * {@link Int8Products#DIGITS} the bound is x's representation instead — half a step of
+     * max|x| / (127 · 2¹⁶) in each element, times Σ|w| and the scale — and one rounding of the result;
+     * k / 2 odd (66) takes the digits' last half word.
      */
-    @Test
-    void theProductIsTheScaledFloat64ProductAndARowsBitsDoNotDependOnItsBatch() {
+    @ParameterizedTest
+    @EnumSource(Int8Products.class)
+    void theProductIsTheScaledFloat64ProductAndARowsBitsDoNotDependOnItsBatch(Int8Products way) {
         if (!Int8F32Panels.supported()) return;
+        Int8Products chosen = Int8Bf16Panels.products();
+        Int8Bf16Panels.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            boolean digits = Int8Bf16Panels.products() == Int8Products.DIGITS;
             torch.manual_seed(11);
-            for (long[] shape : new long[][]{{64, 64}, {96, 1000}, {1024, 4096}}) {
+            for (long[] shape : new long[][]{{64, 64}, {32, 66}, {96, 1000}, {1024, 4096}}) {
                 long n = shape[0], k = shape[1];
                 Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
                 Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
@@ -43,13 +52,14 @@ class Int8F32PanelsTest {
                         Tensor y = Int8F32Panels.forward(x, panels, scales, b);
                         assertArrayEquals(new long[]{rows, 1, n}, y.sizes().vec().get());
                         Tensor exact = b == null ? product : product.add(b.to(ScalarType.Double));
-                        Tensor bound = magnitude.mul(new Scalar((k + 2) * Math.pow(2, -24))).add(exact.abs().mul(new Scalar(Math.pow(2, -23))));
+                        Tensor summed = magnitude.mul(new Scalar((k + 2) * Math.pow(2, -24))).add(exact.abs().mul(new Scalar(Math.pow(2, -23))));
+                        Tensor bound = digits ? representation(x64, v64, s64).add(exact.abs().mul(new Scalar(Math.pow(2, -23)))) : summed;
                         Tensor error = y.to(ScalarType.Double).sub(exact).abs();
-                        assertTrue(error.le(bound).all().item_bool(), rows + " rows of " + k + ": max error " + error.max().item_double());
+                        assertTrue(error.le(bound).all().item_bool(), way + ", " + rows + " rows of " + k + ": max error " + error.max().item_double());
                         if (Int8RowsLinear.supported() && rows <= Int8RowsLinear.MAX_ROWS) {
                             Tensor rowMajor = Int8RowsLinear.forward(x.view(rows, k), values, scales, b).to(ScalarType.Double);
                             Tensor apart = rowMajor.sub(y.view(rows, n).to(ScalarType.Double)).abs();
-                            assertTrue(apart.le(bound.view(rows, n).mul(new Scalar(2))).all().item_bool(), rows + " rows: the row-major kernel disagrees");
+                            assertTrue(apart.le(bound.add(summed).view(rows, n)).all().item_bool(), rows + " rows: the row-major kernel disagrees");
                         }
                         Tensor alone = Int8F32Panels.forward(x.narrow(0, rows - 1, 1).clone(), panels, scales, b);
                         Tensor inBatch = y.narrow(0, rows - 1, 1);
@@ -65,6 +75,56 @@ class Int8F32PanelsTest {
                     }
                 }
             }
+        } finally {
+            Int8Bf16Panels.useProducts(chosen);
+        }
+    }
+
+    /** Half a digit step of each row (max|x| / (127 · 2¹⁷)) times Σ|w| and the scale: the digits' bound on x's representation. */
+    static Tensor representation(Tensor x64, Tensor v64, Tensor s64) {
+        Tensor halfStep = x64.abs().amax(new long[]{-1}, true).div(new Scalar(127 * Math.pow(2, 17)));
+        return halfStep.mul(v64.abs().sum(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())).mul(s64);
+    }
+
+    /**
+     * By digits, a row of x with values 10⁶ apart in size: the product within the representation's
+     * bound; a row holding a NaN or an infinity gives NaN in every output and leaves the other rows'
+     * bits alone; a row of zeros gives the bias exactly.
+     */
+    @Test
+    void digitsHoldWideRowsAndMarkNonFiniteOnes() {
+        if (!Int8F32Panels.supported()) return;
+        Int8Products chosen = Int8Bf16Panels.products();
+        Int8Bf16Panels.useProducts(Int8Products.DIGITS);
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            if (Int8Bf16Panels.products() != Int8Products.DIGITS) return;      // no VNNI: nothing multiplies by digits
+            torch.manual_seed(12);
+            long n = 64, k = 512;
+            Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
+            Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
+            Tensor panels = Int8Bf16Panels.pack(values);
+            Tensor bias = torch.randn(n);
+            Tensor x = torch.randn(5, k).mul(new Scalar(1e-3));
+            x.select(0, 0).narrow(0, 7, 1).fill_(new Scalar(1000.0));          // one outlier 10⁶ times the rest
+            x.select(0, 2).narrow(0, 100, 1).fill_(new Scalar(Double.NaN));
+            x.select(0, 3).narrow(0, 511, 1).fill_(new Scalar(Double.NEGATIVE_INFINITY));
+            x.select(0, 4).zero_();
+            Tensor y = Int8F32Panels.forward(x, panels, scales, bias);
+            Tensor x64 = x.to(ScalarType.Double), v64 = values.to(ScalarType.Double).t(), s64 = scales.to(ScalarType.Double);
+            Tensor exact = torch.matmul(x64, v64).mul(s64).add(bias.to(ScalarType.Double));
+            for (int r : new int[]{0, 1}) {
+                Tensor bound = representation(x64.narrow(0, r, 1), v64, s64).add(exact.narrow(0, r, 1).abs().mul(new Scalar(Math.pow(2, -23))));
+                Tensor error = y.narrow(0, r, 1).to(ScalarType.Double).sub(exact.narrow(0, r, 1)).abs();
+                assertTrue(error.le(bound).all().item_bool(), "row " + r + ": max error " + error.max().item_double());
+            }
+            assertTrue(y.narrow(0, 2, 2).isnan().all().item_bool(), "a row with a NaN or an infinity gives NaN everywhere");
+            assertTrue(torch.equal(y.select(0, 4), bias), "a row of zeros gives the bias");
+            Tensor finite = torch.cat(new org.bytedeco.pytorch.TensorVector(x.narrow(0, 0, 2), x.narrow(0, 4, 1)));
+            Tensor apart = Int8F32Panels.forward(finite, panels, scales, bias);
+            assertTrue(torch.equal(apart.narrow(0, 0, 2), y.narrow(0, 0, 2)) && torch.equal(apart.select(0, 2), y.select(0, 4)),
+                    "the non-finite rows changed the others' bits");
+        } finally {
+            Int8Bf16Panels.useProducts(chosen);
         }
     }
 

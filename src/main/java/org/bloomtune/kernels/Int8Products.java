@@ -1,0 +1,33 @@
+package org.bloomtune.kernels;
+
+import java.util.Locale;
+
+/**
+ * How the weight-only int8 panels ({@link Int8Bf16Panels}, {@link Int8F32Panels}) multiply:
+ * {@link #FLOATS} by float32 FMAs on each weight widened to float32; {@link #DIGITS} by
+ * {@code vpdpbusd} on the int8 weights and x written as three int8 digits a value against each
+ * row's largest |x| (native/int8_digits_panels.c) — exact integer sums, x held to one part in 2²⁴
+ * of that largest value (every bfloat16 within 2¹⁶ of it exactly). The default is digits where the
+ * CPU has AVX512-VNNI and its bfloat16 products are {@link Bf16Products#WIDENED} (an Intel core,
+ * whose {@code vpdpbusd} retires four times the FMAs' multiply-adds), floats elsewhere; the system
+ * property {@value #PROPERTY} ({@code floats}, {@code digits}, or {@code measured}, the default)
+ * overrides that for a process.
+ */
+public enum Int8Products {
+    FLOATS, DIGITS;
+
+    public static final String PROPERTY = "bloomtune.int8.products";
+
+    /** {@code value} (any case), or null for {@code measured}; an unknown value is an error naming the property. */
+    static Int8Products parse(String value) {
+        if (value == null || value.strip().equalsIgnoreCase("measured")) return null;
+        for (Int8Products p : values()) if (p.name().equalsIgnoreCase(value.strip())) return p;
+        throw new IllegalArgumentException("system property " + PROPERTY + " is '" + value + "'; expected floats, digits or measured");
+    }
+
+    /** The kernel's code for this way (bt_int8_weight_set_products). */
+    int code() { return ordinal(); }
+
+    @Override
+    public String toString() { return name().toLowerCase(Locale.ROOT); }
+}

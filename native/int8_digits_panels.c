@@ -1,7 +1,7 @@
 /*
  * Weight-only int8 panels (int8_bf16_panels.c's layout: 32 output rows, each pair of k side by side)
  * times x written as three signed int8 digits a value, by vpdpbusd: x ≈ step · (d₀·2¹⁶ + d₁·2⁸ + d₂)
- * with step = max|x| / (127 · 2¹⁶) for each row. Two lines of pairs interleaved by 16-bit words are
+ * with step = 2^(e − 21) for each row, 2^e ≤ max|x| < 2^(e+1), so |d₀| ≤ 64. Two lines of pairs interleaved by 16-bit words are
  * two vectors of sixteen rows' words of four k, vpdpbusd's layout; each meets a digit plane's word
  * broadcast from memory. A line of 64 weights then costs three vpdpbusd a row and one shuffle, where
  * the float32 FMAs (int8_f32_panels.c, the widened tile of int8_bf16_panels.c) take four FMAs a row
@@ -9,9 +9,9 @@
  * multiply-adds (benchmarks/FINDINGS.md), and a decode batch of eight is bound by those.
  *
  * The numbers: each row's integer sums are exact (int32, k ≤ 65536), combined exactly in double and
- * scaled once, so the only error beyond the final rounding is x's representation — below half a
- * step, one part in 2²⁴ of the row's largest |x|: every bfloat16 within 2¹⁶ of that largest value is
- * held exactly. A row holding a NaN or an infinity gives NaN in each of its outputs. Nothing depends
+ * scaled once, so the only error beyond the final rounding is x's representation — at most half a
+ * step, 2⁻²² of the row's largest |x|; the step a power of two, every bfloat16 within 2¹⁴ of that
+ * largest value is a whole number of steps and held exactly. A row holding a NaN or an infinity gives NaN in each of its outputs. Nothing depends
  * on the other rows: a row's bits are the same alone as in any batch, on one thread or two.
  * float32 outputs are sum · step · scale + bias rounded once; bfloat16 ones as the other bfloat16
  * kernels round them (the scaled sum, then with the bias). Only for CPUs with AVX-512 F/BW/VL and VNNI.
@@ -33,7 +33,7 @@
 #define MAX_K 65536       /* int32 sums stay exact: k / 4 vpdpbusd of four products ≤ 255 · 128 */
 #define NEAR_BYTES 1024   /* requests as int8_f32_panels.c makes them */
 #define AHEAD_BYTES 16384
-#define DIGIT_RANGE (127.0 * 65536.0)
+#define STEP_BITS 21      /* the step's power of two below the largest |x|'s: |x| / step < 2²², its top digit ≤ 64 */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
@@ -86,8 +86,8 @@ BT_DIGITS_INLINE __m512 load16(const void *x, int32_t type, int64_t at, int64_t 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *) x + at)), 16));
 }
 
-/* One row of k elements as digit planes [3][stride] (zero past k), its step and offsets. */
-BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int8_t *planes, int64_t stride, double *step, int32_t *offset) {
+/* One row of k elements as digits, each word of four elements' three digits side by side (zero past k, to `padded`), its step and offsets. */
+BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int64_t padded, int8_t *digits, double *step, int32_t *offset) {
     __m512 top = _mm512_setzero_ps(), special = _mm512_setzero_ps();
     for (int64_t i = 0; i < k; i += 16) {
         __m512 v = load16(x, type, i, k - i);
@@ -96,10 +96,13 @@ BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int8_t 
     }
     float largest = _mm512_reduce_max_ps(top), flag = _mm512_reduce_add_ps(special);
     int finite = flag == 0.0f;
-    *step = !finite ? NAN : largest > 0 ? largest / DIGIT_RANGE : 0.0;
-    __m512d scale = _mm512_set1_pd(finite && largest > 0 ? DIGIT_RANGE / largest : 0.0);
+    int e = finite && largest > 0 ? ilogbf(largest) : 0;
+    *step = !finite ? NAN : largest > 0 ? ldexp(1.0, e - STEP_BITS) : 0.0;
+    __m512d scale = _mm512_set1_pd(finite && largest > 0 ? ldexp(1.0, STEP_BITS - e) : 0.0);     /* exact in double, subnormal x too */
     __m512i sums[DIGITS] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int64_t i = 0; i < stride; i += 16) {
+    /* the three digits' bytes of four words in one vector, then word j's three side by side */
+    const __m512i sideBySide = _mm512_set_epi32(15, 14, 13, 12, 11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0);
+    for (int64_t i = 0; i < padded; i += 16) {
         __m512 v = i < k ? load16(x, type, i, k - i) : _mm512_setzero_ps();
         __m256i lo = _mm512_cvtpd_epi32(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), scale));
         __m256i hi = _mm512_cvtpd_epi32(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), scale));
@@ -109,9 +112,9 @@ BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int8_t 
         __m512i q1 = _mm512_srai_epi32(_mm512_sub_epi32(q, d2), 8);
         __m512i d1 = _mm512_srai_epi32(_mm512_slli_epi32(q1, 24), 24);
         __m512i d0 = _mm512_srai_epi32(_mm512_sub_epi32(q1, d1), 8);
-        _mm_storeu_si128((__m128i *) (planes + i), _mm512_cvtepi32_epi8(d0));
-        _mm_storeu_si128((__m128i *) (planes + stride + i), _mm512_cvtepi32_epi8(d1));
-        _mm_storeu_si128((__m128i *) (planes + 2 * stride + i), _mm512_cvtepi32_epi8(d2));
+        __m512i bytes = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(_mm512_cvtepi32_epi8(d0)), _mm512_cvtepi32_epi8(d1), 1),
+                                           _mm512_cvtepi32_epi8(d2), 2);
+        _mm512_mask_storeu_epi32(digits + i * DIGITS, (__mmask16) 0x0fff, _mm512_permutexvar_epi32(sideBySide, bytes));
         sums[0] = _mm512_add_epi32(sums[0], d0), sums[1] = _mm512_add_epi32(sums[1], d1), sums[2] = _mm512_add_epi32(sums[2], d2);
     }
     for (int d = 0; d < DIGITS; d++) offset[d] = (int32_t) (128u * (uint32_t) _mm512_reduce_add_epi32(sums[d]));
@@ -121,8 +124,8 @@ BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int8_t 
 int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_t k, bt_int8_digits *d) {
 #ifdef BT_HAVE_DIGITS_BUILD
     if (rows < 1 || k < 2 || k % 2 != 0 || k > MAX_K || (type != 0 && type != 1)) return -1;
-    int64_t stride = (k + 63) & ~(int64_t) 63;
-    int64_t planeBytes = rows * DIGITS * stride;
+    int64_t padded = (k + 63) & ~(int64_t) 63, stride = DIGITS * padded;
+    int64_t planeBytes = rows * stride;
     char *scratch = aligned_alloc(64, (size_t) ((planeBytes + rows * (int64_t) (sizeof(double) + DIGITS * sizeof(int32_t)) + 63) & ~(int64_t) 63));
     if (scratch == NULL) return -1;
     d->scratch = scratch;
@@ -132,7 +135,7 @@ int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_
     d->stride = stride;
     int64_t element = type == 0 ? 4 : 2;
     for (int64_t r = 0; r < rows; r++)
-        row_digits((const char *) x + r * k * element, type, k, d->planes + r * DIGITS * stride, stride, d->step + r, d->offset + r * DIGITS);
+        row_digits((const char *) x + r * k * element, type, k, padded, d->planes + r * stride, d->step + r, d->offset + r * DIGITS);
     return 0;
 #else
     (void) x; (void) type; (void) rows; (void) k; (void) d;
@@ -141,34 +144,35 @@ int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_
 }
 
 #ifdef BT_HAVE_DIGITS_BUILD
-/* Row r's word w of plane `digit` broadcast, met by both vectors of the interleaved lines. */
-#define BT_DIGIT_WORD(r, digit) \
-    if (nr > r) { \
-        int32_t word; \
-        memcpy(&word, planes + ((r) * DIGITS + (digit)) * stride + 4 * w, 4); \
-        __m512i b = _mm512_set1_epi32(word); \
-        a##r##digit##0 = _mm512_dpbusd_epi32(a##r##digit##0, w0, b); \
-        a##r##digit##1 = _mm512_dpbusd_epi32(a##r##digit##1, w1, b); \
-    }
-#define BT_ROW_WORDS(r) BT_DIGIT_WORD(r, 0) BT_DIGIT_WORD(r, 1) BT_DIGIT_WORD(r, 2)
-#define BT_WORD(first, second) { \
-        __m512i w0 = _mm512_xor_si512(_mm512_unpacklo_epi16(first, second), flip); \
-        __m512i w1 = _mm512_xor_si512(_mm512_unpackhi_epi16(first, second), flip); \
-        BT_ROW_WORDS(0) BT_ROW_WORDS(1) BT_ROW_WORDS(2) BT_ROW_WORDS(3) \
-    }
-/* The pair of vectors back in output order (unpacklo took rows 8L..8L+3 of each 128-bit lane L, unpackhi 8L+4..8L+7). */
-#define BT_DIGIT_STORE(r, digit) \
-    if (nr > r) { \
-        _mm512_storeu_si512(acc[r][digit], _mm512_permutex2var_epi32(a##r##digit##0, first16, a##r##digit##1)); \
-        _mm512_storeu_si512(acc[r][digit] + 16, _mm512_permutex2var_epi32(a##r##digit##0, second16, a##r##digit##1)); \
-    }
-#define BT_ROW_STORE(r) BT_DIGIT_STORE(r, 0) BT_DIGIT_STORE(r, 1) BT_DIGIT_STORE(r, 2)
+/*
+ * Row r's word of digits (three side by side at `word`) broadcast from memory, each met by both
+ * vectors of the interleaved lines, into the row's six named sums. In assembly: GCC's vpdpbusd
+ * intrinsic copied every sum to another register and back, and spilled them to the stack at three
+ * and four rows; an array of sums stayed in memory. The digits are written before the product's
+ * call and not while it runs, so the asm names no memory operand.
+ */
+#define BT_ROW_WORD(r, word) \
+    if (nr > r) \
+        __asm__("vpdpbusd (%[p])%{1to16%}, %[w0], %[a00]\n\t" \
+                "vpdpbusd (%[p])%{1to16%}, %[w1], %[a01]\n\t" \
+                "vpdpbusd 4(%[p])%{1to16%}, %[w0], %[a10]\n\t" \
+                "vpdpbusd 4(%[p])%{1to16%}, %[w1], %[a11]\n\t" \
+                "vpdpbusd 8(%[p])%{1to16%}, %[w0], %[a20]\n\t" \
+                "vpdpbusd 8(%[p])%{1to16%}, %[w1], %[a21]" \
+                : [a00] "+v"(a##r##00), [a01] "+v"(a##r##01), [a10] "+v"(a##r##10), [a11] "+v"(a##r##11), \
+                  [a20] "+v"(a##r##20), [a21] "+v"(a##r##21) \
+                : [w0] "v"(w0), [w1] "v"(w1), [p] "r"(word));
+/* Row r's sums of digit d back in output order (unpacklo took rows 8L..8L+3 of each 128-bit lane L, unpackhi 8L+4..8L+7). */
+#define BT_DIGIT_STORE(r, d) \
+    _mm512_storeu_si512(acc[r][d], _mm512_permutex2var_epi32(a##r##d##0, first16, a##r##d##1)); \
+    _mm512_storeu_si512(acc[r][d] + 16, _mm512_permutex2var_epi32(a##r##d##0, second16, a##r##d##1));
+#define BT_ROW_STORE(r) if (nr > r) { BT_DIGIT_STORE(r, 0) BT_DIGIT_STORE(r, 1) BT_DIGIT_STORE(r, 2) }
 
 /*
- * nr (1..ROWS) rows' digit planes (row stride DIGITS · stride) against one panel of `pairs` lines:
+ * nr (1..ROWS) rows' digits (row stride `stride`) against one panel of `pairs` lines:
  * acc [nr][3][32] = Σ (w + 128) · digit for the panel's 32 weight rows. The weight is flipped to
- * w + 128, vpdpbusd's unsigned operand; the caller takes each plane's offset off. The 24 sums are
- * named variables: GCC keeps an array's elements moving through the stack (llm_int8_panels.c).
+ * w + 128, vpdpbusd's unsigned operand; the caller takes each digit's offset off. Two lines of
+ * pairs, interleaved by 16-bit words, are sixteen rows' words of four k in each of two vectors.
  */
 BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
                            const int nr) {
@@ -177,19 +181,18 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
     __m512i a100 = a000, a101 = a000, a110 = a000, a111 = a000, a120 = a000, a121 = a000;
     __m512i a200 = a000, a201 = a000, a210 = a000, a211 = a000, a220 = a000, a221 = a000;
     __m512i a300 = a000, a301 = a000, a310 = a000, a311 = a000, a320 = a000, a321 = a000;
-    int64_t w = 0;
-    for (; 2 * w + 1 < pairs; w++) {
+    for (int64_t w = 0; 2 * w < pairs; w++) {
         const int8_t *line = panel + 2 * w * 2 * PANEL;
         _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
         _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
         _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *) line + NEAR_BYTES + 64, _MM_HINT_T0);
-        __m512i first = _mm512_loadu_si512(line), second = _mm512_loadu_si512(line + 64);
-        BT_WORD(first, second)
-    }
-    if (2 * w < pairs) {        /* k / 2 odd: the last word's second pair is zero in x's planes, and here */
-        __m512i first = _mm512_loadu_si512(panel + 2 * w * 2 * PANEL), second = _mm512_setzero_si512();
-        BT_WORD(first, second)
+        /* k / 2 odd: the last word's second pair is zero here, as in x's digits */
+        __m512i first = _mm512_loadu_si512(line), second = 2 * w + 1 < pairs ? _mm512_loadu_si512(line + 64) : _mm512_setzero_si512();
+        __m512i w0 = _mm512_xor_si512(_mm512_unpacklo_epi16(first, second), flip);
+        __m512i w1 = _mm512_xor_si512(_mm512_unpackhi_epi16(first, second), flip);
+        const int8_t *word = planes + w * DIGITS * 4;
+        BT_ROW_WORD(0, word) BT_ROW_WORD(1, word + stride) BT_ROW_WORD(2, word + 2 * stride) BT_ROW_WORD(3, word + 3 * stride)
     }
     const __m512i first16 = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
     const __m512i second16 = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
@@ -259,7 +262,7 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
         const void *b = bias ? (const char *) bias + p * PANEL * element : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;
-            tile_rows(panel, pairs, d->planes + r0 * DIGITS * d->stride, d->stride, acc, nr);
+            tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr);
             for (int64_t r = 0; r < nr; r++)
                 finish((const int32_t (*)[PANEL]) acc[r], d->offset + (r0 + r) * DIGITS, d->step[r0 + r], scales + p * PANEL, b, type,
                        (char *) y + ((r0 + r) * ldy + p * PANEL) * element);

@@ -18,12 +18,12 @@ int32_t bt_int8_weight_products(void);
 /* Sets the way (anything but the two chooses again at the next call), between products only. */
 void bt_int8_weight_set_products(int32_t which);
 
-/* x's digits for the product: planes [rows][3][stride] int8, each row's step and its planes' offsets for the flipped weight. */
+/* x's digits for the product: [rows][stride] int8, each word of four elements' three digits side by side; each row's step and offsets. */
 typedef struct {
     char *scratch;          /* the one allocation the rest points into */
-    int8_t *planes;
+    int8_t *planes;         /* row r's word w, digit d at r · stride + (3w + d) · 4 */
     double *step;           /* [rows]: x ≈ step · (d₀·2¹⁶ + d₁·2⁸ + d₂); NaN for a row holding a NaN or an infinity */
-    int32_t *offset;        /* [rows][3]: 128 · Σ of each plane */
+    int32_t *offset;        /* [rows][3]: 128 · Σ of each digit's values */
     int64_t stride;
 } bt_int8_digits;
 

@@ -5,9 +5,9 @@ import java.util.Locale;
 /**
  * How the weight-only int8 panels ({@link Int8Bf16Panels}, {@link Int8F32Panels}) multiply:
  * {@link #FLOATS} by float32 FMAs on each weight widened to float32; {@link #DIGITS} by
- * {@code vpdpbusd} on the int8 weights and x written as three int8 digits a value against each
- * row's largest |x| (native/int8_digits_panels.c) — exact integer sums, x held to one part in 2²⁴
- * of that largest value (every bfloat16 within 2¹⁶ of it exactly). The default is digits where the
+ * {@code vpdpbusd} on the int8 weights and x written as three int8 digits a value on a
+ * power-of-two step below each row's largest |x| (native/int8_digits_panels.c) — exact integer
+ * sums, x held to 2⁻²² of that largest value (every bfloat16 within 2¹⁴ of it exactly). The default is digits where the
  * CPU has AVX512-VNNI and its bfloat16 products are {@link Bf16Products#WIDENED} (an Intel core,
  * whose {@code vpdpbusd} retires four times the FMAs' multiply-adds), floats elsewhere; the system
  * property {@value #PROPERTY} ({@code floats}, {@code digits}, or {@code measured}, the default)

@@ -22,8 +22,8 @@ class Int8F32PanelsTest {
      * roundings of each term's magnitude) at 1, 3, 8, 9, 20 and 64 rows, k not a multiple of 32, with
      * and without a bias; a row's bits are the same alone as in its batch, one thread's the same as
      * two's; and the row-major kernel ({@link Int8RowsLinear}) agrees to the same bound. By
-     * {@link Int8Products#DIGITS} the bound is x's representation instead — half a step of
-     * max|x| / (127 · 2¹⁶) in each element, times Σ|w| and the scale — and one rounding of the result;
+     * {@link Int8Products#DIGITS} the bound is x's representation instead — half a step, at most
+     * max|x| · 2⁻²², in each element, times Σ|w| and the scale — and one rounding of the result;
      * k / 2 odd (66) takes the digits' last half word.
      */
     @ParameterizedTest
@@ -80,9 +80,9 @@ class Int8F32PanelsTest {
         }
     }
 
-    /** Half a digit step of each row (max|x| / (127 · 2¹⁷)) times Σ|w| and the scale: the digits' bound on x's representation. */
+    /** Half a digit step of each row (at most max|x| · 2⁻²²) times Σ|w| and the scale: the digits' bound on x's representation. */
     static Tensor representation(Tensor x64, Tensor v64, Tensor s64) {
-        Tensor halfStep = x64.abs().amax(new long[]{-1}, true).div(new Scalar(127 * Math.pow(2, 17)));
+        Tensor halfStep = x64.abs().amax(new long[]{-1}, true).mul(new Scalar(Math.pow(2, -22)));
         return halfStep.mul(v64.abs().sum(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())).mul(s64);
     }
 

@@ -121,26 +121,47 @@ BT_DIGITS static void row_digits(const void *x, int32_t type, int64_t k, int64_t
 }
 #endif
 
-int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_t k, bt_int8_digits *d) {
+/* Bytes of a buffer for x's digits (bt_int8_digits_write): the digits, then each row's step and offsets; 0 for sizes out of range. */
+int64_t bt_int8_digits_bytes(int64_t rows, int64_t k) {
+    if (rows < 1 || k < 2 || k % 2 != 0 || k > MAX_K) return 0;
+    int64_t padded = (k + 63) & ~(int64_t) 63;
+    return (rows * DIGITS * padded + rows * (int64_t) (sizeof(double) + DIGITS * sizeof(int32_t)) + 63) & ~(int64_t) 63;
+}
+
+/* The digits of a buffer of bt_int8_digits_bytes(rows, k) bytes from a 64-byte boundary, as the product reads them. */
+static bt_int8_digits view(void *buffer, int64_t rows, int64_t k) {
+    int64_t stride = DIGITS * ((k + 63) & ~(int64_t) 63);
+    bt_int8_digits d = {NULL, (int8_t *) buffer, (double *) ((char *) buffer + rows * stride), NULL, stride};
+    d.offset = (int32_t *) (d.step + rows);
+    return d;
+}
+
+/* x [rows, k] float32 (type 0) or bfloat16 (type 1) as digits into `buffer` (bt_int8_digits_bytes, 64-byte aligned); 0, or -1 for bad sizes. */
+int32_t bt_int8_digits_write(const void *x, int32_t type, int64_t rows, int64_t k, void *buffer) {
 #ifdef BT_HAVE_DIGITS_BUILD
-    if (rows < 1 || k < 2 || k % 2 != 0 || k > MAX_K || (type != 0 && type != 1)) return -1;
-    int64_t padded = (k + 63) & ~(int64_t) 63, stride = DIGITS * padded;
-    int64_t planeBytes = rows * stride;
-    char *scratch = aligned_alloc(64, (size_t) ((planeBytes + rows * (int64_t) (sizeof(double) + DIGITS * sizeof(int32_t)) + 63) & ~(int64_t) 63));
-    if (scratch == NULL) return -1;
-    d->scratch = scratch;
-    d->planes = (int8_t *) scratch;
-    d->step = (double *) (scratch + planeBytes);
-    d->offset = (int32_t *) (d->step + rows);
-    d->stride = stride;
-    int64_t element = type == 0 ? 4 : 2;
+    if (bt_int8_digits_bytes(rows, k) == 0 || (type != 0 && type != 1) || ((uintptr_t) buffer & 63) != 0) return -1;
+    bt_int8_digits d = view(buffer, rows, k);
+    int64_t element = type == 0 ? 4 : 2, padded = d.stride / DIGITS;
     for (int64_t r = 0; r < rows; r++)
-        row_digits((const char *) x + r * k * element, type, k, padded, d->planes + r * stride, d->step + r, d->offset + r * DIGITS);
+        row_digits((const char *) x + r * k * element, type, k, padded, d.planes + r * d.stride, d.step + r, d.offset + r * DIGITS);
     return 0;
 #else
-    (void) x; (void) type; (void) rows; (void) k; (void) d;
+    (void) x; (void) type; (void) rows; (void) k; (void) buffer;
     return -1;
 #endif
+}
+
+int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_t k, bt_int8_digits *d) {
+    int64_t bytes = bt_int8_digits_bytes(rows, k);
+    char *scratch = bytes > 0 ? aligned_alloc(64, (size_t) bytes) : NULL;
+    if (scratch == NULL) return -1;
+    if (bt_int8_digits_write(x, type, rows, k, scratch) != 0) {
+        free(scratch);
+        return -1;
+    }
+    *d = view(scratch, rows, k);
+    d->scratch = scratch;
+    return 0;
 }
 
 #ifdef BT_HAVE_DIGITS_BUILD
@@ -271,6 +292,13 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
 #else
     (void) d; (void) type; (void) rows; (void) k; (void) panels; (void) scales; (void) bias; (void) n; (void) y; (void) ldy;
 #endif
+}
+
+/* bt_int8_digits_product from a buffer bt_int8_digits_write filled for these rows and k. */
+void bt_int8_digits_panels(const void *buffer, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
+                           const void *bias, int64_t n, void *y, int64_t ldy) {
+    bt_int8_digits d = view((void *) buffer, rows, k);
+    bt_int8_digits_product(&d, type, rows, k, panels, scales, bias, n, y, ldy);
 }
 
 int32_t bt_int8_digits_linear(const void *x, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,

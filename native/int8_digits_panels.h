@@ -36,6 +36,12 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
 
 void bt_int8_digits_release(bt_int8_digits *d);
 
+/* The two steps from a caller's buffer (the Java side's prompts): its size, x's digits into it, a range of panels from it. */
+int64_t bt_int8_digits_bytes(int64_t rows, int64_t k);
+int32_t bt_int8_digits_write(const void *x, int32_t type, int64_t rows, int64_t k, void *buffer);
+void bt_int8_digits_panels(const void *buffer, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
+                           const void *bias, int64_t n, void *y, int64_t ldy);
+
 /* Both steps in one call; 0, or -1 when scratch memory cannot be had (nothing written). */
 int32_t bt_int8_digits_linear(const void *x, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
                               const void *bias, int64_t n, void *y, int64_t ldy);

@@ -4,6 +4,7 @@ import org.bloomtune.tensor.NativeMemory;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -32,6 +33,13 @@ public final class Int8Bf16Panels {
     private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_rows", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
+    private static final MethodHandle DIGITS_BYTES = KERNEL == null ? null : NativeKernels.bind("bt_int8_digits_bytes",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle DIGITS_WRITE = KERNEL == null ? null : NativeKernels.bind("bt_int8_digits_write", FunctionDescriptor.of(
+            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+    private static final MethodHandle DIGITS_PANELS = KERNEL == null ? null : NativeKernels.bind("bt_int8_digits_panels", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
     private static final MethodHandle PRODUCTS = KERNEL == null ? null
             : NativeKernels.bind("bt_int8_weight_products", FunctionDescriptor.of(ValueLayout.JAVA_INT));
     private static final MethodHandle SET_PRODUCTS = KERNEL == null ? null
@@ -129,13 +137,49 @@ public final class Int8Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        RowSplit.overPanels(name, n, PANEL, rows, (first, outputs) -> {
-            MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * element, outputs * element);
-            kernel.invokeExact(w.asSlice(first * k, outputs * k), s.asSlice(first * 4, outputs * 4), in, bPart, out.asSlice(first * element),
-                    rows, outputs, k, n);
-            if (picks != null) picks.merge(out, n, first, outputs, bf16);
-        });
+        try (Tensor buffer = digitBuffer(rows, k)) {
+            MemorySegment digits = buffer == null ? null : written(buffer, in, bf16, rows, k);
+            RowSplit.overPanels(name, n, PANEL, rows, (first, outputs) -> {
+                MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * element, outputs * element);
+                MemorySegment wPart = w.asSlice(first * k, outputs * k), sPart = s.asSlice(first * 4, outputs * 4);
+                MemorySegment yPart = out.asSlice(first * element);
+                if (digits != null) DIGITS_PANELS.invokeExact(digits, bf16 ? 1 : 0, rows, k, wPart, sPart, bPart, outputs, yPart, n);
+                else kernel.invokeExact(wPart, sPart, in, bPart, yPart, rows, outputs, k, n);
+                if (picks != null) picks.merge(out, n, first, outputs, bf16);
+            });
+        }
         return y.view(Tensors.shapeWithLast(x, n));
+    }
+
+    /**
+     * Room for x's digits where the panels multiply by digits, else null. They are written once for a
+     * product, and each range of panels reads them, where each kernel call would write them again for
+     * its range — a prompt's rows times every range. The same digits, so the same bits as the
+     * kernel's own call.
+     */
+    private static Tensor digitBuffer(long rows, long k) {
+        if (products() != Int8Products.DIGITS) return null;
+        long bytes;
+        try {
+            bytes = (long) DIGITS_BYTES.invokeExact(rows, k);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_int8_digits_bytes failed", t);
+        }
+        // 0: k past the digits' int32 sums, and the kernel multiplies by floats
+        return bytes == 0 ? null : torch.empty(new long[]{bytes}, new TensorOptions(ScalarType.Byte), new MemoryFormatOptional());
+    }
+
+    /** x's digits written into {@code buffer} (libtorch's allocations start on 64-byte boundaries, as the kernel needs). */
+    private static MemorySegment written(Tensor buffer, MemorySegment x, boolean bf16, long rows, long k) {
+        MemorySegment at = NativeMemory.of(buffer);
+        int status;
+        try {
+            status = (int) DIGITS_WRITE.invokeExact(x, bf16 ? 1 : 0, rows, k, at);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_int8_digits_write failed", t);
+        }
+        if (status != 0) throw new IllegalStateException("bt_int8_digits_write refused " + rows + " x " + k + " at " + at.address());
+        return at;
     }
 
     /** Rows {@code ids} [...] (int64) of the int8 values packed in {@code panels}, as the row-major values': [..., k] int8. */

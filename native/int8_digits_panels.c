@@ -13,8 +13,8 @@
  * step, 2⁻²² of the row's largest |x|; the step a power of two, every bfloat16 within 2¹⁴ of that
  * largest value is a whole number of steps and held exactly. A row holding a NaN or an infinity gives NaN in each of its outputs. Nothing depends
  * on the other rows: a row's bits are the same alone as in any batch, on one thread or two.
- * float32 outputs are sum · step · scale + bias rounded once; bfloat16 ones as the other bfloat16
- * kernels round them (the scaled sum, then with the bias). Only for CPUs with AVX-512 F/BW/VL and VNNI.
+ * float32 outputs are sum · step · scale + bias computed in double and rounded to float32 once;
+ * bfloat16 ones as the other bfloat16 kernels round them (the scaled sum, then with the bias). Only for CPUs with AVX-512 F/BW/VL and VNNI.
  */
 #include "int8_digits_panels.h"
 
@@ -230,7 +230,7 @@ BT_DIGITS static void tile_rows(const int8_t *panel, int64_t pairs, const int8_t
     }
 }
 
-/* Sixteen outputs of one row: the planes' sums (offsets off) combined exactly in double, times step and scales (a NaN step: NaN). */
+/* Sixteen outputs of one row: the digits' sums (offsets off) combined exactly in double, times step and scales (a NaN step: NaN). */
 BT_DIGITS_INLINE void scaled(const int32_t sums[DIGITS][PANEL], const int32_t *offset, int j, double step, const float *scales,
                              __m512d *lo, __m512d *hi) {
     __m512d s[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};

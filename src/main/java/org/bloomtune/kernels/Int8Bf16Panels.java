@@ -18,7 +18,8 @@ import java.lang.invoke.MethodHandle;
  * weight-only int8 mode: panels of {@link #PANEL} output rows with each pair of k side by side
  * ({@link DensePanels}' order, one byte an element), kept instead of the row-major values.
  * {@link #forward} reads them once for any number of bfloat16 rows, each line widened once for all
- * of them; {@link Int8F32Panels} multiplies float32 rows by the same panels. The packed tensor has the values' shape and size, its bytes
+ * of them, or x written as int8 digits meets them by VNNI ({@link Int8Products}); {@link Int8F32Panels}
+ * multiplies float32 rows by the same panels. The packed tensor has the values' shape and size, its bytes
  * reordered. Where the CPU lacks AVX512_BF16 nothing is packed.
  */
 public final class Int8Bf16Panels {

@@ -8,7 +8,8 @@ import java.lang.invoke.MethodHandle;
 /**
  * The weight-only int8 mode with float32 activations against the panels {@link Int8Bf16Panels} packs
  * (native/int8_f32_panels.c): each 64-byte line of a panel is widened once for every row of x, so a
- * decode batch reads and widens the weight once. The layout — packing, rows by id — is
+ * decode batch reads and widens the weight once — or, where the panels multiply by digits
+ * ({@link Int8Products}), x's digits meet the int8 lines by VNNI. The layout — packing, rows by id — is
  * {@link Int8Bf16Panels}'; this class only multiplies. Supported where that layout is and the CPU
  * has AVX-512 VBMI.
  */

@@ -18,11 +18,7 @@ public enum Bf16Products {
     public static final String PROPERTY = "bloomtune.bf16.products";
 
     /** {@code value} (any case), or null for {@code measured}; an unknown value is an error naming the property. */
-    static Bf16Products parse(String value) {
-        if (value == null || value.strip().equalsIgnoreCase("measured")) return null;
-        for (Bf16Products p : values()) if (p.name().equalsIgnoreCase(value.strip())) return p;
-        throw new IllegalArgumentException("system property " + PROPERTY + " is '" + value + "'; expected pairs, widened or measured");
-    }
+    static Bf16Products parse(String value) { return ProductsProperty.parse(Bf16Products.class, PROPERTY, value); }
 
     /** The kernel's code for this way (bt_bf16_gemm_set_products). */
     int code() { return ordinal(); }

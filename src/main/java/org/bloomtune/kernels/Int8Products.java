@@ -19,11 +19,7 @@ public enum Int8Products {
     public static final String PROPERTY = "bloomtune.int8.products";
 
     /** {@code value} (any case), or null for {@code measured}; an unknown value is an error naming the property. */
-    static Int8Products parse(String value) {
-        if (value == null || value.strip().equalsIgnoreCase("measured")) return null;
-        for (Int8Products p : values()) if (p.name().equalsIgnoreCase(value.strip())) return p;
-        throw new IllegalArgumentException("system property " + PROPERTY + " is '" + value + "'; expected floats, digits or measured");
-    }
+    static Int8Products parse(String value) { return ProductsProperty.parse(Int8Products.class, PROPERTY, value); }
 
     /** The kernel's code for this way (bt_int8_weight_set_products). */
     int code() { return ordinal(); }

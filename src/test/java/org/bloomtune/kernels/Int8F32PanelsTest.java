@@ -129,6 +129,15 @@ class Int8F32PanelsTest {
     }
 
     @Test
+    void theWayIsReadFromItsPropertyOrAnErrorNamesIt() {
+        assertTrue(Int8Products.parse("Digits") == Int8Products.DIGITS && Int8Products.parse(" floats ") == Int8Products.FLOATS);
+        assertTrue(Int8Products.parse(null) == null && Int8Products.parse("measured") == null);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Int8Products.parse("vnni"));
+        assertTrue(e.getMessage().contains(Int8Products.PROPERTY) && e.getMessage().contains("'vnni'")
+                && e.getMessage().contains("floats, digits or measured"), e.getMessage());
+    }
+
+    @Test
     void refusesWhatItCannotTake() {
         if (!Int8F32Panels.supported()) return;
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {

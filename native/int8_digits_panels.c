@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "bf16_products.h"
-#include "isa_cap.h"
 #include "panels.h"
 
 #define PANEL BT_PANEL    /* output rows of one panel */
@@ -43,11 +42,12 @@
 #define BT_DIGITS_INLINE BT_DIGITS static inline __attribute__((always_inline))
 #endif
 
+int32_t bt_int8_vnni_supported(void);
+
+/* The VNNI kernels' CPU (int8_vnni_int_mm.c) with AVX512VL, which the digits' 256-bit masked loads take. */
 static int32_t digits_supported(void) {
 #ifdef BT_HAVE_DIGITS_BUILD
-    __builtin_cpu_init();
-    return bt_isa_allows(BT_ISA_AVX512) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    return bt_int8_vnni_supported() && __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif

@@ -258,7 +258,9 @@ static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_
         return 0;
     case CALL_INT8_PANELS:
         if (digits) {
-            bt_int8_digits_product(digits, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count, out, l->n);
+            /* the panel past this chunk: the owner's next chunk, taken front to back */
+            bt_int8_digits_product(digits, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count,
+                                   l->n - from - count, out, l->n);
             return 0;
         }
         /* fall through: the kernel multiplies as the process's way says */

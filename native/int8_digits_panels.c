@@ -31,7 +31,6 @@
 #define DIGITS 3
 #define MAX_K 65536       /* int32 sums stay exact: k / 4 vpdpbusd of four products ≤ 255 · 128 */
 #define NEAR_BYTES 1024   /* requests as int8_f32_panels.c makes them */
-#define AHEAD_BYTES 16384
 #define STEP_BITS 21      /* the step's power of two below the largest |x|'s: |x| / step < 2²², its top digit ≤ 64 */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -196,7 +195,7 @@ int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_
  * pairs, interleaved by 16-bit words, are sixteen rows' words of four k in each of two vectors.
  */
 BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                           const int nr) {
+                           const int nr, const char *ahead, const char *aheadEnd, int64_t aheadStep) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     __m512i a000 = _mm512_setzero_si512(), a001 = a000, a010 = a000, a011 = a000, a020 = a000, a021 = a000;
     __m512i a100 = a000, a101 = a000, a110 = a000, a111 = a000, a120 = a000, a121 = a000;
@@ -204,8 +203,11 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
     __m512i a300 = a000, a301 = a000, a310 = a000, a311 = a000, a320 = a000, a321 = a000;
     for (int64_t w = 0; 2 * w < pairs; w++) {
         const int8_t *line = panel + 2 * w * 2 * PANEL;
-        _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
-        _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
+        if (ahead < aheadEnd) {
+            _mm_prefetch(ahead, _MM_HINT_T1);
+            if (aheadStep > 64) _mm_prefetch(ahead + 64, _MM_HINT_T1);
+            ahead += aheadStep;
+        }
         _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
         _mm_prefetch((const char *) line + NEAR_BYTES + 64, _MM_HINT_T0);
         /* k / 2 odd: the last word's second pair is zero here, as in x's digits */
@@ -221,12 +223,12 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
 }
 
 BT_DIGITS static void tile_rows(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                                int64_t nr) {
+                                int64_t nr, const char *ahead, const char *aheadEnd, int64_t aheadStep) {
     switch (nr) {
-    case 1: tile(panel, pairs, planes, stride, acc, 1); break;
-    case 2: tile(panel, pairs, planes, stride, acc, 2); break;
-    case 3: tile(panel, pairs, planes, stride, acc, 3); break;
-    default: tile(panel, pairs, planes, stride, acc, 4); break;
+    case 1: tile(panel, pairs, planes, stride, acc, 1, ahead, aheadEnd, aheadStep); break;
+    case 2: tile(panel, pairs, planes, stride, acc, 2, ahead, aheadEnd, aheadStep); break;
+    case 3: tile(panel, pairs, planes, stride, acc, 3, ahead, aheadEnd, aheadStep); break;
+    default: tile(panel, pairs, planes, stride, acc, 4, ahead, aheadEnd, aheadStep); break;
     }
 }
 
@@ -274,23 +276,31 @@ BT_DIGITS static void finish(const int32_t sums[DIGITS][PANEL], const int32_t *o
 #endif
 
 void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
-                            const void *bias, int64_t n, void *y, int64_t ldy) {
+                            const void *bias, int64_t n, int64_t ahead, void *y, int64_t ldy) {
 #ifdef BT_HAVE_DIGITS_BUILD
     int64_t pairs = k / 2, element = type == 0 ? 4 : 2;
     int32_t acc[ROWS][DIGITS][PANEL] __attribute__((aligned(64)));
+    /*
+     * The next panel is requested while this one is multiplied, evenly over all passes of rows (a line
+     * an iteration; two for one pass): with the next block's lines requested only during the first
+     * pass, a batch of eight read from memory in one pass and only computed in the other.
+     */
+    int64_t panelBytes = pairs * 2 * PANEL, passes = (rows + ROWS - 1) / ROWS, iterations = (pairs + 1) / 2;
+    int64_t aheadStep = passes == 1 ? 128 : 64;
     for (int64_t p = 0; p < n / PANEL; p++) {
-        const int8_t *panel = panels + p * pairs * 2 * PANEL;
+        const int8_t *panel = panels + p * panelBytes;
+        const char *next = (const char *) panel + panelBytes, *nextEnd = p + 1 < (n + ahead) / PANEL ? next + panelBytes : next;
         const void *b = bias ? (const char *) bias + p * PANEL * element : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;
-            tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr);
+            tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr, next + (r0 / ROWS) * iterations * aheadStep, nextEnd, aheadStep);
             for (int64_t r = 0; r < nr; r++)
                 finish((const int32_t (*)[PANEL]) acc[r], d->offset + (r0 + r) * DIGITS, d->step[r0 + r], scales + p * PANEL, b, type,
                        (char *) y + ((r0 + r) * ldy + p * PANEL) * element);
         }
     }
 #else
-    (void) d; (void) type; (void) rows; (void) k; (void) panels; (void) scales; (void) bias; (void) n; (void) y; (void) ldy;
+    (void) d; (void) type; (void) rows; (void) k; (void) panels; (void) scales; (void) bias; (void) n; (void) ahead; (void) y; (void) ldy;
 #endif
 }
 
@@ -298,14 +308,14 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
 void bt_int8_digits_panels(const void *buffer, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
                            const void *bias, int64_t n, void *y, int64_t ldy) {
     bt_int8_digits d = view((void *) buffer, rows, k);
-    bt_int8_digits_product(&d, type, rows, k, panels, scales, bias, n, y, ldy);
+    bt_int8_digits_product(&d, type, rows, k, panels, scales, bias, n, 0, y, ldy);
 }
 
 int32_t bt_int8_digits_linear(const void *x, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
                               const void *bias, int64_t n, void *y, int64_t ldy) {
     bt_int8_digits d;
     if (n % PANEL != 0 || bt_int8_digits_prepare(x, type, rows, k, &d) != 0) return -1;
-    bt_int8_digits_product(&d, type, rows, k, panels, scales, bias, n, y, ldy);
+    bt_int8_digits_product(&d, type, rows, k, panels, scales, bias, n, 0, y, ldy);
     bt_int8_digits_release(&d);
     return 0;
 }

@@ -30,9 +30,12 @@ typedef struct {
 /* x [rows, k] float32 (type 0) or bfloat16 (type 1) as digits in d's own scratch; 0, or -1 (nothing to free) without memory or for bad sizes. */
 int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_t k, bt_int8_digits *d);
 
-/* The prepared rows times n weight rows of panels (n a multiple of 32) with scales [n]; bias [n] in x's dtype or NULL; y [rows, ldy]. */
+/*
+ * The prepared rows times n weight rows of panels (n a multiple of 32) with scales [n]; bias [n] in x's dtype or NULL; y [rows, ldy].
+ * `ahead`: weight rows of panels past the n that the caller multiplies next, which this call may request into the cache (0: none).
+ */
 void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows, int64_t k, const int8_t *panels, const float *scales,
-                            const void *bias, int64_t n, void *y, int64_t ldy);
+                            const void *bias, int64_t n, int64_t ahead, void *y, int64_t ldy);
 
 void bt_int8_digits_release(bt_int8_digits *d);
 

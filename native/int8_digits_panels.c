@@ -31,6 +31,7 @@
 #define DIGITS 3
 #define MAX_K 65536       /* int32 sums stay exact: k / 4 vpdpbusd of four products ≤ 255 · 128 */
 #define NEAR_BYTES 1024   /* requests as int8_f32_panels.c makes them */
+#define AHEAD_BYTES 16384
 #define STEP_BITS 21      /* the step's power of two below the largest |x|'s: |x| / step < 2²², its top digit ≤ 64 */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
@@ -281,15 +282,18 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
     int64_t pairs = k / 2, element = type == 0 ? 4 : 2;
     int32_t acc[ROWS][DIGITS][PANEL] __attribute__((aligned(64)));
     /*
-     * The next panel is requested while this one is multiplied, evenly over all passes of rows (a line
-     * an iteration; two for one pass): with the next block's lines requested only during the first
-     * pass, a batch of eight read from memory in one pass and only computed in the other.
+     * Over several passes of rows the next panel is requested while this one is multiplied, a line an
+     * iteration of every pass: with the lines requested a fixed distance ahead in each pass, a batch of
+     * eight read memory in one pass and only computed in the other. One pass requests two lines an
+     * iteration a fixed distance ahead, as the other panel kernels do.
      */
     int64_t panelBytes = pairs * 2 * PANEL, passes = (rows + ROWS - 1) / ROWS, iterations = (pairs + 1) / 2;
     int64_t aheadStep = passes == 1 ? 128 : 64;
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * panelBytes;
-        const char *next = (const char *) panel + panelBytes, *nextEnd = p + 1 < (n + ahead) / PANEL ? next + panelBytes : next;
+        const char *limit = (const char *) panels + (n + ahead) / PANEL * panelBytes;
+        const char *next = (const char *) panel + (passes == 1 ? AHEAD_BYTES : panelBytes);
+        const char *nextEnd = next + panelBytes < limit ? next + panelBytes : limit;
         const void *b = bias ? (const char *) bias + p * PANEL * element : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;

@@ -196,7 +196,7 @@ int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_
  * pairs, interleaved by 16-bit words, are sixteen rows' words of four k in each of two vectors.
  */
 BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                           const int nr, const char *ahead, const char *aheadEnd, int64_t aheadStep) {
+                           const int nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     __m512i a000 = _mm512_setzero_si512(), a001 = a000, a010 = a000, a011 = a000, a020 = a000, a021 = a000;
     __m512i a100 = a000, a101 = a000, a110 = a000, a111 = a000, a120 = a000, a121 = a000;
@@ -205,8 +205,8 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
     for (int64_t w = 0; 2 * w < pairs; w++) {
         const int8_t *line = panel + 2 * w * 2 * PANEL;
         if (ahead < aheadEnd) {
-            _mm_prefetch(ahead, _MM_HINT_T1);
-            if (aheadStep > 64) _mm_prefetch(ahead + 64, _MM_HINT_T1);
+            _mm_prefetch(base + ahead, _MM_HINT_T1);
+            if (aheadStep > 64) _mm_prefetch(base + ahead + 64, _MM_HINT_T1);
             ahead += aheadStep;
         }
         _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
@@ -224,12 +224,12 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
 }
 
 BT_DIGITS static void tile_rows(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                                int64_t nr, const char *ahead, const char *aheadEnd, int64_t aheadStep) {
+                                int64_t nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep) {
     switch (nr) {
-    case 1: tile(panel, pairs, planes, stride, acc, 1, ahead, aheadEnd, aheadStep); break;
-    case 2: tile(panel, pairs, planes, stride, acc, 2, ahead, aheadEnd, aheadStep); break;
-    case 3: tile(panel, pairs, planes, stride, acc, 3, ahead, aheadEnd, aheadStep); break;
-    default: tile(panel, pairs, planes, stride, acc, 4, ahead, aheadEnd, aheadStep); break;
+    case 1: tile(panel, pairs, planes, stride, acc, 1, base, ahead, aheadEnd, aheadStep); break;
+    case 2: tile(panel, pairs, planes, stride, acc, 2, base, ahead, aheadEnd, aheadStep); break;
+    case 3: tile(panel, pairs, planes, stride, acc, 3, base, ahead, aheadEnd, aheadStep); break;
+    default: tile(panel, pairs, planes, stride, acc, 4, base, ahead, aheadEnd, aheadStep); break;
     }
 }
 
@@ -288,16 +288,16 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
      * iteration a fixed distance ahead, as the other panel kernels do.
      */
     int64_t panelBytes = pairs * 2 * PANEL, passes = (rows + ROWS - 1) / ROWS, iterations = (pairs + 1) / 2;
-    int64_t aheadStep = passes == 1 ? 128 : 64;
+    int64_t aheadStep = passes == 1 ? 128 : 64, limit = (n + ahead) / PANEL * panelBytes;   /* bytes from `panels` the requests may reach */
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * panelBytes;
-        const char *limit = (const char *) panels + (n + ahead) / PANEL * panelBytes;
-        const char *next = (const char *) panel + (passes == 1 ? AHEAD_BYTES : panelBytes);
-        const char *nextEnd = next + panelBytes < limit ? next + panelBytes : limit;
+        int64_t next = p * panelBytes + (passes == 1 ? AHEAD_BYTES : panelBytes);
+        int64_t nextEnd = next + panelBytes < limit ? next + panelBytes : limit;
         const void *b = bias ? (const char *) bias + p * PANEL * element : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;
-            tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr, next + (r0 / ROWS) * iterations * aheadStep, nextEnd, aheadStep);
+            tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr, (const char *) panels, next + (r0 / ROWS) * iterations * aheadStep,
+                      nextEnd, aheadStep);
             for (int64_t r = 0; r < nr; r++)
                 finish((const int32_t (*)[PANEL]) acc[r], d->offset + (r0 + r) * DIGITS, d->step[r0 + r], scales + p * PANEL, b, type,
                        (char *) y + ((r0 + r) * ldy + p * PANEL) * element);

@@ -128,6 +128,42 @@ class Int8F32PanelsTest {
         }
     }
 
+    /**
+     * Past the digits' exact int32 sums (k > 65536) a product chosen to multiply by digits multiplies
+     * by floats instead: the same bits as the floats' way, in float32 and in bfloat16 — the Java side
+     * finds no room for the digits, and each range's kernel call falls back from its digits.
+     */
+    @Test
+    void pastTheDigitsSumsTheProductIsTheFloatsOne() {
+        if (!Int8F32Panels.supported()) return;
+        Int8Products chosen = Int8Bf16Panels.products();
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            Int8Bf16Panels.useProducts(Int8Products.DIGITS);
+            if (Int8Bf16Panels.products() != Int8Products.DIGITS) return;      // no VNNI: nothing multiplies by digits
+            torch.manual_seed(13);
+            long n = 32, k = 65538;
+            Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
+            Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
+            Tensor panels = Int8Bf16Panels.pack(values);
+            Tensor bias = torch.randn(n);
+            for (int rows : new int[]{1, 5}) {
+                Tensor x = torch.randn(rows, k);
+                Tensor byDigitsWay = Int8F32Panels.forward(x, panels, scales, bias);
+                Tensor bf16ByDigitsWay = Int8Bf16Panels.supported() ? Int8Bf16Panels.forward(x.to(ScalarType.BFloat16), panels, scales,
+                        bias.to(ScalarType.BFloat16)) : null;
+                Int8Bf16Panels.useProducts(Int8Products.FLOATS);
+                assertTrue(torch.equal(byDigitsWay, Int8F32Panels.forward(x, panels, scales, bias)), rows + " rows: float32 bits differ");
+                if (bf16ByDigitsWay != null) {
+                    assertTrue(torch.equal(bf16ByDigitsWay, Int8Bf16Panels.forward(x.to(ScalarType.BFloat16), panels, scales,
+                            bias.to(ScalarType.BFloat16))), rows + " rows: bfloat16 bits differ");
+                }
+                Int8Bf16Panels.useProducts(Int8Products.DIGITS);
+            }
+        } finally {
+            Int8Bf16Panels.useProducts(chosen);
+        }
+    }
+
     @Test
     void theWayIsReadFromItsPropertyOrAnErrorNamesIt() {
         assertTrue(Int8Products.parse("Digits") == Int8Products.DIGITS && Int8Products.parse(" floats ") == Int8Products.FLOATS);

@@ -37,9 +37,8 @@ class Int8F32PanelsTest {
             torch.manual_seed(11);
             for (long[] shape : new long[][]{{64, 64}, {32, 66}, {96, 1000}, {1024, 4096}}) {
                 long n = shape[0], k = shape[1];
-                Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
-                Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
-                Tensor panels = Int8Bf16Panels.pack(values);
+                Weight weight = Weight.random(n, k);
+                Tensor values = weight.values(), scales = weight.scales(), panels = weight.panels();
                 Tensor bias = torch.randn(n);
                 for (int rows : new int[]{1, 3, 8, 9, 20, 64}) {
                     Tensor x = torch.randn(rows, 1, k);
@@ -93,16 +92,11 @@ class Int8F32PanelsTest {
      */
     @Test
     void digitsHoldWideRowsAndMarkNonFiniteOnes() {
-        if (!Int8F32Panels.supported()) return;
-        Int8Products chosen = Int8Bf16Panels.products();
-        Int8Bf16Panels.useProducts(Int8Products.DIGITS);
-        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            if (Int8Bf16Panels.products() != Int8Products.DIGITS) return;      // no VNNI: nothing multiplies by digits
+        byDigits(() -> {
             torch.manual_seed(12);
             long n = 64, k = 512;
-            Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
-            Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
-            Tensor panels = Int8Bf16Panels.pack(values);
+            Weight weight = Weight.random(n, k);
+            Tensor values = weight.values(), scales = weight.scales(), panels = weight.panels();
             Tensor bias = torch.randn(n);
             Tensor x = torch.randn(5, k).mul(new Scalar(1e-3));
             x.select(0, 0).narrow(0, 7, 1).fill_(new Scalar(1000.0));          // one outlier 10⁶ times the rest
@@ -123,9 +117,7 @@ class Int8F32PanelsTest {
             Tensor apart = Int8F32Panels.forward(finite, panels, scales, bias);
             assertTrue(torch.equal(apart.narrow(0, 0, 2), y.narrow(0, 0, 2)) && torch.equal(apart.select(0, 2), y.select(0, 4)),
                     "the non-finite rows changed the others' bits");
-        } finally {
-            Int8Bf16Panels.useProducts(chosen);
-        }
+        });
     }
 
     /**
@@ -135,16 +127,11 @@ class Int8F32PanelsTest {
      */
     @Test
     void pastTheDigitsSumsTheProductIsTheFloatsOne() {
-        if (!Int8F32Panels.supported()) return;
-        Int8Products chosen = Int8Bf16Panels.products();
-        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            Int8Bf16Panels.useProducts(Int8Products.DIGITS);
-            if (Int8Bf16Panels.products() != Int8Products.DIGITS) return;      // no VNNI: nothing multiplies by digits
+        byDigits(() -> {
             torch.manual_seed(13);
             long n = 32, k = 65538;
-            Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
-            Tensor scales = torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4));
-            Tensor panels = Int8Bf16Panels.pack(values);
+            Weight weight = Weight.random(n, k);
+            Tensor scales = weight.scales(), panels = weight.panels();
             Tensor bias = torch.randn(n);
             for (int rows : new int[]{1, 5}) {
                 Tensor x = torch.randn(rows, k);
@@ -159,8 +146,26 @@ class Int8F32PanelsTest {
                 }
                 Int8Bf16Panels.useProducts(Int8Products.DIGITS);
             }
+        });
+    }
+
+    /** Runs {@code body} with the panels multiplying by digits, the process's way restored after; nothing where the CPU has no VNNI. */
+    private static void byDigits(Runnable body) {
+        if (!Int8F32Panels.supported()) return;
+        Int8Products chosen = Int8Bf16Panels.products();
+        Int8Bf16Panels.useProducts(Int8Products.DIGITS);
+        try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
+            if (Int8Bf16Panels.products() == Int8Products.DIGITS) body.run();
         } finally {
             Int8Bf16Panels.useProducts(chosen);
+        }
+    }
+
+    /** Random int8 values [n, k], row scales in [1e-4, 0.0101) and the values packed into panels. */
+    private record Weight(Tensor values, Tensor scales, Tensor panels) {
+        static Weight random(long n, long k) {
+            Tensor values = torch.randint(-128, 128, new long[]{n, k}).to(ScalarType.Char);
+            return new Weight(values, torch.rand(n).mul(new Scalar(0.01)).add(new Scalar(1e-4)), Int8Bf16Panels.pack(values));
         }
     }
 

@@ -34,6 +34,8 @@ import java.util.Random;
 public final class DecodeProbe {
     private static final int PROMPT = 8;
     private static final long READ_BYTES = 1L << 30;
+    /** int8 products a multiply-add of the weight-only panels by digits (native/int8_digits_panels.c): one a digit of x. */
+    private static final int DIGITS = 3;
 
     private DecodeProbe() {}
 
@@ -52,7 +54,7 @@ public final class DecodeProbe {
         LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
                 + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | memory floor ms | × memory floor "
-                + "| GEMM GFLOP/s | FLOPs per step G | compute floor ms | × roofline | effective GB/s | steal %% |%n"
+                + "| GEMM GOP/s | ops per step G | compute floor ms | × roofline | effective GB/s | steal %% |%n"
                 + "|---|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
         for (String run : runs) {
             String mode = run.substring(0, run.indexOf(':'));
@@ -77,7 +79,7 @@ public final class DecodeProbe {
             double positions = PROMPT + newTokens / 2.0;
             double bytes = model.residentWeightBytes() + cacheBytes(model.config(), mode, batch, positions);
             double memoryMs = bytes / (Math.max(before, after) * 1e9) * 1e3;
-            double flops = stepFlops(model.config(), batch, positions);
+            double flops = stepFlops(model.config(), batch, positions) * (Modes.byDigits(mode) ? DIGITS : 1);
             double computeMs = flops / (gemm * 1e9) * 1e3;
             double ms = stats.secondsPerDecodeStep() * 1e3;
             return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch, ms,
@@ -103,14 +105,16 @@ public final class DecodeProbe {
     }
 
     /**
-     * GFLOP/s of the GEMM for the mode's arithmetic at {@link Report#PEAK_SHAPE}, best of five after a
-     * warm-up: {@code _int_mm} for LLM.int8, else the faster of libtorch's float matmul of
-     * {@link Modes#peakDtype} and BloomTune's native one of that dtype ({@link DenseGemm}), as the
-     * Report's peak (weight-only int8 widens each weight and multiplies in the activations' dtype).
+     * G(FL)OP/s of the GEMM for the mode's arithmetic at {@link Report#PEAK_SHAPE}, best of five after a
+     * warm-up: {@code _int_mm}'s int8 ops for LLM.int8 and for weight-only panels multiplying by digits
+     * (x's digits times the int8 weights by {@code vpdpbusd}, the instruction {@code _int_mm} runs on), else
+     * the faster of libtorch's float matmul of {@link Modes#peakDtype} and BloomTune's native one of that
+     * dtype ({@link DenseGemm}), as the Report's peak (weight-only int8 by floats widens each weight and
+     * multiplies in the activations' dtype).
      */
     static double gemmRate(String mode) {
         long[] mkn = GemmBenchmark.parse(Report.PEAK_SHAPE);
-        boolean int8 = Modes.int8Products(mode);
+        boolean int8 = Modes.int8Products(mode) || Modes.byDigits(mode);
         try (PointerScope scope = new PointerScope()) {
             ScalarType type = int8 ? ScalarType.Char : Modes.peakDtype(mode).equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
             Tensor a = torch.ones(mkn[0], mkn[1]).to(type);

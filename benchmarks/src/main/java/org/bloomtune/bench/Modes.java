@@ -1,5 +1,7 @@
 package org.bloomtune.bench;
 
+import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.Int8Products;
 import org.bloomtune.model.Int8Mode;
 import org.bloomtune.model.Int8Options;
 import org.bloomtune.model.LoadOptions;
@@ -28,6 +30,14 @@ final class Modes {
 
     /** Whether a mode's products are int8 × int8 (LLM.int8, with float32 or bfloat16 activations). */
     static boolean int8Products(String mode) { return mode.endsWith("llm-int8"); }
+
+    /**
+     * Whether a weight-only mode's inference-only panels multiply by x's int8 digits on this CPU
+     * ({@link Int8Products#DIGITS}): int8 × int8 products too, a multiply-add costing one a digit.
+     */
+    static boolean byDigits(String mode) {
+        return mode.endsWith("int8-weight-only") && Int8Bf16Panels.supported() && Int8Bf16Panels.products() == Int8Products.DIGITS;
+    }
 
     /** The GEMM peak a mode's MFU is measured against: bf16 for bf16 compute, fp32 otherwise. */
     static String peakDtype(String mode) { return mode.startsWith("bf16") ? "bf16" : "fp32"; }

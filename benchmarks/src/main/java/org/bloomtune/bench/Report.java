@@ -75,8 +75,10 @@ public final class Report {
                 Decode only (prefill excluded), ms per step of the batch from the generation's own stats. Floor: the bytes a
                 step reads (resident weights — int8 values and scales where quantized, the tied lm_head once — plus the KV
                 cache at the mean position) ÷ the better of two read rates taken right before and after the row in the same
-                process (libtorch `sum` over 1 GiB of float32, best of five). Steal: the share of CPU time the hypervisor took
-                during the timed generation (`/proc/stat`).
+                process (libtorch `sum` over 1 GiB of float32, best of five). Compute floor: the step's multiply-adds (×2) at
+                the same process's GEMM rate for the mode's arithmetic; for LLM.int8 and for weight-only panels multiplying
+                by x's three int8 digits, int8 ops at `_int_mm`'s rate (three a multiply-add by digits). Roofline: the larger
+                floor. Steal: the share of CPU time the hypervisor took during the timed generation (`/proc/stat`).
                 """);
         stepTable(md, step, peak, gemmPeak(gemm, true));
         largeStepTable(md, large);

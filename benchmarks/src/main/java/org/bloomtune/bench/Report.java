@@ -210,10 +210,11 @@ public final class Report {
             long labelled = (long) row.batch() * (row.responseOnly() ? StepFixture.SEQ / 2 : StepFixture.SEQ - 1);
             double s = r.getPrimaryResult().getScore() / 1e3;
             double best = bestScore(r) / 1e3;
-            double gemm = peak.get(Modes.peakDtype(row.mode())) * 1e9;
+            double beside = auxMean(r, "gemmMflops") * 1e6;
+            double gemm = beside > 0 ? beside : peak.get(Modes.peakDtype(row.mode())) * 1e9;
             double peerFlops = 4.0 * c.parameterCount() * tokens;
             double executed = stepFlops(c, row.batch(), perRow, labelled, row.pass() == ReversePass.RECOMPUTE_BLOCKS) / s / gemm;
-            double bestMfu = peerFlops / best / (bestPeak.get(Modes.peakDtype(row.mode())) * 1e9);
+            double bestMfu = peerFlops / best / (beside > 0 ? beside : bestPeak.get(Modes.peakDtype(row.mode())) * 1e9);
             md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %d×%d | %.2f / %.2f | %.1f | %.1f %% / %.1f %% | %.1f %% | %s | %s |%n",
                     row.shape(), row.mode(), row.pass(), row.attention().name().toLowerCase(Locale.ROOT),
                     row.responseOnly() ? "response (½)" : "all", row.batch(), perRow, s, best, tokens / s, 100 * peerFlops / s / gemm,
@@ -223,13 +224,14 @@ public final class Report {
         md.append("""
 
                 MFU (peer's count): 4 · parameters · tokens (forward plus input-only backward, attention ignored) — the
-                definition of the HuggingFace + PEFT measurement this is compared with — against the same run's GEMM peak of
-                the compute dtype. MFU (executed): the FLOPs this implementation performs — blocks forward, input-only backward
+                definition of the HuggingFace + PEFT measurement this is compared with — against the GEMM peak of the compute
+                dtype taken just before each step (the faster of libtorch's and the native GEMM at the roofline's shape, best of
+                five), averaged over the row's steps: the VM's speed moves within minutes, and a peak taken at the start of the
+                run once put steps above 100 %. MFU (executed): the FLOPs this implementation performs — blocks forward, input-only backward
                 and, for RECOMPUTE_BLOCKS, the forward again, attention included; the lm_head forward and backward only at
                 labelled positions. With response-only labels the peer's count credits work that was skipped, so read that
-                column as throughput, the executed one as efficiency. Mean: of three measured steps, against the GEMM's mean
-                rate; best: the fastest of them, against the GEMM's fastest measured iteration (the least disturbed of each,
-                as the peer's figure is its best step). Steal: the share of CPU time the hypervisor took during the measured
+                column as throughput, the executed one as efficiency. Mean: of three measured steps; best: the fastest of them
+                (the least disturbed, as the peer's figure is its best step). Steal: the share of CPU time the hypervisor took during the measured
                 steps (`/proc/stat`), which stretches a step without any work of its own.
                 """);
     }
@@ -369,9 +371,14 @@ public final class Report {
 
     private static String param(RunResult r, String name) { return r.getParams().getParam(name); }
 
-    private static String aux(RunResult r, String name) {
+    /** The mean of a row's secondary result over its samples, or 0 where the benchmark has none. */
+    private static double auxMean(RunResult r, String name) {
         var result = r.getSecondaryResults().get(name);
-        return result == null ? "-" : String.format(Locale.ROOT, "%.0f", result.getScore() / Math.max(1, result.getSampleCount()));
+        return result == null ? 0 : result.getScore() / Math.max(1, result.getSampleCount());
+    }
+
+    private static String aux(RunResult r, String name) {
+        return r.getSecondaryResults().get(name) == null ? "-" : String.format(Locale.ROOT, "%.0f", auxMean(r, name));
     }
 
     static final class Machine {

@@ -49,16 +49,30 @@ public class StepBenchmark {
 
     private StepFixture fixture;
 
-    /** Peak resident memory of the step above the loaded model, and the share of CPU time the hypervisor took meanwhile (CpuSteal), in tenths of a percent. */
+    private double gemmGflops;
+
+    /**
+     * Peak resident memory of the step above the loaded model, the share of CPU time the hypervisor
+     * took meanwhile (CpuSteal) in tenths of a percent, and the GEMM peak of the row's compute dtype
+     * taken just before the step (MFLOP/s).
+     */
     @State(Scope.Thread)
     @AuxCounters(AuxCounters.Type.EVENTS)
     public static class Memory {
         public long stepPeakMiB;
         public long stealPerMille;
+        public long gemmMflops;
     }
 
     @Setup(Level.Trial)
     public void setUp() { fixture = new StepFixture(row); }
+
+    /**
+     * The peak the step's MFU divides by, measured beside each step rather than once at the start of
+     * a Report: this VM's speed moves between spells within minutes (benchmarks/FINDINGS.md).
+     */
+    @Setup(Level.Iteration)
+    public void measurePeak() { gemmGflops = DecodeProbe.gemmRate(Modes.peakDtype(StepFixture.Row.parse(row).mode())); }
 
     @Benchmark
     public float step(Memory memory) {
@@ -66,6 +80,7 @@ public class StepBenchmark {
         float loss = fixture.step();
         memory.stealPerMille = Math.round(10 * CpuSteal.percent(before, CpuSteal.sample()));
         memory.stepPeakMiB = fixture.stepPeakMiB;
+        memory.gemmMflops = Math.round(gemmGflops * 1e3);
         return loss;
     }
 

@@ -80,7 +80,7 @@ public final class Report {
                 by x's three int8 digits, int8 ops at `_int_mm`'s rate (three a multiply-add by digits). Roofline: the larger
                 floor. Steal: the share of CPU time the hypervisor took during the timed generation (`/proc/stat`).
                 """);
-        stepTable(md, step, peak, gemmPeak(gemm, true));
+        stepTable(md, step, peak);
         largeStepTable(md, large);
         int8StepTable(md, int8Step);
         realDataTable(md, realData);
@@ -197,7 +197,7 @@ public final class Report {
         return flops;
     }
 
-    private static void stepTable(StringBuilder md, Collection<RunResult> step, Map<String, Double> peak, Map<String, Double> bestPeak) {
+    private static void stepTable(StringBuilder md, Collection<RunResult> step, Map<String, Double> peak) {
         md.append("\n## Prompt-tuning step (forward + backward to a 10-token soft prompt, seq 256)\n\n"
                 + "| shape | mode | reverse pass | attention | labels | B×(N+T) | s/step mean / best | tokens/s | MFU (peer's count) mean / best "
                 + "| MFU (executed) | steal % | peak above model MiB |\n"
@@ -210,11 +210,10 @@ public final class Report {
             long labelled = (long) row.batch() * (row.responseOnly() ? StepFixture.SEQ / 2 : StepFixture.SEQ - 1);
             double s = r.getPrimaryResult().getScore() / 1e3;
             double best = bestScore(r) / 1e3;
-            double beside = auxMean(r, "gemmMflops") * 1e6;
-            double gemm = beside > 0 ? beside : peak.get(Modes.peakDtype(row.mode())) * 1e9;
+            double gemm = auxMean(r, "gemmMflops") * 1e6;                   // the peak taken beside each step (StepBenchmark)
             double peerFlops = 4.0 * c.parameterCount() * tokens;
             double executed = stepFlops(c, row.batch(), perRow, labelled, row.pass() == ReversePass.RECOMPUTE_BLOCKS) / s / gemm;
-            double bestMfu = peerFlops / best / (beside > 0 ? beside : bestPeak.get(Modes.peakDtype(row.mode())) * 1e9);
+            double bestMfu = peerFlops / best / gemm;
             md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %d×%d | %.2f / %.2f | %.1f | %.1f %% / %.1f %% | %.1f %% | %s | %s |%n",
                     row.shape(), row.mode(), row.pass(), row.attention().name().toLowerCase(Locale.ROOT),
                     row.responseOnly() ? "response (½)" : "all", row.batch(), perRow, s, best, tokens / s, 100 * peerFlops / s / gemm,
@@ -227,12 +226,12 @@ public final class Report {
                 definition of the HuggingFace + PEFT measurement this is compared with — against the GEMM peak of the compute
                 dtype taken just before each step (the faster of libtorch's and the native GEMM at the roofline's shape, best of
                 five), averaged over the row's steps: the VM's speed moves within minutes, and a peak taken at the start of the
-                run once put steps above 100 %. MFU (executed): the FLOPs this implementation performs — blocks forward, input-only backward
-                and, for RECOMPUTE_BLOCKS, the forward again, attention included; the lm_head forward and backward only at
-                labelled positions. With response-only labels the peer's count credits work that was skipped, so read that
+                run once put steps above 100 %. MFU (executed): the FLOPs this implementation performs — blocks forward,
+                input-only backward and, for RECOMPUTE_BLOCKS, the forward again, attention included; the lm_head forward
+                and backward only at labelled positions. With response-only labels the peer's count credits work that was skipped, so read that
                 column as throughput, the executed one as efficiency. Mean: of three measured steps; best: the fastest of them
-                (the least disturbed, as the peer's figure is its best step). Steal: the share of CPU time the hypervisor took during the measured
-                steps (`/proc/stat`), which stretches a step without any work of its own.
+                (the least disturbed, as the peer's figure is its best step). Steal: the share of CPU time the hypervisor took
+                during the measured steps (`/proc/stat`), which stretches a step without any work of its own.
                 """);
     }
 

@@ -4,7 +4,8 @@
  * and adds each key row into the whole score row in memory; here a block of 64 positions' scores
  * stays in four registers while every key row of the block is read, each (row, head) requests the
  * next pair's keys and values as it reads its own (key rows lie a cache capacity apart, a gap the
- * hardware prefetcher does not cross), and the softmax runs sixteen lanes at a time.
+ * hardware prefetcher does not cross; KvCache makes that capacity whole lines, so no vector load
+ * straddles two), and the softmax runs sixteen lanes at a time.
  *
  * Same contract and the same rounding points as bt_decode_attention (decode_attention.c): a
  * score is rounded to D after the ALiBi bias is added, masked keys take float32's lowest value,
@@ -53,9 +54,13 @@ BT_ZI __m512 exp16(__m512 x) {
     return _mm512_maskz_mov_ps((__mmask16) ~tiny, bt_exp16(x));
 }
 
-/* Requests the bytes [at, at + bytes) into L1: the next pair's share of what is read now. */
+/*
+ * Requests the bytes [at, at + bytes) into L2: the next pair's share of what is read now. A pair's
+ * keys and values are tens of KiB at a few hundred positions, more than L1 holds beside the pair
+ * being read; requested into L1 they pushed out lines not yet used.
+ */
 BT_ZI void request(const void *base, int64_t at, int64_t bytes) {
-    for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch((const char *) base + at + b, _MM_HINT_T0);
+    for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch((const char *) base + at + b, _MM_HINT_T1);
 }
 
 /*

@@ -25,6 +25,12 @@ public final class KvCache implements AutoCloseable {
      * doubling instead of holding address space for all of them.
      */
     static final long MAX_RESERVED_AHEAD = 4096;
+    /**
+     * Capacities are rounded up to a multiple of this many positions: each key row (one per head_dim
+     * element, capacity positions long) then starts on a 64-byte line in bfloat16 and float32 alike,
+     * and the decode kernel's vector loads of a row never straddle two lines.
+     */
+    static final long CAPACITY_MULTIPLE = 32;
 
     private final Tensor[] keys;
     private final Tensor[] values;
@@ -100,8 +106,9 @@ public final class KvCache implements AutoCloseable {
         return Math.min(expectedPositions, needed + MAX_RESERVED_AHEAD);
     }
 
-    /** Replaces {@code layer}'s buffers by ones of {@code capacity} positions holding the cached ones. */
-    private void grow(int layer, long rows, long headDim, TensorOptions options, long capacity) {
+    /** Replaces {@code layer}'s buffers by ones of at least {@code positions} positions holding the cached ones. */
+    private void grow(int layer, long rows, long headDim, TensorOptions options, long positions) {
+        long capacity = (positions + CAPACITY_MULTIPLE - 1) / CAPACITY_MULTIPLE * CAPACITY_MULTIPLE;
         try (PointerScope scope = new PointerScope()) {
             Tensor k;
             Tensor v;

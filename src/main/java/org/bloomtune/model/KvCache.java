@@ -108,7 +108,7 @@ public final class KvCache implements AutoCloseable {
 
     /** Replaces {@code layer}'s buffers by ones of at least {@code positions} positions holding the cached ones. */
     private void grow(int layer, long rows, long headDim, TensorOptions options, long positions) {
-        long capacity = (positions + CAPACITY_MULTIPLE - 1) / CAPACITY_MULTIPLE * CAPACITY_MULTIPLE;
+        long capacity = wholeLines(positions);
         try (PointerScope scope = new PointerScope()) {
             Tensor k;
             Tensor v;
@@ -122,6 +122,11 @@ public final class KvCache implements AutoCloseable {
             }
             replace(layer, Tensors.escape(k), Tensors.escape(v));
         }
+    }
+
+    /** {@code positions} rounded up to a multiple of {@link #CAPACITY_MULTIPLE}: the capacity a buffer for them gets. */
+    static long wholeLines(long positions) {
+        return (positions + CAPACITY_MULTIPLE - 1) / CAPACITY_MULTIPLE * CAPACITY_MULTIPLE;
     }
 
     private Tensor[] appendByCat(int layer, Tensor key, Tensor value) {

@@ -121,10 +121,11 @@ public record MemoryEstimate(long weights, long working) {
 
     /**
      * Generation: the prefill over {@code prompt} positions, then a KV cache growing to {@code prompt
-     * + newTokens}. Only the last position's logits [B, V] are formed (and copied out for the picker).
+     * + newTokens} (rounded up to whole lines of positions, as the cache allocates). Only the last
+     * position's logits [B, V] are formed (and copied out for the picker).
      */
     public static MemoryEstimate generation(BloomConfig c, LoadOptions o, int batch, int prompt, int newTokens) {
-        double total = (double) prompt + newTokens;
+        double total = KvCache.wholeLines((long) prompt + newTokens);
         double cache = 2.0 * c.numLayers() * batch * total * c.hiddenSize() * o.dtype().byteSize();
         // the prefill's eager attention runs by the whole kernel (BloomAttention.prefill)
         double prefill = layerActivations(c, o.dtype(), batch, prompt, false, o.attention() == AttentionKernel.EAGER)

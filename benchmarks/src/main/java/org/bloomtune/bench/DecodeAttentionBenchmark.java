@@ -66,7 +66,7 @@ public class DecodeAttentionBenchmark {
         LibTorch.init();
         ScalarType type = dtype.equals("bf16") ? ScalarType.BFloat16 : ScalarType.Float;
         long pairs = (long) batch * HEADS;
-        long capacity = past + 128;
+        long capacity = (past + 128 + 31) / 32 * 32;        // rounded up to whole lines of positions, as KvCache allocates
         long bytesPerLayer = 2 * pairs * capacity * HEAD_DIM * elementBytes(dtype);
         long layers = Math.max(LAYERS, (RING_BYTES / bytesPerLayer + LAYERS - 1) / LAYERS * LAYERS);
         try (GradMode off = GradMode.off()) {

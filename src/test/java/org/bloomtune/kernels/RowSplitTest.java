@@ -4,9 +4,12 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -67,17 +70,23 @@ class RowSplitTest {
                 assertOnce(ran);
             }
         }
-        // The caller owns the first share and is slowed down: the helper finishes its own and takes the rest of the caller's
-        // from its back end, so what it ran of that share is a run of units ending at the share's last.
+        // The caller owns the first share and is held in its first chunk until the helper has taken a chunk of that share
+        // (at most ten seconds: a split whose helper never takes one fails below, however the threads are scheduled). The
+        // helper finishes its own share and takes the rest of the caller's from its back end, so what it ran of that share
+        // is a run of units ending at the share's last.
         Thread caller = Thread.currentThread();
+        CountDownLatch taken = new CountDownLatch(1);
+        AtomicBoolean held = new AtomicBoolean();
         AtomicIntegerArray ranByHelper = new AtomicIntegerArray(640);
         AtomicIntegerArray ran = new AtomicIntegerArray(640);
         RowSplit.claimed("counting", 640, 2, (from, count) -> {
-            if (Thread.currentThread() == caller) Thread.sleep(2);
+            boolean helper = Thread.currentThread() != caller;
+            if (!helper && !held.getAndSet(true)) taken.await(10, TimeUnit.SECONDS);
             for (long u = from; u < from + count; u++) {
                 ran.incrementAndGet((int) u);
-                if (Thread.currentThread() != caller) ranByHelper.incrementAndGet((int) u);
+                if (helper) ranByHelper.incrementAndGet((int) u);
             }
+            if (helper && from < 320) taken.countDown();
         });
         assertOnce(ran);
         int firstTaken = 320;

@@ -18,6 +18,7 @@
 #include "panels.h"
 #include "bf16.h"
 #include "prefetch.h"
+#include "bf16_panels.h"
 
 #define PANEL BT_PANEL    /* output rows of one panel: two vectors of sixteen pairs */
 
@@ -87,18 +88,21 @@ BT_BF16_INLINE void tile(const uint32_t *panel, int64_t pairs, const uint16_t *x
 /*
  * Where vdpbf16ps is slow (bf16_gemm.c's bt_bf16_gemm_products), the same tile by float32 FMAs: each
  * panel vector's pairs widened into their odd and even elements (exact, the sums in vdpbf16ps's
- * order), x's rows widened BT_WIDE_PAIRS pairs at a time (widened_rows.h). Every row count takes
- * this path then, so a row's bits still do not depend on its batch.
+ * order), x's rows widened BT_WIDE_PAIRS pairs at a time (widened_rows.h) — or, where the caller
+ * has widened them once for every panel (`wide`, row stride k), read from there. Every row count
+ * takes this path then, so a row's bits still do not depend on its batch.
  */
-BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias, uint16_t *y,
-                                 int64_t ldy, int ahead, const int nr) {
-    float xw[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
+BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uint16_t *x, const float *wide, int64_t k, const uint16_t *bias,
+                                 uint16_t *y, int64_t ldy, int ahead, const int nr) {
+    float buffer[ROWS * 2 * BT_WIDE_PAIRS] __attribute__((aligned(64)));
     const __m512i high = _mm512_set1_epi32((int32_t) 0xffff0000u);
     __m512 acc[ROWS][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t q0 = 0; q0 < pairs; q0 += BT_WIDE_PAIRS) {
         int64_t span = pairs - q0 < BT_WIDE_PAIRS ? pairs - q0 : BT_WIDE_PAIRS;
-        bt_widen_rows(x + 2 * q0, k, nr, 2 * span, xw, 2 * BT_WIDE_PAIRS);
+        const float *xw = wide ? wide + 2 * q0 : buffer;
+        int64_t ldxw = wide ? k : 2 * BT_WIDE_PAIRS;
+        if (!wide) bt_widen_rows(x + 2 * q0, k, nr, 2 * span, buffer, ldxw);
         for (int64_t q = 0; q < span; q++) {
             const uint32_t *at = panel + (q0 + q) * PANEL;
             if (ahead) {
@@ -108,7 +112,7 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
             __m512i v0 = _mm512_loadu_si512(at), v1 = _mm512_loadu_si512(at + 16);
             __m512 odd0 = _mm512_castsi512_ps(_mm512_and_si512(v0, high)), odd1 = _mm512_castsi512_ps(_mm512_and_si512(v1, high));
             __m512 even0 = _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), even1 = _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16));
-            bt_widened_pair(acc, xw, 2 * BT_WIDE_PAIRS, q, odd0, odd1, even0, even1, nr);
+            bt_widened_pair(acc, xw, ldxw, q, odd0, odd1, even0, even1, nr);
         }
     }
     for (int r = 0; r < nr; r++) {
@@ -117,17 +121,17 @@ BT_BF16_INLINE void tile_widened(const uint32_t *panel, int64_t pairs, const uin
     }
 }
 
-BT_BF16 static void tile_widened_rows(const uint32_t *panel, int64_t pairs, const uint16_t *x, int64_t k, const uint16_t *bias,
-                                      uint16_t *y, int64_t ldy, int ahead, int64_t nr) {
+BT_BF16 static void tile_widened_rows(const uint32_t *panel, int64_t pairs, const uint16_t *x, const float *wide, int64_t k,
+                                      const uint16_t *bias, uint16_t *y, int64_t ldy, int ahead, int64_t nr) {
     switch (nr) {
-        case 8: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 8); break;
-        case 7: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 7); break;
-        case 6: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 6); break;
-        case 5: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 5); break;
-        case 4: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 4); break;
-        case 3: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 3); break;
-        case 2: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 2); break;
-        default: tile_widened(panel, pairs, x, k, bias, y, ldy, ahead, 1); break;
+        case 8: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 8); break;
+        case 7: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 7); break;
+        case 6: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 6); break;
+        case 5: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 5); break;
+        case 4: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 4); break;
+        case 3: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 3); break;
+        case 2: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 2); break;
+        default: tile_widened(panel, pairs, x, wide, k, bias, y, ldy, ahead, 1); break;
     }
 }
 
@@ -150,11 +154,11 @@ BT_BF16 static void tile_rows(const uint32_t *panel, int64_t pairs, const uint16
  * bf16, bias [n] bf16 or NULL, y [rows, ldy] bf16: columns [0, n) are written, x Wᵀ + bias rounded
  * once. The signature of the other dense row kernels, so a decode step calls it as it calls them.
  */
-BT_BF16
-void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
-                           int64_t k, int64_t ldy) {
+/* The product of both entry points: x's rows widened per panel where `wide` is NULL, else read from it. */
+BT_BF16 static void product(const uint16_t *panels, const uint16_t *x, const float *wide, const uint16_t *bias, uint16_t *y, int64_t rows,
+                            int64_t n, int64_t k, int64_t ldy) {
     int64_t pairs = k / 2;
-    int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED;
+    int widened = wide || bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED;
     int single = bt_requests_single_stream();
     for (int64_t p = 0; p < n / PANEL; p++) {
         const uint32_t *panel = (const uint32_t *) panels + p * pairs * PANEL;
@@ -162,14 +166,51 @@ void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint
         for (int64_t i = 0; i < rows; i += ROWS) {
             int64_t nr = rows - i < ROWS ? rows - i : ROWS;
             int ahead = nr > AHEAD_ROWS || single;
-            if (widened) tile_widened_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, ahead, nr);
+            if (widened) tile_widened_rows(panel, pairs, x + i * k, wide ? wide + i * k : NULL, k, b, y + i * ldy + p * PANEL, ldy, ahead, nr);
             else tile_rows(panel, pairs, x + i * k, k, b, y + i * ldy + p * PANEL, ldy, ahead, nr);
         }
     }
+}
+
+/*
+ * panels: n output rows of a packed weight from a panel boundary (n a multiple of 32), x [rows, k]
+ * bf16, bias [n] bf16 or NULL, y [rows, ldy] bf16: columns [0, n) are written, x Wᵀ + bias rounded
+ * once. The signature of the other dense row kernels, so a decode step calls it as it calls them.
+ */
+BT_BF16
+void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
+                           int64_t k, int64_t ldy) {
+    product(panels, x, NULL, bias, y, rows, n, k, ldy);
+}
+
+int32_t bt_bf16_panels_widened(void) {
+    return bt_bf16_rows_supported() && bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED;
+}
+
+BT_BF16
+void bt_bf16_panels_widen(const uint16_t *x, int64_t rows, int64_t k, float *xw) {
+    bt_widen_rows(x, k, rows, k, xw, k);
+}
+
+BT_BF16
+void bt_bf16_panels_widened_linear(const uint16_t *panels, const uint16_t *x, const float *xw, const uint16_t *bias, uint16_t *y,
+                                   int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    product(panels, x, xw, bias, y, rows, n, k, ldy);
 }
 #else
 void bt_bf16_panels_linear(const uint16_t *panels, const uint16_t *x, const uint16_t *bias, uint16_t *y, int64_t rows, int64_t n,
                            int64_t k, int64_t ldy) {
     (void) panels; (void) x; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
+}
+
+int32_t bt_bf16_panels_widened(void) { return 0; }
+
+void bt_bf16_panels_widen(const uint16_t *x, int64_t rows, int64_t k, float *xw) {
+    (void) x; (void) rows; (void) k; (void) xw;
+}
+
+void bt_bf16_panels_widened_linear(const uint16_t *panels, const uint16_t *x, const float *xw, const uint16_t *bias, uint16_t *y,
+                                   int64_t rows, int64_t n, int64_t k, int64_t ldy) {
+    (void) panels; (void) x; (void) xw; (void) bias; (void) y; (void) rows; (void) n; (void) k; (void) ldy;
 }
 #endif

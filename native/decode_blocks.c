@@ -26,12 +26,15 @@
 #include "gelu.h"
 #include "llm_int8_panels.h"
 #include "int8_digits_panels.h"
+#include "bf16_panels.h"
 
 /* How a linear's function is called (its C signature). */
 /* CALL_LLM_INT8_PANELS: bt_llm_int8_panels_linear's signature, and the decode step may call its two halves (llm_int8_panels.h) instead;
  * CALL_INT8_PANELS: the weight-only panels' signature (CALL_INT8's), and where they multiply by digits the step calls
- * int8_digits_panels.h's two halves instead */
-enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2, CALL_LLM_INT8_PANELS = 3, CALL_INT8_PANELS = 4 };
+ * int8_digits_panels.h's two halves instead;
+ * CALL_BF16_PANELS: bt_bf16_panels_linear (CALL_DENSE's signature), and where it widens x the step widens x once per linear
+ * and calls bt_bf16_panels_widened_linear instead (bf16_panels.h) */
+enum { CALL_DENSE = 0, CALL_INT8 = 1, CALL_LLM_INT8 = 2, CALL_LLM_INT8_PANELS = 3, CALL_INT8_PANELS = 4, CALL_BF16_PANELS = 5 };
 
 typedef void (*dense_fn)(const void *w, const void *x, const void *bias, void *y, int64_t rows, int64_t n, int64_t k, int64_t ldy);
 typedef void (*int8_fn)(const int8_t *values, const float *scales, const void *x, const void *bias, void *y, int64_t rows, int64_t n,
@@ -240,26 +243,49 @@ static void share(int64_t n, int64_t min_rows, int64_t tid, int64_t threads, int
     *count = share_start(n, tid + 1, parts) - *from;
 }
 
+/* What follows a linear on the columns it wrote, chunk by chunk: nothing, GELU in place, a residual added, or the columns merged into the picks. */
+enum { AFTER_NONE = 0, AFTER_GELU = 1, AFTER_RESIDUAL = 2, AFTER_ARGMAX = 3 };
+
+typedef struct {
+    const bt_linear *l;
+    const void *x;
+    void *y;
+    int after;
+    const void *residual;       /* AFTER_RESIDUAL: rows [rows, n] added to y */
+    const bt_llm_int8_prepared *prepared;   /* LLM.int8 panels: this thread's quantized copy of x, else NULL */
+    const bt_int8_digits *digits;           /* weight-only panels by digits: this thread's digits of x, else NULL */
+    const float *widened;                   /* bfloat16 panels that widen x: this thread's widened copy of x, else NULL */
+} bt_linear_call;
+
 /*
- * This thread's weight rows of `l`: y[:, from .. from + count) of x · Wᵀ + bias, LLM.int8's panels
- * from x as `prepared` holds it quantized and the weight-only panels from x's `digits` where those
- * are not NULL. Returns the function's status.
+ * This thread's weight rows of the call's linear: y[:, from .. from + count) of x · Wᵀ + bias, from
+ * what the call holds prepared of x where it does (quantized, digits, widened). Returns the
+ * function's status.
  */
-static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_prepared *prepared, const bt_int8_digits *digits,
-                           void *y, int64_t rows, int64_t from, int64_t count, int bf16) {
+static int32_t linear_part(const bt_linear_call *c, int64_t rows, int64_t from, int64_t count, int bf16) {
+    const bt_linear *l = c->l;
+    const void *x = c->x;
+    const bt_llm_int8_prepared *prepared = c->prepared;
     if (count == 0) return 0;
     int64_t element = bf16 ? 2 : 4;
     const char *w = (const char *) l->weight + from * l->k * l->weight_bytes;
     const void *bias = l->bias ? (const char *) l->bias + from * element : NULL;
-    void *out = (char *) y + from * element;
+    void *out = (char *) c->y + from * element;
     switch (l->call) {
+    case CALL_BF16_PANELS:
+        if (c->widened) {
+            bt_bf16_panels_widened_linear((const uint16_t *) w, (const uint16_t *) x, c->widened, (const uint16_t *) bias, (uint16_t *) out,
+                                          rows, count, l->k, l->n);
+            return 0;
+        }
+        /* fall through: the kernel widens x itself */
     case CALL_DENSE:
         ((dense_fn) l->fn)(w, x, bias, out, rows, count, l->k, l->n);
         return 0;
     case CALL_INT8_PANELS:
-        if (digits) {
+        if (c->digits) {
             /* the panel past this chunk: the owner's next chunk, taken front to back */
-            bt_int8_digits_product(digits, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count,
+            bt_int8_digits_product(c->digits, bf16 ? 1 : 0, rows, l->k, (const int8_t *) w, l->scales + from, bias, count,
                                    l->n - from - count, out, l->n);
             return 0;
         }
@@ -280,23 +306,10 @@ static int32_t linear_part(const bt_linear *l, const void *x, const bt_llm_int8_
     }
 }
 
-/* What follows a linear on the columns it wrote, chunk by chunk: nothing, GELU in place, a residual added, or the columns merged into the picks. */
-enum { AFTER_NONE = 0, AFTER_GELU = 1, AFTER_RESIDUAL = 2, AFTER_ARGMAX = 3 };
-
-typedef struct {
-    const bt_linear *l;
-    const void *x;
-    void *y;
-    int after;
-    const void *residual;       /* AFTER_RESIDUAL: rows [rows, n] added to y */
-    const bt_llm_int8_prepared *prepared;   /* LLM.int8 panels: this thread's quantized copy of x, else NULL */
-    const bt_int8_digits *digits;           /* weight-only panels by digits: this thread's digits of x, else NULL */
-} bt_linear_call;
-
 /* Rows [from, from + count) of the call: the product, then what follows it there. */
 static void run_rows(bt_decode_step *s, const bt_linear_call *c, int64_t from, int64_t count) {
     int bf16 = (int) s->bf16;
-    int32_t status = linear_part(c->l, c->x, c->prepared, c->digits, c->y, s->rows, from, count, bf16);
+    int32_t status = linear_part(c, s->rows, from, count, bf16);
     if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
     if (c->after == AFTER_GELU) gelu(c->y, s->rows, c->l->n, from, count, bf16);
     else if (c->after == AFTER_RESIDUAL) add_residual(c->y, c->residual, s->rows, c->l->n, from, count, bf16);
@@ -354,12 +367,19 @@ static void run_share(bt_decode_step *s, const bt_linear_call *c, int64_t *slots
     }
 }
 
+/* x [rows, k] bfloat16 widened into memory of its own (bf16_panels.h); NULL without memory, and the kernel widens x itself. */
+static float *widened_copy(const void *x, int64_t rows, int64_t k) {
+    float *xw = aligned_alloc(64, ((size_t) (rows * k) * sizeof(float) + 63) & ~(size_t) 63);
+    if (xw) bt_bf16_panels_widen((const uint16_t *) x, rows, k, xw);
+    return xw;
+}
+
 /*
  * This thread's part of linear `index` of the step (layer · 4 + j). LLM.int8 over panels first
- * quantizes x into this thread's own copy, then takes chunks like the rest, and weight-only panels
- * multiplying by digits write x's digits once likewise (without memory for them each chunk's call
- * writes its own: the same bits); the row-major LLM.int8 kernel quantizes x on every call, so its
- * shares stay whole.
+ * quantizes x into this thread's own copy, then takes chunks like the rest, weight-only panels
+ * multiplying by digits write x's digits once likewise, and bfloat16 panels that widen x widen it
+ * once (without memory for them each chunk's call does it itself: the same bits); the row-major
+ * LLM.int8 kernel quantizes x on every call, so its shares stay whole.
  */
 static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, int64_t tid, int64_t threads) {
     int64_t parts = parts_of(c->l->n, s->min_weight_rows, threads);
@@ -383,11 +403,14 @@ static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, in
     }
     if (c->l->call == CALL_INT8_PANELS && bt_int8_weight_products() == BT_INT8_PRODUCTS_DIGITS
             && bt_int8_digits_prepare(c->x, (int32_t) s->bf16, s->rows, c->l->k, &digits) == 0) mine.digits = &digits;
+    float *widened = c->l->call == CALL_BF16_PANELS && bt_bf16_panels_widened() ? widened_copy(c->x, s->rows, c->l->k) : NULL;
+    mine.widened = widened;
     int64_t *slots = s->claims + index * threads * CLAIM_STRIDE;
     run_share(s, &mine, slots, tid, parts, 0);
     for (int64_t i = 1; i < parts; i++) run_share(s, &mine, slots, (tid + i) % parts, parts, 1);
     if (panels) bt_llm_int8_panels_release(&prepared);
     if (mine.digits) bt_int8_digits_release(&digits);
+    free(widened);
 }
 
 static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads, int64_t *sense) {

@@ -155,6 +155,8 @@ public final class DensePanels {
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor bias) {
-        return applies(x2d, panels, bias) ? RowKernel.dense(kind(panels).linearName(), panels, bias) : null;
+        if (!applies(x2d, panels, bias)) return null;
+        Kind kind = kind(panels);
+        return RowKernel.dense(kind == BF16 ? RowKernel.Call.BF16_PANELS : RowKernel.Call.DENSE, kind.linearName(), panels, bias);
     }
 }

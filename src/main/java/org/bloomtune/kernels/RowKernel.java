@@ -24,7 +24,9 @@ public final class RowKernel {
         /** LLM_INT8's signature for bt_llm_int8_panels_linear, whose two halves the decode step may call instead (its chunked shares). */
         LLM_INT8_PANELS,
         /** INT8's signature for the weight-only panels; where they multiply by digits the decode step calls the digits' two halves instead. */
-        INT8_PANELS
+        INT8_PANELS,
+        /** DENSE's signature for bt_bf16_panels_linear; where it widens x the decode step widens x once per linear instead (native/bf16_panels.h). */
+        BF16_PANELS
     }
 
     final Call call;
@@ -52,7 +54,12 @@ public final class RowKernel {
 
     /** {@code function} over a dense weight [n, k] (+ bias or null). */
     static RowKernel dense(String function, Tensor weight, Tensor bias) {
-        return new RowKernel(Call.DENSE, function, NativeMemory.of(weight), MemorySegment.NULL, bias, weight.size(0), weight.size(1),
+        return dense(Call.DENSE, function, weight, bias);
+    }
+
+    /** {@code function}, called as {@code call} says, over a dense weight or its panels [n, k] (+ bias or null). */
+    static RowKernel dense(Call call, String function, Tensor weight, Tensor bias) {
+        return new RowKernel(call, function, NativeMemory.of(weight), MemorySegment.NULL, bias, weight.size(0), weight.size(1),
                 weight.element_size(), 0);
     }
 

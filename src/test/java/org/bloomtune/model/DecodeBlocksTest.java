@@ -172,7 +172,8 @@ class DecodeBlocksTest {
     void oneThreadGivesTheBitsOfTwo() {
         record Case(Mode mode, boolean forInference) {}
         for (Case c : List.of(new Case(new Mode(DType.BF16, Int8Mode.NONE, 0), false), new Case(new Mode(DType.F32, Int8Mode.LLM_INT8, 0), false),
-                new Case(new Mode(DType.F32, Int8Mode.LLM_INT8, 0), true))) {    // LLM.int8 panels: chunks of shares, x quantized per thread
+                new Case(new Mode(DType.F32, Int8Mode.LLM_INT8, 0), true),      // LLM.int8 panels: chunks of shares, x quantized per thread
+                new Case(new Mode(DType.BF16, Int8Mode.NONE, 0), true))) {      // bfloat16 panels: one thread's kernel widens x per panel, two widen it once per linear
             Mode mode = c.mode();
             try (BloomModel model = load(mode, c.forInference())) {
                 List<float[]> two = decode(model, 3, null);

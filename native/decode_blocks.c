@@ -85,7 +85,8 @@ typedef struct {
     int64_t release;
     int64_t error;
     int64_t abandoned;          /* set when a thread could not enter: the others stop waiting for it */
-    int64_t *claims;            /* zeroed: for each linear of the step (layer · 4 + j, the head's layers · 4) and thread, a CLAIM_STRIDE-word slot */
+    int64_t *claims;            /* zeroed: for each linear of the step (layer · 4 + j, the head's layers · 4), each layer's attention
+                                   (layers · 4 + 1 + layer) and each thread, a CLAIM_STRIDE-word slot */
     /* The head, or head NULL: ln_f's parameters [hidden], the lm_head, its logits [rows, head->n] (scratch), and
        picks [rows], zeroed: each row's argmax as rows_argmax.c's merge keys. */
     const void *lnf_weight, *lnf_bias;
@@ -413,6 +414,34 @@ static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, in
     free(widened);
 }
 
+/* Pairs of (row, head) a chunk of an attention share holds: a batch of eight's share of 64 pairs in sixteen chunks. */
+#define ATTENTION_CHUNK_PAIRS 4
+
+/* Runs every chunk of `owner`'s share of the (row, head) pairs this thread can claim, from the front (its own) or the back. */
+static void attend_share(bt_decode_step *s, const bt_decode_layer *L, int64_t *slots, int64_t owner, int64_t parts, int from_back) {
+    int64_t pairs = s->rows * s->heads, start = pairs * owner / parts, end = pairs * (owner + 1) / parts;
+    int64_t chunks = (end - start + ATTENTION_CHUNK_PAIRS - 1) / ATTENTION_CHUNK_PAIRS, chunk;
+    while (claim(slots + owner * CLAIM_STRIDE, chunks, from_back, &chunk)) {
+        int64_t from = start + chunk * ATTENTION_CHUNK_PAIRS, count = end - from < ATTENTION_CHUNK_PAIRS ? end - from : ATTENTION_CHUNK_PAIRS;
+        int32_t status = ((attention_fn) s->attention)(s->qkv, L->keys, L->values, s->alibi, s->masked, s->merged, from, count, s->heads,
+                                                        s->head_dim, s->past, s->capacity, (float) s->alpha, (int32_t) s->bf16);
+        if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
+    }
+}
+
+/*
+ * This thread's part of layer `layer`'s attention over the cache: its share of the (row, head) pairs
+ * in chunks, then what it can take of the others' from their back, as the linears' shares go (a
+ * vCPU slowed for a while no longer keeps the other waiting at the barrier after it).
+ */
+static void attention(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads) {
+    int64_t parts = s->attention_parts < threads ? s->attention_parts : threads;
+    if (tid >= parts) return;
+    int64_t *slots = s->claims + (s->layers * 4 + 1 + layer) * threads * CLAIM_STRIDE;
+    attend_share(s, &s->layer[layer], slots, tid, parts, 0);
+    for (int64_t i = 1; i < parts; i++) attend_share(s, &s->layer[layer], slots, (tid + i) % parts, parts, 1);
+}
+
 static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads, int64_t *sense) {
     const bt_decode_layer *L = &s->layer[layer];
     int bf16 = (int) s->bf16;
@@ -423,15 +452,7 @@ static void block(bt_decode_step *s, int64_t layer, int64_t tid, int64_t threads
     layer_norm(s->hidden_state, L->ln1_weight, L->ln1_bias, normed, rows, h, s->eps, bf16);
     linear(s, layer * 4, &(bt_linear_call){&L->qkv, normed, s->qkv, AFTER_NONE, NULL}, tid, threads);
     barrier(s, threads, sense);
-    int64_t pairs = rows * s->heads;
-    if (tid < s->attention_parts) {
-        int64_t parts = s->attention_parts < threads ? s->attention_parts : threads;
-        int64_t pair = pairs * tid / parts;
-        int32_t status = ((attention_fn) s->attention)(s->qkv, L->keys, L->values, s->alibi, s->masked, s->merged, pair,
-                                                        pairs * (tid + 1) / parts - pair, s->heads, s->head_dim, s->past,
-                                                        s->capacity, (float) s->alpha, bf16);
-        if (status != 0) __atomic_store_n(&s->error, status, __ATOMIC_RELAXED);
-    }
+    attention(s, layer, tid, threads);
     barrier(s, threads, sense);
     linear(s, layer * 4 + 1, &(bt_linear_call){&L->dense, s->merged, s->attended, AFTER_RESIDUAL,
                                                  s->residual_from_layernorm ? normed : s->hidden_state}, tid, threads);

@@ -36,7 +36,7 @@ public final class DecodeBlocksKernel {
     private static final long LINEAR_WORDS = 9;
     private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
     private static final long STEP_WORDS = 36;
-    /** Words of one thread's claim slot for one linear (decode_blocks.c's CLAIM_STRIDE: a cache line). */
+    /** Words of one thread's claim slot for one linear or one layer's attention (decode_blocks.c's CLAIM_STRIDE: a cache line). */
     private static final long CLAIM_WORDS = 8;
 
     // bt_linear
@@ -284,8 +284,8 @@ public final class DecodeBlocksKernel {
         address(step, ALIBI, NativeMemory.of(alibi));
         address(step, MASKED, NativeMemory.of(masked));
         for (int i = 0; i < prepared.scratch.length; i++) address(step, SCRATCH + i, prepared.scratch[i]);
-        // Zeroed, as the arena allocates: no chunk of any linear (the head's after the blocks') claimed yet.
-        address(step, CLAIMS, arena.allocate((table.layers() * 4L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
+        // Zeroed, as the arena allocates: no chunk of any linear (the head's after the blocks') or attention claimed yet.
+        address(step, CLAIMS, arena.allocate((table.layers() * 5L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
         if (!picks.equals(MemorySegment.NULL)) {
             address(step, LNF_WEIGHT, table.lnfWeight());
             address(step, LNF_BIAS, table.lnfBias());

@@ -6,7 +6,8 @@
  *
  * Built by the Maven build with gcc; target_clones compiles AVX-512, AVX2 and baseline versions
  * and the loader picks the best one for the CPU at run time, so the library builds and runs on
- * machines without AVX-512.
+ * machines without AVX-512. Where the CPU has AVX-512 F/BW/VL, float32 and bfloat16 rows go to
+ * the hand-written twin (llm_int8_quantize_avx512.c) instead: the same bits, several times faster.
  */
 #include <math.h>
 #include <stddef.h>
@@ -22,6 +23,11 @@
 
 /* The element type of x: float32, or 16-bit patterns widened a row at a time. */
 enum { F32, BF16, F16 };
+
+/* The float32 and bfloat16 rows' AVX-512 twin (llm_int8_quantize_avx512.c), where the CPU runs it. */
+int32_t bt_llm_int8_quantize_avx512_supported(void);
+int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t bf16, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
+                                    uint8_t *outlier);
 
 /*
  * float16 → float32, exactly: a normal value's exponent and mantissa moved to float32's fields (the
@@ -97,9 +103,14 @@ static inline __attribute__((always_inline)) int32_t quantize(const void *x, int
 }
 
 BT_CLONES
+static int32_t quantize_f32(const float *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier) {
+    return quantize(x, F32, m, k, threshold, x8, rowScale, outlier, NULL);
+}
+
 int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
                              int8_t *x8, float *rowScale, uint8_t *outlier) {
-    return quantize(x, F32, m, k, threshold, x8, rowScale, outlier, NULL);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, 0, m, k, threshold, x8, rowScale, outlier);
+    return quantize_f32(x, m, k, threshold, x8, rowScale, outlier);
 }
 
 /*
@@ -107,9 +118,15 @@ int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float thresho
  * them; buf is [k] float32 scratch.
  */
 BT_CLONES
+static int32_t quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier,
+                             float *buf) {
+    return quantize(x, BF16, m, k, threshold, x8, rowScale, outlier, buf);
+}
+
 int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                   int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    return quantize(x, BF16, m, k, threshold, x8, rowScale, outlier, buf);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, 1, m, k, threshold, x8, rowScale, outlier);
+    return quantize_bf16(x, m, k, threshold, x8, rowScale, outlier, buf);
 }
 
 /*

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LlmInt8QuantizeTest {
 
     @ParameterizedTest
-    @CsvSource({"1,64,6.0,0", "7,96,6.0,3", "33,1024,6.0,5", "5,70,0,2", "4,16,6.0,16"})
+    @CsvSource({"1,64,6.0,0", "7,96,6.0,3", "33,1024,6.0,5", "5,70,0,2", "4,16,6.0,16", "8,4096,6.0,7", "3,1001,6.0,1"})
     void nativeKernelEqualsLibtorchChain(int m, int k, double threshold, int outlierColumns) {
         assertTrue(Int8Quantize.available(), "the native kernel was not built");
         Random r = new Random(m * 31L + k);

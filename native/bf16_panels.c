@@ -149,11 +149,6 @@ BT_BF16 static void tile_rows(const uint32_t *panel, int64_t pairs, const uint16
     }
 }
 
-/*
- * panels: n output rows of a packed weight from a panel boundary (n a multiple of 32), x [rows, k]
- * bf16, bias [n] bf16 or NULL, y [rows, ldy] bf16: columns [0, n) are written, x Wᵀ + bias rounded
- * once. The signature of the other dense row kernels, so a decode step calls it as it calls them.
- */
 /* The product of both entry points: x's rows widened per panel where `wide` is NULL, else read from it. */
 BT_BF16 static void product(const uint16_t *panels, const uint16_t *x, const float *wide, const uint16_t *bias, uint16_t *y, int64_t rows,
                             int64_t n, int64_t k, int64_t ldy) {

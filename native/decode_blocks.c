@@ -302,7 +302,7 @@ static void linear(bt_decode_step *s, int64_t index, const bt_linear_call *c, in
         }
         mine.prepared = &prepared;
     }
-    if (c->l->call == CALL_INT8_PANELS && bt_int8_weight_products() == BT_INT8_PRODUCTS_DIGITS
+    if (c->l->call == CALL_INT8_PANELS && bt_int8_weight_products_for((int32_t) s->bf16) == BT_INT8_PRODUCTS_DIGITS
             && bt_int8_digits_prepare(c->x, (int32_t) s->bf16, s->rows, c->l->k, &digits) == 0) mine.digits = &digits;
     float *widened = c->l->call == CALL_BF16_PANELS && bt_bf16_panels_widened() ? widened_copy(c->x, s->rows, c->l->k) : NULL;
     mine.widened = widened;

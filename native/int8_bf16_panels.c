@@ -164,7 +164,7 @@ BT_WIDE static void tile_widened_rows(const int8_t *panel, const float *wide, in
 BT_BF16
 void bt_int8_bf16_panels_linear(const int8_t *panels, const float *scales, const uint16_t *x, const uint16_t *bias, uint16_t *y,
                                 int64_t rows, int64_t n, int64_t k, int64_t ldy) {
-    if (bt_int8_weight_products() == BT_INT8_PRODUCTS_DIGITS && bt_int8_digits_linear(x, 1, rows, k, panels, scales, bias, n, y, ldy) == 0) return;
+    if (bt_int8_weight_products_for(1) == BT_INT8_PRODUCTS_DIGITS && bt_int8_digits_linear(x, 1, rows, k, panels, scales, bias, n, y, ldy) == 0) return;
     int64_t pairs = k / 2;
     int widened = bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl");
     /* widened, past one pass of rows, each panel is widened once into L2 for all the passes (int8_f32_panels.c does the same;

@@ -25,12 +25,13 @@
 
 #include "bf16_products.h"
 #include "panels.h"
+#include "prefetch.h"
 
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 4            /* rows of x per pass: three digits × two vectors × four rows fill 24 of 32 registers */
 #define DIGITS 3
 #define MAX_K 65536       /* int32 sums stay exact: k / 4 vpdpbusd of four products ≤ 255 · 128 */
-#define NEAR_BYTES 1024   /* requests as int8_f32_panels.c makes them */
+#define NEAR_BYTES 1024   /* requests as int8_f32_panels.c makes them, on Intel only (bt_int8_digits_product) */
 #define AHEAD_BYTES 16384
 #define STEP_BITS 21      /* the step's power of two below the largest |x|'s: |x| / step < 2²², its top digit ≤ 64 */
 
@@ -53,19 +54,19 @@ static int32_t digits_supported(void) {
 #endif
 }
 
-static int32_t products = BT_INT8_PRODUCTS_UNSET;
+static int32_t products = BT_INT8_PRODUCTS_UNSET;     /* a way set for both dtypes, or unset: chosen per dtype */
 
 /*
- * Digits where the CPU has VNNI and its bfloat16 products are widened — a core whose vdpbf16ps is slow
- * and whose vpdpbusd is fast (Intel's: measured there). Elsewhere (AMD's Zen 4, where vdpbf16ps does
- * two FMAs' work) the float kernels stay: digits are unmeasured there.
+ * Digits for float32 x wherever the CPU has VNNI: widening each weight to float32 costs more than
+ * three vpdpbusd a word on Intel's cores and on AMD's (benchmarks/FINDINGS.md). For bfloat16 x only
+ * where its bfloat16 products are widened — a core whose vdpbf16ps is slow and whose vpdpbusd is fast
+ * (Intel's); on AMD's Zen cores vdpbf16ps does two FMAs' work and the float kernel multiplies faster.
  */
-int32_t bt_int8_weight_products(void) {
+int32_t bt_int8_weight_products_for(int32_t type) {
     int32_t way = __atomic_load_n(&products, __ATOMIC_ACQUIRE);
     if (way != BT_INT8_PRODUCTS_UNSET) return way;
-    way = digits_supported() && bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED ? BT_INT8_PRODUCTS_DIGITS : BT_INT8_PRODUCTS_FLOATS;
-    __atomic_store_n(&products, way, __ATOMIC_RELEASE);
-    return way;
+    return digits_supported() && (type == 0 || bt_bf16_gemm_products() == BT_BF16_PRODUCTS_WIDENED) ? BT_INT8_PRODUCTS_DIGITS
+                                                                                                      : BT_INT8_PRODUCTS_FLOATS;
 }
 
 void bt_int8_weight_set_products(int32_t which) {
@@ -196,7 +197,7 @@ int32_t bt_int8_digits_prepare(const void *x, int32_t type, int64_t rows, int64_
  * pairs, interleaved by 16-bit words, are sixteen rows' words of four k in each of two vectors.
  */
 BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                           const int nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep) {
+                           const int nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep, int near) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     __m512i a000 = _mm512_setzero_si512(), a001 = a000, a010 = a000, a011 = a000, a020 = a000, a021 = a000;
     __m512i a100 = a000, a101 = a000, a110 = a000, a111 = a000, a120 = a000, a121 = a000;
@@ -209,8 +210,10 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
             if (aheadStep > 64) _mm_prefetch(base + ahead + 64, _MM_HINT_T1);
             ahead += aheadStep;
         }
-        _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *) line + NEAR_BYTES + 64, _MM_HINT_T0);
+        if (near) {
+            _mm_prefetch((const char *) line + NEAR_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *) line + NEAR_BYTES + 64, _MM_HINT_T0);
+        }
         /* k / 2 odd: the last word's second pair is zero here, as in x's digits */
         __m512i first = _mm512_loadu_si512(line), second = 2 * w + 1 < pairs ? _mm512_loadu_si512(line + 64) : _mm512_setzero_si512();
         __m512i w0 = _mm512_xor_si512(_mm512_unpacklo_epi16(first, second), flip);
@@ -224,12 +227,12 @@ BT_DIGITS_INLINE void tile(const int8_t *panel, int64_t pairs, const int8_t *pla
 }
 
 BT_DIGITS static void tile_rows(const int8_t *panel, int64_t pairs, const int8_t *planes, int64_t stride, int32_t acc[ROWS][DIGITS][PANEL],
-                                int64_t nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep) {
+                                int64_t nr, const char *base, int64_t ahead, int64_t aheadEnd, int64_t aheadStep, int near) {
     switch (nr) {
-    case 1: tile(panel, pairs, planes, stride, acc, 1, base, ahead, aheadEnd, aheadStep); break;
-    case 2: tile(panel, pairs, planes, stride, acc, 2, base, ahead, aheadEnd, aheadStep); break;
-    case 3: tile(panel, pairs, planes, stride, acc, 3, base, ahead, aheadEnd, aheadStep); break;
-    default: tile(panel, pairs, planes, stride, acc, 4, base, ahead, aheadEnd, aheadStep); break;
+    case 1: tile(panel, pairs, planes, stride, acc, 1, base, ahead, aheadEnd, aheadStep, near); break;
+    case 2: tile(panel, pairs, planes, stride, acc, 2, base, ahead, aheadEnd, aheadStep, near); break;
+    case 3: tile(panel, pairs, planes, stride, acc, 3, base, ahead, aheadEnd, aheadStep, near); break;
+    default: tile(panel, pairs, planes, stride, acc, 4, base, ahead, aheadEnd, aheadStep, near); break;
     }
 }
 
@@ -285,8 +288,11 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
      * Over several passes of rows the next panel is requested while this one is multiplied, a line an
      * iteration of every pass: with the lines requested a fixed distance ahead in each pass, a batch of
      * eight read memory in one pass and only computed in the other. One pass requests two lines an
-     * iteration a fixed distance ahead, as the other panel kernels do.
+     * iteration a fixed distance ahead, as the other panel kernels do. The lines sixteen on are asked into L1
+     * besides only on Intel: on AMD's Zen 5 a batch of one reads faster without them and eight no slower
+     * (benchmarks/FINDINGS.md).
      */
+    int near = bt_requests_single_stream();
     int64_t panelBytes = pairs * 2 * PANEL, passes = (rows + ROWS - 1) / ROWS, iterations = (pairs + 1) / 2;
     int64_t aheadStep = passes == 1 ? 128 : 64, limit = (n + ahead) / PANEL * panelBytes;   /* bytes from `panels` the requests may reach */
     for (int64_t p = 0; p < n / PANEL; p++) {
@@ -297,7 +303,7 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;
             tile_rows(panel, pairs, d->planes + r0 * d->stride, d->stride, acc, nr, (const char *) panels, next + (r0 / ROWS) * iterations * aheadStep,
-                      nextEnd, aheadStep);
+                      nextEnd, aheadStep, near);
             for (int64_t r = 0; r < nr; r++)
                 finish((const int32_t (*)[PANEL]) acc[r], d->offset + (r0 + r) * DIGITS, d->step[r0 + r], scales + p * PANEL, b, type,
                        (char *) y + ((r0 + r) * ldy + p * PANEL) * element);

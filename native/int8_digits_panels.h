@@ -3,7 +3,7 @@
  * value (int8_digits_panels.c), in two steps for a caller that runs one linear's panels in chunks
  * on several threads (decode_blocks.c): each thread writes x's digits once, then multiplies the
  * chunks it takes. The float32 and bfloat16 weight-only panel kernels call both steps themselves
- * when this is the process's way (bt_int8_weight_products).
+ * when that is the way for x's dtype (bt_int8_weight_products_for).
  */
 #ifndef BT_INT8_DIGITS_PANELS_H
 #define BT_INT8_DIGITS_PANELS_H
@@ -12,10 +12,10 @@
 /* How the weight-only int8 panels multiply: x widened to float32 for FMAs, or x's digits by vpdpbusd. */
 enum { BT_INT8_PRODUCTS_UNSET = -1, BT_INT8_PRODUCTS_FLOATS = 0, BT_INT8_PRODUCTS_DIGITS = 1 };
 
-/* BT_INT8_PRODUCTS_FLOATS or _DIGITS: chosen on the first call unless set. */
-int32_t bt_int8_weight_products(void);
+/* BT_INT8_PRODUCTS_FLOATS or _DIGITS for x of `type` (0 float32, 1 bfloat16): the way set, else the CPU's for that dtype. */
+int32_t bt_int8_weight_products_for(int32_t type);
 
-/* Sets the way (anything but the two chooses again at the next call), between products only. */
+/* Sets the way for both dtypes (anything but the two: each dtype's own again), between products only. */
 void bt_int8_weight_set_products(int32_t which);
 
 /* x's digits for the product: [rows][stride] int8, each word of four elements' three digits side by side; each row's step and offsets. */

@@ -97,7 +97,7 @@ BT_VBMI static void tile_rows(const int8_t *panel, const float *wide, int64_t pa
 BT_VBMI
 void bt_int8_f32_panels_linear(const int8_t *panels, const float *scales, const float *x, const float *bias, float *y, int64_t rows,
                                int64_t n, int64_t k, int64_t ldy) {
-    if (bt_int8_weight_products() == BT_INT8_PRODUCTS_DIGITS && bt_int8_digits_linear(x, 0, rows, k, panels, scales, bias, n, y, ldy) == 0) return;
+    if (bt_int8_weight_products_for(0) == BT_INT8_PRODUCTS_DIGITS && bt_int8_digits_linear(x, 0, rows, k, panels, scales, bias, n, y, ldy) == 0) return;
     int64_t pairs = k / 2;
     /* past one pass of rows each panel is widened once, into L2, for all the passes: their loops then hold loads and FMAs
      * only (without the memory each pass splits the lines itself: the same bits) */

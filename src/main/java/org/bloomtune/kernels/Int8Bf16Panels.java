@@ -42,18 +42,14 @@ public final class Int8Bf16Panels {
             ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
     private static final MethodHandle PRODUCTS = KERNEL == null ? null
-            : NativeKernels.bind("bt_int8_weight_products", FunctionDescriptor.of(ValueLayout.JAVA_INT));
+            : NativeKernels.bind("bt_int8_weight_products_for", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
     private static final MethodHandle SET_PRODUCTS = KERNEL == null ? null
             : NativeKernels.bind("bt_int8_weight_set_products", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
 
     static {
         // these panels multiply as the bfloat16 GEMM does, or by digits where that GEMM widens: both chosen here, before any product runs
         Bf16Gemm.products();
-        Int8Products chosen = Int8Products.parse(System.getProperty(Int8Products.PROPERTY));
-        if (KERNEL != null) {
-            if (chosen != null) useProducts(chosen);
-            products();
-        }
+        if (KERNEL != null) useDefaultProducts();
     }
 
     private Int8Bf16Panels() {}
@@ -61,25 +57,36 @@ public final class Int8Bf16Panels {
     /** True when this CPU has AVX512_BF16 and the kernels are built. */
     public static boolean supported() { return KERNEL != null; }
 
-    /** How this process's weight-only panels multiply ({@link Int8Products#FLOATS} where nothing packs). */
-    public static Int8Products products() {
+    /** How the weight-only panels multiply bfloat16 rows ({@link Int8Products#FLOATS} where nothing packs). */
+    public static Int8Products products() { return products(1); }
+
+    /** The way for x of native type {@code type} (0 float32, 1 bfloat16): the one set, else this CPU's for that dtype. */
+    static Int8Products products(int type) {
         if (PRODUCTS == null) return Int8Products.FLOATS;
         try {
-            return Int8Products.values()[(int) PRODUCTS.invokeExact()];
+            return Int8Products.values()[(int) PRODUCTS.invokeExact(type)];
         } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_int8_weight_products failed", t);
+            throw new IllegalStateException("FFM call to bt_int8_weight_products_for failed", t);
         }
     }
 
     /**
-     * Makes the following products multiply {@code way}'s way (digits only where the CPU has VNNI: else
-     * the default stays), for tests and benchmarks that compare the two on one CPU; call it between
-     * products, never while one runs.
+     * Makes the following products of both dtypes multiply {@code way}'s way (digits only where the CPU
+     * has VNNI: else each dtype's default stays), for tests and benchmarks that compare the two on one
+     * CPU; call it between products, never while one runs.
      */
-    public static void useProducts(Int8Products way) {
+    public static void useProducts(Int8Products way) { setProducts(way.code()); }
+
+    /** Back to the way {@value Int8Products#PROPERTY} names, or each dtype's default for this CPU when it names none. */
+    public static void useDefaultProducts() {
+        Int8Products chosen = Int8Products.parse(System.getProperty(Int8Products.PROPERTY));
+        setProducts(chosen == null ? -1 : chosen.code());
+    }
+
+    private static void setProducts(int code) {
         if (SET_PRODUCTS == null) return;
         try {
-            SET_PRODUCTS.invokeExact(way.code());
+            SET_PRODUCTS.invokeExact(code);
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_int8_weight_set_products failed", t);
         }
@@ -138,7 +145,7 @@ public final class Int8Bf16Panels {
         MemorySegment in = NativeMemory.of(x);
         MemorySegment b = NativeMemory.ofNullable(bias);
         MemorySegment out = NativeMemory.of(y);
-        try (Tensor buffer = digitBuffer(rows, k)) {
+        try (Tensor buffer = digitBuffer(rows, k, bf16)) {
             MemorySegment digits = buffer == null ? null : written(buffer, in, bf16, rows, k);
             RowSplit.overPanels(name, n, PANEL, rows, (first, outputs) -> {
                 MemorySegment bPart = bias == null ? MemorySegment.NULL : b.asSlice(first * element, outputs * element);
@@ -158,8 +165,8 @@ public final class Int8Bf16Panels {
      * its range — a prompt's rows times every range. The same digits, so the same bits as the
      * kernel's own call.
      */
-    private static Tensor digitBuffer(long rows, long k) {
-        if (products() != Int8Products.DIGITS) return null;
+    private static Tensor digitBuffer(long rows, long k, boolean bf16) {
+        if (products(bf16 ? 1 : 0) != Int8Products.DIGITS) return null;
         long bytes;
         try {
             bytes = (long) DIGITS_BYTES.invokeExact(rows, k);

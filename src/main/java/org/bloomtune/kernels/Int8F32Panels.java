@@ -22,6 +22,9 @@ public final class Int8F32Panels {
     /** True when this CPU packs {@link Int8Bf16Panels} and has the float32 product's kernel. */
     public static boolean supported() { return KERNEL != null; }
 
+    /** How the weight-only panels multiply float32 rows ({@link Int8Products#FLOATS} where nothing packs). */
+    public static Int8Products products() { return Int8Bf16Panels.products(0); }
+
     /**
      * True when {@link #forward} takes {@code x} [..., in] float32 (contiguous, CPU, outside autograd)
      * times {@code panels} [out, in] with {@code scales} [out] float32, plus {@code bias} [out] float32 (or null).

@@ -7,11 +7,13 @@ import java.util.Locale;
  * {@link #FLOATS} by float32 FMAs on each weight widened to float32; {@link #DIGITS} by
  * {@code vpdpbusd} on the int8 weights and x written as three int8 digits a value on a
  * power-of-two step below each row's largest |x| (native/int8_digits_panels.c) — exact integer
- * sums, x held to 2⁻²² of that largest value (every bfloat16 within 2¹⁴ of it exactly). The default is digits where the
- * CPU has AVX512-VNNI and its bfloat16 products are {@link Bf16Products#WIDENED} (an Intel core,
- * whose {@code vpdpbusd} retires four times the FMAs' multiply-adds), floats elsewhere; the system
- * property {@value #PROPERTY} ({@code floats}, {@code digits}, or {@code measured}, the default)
- * overrides that for a process.
+ * sums, x held to 2⁻²² of that largest value (every bfloat16 within 2¹⁴ of it exactly). The default
+ * is chosen per dtype of x: float32 rows by digits wherever the CPU has AVX512-VNNI (widening every
+ * weight to float32 costs more than three {@code vpdpbusd} a word on Intel's and AMD's cores),
+ * bfloat16 rows by digits only where the bfloat16 products are {@link Bf16Products#WIDENED} (an
+ * Intel core, whose {@code vpdpbusd} retires four times the FMAs' multiply-adds) and by floats where
+ * {@code vdpbf16ps} is fast; the system property {@value #PROPERTY} ({@code floats}, {@code digits},
+ * or {@code measured}, the default) sets one way for both dtypes of a process.
  */
 public enum Int8Products {
     FLOATS, DIGITS;

@@ -32,7 +32,6 @@ class Int8Bf16PanelsTest {
             return;
         }
         Bf16Products measured = Bf16Gemm.products();
-        Int8Products chosen = Int8Bf16Panels.products();
         Bf16Gemm.useProducts(way);
         try {
             for (Int8Products int8Way : Int8Products.values()) {
@@ -41,7 +40,7 @@ class Int8Bf16PanelsTest {
             }
         } finally {
             Bf16Gemm.useProducts(measured);
-            Int8Bf16Panels.useProducts(chosen);
+            Int8Bf16Panels.useDefaultProducts();
         }
     }
 

@@ -11,6 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -30,10 +31,9 @@ class Int8F32PanelsTest {
     @EnumSource(Int8Products.class)
     void theProductIsTheScaledFloat64ProductAndARowsBitsDoNotDependOnItsBatch(Int8Products way) {
         if (!Int8F32Panels.supported()) return;
-        Int8Products chosen = Int8Bf16Panels.products();
         Int8Bf16Panels.useProducts(way);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            boolean digits = Int8Bf16Panels.products() == Int8Products.DIGITS;
+            boolean digits = Int8F32Panels.products() == Int8Products.DIGITS;
             torch.manual_seed(11);
             for (long[] shape : new long[][]{{64, 64}, {32, 66}, {96, 1000}, {1024, 4096}}) {
                 long n = shape[0], k = shape[1];
@@ -75,7 +75,7 @@ class Int8F32PanelsTest {
                 }
             }
         } finally {
-            Int8Bf16Panels.useProducts(chosen);
+            Int8Bf16Panels.useDefaultProducts();
         }
     }
 
@@ -121,6 +121,26 @@ class Int8F32PanelsTest {
     }
 
     /**
+     * The way each dtype takes by default: float32 rows by digits wherever the CPU has VNNI, bfloat16
+     * rows only where its bfloat16 products are widened; a way set for the process holds for both.
+     */
+    @Test
+    void float32RowsTakeDigitsWhereverTheCpuHasVnniBfloat16OnlyWhereItWidens() {
+        if (!Int8F32Panels.supported() || System.getProperty(Int8Products.PROPERTY) != null) return;
+        try {
+            Int8Bf16Panels.useProducts(Int8Products.FLOATS);
+            assertEquals(Int8Products.FLOATS, Int8F32Panels.products());
+            Int8Bf16Panels.useDefaultProducts();
+            boolean vnni = Int8RowsLinear.vnniSupported();
+            assertEquals(vnni ? Int8Products.DIGITS : Int8Products.FLOATS, Int8F32Panels.products());
+            assertEquals(vnni && Bf16Gemm.products() == Bf16Products.WIDENED ? Int8Products.DIGITS : Int8Products.FLOATS,
+                    Int8Bf16Panels.products());
+        } finally {
+            Int8Bf16Panels.useDefaultProducts();
+        }
+    }
+
+    /**
      * Past the digits' exact int32 sums (k > 65536) a product chosen to multiply by digits multiplies
      * by floats instead: the same bits as the floats' way, in float32 and in bfloat16 — the Java side
      * finds no room for the digits, and each range's kernel call falls back from its digits.
@@ -152,12 +172,11 @@ class Int8F32PanelsTest {
     /** Runs {@code body} with the panels multiplying by digits, the process's way restored after; nothing where the CPU has no VNNI. */
     private static void byDigits(Runnable body) {
         if (!Int8F32Panels.supported()) return;
-        Int8Products chosen = Int8Bf16Panels.products();
         Int8Bf16Panels.useProducts(Int8Products.DIGITS);
         try (PointerScope scope = new PointerScope(); GradMode off = GradMode.off()) {
-            if (Int8Bf16Panels.products() == Int8Products.DIGITS) body.run();
+            if (Int8F32Panels.products() == Int8Products.DIGITS) body.run();
         } finally {
-            Int8Bf16Panels.useProducts(chosen);
+            Int8Bf16Panels.useDefaultProducts();
         }
     }
 

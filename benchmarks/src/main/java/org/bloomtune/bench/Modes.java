@@ -1,6 +1,7 @@
 package org.bloomtune.bench;
 
 import org.bloomtune.kernels.Int8Bf16Panels;
+import org.bloomtune.kernels.Int8F32Panels;
 import org.bloomtune.kernels.Int8Products;
 import org.bloomtune.model.Int8Mode;
 import org.bloomtune.model.Int8Options;
@@ -36,7 +37,8 @@ final class Modes {
      * ({@link Int8Products#DIGITS}): int8 × int8 products too, a multiply-add costing one a digit.
      */
     static boolean byDigits(String mode) {
-        return mode.endsWith("int8-weight-only") && Int8Bf16Panels.supported() && Int8Bf16Panels.products() == Int8Products.DIGITS;
+        if (!mode.endsWith("int8-weight-only") || !Int8Bf16Panels.supported()) return false;
+        return (mode.startsWith("bf16") ? Int8Bf16Panels.products() : Int8F32Panels.products()) == Int8Products.DIGITS;
     }
 
     /** The GEMM peak a mode's MFU is measured against: bf16 for bf16 compute, fp32 otherwise. */

@@ -130,6 +130,7 @@ class Int8F32PanelsTest {
         try {
             Int8Bf16Panels.useProducts(Int8Products.FLOATS);
             assertEquals(Int8Products.FLOATS, Int8F32Panels.products());
+            assertEquals(Int8Products.FLOATS, Int8Bf16Panels.products());
             Int8Bf16Panels.useDefaultProducts();
             boolean vnni = Int8RowsLinear.vnniSupported();
             assertEquals(vnni ? Int8Products.DIGITS : Int8Products.FLOATS, Int8F32Panels.products());

@@ -43,11 +43,13 @@ public final class Int8Bf16Panels {
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
     private static final MethodHandle PRODUCTS = KERNEL == null ? null
             : NativeKernels.bind("bt_int8_weight_products_for", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    /** bt_int8_weight_set_products' code for no way set: each dtype takes this CPU's default. */
+    private static final int EACH_DTYPES_DEFAULT = -1;
     private static final MethodHandle SET_PRODUCTS = KERNEL == null ? null
             : NativeKernels.bind("bt_int8_weight_set_products", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
 
     static {
-        // these panels multiply as the bfloat16 GEMM does, or by digits where that GEMM widens: both chosen here, before any product runs
+        // these panels multiply as the bfloat16 GEMM does, or by digits where that GEMM widens: its way is chosen here, before any product runs
         Bf16Gemm.products();
         if (KERNEL != null) useDefaultProducts();
     }
@@ -58,13 +60,13 @@ public final class Int8Bf16Panels {
     public static boolean supported() { return KERNEL != null; }
 
     /** How the weight-only panels multiply bfloat16 rows ({@link Int8Products#FLOATS} where nothing packs). */
-    public static Int8Products products() { return products(1); }
+    public static Int8Products products() { return products(true); }
 
-    /** The way for x of native type {@code type} (0 float32, 1 bfloat16): the one set, else this CPU's for that dtype. */
-    static Int8Products products(int type) {
+    /** The way for bfloat16 or float32 rows of x: the one set, else this CPU's for that dtype. */
+    static Int8Products products(boolean bf16) {
         if (PRODUCTS == null) return Int8Products.FLOATS;
         try {
-            return Int8Products.values()[(int) PRODUCTS.invokeExact(type)];
+            return Int8Products.values()[(int) PRODUCTS.invokeExact(bf16 ? 1 : 0)];
         } catch (Throwable t) {
             throw new IllegalStateException("FFM call to bt_int8_weight_products_for failed", t);
         }
@@ -80,7 +82,7 @@ public final class Int8Bf16Panels {
     /** Back to the way {@value Int8Products#PROPERTY} names, or each dtype's default for this CPU when it names none. */
     public static void useDefaultProducts() {
         Int8Products chosen = Int8Products.parse(System.getProperty(Int8Products.PROPERTY));
-        setProducts(chosen == null ? -1 : chosen.code());
+        setProducts(chosen == null ? EACH_DTYPES_DEFAULT : chosen.code());
     }
 
     private static void setProducts(int code) {
@@ -166,7 +168,7 @@ public final class Int8Bf16Panels {
      * kernel's own call.
      */
     private static Tensor digitBuffer(long rows, long k, boolean bf16) {
-        if (products(bf16 ? 1 : 0) != Int8Products.DIGITS) return null;
+        if (products(bf16) != Int8Products.DIGITS) return null;
         long bytes;
         try {
             bytes = (long) DIGITS_BYTES.invokeExact(rows, k);

@@ -23,7 +23,7 @@ public final class Int8F32Panels {
     public static boolean supported() { return KERNEL != null; }
 
     /** How the weight-only panels multiply float32 rows ({@link Int8Products#FLOATS} where nothing packs). */
-    public static Int8Products products() { return Int8Bf16Panels.products(0); }
+    public static Int8Products products() { return Int8Bf16Panels.products(false); }
 
     /**
      * True when {@link #forward} takes {@code x} [..., in] float32 (contiguous, CPU, outside autograd)

@@ -18,4 +18,7 @@ public record AttentionContext(AttentionKernel kernel, Tensor alibi, Tensor mask
 
     /** The same context with {@code other} as the prefix (the reverse pass swaps in a recording leaf). */
     public AttentionContext withPrefix(AttentionPrefix other) { return new AttentionContext(kernel, alibi, mask, bias, other); }
+
+    /** The same context with {@code additive} as the bias. */
+    AttentionContext withBias(Tensor additive) { return new AttentionContext(kernel, alibi, mask, additive, prefix); }
 }

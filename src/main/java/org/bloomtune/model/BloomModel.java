@@ -162,7 +162,7 @@ public final class BloomModel implements AutoCloseable {
         try (PointerScope scope = new PointerScope(); SerialOps serial = smallDecodeStep(input) ? SerialOps.open() : null) {
             PreparedInput in = prepare(input, cache == null ? 0 : cache.length());
             Tensor hidden = embeddingsLayerNorm(in.embeds());
-            AttentionContext ctx = attentionContext(in.mask(), input.length(), in.prefix());
+            AttentionContext ctx = contextWithoutAdditive(in.mask(), input.length(), in.prefix());
             long[] picked = input.length() == 1 ? decodeBlocks.argmax(hidden, ctx, cache) : null;
             if (picked == null) {
                 try (RowsArgmax.Picks picks = new RowsArgmax.Picks(input.batchSize())) {
@@ -196,15 +196,20 @@ public final class BloomModel implements AutoCloseable {
      * belongs to the open scope.
      */
     Tensor lastHidden(PreparedInput in, long queries, KvCache cache) {
-        return blocks(embeddingsLayerNorm(in.embeds()), attentionContext(in.mask(), queries, in.prefix()), cache, queries);
+        return blocks(embeddingsLayerNorm(in.embeds()), contextWithoutAdditive(in.mask(), queries, in.prefix()), cache, queries);
     }
 
-    /** Every block over the embeddings' layer norm {@code hidden} [B, T, H] for {@code queries} new positions: {@link #lastHidden}'s result. */
+    /**
+     * Every block over the embeddings' layer norm {@code hidden} [B, T, H] for {@code queries} new
+     * positions: {@link #lastHidden}'s result. {@code ctx} may lack the additive bias (the native
+     * decode step reads only ALiBi and the mask); the blocks run one by one get it.
+     */
     private Tensor blocks(Tensor hidden, AttentionContext ctx, KvCache cache, long queries) {
         Tensor decoded = queries == 1 ? decodeBlocks.forward(hidden, ctx, cache) : null;
         if (decoded != null) return decoded;
+        AttentionContext complete = withAdditive(ctx);
         for (int i = 0; i < h.size(); i++) {
-            Tensor next = block(i, hidden, ctx, cache);
+            Tensor next = block(i, hidden, complete, cache);
             hidden.close();          // autograd keeps what it needs; the handle need not live until the scope ends
             hidden = next;
         }
@@ -248,17 +253,28 @@ public final class BloomModel implements AutoCloseable {
      * tuning's keys and values or null.
      */
     AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) {
-        boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
+        return withAdditive(contextWithoutAdditive(mask, queries, prefix));
+    }
+
+    /** {@link #attentionContext} without the additive bias: what the native decode step reads. */
+    private AttentionContext contextWithoutAdditive(Tensor mask, long queries, AttentionPrefix prefix) {
         if (queries == 1 && prefix == null && mask.is_cpu()) {
             AttentionContext step = DecodeContext.of(Tensors.toLongs(mask), mask.size(0), mask.size(1), config.numHeads(), dtype.scalarType(),
-                    attention(), additive);
+                    attention());
             if (step != null) return step;
         }
         boolean packed = PackedMask.isPacked(mask);
         Tensor alibi = Alibi.fromPositions(packed ? PackedMask.positions(mask) : Alibi.positions(mask), config.numHeads(), dtype.scalarType());
         Tensor masked = AttentionMask.build(mask, queries);
         if (packed) masked = masked.logical_or(PackedMask.otherRecords(mask, queries));
-        return new AttentionContext(attention(), alibi, masked, additive ? AttentionMask.additive(alibi, masked, config.numHeads()) : null, prefix);
+        return new AttentionContext(attention(), alibi, masked, null, prefix);
+    }
+
+    /** {@code ctx} with ALiBi and the mask as one additive bias where the kernel takes one (SDPA; the eager kernel in float32 and float64). */
+    private AttentionContext withAdditive(AttentionContext ctx) {
+        boolean additive = attention() == AttentionKernel.SDPA || AttentionMask.additiveIsExact(dtype.scalarType());
+        if (!additive || ctx.bias() != null) return ctx;
+        return ctx.withBias(AttentionMask.additive(ctx.alibi(), ctx.mask(), config.numHeads()));
     }
 
     /** {@code ln_f} then the tied lm_head: last block's output [..., H] → logits [..., V]. */

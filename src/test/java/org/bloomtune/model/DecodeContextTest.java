@@ -34,7 +34,7 @@ class DecodeContextTest {
             Tensor mask2d = g.get("inputs." + pad + ".attention_mask");
             int heads = (int) (g.get("base." + pad + ".alibi").size(0) / mask2d.size(0));
             AttentionContext ctx = DecodeContext.of(Tensors.toLongs(mask2d), mask2d.size(0), mask2d.size(1), heads, ScalarType.Float,
-                    AttentionKernel.EAGER, false);
+                    AttentionKernel.EAGER);
             assertArrayEquals(Tensors.toFloats(g.get("base." + pad + ".alibi")), Tensors.toFloats(ctx.alibi()), c + " ALiBi");
             Tensor hfLastQuery = g.get("base." + pad + ".causal_mask_4d").select(2, mask2d.size(1) - 1);
             assertArrayEquals(Tensors.toLongs(hfLastQuery), Tensors.toLongs(ctx.mask()), c + " mask");
@@ -57,22 +57,20 @@ class DecodeContextTest {
             }
             try (PointerScope scope = new PointerScope()) {
                 Tensor mask = Tensors.fromLongs(values, batch, keys);
-                boolean additive = AttentionMask.additiveIsExact(dtype);
-                AttentionContext fast = DecodeContext.of(values, batch, keys, heads, dtype, AttentionKernel.EAGER, additive);
+                AttentionContext fast = DecodeContext.of(values, batch, keys, heads, dtype, AttentionKernel.EAGER);
                 Tensor alibi = Alibi.bias(mask, heads, dtype);
                 Tensor masked = AttentionMask.build(mask, 1);
                 String at = type + " trial " + trial + " (" + batch + " × " + keys + ", " + heads + " heads)";
                 assertBitEqual(alibi, fast.alibi(), at + " ALiBi");
                 assertBitEqual(masked, fast.mask(), at + " mask");
-                if (additive) assertBitEqual(AttentionMask.additive(alibi, masked, heads), fast.bias(), at + " additive bias");
-                else assertNull(fast.bias(), at);
+                assertNull(fast.bias(), at + ": the additive bias is left to the blocks run one by one");
             }
         }
     }
 
     @Test
     void aPackedRowIsLeftToTheOpByOpPath() {
-        assertNull(DecodeContext.of(new long[]{1, 1, 2, 2, 1}, 1, 5, 4, ScalarType.Float, AttentionKernel.EAGER, true));
+        assertNull(DecodeContext.of(new long[]{1, 1, 2, 2, 1}, 1, 5, 4, ScalarType.Float, AttentionKernel.EAGER));
     }
 
     private static void assertBitEqual(Tensor expected, Tensor actual, String what) {

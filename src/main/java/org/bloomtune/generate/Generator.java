@@ -3,13 +3,9 @@ package org.bloomtune.generate;
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.KvCache;
-import org.bloomtune.tensor.DType;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -67,29 +63,30 @@ public final class Generator {
         List<List<Long>> produced = new ArrayList<>();
         for (int b = 0; b < batch; b++) produced.add(new ArrayList<>());
         boolean[] finished = new boolean[batch];
-        // The mask grows by one column per step; `mask` always holds the one handle we own.
-        Tensor mask = Tensors.escape(prefill.attentionMask().to(ScalarType.Long));
+        // The mask's values [B, columns], a column of ones more each step: one tensor a step made from them.
+        long[] mask = Tensors.toLongs(prefill.attentionMask());
+        long columns = prefill.attentionMask().size(1);
         long began = System.nanoTime();
         long decodeBegan = began;
         int decodeSteps = 0;
         // The cache holds the prefill (with a prefix's positions) and every token fed back: all but the last one produced.
         long positions = prefill.prefixLength() + prefill.length() + config.maxNewTokens() - 1;
         try (KvCache cache = new KvCache(model.config().numLayers(), positions)) {
-            long[] next = step(prefill.mask(mask), cache, picker, tokens, finished);
+            long[] next;
+            try (PointerScope scope = new PointerScope()) {
+                next = step(prefill.mask(Tensors.fromLongs(mask, batch, columns)), cache, picker, tokens, finished);
+            }
             decodeBegan = System.nanoTime();
             for (int n = 1; ; n++) {
                 record(next, produced, finished, listener, config);
                 if (n >= config.maxNewTokens() || allTrue(finished)) break;
+                mask = withTokenColumn(mask, batch, columns++);
                 try (PointerScope scope = new PointerScope()) {
-                    Tensor grown = torch.cat(new TensorVector(mask, torch.ones(new long[]{batch, 1}, Tensors.options(DType.I64, mask.device()))), 1);
-                    mask.close();
-                    mask = Tensors.escape(grown);
-                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(mask), cache, picker, tokens, finished);
+                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(Tensors.fromLongs(mask, batch, columns)), cache,
+                            picker, tokens, finished);
                 }
                 decodeSteps++;
             }
-        } finally {
-            mask.close();
         }
         long[][] out = new long[batch][];
         for (int b = 0; b < batch; b++) out[b] = produced.get(b).stream().mapToLong(Long::longValue).toArray();
@@ -135,6 +132,17 @@ public final class Generator {
             listener.onToken(b, next[b]);
             if (next[b] == config.eosTokenId() || listener.stopRow(b)) finished[b] = true;
         }
+    }
+
+    /** The mask's values [rows, columns] with a column of ones after each row's: every row's next position holds a token. */
+    private static long[] withTokenColumn(long[] mask, int rows, long columns) {
+        int width = Math.toIntExact(columns);
+        long[] grown = new long[mask.length + rows];
+        for (int b = 0; b < rows; b++) {
+            System.arraycopy(mask, b * width, grown, b * (width + 1), width);
+            grown[b * (width + 1) + width] = 1;
+        }
+        return grown;
     }
 
     private static boolean allTrue(boolean[] flags) {

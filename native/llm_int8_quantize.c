@@ -6,8 +6,8 @@
  *
  * Built by the Maven build with gcc; target_clones compiles AVX-512, AVX2 and baseline versions
  * and the loader picks the best one for the CPU at run time, so the library builds and runs on
- * machines without AVX-512. Where the CPU has AVX-512 F/BW/VL, float32 and bfloat16 rows go to
- * the hand-written twin (llm_int8_quantize_avx512.c) instead: the same bits, several times faster.
+ * machines without AVX-512. Where the CPU has AVX-512 F/BW/VL, rows of every type go to the
+ * hand-written twin (llm_int8_quantize_avx512.c) instead: the same bits, several times faster.
  */
 #include <math.h>
 #include <stddef.h>
@@ -24,9 +24,9 @@
 /* The element type of x: float32, or 16-bit patterns widened a row at a time. */
 enum { F32, BF16, F16 };
 
-/* The float32 and bfloat16 rows' AVX-512 twin (llm_int8_quantize_avx512.c), where the CPU runs it. */
+/* The AVX-512 twin (llm_int8_quantize_avx512.c), where the CPU runs it; its `type` is the enum's above. */
 int32_t bt_llm_int8_quantize_avx512_supported(void);
-int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t bf16, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
+int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t type, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
                                     uint8_t *outlier);
 
 /*
@@ -109,7 +109,7 @@ static int32_t quantize_f32(const float *x, int64_t m, int64_t k, float threshol
 
 int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
                              int8_t *x8, float *rowScale, uint8_t *outlier) {
-    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, 0, m, k, threshold, x8, rowScale, outlier);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, F32, m, k, threshold, x8, rowScale, outlier);
     return quantize_f32(x, m, k, threshold, x8, rowScale, outlier);
 }
 
@@ -125,7 +125,7 @@ static int32_t quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float thre
 
 int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                   int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, 1, m, k, threshold, x8, rowScale, outlier);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, BF16, m, k, threshold, x8, rowScale, outlier);
     return quantize_bf16(x, m, k, threshold, x8, rowScale, outlier, buf);
 }
 
@@ -134,7 +134,13 @@ int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float
  * quantized at load with no threshold; buf is [k] float32 scratch.
  */
 BT_CLONES
+static int32_t quantize_f16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier,
+                            float *buf) {
+    return quantize(x, F16, m, k, threshold, x8, rowScale, outlier, buf);
+}
+
 int32_t bt_llm_int8_quantize_f16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                  int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    return quantize(x, F16, m, k, threshold, x8, rowScale, outlier, buf);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, F16, m, k, threshold, x8, rowScale, outlier);
+    return quantize_f16(x, m, k, threshold, x8, rowScale, outlier, buf);
 }

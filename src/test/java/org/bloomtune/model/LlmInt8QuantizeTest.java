@@ -38,6 +38,37 @@ class LlmInt8QuantizeTest {
         }
     }
 
+    /**
+     * Every finite float16 value — subnormals, both zeros, the largest — in rows of 1,024, in order
+     * (rows of subnormals alone) and shuffled, as a float16 checkpoint's weights are quantized at load
+     * (no threshold) and with one.
+     */
+    @ParameterizedTest
+    @CsvSource({"false,0", "true,0", "true,6.0"})
+    void everyFiniteFloat16IsQuantizedAsTheChainQuantizesItsFloat32Copy(boolean shuffled, double threshold) {
+        float[] values = new float[62 * 1024];
+        int n = 0;
+        for (int bits = 0; bits < 1 << 16; bits++) {
+            float v = Float.float16ToFloat((short) bits);
+            if (Float.isFinite(v)) values[n++] = v;
+        }
+        assertEquals(values.length, n, "finite float16 values");
+        if (shuffled) {
+            Random r = new Random(16);
+            for (int i = values.length - 1; i > 0; i--) {
+                int j = r.nextInt(i + 1);
+                float t = values[i];
+                values[i] = values[j];
+                values[j] = t;
+            }
+        }
+        try (PointerScope scope = new PointerScope()) {
+            Tensor half = Tensors.fromFloats(values, 62, 1024).to(ScalarType.Half);
+            assertSame(LlmInt8.quantize(half.to(ScalarType.Float), threshold, LlmInt8.Quantizer.LIBTORCH),
+                    LlmInt8.quantize(half, threshold, LlmInt8.Quantizer.NATIVE));
+        }
+    }
+
     private static void assertSame(Int8Quantize.Result chain, Int8Quantize.Result fused) {
         assertEquals(chain.outliers(), fused.outliers());
         assertArrayEquals(Tensors.toLongs(chain.outlier()), Tensors.toLongs(fused.outlier()));

@@ -23,7 +23,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * LLM.int8 activation quantization with outlier columns: the fused C kernel (native/) against the
- * libtorch op chain, at decode ([1, K]) and prefill ([4·256, K]) shapes of bloom-560m.
+ * libtorch op chain, at decode ([1, K]) and prefill ([4·256, K]) shapes of bloom-560m, from float32
+ * or float16 rows.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -38,6 +39,10 @@ public class QuantizeBenchmark {
     @Param({"NATIVE", "LIBTORCH"})
     public LlmInt8.Quantizer quantizer;
 
+    /** float32 activations, or float16 rows as a float16 checkpoint's weights are quantized at load. */
+    @Param({"float32", "float16"})
+    public String dtype;
+
     private Tensor x;
 
     @Setup(Level.Trial)
@@ -47,6 +52,11 @@ public class QuantizeBenchmark {
         x = torch.randn(Long.parseLong(p[0]), Long.parseLong(p[1]));
         // A few outlier columns, as in real BLOOM activations.
         for (long c = 3; c < x.size(1); c += 257) x.select(1, c).mul_(new org.bytedeco.pytorch.Scalar(8.0));
+        if (dtype.equals("float16")) {
+            Tensor half = x.to(torch.ScalarType.Half);
+            x.close();
+            x = half;
+        }
     }
 
     @Benchmark

@@ -60,7 +60,7 @@ public final class Report {
         md.append(Machine.describe()).append('\n');
         gemmTable(md, gemm, peak, gemmPeak(gemm, true));
         tokenizerTable(md, tokenizer);
-        kernelTable(md, "LLM.int8 activation quantization: native/ kernel vs libtorch op chain", quantize, "quantizer");
+        kernelTable(md, "LLM.int8 activation quantization: native/ kernel vs libtorch op chain", quantize, List.of("shape", "dtype", "quantizer"));
         kernelTable(md, "Online softmax, one vocabulary block of the streamed cross-entropy: native/ kernel vs libtorch ops",
                 onlineSoftmax, "implementation");
         kernelTable(md, "The bf16 step's GELU [1064, 4096] and attention probabilities [64, 266, 266], one layer at bloom-560m shape: "

@@ -6,6 +6,7 @@ import org.bloomtune.model.KvCache;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -63,9 +64,6 @@ public final class Generator {
         List<List<Long>> produced = new ArrayList<>();
         for (int b = 0; b < batch; b++) produced.add(new ArrayList<>());
         boolean[] finished = new boolean[batch];
-        // The mask's values [B, columns], a column of ones more each step: one tensor a step made from them.
-        long[] mask = Tensors.toLongs(prefill.attentionMask());
-        long columns = prefill.attentionMask().size(1);
         long began = System.nanoTime();
         long decodeBegan = began;
         int decodeSteps = 0;
@@ -73,8 +71,14 @@ public final class Generator {
         long positions = prefill.prefixLength() + prefill.length() + config.maxNewTokens() - 1;
         try (KvCache cache = new KvCache(model.config().numLayers(), positions)) {
             long[] next;
+            // The mask's values [B, columns] once the prefill has checked its shape; a column of ones more each step, one tensor a step made from them.
+            long[] mask;
+            long columns;
             try (PointerScope scope = new PointerScope()) {
-                next = step(prefill.mask(Tensors.fromLongs(mask, batch, columns)), cache, picker, tokens, finished);
+                Tensor prefillMask = prefill.attentionMask().to(ScalarType.Long);
+                next = step(prefill.mask(prefillMask), cache, picker, tokens, finished);
+                mask = Tensors.toLongs(prefillMask);
+                columns = prefillMask.size(1);
             }
             decodeBegan = System.nanoTime();
             for (int n = 1; ; n++) {

@@ -249,8 +249,8 @@ public final class BloomModel implements AutoCloseable {
 
     /**
      * ALiBi bias and boolean mask for {@code queries} new positions under the 2-D mask [B, S]
-     * (S counting any prefix; records of packed rows marked as {@link PackedMask} says), with prefix
-     * tuning's keys and values or null.
+     * (S counting any prefix; records of packed rows marked as {@link PackedMask} says), their
+     * additive sum where the kernel takes one, with prefix tuning's keys and values or null.
      */
     AttentionContext attentionContext(Tensor mask, long queries, AttentionPrefix prefix) {
         return withAdditive(contextWithoutAdditive(mask, queries, prefix));

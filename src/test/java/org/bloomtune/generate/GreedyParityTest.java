@@ -6,8 +6,10 @@ import com.google.gson.JsonParser;
 import org.bloomtune.Reference;
 import org.bloomtune.model.AttentionKernel;
 import org.bloomtune.model.BloomModel;
+import org.bloomtune.model.CausalLmInput;
 import org.bloomtune.model.LoadOptions;
 import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,6 +22,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -76,6 +79,19 @@ class GreedyParityTest {
             assertArrayEquals(longs(cases.getAsJsonObject("greedy_10").getAsJsonArray("plain")), r.row(0));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> generator.warmUp(0));
             assertTrue(e.getMessage().contains("at least one row"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aPrefillMaskOfTheWrongShapeIsRefusedByName() {
+        try (BloomModel model = BloomModel.load(Reference.reference("ref-a").resolve("model"));
+             PointerScope scope = new PointerScope()) {
+            Tensor ids = Tensors.fromLongs(new long[]{49, 584, 613}, 1, 3);
+            for (Tensor mask : new Tensor[]{Tensors.fromLongs(new long[]{1, 1, 1}, 3), Tensors.fromLongs(new long[]{1, 1}, 1, 2)}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Generator(model).generate(
+                        CausalLmInput.ids(ids).mask(mask), List.of(Set.of()), GenerationConfig.greedy(4, -1), TokenListener.NONE));
+                assertTrue(e.getMessage().contains("attention_mask must be [1, 3]"), e.getMessage());
+            }
         }
     }
 

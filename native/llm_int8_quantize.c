@@ -14,20 +14,13 @@
 #include <stdint.h>
 
 #include "bf16.h"
+#include "llm_int8_quantize.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define BT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BT_CLONES
 #endif
-
-/* The element type of x: float32, or 16-bit patterns widened a row at a time. */
-enum { F32, BF16, F16 };
-
-/* The AVX-512 twin (llm_int8_quantize_avx512.c), where the CPU runs it; its `type` is the enum's above. */
-int32_t bt_llm_int8_quantize_avx512_supported(void);
-int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t type, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
-                                    uint8_t *outlier);
 
 /*
  * float16 → float32, exactly: a normal value's exponent and mantissa moved to float32's fields (the
@@ -50,9 +43,9 @@ static inline float f16_to_float(uint16_t h) {
  * buf (exact), so the loops below stay the float32 ones and vectorize the same.
  */
 static inline __attribute__((always_inline)) const float *row_f32(const void *x, int type, int64_t r, int64_t k, float *buf) {
-    if (type == F32) return (const float *) x + r * k;
+    if (type == BT_QUANTIZE_F32) return (const float *) x + r * k;
     const uint16_t *h = (const uint16_t *) x + r * k;
-    if (type == BF16) for (int64_t c = 0; c < k; c++) buf[c] = bf16_to_float(h[c]);
+    if (type == BT_QUANTIZE_BF16) for (int64_t c = 0; c < k; c++) buf[c] = bf16_to_float(h[c]);
     else for (int64_t c = 0; c < k; c++) buf[c] = f16_to_float(h[c]);
     return buf;
 }
@@ -104,12 +97,12 @@ static inline __attribute__((always_inline)) int32_t quantize(const void *x, int
 
 BT_CLONES
 static int32_t quantize_f32(const float *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier) {
-    return quantize(x, F32, m, k, threshold, x8, rowScale, outlier, NULL);
+    return quantize(x, BT_QUANTIZE_F32, m, k, threshold, x8, rowScale, outlier, NULL);
 }
 
 int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float threshold,
                              int8_t *x8, float *rowScale, uint8_t *outlier) {
-    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, F32, m, k, threshold, x8, rowScale, outlier);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, BT_QUANTIZE_F32, m, k, threshold, x8, rowScale, outlier);
     return quantize_f32(x, m, k, threshold, x8, rowScale, outlier);
 }
 
@@ -120,12 +113,12 @@ int32_t bt_llm_int8_quantize(const float *x, int64_t m, int64_t k, float thresho
 BT_CLONES
 static int32_t quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier,
                              float *buf) {
-    return quantize(x, BF16, m, k, threshold, x8, rowScale, outlier, buf);
+    return quantize(x, BT_QUANTIZE_BF16, m, k, threshold, x8, rowScale, outlier, buf);
 }
 
 int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                   int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, BF16, m, k, threshold, x8, rowScale, outlier);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, BT_QUANTIZE_BF16, m, k, threshold, x8, rowScale, outlier);
     return quantize_bf16(x, m, k, threshold, x8, rowScale, outlier, buf);
 }
 
@@ -136,11 +129,11 @@ int32_t bt_llm_int8_quantize_bf16(const uint16_t *x, int64_t m, int64_t k, float
 BT_CLONES
 static int32_t quantize_f16(const uint16_t *x, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale, uint8_t *outlier,
                             float *buf) {
-    return quantize(x, F16, m, k, threshold, x8, rowScale, outlier, buf);
+    return quantize(x, BT_QUANTIZE_F16, m, k, threshold, x8, rowScale, outlier, buf);
 }
 
 int32_t bt_llm_int8_quantize_f16(const uint16_t *x, int64_t m, int64_t k, float threshold,
                                  int8_t *x8, float *rowScale, uint8_t *outlier, float *buf) {
-    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, F16, m, k, threshold, x8, rowScale, outlier);
+    if (bt_llm_int8_quantize_avx512_supported()) return bt_llm_int8_quantize_avx512(x, BT_QUANTIZE_F16, m, k, threshold, x8, rowScale, outlier);
     return quantize_f16(x, m, k, threshold, x8, rowScale, outlier, buf);
 }

@@ -15,19 +15,17 @@
  * Only for CPUs with AVX-512 F/BW/VL (bt_llm_int8_quantize_avx512_supported()).
  */
 #include "avx512_twin.h"
+#include "llm_int8_quantize.h"
 #include <stdint.h>
 
 int32_t bt_llm_int8_quantize_avx512_supported(void) { return bt_avx512_twin_supported(); }
 
 #ifdef BT_HAVE_AVX512_BUILD
 
-/* x's element types, as the entry point's `type` names them. */
-enum { F32 = 0, BF16 = 1, F16 = 2 };
-
 /* Sixteen elements of row-major x from element i (lanes in m; the others 0) as float32. */
 BT_ZI __m512 load16(const void *x, int64_t i, __mmask16 m, const int type) {
-    if (type == BF16) return bt_bf16_widen16(_mm256_maskz_loadu_epi16(m, (const uint16_t *) x + i));
-    if (type == F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *) x + i));
+    if (type == BT_QUANTIZE_BF16) return bt_bf16_widen16(_mm256_maskz_loadu_epi16(m, (const uint16_t *) x + i));
+    if (type == BT_QUANTIZE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *) x + i));
     return _mm512_maskz_loadu_ps(m, (const float *) x + i);
 }
 
@@ -77,16 +75,13 @@ BT_ZI int32_t quantize(const void *x, int64_t m, int64_t k, float threshold, int
     return outliers;
 }
 
-/*
- * bt_llm_int8_quantize's (type 0), bt_llm_int8_quantize_bf16's (1) or bt_llm_int8_quantize_f16's (2)
- * arguments and result, x's rows as they are.
- */
+/* bt_llm_int8_quantize's, bt_llm_int8_quantize_bf16's or bt_llm_int8_quantize_f16's arguments and result, by `type`. */
 BT_Z
 int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t type, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,
                                     uint8_t *outlier) {
-    if (type == BF16) return quantize(x, m, k, threshold, x8, rowScale, outlier, BF16);
-    if (type == F16) return quantize(x, m, k, threshold, x8, rowScale, outlier, F16);
-    return quantize(x, m, k, threshold, x8, rowScale, outlier, F32);
+    if (type == BT_QUANTIZE_BF16) return quantize(x, m, k, threshold, x8, rowScale, outlier, BT_QUANTIZE_BF16);
+    if (type == BT_QUANTIZE_F16) return quantize(x, m, k, threshold, x8, rowScale, outlier, BT_QUANTIZE_F16);
+    return quantize(x, m, k, threshold, x8, rowScale, outlier, BT_QUANTIZE_F32);
 }
 #else
 int32_t bt_llm_int8_quantize_avx512(const void *x, int32_t type, int64_t m, int64_t k, float threshold, int8_t *x8, float *rowScale,

@@ -34,20 +34,6 @@ void bt_int8_bf16_panels_values(const int8_t *panels, int64_t k, const int64_t *
     bt_panels_rows(panels, k / 2, 2, ids, count, out);
 }
 
-/*
- * Rows `ids` [count] (each below the packed n) dequantized to bfloat16: out [count, k], each value
- * times its row's scale, both first made bfloat16 and the product rounded once — what multiplying
- * the bfloat16 values by the bfloat16 scale gives in libtorch (the word embedding's lookup).
- */
-void bt_int8_bf16_panels_rows(const int8_t *panels, const float *scales, int64_t k, const int64_t *ids, int64_t count, uint16_t *out) {
-    for (int64_t i = 0; i < count; i++) {
-        int64_t t = ids[i];
-        const int8_t *first = panels + ((t / PANEL) * (k / 2) * PANEL + t % PANEL) * 2;
-        float scale = bf16_to_float(float_to_bf16(scales[t]));
-        for (int64_t c = 0; c < k; c++) out[i * k + c] = float_to_bf16((float) first[(c / 2) * 2 * PANEL + c % 2] * scale);
-    }
-}
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
 #include <immintrin.h>
 #include <string.h>

@@ -31,8 +31,6 @@ public final class Int8Bf16Panels {
     private static final MethodHandle PACK = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_pack", NativeKernels.PACK);
     private static final MethodHandle VALUES = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_values", FunctionDescriptor.ofVoid(
             ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
-    private static final MethodHandle ROWS = KERNEL == null ? null : NativeKernels.bind("bt_int8_bf16_panels_rows", FunctionDescriptor.ofVoid(
-            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 
     private static final MethodHandle DIGITS_BYTES = KERNEL == null ? null : NativeKernels.bind("bt_int8_digits_bytes",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
@@ -202,16 +200,12 @@ public final class Int8Bf16Panels {
 
     /**
      * Rows {@code ids} [...] (int64) of the int8 weight packed in {@code panels} with row {@code scales},
-     * dequantized as the bfloat16 values times the bfloat16 scale: [..., k] bfloat16.
+     * dequantized in {@code dtype} (bfloat16 or float32) as the row-major word embedding's lookup does:
+     * [..., k].
      */
-    public static Tensor rows(Tensor panels, Tensor scales, Tensor ids) {
-        if (!packs(panels) || scales.dim() != 1 || scales.size(0) != panels.size(0) || scales.scalar_type().value != ScalarType.Float.value
-                || !scales.is_contiguous() || !scales.is_cpu()) {
-            throw new IllegalArgumentException("int8_bf16_panels_rows takes a packed int8 weight and its float32 row scales");
-        }
-        long k = panels.size(1);
-        return DensePanels.gathered(ids, panels.size(0), k, ScalarType.BFloat16, "bt_int8_bf16_panels_rows",
-                (at, count, out) -> { ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, at, count, out); });
+    public static Tensor rows(Tensor panels, Tensor scales, Tensor ids, ScalarType dtype) {
+        if (!packs(panels)) throw new IllegalArgumentException("int8_bf16_panels_rows takes packed int8 values");
+        return Int8PanelsRows.rows(panels, scales, ids, 2, dtype, "int8_bf16_panels_rows");
     }
 
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */

@@ -80,6 +80,16 @@ public final class LlmInt8Panels {
                 (at, count, out) -> { VALUES.invokeExact(NativeMemory.of(panels), k, at, count, out); });
     }
 
+    /**
+     * Rows {@code ids} [...] (int64) of the int8 weight packed in {@code panels} with row {@code scales},
+     * dequantized in {@code dtype} (float32 or bfloat16) as the row-major word embedding's lookup does:
+     * [..., k].
+     */
+    public static Tensor rows(Tensor panels, Tensor scales, Tensor ids, ScalarType dtype) {
+        if (!packs(panels)) throw new IllegalArgumentException("llm_int8_panels_rows takes packed int8 values");
+        return Int8PanelsRows.rows(panels, scales, ids, 4, dtype, "llm_int8_panels_rows");
+    }
+
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias, double threshold) {
         return applies(x2d, panels, scales, bias)

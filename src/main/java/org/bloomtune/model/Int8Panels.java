@@ -7,7 +7,6 @@ import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.tensor.DType;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -37,12 +36,7 @@ interface Int8Panels {
     ScalarType dtype();
 
     /** Rows {@code ids} of the word embedding dequantized as {@link Int8WordEmbedding#lookup} does: [..., k] in {@link #dtype}. */
-    default Tensor lookup(Tensor panels, Tensor scales, Tensor ids) {
-        try (Tensor v = values(panels, ids); Tensor rows = v.to(dtype()); Tensor column = scales.unsqueeze(1);
-             Tensor s = torch.embedding(column, ids); Tensor sd = s.to(dtype())) {
-            return rows.mul(sd);
-        }
-    }
+    Tensor lookup(Tensor panels, Tensor scales, Tensor ids);
 
     /**
      * The layout an inference-only model of this int8 mode and compute dtype keeps its weights in on
@@ -76,9 +70,7 @@ interface Int8Panels {
                 return bf16 ? Int8Bf16Panels.rowKernel(x2d, panels, scales, bias) : Int8F32Panels.rowKernel(x2d, panels, scales, bias);
             }
             @Override public ScalarType dtype() { return bf16 ? ScalarType.BFloat16 : ScalarType.Float; }
-            @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) {
-                return bf16 ? Int8Bf16Panels.rows(panels, scales, ids) : Int8Panels.super.lookup(panels, scales, ids);
-            }
+            @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return Int8Bf16Panels.rows(panels, scales, ids, dtype()); }
         };
     }
 
@@ -95,6 +87,7 @@ interface Int8Panels {
                 return LlmInt8Panels.rowKernel(x2d, panels, scales, bias, threshold);
             }
             @Override public ScalarType dtype() { return dtype; }
+            @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return LlmInt8Panels.rows(panels, scales, ids, dtype); }
         };
     }
 }

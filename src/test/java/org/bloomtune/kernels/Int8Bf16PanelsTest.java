@@ -83,8 +83,8 @@ class Int8Bf16PanelsTest {
 
     /**
      * Rows looked up by id from the panels: their int8 values are the row-major rows, and dequantized
-     * they are the bfloat16 values times the bfloat16 scale (libtorch's own product); an id outside
-     * the rows is refused before any read.
+     * they are the values times the scale in bfloat16 or float32 (libtorch's own product); an id
+     * outside the rows is refused before any read.
      */
     @Test
     void rowsLookedUpFromThePanelsAreTheWeightsRows() {
@@ -95,10 +95,14 @@ class Int8Bf16PanelsTest {
             Tensor panels = Int8Bf16Panels.pack(values);
             Tensor ids = org.bloomtune.tensor.Tensors.fromLongs(new long[]{0, 31, 32, 63, 5, 40}, 3, 2);
             assertTrue(torch.equal(torch.embedding(values, ids), Int8Bf16Panels.values(panels, ids)), "int8 rows differ");
-            Tensor expected = torch.embedding(values, ids).to(ScalarType.BFloat16).mul(torch.embedding(scales.unsqueeze(1), ids).to(ScalarType.BFloat16));
-            assertTrue(torch.equal(expected, Int8Bf16Panels.rows(panels, scales, ids)), "dequantized rows differ from libtorch's product");
+            for (ScalarType dtype : new ScalarType[]{ScalarType.BFloat16, ScalarType.Float}) {
+                Tensor expected = torch.embedding(values, ids).to(dtype).mul(torch.embedding(scales.unsqueeze(1), ids).to(dtype));
+                assertTrue(torch.equal(expected, Int8Bf16Panels.rows(panels, scales, ids, dtype)), dtype + ": dequantized rows differ from libtorch's product");
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> Int8Bf16Panels.rows(panels, scales, org.bloomtune.tensor.Tensors.fromLongs(new long[]{64}, 1, 1), dtype));
+            }
             org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                    () -> Int8Bf16Panels.rows(panels, scales, org.bloomtune.tensor.Tensors.fromLongs(new long[]{64}, 1, 1)));
+                    () -> Int8Bf16Panels.rows(panels, scales, ids, ScalarType.Half), "float16 rows");
         }
     }
 

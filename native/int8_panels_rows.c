@@ -1,0 +1,31 @@
+/*
+ * Rows of an int8 weight kept in panels (panels.h), dequantized as the word embedding's lookup
+ * does in libtorch: the values and the row's scale made the compute dtype, then multiplied. An
+ * inference-only model's word embedding lives in its tied lm_head's panels, so a decode step's
+ * input rows come from there; one call instead of the gather, two casts, a scale lookup and a
+ * product as separate libtorch ops.
+ *
+ * `word_bytes` is the layout's word: 2 for the weight-only panels (int8_bf16_panels.c, also read by
+ * int8_f32_panels.c), 4 for LLM.int8's (llm_int8_panels.c). float32: each value times the scale,
+ * rounded once. bfloat16: the scale first rounded to bfloat16 (the value is exact), the product
+ * rounded once — libtorch's bfloat16 product.
+ */
+#include <stdint.h>
+#include "bf16.h"
+#include "panels.h"
+
+/* Rows `ids` [count] (each below the packed n) of panels [n, k] with row `scales` [n]: out [count, k] float32, or bfloat16 bits when bf16. */
+void bt_int8_panels_rows(const int8_t *panels, const float *scales, int64_t k, int64_t word_bytes, const int64_t *ids, int64_t count,
+                         int32_t bf16, void *out) {
+    int64_t words = k / word_bytes;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t t = ids[i];
+        const int8_t *first = panels + ((t / BT_PANEL) * words * BT_PANEL + t % BT_PANEL) * word_bytes;
+        float scale = bf16 ? bf16_to_float(float_to_bf16(scales[t])) : scales[t];
+        for (int64_t c = 0; c < k; c++) {
+            float value = (float) first[(c / word_bytes) * word_bytes * BT_PANEL + c % word_bytes] * scale;
+            if (bf16) ((uint16_t *) out)[i * k + c] = float_to_bf16(value);
+            else ((float *) out)[i * k + c] = value;
+        }
+    }
+}

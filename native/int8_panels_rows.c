@@ -11,19 +11,27 @@
  * rounded once — libtorch's bfloat16 product.
  */
 #include <stdint.h>
+#include <string.h>
 #include "bf16.h"
 #include "panels.h"
 
-/* One row of `words` words of W bytes from its panel (word q at q · W · BT_PANEL bytes), each value times `scale`, into out. */
+/* Values a pass gathers before widening them: a pass's bytes sit on the stack. */
+#define CHUNK 1024
+
+/*
+ * One row of `words` words of W bytes from its panel (word q at q · W · BT_PANEL bytes), each value
+ * times `scale`, into out: a chunk's words gathered first (independent loads, many in flight: each
+ * word is a line of its own), then widened and scaled front to back.
+ */
 static inline __attribute__((always_inline)) void scaled_row(const int8_t *first, int64_t words, const int64_t W, float scale,
                                                              int32_t bf16, void *out) {
-    for (int64_t q = 0; q < words; q++) {
-        const int8_t *word = first + q * W * BT_PANEL;
-        for (int64_t j = 0; j < W; j++) {
-            float value = (float) word[j] * scale;
-            if (bf16) ((uint16_t *) out)[q * W + j] = float_to_bf16(value);
-            else ((float *) out)[q * W + j] = value;
-        }
+    int8_t values[CHUNK];
+    for (int64_t q0 = 0; q0 < words; q0 += CHUNK / W) {
+        int64_t n = words - q0 < CHUNK / W ? words - q0 : CHUNK / W;
+        for (int64_t q = 0; q < n; q++) memcpy(values + q * W, first + (q0 + q) * W * BT_PANEL, (size_t) W);
+        int64_t at = q0 * W;
+        if (bf16) for (int64_t c = 0; c < n * W; c++) ((uint16_t *) out)[at + c] = float_to_bf16((float) values[c] * scale);
+        else for (int64_t c = 0; c < n * W; c++) ((float *) out)[at + c] = (float) values[c] * scale;
     }
 }
 

@@ -41,7 +41,7 @@ void bt_int8_panels_rows(const int8_t *panels, const float *scales, int64_t k, i
     int64_t words = k / word_bytes, element = bf16 ? 2 : 4;
     for (int64_t i = 0; i < count; i++) {
         int64_t t = ids[i];
-        const int8_t *first = panels + ((t / BT_PANEL) * words * BT_PANEL + t % BT_PANEL) * word_bytes;
+        const int8_t *first = (const int8_t *) bt_panels_row(panels, t, words, word_bytes);
         float scale = bf16 ? bf16_to_float(float_to_bf16(scales[t])) : scales[t];
         void *row = (char *) out + i * k * element;
         /* The word size as a constant, so the inner loop unrolls without a division per element. */

@@ -36,11 +36,15 @@ static inline void bt_panels_pack(const void *w, int64_t n, int64_t words, int64
         }
 }
 
+/* Row t's first word in panels of `words` words a row; its word q lies q · BT_PANEL words further on. */
+static inline const char *bt_panels_row(const void *panels, int64_t t, int64_t words, int64_t word_bytes) {
+    return (const char *) panels + ((t / BT_PANEL) * words * BT_PANEL + t % BT_PANEL) * word_bytes;
+}
+
 /* Rows `ids` [count] of a matrix in panels (`words` words a row) back in row order: out [count, words · word_bytes bytes]. */
 static inline void bt_panels_rows(const void *panels, int64_t words, int64_t word_bytes, const int64_t *ids, int64_t count, void *out) {
     for (int64_t i = 0; i < count; i++) {
-        int64_t t = ids[i];
-        const char *first = (const char *) panels + ((t / BT_PANEL) * words * BT_PANEL + t % BT_PANEL) * word_bytes;
+        const char *first = bt_panels_row(panels, ids[i], words, word_bytes);
         char *row = (char *) out + i * words * word_bytes;
         for (int64_t q = 0; q < words; q++) memcpy(row + q * word_bytes, first + q * BT_PANEL * word_bytes, (size_t) word_bytes);
     }

@@ -402,3 +402,13 @@ int64_t bt_decode_blocks_sizes(void) {
     return (int64_t) CLAIM_STRIDE << 48 | (int64_t) sizeof(bt_linear) << 32 | (int64_t) sizeof(bt_decode_layer) << 16
            | (int64_t) sizeof(bt_decode_step);
 }
+
+/*
+ * The blocks' layer norm over x [rows, h] into y (which may be x): a greedy loop normalizes each
+ * step's embedding rows with it, in the native memory the step then reads, instead of through
+ * libtorch's kernel on a tensor made for them (GreedySteps).
+ */
+void bt_decode_layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps,
+                          int32_t bf16) {
+    layer_norm(x, weight, bias, y, rows, h, eps, bf16);
+}

@@ -2,6 +2,7 @@ package org.bloomtune.generate;
 
 import org.bloomtune.model.BloomModel;
 import org.bloomtune.model.CausalLmInput;
+import org.bloomtune.model.GreedySteps;
 import org.bloomtune.model.KvCache;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
@@ -81,15 +82,21 @@ public final class Generator {
                 columns = prefillMask.size(1);
             }
             decodeBegan = System.nanoTime();
-            for (int n = 1; ; n++) {
-                record(next, produced, finished, listener, config);
-                if (n >= config.maxNewTokens() || allTrue(finished)) break;
-                mask = withTokenColumn(mask, batch, columns++);
-                try (PointerScope scope = new PointerScope()) {
-                    next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(Tensors.fromLongs(mask, batch, columns)), cache,
-                            picker, tokens, finished);
+            try (GreedySteps greedy = picker.plainArgmax() ? model.greedySteps(cache, mask, batch, columns, positions) : null) {
+                for (int n = 1; ; n++) {
+                    record(next, produced, finished, listener, config);
+                    if (n >= config.maxNewTokens() || allTrue(finished)) break;
+                    if (greedy != null) {
+                        next = fed(greedy.next(next), tokens, finished);
+                    } else {
+                        mask = withTokenColumn(mask, batch, columns++);
+                        try (PointerScope scope = new PointerScope()) {
+                            next = step(CausalLmInput.ids(Tensors.fromLongs(next, batch, 1)).mask(Tensors.fromLongs(mask, batch, columns)),
+                                    cache, picker, tokens, finished);
+                        }
+                    }
+                    decodeSteps++;
                 }
-                decodeSteps++;
             }
         }
         long[][] out = new long[batch][];
@@ -108,6 +115,11 @@ public final class Generator {
                 picked = pickRows(logits, picker, seen, finished);
             }
         }
+        return fed(picked, seen, finished);
+    }
+
+    /** The tokens fed back after {@code picked}: the pad id for finished rows; the others' picks, added to their seen tokens. */
+    private long[] fed(long[] picked, List<Set<Long>> seen, boolean[] finished) {
         long[] next = new long[finished.length];
         for (int b = 0; b < next.length; b++) {
             next[b] = finished[b] ? model.config().padTokenId() : picked[b];

@@ -53,6 +53,9 @@ public final class DecodeBlocksKernel {
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private static final MethodHandle KERNEL = bind();
+    private static final MethodHandle LAYER_NORM = KERNEL == null ? null : NativeKernels.bind("bt_decode_layer_norm", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_DOUBLE, ValueLayout.JAVA_INT));
     private static final MemorySegment ATTENTION_KERNEL = KERNEL == null ? null : DecodeAttention.kernelAddress();
 
     private DecodeBlocksKernel() {}
@@ -185,6 +188,9 @@ public final class DecodeBlocksKernel {
         /** Whether the blocks compute in bfloat16 (else float32). */
         public boolean bf16() { return table.bf16(); }
 
+        /** Whether its steps can go on to each row's argmax. */
+        public boolean hasHead() { return table.hasHead(); }
+
         @Override
         public void close() { arena.close(); }
     }
@@ -217,6 +223,43 @@ public final class DecodeBlocksKernel {
         MemorySegment picks = arena.allocate(ValueLayout.JAVA_LONG, shape.rows());          // zeroed: below every candidate
         launch(arena, prepared, shape, hidden, alibi, masked, picks);
         return RowsArgmax.indices(picks, shape.rows());
+    }
+
+    /**
+     * {@link #argmaxIfFits} over native memory a caller keeps from step to step: {@code hidden} [rows,
+     * H] in the compute dtype, the ALiBi bias [rows · heads, past + 1] in the compute dtype and the
+     * mask [rows, past + 1] one byte a position (1: masked), as {@link #run} takes their tensors.
+     * Throws, nothing written, where the shape or a segment's size does not fit {@code prepared}.
+     */
+    public static long[] argmax(Arena arena, Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked) {
+        String misfit = prepared.table.hasHead() ? misfit(prepared, shape) : "a table without a head";
+        long element = prepared.table.bf16() ? 2 : 4;
+        long positions = shape.past() + 1;
+        if (misfit == null && hidden.byteSize() < shape.rows() * shape.hidden() * element) misfit = "hidden holds " + hidden.byteSize() + " bytes";
+        if (misfit == null && alibi.byteSize() < shape.rows() * shape.heads() * positions * element) misfit = "ALiBi holds " + alibi.byteSize() + " bytes";
+        if (misfit == null && masked.byteSize() < shape.rows() * positions) misfit = "the mask holds " + masked.byteSize() + " bytes";
+        if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
+        MemorySegment picks = arena.allocate(ValueLayout.JAVA_LONG, shape.rows());          // zeroed: below every candidate
+        launch(arena, prepared, shape, hidden, alibi, masked, picks);
+        return RowsArgmax.indices(picks, shape.rows());
+    }
+
+    /**
+     * The decode step's layer norm (native/decode_blocks.c) of {@code x} [rows, h] into {@code y},
+     * which may be x: the float math of the blocks' own norms, in float32 or bfloat16.
+     */
+    public static void layerNorm(MemorySegment x, MemorySegment weight, MemorySegment bias, MemorySegment y, long rows, long h, double eps,
+                                 boolean bf16) {
+        long element = bf16 ? 2 : 4;
+        if (rows < 1 || h < 1 || x.byteSize() < rows * h * element || y.byteSize() < rows * h * element || weight.byteSize() < h * element
+                || bias.byteSize() < h * element) {
+            throw new IllegalArgumentException("bt_decode_layer_norm: " + rows + " rows of " + h + " do not fit the memory given");
+        }
+        try {
+            LAYER_NORM.invokeExact(x, weight, bias, y, rows, h, eps, bf16 ? 1 : 0);
+        } catch (Throwable t) {
+            throw new IllegalStateException("FFM call to bt_decode_layer_norm failed", t);
+        }
     }
 
     /**
@@ -270,6 +313,11 @@ public final class DecodeBlocksKernel {
     }
 
     private static void launch(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked, MemorySegment picks) {
+        launch(arena, prepared, shape, NativeMemory.of(hidden), NativeMemory.of(alibi), NativeMemory.of(masked), picks);
+    }
+
+    private static void launch(Arena arena, Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked,
+                               MemorySegment picks) {
         Table table = prepared.table;
         MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
         long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
@@ -280,9 +328,9 @@ public final class DecodeBlocksKernel {
         step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));
         address(step, LAYER, prepared.layers);
         address(step, ATTENTION, ATTENTION_KERNEL);
-        address(step, HIDDEN_STATE, NativeMemory.of(hidden));
-        address(step, ALIBI, NativeMemory.of(alibi));
-        address(step, MASKED, NativeMemory.of(masked));
+        address(step, HIDDEN_STATE, hidden);
+        address(step, ALIBI, alibi);
+        address(step, MASKED, masked);
         for (int i = 0; i < prepared.scratch.length; i++) address(step, SCRATCH + i, prepared.scratch[i]);
         // Zeroed, as the arena allocates: no chunk of any linear (the head's after the blocks') or attention claimed yet.
         address(step, CLAIMS, arena.allocate((table.layers() * 5L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
@@ -300,17 +348,24 @@ public final class DecodeBlocksKernel {
 
     /** The first of a step's shape, hidden rows, ALiBi and mask that does not fit {@code prepared}, named; null when all fit. */
     private static String misfit(Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
-        Table table = prepared.table;
+        String misfit = misfit(prepared, shape);
+        if (misfit != null) return misfit;
         long rows = shape.rows();
-        long h = table.hidden();
-        int type = table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
+        long h = prepared.table.hidden();
+        int type = prepared.table.bf16() ? ScalarType.BFloat16.value : ScalarType.Float.value;
         long positions = shape.past() + 1;
-        if (shape.bf16() != table.bf16() || shape.hidden() != h || rows != prepared.rows || shape.heads() != prepared.heads
-                || shape.headDim() != prepared.headDim || shape.capacity() != prepared.capacity || shape.past() < 0
-                || positions > shape.capacity()) return "the step's shape " + shape;
         if (!rows(hidden, type, rows, h)) return "hidden must be [" + rows + ", " + h + "]";
         if (alibi.numel() != rows * shape.heads() * positions || !plain(alibi, type)) return "ALiBi must be [" + rows * shape.heads() + ", 1, " + positions + "]";
         if (masked.numel() != rows * positions || !plain(masked, ScalarType.Bool.value)) return "the mask must be [" + rows + ", 1, 1, " + positions + "] bool";
+        return null;
+    }
+
+    /** The step's shape against what {@code prepared} holds, or null when it fits. */
+    private static String misfit(Prepared prepared, Shape shape) {
+        Table table = prepared.table;
+        if (shape.bf16() != table.bf16() || shape.hidden() != table.hidden() || shape.rows() != prepared.rows || shape.heads() != prepared.heads
+                || shape.headDim() != prepared.headDim || shape.capacity() != prepared.capacity || shape.past() < 0
+                || shape.past() + 1 > shape.capacity()) return "the step's shape " + shape;
         return null;
     }
 

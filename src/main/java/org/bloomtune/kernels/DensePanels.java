@@ -117,20 +117,23 @@ public final class DensePanels {
         if (!packs(panels)) throw new IllegalArgumentException("dense panels' rows take a packed weight");
         Kind kind = kind(panels);
         long k = panels.size(1);
-        return gathered(ids, panels.size(0), k, kind.type(), kind.rowsName(),
-                (at, count, out) -> { kind.rows().invokeExact(NativeMemory.of(panels), k, at, count, out); });
+        return gathered(ids, panels.size(0), k, kind.type(), kind.rowsName(), gather(panels));
     }
 
-    /** A native gather of rows from panels: the checked ids, how many, and where their rows go. */
-    interface Gather {
-        void run(MemorySegment ids, long count, MemorySegment out) throws Throwable;
+    /** {@link #rows}' native gather over {@code panels}, for a caller that checks the ids and owns the output. */
+    public static RowGather gather(Tensor panels) {
+        if (!packs(panels)) throw new IllegalArgumentException("dense panels' rows take a packed weight");
+        Kind kind = kind(panels);
+        MemorySegment weight = NativeMemory.of(panels);
+        long k = panels.size(1);
+        return (ids, count, out) -> { kind.rows().invokeExact(weight, k, ids, count, out); };
     }
 
     /**
      * Rows {@code ids} [...] of {@code k} elements of {@code type} from a matrix of {@code n} rows by
      * {@code gather} ({@code name} in errors): every id is checked to lie in [0, n) before a row is read.
      */
-    static Tensor gathered(Tensor ids, long n, long k, ScalarType type, String name, Gather gather) {
+    static Tensor gathered(Tensor ids, long n, long k, ScalarType type, String name, RowGather gather) {
         try (Tensor at = ids.to(ScalarType.Long).contiguous()) {
             if (!at.is_cpu()) throw new IllegalArgumentException(name + " takes ids on the CPU");
             for (long id : Tensors.toLongs(at)) {
@@ -144,7 +147,7 @@ public final class DensePanels {
                 out = torch.empty(shape, options, new MemoryFormatOptional());
             }
             try {
-                gather.run(NativeMemory.of(at), at.numel(), NativeMemory.of(out));
+                gather.rows(NativeMemory.of(at), at.numel(), NativeMemory.of(out));
             } catch (Throwable t) {
                 out.close();
                 throw new IllegalStateException("FFM call to " + name + " failed", t);

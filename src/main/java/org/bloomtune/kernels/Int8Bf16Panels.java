@@ -208,6 +208,12 @@ public final class Int8Bf16Panels {
         return Int8PanelsRows.rows(panels, scales, ids, 2, dtype, "int8_bf16_panels_rows");
     }
 
+    /** {@link #rows}' native gather, for a caller that checks the ids and owns the output. */
+    public static RowGather gather(Tensor panels, Tensor scales, ScalarType dtype) {
+        if (!packs(panels)) throw new IllegalArgumentException("int8_bf16_panels_rows takes packed int8 values");
+        return Int8PanelsRows.gather(panels, scales, 2, dtype, "int8_bf16_panels_rows");
+    }
+
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias) {
         return applies(x2d, panels, scales, bias) ? RowKernel.int8(RowKernel.Call.INT8_PANELS, "bt_int8_bf16_panels_linear", panels, scales, bias, 0) : null;

@@ -5,6 +5,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
@@ -27,15 +28,20 @@ final class Int8PanelsRows {
      * {@code dtype} (float32 or bfloat16). Every id is checked against n before a row is read.
      */
     static Tensor rows(Tensor panels, Tensor scales, Tensor ids, long wordBytes, ScalarType dtype, String name) {
+        return DensePanels.gathered(ids, panels.size(0), panels.size(1), dtype, name, gather(panels, scales, wordBytes, dtype, name));
+    }
+
+    /** {@link #rows}' native gather, for a caller that checks the ids and owns the output; the scales are checked here. */
+    static RowGather gather(Tensor panels, Tensor scales, long wordBytes, ScalarType dtype, String name) {
         boolean bf16 = dtype.value == ScalarType.BFloat16.value;
         if (!bf16 && dtype.value != ScalarType.Float.value) throw new IllegalArgumentException(name + " gives float32 or bfloat16 rows, not " + dtype);
         if (scales.dim() != 1 || scales.size(0) != panels.size(0) || scales.scalar_type().value != ScalarType.Float.value
                 || !scales.is_contiguous() || !scales.is_cpu()) {
             throw new IllegalArgumentException(name + " takes the packed weight's float32 row scales, one a row");
         }
+        MemorySegment values = NativeMemory.of(panels);
+        MemorySegment rowScales = NativeMemory.of(scales);
         long k = panels.size(1);
-        return DensePanels.gathered(ids, panels.size(0), k, dtype, name, (at, count, out) -> {
-            ROWS.invokeExact(NativeMemory.of(panels), NativeMemory.of(scales), k, wordBytes, at, count, bf16 ? 1 : 0, out);
-        });
+        return (ids, count, out) -> { ROWS.invokeExact(values, rowScales, k, wordBytes, ids, count, bf16 ? 1 : 0, out); };
     }
 }

@@ -90,6 +90,12 @@ public final class LlmInt8Panels {
         return Int8PanelsRows.rows(panels, scales, ids, 4, dtype, "llm_int8_panels_rows");
     }
 
+    /** {@link #rows}' native gather, for a caller that checks the ids and owns the output. */
+    public static RowGather gather(Tensor panels, Tensor scales, ScalarType dtype) {
+        if (!packs(panels)) throw new IllegalArgumentException("llm_int8_panels_rows takes packed int8 values");
+        return Int8PanelsRows.gather(panels, scales, 4, dtype, "llm_int8_panels_rows");
+    }
+
     /** The native call {@link #forward} makes for {@code x2d}, for a native caller (whose split keeps to panels); null where it does not apply. */
     public static RowKernel rowKernel(Tensor x2d, Tensor panels, Tensor scales, Tensor bias, double threshold) {
         return applies(x2d, panels, scales, bias)

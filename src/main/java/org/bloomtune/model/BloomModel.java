@@ -175,6 +175,21 @@ public final class BloomModel implements AutoCloseable {
         }
     }
 
+    /**
+     * Greedy decoding's steps after a prefill into {@code cache}, each step's input kept in native
+     * memory ({@link GreedySteps}): {@code mask} holds the prefill's 2-D attention mask's values
+     * [rows, columns] row-major, one column per cached position, and the session takes steps up to
+     * {@code maxPositions} keys. Null where the native decode step, its head or the word
+     * embedding's gather does not apply here (SDPA, a device, more than
+     * {@link org.bloomtune.kernels.DecodeBlocksKernel#MAX_ROWS} rows, a row-major int8 embedding, a packed mask): the
+     * caller then steps through {@link #nextTokenArgmax}.
+     */
+    public GreedySteps greedySteps(KvCache cache, long[] mask, int rows, long columns, long maxPositions) {
+        boolean bf16 = dtype.scalarType() == ScalarType.BFloat16;
+        if (attention() != AttentionKernel.EAGER || !device.is_cpu() || (!bf16 && dtype.scalarType() != ScalarType.Float)) return null;
+        return GreedySteps.open(config, decodeBlocks, wordEmbeddings, wordEmbeddingsLayernorm, bf16, cache, mask, rows, columns, maxPositions);
+    }
+
     /** ln_f and the lm_head at the last position of {@code hidden} [B, T, H]: logits [B, V], merged into {@code picks} as the lm_head writes them when picks is not null. */
     private Tensor lastLogits(Tensor hidden, RowsArgmax.Picks picks) {
         Tensor normed = finalNorm(hidden.select(1, hidden.size(1) - 1));

@@ -8,6 +8,7 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -92,12 +93,8 @@ final class DecodeBlocks implements AutoCloseable {
         long rows = hidden.size(0);
         long h = config.hiddenSize();
         boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
-        Kept step = kept.getAndSet(null);             // this thread's while it runs; another builds its own meanwhile
-        if (step == null || !step.serves(cache, rows, bf16)) {
-            if (step != null) step.close();
-            step = prepare(hidden, cache, rows);
-            if (step == null) return null;
-        }
+        Kept step = take(cache, rows, bf16 ? ScalarType.BFloat16 : ScalarType.Float);
+        if (step == null) return null;
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
@@ -105,11 +102,91 @@ final class DecodeBlocks implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             result = launch.run(arena, step.prepared, shape, state);
         } finally {
-            Kept displaced = kept.getAndSet(step);
-            if (displaced != null) displaced.close();
+            keep(step);
         }
         if (result != null) steps.incrementAndGet();
         return result;
+    }
+
+    /**
+     * The kept step if it serves {@code cache} for these rows in {@code dtype}, else a
+     * new one; null where some piece has no native form. The caller's while it runs (another thread
+     * builds its own meanwhile); {@link #keep} hands it back.
+     */
+    private Kept take(KvCache cache, long rows, ScalarType dtype) {
+        Kept step = kept.getAndSet(null);
+        if (step != null && step.serves(cache, rows, dtype == ScalarType.BFloat16)) return step;
+        if (step != null) step.close();
+        try (TensorOptions options = new TensorOptions(dtype)) {
+            return prepare(options, cache, rows);
+        }
+    }
+
+    private void keep(Kept step) {
+        Kept displaced = kept.getAndSet(step);
+        if (displaced != null) displaced.close();
+    }
+
+    /**
+     * The native step of {@code cache} for {@code rows} rows in {@code dtype} (float32 or bfloat16),
+     * held by one caller until closed, for a greedy loop whose input never becomes a tensor
+     * ({@link GreedySteps}); null where the step or its head does not apply.
+     */
+    Held hold(KvCache cache, long rows, ScalarType dtype) {
+        if (!enabled || !DecodeBlocksKernel.available() || cache == null || rows < 1 || rows > DecodeBlocksKernel.MAX_ROWS
+                || (dtype != ScalarType.Float && dtype != ScalarType.BFloat16)) return null;
+        Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
+        if (known != null && (known.isEmpty() || !known.get().hasHead())) return null;
+        Kept step = take(cache, rows, dtype);
+        if (step == null) return null;
+        if (!step.prepared.hasHead()) {
+            keep(step);
+            return null;
+        }
+        return new Held(step);
+    }
+
+    /** A kept step one caller runs from step to step: each runs the blocks and the head over the caller's memory. */
+    final class Held implements AutoCloseable {
+        private Kept step;
+
+        private Held(Kept step) { this.step = step; }
+
+        /**
+         * Each row's greedy next token for the embeddings' layer norm {@code hidden} [rows, H], with
+         * the step's ALiBi bias and mask as {@link DecodeBlocksKernel#argmax} takes them; the cache
+         * extended by the step's keys and values (the caller advances its length). A cache whose
+         * buffers are full gets room first, as {@link #argmax(Tensor, AttentionContext, KvCache)}'s step would.
+         */
+        long[] argmax(MemorySegment hidden, MemorySegment alibi, MemorySegment masked) {
+            if (step == null) throw new IllegalStateException("the decode step was handed back");
+            KvCache cache = step.cache;
+            long rows = step.prepared.rows();
+            boolean bf16 = step.prepared.bf16();
+            if (!step.serves(cache, rows, bf16)) {
+                step.close();
+                try (TensorOptions options = new TensorOptions(bf16 ? ScalarType.BFloat16 : ScalarType.Float)) {
+                    step = prepare(options, cache, rows);
+                }
+                if (step == null) throw new IllegalStateException("the native decode step no longer applies to the KV cache");
+            }
+            DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, config.hiddenSize(), config.numHeads(), config.headDim(),
+                    cache.length(), step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
+            long[] picked;
+            try (Arena arena = Arena.ofConfined()) {
+                picked = DecodeBlocksKernel.argmax(arena, step.prepared, shape, hidden, alibi, masked);
+            }
+            steps.incrementAndGet();
+            argmaxSteps.incrementAndGet();
+            return picked;
+        }
+
+        @Override
+        public void close() {
+            if (step == null) return;
+            keep(step);
+            step = null;
+        }
     }
 
     /**
@@ -117,19 +194,17 @@ final class DecodeBlocks implements AutoCloseable {
      * Java path reserves them), fresh scratch, the blocks' table for these rows; null where some
      * piece has no native form.
      */
-    private Kept prepare(Tensor hidden, KvCache cache, long rows) {
+    private Kept prepare(TensorOptions options, KvCache cache, long rows) {
         Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;
-        Tensor[] scratch = DecodeBlocksKernel.scratch(rows, config.hiddenSize(), hidden.options());
+        Tensor[] scratch = DecodeBlocksKernel.scratch(rows, config.hiddenSize(), options);
         for (Tensor t : scratch) Tensors.escape(t);
         DecodeBlocksKernel.Table layers = tables.computeIfAbsent(rows, r -> Optional.ofNullable(table(DecodeBlocksKernel.oneThreadsScratch(scratch, rows)))).orElse(null);
         DecodeBlocksKernel.Prepared prepared = null;
         if (layers != null) {
             List<Tensor[]> buffers = new ArrayList<>();
-            try (TensorOptions options = hidden.options()) {
-                for (int layer = 0; layer < blocks.size(); layer++) {
-                    buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), options, 1));
-                }
+            for (int layer = 0; layer < blocks.size(); layer++) {
+                buffers.add(cache.buffersWithRoom(layer, rows * config.numHeads(), config.headDim(), options, 1));
             }
             prepared = DecodeBlocksKernel.prepareIfFits(layers, rows, config.numHeads(), config.headDim(), buffers.getFirst()[0].size(2), buffers, scratch);
         }

@@ -23,22 +23,38 @@ final class DecodeContext {
      * op by op.
      */
     static AttentionContext of(long[] mask, long batch, long keys, int heads, ScalarType dtype, AttentionKernel kernel) {
+        float[] positions = positions(mask, batch, keys);
+        if (positions == null) return null;
         float[] slopes = Alibi.slopes(heads);
         float[] alibi = new float[Math.toIntExact(batch * heads * keys)];
         boolean[] masked = new boolean[mask.length];
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < keys; j++) {
+                masked[(int) (b * keys + j)] = mask[(int) (b * keys + j)] == 0;
+                for (int h = 0; h < heads; h++) alibi[(int) ((b * heads + h) * keys + j)] = slopes[h] * positions[(int) (b * keys + j)];
+            }
+        }
+        Tensor bias = Tensors.fromFloats(alibi, batch * heads, 1, keys);
+        if (dtype.value != ScalarType.Float.value) bias = bias.to(dtype);
+        return new AttentionContext(kernel, bias, Tensors.fromBooleans(masked, batch, 1, 1, keys), null, null);
+    }
+
+    /**
+     * Each key's ALiBi position under the mask's values {@code mask} [B, S] (row-major): HF's
+     * (cumsum − 1) · mask, padding at +0 — what a head's slope multiplies; null when a value is not
+     * 0 or 1.
+     */
+    static float[] positions(long[] mask, long batch, long keys) {
+        float[] positions = new float[mask.length];
         for (int b = 0; b < batch; b++) {
             long seen = 0;
             for (int j = 0; j < keys; j++) {
                 long m = mask[(int) (b * keys + j)];
                 if (m != 0 && m != 1) return null;
                 seen += m;
-                float position = (seen - 1) * m;          // HF's (cumsum − 1) · mask: padding at +0
-                masked[(int) (b * keys + j)] = m == 0;
-                for (int h = 0; h < heads; h++) alibi[(int) ((b * heads + h) * keys + j)] = slopes[h] * position;
+                positions[(int) (b * keys + j)] = (seen - 1) * m;
             }
         }
-        Tensor bias = Tensors.fromFloats(alibi, batch * heads, 1, keys);
-        if (dtype.value != ScalarType.Float.value) bias = bias.to(dtype);
-        return new AttentionContext(kernel, bias, Tensors.fromBooleans(masked, batch, 1, 1, keys), null, null);
+        return positions;
     }
 }

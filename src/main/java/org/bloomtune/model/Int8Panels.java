@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.Int8Bf16Panels;
 import org.bloomtune.kernels.Int8F32Panels;
 import org.bloomtune.kernels.LlmInt8Panels;
+import org.bloomtune.kernels.RowGather;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bloomtune.tensor.DType;
@@ -38,6 +39,9 @@ interface Int8Panels {
     /** Rows {@code ids} of the word embedding dequantized as {@link Int8WordEmbedding#lookup} does: [..., k] in {@link #dtype}. */
     Tensor lookup(Tensor panels, Tensor scales, Tensor ids);
 
+    /** {@link #lookup}'s native gather, for a greedy loop that checks the ids and keeps the rows in memory of its own. */
+    RowGather gather(Tensor panels, Tensor scales);
+
     /**
      * The layout an inference-only model of this int8 mode and compute dtype keeps its weights in on
      * this CPU, or null where it keeps them row-major (a CPU without the kernels, an unsupported pair).
@@ -71,6 +75,7 @@ interface Int8Panels {
             }
             @Override public ScalarType dtype() { return bf16 ? ScalarType.BFloat16 : ScalarType.Float; }
             @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return Int8Bf16Panels.rows(panels, scales, ids, dtype()); }
+            @Override public RowGather gather(Tensor panels, Tensor scales) { return Int8Bf16Panels.gather(panels, scales, dtype()); }
         };
     }
 
@@ -88,6 +93,7 @@ interface Int8Panels {
             }
             @Override public ScalarType dtype() { return dtype; }
             @Override public Tensor lookup(Tensor panels, Tensor scales, Tensor ids) { return LlmInt8Panels.rows(panels, scales, ids, dtype); }
+            @Override public RowGather gather(Tensor panels, Tensor scales) { return LlmInt8Panels.gather(panels, scales, dtype); }
         };
     }
 }

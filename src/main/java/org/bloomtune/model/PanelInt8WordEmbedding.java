@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowGather;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
@@ -30,6 +31,9 @@ final class PanelInt8WordEmbedding implements WordEmbedding {
     public Tensor lookup(Tensor ids) {
         return layout.lookup(panels, scales, ids);
     }
+
+    @Override
+    public RowGather rowGather() { return layout.gather(panels, scales); }
 
     @Override
     public Tensor logits(Tensor hidden) {

@@ -1,6 +1,7 @@
 package org.bloomtune.model;
 
 import org.bloomtune.kernels.DensePanels;
+import org.bloomtune.kernels.RowGather;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Scalar;
@@ -27,6 +28,9 @@ final class PanelWordEmbedding implements WordEmbedding {
     public Tensor lookup(Tensor ids) {
         return DensePanels.rows(panels, ids);
     }
+
+    @Override
+    public RowGather rowGather() { return DensePanels.gather(panels); }
 
     @Override
     public Tensor logits(Tensor hidden) {

@@ -1,5 +1,6 @@
 package org.bloomtune.model;
 
+import org.bloomtune.kernels.RowGather;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.kernels.RowsArgmax;
 import org.bytedeco.pytorch.Tensor;
@@ -33,6 +34,13 @@ public interface WordEmbedding extends AutoCloseable {
      * step calls to go on to the argmax itself.
      */
     default RowKernel rowKernel(Tensor x2d) { return null; }
+
+    /**
+     * {@link #lookup}'s rows written where a caller says, in the compute dtype, for a greedy loop that
+     * keeps each step's input in native memory of its own ({@link GreedySteps}); null where the
+     * lookup has no such form. The caller checks every id against the vocabulary first.
+     */
+    default RowGather rowGather() { return null; }
 
     /**
      * Vocabulary rows {@code [start, start + n)} of the matrix as [n, H] in the compute dtype — a

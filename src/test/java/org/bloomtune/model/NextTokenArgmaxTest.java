@@ -65,7 +65,7 @@ class NextTokenArgmaxTest {
     }
 
     /** True when this CPU has every row kernel the native step and its head need for the model at these rows. */
-    private static boolean nativeHeadRuns(BloomModel model, int rows) {
+    static boolean nativeHeadRuns(BloomModel model, int rows) {
         if (!DecodeBlocksTest.nativeRuns(model, rows)) return false;
         try (Tensor x = torch.zeros(rows, model.config().hiddenSize()).to(model.dtype().scalarType())) {
             return model.wordEmbeddings().rowKernel(x) != null;

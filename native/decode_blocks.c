@@ -404,11 +404,26 @@ int64_t bt_decode_blocks_sizes(void) {
 }
 
 /*
- * The blocks' layer norm over x [rows, h] into y (which may be x): a greedy loop normalizes each
- * step's embedding rows with it, in the native memory the step then reads, instead of through
- * libtorch's kernel on a tensor made for them (GreedySteps).
+ * A greedy loop's input for its next step, in the native memory the step then reads (GreedySteps):
+ * the embeddings' layer norm of the gathered rows x [rows, h] in place, and one key more in the
+ * ALiBi bias [rows · heads, positions] and the mask [rows, positions] — each (row, head) line and
+ * each mask row moved to its place at width positions + 1, last first, and the new key written
+ * after it: unmasked, at the row's next position seen[row] (then counted), slope × position rounded
+ * once to the compute dtype as libtorch casts the float32 product.
  */
-void bt_decode_layer_norm(const void *x, const void *weight, const void *bias, void *y, int64_t rows, int64_t h, double eps,
-                          int32_t bf16) {
-    layer_norm(x, weight, bias, y, rows, h, eps, bf16);
+void bt_decode_greedy_input(void *x, const void *weight, const void *bias, int64_t rows, int64_t h, double eps, int32_t bf16,
+                            void *alibi, uint8_t *masked, int64_t heads, int64_t positions, const float *slopes, int64_t *seen) {
+    layer_norm(x, weight, bias, x, rows, h, eps, bf16);
+    int64_t width = positions + 1, element = bf16 ? 2 : 4;
+    for (int64_t pair = rows * heads - 1; pair >= 0; pair--) {
+        memmove((char *) alibi + pair * width * element, (char *) alibi + pair * positions * element, (size_t) (positions * element));
+        float bias_value = slopes[pair % heads] * (float) seen[pair / heads];
+        if (bf16) ((uint16_t *) alibi)[pair * width + positions] = float_to_bf16(bias_value);
+        else ((float *) alibi)[pair * width + positions] = bias_value;
+    }
+    for (int64_t row = rows - 1; row >= 0; row--) {
+        memmove(masked + row * width, masked + row * positions, (size_t) positions);
+        masked[row * width + positions] = 0;
+        seen[row]++;
+    }
 }

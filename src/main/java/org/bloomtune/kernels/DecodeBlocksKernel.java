@@ -53,9 +53,6 @@ public final class DecodeBlocksKernel {
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private static final MethodHandle KERNEL = bind();
-    private static final MethodHandle LAYER_NORM = KERNEL == null ? null : NativeKernels.bind("bt_decode_layer_norm", FunctionDescriptor.ofVoid(
-            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_DOUBLE, ValueLayout.JAVA_INT));
     private static final MemorySegment ATTENTION_KERNEL = KERNEL == null ? null : DecodeAttention.kernelAddress();
 
     private DecodeBlocksKernel() {}
@@ -132,14 +129,14 @@ public final class DecodeBlocksKernel {
      * tensors H, 3H, H, H, H and 4H wide ({@link #scratch}; the first and fifth hold the layer norms'
      * output, a copy for each thread). Every tensor is checked before its address goes to C.
      */
-    public static void run(Arena arena, Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
+    public static void run(Table table, Shape shape, Tensor hidden, List<Tensor[]> keysAndValues, Tensor alibi,
                            Tensor masked, Tensor[] scratch) {
         String misfit = misfit(table, shape.rows(), shape.heads(), shape.headDim(), shape.capacity(), keysAndValues, scratch);
         if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
         try (Prepared prepared = new Prepared(table, shape.rows(), shape.heads(), shape.headDim(), shape.capacity(), keysAndValues, scratch)) {
             misfit = misfit(prepared, shape, hidden, alibi, masked);
             if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
-            launch(arena, prepared, shape, hidden, alibi, masked, MemorySegment.NULL);
+            launch(prepared, shape, hidden, alibi, masked, false);
         }
     }
 
@@ -156,6 +153,8 @@ public final class DecodeBlocksKernel {
         private final MemorySegment[] scratch;
         private MemorySegment logits;               // [rows, V] in the compute dtype, made by the first step that goes on to the argmax
         private final int threads;
+        private MemorySegment step, claims, picks;  // the step struct, its claim slots and the head's picks, made by the first step
+        private Shape written;                      // the shape whose words the step struct holds
 
         private Prepared(Table table, long rows, long heads, long headDim, long capacity, List<Tensor[]> keysAndValues, Tensor[] scratch) {
             this.table = table;
@@ -177,6 +176,47 @@ public final class DecodeBlocksKernel {
         private MemorySegment logits() {
             if (logits == null) logits = arena.allocate(rows * table.vocabulary() * (table.bf16() ? 2 : 4), 64);
             return logits;
+        }
+
+        /**
+         * The step struct for a step of {@code shape} over these addresses: the words that stay the
+         * same from step to step written when the first step (or a shape with another norm) came,
+         * the position and the step's memory each time, the threads' meeting words and every claim
+         * slot zeroed — no chunk of any linear (the head's after the blocks') or attention claimed
+         * yet. A decode step's Java runs cold, after the weights have passed through the caches,
+         * at tens of microseconds a piece, so the words once written stay.
+         */
+        private MemorySegment step(Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked, boolean head) {
+            if (step == null) {
+                step = arena.allocate(STEP_WORDS * WORD, 64);
+                claims = arena.allocate((table.layers() * 5L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64);
+                picks = arena.allocate(ValueLayout.JAVA_LONG, rows);
+            }
+            if (written == null || written.residualFromLayernorm() != shape.residualFromLayernorm() || written.eps() != shape.eps()) {
+                long[] numbers = {table.layers(), rows, table.hidden(), heads, headDim, 0, capacity, table.bf16() ? 1 : 0,
+                        shape.residualFromLayernorm() ? 1 : 0, attentionParts(rows, heads), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
+                for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
+                step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
+                step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(headDim));
+                address(step, LAYER, layers);
+                address(step, ATTENTION, ATTENTION_KERNEL);
+                for (int i = 0; i < scratch.length; i++) address(step, SCRATCH + i, scratch[i]);
+                address(step, CLAIMS, claims);
+                address(step, LNF_WEIGHT, table.lnfWeight());
+                address(step, LNF_BIAS, table.lnfBias());
+                written = shape;
+            }
+            step.setAtIndex(ValueLayout.JAVA_LONG, PAST, shape.past());
+            address(step, HIDDEN_STATE, hidden);
+            address(step, ALIBI, alibi);
+            address(step, MASKED, masked);
+            address(step, HEAD, head ? table.head() : MemorySegment.NULL);
+            address(step, LOGITS, head ? logits() : MemorySegment.NULL);
+            address(step, PICKS, head ? picks : MemorySegment.NULL);
+            step.asSlice(THREADS * WORD, (ABANDONED - THREADS + 1) * WORD).fill((byte) 0);
+            claims.fill((byte) 0);
+            if (head) picks.fill((byte) 0);                                                  // below every candidate
+            return step;
         }
 
         /** Positions the prepared cache buffers hold. */
@@ -206,9 +246,9 @@ public final class DecodeBlocksKernel {
     }
 
     /** {@link #run} over what {@code prepared} holds; false, nothing written, where this step's tensors do not fit it (the caller takes another path). */
-    public static boolean runIfFits(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+    public static boolean runIfFits(Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
         if (misfit(prepared, shape, hidden, alibi, masked) != null) return false;
-        launch(arena, prepared, shape, hidden, alibi, masked, MemorySegment.NULL);
+        launch(prepared, shape, hidden, alibi, masked, false);
         return true;
     }
 
@@ -218,11 +258,9 @@ public final class DecodeBlocksKernel {
      * where the step does not fit or the table has no head. {@code hidden} holds the last block's
      * output afterwards, as after {@link #runIfFits}.
      */
-    public static long[] argmaxIfFits(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
+    public static long[] argmaxIfFits(Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked) {
         if (!prepared.table.hasHead() || misfit(prepared, shape, hidden, alibi, masked) != null) return null;
-        MemorySegment picks = arena.allocate(ValueLayout.JAVA_LONG, shape.rows());          // zeroed: below every candidate
-        launch(arena, prepared, shape, hidden, alibi, masked, picks);
-        return RowsArgmax.indices(picks, shape.rows());
+        return launch(prepared, shape, hidden, alibi, masked, true);
     }
 
     /**
@@ -231,7 +269,7 @@ public final class DecodeBlocksKernel {
      * mask [rows, past + 1] one byte a position (1: masked), as {@link #run} takes their tensors.
      * Throws, nothing written, where the shape or a segment's size does not fit {@code prepared}.
      */
-    public static long[] argmax(Arena arena, Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked) {
+    public static long[] argmax(Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked) {
         String misfit = prepared.table.hasHead() ? misfit(prepared, shape) : "a table without a head";
         long element = prepared.table.bf16() ? 2 : 4;
         long positions = shape.past() + 1;
@@ -239,27 +277,7 @@ public final class DecodeBlocksKernel {
         if (misfit == null && alibi.byteSize() < shape.rows() * shape.heads() * positions * element) misfit = "ALiBi holds " + alibi.byteSize() + " bytes";
         if (misfit == null && masked.byteSize() < shape.rows() * positions) misfit = "the mask holds " + masked.byteSize() + " bytes";
         if (misfit != null) throw new IllegalArgumentException("bt_decode_blocks: " + misfit);
-        MemorySegment picks = arena.allocate(ValueLayout.JAVA_LONG, shape.rows());          // zeroed: below every candidate
-        launch(arena, prepared, shape, hidden, alibi, masked, picks);
-        return RowsArgmax.indices(picks, shape.rows());
-    }
-
-    /**
-     * The decode step's layer norm (native/decode_blocks.c) of {@code x} [rows, h] into {@code y},
-     * which may be x: the float math of the blocks' own norms, in float32 or bfloat16.
-     */
-    public static void layerNorm(MemorySegment x, MemorySegment weight, MemorySegment bias, MemorySegment y, long rows, long h, double eps,
-                                 boolean bf16) {
-        long element = bf16 ? 2 : 4;
-        if (rows < 1 || h < 1 || x.byteSize() < rows * h * element || y.byteSize() < rows * h * element || weight.byteSize() < h * element
-                || bias.byteSize() < h * element) {
-            throw new IllegalArgumentException("bt_decode_layer_norm: " + rows + " rows of " + h + " do not fit the memory given");
-        }
-        try {
-            LAYER_NORM.invokeExact(x, weight, bias, y, rows, h, eps, bf16 ? 1 : 0);
-        } catch (Throwable t) {
-            throw new IllegalStateException("FFM call to bt_decode_layer_norm failed", t);
-        }
+        return launch(prepared, shape, hidden, alibi, masked, true);
     }
 
     /**
@@ -307,43 +325,21 @@ public final class DecodeBlocksKernel {
      * split costs no hand-off (the threads meet at the barrier after it anyway), where DecodeAttention's
      * own threshold weighs one.
      */
-    private static long attentionParts(Shape shape) {
-        long pairs = shape.rows() * shape.heads();
+    private static long attentionParts(long rows, long heads) {
+        long pairs = rows * heads;
         return RowSplit.parts(pairs, pairs);
     }
 
-    private static void launch(Arena arena, Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked, MemorySegment picks) {
-        launch(arena, prepared, shape, NativeMemory.of(hidden), NativeMemory.of(alibi), NativeMemory.of(masked), picks);
+    /** Runs the step over the tensors' memory; with {@code head}, on to the argmax: the picks, else null. */
+    private static long[] launch(Prepared prepared, Shape shape, Tensor hidden, Tensor alibi, Tensor masked, boolean head) {
+        return launch(prepared, shape, NativeMemory.of(hidden), NativeMemory.of(alibi), NativeMemory.of(masked), head);
     }
 
-    private static void launch(Arena arena, Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked,
-                               MemorySegment picks) {
-        Table table = prepared.table;
-        MemorySegment step = arena.allocate(STEP_WORDS * WORD, 64);
-        long[] numbers = {table.layers(), shape.rows(), shape.hidden(), shape.heads(), shape.headDim(), shape.past(), shape.capacity(),
-                shape.bf16() ? 1 : 0, shape.residualFromLayernorm() ? 1 : 0,
-                attentionParts(shape), RowSplit.MIN_WEIGHT_ROWS_PER_THREAD};
-        for (int i = 0; i < numbers.length; i++) step.setAtIndex(ValueLayout.JAVA_LONG, i, numbers[i]);
-        step.setAtIndex(ValueLayout.JAVA_DOUBLE, EPS, shape.eps());
-        step.setAtIndex(ValueLayout.JAVA_DOUBLE, ALPHA, 1.0 / Math.sqrt(shape.headDim()));
-        address(step, LAYER, prepared.layers);
-        address(step, ATTENTION, ATTENTION_KERNEL);
-        address(step, HIDDEN_STATE, hidden);
-        address(step, ALIBI, alibi);
-        address(step, MASKED, masked);
-        for (int i = 0; i < prepared.scratch.length; i++) address(step, SCRATCH + i, prepared.scratch[i]);
-        // Zeroed, as the arena allocates: no chunk of any linear (the head's after the blocks') or attention claimed yet.
-        address(step, CLAIMS, arena.allocate((table.layers() * 5L + 1) * SerialOps.kernelThreads() * CLAIM_WORDS * WORD, 64));
-        if (!picks.equals(MemorySegment.NULL)) {
-            address(step, LNF_WEIGHT, table.lnfWeight());
-            address(step, LNF_BIAS, table.lnfBias());
-            address(step, HEAD, table.head());
-            address(step, LOGITS, prepared.logits());
-            address(step, PICKS, picks);
-        }
-        int status = together(step, prepared.threads);
+    private static long[] launch(Prepared prepared, Shape shape, MemorySegment hidden, MemorySegment alibi, MemorySegment masked, boolean head) {
+        int status = together(prepared.step(shape, hidden, alibi, masked, head), prepared.threads);
         if (status == -1) throw new OutOfMemoryError("bt_decode_blocks: a kernel could not allocate its scratch rows");
         if (status != 0) throw new IllegalStateException("bt_decode_blocks failed with status " + status);
+        return head ? RowsArgmax.indices(prepared.picks, shape.rows()) : null;
     }
 
     /** The first of a step's shape, hidden rows, ALiBi and mask that does not fit {@code prepared}, named; null when all fit. */

@@ -51,7 +51,7 @@ final class DecodeBlocks implements AutoCloseable {
     /** How a prepared step is launched: its result, or null where the step's tensors do not fit (nothing written). */
     @FunctionalInterface
     private interface Launch<R> {
-        R run(Arena arena, DecodeBlocksKernel.Prepared prepared, DecodeBlocksKernel.Shape shape, Tensor state);
+        R run(DecodeBlocksKernel.Prepared prepared, DecodeBlocksKernel.Shape shape, Tensor state);
     }
 
     /** Turns the native step off or on (tests compare it with the block-by-block path). */
@@ -69,8 +69,8 @@ final class DecodeBlocks implements AutoCloseable {
      * its length); null where the native step does not apply, nothing then having been written.
      */
     Tensor forward(Tensor hidden, AttentionContext ctx, KvCache cache) {
-        return step(hidden, ctx, cache, (arena, prepared, shape, state) ->
-                DecodeBlocksKernel.runIfFits(arena, prepared, shape, state, ctx.alibi(), ctx.mask()) ? state.view(shape.rows(), 1, shape.hidden()) : null);
+        return step(hidden, ctx, cache, (prepared, shape, state) ->
+                DecodeBlocksKernel.runIfFits(prepared, shape, state, ctx.alibi(), ctx.mask()) ? state.view(shape.rows(), 1, shape.hidden()) : null);
     }
 
     /**
@@ -82,8 +82,8 @@ final class DecodeBlocks implements AutoCloseable {
     long[] argmax(Tensor hidden, AttentionContext ctx, KvCache cache) {
         Optional<DecodeBlocksKernel.Table> known = hidden.dim() == 3 ? tables.get(hidden.size(0)) : null;
         if (known != null && (known.isEmpty() || !known.get().hasHead())) return null;     // no head for these rows: the caller's path at once
-        long[] picked = step(hidden, ctx, cache, (arena, prepared, shape, state) ->
-                DecodeBlocksKernel.argmaxIfFits(arena, prepared, shape, state, ctx.alibi(), ctx.mask()));
+        long[] picked = step(hidden, ctx, cache, (prepared, shape, state) ->
+                DecodeBlocksKernel.argmaxIfFits(prepared, shape, state, ctx.alibi(), ctx.mask()));
         if (picked != null) argmaxSteps.incrementAndGet();
         return picked;
     }
@@ -99,8 +99,8 @@ final class DecodeBlocks implements AutoCloseable {
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
         R result;
-        try (Arena arena = Arena.ofConfined()) {
-            result = launch.run(arena, step.prepared, shape, state);
+        try {
+            result = launch.run(step.prepared, shape, state);
         } finally {
             keep(step);
         }
@@ -172,10 +172,7 @@ final class DecodeBlocks implements AutoCloseable {
             }
             DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, config.hiddenSize(), config.numHeads(), config.headDim(),
                     cache.length(), step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
-            long[] picked;
-            try (Arena arena = Arena.ofConfined()) {
-                picked = DecodeBlocksKernel.argmax(arena, step.prepared, shape, hidden, alibi, masked);
-            }
+            long[] picked = DecodeBlocksKernel.argmax(step.prepared, shape, hidden, alibi, masked);
             steps.incrementAndGet();
             argmaxSteps.incrementAndGet();
             return picked;

@@ -1,6 +1,6 @@
 package org.bloomtune.model;
 
-import org.bloomtune.kernels.DecodeBlocksKernel;
+import org.bloomtune.kernels.GreedyInput;
 import org.bloomtune.kernels.RowGather;
 import org.bloomtune.tensor.NativeMemory;
 import org.bytedeco.pytorch.Tensor;
@@ -12,10 +12,10 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * Greedy decoding's steps after a prefill, with each step's input kept in native memory from one
- * step to the next: the fed-back ids' embedding rows gathered there, their layer norm taken in
- * place, a column appended to the ALiBi bias and the mask, and the blocks, ln_f and the lm_head's
- * argmax run by the native decode step ({@link DecodeBlocks}) — no tensor made and no libtorch
- * call between two steps. Between two steps' kernels a decode step through
+ * step to the next: the fed-back ids' embedding rows gathered there, then their layer norm and a
+ * key more in the ALiBi bias and the mask in one call ({@link GreedyInput}), and the blocks, ln_f
+ * and the lm_head's argmax run by the native decode step ({@link DecodeBlocks}) — no tensor made
+ * and no libtorch call between two steps. Between two steps' kernels a decode step through
  * {@link BloomModel#nextTokenArgmax} spends its time making and checking the few tensors of its
  * input, after the weights have pushed everything else out of the caches, long enough for the
  * kernels' helper thread to park (benchmarks/FINDINGS.md). The tokens and their rounding are that
@@ -32,9 +32,9 @@ public final class GreedySteps implements AutoCloseable {
     private final long hidden, vocabulary, maxPositions, element;
     private final boolean bf16;
     private final float[] slopes;
-    private final long[] seen;          // each row's unmasked keys so far: the next key's ALiBi position
     private final Arena arena = Arena.ofConfined();
-    private final MemorySegment ids, state, alibi, masked;
+    private final MemorySegment ids, state, alibi, masked, slopeValues;
+    private final MemorySegment seen;   // int64 [rows]: each row's unmasked keys so far, the next key's ALiBi position
     private long positions;             // keys the ALiBi bias and the mask hold
 
     private GreedySteps(BloomConfig config, KvCache cache, DecodeBlocks.Held step, RowGather gather, LayerNorm norm, boolean bf16, int rows,
@@ -53,7 +53,8 @@ public final class GreedySteps implements AutoCloseable {
         this.bf16 = bf16;
         this.element = bf16 ? 2 : 4;
         this.slopes = Alibi.slopes(heads);
-        this.seen = new long[rows];
+        this.slopeValues = arena.allocateFrom(ValueLayout.JAVA_FLOAT, slopes);
+        this.seen = arena.allocate(ValueLayout.JAVA_LONG, rows);
         this.ids = arena.allocate(ValueLayout.JAVA_LONG, rows);
         this.state = arena.allocate(rows * hidden * element, 64);
         this.alibi = arena.allocate(rows * heads * maxPositions * element, 64);
@@ -94,8 +95,8 @@ public final class GreedySteps implements AutoCloseable {
         } catch (Throwable t) {
             throw new IllegalStateException("the word embedding's native gather failed", t);
         }
-        DecodeBlocksKernel.layerNorm(state, normWeight, normBias, state, rows, hidden, eps, bf16);
-        appendColumn();
+        GreedyInput.prepare(state, normWeight, normBias, rows, hidden, eps, bf16, alibi, masked, heads, positions, slopeValues, seen);
+        positions++;
         long[] picked = step.argmax(state, alibi.asSlice(0, rows * heads * positions * element), masked.asSlice(0, rows * positions));
         cache.advance(1);
         return picked;
@@ -114,32 +115,15 @@ public final class GreedySteps implements AutoCloseable {
     private void fill(long[] mask, float[] keyPositions, long columns) {
         positions = columns;
         for (int b = 0; b < rows; b++) {
+            long unmasked = 0;
             for (long j = 0; j < columns; j++) {
                 long at = b * columns + j;
-                seen[b] += mask[(int) at];
+                unmasked += mask[(int) at];
                 masked.set(ValueLayout.JAVA_BYTE, at, (byte) (mask[(int) at] == 0 ? 1 : 0));
                 for (int h = 0; h < heads; h++) setBias((b * heads + h) * columns + j, slopes[h] * keyPositions[(int) at]);
             }
+            seen.setAtIndex(ValueLayout.JAVA_LONG, b, unmasked);
         }
-    }
-
-    /**
-     * One key more for every row: each (row, head) line of the bias and each row of the mask moved
-     * to its wider place, last first, and the new key written after it — unmasked, at the row's
-     * next position.
-     */
-    private void appendColumn() {
-        long width = positions + 1;
-        for (long pair = (long) rows * heads - 1; pair >= 0; pair--) {
-            MemorySegment.copy(alibi, pair * positions * element, alibi, pair * width * element, positions * element);
-            setBias(pair * width + positions, slopes[(int) (pair % heads)] * (float) seen[(int) (pair / heads)]);
-        }
-        for (long b = rows - 1; b >= 0; b--) {
-            MemorySegment.copy(masked, b * positions, masked, b * width, positions);
-            masked.set(ValueLayout.JAVA_BYTE, b * width + positions, (byte) 0);
-        }
-        for (int b = 0; b < rows; b++) seen[b]++;
-        positions = width;
     }
 
     /** Bias element {@code index} in the compute dtype: bfloat16 rounded to nearest even, as libtorch casts the float32 product. */

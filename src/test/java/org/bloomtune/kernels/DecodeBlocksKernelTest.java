@@ -37,16 +37,16 @@ class DecodeBlocksKernelTest {
             Tensor alibi = torch.zeros(ROWS * HEADS, 1, PAST + 1);
             Tensor masked = torch.zeros(ROWS, 1, 1, PAST + 1).to(torch.ScalarType.Bool);
             Tensor[] scratch = scratch(4 * H);
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, scratch(3 * H)), "scratch 5");
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, scratch(3 * H)), "scratch 5");
             Tensor[] oddCopies = scratch(4 * H);
             oddCopies[0] = torch.zeros(ROWS + 1, H);        // the layer norm's copies: a whole number of [rows, H]
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, oddCopies), "scratch 0");
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden.to(torch.ScalarType.BFloat16), List.<Tensor[]>of(kv), alibi, masked, scratch), "hidden");
-            refused(() -> DecodeBlocksKernel.run(arena, table, new DecodeBlocksKernel.Shape(ROWS, H, HEADS, H / HEADS, CAPACITY, CAPACITY, false, false, 1e-5),
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked, oddCopies), "scratch 0");
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden.to(torch.ScalarType.BFloat16), List.<Tensor[]>of(kv), alibi, masked, scratch), "hidden");
+            refused(() -> DecodeBlocksKernel.run(table, new DecodeBlocksKernel.Shape(ROWS, H, HEADS, H / HEADS, CAPACITY, CAPACITY, false, false, 1e-5),
                     hidden, List.<Tensor[]>of(kv), alibi, masked, scratch), "shape");
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked.narrow(3, 0, PAST), scratch), "mask");
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.<Tensor[]>of(new Tensor[]{kv[0], kv[0]}), alibi, masked, scratch), "cache buffers");
-            refused(() -> DecodeBlocksKernel.run(arena, table, shape, hidden, List.of(), alibi, masked, scratch), "one key and value buffer per block");
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.<Tensor[]>of(kv), alibi, masked.narrow(3, 0, PAST), scratch), "mask");
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.<Tensor[]>of(new Tensor[]{kv[0], kv[0]}), alibi, masked, scratch), "cache buffers");
+            refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.of(), alibi, masked, scratch), "one key and value buffer per block");
         }
     }
 

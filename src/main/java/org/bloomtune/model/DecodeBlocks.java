@@ -3,6 +3,7 @@ package org.bloomtune.model;
 import org.bloomtune.kernels.DecodeBlocksKernel;
 import org.bloomtune.kernels.RowKernel;
 import org.bloomtune.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -117,9 +118,7 @@ final class DecodeBlocks implements AutoCloseable {
         Kept step = kept.getAndSet(null);
         if (step != null && step.serves(cache, rows, dtype == ScalarType.BFloat16)) return step;
         if (step != null) step.close();
-        try (TensorOptions options = new TensorOptions(dtype)) {
-            return prepare(options, cache, rows);
-        }
+        return prepare(cache, rows, dtype);
     }
 
     private void keep(Kept step) {
@@ -165,9 +164,7 @@ final class DecodeBlocks implements AutoCloseable {
             boolean bf16 = step.prepared.bf16();
             if (!step.serves(cache, rows, bf16)) {
                 step.close();
-                try (TensorOptions options = new TensorOptions(bf16 ? ScalarType.BFloat16 : ScalarType.Float)) {
-                    step = prepare(options, cache, rows);
-                }
+                step = prepare(cache, rows, bf16 ? ScalarType.BFloat16 : ScalarType.Float);
                 if (step == null) throw new IllegalStateException("the native decode step no longer applies to the KV cache");
             }
             DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, config.hiddenSize(), config.numHeads(), config.headDim(),
@@ -189,8 +186,15 @@ final class DecodeBlocks implements AutoCloseable {
     /**
      * A step prepared for {@code cache}: its buffers given room for this step's position (as the
      * Java path reserves them), fresh scratch, the blocks' table for these rows; null where some
-     * piece has no native form.
+     * piece has no native form. Its tensors are the cache's and the step's own; the views and
+     * options made on the way belong to a scope of its own.
      */
+    private Kept prepare(KvCache cache, long rows, ScalarType dtype) {
+        try (PointerScope scope = new PointerScope(); TensorOptions options = new TensorOptions(dtype)) {
+            return prepare(options, cache, rows);
+        }
+    }
+
     private Kept prepare(TensorOptions options, KvCache cache, long rows) {
         Optional<DecodeBlocksKernel.Table> known = tables.get(rows);
         if (known != null && known.isEmpty()) return null;

@@ -249,11 +249,7 @@ class DecodeBlocksTest {
             // compiler threads take and pool arenas (FINDINGS.md). What is left may still rise once,
             // a library's buffer made on first use; a leak raises the floor of every window of two
             // rounds (360 steps), so only a rise of 128 KiB (a third of a kilobyte a step) in each fails.
-            long[] floors = new long[heap.length / 2];
-            for (int w = 0; w < floors.length; w++) floors[w] = Math.min(heap[2 * w], heap[2 * w + 1]);
-            boolean everyWindowRose = true;
-            for (int w = 1; w < floors.length; w++) everyWindowRose &= floors[w] - floors[w - 1] >= 128L << 10;
-            assertFalse(everyWindowRose, "the native heap outside the JVM rose in every window of 360 steps: "
+            assertFalse(HeapOutsideTheJvm.roseInEveryWindow(heap, 128L << 10), "the native heap outside the JVM rose in every window of 360 steps: "
                     + java.util.Arrays.toString(heap));
         }
     }

@@ -36,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (GreedyParityTest holds the session to HF's generate, through {@code Generator}).
  */
 class GreedyStepsTest {
-    static final long[][] PROMPTS = {{5, 17, 3, 88, 41}, {64, 2, 71}, {9, 23, 800, 1000}};
+    static final long[][] PROMPTS = NextTokenArgmaxTest.PROMPTS;
     static final int STEPS = 12;
 
     @TempDir
@@ -153,11 +153,8 @@ class GreedyStepsTest {
             long lastHigh = Arrays.stream(tensors, 4, 8).max().orElseThrow();
             assertTrue(lastHigh <= firstLow, "tensor bytes in use after each round: " + Arrays.toString(tensors));
             // As DecodeBlocksTest's check: a leak raises the floor of every window of two rounds (800 steps).
-            long[] floors = new long[heap.length / 2];
-            for (int w = 0; w < floors.length; w++) floors[w] = Math.min(heap[2 * w], heap[2 * w + 1]);
-            boolean everyWindowRose = true;
-            for (int w = 1; w < floors.length; w++) everyWindowRose &= floors[w] - floors[w - 1] >= 128L << 10;
-            assertFalse(everyWindowRose, "the native heap outside the JVM rose in every window of 800 steps: " + Arrays.toString(heap));
+            assertFalse(HeapOutsideTheJvm.roseInEveryWindow(heap, 128L << 10), "the native heap outside the JVM rose in every window of 800 steps: "
+                    + Arrays.toString(heap));
         }
     }
 

@@ -25,6 +25,20 @@ public final class HeapOutsideTheJvm {
         return ProcessMemory.nativeHeapBytes() - jvm;
     }
 
+    /**
+     * Whether {@code heap} (one {@link #bytes} reading after each round of equal work) rose by at
+     * least {@code bytes} from every window of two rounds' floor to the next. The JVM's own mallocs
+     * move the floor by megabytes as its compiler threads take and pool arenas, and a library's
+     * buffer made on first use may raise it once; a leak raises every window's.
+     */
+    public static boolean roseInEveryWindow(long[] heap, long bytes) {
+        long[] floors = new long[heap.length / 2];
+        for (int w = 0; w < floors.length; w++) floors[w] = Math.min(heap[2 * w], heap[2 * w + 1]);
+        boolean everyWindowRose = true;
+        for (int w = 1; w < floors.length; w++) everyWindowRose &= floors[w] - floors[w - 1] >= bytes;
+        return everyWindowRose;
+    }
+
     /** The JVM's own malloc total, from the {@code VM.native_memory summary} diagnostic command. */
     static long jvmMallocBytes() {
         String report;

@@ -111,28 +111,37 @@ public final class GreedySteps implements AutoCloseable {
         return out;
     }
 
-    /** The bias and mask of the prefill's keys, laid out as a step of that many keys reads them. */
+    /**
+     * The bias and mask of the prefill's keys, laid out as a step of that many keys reads them: made
+     * in Java arrays and copied in bulk, since a long batch's prompt has a million bias values and an
+     * access to native memory at a time runs interpreted in a generation's first steps.
+     */
     private void fill(long[] mask, float[] keyPositions, long columns) {
         positions = columns;
+        int keys = Math.toIntExact(columns);
+        float[] bias = new float[Math.toIntExact(rows * heads * columns)];
+        byte[] maskedKeys = new byte[mask.length];
+        long[] unmasked = new long[rows];
         for (int b = 0; b < rows; b++) {
-            long unmasked = 0;
-            for (long j = 0; j < columns; j++) {
-                long at = b * columns + j;
-                unmasked += mask[(int) at];
-                masked.set(ValueLayout.JAVA_BYTE, at, (byte) (mask[(int) at] == 0 ? 1 : 0));
-                for (int h = 0; h < heads; h++) setBias((b * heads + h) * columns + j, slopes[h] * keyPositions[(int) at]);
+            for (int j = 0; j < keys; j++) {
+                int at = b * keys + j;
+                unmasked[b] += mask[at];
+                maskedKeys[at] = (byte) (mask[at] == 0 ? 1 : 0);
+                for (int h = 0; h < heads; h++) bias[(b * heads + h) * keys + j] = slopes[h] * keyPositions[at];
             }
-            seen.setAtIndex(ValueLayout.JAVA_LONG, b, unmasked);
         }
+        if (bf16) {
+            short[] rounded = new short[bias.length];
+            for (int i = 0; i < bias.length; i++) rounded[i] = bfloat16(bias[i]);
+            MemorySegment.copy(rounded, 0, alibi, ValueLayout.JAVA_SHORT, 0, rounded.length);
+        } else {
+            MemorySegment.copy(bias, 0, alibi, ValueLayout.JAVA_FLOAT, 0, bias.length);
+        }
+        MemorySegment.copy(maskedKeys, 0, masked, ValueLayout.JAVA_BYTE, 0, maskedKeys.length);
+        MemorySegment.copy(unmasked, 0, seen, ValueLayout.JAVA_LONG, 0, rows);
     }
 
-    /** Bias element {@code index} in the compute dtype: bfloat16 rounded to nearest even, as libtorch casts the float32 product. */
-    private void setBias(long index, float value) {
-        if (bf16) alibi.setAtIndex(ValueLayout.JAVA_SHORT, index, bfloat16(value));
-        else alibi.setAtIndex(ValueLayout.JAVA_FLOAT, index, value);
-    }
-
-    /** A finite float rounded to bfloat16's bits, to nearest with ties to even. */
+    /** A finite float rounded to bfloat16's bits, to nearest with ties to even, as libtorch casts the float32 product. */
     static short bfloat16(float value) {
         int bits = Float.floatToRawIntBits(value);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);

@@ -27,13 +27,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@link GreedySteps} — each step's input gathered, normalized and given its ALiBi and mask column
- * in native memory — against {@link BloomModel#nextTokenArgmax} fed the same tokens through tensors
- * and libtorch's embedding and layer norm: the same picks step after step, for three left-padded
- * rows and for one, in every word embedding layout that has a native gather (float32 and bfloat16
- * row-major, bfloat16 and float32 panels, weight-only int8 and LLM.int8 panels in both compute
- * dtypes); no session where the embedding is row-major int8. The prompts' padding puts the rows'
- * ALiBi positions apart, so a bias column written at the wrong position or row changes the picks
- * (GreedyParityTest holds the session to HF's generate, through {@code Generator}).
+ * in native memory — against the same tokens fed through tensors: libtorch's embedding and layer
+ * norm, the model's attention context, the blocks, then ln_f, the lm_head and torch's argmax. Each
+ * step's last block output agrees and the picks are the same, step after step, for three
+ * left-padded rows and for one, in every word embedding layout that has a native gather (float32
+ * and bfloat16 row-major, bfloat16 and float32 panels, weight-only int8 and LLM.int8 panels in both
+ * compute dtypes); no session where the embedding is row-major int8. The prompts' padding puts the
+ * rows' ALiBi positions apart, so a bias column written at the wrong position or row moves the
+ * output (GreedyParityTest holds the session to HF's generate, through {@code Generator}).
  */
 class GreedyStepsTest {
     static final long[][] PROMPTS = NextTokenArgmaxTest.PROMPTS;
@@ -69,7 +70,7 @@ class GreedyStepsTest {
     }
 
     @Test
-    void eachStepPicksWhatNextTokenArgmaxPicksFedTheSameTokens() {
+    void eachStepMatchesTheTensorPathFedTheSameTokens() {
         List<Layout> layouts = List.of(new Layout(DType.F32, Int8Mode.NONE, false), new Layout(DType.BF16, Int8Mode.NONE, false),
                 new Layout(DType.BF16, Int8Mode.NONE, true), new Layout(DType.F32, Int8Mode.NONE, true),
                 new Layout(DType.BF16, Int8Mode.WEIGHT_ONLY, true), new Layout(DType.F32, Int8Mode.WEIGHT_ONLY, true),

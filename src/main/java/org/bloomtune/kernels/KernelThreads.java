@@ -30,12 +30,21 @@ final class KernelThreads {
             this.count = count;
         }
 
+        /** Runs the range on this thread and marks the part done (a part no helper took). */
         void run() {
+            work();
+            finish();
+        }
+
+        private void work() {
             try {
                 if (count > 0) range.run(from, count);
             } catch (Throwable t) {
                 error = t;
             }
+        }
+
+        private void finish() {
             done = true;
             LockSupport.unpark(caller);
         }
@@ -69,8 +78,10 @@ final class KernelThreads {
                     else LockSupport.park(this);
                     continue;
                 }
-                p.run();
+                p.work();
+                // Free before the caller learns the part is done: a caller that offers its next part at once finds the helper free.
                 slot.set(null);
+                p.finish();
                 spinUntil = System.nanoTime() + SPIN_NANOS;
             }
         }

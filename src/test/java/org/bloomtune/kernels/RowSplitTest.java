@@ -60,6 +60,22 @@ class RowSplitTest {
     }
 
     @Test
+    void aSplitRightAfterAnotherFindsTheHelperFree() {
+        // The helper frees its slot before the caller learns its part is done, so a caller that splits again at once
+        // hands the next part over instead of running it itself; freed after, some of these splits ran alone.
+        Thread caller = Thread.currentThread();
+        int alone = 0;
+        for (int i = 0; i < 20_000; i++) {
+            AtomicBoolean byCaller = new AtomicBoolean();
+            RowSplit.run("counting", 2, 2, (from, count) -> {
+                if (from > 0 && Thread.currentThread() == caller) byCaller.set(true);
+            });
+            if (byCaller.get()) alone++;
+        }
+        assertEquals(0, alone, "splits whose second part the caller ran itself");
+    }
+
+    @Test
     void claimedChunksRunEachUnitOnceAndAFasterThreadTakesWhatASlowerLeft() {
         for (int parts = 2; parts <= 4; parts++) {
             for (long units : new long[]{parts, 63, 64 * parts + 5, 7840}) {

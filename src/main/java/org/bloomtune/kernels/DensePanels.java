@@ -114,10 +114,9 @@ public final class DensePanels {
 
     /** Rows {@code ids} [...] (int64) of the weight packed in {@code panels}, as the row-major weight's: [..., k] of its dtype. */
     public static Tensor rows(Tensor panels, Tensor ids) {
-        if (!packs(panels)) throw new IllegalArgumentException("dense panels' rows take a packed weight");
+        RowGather gather = gather(panels);
         Kind kind = kind(panels);
-        long k = panels.size(1);
-        return gathered(ids, panels.size(0), k, kind.type(), kind.rowsName(), gather(panels));
+        return gathered(ids, panels.size(0), panels.size(1), kind.type(), kind.rowsName(), gather);
     }
 
     /** {@link #rows}' native gather over {@code panels}, for a caller that checks the ids and owns the output. */

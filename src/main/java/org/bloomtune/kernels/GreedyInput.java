@@ -20,9 +20,6 @@ public final class GreedyInput {
 
     private GreedyInput() {}
 
-    /** True when the kernels library is loaded. */
-    public static boolean available() { return INPUT != null; }
-
     /**
      * Normalizes {@code x} [rows, h] in place by the layer norm's {@code weight} and {@code bias} [h]
      * and widens the ALiBi bias [rows · heads, positions] and the mask [rows, positions] (one byte a

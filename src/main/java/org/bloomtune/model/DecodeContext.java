@@ -25,18 +25,26 @@ final class DecodeContext {
     static AttentionContext of(long[] mask, long batch, long keys, int heads, ScalarType dtype, AttentionKernel kernel) {
         float[] positions = positions(mask, batch, keys);
         if (positions == null) return null;
-        float[] slopes = Alibi.slopes(heads);
-        float[] alibi = new float[Math.toIntExact(batch * heads * keys)];
         boolean[] masked = new boolean[mask.length];
+        for (int i = 0; i < mask.length; i++) masked[i] = mask[i] == 0;
+        Tensor bias = Tensors.fromFloats(bias(positions, batch, keys, Alibi.slopes(heads)), batch * heads, 1, keys);
+        if (dtype.value != ScalarType.Float.value) bias = bias.to(dtype);
+        return new AttentionContext(kernel, bias, Tensors.fromBooleans(masked, batch, 1, 1, keys), null, null);
+    }
+
+    /**
+     * The ALiBi bias [B · heads, S] in float32 for the keys' {@link #positions} [B, S]: each head's
+     * slope times the position, one float32 product as libtorch computes it.
+     */
+    static float[] bias(float[] positions, long batch, long keys, float[] slopes) {
+        int heads = slopes.length;
+        float[] alibi = new float[Math.toIntExact(batch * heads * keys)];
         for (int b = 0; b < batch; b++) {
             for (int j = 0; j < keys; j++) {
-                masked[(int) (b * keys + j)] = mask[(int) (b * keys + j)] == 0;
                 for (int h = 0; h < heads; h++) alibi[(int) ((b * heads + h) * keys + j)] = slopes[h] * positions[(int) (b * keys + j)];
             }
         }
-        Tensor bias = Tensors.fromFloats(alibi, batch * heads, 1, keys);
-        if (dtype.value != ScalarType.Float.value) bias = bias.to(dtype);
-        return new AttentionContext(kernel, bias, Tensors.fromBooleans(masked, batch, 1, 1, keys), null, null);
+        return alibi;
     }
 
     /**

@@ -118,17 +118,12 @@ public final class GreedySteps implements AutoCloseable {
      */
     private void fill(long[] mask, float[] keyPositions, long columns) {
         positions = columns;
-        int keys = Math.toIntExact(columns);
-        float[] bias = new float[Math.toIntExact(rows * heads * columns)];
+        float[] bias = DecodeContext.bias(keyPositions, rows, columns, slopes);
         byte[] maskedKeys = new byte[mask.length];
         long[] unmasked = new long[rows];
-        for (int b = 0; b < rows; b++) {
-            for (int j = 0; j < keys; j++) {
-                int at = b * keys + j;
-                unmasked[b] += mask[at];
-                maskedKeys[at] = (byte) (mask[at] == 0 ? 1 : 0);
-                for (int h = 0; h < heads; h++) bias[(b * heads + h) * keys + j] = slopes[h] * keyPositions[at];
-            }
+        for (int at = 0; at < mask.length; at++) {
+            unmasked[(int) (at / columns)] += mask[at];
+            maskedKeys[at] = (byte) (mask[at] == 0 ? 1 : 0);
         }
         if (bf16) {
             short[] rounded = new short[bias.length];

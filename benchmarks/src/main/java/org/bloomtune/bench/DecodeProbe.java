@@ -24,8 +24,9 @@ import java.util.Random;
 /**
  * Decode speed against the memory-bandwidth floor, all in one process: for each mode and batch, a
  * generation's decode steps (ms/step from its own {@link GenerationStats}, prefill excluded) beside
- * a read rate measured right before and right after it (libtorch's {@code sum} over 1 GiB of
- * float32 on all its threads, best of five). A decode step reads every weight once and the KV
+ * a read rate measured right before and right after it ({@link ReadRate}: libtorch's {@code sum}
+ * over a kept gibibyte of float32 on all its threads, best of five), and the median step and the
+ * steps held up from outside ({@link StepClock}). A decode step reads every weight once and the KV
  * cache once, so its floor is those bytes ÷ the read rate; the table gives ms/step ÷ floor.
  * {@code DecodeProbe [SHAPE [NEW_TOKENS [MODE:BATCH ...]]]}; defaults bloom-560m, 129, every mode at
  * batch 1 and 8. The bytes: the model's resident weights (int8 values and their scales where
@@ -33,7 +34,8 @@ import java.util.Random;
  */
 public final class DecodeProbe {
     private static final int PROMPT = 8;
-    private static final long READ_BYTES = 1L << 30;
+    /** A step this many times the median was held up from outside (a stopped vCPU, the guest's page work), not slower code. */
+    private static final double STALLED = 2;
     /** int8 products a multiply-add of the weight-only panels by digits (native/int8_digits_panels.c): one a digit of x. */
     private static final int DIGITS = 3;
 
@@ -53,28 +55,32 @@ public final class DecodeProbe {
     static String table(String shape, int newTokens, List<String> runs) {
         LibTorch.init();
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT, "%s, %d-token prompts, %d new tokens (decode steps: %d), libtorch threads %d%n%n"
-                + "| mode | batch | decode ms/step | bytes read per step MB | read rate before / after GB/s | memory floor ms | × memory floor "
-                + "| GEMM GOP/s | ops per step G | compute floor ms | × roofline | effective GB/s | steal %% |%n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads()));
-        for (String run : runs) {
-            String mode = run.substring(0, run.indexOf(':'));
-            int batch = Integer.parseInt(run.substring(run.indexOf(':') + 1));
-            String row = row(shape, mode, batch, newTokens);
-            System.err.println(row);
-            md.append(row).append('\n');
+                + "| mode | batch | decode ms/step | median ms/step | steps ≥ %.0f× median | bytes read per step MB | read rate before / after GB/s "
+                + "| memory floor ms | × memory floor | GEMM GOP/s | ops per step G | compute floor ms | × roofline | effective GB/s | steal %% |%n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|%n", shape, PROMPT, newTokens, newTokens - 1, torch.get_num_threads(),
+                STALLED));
+        try (ReadRate read = new ReadRate()) {
+            for (String run : runs) {
+                String mode = run.substring(0, run.indexOf(':'));
+                int batch = Integer.parseInt(run.substring(run.indexOf(':') + 1));
+                String row = row(shape, mode, batch, newTokens, read);
+                System.err.println(row);
+                md.append(row).append('\n');
+            }
         }
         return md.toString();
     }
 
-    private static String row(String shape, String mode, int batch, int newTokens) {
+    private static String row(String shape, String mode, int batch, int newTokens, ReadRate read) {
         try (BloomModel model = BloomModel.load(Checkpoints.random(shape), Modes.options(mode).forInference())) {
             List<long[]> prompts = prompts(model.config(), batch);
             new Generator(model).generate(prompts, GenerationConfig.greedy(9, -1), TokenListener.NONE);          // warm-up
-            double before = readRate();
+            double before = read.measure();
             long[] steal = CpuSteal.sample();
-            GenerationStats stats = new Generator(model).generate(prompts, GenerationConfig.greedy(newTokens, -1), TokenListener.NONE).stats();
+            StepClock clock = new StepClock(newTokens);
+            GenerationStats stats = new Generator(model).generate(prompts, GenerationConfig.greedy(newTokens, -1), clock).stats();
             double stolen = CpuSteal.percent(steal, CpuSteal.sample());
-            double after = readRate();
+            double after = read.measure();
             double gemm = gemmRate(mode);
             double positions = PROMPT + newTokens / 2.0;
             double bytes = model.residentWeightBytes() + cacheBytes(model.config(), mode, batch, positions);
@@ -82,9 +88,11 @@ public final class DecodeProbe {
             double flops = stepFlops(model.config(), batch, positions) * (Modes.byDigits(mode) ? DIGITS : 1);
             double computeMs = flops / (gemm * 1e9) * 1e3;
             double ms = stats.secondsPerDecodeStep() * 1e3;
-            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch, ms,
-                    bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9, computeMs, ms / Math.max(memoryMs, computeMs),
-                    bytes / (ms / 1e3) / 1e9, stolen);
+            double[] steps = clock.stepMillis();
+            double median = StepClock.median(steps);
+            return String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %d | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch,
+                    ms, median, StepClock.atLeast(steps, STALLED * median), bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9,
+                    computeMs, ms / Math.max(memoryMs, computeMs), bytes / (ms / 1e3) / 1e9, stolen);
         }
     }
 
@@ -153,20 +161,5 @@ public final class DecodeProbe {
             prompts.add(ids);
         }
         return prompts;
-    }
-
-    /** GB/s of libtorch's {@code sum} over 1 GiB of float32, best of five: the rate a decode step could read weights at. */
-    static double readRate() {
-        try (PointerScope scope = new PointerScope()) {
-            Tensor t = torch.ones(READ_BYTES / Float.BYTES);
-            double best = 0;
-            for (int i = 0; i < 5; i++) {
-                long start = System.nanoTime();
-                try (Tensor s = t.sum()) {
-                    best = Math.max(best, READ_BYTES / (double) (System.nanoTime() - start));
-                }
-            }
-            return best;
-        }
     }
 }

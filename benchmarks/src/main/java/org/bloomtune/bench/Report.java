@@ -72,10 +72,13 @@ public final class Report {
         generateTable(md, generate, peak);
         md.append("\n## Decode against the memory-bandwidth floor (`DecodeProbe`)\n\n").append(decode).append("""
 
-                Decode only (prefill excluded), ms per step of the batch from the generation's own stats. Floor: the bytes a
+                Decode only (prefill excluded), ms per step of the batch from the generation's own stats (the mean; the × columns
+                divide it); the median step and the steps of at least twice the median, from the first row's token arrivals, beside
+                it — on the VMs these figures come from the host stops one vCPU for a tenth of a second now and then while both run
+                flat out, and such a step shows there (`FINDINGS.md`). Floor: the bytes a
                 step reads (resident weights — int8 values and scales where quantized, the tied lm_head once — plus the KV
                 cache at the mean position) ÷ the better of two read rates taken right before and after the row in the same
-                process (libtorch `sum` over 1 GiB of float32, best of five). Compute floor: the step's multiply-adds (×2) at
+                process (libtorch `sum` over 1 GiB of float32 kept for all the rows, best of five). Compute floor: the step's multiply-adds (×2) at
                 the same process's GEMM rate for the mode's arithmetic; for LLM.int8 and for weight-only panels multiplying
                 by x's three int8 digits, int8 ops at `_int_mm`'s rate (three a multiply-add by digits). Roofline: the larger
                 floor. Steal: the share of CPU time the hypervisor took during the timed generation (`/proc/stat`).

@@ -81,7 +81,7 @@ final class GenerateCommand implements Runnable {
     @Option(names = "--eos-id", paramLabel = "ID", description = "stop id (default: the config's eos_token_id; -1: never)")
     Long eosId;
 
-    @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step) and the peak memory beside its estimate to stderr")
+    @Option(names = "--stats", description = "print prefill and decode timings (ms/position, ms/step and the median step) and the peak memory beside its estimate to stderr")
     boolean stats;
 
     @Option(names = "--no-warmup", description = "skip the two-token generation run before the real one (it keeps the process's one-time "

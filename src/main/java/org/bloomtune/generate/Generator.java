@@ -68,6 +68,7 @@ public final class Generator {
         long began = System.nanoTime();
         long decodeBegan = began;
         int decodeSteps = 0;
+        long[] stepNanos = new long[Math.min(256, config.maxNewTokens())];      // grown as steps come: max-new-tokens may be far more than run
         // The cache holds the prefill (with a prefix's positions) and every token fed back: all but the last one produced.
         long positions = prefill.prefixLength() + prefill.length() + config.maxNewTokens() - 1;
         try (KvCache cache = new KvCache(model.config().numLayers(), positions)) {
@@ -86,6 +87,7 @@ public final class Generator {
                 for (int n = 1; ; n++) {
                     record(next, produced, finished, listener, config);
                     if (n >= config.maxNewTokens() || allTrue(finished)) break;
+                    long stepBegan = System.nanoTime();
                     if (greedy != null) {
                         next = fed(greedy.next(next), tokens, finished);
                     } else {
@@ -95,14 +97,16 @@ public final class Generator {
                                     cache, picker, tokens, finished);
                         }
                     }
-                    decodeSteps++;
+                    if (decodeSteps == stepNanos.length) stepNanos = Arrays.copyOf(stepNanos, 2 * stepNanos.length);
+                    stepNanos[decodeSteps++] = System.nanoTime() - stepBegan;
                 }
             }
         }
         long[][] out = new long[batch][];
         for (int b = 0; b < batch; b++) out[b] = produced.get(b).stream().mapToLong(Long::longValue).toArray();
         long ended = System.nanoTime();
-        return new GenerationResult(out, new GenerationStats(batch, prefill.length(), (decodeBegan - began) / 1e9, decodeSteps, (ended - decodeBegan) / 1e9));
+        return new GenerationResult(out, new GenerationStats(batch, prefill.length(), (decodeBegan - began) / 1e9, decodeSteps, (ended - decodeBegan) / 1e9,
+                GenerationStats.medianSeconds(stepNanos, decodeSteps)));
     }
 
     /** One forward; returns each row's next token (the pad id for finished rows). */

@@ -25,8 +25,8 @@ import java.util.Random;
  * Decode speed against the memory-bandwidth floor, all in one process: for each mode and batch, a
  * generation's decode steps (ms/step from its own {@link GenerationStats}, prefill excluded) beside
  * a read rate measured right before and right after it ({@link ReadRate}: libtorch's {@code sum}
- * over a kept gibibyte of float32 on all its threads, best of five), and the median step and the
- * steps held up from outside ({@link StepClock}). A decode step reads every weight once and the KV
+ * over a kept gibibyte of float32 on all its threads, best of five), the median step from the same
+ * stats and the steps held up from outside ({@link StepClock}). A decode step reads every weight once and the KV
  * cache once, so its floor is those bytes ÷ the read rate; the table gives ms/step ÷ floor.
  * {@code DecodeProbe [SHAPE [NEW_TOKENS [MODE:BATCH ...]]]}; defaults bloom-560m, 129, every mode at
  * batch 1 and 8. The bytes: the model's resident weights (int8 values and their scales where
@@ -88,10 +88,9 @@ public final class DecodeProbe {
             double flops = stepFlops(model.config(), batch, positions) * (Modes.byDigits(mode) ? DIGITS : 1);
             double computeMs = flops / (gemm * 1e9) * 1e3;
             double ms = stats.secondsPerDecodeStep() * 1e3;
-            double[] steps = clock.stepMillis();
-            double median = StepClock.median(steps);
+            double median = stats.medianDecodeStepSeconds() * 1e3;
             return String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %d | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch,
-                    ms, median, StepClock.atLeast(steps, STALLED * median), bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9,
+                    ms, median, StepClock.atLeast(clock.stepMillis(), STALLED * median), bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9,
                     computeMs, ms / Math.max(memoryMs, computeMs), bytes / (ms / 1e3) / 1e9, stolen);
         }
     }

@@ -6,10 +6,9 @@ import java.util.Arrays;
 
 /**
  * A generation's step times, read from when each of its first row's tokens arrives: the gap
- * between two tokens is one decode step, the Java between them included. Where the mean of a
- * generation's steps is its own stats' figure, the median shows what a step takes when nothing
- * outside the process interferes, and the count of long steps how often something did (the VMs
- * these figures are taken on stop a vCPU for a tenth of a second now and then: benchmarks/FINDINGS.md).
+ * between two tokens is one decode step, the Java between them included. Beside the mean and
+ * median of the generation's own stats, they count the steps held up from outside (the VMs these
+ * figures are taken on stop a vCPU for a tenth of a second now and then: benchmarks/FINDINGS.md).
  */
 final class StepClock implements TokenListener {
     private final long[] arrivals;
@@ -27,15 +26,6 @@ final class StepClock implements TokenListener {
         double[] steps = new double[Math.max(0, count - 1)];
         for (int i = 1; i < count; i++) steps[i - 1] = (arrivals[i] - arrivals[i - 1]) / 1e6;
         return steps;
-    }
-
-    /** The median of {@code values} (NaN when empty). */
-    static double median(double[] values) {
-        if (values.length == 0) return Double.NaN;
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        int mid = sorted.length / 2;
-        return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
     /** How many of {@code values} are at least {@code limit}. */

@@ -26,8 +26,9 @@ import java.util.Random;
  * generation's decode steps (ms/step from its own {@link GenerationStats}, prefill excluded) beside
  * a read rate measured right before and right after it ({@link ReadRate}: libtorch's {@code sum}
  * over a kept gibibyte of float32 on all its threads, best of five), the median step from the same
- * stats and the steps held up from outside ({@link StepClock}). A decode step reads every weight once and the KV
- * cache once, so its floor is those bytes ÷ the read rate; the table gives ms/step ÷ floor.
+ * stats and the steps held up from outside ({@link StepClock}). A decode step reads every weight
+ * once and the KV cache once, so its floor is those bytes ÷ the read rate; the table gives ms/step
+ * ÷ floor.
  * {@code DecodeProbe [SHAPE [NEW_TOKENS [MODE:BATCH ...]]]}; defaults bloom-560m, 129, every mode at
  * batch 1 and 8. The bytes: the model's resident weights (int8 values and their scales where
  * quantized; the tied lm_head once) plus the cache at the mean position.

@@ -290,15 +290,18 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
      * eight read memory in one pass and only computed in the other. One pass requests two lines an
      * iteration a fixed distance ahead, as the other panel kernels do. The lines sixteen on are asked into L1
      * besides only on Intel: on AMD's Zen 5 a batch of one reads faster without them and eight no slower
-     * (benchmarks/FINDINGS.md).
+     * (benchmarks/FINDINGS.md). One row of x on Zen 5 reads faster with no requests at all (each step of a
+     * decode taking the two ways in turn: 5–9 % shorter), where four rows read half again slower without
+     * them: one row requests only where single streams need it (prefetch.h).
      */
     int near = bt_requests_single_stream();
+    int request = rows > 1 || near;
     int64_t panelBytes = pairs * 2 * PANEL, passes = (rows + ROWS - 1) / ROWS, iterations = (pairs + 1) / 2;
     int64_t aheadStep = passes == 1 ? 128 : 64, limit = (n + ahead) / PANEL * panelBytes;   /* bytes from `panels` the requests may reach */
     for (int64_t p = 0; p < n / PANEL; p++) {
         const int8_t *panel = panels + p * panelBytes;
         int64_t next = p * panelBytes + (passes == 1 ? AHEAD_BYTES : panelBytes);
-        int64_t nextEnd = next + panelBytes < limit ? next + panelBytes : limit;
+        int64_t nextEnd = !request ? next : next + panelBytes < limit ? next + panelBytes : limit;
         const void *b = bias ? (const char *) bias + p * PANEL * element : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS;

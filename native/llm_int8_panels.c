@@ -22,16 +22,17 @@
 #include "llm_int8_epilogue.h"
 #include "llm_int8_panels.h"
 #include "panels.h"
+#include "prefetch.h"
 
 int32_t bt_int8_vnni_supported(void);
 
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
 /*
- * The panels requested this far ahead into L2 at every row count: on the Xeon of benchmarks/FINDINGS.md
- * a single stream reads far below the memory's rate without requests (prefetch.h), and on the EPYC
- * int8 panels read at one row of x faster with them, unlike bfloat16 panels (FINDINGS: "LLM.int8
- * panels tried and not kept").
+ * The panels requested this far ahead into L2: at two rows of x and more everywhere, and at one row
+ * where a single stream needs it (prefetch.h: the Xeon of benchmarks/FINDINGS.md read far below the
+ * memory's rate without). On the Zen 5 EPYC one row reads faster without them — each step of a
+ * decode taking the two ways in turn, 9–11 % shorter — while eight rows read 13 % slower without.
  */
 #define AHEAD_BYTES 16384
 
@@ -72,14 +73,17 @@ void bt_llm_int8_panels_values(const int8_t *panels, int64_t k, const int64_t *i
  * takes 128 · Σ x off. The sixteen sums are named variables, not an array: GCC kept an array's
  * elements moving between registers and the stack at every step.
  */
-BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr) {
+BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], const int nr,
+                         const int request) {
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     __m512i a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
     for (int64_t q = 0; q < words; q++) {
         const int8_t *line = panel + q * 2 * 64;
-        _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
-        _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
+        if (request) {
+            _mm_prefetch((const char *) line + AHEAD_BYTES, _MM_HINT_T1);
+            _mm_prefetch((const char *) line + AHEAD_BYTES + 64, _MM_HINT_T1);
+        }
         __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(line), flip);
         __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512(line + 64), flip);
         BT_ROW_WORDS(0) BT_ROW_WORDS(1) BT_ROW_WORDS(2) BT_ROW_WORDS(3) BT_ROW_WORDS(4) BT_ROW_WORDS(5) BT_ROW_WORDS(6) BT_ROW_WORDS(7)
@@ -88,16 +92,17 @@ BT_VNNI_INLINE void tile(const int8_t *panel, int64_t words, const int8_t *x8, i
 }
 
 /* tile() with nr a constant in each branch, so its loops unroll and its accumulators stay in registers. */
-BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], int nr) {
+BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *x8, int64_t k, int32_t acc[ROWS][PANEL], int nr,
+                              int request) {
     switch (nr) {
-    case 1: tile(panel, words, x8, k, acc, 1); break;
-    case 2: tile(panel, words, x8, k, acc, 2); break;
-    case 3: tile(panel, words, x8, k, acc, 3); break;
-    case 4: tile(panel, words, x8, k, acc, 4); break;
-    case 5: tile(panel, words, x8, k, acc, 5); break;
-    case 6: tile(panel, words, x8, k, acc, 6); break;
-    case 7: tile(panel, words, x8, k, acc, 7); break;
-    default: tile(panel, words, x8, k, acc, 8); break;
+    case 1: tile(panel, words, x8, k, acc, 1, request); break;
+    case 2: tile(panel, words, x8, k, acc, 2, request); break;
+    case 3: tile(panel, words, x8, k, acc, 3, request); break;
+    case 4: tile(panel, words, x8, k, acc, 4, request); break;
+    case 5: tile(panel, words, x8, k, acc, 5, request); break;
+    case 6: tile(panel, words, x8, k, acc, 6, request); break;
+    case 7: tile(panel, words, x8, k, acc, 7, request); break;
+    default: tile(panel, words, x8, k, acc, 8, request); break;
     }
 }
 
@@ -147,11 +152,12 @@ void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, in
                                 const int8_t *panels, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
     int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
     int32_t acc[ROWS][PANEL];
+    const int request = rows > 1 || bt_requests_single_stream();
     for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
         const int8_t *panel = panels + j0 * k;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
-            tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr);
+            tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr, request);
             for (int r = 0; r < nr; r++)
                 for (int j = 0; j < PANEL; j++) acc[r][j] -= p->offset[r0 + r];
             bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, p->row_scale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,

@@ -29,11 +29,13 @@ int32_t bt_int8_vnni_supported(void);
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
 /*
- * The panels requested this far ahead into L2: at two rows of x and more everywhere, and at one row
+ * The panels requested this far ahead into L2: past four rows of x everywhere, and at one to four
  * where a single stream needs it (prefetch.h: the Xeon of benchmarks/FINDINGS.md read far below the
- * memory's rate without). On the Zen 5 EPYC one row reads faster without them — each step of a
- * decode taking the two ways in turn, 9–11 % shorter — while eight rows read 13 % slower without.
+ * memory's rate without). On the Zen 5 EPYC one to four rows read faster without them — each step
+ * of a decode taking the two ways in turn, 9–11 % shorter at one row, 3–5 % at two and four — while
+ * eight rows read 13 % slower without.
  */
+#define REQUEST_ROWS_PAST 4
 #define AHEAD_BYTES 16384
 
 /* W [n, k] int8 (n a multiple of 32, k of 4) into `panels` (n · k bytes). */
@@ -152,7 +154,7 @@ void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, in
                                 const int8_t *panels, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
     int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
     int32_t acc[ROWS][PANEL];
-    const int request = rows > 1 || bt_requests_single_stream();
+    const int request = rows > REQUEST_ROWS_PAST || bt_requests_single_stream();
     for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
         const int8_t *panel = panels + j0 * k;
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {

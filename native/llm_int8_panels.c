@@ -29,13 +29,13 @@ int32_t bt_int8_vnni_supported(void);
 #define PANEL BT_PANEL    /* output rows of one panel */
 #define ROWS 8            /* rows of x per pass over a panel */
 /*
- * The panels requested this far ahead into L2: past four rows of x everywhere, and at one to four
+ * The panels requested this far ahead into L2: past six rows of x everywhere, and at one to six
  * where a single stream needs it (prefetch.h: the Xeon of benchmarks/FINDINGS.md read far below the
- * memory's rate without). On the Zen 5 EPYC one to four rows read faster without them — each step
- * of a decode taking the two ways in turn, 9–11 % shorter at one row, 3–5 % at two and four — while
- * eight rows read 13 % slower without.
+ * memory's rate without). On the Zen 5 EPYC one to six rows read faster without them — each step
+ * of a decode taking the two ways in turn, 9–11 % shorter at one row, 2–5 % at two to six — while
+ * eight rows read 13–19 % slower without (seven: level, then 14 % slower).
  */
-#define REQUEST_ROWS_PAST 4
+#define REQUEST_ROWS_PAST 6
 #define AHEAD_BYTES 16384
 
 /* W [n, k] int8 (n a multiple of 32, k of 4) into `panels` (n · k bytes). */

@@ -290,9 +290,8 @@ void bt_int8_digits_product(const bt_int8_digits *d, int32_t type, int64_t rows,
      * eight read memory in one pass and only computed in the other. One pass requests two lines an
      * iteration a fixed distance ahead, as the other panel kernels do. The lines sixteen on are asked into L1
      * besides only on Intel: on AMD's Zen 5 a batch of one reads faster without them and eight no slower
-     * (benchmarks/FINDINGS.md). One row of x on Zen 5 reads faster with no requests at all (each step of a
-     * decode taking the two ways in turn: 5–9 % shorter), where four rows read half again slower without
-     * them: one row requests only where single streams need it (prefetch.h).
+     * (benchmarks/FINDINGS.md). One row of x on Zen 5 reads faster with no requests at all, where four rows
+     * read far slower without them: one row requests only where single streams need it (prefetch.h).
      */
     int near = bt_requests_single_stream();
     int request = rows > 1 || near;

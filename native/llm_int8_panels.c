@@ -31,9 +31,9 @@ int32_t bt_int8_vnni_supported(void);
 /*
  * The panels requested this far ahead into L2: past six rows of x everywhere, and at one to six
  * where a single stream needs it (prefetch.h: the Xeon of benchmarks/FINDINGS.md read far below the
- * memory's rate without). On the Zen 5 EPYC one to six rows read faster without them — each step
- * of a decode taking the two ways in turn, 9–11 % shorter at one row, 2–5 % at two to six — while
- * eight rows read 13–19 % slower without (seven: level, then 14 % slower).
+ * memory's rate without). On the Zen 5 EPYC the hardware prefetcher alone kept one to six rows fed
+ * better than the requests did, and eight rows worse (FINDINGS: "no panels requested ahead for a
+ * few rows of x on AMD").
  */
 #define REQUEST_ROWS_PAST 6
 #define AHEAD_BYTES 16384

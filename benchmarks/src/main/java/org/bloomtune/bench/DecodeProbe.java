@@ -91,7 +91,7 @@ public final class DecodeProbe {
             double ms = stats.secondsPerDecodeStep() * 1e3;
             double median = stats.medianDecodeStepSeconds() * 1e3;
             return String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %d | %.0f | %.1f / %.1f | %.1f | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %.1f |", mode, batch,
-                    ms, median, StepClock.atLeast(clock.stepMillis(), STALLED * median), bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9,
+                    ms, median, clock.stepsAtLeast(STALLED * median), bytes / 1e6, before, after, memoryMs, ms / memoryMs, gemm, flops / 1e9,
                     computeMs, ms / Math.max(memoryMs, computeMs), bytes / (ms / 1e3) / 1e9, stolen);
         }
     }

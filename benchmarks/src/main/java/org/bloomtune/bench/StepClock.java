@@ -28,8 +28,8 @@ final class StepClock implements TokenListener {
         return steps;
     }
 
-    /** How many of {@code values} are at least {@code limit}. */
-    static long atLeast(double[] values, double limit) {
-        return Arrays.stream(values).filter(v -> v >= limit).count();
+    /** How many decode steps took at least {@code millis}. */
+    long stepsAtLeast(double millis) {
+        return Arrays.stream(stepMillis()).filter(v -> v >= millis).count();
     }
 }

@@ -96,6 +96,7 @@ final class DecodeBlocks implements AutoCloseable {
         boolean bf16 = hidden.scalar_type().value == ScalarType.BFloat16.value;
         Kept step = take(cache, rows, bf16 ? ScalarType.BFloat16 : ScalarType.Float);
         if (step == null) return null;
+        cache.populateAhead(1);
         Tensor state = hidden.reshape(rows, h).contiguous().clone();
         DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, h, config.numHeads(), config.headDim(), cache.length(),
                 step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
@@ -167,6 +168,7 @@ final class DecodeBlocks implements AutoCloseable {
                 step = prepare(cache, rows, bf16 ? ScalarType.BFloat16 : ScalarType.Float);
                 if (step == null) throw new IllegalStateException("the native decode step no longer applies to the KV cache");
             }
+            cache.populateAhead(1);
             DecodeBlocksKernel.Shape shape = new DecodeBlocksKernel.Shape(rows, config.hiddenSize(), config.numHeads(), config.headDim(),
                     cache.length(), step.prepared.capacity(), bf16, blocks.getFirst().residualFromLayernorm(), config.layerNormEpsilon());
             long[] picked = DecodeBlocksKernel.argmax(step.prepared, shape, hidden, alibi, masked);

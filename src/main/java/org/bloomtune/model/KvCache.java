@@ -1,6 +1,8 @@
 package org.bloomtune.model;
 
 import org.bloomtune.tensor.CpuCachingAllocator;
+import org.bloomtune.tensor.NativeMemory;
+import org.bloomtune.tensor.ResidentPages;
 import org.bloomtune.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -31,9 +33,18 @@ public final class KvCache implements AutoCloseable {
      * and the decode kernel's vector loads of a row never straddle two lines.
      */
     static final long CAPACITY_MULTIPLE = 32;
+    /**
+     * Positions past the ones about to be written whose pages are made resident together. On 4 KiB
+     * pages a value row of head_dim floats takes a fresh page every sixteen positions, in every
+     * (row, head) pair of every layer at the same step; asking for a run of them in one call costs
+     * less than faulting them in one by one (benchmarks/FINDINGS.md), and the cache stays resident
+     * only this far past what is written.
+     */
+    static final long POPULATED_AHEAD = 64;
 
     private final Tensor[] keys;
     private final Tensor[] values;
+    private final long[] resident;       // per layer: positions of the buffers known resident
     private final long expectedPositions;
     private long length;
     private long version;
@@ -52,6 +63,7 @@ public final class KvCache implements AutoCloseable {
         if (expectedPositions < 0) throw new IllegalArgumentException("expectedPositions is " + expectedPositions);
         this.keys = new Tensor[numLayers];
         this.values = new Tensor[numLayers];
+        this.resident = new long[numLayers];
         this.expectedPositions = expectedPositions;
     }
 
@@ -99,6 +111,31 @@ public final class KvCache implements AutoCloseable {
         long needed = length + added;
         if (keys[layer] == null) grow(layer, rows, headDim, options, firstCapacity(needed));
         else if (keys[layer].size(2) < needed) grow(layer, rows, headDim, options, Math.max(needed + SPARE, 2 * needed));
+        populateAhead(layer, needed);
+    }
+
+    /**
+     * Makes every layer's buffers resident for {@code added} more positions and {@value
+     * #POPULATED_AHEAD} beyond, for a kernel about to write them in place (within the capacity).
+     */
+    void populateAhead(long added) {
+        for (int layer = 0; layer < keys.length; layer++) {
+            if (keys[layer] != null) populateAhead(layer, length + added);
+        }
+    }
+
+    private void populateAhead(int layer, long needed) {
+        if (needed <= resident[layer] || !ResidentPages.supported() || !keys[layer].is_cpu()) return;
+        long capacity = keys[layer].size(2);
+        long to = Math.min(capacity, needed + POPULATED_AHEAD);
+        long from = resident[layer];
+        long element = keys[layer].element_size();
+        long pairs = keys[layer].size(0);
+        long headDim = keys[layer].size(1);
+        ResidentPages.populateRows(NativeMemory.of(keys[layer]), pairs * headDim, capacity * element, from * element, to * element);
+        long position = headDim * element;
+        ResidentPages.populateRows(NativeMemory.of(values[layer]), pairs, capacity * position, from * position, to * position);
+        resident[layer] = to;
     }
 
     private long firstCapacity(long needed) {
@@ -116,11 +153,13 @@ public final class KvCache implements AutoCloseable {
                 k = torch.empty(new long[]{rows, headDim, capacity}, options, new MemoryFormatOptional());
                 v = torch.empty(new long[]{rows, capacity, headDim}, options, new MemoryFormatOptional());
             }
-            if (keys[layer] != null && length > 0) {
+            long copied = keys[layer] == null ? 0 : length;
+            if (copied > 0) {
                 k.narrow(2, 0, length).copy_(keys[layer].narrow(2, 0, length));
                 v.narrow(1, 0, length).copy_(values[layer].narrow(1, 0, length));
             }
             replace(layer, Tensors.escape(k), Tensors.escape(v));
+            resident[layer] = copied;
         }
     }
 
@@ -239,8 +278,10 @@ public final class KvCache implements AutoCloseable {
         return torch.cat(new TensorVector(torch.zeros(new long[]{value.size(0), columns, value.size(2)}, value.options()), value), 1);
     }
 
+    /** Puts in {@code layer}'s buffers; unless the caller says otherwise, every position of them is resident (written). */
     private void replace(int layer, Tensor key, Tensor value) {
         version++;
+        resident[layer] = key.size(2);
         if (keys[layer] != null) keys[layer].close();
         if (values[layer] != null) values[layer].close();
         keys[layer] = key;

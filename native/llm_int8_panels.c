@@ -109,6 +109,29 @@ BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *
 }
 
 /*
+ * The panel's float32 results for nr rows when no column of x is an outlier: y = ((float) (acc −
+ * offset) · rowScale) · scale + bias, as bt_llm_int8_finish rounds them (no fused multiply-add),
+ * straight from the tile's sums instead of a call per row.
+ */
+BT_VNNI __attribute__((optimize("fp-contract=off")))
+static void finish_plain_f32(int32_t acc[ROWS][PANEL], int nr, const int32_t *offset, const float *rowScale, const float *scales,
+                             const float *bias, float *y, int64_t ldy) {
+    __m512 s0 = _mm512_loadu_ps(scales), s1 = _mm512_loadu_ps(scales + 16);
+    for (int r = 0; r < nr; r++) {
+        __m512i o = _mm512_set1_epi32(offset[r]);
+        __m512 rs = _mm512_set1_ps(rowScale[r]);
+        __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc[r]), o)), rs), s0);
+        __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc[r] + 16), o)), rs), s1);
+        if (bias) {
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));
+        }
+        _mm512_storeu_ps(y + r * ldy, v0);
+        _mm512_storeu_ps(y + r * ldy + 16, v1);
+    }
+}
+
+/*
  * x [rows, k] float32 (type 0) or bfloat16 (type 1), contiguous, quantized into p's own scratch:
  * x8, row scales, outlier columns (and their bytes' places in a panel row), and each row's offset
  * for the flipped weight. Returns 0, or -1 when an argument is out of range or scratch memory cannot
@@ -160,6 +183,11 @@ void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, in
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
             tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr, request);
+            if (p->outliers == 0 && type == BT_X_F32) {
+                finish_plain_f32(acc, nr, p->offset + r0, p->row_scale + r0, scales + j0, bias ? (const float *) bias + j0 : NULL,
+                                 (float *) y + r0 * ldy + j0, ldy);
+                continue;
+            }
             for (int r = 0; r < nr; r++)
                 for (int j = 0; j < PANEL; j++) acc[r][j] -= p->offset[r0 + r];
             bt_llm_int8_finish(&acc[0][0], PANEL, nr, PANEL, p->row_scale + r0, scales + j0, bias ? (const char *) bias + j0 * elem : NULL,

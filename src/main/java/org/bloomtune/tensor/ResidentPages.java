@@ -35,7 +35,7 @@ public final class ResidentPages {
      * Returns the calls made.
      */
     public static long populateRows(MemorySegment buffer, long rows, long rowBytes, long from, long to) {
-        if (rows < 0 || rowBytes < 0 || from < 0 || to > rowBytes || from > to || rows * rowBytes > buffer.byteSize()) {
+        if (rows < 0 || rowBytes < 0 || from < 0 || to > rowBytes || from > to || rows > 0 && rowBytes > buffer.byteSize() / rows) {
             throw new IllegalArgumentException("rows " + rows + " of " + rowBytes + " bytes, [" + from + ", " + to + ") in a buffer of " + buffer.byteSize());
         }
         if (!SUPPORTED || from == to) return 0;
@@ -64,7 +64,10 @@ public final class ResidentPages {
 
     private static long up(long address) { return (address + PAGE - 1) & -PAGE; }
 
-    /** One call; a failure (a page outside any mapping at a rounded edge) leaves those pages to fault in. */
+    /**
+     * One call over whole pages each holding some of the buffer's bytes, so all mapped; a failure
+     * (the kernel short of memory for them, say) leaves those pages to fault in as they would have.
+     */
     private static int advise(long address, long length) {
         try {
             int ignored = (int) MADVISE.orElseThrow().invokeExact(address, length, MADV_POPULATE_WRITE);

@@ -75,6 +75,7 @@ class ResidentPagesTest {
             assertThrows(IllegalArgumentException.class, () -> ResidentPages.populateRows(mapping, 2, PAGE, 0, PAGE + 1));
             assertThrows(IllegalArgumentException.class, () -> ResidentPages.populateRows(mapping, 2, PAGE, 20, 10));
             assertThrows(IllegalArgumentException.class, () -> ResidentPages.populateRows(mapping, -1, PAGE, 0, 10));
+            assertThrows(IllegalArgumentException.class, () -> ResidentPages.populateRows(mapping, Long.MAX_VALUE / 2, 4, 0, 1));
             assertEquals(0, Residency.residentPages(mapping.address(), 2));
         } finally {
             Residency.unmap(mapping);

@@ -108,20 +108,51 @@ BT_VNNI static void tile_rows(const int8_t *panel, int64_t words, const int8_t *
     }
 }
 
+/* Outlier columns whose weights finish_f32 holds for a panel; past this many the per-element path takes the panel. */
+#define VECTOR_OUTLIERS 64
+
 /*
- * The panel's float32 results for nr rows when no column of x is an outlier: y = ((float) (acc −
- * offset) · rowScale) · scale + bias, as bt_llm_int8_finish rounds them (no fused multiply-add),
- * straight from the tile's sums instead of a call per row.
+ * The panel's weights in outlier column cols[o], times each output's scale: wv[o][j] = (float) w[j, cols[o]] · scales[j].
+ * Column c's bytes are byte c % 4 of the panel's 32 words for columns c - c % 4 ... (panels.h).
  */
 BT_VNNI __attribute__((optimize("fp-contract=off")))
-static void finish_plain_f32(int32_t acc[ROWS][PANEL], int nr, const int32_t *offset, const float *rowScale, const float *scales,
-                             const float *bias, float *y, int64_t ldy) {
+static void outlier_weights(const int8_t *panel, const int32_t *cols, int32_t outliers, const float *scales, float wv[][PANEL]) {
+    __m512 s0 = _mm512_loadu_ps(scales), s1 = _mm512_loadu_ps(scales + 16);
+    for (int32_t o = 0; o < outliers; o++) {
+        const int8_t *words = panel + (int64_t) (cols[o] / 4) * 4 * PANEL;
+        int up = 24 - 8 * (cols[o] % 4);      /* the column's byte to the top, then down with its sign */
+        __m512i w0 = _mm512_srai_epi32(_mm512_sll_epi32(_mm512_loadu_si512(words), _mm_cvtsi32_si128(up)), 24);
+        __m512i w1 = _mm512_srai_epi32(_mm512_sll_epi32(_mm512_loadu_si512(words + 64), _mm_cvtsi32_si128(up)), 24);
+        _mm512_storeu_ps(wv[o], _mm512_mul_ps(_mm512_cvtepi32_ps(w0), s0));
+        _mm512_storeu_ps(wv[o] + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(w1), s1));
+    }
+}
+
+/*
+ * The panel's float32 results for nr rows of x [nr, k]: y = ((float) (acc − offset) · rowScale) · scale + Σ_o x[r, cols[o]]
+ * · wv[o] + bias, rounded as bt_llm_int8_finish rounds them (the outliers summed in their order, no fused multiply-add),
+ * 32 outputs a row at once instead of a call per row and a sum per output.
+ */
+BT_VNNI __attribute__((optimize("fp-contract=off")))
+static void finish_f32(int32_t acc[ROWS][PANEL], int nr, const int32_t *offset, const float *rowScale, const float *scales,
+                       const float *bias, const float *x, int64_t k, const int32_t *cols, int32_t outliers, const float wv[][PANEL],
+                       float *y, int64_t ldy) {
     __m512 s0 = _mm512_loadu_ps(scales), s1 = _mm512_loadu_ps(scales + 16);
     for (int r = 0; r < nr; r++) {
         __m512i o = _mm512_set1_epi32(offset[r]);
         __m512 rs = _mm512_set1_ps(rowScale[r]);
         __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc[r]), o)), rs), s0);
         __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc[r] + 16), o)), rs), s1);
+        if (outliers > 0) {
+            __m512 t0 = _mm512_setzero_ps(), t1 = t0;
+            for (int32_t q = 0; q < outliers; q++) {
+                __m512 xq = _mm512_set1_ps(x[r * k + cols[q]]);
+                t0 = _mm512_add_ps(t0, _mm512_mul_ps(xq, _mm512_loadu_ps(wv[q])));
+                t1 = _mm512_add_ps(t1, _mm512_mul_ps(xq, _mm512_loadu_ps(wv[q] + 16)));
+            }
+            v0 = _mm512_add_ps(v0, t0);
+            v1 = _mm512_add_ps(v1, t1);
+        }
         if (bias) {
             v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
             v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));
@@ -177,15 +208,18 @@ void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, in
                                 const int8_t *panels, const float *scales, const void *bias, int64_t n, void *y, int64_t ldy) {
     int64_t words = k / 4, elem = type == BT_X_F32 ? 4 : 2;
     int32_t acc[ROWS][PANEL];
+    float wv[VECTOR_OUTLIERS][PANEL];
     const int request = rows > REQUEST_ROWS_PAST || bt_requests_single_stream();
+    const int vector = type == BT_X_F32 && p->outliers <= VECTOR_OUTLIERS;
     for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
         const int8_t *panel = panels + j0 * k;
+        if (vector) outlier_weights(panel, p->cols, p->outliers, scales + j0, wv);
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
             tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr, request);
-            if (p->outliers == 0 && type == BT_X_F32) {
-                finish_plain_f32(acc, nr, p->offset + r0, p->row_scale + r0, scales + j0, bias ? (const float *) bias + j0 : NULL,
-                                 (float *) y + r0 * ldy + j0, ldy);
+            if (vector) {
+                finish_f32(acc, nr, p->offset + r0, p->row_scale + r0, scales + j0, bias ? (const float *) bias + j0 : NULL,
+                           (const float *) x + r0 * k, k, p->cols, p->outliers, (const float (*)[PANEL]) wv, (float *) y + r0 * ldy + j0, ldy);
                 continue;
             }
             for (int r = 0; r < nr; r++)

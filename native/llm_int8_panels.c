@@ -213,7 +213,7 @@ void bt_llm_int8_panels_product(const bt_llm_int8_prepared *p, const void *x, in
     const int vector = type == BT_X_F32 && p->outliers <= VECTOR_OUTLIERS;
     for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
         const int8_t *panel = panels + j0 * k;
-        if (vector) outlier_weights(panel, p->cols, p->outliers, scales + j0, wv);
+        if (vector && p->outliers > 0) outlier_weights(panel, p->cols, p->outliers, scales + j0, wv);
         for (int64_t r0 = 0; r0 < rows; r0 += ROWS) {
             int nr = rows - r0 < ROWS ? (int) (rows - r0) : ROWS;
             tile_rows(panel, words, p->x8 + r0 * k, k, acc, nr, request);

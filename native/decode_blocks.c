@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
+#include <time.h>
 #include "bf16.h"
 
 #define BT_INLINE static inline __attribute__((always_inline))
@@ -98,9 +98,28 @@ void bt_rows_argmax_merge_f32(const float *y, int64_t ldy, int64_t rows, int64_t
 void bt_rows_argmax_merge_bf16(const uint16_t *y, int64_t ldy, int64_t rows, int64_t from, int64_t count, uint64_t *best);
 
 /*
- * Sense-reversing barrier of `threads` threads; spins, and yields the core after a while (a VM may
- * have preempted the other thread). Returns at once when the step is abandoned (its result is then
- * discarded by the caller).
+ * One turn of a wait for another thread: a pause for the first SPINS_BEFORE_NAPS turns (a few
+ * hundred microseconds, far longer than the parts' usual waits), then a nap that halts this vCPU.
+ * A wait that long means the other thread is not running: a VM's host stops a vCPU that has been
+ * busy for a while, and while this one spins (or only yields, which keeps it busy) the stopped one
+ * stays off its core for a tenth of a second; while this one halts, the stopped one runs again
+ * within milliseconds (benchmarks/FINDINGS.md).
+ */
+#define SPINS_BEFORE_NAPS 20000
+#define NAP_NANOS 200000
+
+static void wait_turn(long spins) {
+    if (spins < SPINS_BEFORE_NAPS) {
+        __builtin_ia32_pause();
+        return;
+    }
+    struct timespec nap = { 0, NAP_NANOS };
+    nanosleep(&nap, NULL);
+}
+
+/*
+ * Sense-reversing barrier of `threads` threads (see wait_turn). Returns at once when the step is
+ * abandoned (its result is then discarded by the caller).
  */
 static void barrier(bt_decode_step *s, int64_t threads, int64_t *sense) {
     if (threads == 1) return;
@@ -112,8 +131,7 @@ static void barrier(bt_decode_step *s, int64_t threads, int64_t *sense) {
     }
     for (long spins = 0; __atomic_load_n(&s->release, __ATOMIC_ACQUIRE) != *sense; spins++) {
         if (__atomic_load_n(&s->abandoned, __ATOMIC_RELAXED)) return;
-        if (spins < 20000) __builtin_ia32_pause();
-        else sched_yield();
+        wait_turn(spins);
     }
 }
 
@@ -386,8 +404,7 @@ static void head(bt_decode_step *s, int64_t tid, int64_t threads) {
 int32_t bt_decode_blocks(bt_decode_step *s, int64_t tid) {
     for (long spins = 0; !__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE); spins++) {
         if (__atomic_load_n(&s->abandoned, __ATOMIC_RELAXED)) return -3;
-        if (spins < 20000) __builtin_ia32_pause();
-        else sched_yield();
+        wait_turn(spins);
     }
     int64_t threads = s->threads;
     if (tid >= threads) return 0;

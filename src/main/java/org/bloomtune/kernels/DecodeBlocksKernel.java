@@ -35,7 +35,7 @@ public final class DecodeBlocksKernel {
     private static final long WORD = 8;
     private static final long LINEAR_WORDS = 9;
     private static final long LAYER_WORDS = 4 + 4 * LINEAR_WORDS + 2;
-    private static final long STEP_WORDS = 36;
+    static final long STEP_WORDS = 36;
     /** Words of one thread's claim slot for one linear or one layer's attention (decode_blocks.c's CLAIM_STRIDE: a cache line). */
     private static final long CLAIM_WORDS = 8;
 
@@ -47,8 +47,9 @@ public final class DecodeBlocksKernel {
     // bt_decode_step
     private static final int LAYERS = 0, ROWS = 1, HIDDEN = 2, HEADS = 3, HEAD_DIM = 4, PAST = 5, CAPACITY = 6, BF16 = 7,
             RESIDUAL_FROM_LAYERNORM = 8, ATTENTION_PARTS = 9, MIN_WEIGHT_ROWS = 10, EPS = 11, ALPHA = 12, LAYER = 13,
-            ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25, ABANDONED = 29,
+            ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25,
             CLAIMS = 30, LNF_WEIGHT = 31, LNF_BIAS = 32, HEAD = 33, LOGITS = 34, PICKS = 35;
+    static final int ABANDONED = 29;
 
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();
 

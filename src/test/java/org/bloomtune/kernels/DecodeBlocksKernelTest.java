@@ -5,15 +5,26 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What {@link DecodeBlocksKernel} checks before an address goes to C: a table whose linears do not
  * chain, and a step whose tensors do not fit the table (the numbers the native step computes are
- * {@code DecodeBlocksTest}'s).
+ * {@code DecodeBlocksTest}'s); and how a thread of the native step waits for a partner that does
+ * not come.
  */
 class DecodeBlocksKernelTest {
     static final long H = 64, HEADS = 4, ROWS = 2, PAST = 3, CAPACITY = 8;
@@ -49,6 +60,46 @@ class DecodeBlocksKernelTest {
             refused(() -> DecodeBlocksKernel.run(table, shape, hidden, List.of(), alibi, masked, scratch), "one key and value buffer per block");
         }
     }
+
+    /**
+     * A VM's host stops a vCPU that has been busy for a while; the step's other thread then waits for
+     * it. Past a few hundred microseconds that wait must halt its own vCPU rather than spin or yield
+     * (which keeps it busy), or the stopped one stays off its core for a tenth of a second
+     * (benchmarks/FINDINGS.md). A helper entering a step that never becomes ready waits the same way.
+     */
+    @Test
+    void aThreadWaitingForAPartnerThatDoesNotComeHaltsRatherThanSpins() throws Exception {
+        assertTrue(DecodeBlocksKernel.available(), "bloomtune-kernels was not built");
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        assertTrue(mx.isCurrentThreadCpuTimeSupported());
+        MethodHandle kernel = NativeKernels.bind("bt_decode_blocks", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                ValueLayout.JAVA_LONG));
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment step = arena.allocate(DecodeBlocksKernel.STEP_WORDS * 8, 64);      // zeroed: never ready
+            AtomicInteger status = new AtomicInteger(1);
+            AtomicLong cpuNanos = new AtomicLong(), wallNanos = new AtomicLong();
+            Thread helper = new Thread(() -> {
+                long cpu = mx.getCurrentThreadCpuTime(), wall = System.nanoTime();
+                try {
+                    status.set((int) kernel.invokeExact(step, 1L));
+                } catch (Throwable t) {
+                    throw new AssertionError(t);
+                }
+                cpuNanos.set(mx.getCurrentThreadCpuTime() - cpu);
+                wallNanos.set(System.nanoTime() - wall);
+            });
+            helper.start();
+            Thread.sleep(WAIT_MILLIS);
+            ValueLayout.JAVA_LONG.varHandle().setRelease(step, (long) DecodeBlocksKernel.ABANDONED * 8, 1L);
+            helper.join(10_000);
+            assertFalse(helper.isAlive(), "the waiting thread returned once the step was abandoned");
+            assertEquals(-3, status.get(), "an abandoned step's status");
+            assertTrue(wallNanos.get() >= WAIT_MILLIS * 900_000L, "waited " + wallNanos.get() / 1e6 + " ms");
+            assertTrue(cpuNanos.get() < wallNanos.get() / 4, "busy " + cpuNanos.get() / 1e6 + " ms of a " + wallNanos.get() / 1e6 + " ms wait");
+        }
+    }
+
+    private static final long WAIT_MILLIS = 400;
 
     private static void refused(Runnable step, String naming) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, step::run);

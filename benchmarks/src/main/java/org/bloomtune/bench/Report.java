@@ -74,8 +74,9 @@ public final class Report {
 
                 Decode only (prefill excluded), ms per step of the batch from the generation's own stats (the mean; the × columns
                 divide it); the median step and the steps of at least twice the median, from the first row's token arrivals, beside
-                it — on the VMs these figures come from the host stops one vCPU for a tenth of a second now and then while both run
-                flat out, and such a step shows there (`FINDINGS.md`). Floor: the bytes a
+                it — on the VMs these figures come from the host stops a vCPU now and then while both run flat out, for a tenth
+                of a second unless the other one halts meanwhile (the decode step's threads nap after a few hundred microseconds'
+                wait; the stop then lasts milliseconds), and such a step shows there (`FINDINGS.md`). Floor: the bytes a
                 step reads (resident weights — int8 values and scales where quantized, the tied lm_head once — plus the KV
                 cache at the mean position) ÷ the better of two read rates taken right before and after the row in the same
                 process (libtorch `sum` over 1 GiB of float32 kept for all the rows, best of five). Compute floor: the step's multiply-adds (×2) at

@@ -49,6 +49,7 @@ public final class DecodeBlocksKernel {
             RESIDUAL_FROM_LAYERNORM = 8, ATTENTION_PARTS = 9, MIN_WEIGHT_ROWS = 10, EPS = 11, ALPHA = 12, LAYER = 13,
             ATTENTION = 14, HIDDEN_STATE = 15, ALIBI = 16, MASKED = 17, SCRATCH = 18, THREADS = 24, READY = 25,
             CLAIMS = 30, LNF_WEIGHT = 31, LNF_BIAS = 32, HEAD = 33, LOGITS = 34, PICKS = 35;
+    /** The word a thread sets when it cannot enter, so no other waits for it (also how a test ends a wait). */
     static final int ABANDONED = 29;
 
     private static final VarHandle RELEASE_LONG = ValueLayout.JAVA_LONG.varHandle();

@@ -13,7 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Pages asked for become resident — those and no others, as mincore reports them — neighbouring
- * rows' pages in one call, a page already covered not asked for again, the contents untouched.
+ * rows' pages in one call, a page already covered or resident not asked for again, the contents
+ * untouched.
  */
 class ResidentPagesTest {
 
@@ -62,6 +63,34 @@ class ResidentPagesTest {
             assertEquals(16, Residency.residentPages(mapping.address(), 16));
             assertEquals(0x0123456789abcdefL, mapping.get(ValueLayout.JAVA_LONG, 3 * PAGE + 8));
             assertEquals(0L, mapping.get(ValueLayout.JAVA_LONG, 5 * PAGE));
+        } finally {
+            Residency.unmap(mapping);
+        }
+    }
+
+    @Test
+    void pagesAlreadyResidentAreNotAskedForAndARunIsAskedForFromItsFirstMissingPageToItsLast() {
+        MemorySegment mapping = Residency.map(48);
+        try {
+            long rowBytes = 8 * PAGE;
+            // Rows 0-2 written in pages 0-2 (a buffer handed back from an earlier use); row 4 in pages 0 and 3 only.
+            for (int r = 0; r < 3; r++) {
+                for (int p = 0; p < 3; p++) mapping.set(ValueLayout.JAVA_BYTE, r * rowBytes + p * PAGE, (byte) 1);
+            }
+            mapping.set(ValueLayout.JAVA_BYTE, 4 * rowBytes, (byte) 2);
+            mapping.set(ValueLayout.JAVA_BYTE, 4 * rowBytes + 3 * PAGE, (byte) 3);
+            assertEquals(11, Residency.residentPages(mapping.address(), 48));
+            // Pages 0-3 of six rows: rows 3 and 5 missing all four, row 4 its pages 1 and 2, rows 0-2 their page 3.
+            assertEquals(6, ResidentPages.populateRows(mapping, 6, rowBytes, 0, 4 * PAGE));
+            assertEquals(24, Residency.residentPages(mapping.address(), 48));
+            for (int r = 0; r < 6; r++) {
+                assertFalse(Residency.resident(mapping.address() + r * rowBytes + 4 * PAGE), "row " + r + " past what was asked");
+            }
+            assertEquals(2, mapping.get(ValueLayout.JAVA_BYTE, 4 * rowBytes));
+            assertEquals(3, mapping.get(ValueLayout.JAVA_BYTE, 4 * rowBytes + 3 * PAGE));
+            // Everything asked for is resident now: no call at all.
+            assertEquals(0, ResidentPages.populateRows(mapping, 6, rowBytes, 0, 4 * PAGE));
+            assertEquals(0, ResidentPages.populateRows(mapping, 6, rowBytes, 100, 3 * PAGE + 5));
         } finally {
             Residency.unmap(mapping);
         }

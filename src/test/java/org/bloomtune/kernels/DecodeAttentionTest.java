@@ -30,7 +30,7 @@ class DecodeAttentionTest {
     @Test
     void equalsHfsEagerChainAndWritesTheNewPosition() {
         for (ScalarType type : new ScalarType[]{ScalarType.Float, ScalarType.BFloat16}) {
-            for (int[] shape : new int[][]{{4, 4, 64, 0}, {4, 4, 64, 37}, {5, 16, 20, 9}, {4, 3, 80, 150}, {4, 2, 128, 63}}) {
+            for (int[] shape : new int[][]{{4, 4, 64, 0}, {4, 4, 64, 37}, {5, 16, 20, 9}, {4, 3, 80, 150}, {4, 2, 128, 63}, {3, 2, 64, 300}}) {
                 check(type, shape[0], shape[1], shape[2], shape[3]);
             }
         }

@@ -35,9 +35,9 @@ public final class ResidentPages {
      * {@code buffer}, the bytes [{@code from}, {@code to}) of the row, leaving out the page that holds
      * byte {@code from - 1} (written or populated before). Neighbouring rows' pages go in one call,
      * and a run of pages already resident (a buffer the caching allocator hands back from an earlier
-     * generation) none: populating a resident page costs a walk of the page tables, and a call per
-     * row's run costs a system call, together tens of milliseconds over a batch's cache, where one
-     * {@code mincore} over the rows costs a fraction of one. Returns the calls made.
+     * generation) none: populating a resident page still walks the page tables, and each run costs a
+     * system call, where one {@code mincore} over all the rows is far cheaper (benchmarks/FINDINGS.md).
+     * Returns the calls made.
      */
     public static long populateRows(MemorySegment buffer, long rows, long rowBytes, long from, long to) {
         if (rows < 0 || rowBytes < 0 || from < 0 || to > rowBytes || from > to || rows > 0 && rowBytes > buffer.byteSize() / rows) {
